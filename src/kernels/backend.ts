@@ -1,0 +1,90 @@
+/**
+ * The kernel interface: every piece of arithmetic the model does goes through a `Backend`.
+ *
+ * Kernels are pure functions over preallocated buffers (llama2.c style: `out` first, sizes last).
+ * Buffers that kernels read or write must come from the backend's own `allocF32` / `allocI8`,
+ * because a WebAssembly backend can only touch its linear memory: there, those arrays are views
+ * into that memory and a kernel call passes their byte offsets, never copying.
+ */
+
+/** A weight matrix of shape (rows, cols) = (out_features, in_features), row-major, in f32. */
+export interface F32Matrix {
+  readonly kind: "f32";
+  readonly rows: number;
+  readonly cols: number;
+  readonly data: Float32Array; // (rows, cols)
+}
+
+/**
+ * An int8 weight matrix with one f32 scale per block of Q8_BLOCK consecutive weights in a row
+ * (the Q8_0 idea): w[r, c] ≈ q[r, c] * scales[r, c / Q8_BLOCK]. `cols` must be a multiple of Q8_BLOCK.
+ */
+export interface Q8Matrix {
+  readonly kind: "q8";
+  readonly rows: number;
+  readonly cols: number;
+  readonly q: Int8Array; // (rows, cols)
+  readonly scales: Float32Array; // (rows, cols / Q8_BLOCK)
+}
+
+export const Q8_BLOCK = 32;
+
+export type Matrix = F32Matrix | Q8Matrix;
+
+/**
+ * Where attention finds the keys and values of one sequence: its cache positions are split into
+ * blocks of `blockSize` positions, and `blockTable[i]` is the pool block holding positions
+ * [i * blockSize, (i + 1) * blockSize). A static cache is the special case of one block per
+ * sequence of size max_positions; a paged cache uses small blocks (e.g. 16).
+ * The pool for one layer is laid out as (num_blocks, block_size, n_head, head_dim).
+ */
+export interface KVView {
+  readonly k: Float32Array; // (num_blocks, block_size, n_head, head_dim) for one layer
+  readonly v: Float32Array; // same shape as k
+  readonly blockTable: Int32Array; // (blocks used by this sequence,)
+  readonly blockSize: number;
+}
+
+export interface Backend {
+  readonly name: string;
+  /** Number of threads the kernels run on. */
+  readonly threads: number;
+
+  /** A zeroed f32 buffer the kernels can use. Call at load time only, never on the hot path. */
+  allocF32(length: number): Float32Array;
+  /** A zeroed int8 buffer the kernels can use (quantized weights). */
+  allocI8(length: number): Int8Array;
+
+  /** out (n, w.rows) = x (n, w.cols) · wᵀ + bias (w.rows,) — bias may be null. */
+  matmul(out: Float32Array, x: Float32Array, w: Matrix, bias: Float32Array | null, n: number): void;
+
+  /** out (n, d) = LayerNorm(x (n, d)) * weight + bias, over the last dimension. */
+  layerNorm(out: Float32Array, x: Float32Array, weight: Float32Array, bias: Float32Array, n: number, d: number, eps: number): void;
+
+  /** x (length,) = gelu_new(x), the tanh approximation GPT-2 uses, in place. */
+  gelu(x: Float32Array, length: number): void;
+
+  /** x (length,) += y (length,): the residual connection. */
+  addInPlace(x: Float32Array, y: Float32Array, length: number): void;
+
+  /**
+   * Causal multi-head self-attention for one sequence, whose `t` new tokens sit at positions
+   * [pos, pos + t) and whose keys/values for positions [0, pos + t) are already in the cache.
+   * out (t, n_head, head_dim) = softmax(q kᵀ / sqrt(head_dim) + causal mask) v.
+   * `scratch` holds at least n_head * (pos + t) floats: one row of attention scores per head, so
+   * heads can run in parallel.
+   */
+  attention(
+    out: Float32Array,
+    q: Float32Array,
+    kv: KVView,
+    pos: number,
+    t: number,
+    nHead: number,
+    headDim: number,
+    scratch: Float32Array,
+  ): void;
+
+  /** Release threads and memory. */
+  close(): void;
+}

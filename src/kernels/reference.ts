@@ -1,0 +1,116 @@
+import type { Backend, KVView, Matrix } from "./backend.js";
+import { Q8_BLOCK } from "./backend.js";
+
+/**
+ * The reference backend: plain TypeScript, one thread. It is the definition every faster
+ * backend is tested against, so it favours clarity over speed.
+ */
+export function matmul(out: Float32Array, x: Float32Array, w: Matrix, bias: Float32Array | null, n: number): void {
+  const { rows, cols } = w;
+  for (let i = 0; i < n; i++) {
+    const xOff = i * cols;
+    for (let r = 0; r < rows; r++) {
+      let sum = 0;
+      if (w.kind === "f32") {
+        const wOff = r * cols;
+        for (let c = 0; c < cols; c++) sum += x[xOff + c] * w.data[wOff + c];
+      } else {
+        const blocksPerRow = cols / Q8_BLOCK;
+        for (let blk = 0; blk < blocksPerRow; blk++) {
+          const base = r * cols + blk * Q8_BLOCK;
+          let dot = 0;
+          for (let c = 0; c < Q8_BLOCK; c++) dot += x[xOff + blk * Q8_BLOCK + c] * w.q[base + c];
+          sum += dot * w.scales[r * blocksPerRow + blk];
+        }
+      }
+      out[i * rows + r] = bias === null ? sum : sum + bias[r];
+    }
+  }
+}
+
+export function layerNorm(out: Float32Array, x: Float32Array, weight: Float32Array, bias: Float32Array, n: number, d: number, eps: number): void {
+  for (let i = 0; i < n; i++) {
+    const off = i * d;
+    let mean = 0;
+    for (let j = 0; j < d; j++) mean += x[off + j];
+    mean /= d;
+    let variance = 0;
+    for (let j = 0; j < d; j++) {
+      const diff = x[off + j] - mean;
+      variance += diff * diff;
+    }
+    variance /= d;
+    const invStd = 1 / Math.sqrt(variance + eps);
+    for (let j = 0; j < d; j++) out[off + j] = (x[off + j] - mean) * invStd * weight[j] + bias[j];
+  }
+}
+
+const SQRT_2_OVER_PI = Math.sqrt(2 / Math.PI);
+
+export function gelu(x: Float32Array, length: number): void {
+  for (let i = 0; i < length; i++) {
+    const v = x[i];
+    x[i] = 0.5 * v * (1 + Math.tanh(SQRT_2_OVER_PI * (v + 0.044715 * v * v * v)));
+  }
+}
+
+export function addInPlace(x: Float32Array, y: Float32Array, length: number): void {
+  for (let i = 0; i < length; i++) x[i] += y[i];
+}
+
+export function attention(
+  out: Float32Array,
+  q: Float32Array,
+  kv: KVView,
+  pos: number,
+  t: number,
+  nHead: number,
+  headDim: number,
+  scratch: Float32Array,
+): void {
+  const { k, v, blockTable, blockSize } = kv;
+  const width = nHead * headDim; // floats per cached position
+  const scale = 1 / Math.sqrt(headDim);
+  for (let h = 0; h < nHead; h++) {
+    const scores = scratch.subarray(h * (pos + t), (h + 1) * (pos + t));
+    for (let i = 0; i < t; i++) {
+      const qOff = i * width + h * headDim;
+      const visible = pos + i + 1; // causal: query i sees cache positions [0, pos + i]
+      let max = -Infinity;
+      for (let p = 0; p < visible; p++) {
+        const kOff = (blockTable[Math.floor(p / blockSize)] * blockSize + (p % blockSize)) * width + h * headDim;
+        let dot = 0;
+        for (let j = 0; j < headDim; j++) dot += q[qOff + j] * k[kOff + j];
+        scores[p] = dot * scale;
+        if (scores[p] > max) max = scores[p];
+      }
+      let sum = 0;
+      for (let p = 0; p < visible; p++) {
+        scores[p] = Math.exp(scores[p] - max);
+        sum += scores[p];
+      }
+      const oOff = i * width + h * headDim;
+      for (let j = 0; j < headDim; j++) out[oOff + j] = 0;
+      for (let p = 0; p < visible; p++) {
+        const vOff = (blockTable[Math.floor(p / blockSize)] * blockSize + (p % blockSize)) * width + h * headDim;
+        const weight = scores[p] / sum;
+        for (let j = 0; j < headDim; j++) out[oOff + j] += weight * v[vOff + j];
+      }
+    }
+  }
+}
+
+export function createReferenceBackend(): Backend {
+  return {
+    name: "reference",
+    threads: 1,
+    allocF32: (length) => new Float32Array(length),
+    allocI8: (length) => new Int8Array(length),
+    matmul,
+    layerNorm,
+    gelu,
+    addInPlace,
+    attention,
+    close: () => {},
+  };
+}
