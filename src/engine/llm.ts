@@ -1,0 +1,284 @@
+import { randomInt } from "node:crypto";
+import path from "node:path";
+import { UserError } from "../errors.js";
+import { createBackend, type Backend, type BackendKind } from "../kernels/index.js";
+import type { GPT2Config } from "../model/config.js";
+import { loadModelFolder } from "../model/load.js";
+import type { GPT2Weights, WeightDType } from "../model/weights.js";
+import { loadTokenizer, type Tokenizer } from "../tokenizer/index.js";
+import { decodeOne, prefill } from "./generate.js";
+import { ModelRunner } from "./model-runner.js";
+import { resolveSamplingParams, type SamplingParams } from "./sampling-params.js";
+import { Sequence, type FinishReason } from "./sequence.js";
+import { StaticKVCache } from "./static-cache.js";
+
+export interface LoadOptions {
+  /** Kernel backend: "wasm" (SIMD, threads) or "reference" (plain TypeScript). */
+  backend?: BackendKind;
+  threads?: number;
+  /** Weight storage: "f32", or "q8" (int8 with a scale per 32 weights). */
+  dtype?: WeightDType;
+  /** Sequences generated together at most (slots in the static KV cache). */
+  maxBatch?: number;
+  /** Tokens per sequence the KV cache holds; the model's context by default. */
+  contextLength?: number;
+  /** Tokens per prefill pass; longer prompts are prefilled in chunks. */
+  prefillChunk?: number;
+}
+
+export interface Timings {
+  promptTokens: number;
+  promptMs: number;
+  promptTokensPerSecond: number;
+  generatedTokens: number;
+  generateMs: number;
+  generatedTokensPerSecond: number;
+}
+
+export interface GenerationResult {
+  text: string;
+  tokens: number[]; // generated ids (the end-of-text token is not included)
+  promptTokens: number[];
+  finishReason: FinishReason;
+  timings: Timings;
+}
+
+export type Prompt = string | readonly number[];
+
+/**
+ * A loaded model ready to generate: weights in the backend's memory, a static KV cache with
+ * `maxBatch` slots, and the buffers of one step, all allocated once here.
+ */
+export class LLM {
+  readonly contextLength: number;
+  private readonly runner: ModelRunner;
+  private readonly cache: StaticKVCache;
+  private scoringRunner: ModelRunner | null = null;
+
+  private constructor(
+    readonly config: GPT2Config,
+    readonly weights: GPT2Weights,
+    readonly tokenizer: Tokenizer,
+    readonly backend: Backend,
+    readonly maxBatch: number,
+    contextLength: number,
+    private readonly prefillChunk: number,
+  ) {
+    this.contextLength = contextLength;
+    this.cache = new StaticKVCache(config, backend, maxBatch, contextLength);
+    this.runner = new ModelRunner(config, weights, backend, this.cache, {
+      maxTokens: Math.max(prefillChunk, maxBatch),
+      maxChunks: maxBatch,
+      maxLogitRows: maxBatch,
+    });
+  }
+
+  static async load(modelDir: string, options: LoadOptions = {}): Promise<LLM> {
+    const maxBatch = options.maxBatch ?? 1;
+    if (!Number.isInteger(maxBatch) || maxBatch < 1) throw new UserError(`invalid maxBatch ${maxBatch}: must be an integer >= 1`);
+    const backend = await createBackend({ kind: options.backend ?? "reference", threads: options.threads });
+    try {
+      const { config, weights } = loadModelFolder(modelDir, backend, options.dtype ?? "f32");
+      const tokenizer = await loadTokenizer(modelDir);
+      if (tokenizer.vocabSize > config.vocabSize) {
+        throw new UserError(`${path.join(modelDir, "config.json")}: vocab_size ${config.vocabSize} is smaller than the tokenizer's ${tokenizer.vocabSize} tokens`);
+      }
+      const contextLength = options.contextLength ?? config.nPositions;
+      if (!Number.isInteger(contextLength) || contextLength < 1 || contextLength > config.nPositions) {
+        throw new UserError(`invalid context length ${contextLength}: must be in [1, ${config.nPositions}]`);
+      }
+      return new LLM(config, weights, tokenizer, backend, maxBatch, contextLength, options.prefillChunk ?? 128);
+    } catch (e) {
+      backend.close();
+      throw e;
+    }
+  }
+
+  tokenize(text: string): number[] {
+    return this.tokenizer.encode(text);
+  }
+
+  detokenize(ids: ArrayLike<number>): string {
+    return this.tokenizer.decode(ids);
+  }
+
+  /** Streams the continuation of one prompt as text pieces; `result` resolves when it ends. */
+  generate(prompt: Prompt, params: Partial<SamplingParams> = {}): Generation {
+    return new Generation(this, prompt, params);
+  }
+
+  /** Continues several prompts together, one decode pass per step; each result equals a solo run. */
+  generateBatch(prompts: readonly Prompt[], params: Partial<SamplingParams> = {}): GenerationResult[] {
+    const run = this.start(prompts, params);
+    while (run.step() !== null);
+    return run.results();
+  }
+
+  /** Prepares sequences, validates sizes and prefills every prompt; `step()` then decodes. */
+  start(prompts: readonly Prompt[], params: Partial<SamplingParams>): BatchRun {
+    if (prompts.length === 0) throw new UserError("no prompts given");
+    if (prompts.length > this.maxBatch) throw new UserError(`${prompts.length} prompts exceed the batch size of ${this.maxBatch}`);
+    const resolved = resolveSamplingParams(params);
+    const seed = resolved.seed ?? randomInt(2 ** 31);
+    const sequences = prompts.map((p) => {
+      const ids = typeof p === "string" ? this.tokenize(p) : [...p];
+      this.checkFits(ids, resolved.maxTokens);
+      return new Sequence(ids, resolved, this.tokenizer, this.config.vocabSize, seed);
+    });
+    return new BatchRun(this.runner, sequences);
+  }
+
+  private checkFits(ids: readonly number[], maxTokens: number): void {
+    if (ids.length === 0) throw new UserError("the prompt is empty: give at least one token");
+    for (const id of ids) {
+      if (!Number.isInteger(id) || id < 0 || id >= this.config.vocabSize) throw new UserError(`token id ${id} is outside the vocabulary [0, ${this.config.vocabSize})`);
+    }
+    // The last generated token is never fed back, so prompt + max_tokens - 1 positions are used.
+    if (ids.length + maxTokens > this.contextLength) {
+      throw new UserError(`prompt (${ids.length} tokens) + max_tokens (${maxTokens}) = ${ids.length + maxTokens} exceeds the context of ${this.contextLength} tokens`);
+    }
+  }
+
+  /**
+   * Runs ids through the model from position 0 and hands over the next-token logits (V,) of
+   * every position, in order: for perplexity, prompt logprobs and tests.
+   */
+  forEachPositionLogits(ids: readonly number[], onLogits: (position: number, logits: Float32Array) => void): void {
+    this.checkFits(ids, 0);
+    this.scoringRunner ??= new ModelRunner(this.config, this.weights, this.backend, this.cache, {
+      maxTokens: this.prefillChunk,
+      maxChunks: 1,
+      maxLogitRows: this.prefillChunk,
+    });
+    const runner = this.scoringRunner;
+    for (let start = 0; start < ids.length; start += this.prefillChunk) {
+      const end = Math.min(start + this.prefillChunk, ids.length);
+      runner.batch.clear();
+      runner.batch.add(0, start, ids, start, end, "all");
+      runner.run();
+      for (let i = 0; i < end - start; i++) onLogits(start + i, runner.logits(i));
+    }
+  }
+
+  /**
+   * Mean negative log-likelihood (natural log) of ids, cut into consecutive non-overlapping
+   * windows of `context` tokens; inside each window every token after the first is predicted
+   * from the ones before it.
+   */
+  perplexity(ids: readonly number[], context = this.contextLength): { tokens: number; predictions: number; nll: number; ppl: number } {
+    if (!Number.isInteger(context) || context < 2 || context > this.contextLength) {
+      throw new UserError(`invalid context ${context}: must be an integer in [2, ${this.contextLength}]`);
+    }
+    let total = 0;
+    let predictions = 0;
+    for (let start = 0; start + 1 < ids.length; start += context) {
+      const window = ids.slice(start, start + context);
+      this.forEachPositionLogits(window, (pos, logits) => {
+        if (pos + 1 < window.length) {
+          total -= logSoftmaxAt(logits, window[pos + 1]);
+          predictions++;
+        }
+      });
+    }
+    if (predictions === 0) throw new UserError(`the text has ${ids.length} tokens: perplexity needs at least 2`);
+    const nll = total / predictions;
+    return { tokens: ids.length, predictions, nll, ppl: Math.exp(nll) };
+  }
+
+  close(): void {
+    this.backend.close();
+  }
+}
+
+/** log softmax(logits)[id], computed stably in f64. */
+export function logSoftmaxAt(logits: Float32Array, id: number): number {
+  let max = -Infinity;
+  for (let i = 0; i < logits.length; i++) if (logits[i] > max) max = logits[i];
+  let sum = 0;
+  for (let i = 0; i < logits.length; i++) sum += Math.exp(logits[i] - max);
+  return logits[id] - max - Math.log(sum);
+}
+
+/** A batch in progress over the static cache: prefilled on creation, then one `step()` per token. */
+export class BatchRun {
+  private readonly pieces: string[];
+  private readonly startedAt = performance.now();
+  private readonly prefillMs: number;
+  private decodeMs = 0;
+
+  constructor(private readonly runner: ModelRunner, readonly sequences: Sequence[]) {
+    this.pieces = sequences.map(() => "");
+    sequences.forEach((seq, slot) => {
+      if (seq.finishReason === null) this.pieces[slot] = seq.appendFrom(prefill(runner, slot, [...seq.promptIds]));
+    });
+    this.prefillMs = performance.now() - this.startedAt;
+  }
+
+  /** The text pieces of the prefill (the first token of each sequence). */
+  firstPieces(): readonly string[] {
+    return this.pieces;
+  }
+
+  /** Decodes one token for every unfinished sequence; null when all have finished. */
+  step(): readonly string[] | null {
+    if (this.sequences.every((s) => s.finishReason !== null)) return null;
+    const t0 = performance.now();
+    decodeOne(this.runner, this.sequences, this.pieces);
+    this.decodeMs += performance.now() - t0;
+    return this.pieces;
+  }
+
+  results(): GenerationResult[] {
+    return this.sequences.map((seq) => {
+      const promptTokens = seq.promptIds.length;
+      const generated = seq.outputIds.length;
+      // The first token comes out of the prefill; the others out of decode steps.
+      const decoded = Math.max(0, generated - 1);
+      return {
+        text: seq.text,
+        tokens: [...seq.outputIds],
+        promptTokens: [...seq.promptIds],
+        finishReason: seq.finishReason ?? "length",
+        timings: {
+          promptTokens,
+          promptMs: this.prefillMs,
+          promptTokensPerSecond: (promptTokens / this.prefillMs) * 1000,
+          generatedTokens: generated,
+          generateMs: this.decodeMs,
+          generatedTokensPerSecond: this.decodeMs > 0 ? (decoded / this.decodeMs) * 1000 : 0,
+        },
+      };
+    });
+  }
+}
+
+/** One prompt's continuation as an async iterable of text pieces. */
+export class Generation implements AsyncIterable<string> {
+  private resolveResult!: (r: GenerationResult) => void;
+  private rejectResult!: (e: unknown) => void;
+  /** Resolves with the whole result once iteration has finished. */
+  readonly result: Promise<GenerationResult>;
+
+  constructor(private readonly llm: LLM, private readonly prompt: Prompt, private readonly params: Partial<SamplingParams>) {
+    this.result = new Promise((resolve, reject) => {
+      this.resolveResult = resolve;
+      this.rejectResult = reject;
+    });
+    this.result.catch(() => {}); // the iterator rethrows; an unobserved result must not crash the process
+  }
+
+  async *[Symbol.asyncIterator](): AsyncGenerator<string> {
+    try {
+      const run = this.llm.start([this.prompt], this.params);
+      const first = run.firstPieces()[0];
+      if (first !== "") yield first;
+      for (let pieces = run.step(); pieces !== null; pieces = run.step()) {
+        if (pieces[0] !== "") yield pieces[0];
+      }
+      this.resolveResult(run.results()[0]);
+    } catch (e) {
+      this.rejectResult(e);
+      throw e;
+    }
+  }
+}

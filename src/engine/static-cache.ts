@@ -1,0 +1,40 @@
+import type { Backend, KVView } from "../kernels/backend.js";
+import type { GPT2Config } from "../model/config.js";
+import type { KVCache } from "../model/kv-cache.js";
+
+/**
+ * The static KV cache: allocated once, shaped (layers, batch, position, heads, head_dim), so a
+ * sequence's keys for one layer are one contiguous (P, nh, hs) slab that attention walks in
+ * order. Attention sees it as a paged cache with one block of P positions per sequence.
+ */
+export class StaticKVCache implements KVCache {
+  readonly k: Float32Array; // (L, B, P, nh, hs)
+  readonly v: Float32Array; // (L, B, P, nh, hs)
+  private readonly views: KVView[][]; // [layer][slot]
+  private readonly rowWidth: number; // nh * hs = C floats per position
+
+  constructor(config: GPT2Config, backend: Backend, readonly batchSize: number, readonly maxPositions: number = config.nPositions) {
+    const { nLayer: L, nEmbd: C } = config;
+    this.rowWidth = C;
+    this.k = backend.allocF32(L * batchSize * maxPositions * C);
+    this.v = backend.allocF32(L * batchSize * maxPositions * C);
+    const layerSize = batchSize * maxPositions * C;
+    this.views = [];
+    for (let l = 0; l < L; l++) {
+      const k = this.k.subarray(l * layerSize, (l + 1) * layerSize);
+      const v = this.v.subarray(l * layerSize, (l + 1) * layerSize);
+      this.views.push(Array.from({ length: batchSize }, (_, b) => ({ k, v, blockTable: Int32Array.of(b), blockSize: maxPositions })));
+    }
+  }
+
+  update(layer: number, slot: number, pos: number, k: Float32Array, v: Float32Array, t: number): void {
+    if (pos + t > this.maxPositions) throw new Error(`StaticKVCache: position ${pos + t} beyond ${this.maxPositions}`);
+    const offset = ((layer * this.batchSize + slot) * this.maxPositions + pos) * this.rowWidth;
+    this.k.set(k.subarray(0, t * this.rowWidth), offset);
+    this.v.set(v.subarray(0, t * this.rowWidth), offset);
+  }
+
+  view(layer: number, slot: number): KVView {
+    return this.views[layer][slot];
+  }
+}

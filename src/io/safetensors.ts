@@ -1,0 +1,169 @@
+import fs from "node:fs";
+import path from "node:path";
+import { UserError } from "../errors.js";
+
+/**
+ * safetensors: an 8-byte little-endian header length, a JSON header mapping tensor names to
+ * {dtype, shape, data_offsets: [begin, end]} relative to the data section, then the raw data.
+ * We read the header eagerly and every tensor on demand, so a big checkpoint is never held
+ * in memory twice: each tensor is converted straight into the buffer that keeps it.
+ */
+
+export type DType = "F32" | "F16" | "BF16";
+const BYTES_PER_ELEMENT: Record<DType, number> = { F32: 4, F16: 2, BF16: 2 };
+const MAX_HEADER_BYTES = 100 * 1024 * 1024;
+
+export interface TensorInfo {
+  readonly name: string;
+  readonly dtype: DType;
+  readonly shape: readonly number[];
+  readonly file: string;
+  readonly byteOffset: number; // absolute offset in `file`
+  readonly byteLength: number;
+}
+
+/** Reads and validates the header of one .safetensors file. */
+export function readSafetensorsHeader(file: string): TensorInfo[] {
+  const name = path.basename(file);
+  let fd: number;
+  try {
+    fd = fs.openSync(file, "r");
+  } catch {
+    throw new UserError(`${file}: cannot open safetensors file`);
+  }
+  try {
+    const fileSize = fs.fstatSync(fd).size;
+    if (fileSize < 8) throw new UserError(`${name}: file is ${fileSize} bytes, too short for a safetensors header`);
+    const lenBuf = Buffer.alloc(8);
+    fs.readSync(fd, lenBuf, 0, 8, 0);
+    const headerLen = Number(lenBuf.readBigUInt64LE(0));
+    if (headerLen > fileSize - 8 || headerLen > MAX_HEADER_BYTES) {
+      throw new UserError(`${name}: header length ${headerLen} runs past the end of the ${fileSize}-byte file (truncated or not safetensors)`);
+    }
+    const headerBuf = Buffer.alloc(headerLen);
+    fs.readSync(fd, headerBuf, 0, headerLen, 8);
+    let header: unknown;
+    try {
+      header = JSON.parse(headerBuf.toString("utf8"));
+    } catch (e) {
+      throw new UserError(`${name}: header is not valid JSON (${(e as Error).message})`);
+    }
+    if (typeof header !== "object" || header === null || Array.isArray(header)) {
+      throw new UserError(`${name}: header is not a JSON object`);
+    }
+    const dataStart = 8 + headerLen;
+    const dataSize = fileSize - dataStart;
+    const tensors: TensorInfo[] = [];
+    for (const [tensorName, entry] of Object.entries(header)) {
+      if (tensorName === "__metadata__") continue;
+      tensors.push(parseEntry(name, file, tensorName, entry, dataStart, dataSize));
+    }
+    checkNoOverlap(name, tensors);
+    return tensors;
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+function parseEntry(fileName: string, file: string, tensorName: string, entry: unknown, dataStart: number, dataSize: number): TensorInfo {
+  const where = `${fileName}: tensor ${tensorName}`;
+  if (typeof entry !== "object" || entry === null) throw new UserError(`${where}: entry is not an object`);
+  const { dtype, shape, data_offsets: offsets } = entry as Record<string, unknown>;
+  if (typeof dtype !== "string") throw new UserError(`${where}: missing dtype`);
+  if (!(dtype in BYTES_PER_ELEMENT)) throw new UserError(`${where}: unsupported dtype ${dtype} (supported: F32, F16, BF16)`);
+  if (!Array.isArray(shape) || !shape.every((d) => Number.isInteger(d) && d >= 0)) throw new UserError(`${where}: invalid shape ${JSON.stringify(shape)}`);
+  if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every((o) => Number.isInteger(o) && o >= 0)) {
+    throw new UserError(`${where}: invalid data_offsets ${JSON.stringify(offsets)}`);
+  }
+  const [begin, end] = offsets as [number, number];
+  if (end < begin || end > dataSize) {
+    throw new UserError(`${where}: data_offsets [${begin}, ${end}] out of range (data section is ${dataSize} bytes)`);
+  }
+  const numel = (shape as number[]).reduce((a, b) => a * b, 1);
+  const expected = numel * BYTES_PER_ELEMENT[dtype as DType];
+  if (expected !== end - begin) {
+    throw new UserError(`${where}: shape [${(shape as number[]).join(", ")}] × ${dtype} needs ${expected} bytes but data_offsets span ${end - begin}`);
+  }
+  return { name: tensorName, dtype: dtype as DType, shape: shape as number[], file, byteOffset: dataStart + begin, byteLength: end - begin };
+}
+
+function checkNoOverlap(fileName: string, tensors: TensorInfo[]): void {
+  const sorted = [...tensors].sort((a, b) => a.byteOffset - b.byteOffset);
+  for (let i = 1; i < sorted.length; i++) {
+    const prev = sorted[i - 1];
+    if (sorted[i].byteOffset < prev.byteOffset + prev.byteLength) {
+      throw new UserError(`${fileName}: tensors ${prev.name} and ${sorted[i].name} overlap`);
+    }
+  }
+}
+
+export function numElements(info: TensorInfo): number {
+  return info.byteLength / BYTES_PER_ELEMENT[info.dtype];
+}
+
+/**
+ * Reads elements [start, start + count) of one tensor (default: all of it) from disk into
+ * `out` as f32, widening F16/BF16.
+ */
+export function readTensorF32(info: TensorInfo, out: Float32Array, start = 0, count = numElements(info) - start, chunkBytes = 4 << 20): void {
+  if (start < 0 || count < 0 || start + count > numElements(info)) throw new Error(`readTensorF32: range [${start}, ${start + count}) outside ${info.name}`);
+  if (out.length < count) throw new Error(`readTensorF32: destination for ${info.name} holds ${out.length} < ${count} floats`);
+  const fd = fs.openSync(info.file, "r");
+  try {
+    // Read in chunks so a 150 MB embedding never needs a second 150 MB staging buffer.
+    const buf = Buffer.alloc(Math.max(8192, Math.min(chunkBytes, info.byteLength)));
+    const bpe = BYTES_PER_ELEMENT[info.dtype];
+    let done = 0; // elements written
+    while (done < count) {
+      const n = Math.min(count - done, Math.floor(buf.length / bpe));
+      const bytes = n * bpe;
+      const got = fs.readSync(fd, buf, 0, bytes, info.byteOffset + (start + done) * bpe);
+      if (got !== bytes) throw new UserError(`${path.basename(info.file)}: tensor ${info.name} is truncated`);
+      decodeInto(info.dtype, buf, n, out, done);
+      done += n;
+    }
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+function decodeInto(dtype: DType, buf: Buffer, count: number, out: Float32Array, outOffset: number): void {
+  // buf comes from Buffer.alloc of a large size, so it owns an aligned ArrayBuffer at offset 0.
+  switch (dtype) {
+    case "F32":
+      out.set(new Float32Array(buf.buffer, buf.byteOffset, count), outOffset);
+      return;
+    case "F16": {
+      const halves = new Uint16Array(buf.buffer, buf.byteOffset, count);
+      const table = f16Table();
+      for (let i = 0; i < count; i++) out[outOffset + i] = table[halves[i]];
+      return;
+    }
+    case "BF16": {
+      const halves = new Uint16Array(buf.buffer, buf.byteOffset, count);
+      const bits = new Uint32Array(out.buffer, out.byteOffset + outOffset * 4, count);
+      for (let i = 0; i < count; i++) bits[i] = halves[i] << 16;
+      return;
+    }
+  }
+}
+
+let f16Lookup: Float32Array | null = null;
+/** All 65536 half values widened once (256 KB), so converting is one load per element. */
+function f16Table(): Float32Array {
+  if (f16Lookup === null) {
+    f16Lookup = new Float32Array(65536);
+    for (let h = 0; h < 65536; h++) f16Lookup[h] = f16ToF32(h);
+  }
+  return f16Lookup;
+}
+
+/** IEEE half → float, including subnormals, infinities and NaN. */
+export function f16ToF32(h: number): number {
+  const sign = h & 0x8000 ? -1 : 1;
+  const exp = (h >> 10) & 0x1f;
+  const frac = h & 0x3ff;
+  if (exp === 0) return sign * frac * 2 ** -24;
+  if (exp === 31) return frac ? NaN : sign * Infinity;
+  return sign * (1 + frac / 1024) * 2 ** (exp - 15);
+}

@@ -1,0 +1,117 @@
+import fs from "node:fs";
+import path from "node:path";
+import { UserError } from "../errors.js";
+import type { Backend, Matrix } from "../kernels/backend.js";
+import { readSafetensorsHeader, readTensorF32, type TensorInfo } from "../io/safetensors.js";
+import type { GPT2Config } from "./config.js";
+import { allocMatrix, writeMatrixRows, type BlockWeights, type GPT2Weights, type LayerNormWeights, type WeightDType } from "./weights.js";
+
+/** The tensors of model.safetensors or of every shard listed in model.safetensors.index.json. */
+export function listCheckpointTensors(dir: string): Map<string, TensorInfo> {
+  const single = path.join(dir, "model.safetensors");
+  const index = path.join(dir, "model.safetensors.index.json");
+  let files: string[];
+  if (fs.existsSync(single)) {
+    files = [single];
+  } else if (fs.existsSync(index)) {
+    let weightMap: unknown;
+    try {
+      weightMap = (JSON.parse(fs.readFileSync(index, "utf8")) as { weight_map?: unknown }).weight_map;
+    } catch (e) {
+      throw new UserError(`${index}: invalid JSON (${(e as Error).message})`);
+    }
+    if (typeof weightMap !== "object" || weightMap === null) throw new UserError(`${index}: missing weight_map`);
+    const shards = new Set(Object.values(weightMap).map(String));
+    files = [...shards].map((s) => path.join(dir, s));
+    for (const f of files) if (!fs.existsSync(f)) throw new UserError(`${index}: shard ${path.basename(f)} is missing`);
+  } else {
+    throw new UserError(`${dir}: no model.safetensors or model.safetensors.index.json`);
+  }
+  const tensors = new Map<string, TensorInfo>();
+  for (const f of files) {
+    for (const t of readSafetensorsHeader(f)) {
+      // GPT2LMHeadModel checkpoints say "transformer.h.0...", bare GPT2Model ones "h.0...".
+      tensors.set(t.name.startsWith("transformer.") ? t.name.slice("transformer.".length) : t.name, t);
+    }
+  }
+  return tensors;
+}
+
+/**
+ * Loads GPT-2 weights into the backend's memory, converting layouts once: HF's Conv1D stores
+ * (in, out) and the engine wants (out, in) rows for its dot products; c_attn stays fused as
+ * (3C, C) so one matmul makes q, k and v.
+ */
+export function loadSafetensorsWeights(dir: string, config: GPT2Config, backend: Backend, dtype: WeightDType): GPT2Weights {
+  const tensors = listCheckpointTensors(dir);
+  const { nEmbd: C, nInner, vocabSize: V, nPositions: P } = config;
+  const tensor = (name: string, shape: number[]): TensorInfo => {
+    const t = tensors.get(name);
+    if (t === undefined) throw new UserError(`${dir}: tensor ${name} is missing from the checkpoint`);
+    if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i])) {
+      throw new UserError(`${dir}: tensor ${name} has shape [${t.shape.join(", ")}] but config.json implies [${shape.join(", ")}]`);
+    }
+    return t;
+  };
+  const vector = (name: string, length: number): Float32Array => {
+    const out = backend.allocF32(length);
+    readTensorF32(tensor(name, [length]), out);
+    return out;
+  };
+  const layerNorm = (prefix: string): LayerNormWeights => ({ weight: vector(`${prefix}.weight`, C), bias: vector(`${prefix}.bias`, C) });
+
+  // One staging buffer, as big as the largest Conv1D weight, reused for every transpose.
+  const staging = new Float32Array(Math.max(3 * C * C, C * nInner));
+  const conv1d = (name: string, inFeatures: number, outFeatures: number): Matrix => {
+    const t = tensor(name, [inFeatures, outFeatures]);
+    readTensorF32(t, staging);
+    const m = allocMatrix(backend, outFeatures, inFeatures, dtype);
+    const row = new Float32Array(inFeatures);
+    for (let o = 0; o < outFeatures; o++) {
+      for (let i = 0; i < inFeatures; i++) row[i] = staging[i * outFeatures + o];
+      writeMatrixRows(m, o, row, 1);
+    }
+    return m;
+  };
+  // Embeddings are already (V, C); stream them in slices so q8 never stages the whole table.
+  const embedding = (name: string, rows: number): Matrix => {
+    const t = tensor(name, [rows, C]);
+    const m = allocMatrix(backend, rows, C, dtype);
+    const sliceRows = Math.max(1, Math.floor(staging.length / C));
+    for (let r = 0; r < rows; r += sliceRows) {
+      const n = Math.min(sliceRows, rows - r);
+      readTensorF32(t, staging, r * C, n * C);
+      writeMatrixRows(m, r, staging, n);
+    }
+    return m;
+  };
+
+  const wte = embedding("wte.weight", V);
+  const wpe = backend.allocF32(P * C);
+  readTensorF32(tensor("wpe.weight", [P, C]), wpe);
+  const blocks: BlockWeights[] = [];
+  for (let l = 0; l < config.nLayer; l++) {
+    const h = `h.${l}`;
+    blocks.push({
+      ln1: layerNorm(`${h}.ln_1`),
+      attnQKV: conv1d(`${h}.attn.c_attn.weight`, C, 3 * C),
+      attnQKVBias: vector(`${h}.attn.c_attn.bias`, 3 * C),
+      attnProj: conv1d(`${h}.attn.c_proj.weight`, C, C),
+      attnProjBias: vector(`${h}.attn.c_proj.bias`, C),
+      ln2: layerNorm(`${h}.ln_2`),
+      mlpFc: conv1d(`${h}.mlp.c_fc.weight`, C, nInner),
+      mlpFcBias: vector(`${h}.mlp.c_fc.bias`, nInner),
+      mlpProj: conv1d(`${h}.mlp.c_proj.weight`, nInner, C),
+      mlpProjBias: vector(`${h}.mlp.c_proj.bias`, C),
+    });
+  }
+  const lnF = layerNorm("ln_f");
+  const untied = tensors.has("lm_head.weight");
+  const lmHead = untied ? embedding("lm_head.weight", V) : wte;
+  if (!untied && !config.tieWordEmbeddings) throw new UserError(`${dir}: tie_word_embeddings is false but lm_head.weight is missing`);
+  const expectedLayers = new Set([...tensors.keys()].filter((k) => /^h\.\d+\./.test(k)).map((k) => Number(k.split(".")[1])));
+  if (expectedLayers.size > config.nLayer) {
+    throw new UserError(`${dir}: checkpoint has ${expectedLayers.size} layers but config.json says n_layer ${config.nLayer}`);
+  }
+  return { wte, wpe, blocks, lnF, lmHead };
+}

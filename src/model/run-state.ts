@@ -1,0 +1,34 @@
+import type { Backend } from "../kernels/backend.js";
+import type { GPT2Config } from "./config.js";
+
+/**
+ * The activations of one forward pass, allocated once for the largest step the engine will
+ * run (llama2.c's `RunState`): no allocation happens while generating.
+ */
+export class RunState {
+  readonly x: Float32Array; // (N, C) the residual stream
+  readonly xNorm: Float32Array; // (N, C) layer-normed input of a sublayer
+  readonly qkv: Float32Array; // (N, 3C)
+  readonly q: Float32Array; // (N, C) queries, split out of qkv
+  readonly attnOut: Float32Array; // (N, C) attention output before the projection
+  readonly sublayerOut: Float32Array; // (N, C) what a sublayer adds to the residual stream
+  readonly hidden: Float32Array; // (N, 4C) MLP hidden activations
+  readonly lastHidden: Float32Array; // (R, C) final hidden states of the rows that get logits
+  readonly logits: Float32Array; // (R, V)
+  readonly scores: Float32Array; // (n_head, P) attention scores of one query row per head
+
+  constructor(config: GPT2Config, backend: Backend, readonly maxTokens: number, readonly maxLogitRows: number) {
+    const { nEmbd: C, nInner, vocabSize: V, nPositions: P, nHead } = config;
+    const N = maxTokens;
+    this.x = backend.allocF32(N * C);
+    this.xNorm = backend.allocF32(N * C);
+    this.qkv = backend.allocF32(N * 3 * C);
+    this.q = backend.allocF32(N * C);
+    this.attnOut = backend.allocF32(N * C);
+    this.sublayerOut = backend.allocF32(N * C);
+    this.hidden = backend.allocF32(N * nInner);
+    this.lastHidden = backend.allocF32(maxLogitRows * C);
+    this.logits = backend.allocF32(maxLogitRows * V);
+    this.scores = backend.allocF32(nHead * P);
+  }
+}

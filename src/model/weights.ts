@@ -1,0 +1,83 @@
+import type { Backend, Matrix } from "../kernels/backend.js";
+import { Q8_BLOCK } from "../kernels/backend.js";
+
+/** How matrices are stored in memory: f32, or int8 with a scale per 32 weights. */
+export type WeightDType = "f32" | "q8";
+
+export interface LayerNormWeights {
+  readonly weight: Float32Array; // (C,)
+  readonly bias: Float32Array; // (C,)
+}
+
+/** One transformer block. Matrices are (out_features, in_features), converted at load. */
+export interface BlockWeights {
+  readonly ln1: LayerNormWeights;
+  readonly attnQKV: Matrix; // (3C, C): rows [0, C) make q, [C, 2C) k, [2C, 3C) v
+  readonly attnQKVBias: Float32Array; // (3C,)
+  readonly attnProj: Matrix; // (C, C)
+  readonly attnProjBias: Float32Array; // (C,)
+  readonly ln2: LayerNormWeights;
+  readonly mlpFc: Matrix; // (4C, C)
+  readonly mlpFcBias: Float32Array; // (4C,)
+  readonly mlpProj: Matrix; // (C, 4C)
+  readonly mlpProjBias: Float32Array; // (C,)
+}
+
+/** All parameters of a GPT-2 model (llama2.c's `TransformerWeights`). */
+export interface GPT2Weights {
+  readonly wte: Matrix; // (V, C) token embeddings
+  readonly wpe: Float32Array; // (P, C) position embeddings
+  readonly blocks: readonly BlockWeights[];
+  readonly lnF: LayerNormWeights;
+  readonly lmHead: Matrix; // (V, C); the same object as wte when the head is tied
+}
+
+/** A zeroed matrix in the backend's memory. */
+export function allocMatrix(backend: Backend, rows: number, cols: number, dtype: WeightDType): Matrix {
+  if (dtype === "f32") return { kind: "f32", rows, cols, data: backend.allocF32(rows * cols) };
+  if (cols % Q8_BLOCK !== 0) throw new Error(`q8 needs rows whose length is a multiple of ${Q8_BLOCK}, got ${cols}`);
+  return { kind: "q8", rows, cols, q: backend.allocI8(rows * cols), scales: backend.allocF32((rows * cols) / Q8_BLOCK) };
+}
+
+/**
+ * Stores `count` f32 rows starting at `firstRow`, quantizing for q8: per block of 32 weights,
+ * scale = max|w| / 127 and q = round(w / scale).
+ */
+export function writeMatrixRows(m: Matrix, firstRow: number, rows: Float32Array, count: number): void {
+  const { cols } = m;
+  if (m.kind === "f32") {
+    m.data.set(rows.subarray(0, count * cols), firstRow * cols);
+    return;
+  }
+  const base = firstRow * cols;
+  for (let b = 0; b < (count * cols) / Q8_BLOCK; b++) {
+    let absMax = 0;
+    for (let i = 0; i < Q8_BLOCK; i++) absMax = Math.max(absMax, Math.abs(rows[b * Q8_BLOCK + i]));
+    const scale = absMax / 127;
+    const inv = scale === 0 ? 0 : 1 / scale;
+    m.scales[base / Q8_BLOCK + b] = scale;
+    for (let i = 0; i < Q8_BLOCK; i++) m.q[base + b * Q8_BLOCK + i] = Math.round(rows[b * Q8_BLOCK + i] * inv);
+  }
+}
+
+/** out (C,) = row `row` of the matrix as f32: an embedding lookup, dequantizing if needed. */
+export function readMatrixRow(out: Float32Array, m: Matrix, row: number): void {
+  const { cols } = m;
+  if (m.kind === "f32") {
+    out.set(m.data.subarray(row * cols, (row + 1) * cols));
+    return;
+  }
+  for (let c = 0; c < cols; c++) out[c] = m.q[row * cols + c] * m.scales[(row * cols + c) / Q8_BLOCK | 0];
+}
+
+export function countParameters(w: GPT2Weights): number {
+  const size = (m: Matrix) => m.rows * m.cols;
+  let n = size(w.wte) + w.wpe.length + w.lnF.weight.length * 2;
+  if (w.lmHead !== w.wte) n += size(w.lmHead);
+  for (const b of w.blocks) {
+    n += b.ln1.weight.length * 2 + b.ln2.weight.length * 2;
+    n += size(b.attnQKV) + b.attnQKVBias.length + size(b.attnProj) + b.attnProjBias.length;
+    n += size(b.mlpFc) + b.mlpFcBias.length + size(b.mlpProj) + b.mlpProjBias.length;
+  }
+  return n;
+}
