@@ -1,11 +1,10 @@
 import { randomInt } from "node:crypto";
-import path from "node:path";
 import { UserError } from "../errors.js";
 import { createBackend, type Backend, type BackendKind } from "../kernels/index.js";
 import type { GPT2Config } from "../model/config.js";
-import { loadModelFolder } from "../model/load.js";
+import { loadModel } from "../model/load.js";
 import type { GPT2Weights, WeightDType } from "../model/weights.js";
-import { loadTokenizer, type Tokenizer } from "../tokenizer/index.js";
+import type { Tokenizer } from "../tokenizer/index.js";
 import { decodeOne, prefill } from "./generate.js";
 import { ModelRunner } from "./model-runner.js";
 import { resolveSamplingParams, type SamplingParams } from "./sampling-params.js";
@@ -73,16 +72,12 @@ export class LLM {
     });
   }
 
-  static async load(modelDir: string, options: LoadOptions = {}): Promise<LLM> {
+  static async load(modelSource: string, options: LoadOptions = {}): Promise<LLM> {
     const maxBatch = options.maxBatch ?? 1;
     if (!Number.isInteger(maxBatch) || maxBatch < 1) throw new UserError(`invalid maxBatch ${maxBatch}: must be an integer >= 1`);
     const backend = await createBackend({ kind: options.backend ?? "reference", threads: options.threads });
     try {
-      const { config, weights } = loadModelFolder(modelDir, backend, options.dtype ?? "f32");
-      const tokenizer = await loadTokenizer(modelDir);
-      if (tokenizer.vocabSize > config.vocabSize) {
-        throw new UserError(`${path.join(modelDir, "config.json")}: vocab_size ${config.vocabSize} is smaller than the tokenizer's ${tokenizer.vocabSize} tokens`);
-      }
+      const { config, weights, tokenizer } = await loadModel(modelSource, backend, options.dtype ?? "f32");
       const contextLength = options.contextLength ?? config.nPositions;
       if (!Number.isInteger(contextLength) || contextLength < 1 || contextLength > config.nPositions) {
         throw new UserError(`invalid context length ${contextLength}: must be in [1, ${config.nPositions}]`);

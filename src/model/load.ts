@@ -5,6 +5,14 @@ import type { Backend } from "../kernels/backend.js";
 import { parseGPT2Config, type GPT2Config } from "./config.js";
 import { loadSafetensorsWeights } from "./load-safetensors.js";
 import type { GPT2Weights, WeightDType } from "./weights.js";
+import { loadTokenizer, type Tokenizer } from "../tokenizer/index.js";
+
+/** Everything a loaded checkpoint provides. */
+export interface LoadedModel {
+  readonly config: GPT2Config;
+  readonly weights: GPT2Weights;
+  readonly tokenizer: Tokenizer;
+}
 
 /** Reads and validates config.json of a model folder in Hugging Face layout. */
 export function readConfig(dir: string): GPT2Config {
@@ -24,9 +32,22 @@ export function readConfig(dir: string): GPT2Config {
   return parseGPT2Config(json, file);
 }
 
-/** Loads config and weights of a Hugging Face model folder into the backend's memory. */
-export function loadModelFolder(dir: string, backend: Backend, dtype: WeightDType): { config: GPT2Config; weights: GPT2Weights } {
+/**
+ * Loads a model into the backend's memory. `source` is a folder in Hugging Face layout
+ * (config.json, tokenizer files, model.safetensors or a sharded index).
+ */
+export async function loadModel(source: string, backend: Backend, dtype: WeightDType): Promise<LoadedModel> {
+  return loadModelFolder(source, backend, dtype);
+}
+
+/** Loads config, weights and tokenizer of a Hugging Face model folder. */
+export async function loadModelFolder(dir: string, backend: Backend, dtype: WeightDType): Promise<LoadedModel> {
   if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) throw new UserError(`model folder ${dir} does not exist`);
   const config = readConfig(dir);
-  return { config, weights: loadSafetensorsWeights(dir, config, backend, dtype) };
+  const weights = loadSafetensorsWeights(dir, config, backend, dtype);
+  const tokenizer = await loadTokenizer(dir);
+  if (tokenizer.vocabSize > config.vocabSize) {
+    throw new UserError(`${path.join(dir, "config.json")}: vocab_size ${config.vocabSize} is smaller than the tokenizer's ${tokenizer.vocabSize} tokens`);
+  }
+  return { config, weights, tokenizer };
 }
