@@ -1,13 +1,33 @@
+import { availableParallelism } from "node:os";
 import type { Backend } from "./backend.js";
 import { createReferenceBackend } from "./reference.js";
+import { createWasmBackend } from "./wasm/backend.js";
 
 export type { Backend, F32Matrix, KVView, Matrix, Q8Matrix } from "./backend.js";
 export { Q8_BLOCK } from "./backend.js";
+export { quantizeQ8 } from "./quantize.js";
+export { createReferenceBackend } from "./reference.js";
+export { createWasmBackend, type WasmBackendOptions } from "./wasm/backend.js";
 
 export type BackendKind = "reference" | "wasm";
 
-/** Creates a kernel backend. (The wasm backend is added by the SIMD kernels work.) */
-export async function createBackend(options: { kind: BackendKind; threads?: number }): Promise<Backend> {
-  if (options.kind === "reference") return createReferenceBackend();
-  throw new Error(`backend ${options.kind} is not available yet`);
+export interface BackendOptions {
+  readonly kind: BackendKind;
+  /** wasm only; default os.availableParallelism(). */
+  readonly threads?: number;
+  /** wasm only: see WasmBackendOptions.q8Activations. */
+  readonly q8Activations?: "int8" | "f32";
+}
+
+export async function createBackend(options: BackendOptions): Promise<Backend> {
+  switch (options.kind) {
+    case "reference":
+      return createReferenceBackend();
+    case "wasm":
+      return createWasmBackend({ threads: options.threads ?? availableParallelism(), q8Activations: options.q8Activations });
+    default: {
+      const kind: never = options.kind;
+      throw new Error(`unknown backend kind ${String(kind)}`);
+    }
+  }
 }

@@ -1,0 +1,71 @@
+const PAGE = 65536;
+/** AssemblyScript writes its static data low in the memory at every instantiation: keep out. */
+export const RESERVED_BYTES = 65536;
+
+type View = Float32Array | Int8Array | Int32Array;
+
+/**
+ * The shared linear memory and a bump allocator over it. Nothing is ever freed: weights, caches
+ * and activations are allocated once at load time. Growing a shared memory keeps old views
+ * valid but gives memory.buffer a new SharedArrayBuffer object, so every buffer object handed
+ * out is remembered to recognise views into this memory.
+ */
+export class Arena {
+  readonly memory: WebAssembly.Memory;
+  private top = RESERVED_BYTES;
+  private current: SharedArrayBuffer;
+  private readonly known = new WeakSet<ArrayBufferLike>();
+
+  constructor(initialBytes: number) {
+    const initial = Math.ceil((RESERVED_BYTES + initialBytes) / PAGE);
+    this.memory = new WebAssembly.Memory({ initial, maximum: 65536, shared: true });
+    this.current = this.buffer();
+  }
+
+  /** Reserves `bytes` (16-byte aligned) and returns their byte offset. */
+  allocBytes(bytes: number): number {
+    if (!Number.isInteger(bytes) || bytes < 0) throw new Error(`invalid allocation size ${bytes}`);
+    const offset = (this.top + 15) & ~15;
+    const end = offset + bytes;
+    const have = this.memory.buffer.byteLength;
+    if (end > have) {
+      const pages = Math.ceil((end - have) / PAGE);
+      try {
+        this.memory.grow(pages);
+      } catch (err) {
+        throw new Error(`wasm memory cannot grow to ${end} bytes (4 GiB maximum)`, { cause: err });
+      }
+    }
+    this.top = end;
+    this.current = this.buffer();
+    return offset;
+  }
+
+  f32(length: number): Float32Array {
+    const offset = this.allocBytes(length * 4);
+    return new Float32Array(this.current, offset, length);
+  }
+
+  i8(length: number): Int8Array {
+    const offset = this.allocBytes(length);
+    return new Int8Array(this.current, offset, length);
+  }
+
+  i32(length: number): Int32Array {
+    const offset = this.allocBytes(length * 4);
+    return new Int32Array(this.current, offset, length);
+  }
+
+  /** Whether `view` lies in this memory (and so can be passed to a kernel as its byteOffset). */
+  owns(view: View): boolean {
+    const b = view.buffer;
+    return (b === this.current || this.known.has(b)) && view.byteOffset >= RESERVED_BYTES;
+  }
+
+  private buffer(): SharedArrayBuffer {
+    const b = this.memory.buffer;
+    if (!(b instanceof SharedArrayBuffer)) throw new Error("wasm memory is not shared");
+    this.known.add(b);
+    return b;
+  }
+}

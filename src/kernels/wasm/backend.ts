@@ -1,0 +1,210 @@
+import { availableParallelism } from "node:os";
+import type { Backend, KVView, Matrix } from "../backend.js";
+import { Q8_BLOCK } from "../backend.js";
+import { Arena } from "./arena.js";
+import { compileKernels, instantiateKernels, type KernelExports } from "./exports.js";
+import { ARG, CONTROL_INTS, Op } from "./jobs.js";
+import { ThreadPool } from "./pool.js";
+
+export interface WasmBackendOptions {
+  /** Threads the kernels run on, the calling thread included. Default: os.availableParallelism(). */
+  readonly threads?: number;
+  /**
+   * How q8 matmuls treat activations: "int8" quantizes each 32-block of x to int8 as well and
+   * uses integer dot products (llama.cpp's Q8_0×Q8_0: faster, adds ≤ amax(x-block)/254 error per
+   * element of x); "f32" widens the weights and keeps x exact.
+   */
+  readonly q8Activations?: "int8" | "f32";
+  /** How long idle workers spin before parking (µs). */
+  readonly spinMicros?: number;
+  /** Below this many multiply-adds (or elements) a call runs on the calling thread alone. */
+  readonly minParallelWork?: number;
+}
+
+// Measured with bench/kernels.ts: below these sizes the hand-off costs more than the split saves.
+const DEFAULT_MIN_PARALLEL_WORK = 16384;
+const DEFAULT_SPIN_MICROS = 200;
+const MAIN_SPIN_MICROS = 2000;
+
+type View = Float32Array | Int8Array | Int32Array;
+
+class WasmBackend implements Backend {
+  readonly name: string;
+  readonly threads: number;
+  private readonly a: Int32Array;
+  private readonly af: Float32Array;
+  private xq: Int8Array; // x quantized for q8 matmuls, grown on demand
+  private xs: Float32Array;
+  private table: Int32Array; // block tables handed in from outside the memory are copied here
+
+  constructor(
+    private readonly arena: Arena,
+    private readonly kernels: KernelExports,
+    private readonly pool: ThreadPool,
+    private readonly intActivations: boolean,
+    private readonly minParallelWork: number,
+  ) {
+    this.threads = pool.threads;
+    this.name = `wasm-simd(${pool.threads} thread${pool.threads === 1 ? "" : "s"}, q8 ${intActivations ? "int8" : "f32"} activations)`;
+    this.a = pool.args;
+    this.af = pool.argsF32;
+    this.xq = arena.i8(4096);
+    this.xs = arena.f32(4096 / Q8_BLOCK);
+    this.table = arena.i32(1024);
+  }
+
+  allocF32(length: number): Float32Array {
+    return this.arena.f32(length);
+  }
+
+  allocI8(length: number): Int8Array {
+    return this.arena.i8(length);
+  }
+
+  /** The byte offset a kernel gets for `view`, after checking it lives in this memory and is long enough. */
+  private ptr(view: View, length: number, what: string): number {
+    if (!this.arena.owns(view)) {
+      throw new Error(`${what}: array is not in this wasm backend's memory; allocate it with backend.allocF32/allocI8`);
+    }
+    if (view.length < length) throw new Error(`${what}: length ${view.length} < ${length} needed`);
+    return view.byteOffset;
+  }
+
+  private dispatch(op: Op, work: number): void {
+    if (work >= this.minParallelWork) this.pool.run(op);
+    else this.pool.runLocal(op);
+  }
+
+  matmul(out: Float32Array, x: Float32Array, w: Matrix, bias: Float32Array | null, n: number): void {
+    const { rows, cols } = w;
+    const a = this.a;
+    const outPtr = this.ptr(out, n * rows, "matmul out");
+    const xPtr = this.ptr(x, n * cols, "matmul x");
+    const biasPtr = bias === null ? 0 : this.ptr(bias, rows, "matmul bias");
+    const work = n * rows * cols;
+    if (w.kind === "f32") {
+      a[ARG] = outPtr;
+      a[ARG + 1] = xPtr;
+      a[ARG + 2] = this.ptr(w.data, rows * cols, "matmul w");
+      a[ARG + 3] = biasPtr;
+      a[ARG + 4] = n;
+      a[ARG + 5] = rows;
+      a[ARG + 6] = cols;
+      this.dispatch(Op.MatmulF32, work);
+      return;
+    }
+    if (cols % Q8_BLOCK !== 0) throw new Error(`q8 matmul: cols ${cols} is not a multiple of ${Q8_BLOCK}`);
+    const wq = this.ptr(w.q, rows * cols, "matmul w.q");
+    const ws = this.ptr(w.scales, (rows * cols) / Q8_BLOCK, "matmul w.scales");
+    if (!this.intActivations) {
+      a[ARG] = outPtr;
+      a[ARG + 1] = xPtr;
+      a[ARG + 2] = wq;
+      a[ARG + 3] = ws;
+      a[ARG + 4] = biasPtr;
+      a[ARG + 5] = n;
+      a[ARG + 6] = rows;
+      a[ARG + 7] = cols;
+      this.dispatch(Op.MatmulQ8F32, work);
+      return;
+    }
+    const len = n * cols;
+    if (this.xq.length < len) {
+      // Grows geometrically so a longer prompt costs one allocation, not one per size.
+      const cap = Math.max(len, 2 * this.xq.length);
+      this.xq = this.arena.i8(cap);
+      this.xs = this.arena.f32(cap / Q8_BLOCK);
+    }
+    this.kernels.quantizeQ8(this.xq.byteOffset, this.xs.byteOffset, xPtr, len / Q8_BLOCK);
+    a[ARG] = outPtr;
+    a[ARG + 1] = this.xq.byteOffset;
+    a[ARG + 2] = this.xs.byteOffset;
+    a[ARG + 3] = wq;
+    a[ARG + 4] = ws;
+    a[ARG + 5] = biasPtr;
+    a[ARG + 6] = n;
+    a[ARG + 7] = rows;
+    a[ARG + 8] = cols;
+    this.dispatch(Op.MatmulQ8, work);
+  }
+
+  layerNorm(out: Float32Array, x: Float32Array, weight: Float32Array, bias: Float32Array, n: number, d: number, eps: number): void {
+    const a = this.a;
+    a[ARG] = this.ptr(out, n * d, "layerNorm out");
+    a[ARG + 1] = this.ptr(x, n * d, "layerNorm x");
+    a[ARG + 2] = this.ptr(weight, d, "layerNorm weight");
+    a[ARG + 3] = this.ptr(bias, d, "layerNorm bias");
+    a[ARG + 4] = d;
+    this.af[ARG + 5] = eps;
+    a[ARG + 6] = n;
+    this.dispatch(Op.LayerNorm, n * d);
+  }
+
+  gelu(x: Float32Array, length: number): void {
+    const a = this.a;
+    a[ARG] = this.ptr(x, length, "gelu x");
+    a[ARG + 1] = length;
+    this.dispatch(Op.Gelu, length);
+  }
+
+  addInPlace(x: Float32Array, y: Float32Array, length: number): void {
+    const a = this.a;
+    a[ARG] = this.ptr(x, length, "addInPlace x");
+    a[ARG + 1] = this.ptr(y, length, "addInPlace y");
+    a[ARG + 2] = length;
+    // Memory-bound and tiny: splitting it only pays for whole-prompt sizes.
+    this.dispatch(Op.Add, length >> 2);
+  }
+
+  attention(out: Float32Array, q: Float32Array, kv: KVView, pos: number, t: number, nHead: number, headDim: number, scratch: Float32Array): void {
+    const { k, v, blockSize } = kv;
+    const width = nHead * headDim;
+    const a = this.a;
+    a[ARG] = this.ptr(out, t * width, "attention out");
+    a[ARG + 1] = this.ptr(q, t * width, "attention q");
+    a[ARG + 2] = this.ptr(k, 0, "attention kv.k");
+    a[ARG + 3] = this.ptr(v, k.length, "attention kv.v");
+    a[ARG + 4] = this.blockTable(kv, Math.ceil((pos + t) / blockSize), blockSize * width);
+    a[ARG + 5] = blockSize;
+    a[ARG + 6] = pos;
+    a[ARG + 7] = t;
+    a[ARG + 8] = nHead;
+    a[ARG + 9] = headDim;
+    a[ARG + 10] = this.ptr(scratch, nHead * (pos + t), "attention scratch");
+    this.dispatch(Op.Attention, t * (pos + t) * width);
+  }
+
+  /** The byte offset of a block table the kernel can read, after checking every block is inside the pool. */
+  private blockTable(kv: KVView, used: number, blockFloats: number): number {
+    const src = kv.blockTable;
+    if (!(kv.blockSize >= 1) || src.length < used) {
+      throw new Error(`attention: block table has ${src.length} blocks of ${kv.blockSize}, ${used} needed`);
+    }
+    const poolBlocks = Math.floor(kv.k.length / blockFloats);
+    for (let i = 0; i < used; i++) {
+      const b = src[i];
+      if (!(b >= 0 && b < poolBlocks)) throw new Error(`attention: block table entry ${i} = ${b} outside the pool of ${poolBlocks} blocks`);
+    }
+    if (this.arena.owns(src)) return src.byteOffset;
+    if (this.table.length < used) this.table = this.arena.i32(Math.max(used, 2 * this.table.length));
+    for (let i = 0; i < used; i++) this.table[i] = src[i];
+    return this.table.byteOffset;
+  }
+
+  close(): void {
+    this.pool.close();
+  }
+}
+
+export async function createWasmBackend(options: WasmBackendOptions = {}): Promise<Backend> {
+  const threads = options.threads ?? availableParallelism();
+  if (!Number.isInteger(threads) || threads < 1) throw new Error(`wasm backend: threads must be a positive integer, got ${threads}`);
+  const module = await compileKernels();
+  const arena = new Arena(1 << 20);
+  const control = arena.allocBytes(CONTROL_INTS * 4 + 64);
+  const controlAligned = (control + 63) & ~63; // the counters own whole cache lines
+  const kernels = instantiateKernels(module, arena.memory);
+  const spin = options.spinMicros ?? DEFAULT_SPIN_MICROS;
+  const pool = await ThreadPool.start(kernels, module, arena.memory, controlAligned, threads, spin, MAIN_SPIN_MICROS);
+  return new WasmBackend(arena, kernels, pool, (options.q8Activations ?? "int8") === "int8", options.minParallelWork ?? DEFAULT_MIN_PARALLEL_WORK);
+}

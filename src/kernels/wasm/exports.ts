@@ -1,0 +1,49 @@
+import { readFile } from "node:fs/promises";
+
+/** Every kernel takes byte offsets and sizes (i32) — see assembly/kernels.ts. */
+type Kernel = (...args: number[]) => void;
+
+export interface KernelExports {
+  readonly matmulF32: Kernel; // (out, x, w, bias, n, rows, cols, r0, r1)
+  readonly matmulQ8: Kernel; // (out, xq, xs, wq, ws, bias, n, rows, cols, r0, r1)
+  readonly matmulQ8F32: Kernel; // (out, x, wq, ws, bias, n, rows, cols, r0, r1)
+  readonly quantizeQ8: Kernel; // (xq, xs, x, blocks)
+  readonly layerNorm: Kernel; // (out, x, weight, bias, d, eps, i0, i1)
+  readonly gelu: Kernel; // (x, i0, i1)
+  readonly addInPlace: Kernel; // (x, y, i0, i1)
+  readonly attention: Kernel; // (out, q, k, v, table, blockSize, pos, t, nHead, headDim, scratch, h0, h1)
+}
+
+function kernel(exports: WebAssembly.Exports, name: string): Kernel {
+  const f = exports[name];
+  if (typeof f !== "function") throw new Error(`kernels.wasm: missing export ${name}`);
+  return f as Kernel;
+}
+
+export function instantiateKernels(module: WebAssembly.Module, memory: WebAssembly.Memory): KernelExports {
+  const { exports } = new WebAssembly.Instance(module, { env: { memory } });
+  return {
+    matmulF32: kernel(exports, "matmulF32"),
+    matmulQ8: kernel(exports, "matmulQ8"),
+    matmulQ8F32: kernel(exports, "matmulQ8F32"),
+    quantizeQ8: kernel(exports, "quantizeQ8"),
+    layerNorm: kernel(exports, "layerNorm"),
+    gelu: kernel(exports, "gelu"),
+    addInPlace: kernel(exports, "addInPlace"),
+    attention: kernel(exports, "attention"),
+  };
+}
+
+let compiled: Promise<WebAssembly.Module> | null = null;
+
+/** The module is compiled once per process; every backend and worker instantiates it. */
+export function compileKernels(): Promise<WebAssembly.Module> {
+  compiled ??= readFile(new URL("./kernels.wasm", import.meta.url)).then(
+    (bytes) => WebAssembly.compile(bytes),
+    (err: unknown) => {
+      compiled = null;
+      throw new Error(`kernels.wasm not found next to ${import.meta.url}: run \`npm run build\``, { cause: err });
+    },
+  );
+  return compiled;
+}

@@ -1,0 +1,114 @@
+import { Worker } from "node:worker_threads";
+import { once } from "node:events";
+import type { KernelExports } from "./exports.js";
+import { CONTROL_INTS, DONE, FAILED, GEN, MAIN_WAITING, OP, Op, SLEEPERS, runJob } from "./jobs.js";
+import type { WorkerInit } from "./worker.js";
+
+/**
+ * Runs one job at a time on the main thread plus `threads - 1` workers, all reading the job from
+ * a control block in the shared memory. Dispatch is a few stores and one atomic bump; the main
+ * thread does its own share and then spins on the completion counter.
+ */
+export class ThreadPool {
+  readonly args: Int32Array; // the control block; callers write ARG.. and call run()
+  readonly argsF32: Float32Array; // the same words seen as f32 (for eps)
+  private readonly workers: Worker[] = [];
+  private closed = false;
+
+  private constructor(
+    private readonly kernels: KernelExports,
+    readonly threads: number,
+    memory: WebAssembly.Memory,
+    control: number,
+    private readonly mainSpinMicros: number,
+  ) {
+    this.args = new Int32Array(memory.buffer, control, CONTROL_INTS);
+    this.argsF32 = new Float32Array(memory.buffer, control, CONTROL_INTS);
+  }
+
+  static async start(
+    kernels: KernelExports,
+    module: WebAssembly.Module,
+    memory: WebAssembly.Memory,
+    control: number,
+    threads: number,
+    spinMicros: number,
+    mainSpinMicros: number,
+  ): Promise<ThreadPool> {
+    const pool = new ThreadPool(kernels, threads, memory, control, mainSpinMicros);
+    const url = new URL("./worker.js", import.meta.url);
+    const ready: Promise<unknown>[] = [];
+    for (let tid = 1; tid < threads; tid++) {
+      const workerData: WorkerInit = { module, memory, control, tid, threads, spinMicros };
+      const worker = new Worker(url, { workerData });
+      // A worker blocked in its job loop must never keep the process alive.
+      worker.unref();
+      pool.workers.push(worker);
+      ready.push(once(worker, "message"));
+    }
+    try {
+      await Promise.all(ready);
+    } catch (err) {
+      pool.close();
+      throw err;
+    }
+    return pool;
+  }
+
+  /** Runs the job written in args[ARG..] on the calling thread alone: for jobs too small to share. */
+  runLocal(op: Op): void {
+    if (this.closed) throw new Error("wasm backend is closed");
+    this.args[OP] = op;
+    runJob(this.kernels, this.args, this.argsF32, 0, 1);
+  }
+
+  /** Runs the job written in args[ARG..] on every thread and returns when all are done. */
+  run(op: Op): void {
+    if (this.threads === 1) {
+      this.runLocal(op);
+      return;
+    }
+    const a = this.args;
+    if (this.closed) throw new Error("wasm backend is closed");
+    a[OP] = op;
+    a[DONE] = 0;
+    Atomics.add(a, GEN, 1);
+    if (Atomics.load(a, SLEEPERS) !== 0) Atomics.notify(a, GEN);
+    try {
+      runJob(this.kernels, a, this.argsF32, 0, this.threads);
+    } finally {
+      this.awaitWorkers();
+    }
+    if (a[FAILED] !== 0) {
+      a[FAILED] = 0;
+      throw new Error(`a wasm kernel worker failed on opcode ${op}`);
+    }
+  }
+
+  private awaitWorkers(): void {
+    const a = this.args;
+    const workers = this.threads - 1;
+    if (Atomics.load(a, DONE) === workers) return;
+    const deadline = performance.now() + this.mainSpinMicros / 1000;
+    for (let i = 1; ; i++) {
+      if (Atomics.load(a, DONE) === workers) return;
+      if ((i & 1023) === 0 && performance.now() > deadline) break;
+    }
+    // Oversubscribed (more threads than cores): stop competing with the workers for a core.
+    Atomics.store(a, MAIN_WAITING, 1);
+    for (let done = Atomics.load(a, DONE); done !== workers; done = Atomics.load(a, DONE)) {
+      Atomics.wait(a, DONE, done, 10);
+    }
+    Atomics.store(a, MAIN_WAITING, 0);
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.workers.length === 0) return;
+    this.args[OP] = Op.Stop;
+    Atomics.add(this.args, GEN, 1);
+    Atomics.notify(this.args, GEN);
+    for (const w of this.workers) void w.terminate();
+  }
+}

@@ -1,0 +1,444 @@
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import type { Backend, KVView, Matrix } from "../src/kernels/backend.js";
+import { Q8_BLOCK } from "../src/kernels/backend.js";
+import { createBackend, createReferenceBackend, createWasmBackend, quantizeQ8 } from "../src/kernels/index.js";
+
+/** Deterministic uniform [-1, 1) numbers (mulberry32), so failures reproduce. */
+function rng(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 31 - 1;
+  };
+}
+
+function random(length: number, rand: () => number, scale = 1): Float32Array {
+  const a = new Float32Array(length);
+  for (let i = 0; i < length; i++) a[i] = rand() * scale;
+  return a;
+}
+
+function onto(b: Backend, src: Float32Array): Float32Array {
+  const a = b.allocF32(src.length);
+  a.set(src);
+  return a;
+}
+
+function ontoMatrix(b: Backend, w: Matrix): Matrix {
+  if (w.kind === "f32") return { ...w, data: onto(b, w.data) };
+  const q = b.allocI8(w.q.length);
+  q.set(w.q);
+  return { ...w, q, scales: onto(b, w.scales) };
+}
+
+/** |got - want| ≤ tol(i) for every element, with the first offender in the message. */
+function assertClose(got: Float32Array, want: Float32Array, tol: (i: number) => number, what: string): void {
+  assert.equal(got.length, want.length, `${what}: length`);
+  for (let i = 0; i < want.length; i++) {
+    const err = Math.abs(got[i] - want[i]);
+    if (!(err <= tol(i))) assert.fail(`${what}: [${i}] got ${got[i]}, want ${want[i]} (err ${err}, tol ${tol(i)})`);
+  }
+}
+
+const f32Tol = (want: Float32Array) => (i: number) => 1e-5 * (1 + Math.abs(want[i]));
+
+/**
+ * For long dot products f32 accumulation error scales with Σ|x_c·w_c|, not with the result:
+ * `mag` is the reference matmul of |x| and |w|.
+ */
+const dotTol = (want: Float32Array, mag: Float32Array) => (i: number) => 1e-5 * (1 + Math.abs(want[i])) + 1e-6 * mag[i];
+
+function absMatmul(x: Float32Array, w: Matrix, n: number): Float32Array {
+  if (w.kind !== "f32") throw new Error("f32 only");
+  const mag = new Float32Array(n * w.rows);
+  ref.matmul(mag, x.map(Math.abs), { ...w, data: w.data.map(Math.abs) }, null, n);
+  return mag;
+}
+
+interface Wasm {
+  readonly label: string;
+  readonly backend: Backend;
+}
+
+const ref = createReferenceBackend();
+const wasm: Wasm[] = [];
+let wasmF32Acts: Backend;
+
+before(async () => {
+  // minParallelWork 0: split even the tiny test shapes, so every thread's range logic runs.
+  for (const threads of [1, 2, 3]) {
+    wasm.push({ label: `wasm×${threads}`, backend: await createWasmBackend({ threads, minParallelWork: 0 }) });
+  }
+  wasm.push({ label: "wasm×2 default split", backend: await createWasmBackend({ threads: 2 }) });
+  wasmF32Acts = await createWasmBackend({ threads: 2, minParallelWork: 0, q8Activations: "f32" });
+});
+
+after(() => {
+  for (const w of wasm) w.backend.close();
+  wasmF32Acts.close();
+});
+
+describe("matmul f32", () => {
+  test("matches the reference on odd shapes, with and without bias", () => {
+    const rand = rng(1);
+    for (const cols of [1, 3, 17, 33, 100]) {
+      for (const rows of [1, 5, 31]) {
+        for (const n of [1, 2, 3, 7]) {
+          const w: Matrix = { kind: "f32", rows, cols, data: random(rows * cols, rand) };
+          const x = random(n * cols, rand);
+          const bias = random(rows, rand);
+          for (const withBias of [false, true]) {
+            const want = new Float32Array(n * rows);
+            ref.matmul(want, x, w, withBias ? bias : null, n);
+            for (const { label, backend } of wasm) {
+              const out = backend.allocF32(n * rows);
+              backend.matmul(out, onto(backend, x), ontoMatrix(backend, w), withBias ? onto(backend, bias) : null, n);
+              assertClose(out, want, f32Tol(want), `${label} f32 ${n}×${cols}·${rows} bias=${withBias}`);
+            }
+          }
+        }
+      }
+    }
+  });
+
+  test("large shapes (vector loops and the 2×4 blocks) stay within f32 accumulation error", () => {
+    const rand = rng(2);
+    for (const [n, rows, cols] of [[1, 67, 768], [9, 70, 771], [4, 64, 3072]]) {
+      const w: Matrix = { kind: "f32", rows, cols, data: random(rows * cols, rand) };
+      const x = random(n * cols, rand);
+      const bias = random(rows, rand);
+      const want = new Float32Array(n * rows);
+      ref.matmul(want, x, w, bias, n);
+      const mag = absMatmul(x, w, n);
+      for (const { label, backend } of wasm) {
+        const out = backend.allocF32(n * rows);
+        backend.matmul(out, onto(backend, x), ontoMatrix(backend, w), onto(backend, bias), n);
+        assertClose(out, want, dotTol(want, mag), `${label} f32 ${n}×${cols}·${rows}`);
+      }
+    }
+  });
+});
+
+describe("quantizeQ8", () => {
+  test("per-block absmax scales, |w - q·scale| ≤ scale/2", () => {
+    const rand = rng(3);
+    const rows = 3, cols = 64;
+    const src = random(rows * cols, rand, 2);
+    src.fill(0, 32, 64); // an all-zero block
+    const m = quantizeQ8(ref, src, rows, cols);
+    assert.equal(m.kind, "q8");
+    assert.equal(m.scales.length, (rows * cols) / Q8_BLOCK);
+    assert.equal(m.scales[1], 0);
+    for (let i = 0; i < src.length; i++) {
+      const s = m.scales[Math.floor(i / Q8_BLOCK)];
+      assert.ok(Math.abs(m.q[i]) <= 127);
+      assert.ok(Math.abs(src[i] - m.q[i] * s) <= s / 2 + 1e-7, `element ${i}`);
+    }
+    const blockMax = Math.max(...Array.from(src.subarray(0, 32), Math.abs));
+    assert.equal(Math.max(...Array.from(m.q.subarray(0, 32), Math.abs)), 127);
+    assert.equal(m.scales[0], Math.fround(blockMax / 127));
+  });
+
+  test("rejects widths that are not a multiple of 32", () => {
+    assert.throws(() => quantizeQ8(ref, new Float32Array(40), 2, 20), /multiple of 32/);
+  });
+
+  test("allocates on the given backend", () => {
+    const m = quantizeQ8(wasm[0].backend, random(64, rng(4)), 2, 32);
+    assert.ok(m.q.buffer instanceof SharedArrayBuffer);
+  });
+});
+
+describe("matmul q8", () => {
+  const shapes: [number, number, number][] = [];
+  for (const cols of [32, 64, 96, 160, 288]) for (const rows of [1, 5, 31]) for (const n of [1, 2, 3, 7]) shapes.push([n, rows, cols]);
+  shapes.push([1, 70, 768], [5, 33, 3072]);
+
+  /**
+   * With int8 activations each x is replaced by x̂ with |x - x̂| ≤ amax(its 32-block)/254, so an
+   * output moves by at most Σ_c |w_c|·amax_c/254 from the reference (which uses exact x).
+   */
+  function int8Bound(x: Float32Array, w: Matrix, n: number): Float32Array {
+    if (w.kind !== "q8") throw new Error("q8 only");
+    const bound = new Float32Array(n * w.rows);
+    for (let i = 0; i < n; i++) {
+      for (let r = 0; r < w.rows; r++) {
+        let s = 0;
+        for (let c = 0; c < w.cols; c++) {
+          let amax = 0;
+          const b0 = i * w.cols + Math.floor(c / Q8_BLOCK) * Q8_BLOCK;
+          for (let j = 0; j < Q8_BLOCK; j++) amax = Math.max(amax, Math.abs(x[b0 + j]));
+          s += Math.abs(w.q[r * w.cols + c] * w.scales[Math.floor((r * w.cols + c) / Q8_BLOCK)]) * (amax / 254);
+        }
+        bound[i * w.rows + r] = s;
+      }
+    }
+    return bound;
+  }
+
+  test("int8 activations: within the documented quantization bound", () => {
+    const rand = rng(5);
+    for (const [n, rows, cols] of shapes) {
+      const w = quantizeQ8(ref, random(rows * cols, rand), rows, cols);
+      const x = random(n * cols, rand);
+      const bias = random(rows, rand);
+      const bound = int8Bound(x, w, n);
+      for (const withBias of [false, true]) {
+        const want = new Float32Array(n * rows);
+        ref.matmul(want, x, w, withBias ? bias : null, n);
+        for (const { label, backend } of wasm) {
+          const out = backend.allocF32(n * rows);
+          backend.matmul(out, onto(backend, x), ontoMatrix(backend, w), withBias ? onto(backend, bias) : null, n);
+          assertClose(out, want, (i) => 1.01 * bound[i] + 1e-5 * (1 + Math.abs(want[i])), `${label} q8 ${n}×${cols}·${rows} bias=${withBias}`);
+        }
+      }
+    }
+  });
+
+  test("int8 activations: exact when x is already on the int8 grid", () => {
+    // x = k·(amax/127) with integer k: quantizing x loses nothing, so only f32 rounding remains.
+    const rand = rng(6);
+    const [n, rows, cols] = [3, 9, 160];
+    const w = quantizeQ8(ref, random(rows * cols, rand), rows, cols);
+    const x = new Float32Array(n * cols);
+    for (let i = 0; i < x.length; i++) x[i] = i % Q8_BLOCK === 0 ? 127 : Math.round(rand() * 127);
+    const want = new Float32Array(n * rows);
+    ref.matmul(want, x, w, null, n);
+    for (const { label, backend } of wasm) {
+      const out = backend.allocF32(n * rows);
+      backend.matmul(out, onto(backend, x), ontoMatrix(backend, w), null, n);
+      assertClose(out, want, f32Tol(want), `${label} q8 on-grid`);
+    }
+  });
+
+  test("f32 activations: f32 accuracy", () => {
+    const rand = rng(7);
+    for (const [n, rows, cols] of shapes) {
+      const w = quantizeQ8(ref, random(rows * cols, rand), rows, cols);
+      const x = random(n * cols, rand);
+      const bias = random(rows, rand);
+      const want = new Float32Array(n * rows);
+      ref.matmul(want, x, w, bias, n);
+      const out = wasmF32Acts.allocF32(n * rows);
+      wasmF32Acts.matmul(out, onto(wasmF32Acts, x), ontoMatrix(wasmF32Acts, w), onto(wasmF32Acts, bias), n);
+      assertClose(out, want, f32Tol(want), `q8/f32 ${n}×${cols}·${rows}`);
+    }
+  });
+
+  test("rejects cols that are not a multiple of 32", () => {
+    const b = wasm[0].backend;
+    const w: Matrix = { kind: "q8", rows: 1, cols: 20, q: b.allocI8(20), scales: b.allocF32(1) };
+    assert.throws(() => b.matmul(b.allocF32(1), b.allocF32(20), w, null, 1), /multiple of 32/);
+  });
+});
+
+describe("layerNorm", () => {
+  test("matches the reference", () => {
+    const rand = rng(8);
+    for (const d of [1, 3, 17, 100, 768]) {
+      for (const n of [1, 3, 7]) {
+        // An offset and a few large features, like GPT-2's residual stream.
+        const x = random(n * d, rand, 3);
+        for (let i = 0; i < x.length; i += 37) x[i] += 300;
+        const weight = random(d, rand);
+        const bias = random(d, rand);
+        const want = new Float32Array(n * d);
+        ref.layerNorm(want, x, weight, bias, n, d, 1e-5);
+        for (const { label, backend } of wasm) {
+          const out = backend.allocF32(n * d);
+          backend.layerNorm(out, onto(backend, x), onto(backend, weight), onto(backend, bias), n, d, 1e-5);
+          assertClose(out, want, f32Tol(want), `${label} layerNorm ${n}×${d}`);
+        }
+      }
+    }
+  });
+});
+
+describe("gelu", () => {
+  // The reference computes 0.5·v·(1 + tanh(u)) in f64, which itself cancels to 0 for v < -6:
+  // 1e-15 absorbs that; everywhere else the bound is relative.
+  const geluTol = (want: Float32Array) => (i: number) => 1e-6 * Math.abs(want[i]) + 1e-15;
+
+  test("matches the reference within 1e-6 relative", () => {
+    const rand = rng(9);
+    for (const length of [1, 3, 17, 100, 5000]) {
+      const x = random(length, rand, 8);
+      const want = x.slice();
+      ref.gelu(want, length);
+      for (const { label, backend } of wasm) {
+        const y = onto(backend, x);
+        backend.gelu(y, length);
+        assertClose(y, want, geluTol(want), `${label} gelu ${length}`);
+      }
+    }
+  });
+
+  test("dense sweep over [-12, 12] plus extremes", () => {
+    const values: number[] = [0, -0, 1e-30, -1e-30, 1e-6, -1e-6, 50, -50, 100, -100, 1e30, -1e30];
+    for (let i = 0; i <= 200_000; i++) values.push(-12 + (24 * i) / 200_000);
+    const x = Float32Array.from(values);
+    const want = x.slice();
+    ref.gelu(want, x.length);
+    const b = wasm[0].backend;
+    const y = onto(b, x);
+    b.gelu(y, y.length);
+    assertClose(y, want, geluTol(want), "gelu sweep");
+  });
+
+  test("leaves elements past length alone", () => {
+    const b = wasm[1].backend;
+    const y = onto(b, Float32Array.from([1, 2, 3, 4, 5, 6]));
+    b.gelu(y, 5);
+    assert.equal(y[5], 6);
+  });
+});
+
+describe("addInPlace", () => {
+  test("matches the reference", () => {
+    const rand = rng(10);
+    for (const length of [1, 3, 17, 100, 1000]) {
+      const x = random(length + 1, rand);
+      const y = random(length + 1, rand);
+      const want = x.slice();
+      ref.addInPlace(want, y, length);
+      for (const { label, backend } of wasm) {
+        const got = onto(backend, x);
+        backend.addInPlace(got, onto(backend, y), length);
+        assertClose(got, want, () => 0, `${label} add ${length}`);
+      }
+    }
+  });
+});
+
+describe("attention", () => {
+  interface Case {
+    readonly nHead: number;
+    readonly headDim: number;
+    readonly pos: number;
+    readonly t: number;
+    readonly blockSize: number;
+  }
+
+  /** A pool whose blocks are used in shuffled order; every cached position gets random k, v. */
+  function makeKv(c: Case, rand: () => number, poolBlocks: number): { k: Float32Array; v: Float32Array; table: Int32Array } {
+    const width = c.nHead * c.headDim;
+    const used = Math.ceil((c.pos + c.t) / c.blockSize);
+    const order = Array.from({ length: poolBlocks }, (_, i) => i);
+    for (let i = order.length - 1; i > 0; i--) {
+      const j = Math.floor(((rand() + 1) / 2) * (i + 1));
+      [order[i], order[j]] = [order[j], order[i]];
+    }
+    const table = Int32Array.from(order.slice(0, used));
+    return { k: random(poolBlocks * c.blockSize * width, rand), v: random(poolBlocks * c.blockSize * width, rand), table };
+  }
+
+  function check(c: Case, poolBlocks: number, seed: number, tableInMemory: boolean): void {
+    const rand = rng(seed);
+    const width = c.nHead * c.headDim;
+    const { k, v, table } = makeKv(c, rand, poolBlocks);
+    const q = random(c.t * width, rand, 2);
+    const want = new Float32Array(c.t * width);
+    ref.attention(want, q, { k, v, blockTable: table, blockSize: c.blockSize }, c.pos, c.t, c.nHead, c.headDim, new Float32Array(c.nHead * (c.pos + c.t)));
+    for (const { label, backend } of wasm) {
+      let blockTable = table;
+      if (tableInMemory) {
+        const f = backend.allocF32(table.length);
+        blockTable = new Int32Array(f.buffer, f.byteOffset, table.length);
+        blockTable.set(table);
+      }
+      const kv: KVView = { k: onto(backend, k), v: onto(backend, v), blockTable, blockSize: c.blockSize };
+      const out = backend.allocF32(c.t * width);
+      backend.attention(out, onto(backend, q), kv, c.pos, c.t, c.nHead, c.headDim, backend.allocF32(c.nHead * (c.pos + c.t)));
+      assertClose(out, want, f32Tol(want), `${label} attention ${JSON.stringify(c)}`);
+    }
+  }
+
+  test("static layout: one block per sequence", () => {
+    let seed = 100;
+    for (const nHead of [1, 3]) for (const headDim of [1, 5, 16, 64]) for (const [pos, t] of [[0, 1], [0, 4], [5, 1], [6, 3], [30, 2]]) {
+      check({ nHead, headDim, pos, t, blockSize: 40 }, 1, seed++, false);
+    }
+  });
+
+  test("paged layout: blocks of 4 in shuffled order", () => {
+    let seed = 200;
+    for (const nHead of [1, 3, 12]) for (const headDim of [3, 8, 64]) for (const [pos, t] of [[0, 1], [0, 6], [3, 1], [5, 4], [13, 3], [33, 1]]) {
+      check({ nHead, headDim, pos, t, blockSize: 4 }, 12, seed++, seed % 2 === 0);
+    }
+  });
+
+  test("rejects a block table entry outside the pool", () => {
+    const b = wasm[0].backend;
+    const kv: KVView = { k: b.allocF32(32), v: b.allocF32(32), blockTable: Int32Array.from([0, 9]), blockSize: 4 };
+    assert.throws(() => b.attention(b.allocF32(8), b.allocF32(8), kv, 4, 1, 2, 4, b.allocF32(16)), /outside the pool/);
+  });
+});
+
+describe("wasm memory", () => {
+  test("a kernel given an array outside the backend's memory throws", () => {
+    const b = wasm[1].backend;
+    const other = wasm[0].backend;
+    assert.throws(() => b.gelu(new Float32Array(8), 8), /not in this wasm backend's memory/);
+    assert.throws(() => b.addInPlace(b.allocF32(8), other.allocF32(8), 8), /not in this wasm backend's memory/);
+    const w: Matrix = { kind: "f32", rows: 2, cols: 2, data: new Float32Array(4) };
+    assert.throws(() => b.matmul(b.allocF32(2), b.allocF32(2), w, null, 1), /matmul w: array is not in this wasm backend's memory/);
+  });
+
+  test("a kernel given a too-short array throws", () => {
+    const b = wasm[0].backend;
+    assert.throws(() => b.layerNorm(b.allocF32(4), b.allocF32(3), b.allocF32(2), b.allocF32(2), 2, 2, 1e-5), /layerNorm x: length 3 < 4/);
+  });
+
+  test("allocations are zeroed, 16-byte aligned, and survive memory growth", () => {
+    const b = wasm[0].backend;
+    const first = b.allocF32(3);
+    first.set([1, 2, 3]);
+    const big = b.allocI8(40 << 20); // forces memory.grow
+    assert.equal(big[big.length - 1], 0);
+    const after = b.allocF32(5);
+    assert.equal(after.byteOffset % 16, 0);
+    assert.deepEqual(Array.from(first), [1, 2, 3]);
+    b.addInPlace(first, onto(b, Float32Array.from([1, 1, 1])), 3);
+    assert.deepEqual(Array.from(first), [2, 3, 4]);
+  });
+
+  test("kernels after close throw", async () => {
+    const b = await createWasmBackend({ threads: 2, minParallelWork: 0 });
+    const x = b.allocF32(4);
+    b.close();
+    assert.throws(() => b.gelu(x, 4), /closed/);
+  });
+});
+
+describe("createBackend", () => {
+  test("builds both kinds", async () => {
+    const r = await createBackend({ kind: "reference" });
+    assert.equal(r.name, "reference");
+    const w = await createBackend({ kind: "wasm", threads: 2 });
+    assert.equal(w.threads, 2);
+    w.close();
+  });
+
+  test("worker threads do not keep the process alive without close()", () => {
+    const index = new URL("../src/kernels/index.js", import.meta.url).href;
+    const script = `import { createBackend } from ${JSON.stringify(index)};
+      const b = await createBackend({ kind: "wasm", threads: 2 });
+      const x = b.allocF32(1 << 16); b.gelu(x, x.length);`;
+    const dir = mkdtempSync(path.join(tmpdir(), "kernels-exit-"));
+    const file = path.join(dir, "main.mjs");
+    writeFileSync(file, script);
+    const r = spawnSync(process.execPath, [file], { timeout: 10_000, encoding: "utf8" });
+    rmSync(dir, { recursive: true, force: true });
+    assert.equal(r.error, undefined, `child did not exit: ${r.error?.message}`);
+    assert.equal(r.status, 0, r.stderr);
+  });
+});
+
