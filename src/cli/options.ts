@@ -1,0 +1,63 @@
+import { UserError } from "../errors.js";
+import type { BackendKind } from "../kernels/index.js";
+import { defaultModelDir } from "../model/default-model.js";
+import type { LoadOptions } from "../engine/llm.js";
+import type { WeightDType } from "../model/weights.js";
+
+/** Options every model-loading command shares, in parseArgs form. */
+export const modelOptions = {
+  model: { type: "string" },
+  backend: { type: "string" },
+  threads: { type: "string" },
+  dtype: { type: "string" },
+  quiet: { type: "boolean" },
+  json: { type: "boolean" },
+} as const;
+
+export type FlagValues = Record<string, string | boolean | (string | boolean)[] | undefined>;
+
+export function stringFlag(values: FlagValues, name: string): string | undefined {
+  const v = values[name];
+  if (v === undefined) return undefined;
+  if (typeof v !== "string") throw new UserError(`--${name} needs a value`);
+  return v;
+}
+
+export function intFlag(values: FlagValues, name: string, min: number): number | undefined {
+  const s = stringFlag(values, name);
+  if (s === undefined) return undefined;
+  const n = Number(s);
+  if (!/^-?\d+$/.test(s.trim()) || !Number.isSafeInteger(n) || n < min) throw new UserError(`--${name} must be an integer >= ${min}, got ${JSON.stringify(s)}`);
+  return n;
+}
+
+export function numberFlag(values: FlagValues, name: string): number | undefined {
+  const s = stringFlag(values, name);
+  if (s === undefined) return undefined;
+  const n = Number(s);
+  if (s.trim() === "" || !Number.isFinite(n)) throw new UserError(`--${name} must be a number, got ${JSON.stringify(s)}`);
+  return n;
+}
+
+export function choiceFlag<T extends string>(values: FlagValues, name: string, choices: readonly T[]): T | undefined {
+  const s = stringFlag(values, name);
+  if (s === undefined) return undefined;
+  const found = choices.find((c) => c === s);
+  if (found === undefined) throw new UserError(`--${name} must be one of ${choices.join(", ")}, got ${JSON.stringify(s)}`);
+  return found;
+}
+
+export const BACKENDS: readonly BackendKind[] = ["wasm", "reference"];
+export const DTYPES: readonly WeightDType[] = ["f32", "q8"];
+
+export function modelSource(values: FlagValues): string {
+  return stringFlag(values, "model") ?? defaultModelDir();
+}
+
+export function loadOptions(values: FlagValues): LoadOptions {
+  return {
+    backend: choiceFlag(values, "backend", BACKENDS) ?? "wasm",
+    threads: intFlag(values, "threads", 1),
+    dtype: choiceFlag(values, "dtype", DTYPES) ?? "f32",
+  };
+}

@@ -1,0 +1,96 @@
+import assert from "node:assert/strict";
+import fs from "node:fs";
+import path from "node:path";
+import { after, before, describe, it } from "node:test";
+import { LLM } from "../src/engine/llm.js";
+import { fixtures, defaultModelDir } from "./paths.js";
+import { maxAbsDiff, readGolden } from "./helpers.js";
+
+describe("default model (shakespeare-byte-gpt2) matches Hugging Face", () => {
+  let llm: LLM;
+  const { golden, tensors } = readGolden(path.join(fixtures, "shakespeare-byte-gpt2"));
+  before(async () => {
+    llm = await LLM.load(defaultModelDir, { backend: "reference", maxBatch: 3 });
+  });
+  after(() => llm.close());
+
+  it("greedy 64 tokens after each golden prompt", () => {
+    for (const p of golden.prompts) {
+      const [r] = llm.generateBatch([p.ids], { temperature: 0, maxTokens: golden.n_new, ignoreEos: true });
+      assert.deepEqual(r.tokens, p.greedy);
+    }
+    assert.deepEqual(llm.tokenize("ROMEO:"), golden.prompts[0].ids);
+  });
+
+  it("last logits within 1e-4", () => {
+    golden.prompts.forEach((p, i) => {
+      llm.forEachPositionLogits(p.ids, (pos, logits) => {
+        if (pos === p.ids.length - 1) assert.ok(maxAbsDiff(logits, tensors.get(`last_logits_${i}`) ?? []) < 1e-4);
+      });
+    });
+  });
+
+  it("perplexity on the 40 golden validation windows", () => {
+    const ids = llm.tokenize(fs.readFileSync(path.join(fixtures, "shakespeare-val-40x256.txt"), "utf8"));
+    assert.equal(ids.length, 40 * 256);
+    const r = llm.perplexity(ids, 256);
+    assert.equal(r.predictions, 40 * 255);
+    assert.ok(Math.abs(r.nll - (golden.val_loss_f32_first_40_windows ?? NaN)) < 1e-3, `nll ${r.nll}`);
+  });
+
+  it("a batch of 3 prompts of different lengths equals each prompt alone", () => {
+    const prompts = ["ROMEO:", "First Citizen:\nBefore we proceed", "O"];
+    for (const temperature of [0, 0.9]) {
+      const params = { temperature, maxTokens: 40, seed: 7, ignoreEos: true };
+      const batched = llm.generateBatch(prompts, params);
+      prompts.forEach((p, i) => {
+        const [alone] = llm.generateBatch([p], params);
+        assert.deepEqual(batched[i].tokens, alone.tokens, `prompt ${i} at temperature ${temperature}`);
+        assert.equal(batched[i].text, alone.text);
+      });
+    }
+  });
+
+  it("a fixed seed gives the same sampled text twice, another seed another text", () => {
+    const params = { temperature: 1, topK: 40, topP: 0.95, minP: 0.01, maxTokens: 60, ignoreEos: true };
+    const a = llm.generateBatch(["JULIET:"], { ...params, seed: 123 })[0];
+    const b = llm.generateBatch(["JULIET:"], { ...params, seed: 123 })[0];
+    const c = llm.generateBatch(["JULIET:"], { ...params, seed: 124 })[0];
+    assert.equal(a.text, b.text);
+    assert.notEqual(a.text, c.text);
+  });
+
+  it("streams text pieces whose concatenation is the result", async () => {
+    const generation = llm.generate("KING:", { temperature: 0, maxTokens: 30 });
+    let streamed = "";
+    for await (const piece of generation) streamed += piece;
+    const r = await generation.result;
+    assert.equal(streamed, r.text);
+    assert.equal(r.tokens.length, 30);
+    assert.equal(r.finishReason, "length");
+  });
+
+  it("stops before a stop string and does not return it", () => {
+    const full = llm.generateBatch(["ROMEO:"], { temperature: 0, maxTokens: 64 })[0].text;
+    const stop = "will";
+    assert.ok(full.includes(stop));
+    const r = llm.generateBatch(["ROMEO:"], { temperature: 0, maxTokens: 64, stop: [stop] })[0];
+    assert.equal(r.text, full.slice(0, full.indexOf(stop)));
+    assert.equal(r.finishReason, "stop");
+  });
+
+  it("penalties change greedy output away from repeats", () => {
+    const plain = llm.generateBatch(["ROMEO:"], { temperature: 0, maxTokens: 64 })[0].tokens;
+    const penalised = llm.generateBatch(["ROMEO:"], { temperature: 0, maxTokens: 64, repetitionPenalty: 1.5 })[0].tokens;
+    const freq = llm.generateBatch(["ROMEO:"], { temperature: 0, maxTokens: 64, frequencyPenalty: 1.5, presencePenalty: 0.5 })[0].tokens;
+    assert.notDeepEqual(penalised, plain);
+    assert.notDeepEqual(freq, plain);
+    assert.ok(new Set(penalised).size >= new Set(plain).size);
+  });
+
+  it("top_k 1 equals greedy", () => {
+    const greedy = llm.generateBatch(["ROMEO:"], { temperature: 0, maxTokens: 30 })[0].tokens;
+    const topk1 = llm.generateBatch(["ROMEO:"], { temperature: 1.3, topK: 1, maxTokens: 30, seed: 5 })[0].tokens;
+    assert.deepEqual(topk1, greedy);
+  });
+});
