@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { UserError } from "../errors.js";
 import { generateCommand, generateHelp } from "./generate.js";
+import { joinNegativeNumbers } from "./options.js";
 import { perplexityCommand, perplexityHelp } from "./perplexity.js";
 import { tokenizeCommand, tokenizeHelp } from "./tokenize.js";
 
@@ -33,7 +34,7 @@ async function main(argv: string[]): Promise<void> {
     process.stdout.write(command.help + "\n");
     return;
   }
-  await command.run(args);
+  await command.run(joinNegativeNumbers(args));
 }
 
 function reportAndExit(e: unknown): never {

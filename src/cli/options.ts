@@ -61,3 +61,21 @@ export function loadOptions(values: FlagValues): LoadOptions {
     dtype: choiceFlag(values, "dtype", DTYPES) ?? "f32",
   };
 }
+
+/**
+ * parseArgs refuses `--temperature -1` as ambiguous (the value looks like a flag); joining a
+ * negative number onto its flag (`--temperature=-1`) lets range checks report the real problem.
+ */
+export function joinNegativeNumbers(argv: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const next = argv[i + 1];
+    if (argv[i].startsWith("--") && !argv[i].includes("=") && next !== undefined && /^-\d*\.?\d+(e[-+]?\d+)?$/i.test(next)) {
+      out.push(`${argv[i]}=${next}`);
+      i++;
+    } else {
+      out.push(argv[i]);
+    }
+  }
+  return out;
+}

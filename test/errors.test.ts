@@ -1,0 +1,207 @@
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { after, describe, it } from "node:test";
+import { UserError } from "../src/errors.js";
+import { LLM } from "../src/engine/llm.js";
+import { resolveSamplingParams } from "../src/engine/sampling-params.js";
+import { fixtures, repoRoot } from "./paths.js";
+
+const source = path.join(fixtures, "gpt2-tiny-random");
+const tmpRoot = fs.mkdtempSync(path.join(os.tmpdir(), "nanogpt-errors-"));
+after(() => fs.rmSync(tmpRoot, { recursive: true, force: true }));
+
+/** A copy of gpt2-tiny-random whose files can be broken one at a time. */
+function modelCopy(name: string): string {
+  const dir = path.join(tmpRoot, name);
+  fs.mkdirSync(dir);
+  for (const f of fs.readdirSync(source)) fs.copyFileSync(path.join(source, f), path.join(dir, f));
+  return dir;
+}
+
+/** Writes a safetensors file from a header object and a data section. */
+function writeSafetensors(file: string, header: unknown, data: Buffer, headerLenOverride?: number): void {
+  const json = Buffer.from(JSON.stringify(header));
+  const len = Buffer.alloc(8);
+  len.writeBigUInt64LE(BigInt(headerLenOverride ?? json.length));
+  fs.writeFileSync(file, Buffer.concat([len, json, data]));
+}
+
+/** The real header of the fixture checkpoint, to corrupt one field at a time. */
+function realHeader(): { header: Record<string, { dtype: string; shape: number[]; data_offsets: [number, number] }>; data: Buffer } {
+  const bytes = fs.readFileSync(path.join(source, "model.safetensors"));
+  const n = Number(bytes.readBigUInt64LE(0));
+  return { header: JSON.parse(bytes.subarray(8, 8 + n).toString("utf8")), data: bytes.subarray(8 + n) };
+}
+
+async function rejectsWith(load: Promise<unknown>, pattern: RegExp): Promise<void> {
+  await assert.rejects(load, (e: unknown) => {
+    assert.ok(e instanceof UserError, `expected a UserError, got ${String(e)}`);
+    assert.match(e.message, pattern);
+    assert.ok(!e.message.includes("\n"), "error messages are one line");
+    return true;
+  });
+}
+
+const load = (dir: string) => LLM.load(dir, { backend: "reference" });
+
+describe("bad model files get a clear error", () => {
+  it("missing folder", () => rejectsWith(load(path.join(tmpRoot, "nope")), /model folder .*nope does not exist/));
+
+  it("missing config.json", async () => {
+    const dir = modelCopy("no-config");
+    fs.rmSync(path.join(dir, "config.json"));
+    await rejectsWith(load(dir), /config\.json: missing/);
+  });
+
+  it("missing weights", async () => {
+    const dir = modelCopy("no-weights");
+    fs.rmSync(path.join(dir, "model.safetensors"));
+    await rejectsWith(load(dir), /no model\.safetensors or model\.safetensors\.index\.json/);
+  });
+
+  it("truncated file: header length beyond the file", async () => {
+    const dir = modelCopy("truncated-header");
+    const file = path.join(dir, "model.safetensors");
+    fs.writeFileSync(file, fs.readFileSync(file).subarray(0, 100));
+    await rejectsWith(load(dir), /header length \d+ runs past the end of the 100-byte file/);
+  });
+
+  it("header that is not JSON", async () => {
+    const dir = modelCopy("bad-json");
+    const { data } = realHeader();
+    const garbage = Buffer.from("{not json");
+    const len = Buffer.alloc(8);
+    len.writeBigUInt64LE(BigInt(garbage.length));
+    fs.writeFileSync(path.join(dir, "model.safetensors"), Buffer.concat([len, garbage, data]));
+    await rejectsWith(load(dir), /header is not valid JSON/);
+  });
+
+  it("offsets out of range (a tensor runs past the data)", async () => {
+    const dir = modelCopy("out-of-range");
+    const { header, data } = realHeader();
+    writeSafetensors(path.join(dir, "model.safetensors"), header, data.subarray(0, data.length - 1000));
+    await rejectsWith(load(dir), /data_offsets \[\d+, \d+\] out of range/);
+  });
+
+  it("overlapping tensors", async () => {
+    const dir = modelCopy("overlap");
+    const { header, data } = realHeader();
+    const [a, b] = Object.keys(header).filter((k) => k !== "__metadata__" && header[k].shape.length === 1 && header[k].shape[0] === 32);
+    header[b] = { ...header[b], data_offsets: header[a].data_offsets };
+    writeSafetensors(path.join(dir, "model.safetensors"), header, data);
+    await rejectsWith(load(dir), /tensors .* and .* overlap/);
+  });
+
+  it("shape × dtype ≠ byte length", async () => {
+    const dir = modelCopy("bad-length");
+    const { header, data } = realHeader();
+    header["transformer.wpe.weight"] = { ...header["transformer.wpe.weight"], shape: [65, 32] };
+    writeSafetensors(path.join(dir, "model.safetensors"), header, data);
+    await rejectsWith(load(dir), /transformer\.wpe\.weight: shape \[65, 32\] × F32 needs 8320 bytes but data_offsets span 8192/);
+  });
+
+  it("unsupported dtype", async () => {
+    const dir = modelCopy("bad-dtype");
+    const { header, data } = realHeader();
+    header["transformer.wpe.weight"] = { ...header["transformer.wpe.weight"], dtype: "F64", shape: [32, 32] };
+    writeSafetensors(path.join(dir, "model.safetensors"), header, data);
+    await rejectsWith(load(dir), /unsupported dtype F64/);
+  });
+
+  it("unsupported architecture", async () => {
+    const dir = modelCopy("llama");
+    const config = JSON.parse(fs.readFileSync(path.join(dir, "config.json"), "utf8"));
+    fs.writeFileSync(path.join(dir, "config.json"), JSON.stringify({ ...config, model_type: "llama", architectures: ["LlamaForCausalLM"] }));
+    await rejectsWith(load(dir), /unsupported architecture LlamaForCausalLM/);
+  });
+
+  it("config and weights disagree", async () => {
+    const dir = modelCopy("disagree");
+    const config = JSON.parse(fs.readFileSync(path.join(dir, "config.json"), "utf8"));
+    fs.writeFileSync(path.join(dir, "config.json"), JSON.stringify({ ...config, n_embd: 64 }));
+    await rejectsWith(load(dir), /tensor wte\.weight has shape \[50257, 32\] but config\.json implies \[50257, 64\]/);
+  });
+
+  it("a tensor missing from the checkpoint", async () => {
+    const dir = modelCopy("missing-tensor");
+    const { header, data } = realHeader();
+    delete header["transformer.h.1.mlp.c_fc.bias"];
+    writeSafetensors(path.join(dir, "model.safetensors"), header, data);
+    await rejectsWith(load(dir), /tensor h\.1\.mlp\.c_fc\.bias is missing/);
+  });
+});
+
+describe("bad generation requests get a clear error", () => {
+  it("prompt + max tokens beyond the context names the numbers", async () => {
+    const llm = await load(source);
+    try {
+      assert.throws(() => llm.generateBatch(["Hello world"], { maxTokens: 63 }), /prompt \(2 tokens\) \+ max_tokens \(63\) = 65 exceeds the context of 64 tokens/);
+      assert.throws(() => llm.generateBatch([[1, 99999]], { maxTokens: 1 }), /token id 99999 is outside the vocabulary/);
+    } finally {
+      llm.close();
+    }
+  });
+
+  const invalid: [string, object, RegExp][] = [
+    ["temperature", { temperature: -1 }, /invalid temperature -1: must be a number >= 0/],
+    ["top_p", { topP: 1.5 }, /invalid top_p 1\.5: must be in \(0, 1\]/],
+    ["top_p zero", { topP: 0 }, /invalid top_p 0/],
+    ["top_k", { topK: 2.5 }, /invalid top_k 2\.5/],
+    ["min_p", { minP: -0.1 }, /invalid min_p -0\.1/],
+    ["repetition_penalty", { repetitionPenalty: 0 }, /invalid repetition_penalty 0/],
+    ["presence_penalty", { presencePenalty: 3 }, /invalid presence_penalty 3/],
+    ["frequency_penalty", { frequencyPenalty: -2.5 }, /invalid frequency_penalty -2\.5/],
+    ["max_tokens", { maxTokens: -5 }, /invalid max_tokens -5/],
+    ["seed", { seed: -1 }, /invalid seed -1/],
+    ["stop", { stop: [""] }, /invalid stop/],
+  ];
+  for (const [name, params, pattern] of invalid) {
+    it(`invalid ${name}`, () => assert.throws(() => resolveSamplingParams(params), pattern));
+  }
+});
+
+describe("the CLI prints one line and exits non-zero", () => {
+  const cli = path.join(repoRoot, "dist", "src", "cli", "main.js");
+  const run = (...args: string[]) => spawnSync(process.execPath, [cli, ...args, "--backend", "reference"], { encoding: "utf8" });
+  const cases: [string, string[], RegExp][] = [
+    ["missing model folder", ["hi", "--model", "/nonexistent/model"], /model folder \/nonexistent\/model does not exist/],
+    ["bad temperature", ["hi", "--temperature", "-2"], /invalid temperature -2/],
+    ["not a number", ["hi", "--top-p", "abc"], /--top-p must be a number, got "abc"/],
+    ["unknown flag", ["hi", "--frobnicate"], /Unknown option '--frobnicate'/],
+    ["too long for the context", ["hi", "--max-tokens", "300"], /prompt \(2 tokens\) \+ max_tokens \(300\) = 302 exceeds the context of 256 tokens/],
+    ["perplexity without a file", ["perplexity"], /perplexity needs --file/],
+    ["unreadable file", ["tokenize", "--file", "/nonexistent.txt"], /cannot read \/nonexistent\.txt/],
+  ];
+  for (const [name, args, pattern] of cases) {
+    it(name, () => {
+      const r = run(...args);
+      assert.equal(r.status, 1, r.stderr);
+      assert.match(r.stderr, pattern);
+      assert.equal(r.stderr.trim().split("\n").length, 1, r.stderr);
+      assert.doesNotMatch(r.stderr, /\n\s+at /);
+    });
+  }
+
+  it("--json generate prints one object with ids and timings", () => {
+    const r = run("ROMEO:", "--max-tokens", "12", "--temperature", "0", "--json");
+    assert.equal(r.status, 0, r.stderr);
+    const out = JSON.parse(r.stdout);
+    assert.deepEqual(out.prompt_tokens, [82, 79, 77, 69, 79, 58]);
+    assert.deepEqual(out.tokens, [10, 73, 32, 119, 105, 108, 108, 32, 110, 111, 116, 32]);
+    assert.equal(out.text, "\nI will not ");
+    assert.ok(out.timings.generatedTokensPerSecond > 0);
+  });
+
+  it("tokenize --json and perplexity --json", () => {
+    const t = run("tokenize", "--json", "ROMEO:");
+    assert.deepEqual(JSON.parse(t.stdout), { ids: [82, 79, 77, 69, 79, 58] });
+    const p = run("perplexity", "--json", "--file", path.join(fixtures, "shakespeare-val-40x256.txt"), "--context", "256");
+    assert.equal(p.status, 0, p.stderr);
+    const out = JSON.parse(p.stdout);
+    assert.equal(out.tokens, 10240);
+    assert.ok(Math.abs(out.nll - 1.2828) < 1e-3, `nll ${out.nll}`);
+  });
+});
