@@ -1,5 +1,5 @@
 // Elementwise kernels over [i0, i1) so threads can split long vectors.
-import { expPoly, pow2i } from "./math";
+import { expPoly, pow2Bits } from "./math";
 
 // gelu_new(v) = 0.5·v·(1 + tanh(u)) = v / (1 + exp(-2u)), u = √(2/π)·(v + 0.044715·v³).
 // The sigmoid form has no cancellation for negative v, where 1 + tanh(u) → 0. Its error is
@@ -12,21 +12,24 @@ const K2: f64 = -2 * 0.7978845608028654 * 0.044715;
 const LOG2E: f64 = 1.4426950408889634;
 const LN2: f64 = 0.6931471805599453;
 
+/** 1.5·2^52, the f64 twin of ROUND_F32: k ends up in the low 32 bits of each lane. */
+const ROUND_F64: f64 = 6755399441055744.0;
+
 @inline
 function gelu4(v: v128): v128 {
   const lo = f64x2.promote_low_f32x4(v);
   const hi = f64x2.promote_low_f32x4(v128.shuffle<f32>(v, v, 2, 3, 2, 3));
   let y = f64x2.mul(lo, f64x2.add(f64x2.splat(K1), f64x2.mul(f64x2.splat(K2), f64x2.mul(lo, lo))));
   let z = f64x2.mul(hi, f64x2.add(f64x2.splat(K1), f64x2.mul(f64x2.splat(K2), f64x2.mul(hi, hi))));
-  y = f64x2.min(f64x2.max(y, f64x2.splat(-87)), f64x2.splat(89));
-  z = f64x2.min(f64x2.max(z, f64x2.splat(-87)), f64x2.splat(89));
-  const ky = f64x2.nearest(f64x2.mul(y, f64x2.splat(LOG2E)));
-  const kz = f64x2.nearest(f64x2.mul(z, f64x2.splat(LOG2E)));
-  const ry = f32x4.demote_f64x2_zero(f64x2.sub(y, f64x2.mul(ky, f64x2.splat(LN2))));
-  const rz = f32x4.demote_f64x2_zero(f64x2.sub(z, f64x2.mul(kz, f64x2.splat(LN2))));
+  y = f64x2.pmin(f64x2.pmax(y, f64x2.splat(-87)), f64x2.splat(89));
+  z = f64x2.pmin(f64x2.pmax(z, f64x2.splat(-87)), f64x2.splat(89));
+  const ty = f64x2.add(f64x2.mul(y, f64x2.splat(LOG2E)), f64x2.splat(ROUND_F64));
+  const tz = f64x2.add(f64x2.mul(z, f64x2.splat(LOG2E)), f64x2.splat(ROUND_F64));
+  const ry = f32x4.demote_f64x2_zero(f64x2.sub(y, f64x2.mul(f64x2.sub(ty, f64x2.splat(ROUND_F64)), f64x2.splat(LN2))));
+  const rz = f32x4.demote_f64x2_zero(f64x2.sub(z, f64x2.mul(f64x2.sub(tz, f64x2.splat(ROUND_F64)), f64x2.splat(LN2))));
   const r = v128.shuffle<f32>(ry, rz, 0, 1, 4, 5);
-  const k = v128.shuffle<i32>(i32x4.trunc_sat_f64x2_s_zero(ky), i32x4.trunc_sat_f64x2_s_zero(kz), 0, 1, 4, 5);
-  const e = f32x4.mul(expPoly(r), pow2i(k));
+  const kBits = v128.shuffle<i32>(ty, tz, 0, 2, 4, 6);
+  const e = f32x4.mul(expPoly(r), pow2Bits(kBits));
   return f32x4.div(v, f32x4.add(f32x4.splat(1), e));
 }
 

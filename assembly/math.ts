@@ -1,13 +1,14 @@
 // Vector exp(x) for f32 lanes, Cephes-style: x = k·ln2 + r with |r| ≤ ln2/2, then a degree-6
 // minimax polynomial for e^r (≈ 1 ulp) scaled by 2^k built in the exponent bits.
 
-// Clamped so that 2^k stays a normal float: exp(-87) ≈ 1.6e-38 is as good as 0 for softmax
-// and gelu, and exp(88) ≈ 1.7e38 is as good as +inf for v / (1 + exp(y)).
+// Clamped so that 2^k stays a normal float: exp(-87) ≈ 1.6e-38 is as good as 0 for softmax.
 const EXP_LO: f32 = -87.0;
 const EXP_HI: f32 = 88.0;
 const LOG2E: f32 = 1.44269504088896341;
 const LN2_HI: f32 = 0.693359375;
 const LN2_LO: f32 = -2.12194440e-4;
+/** 1.5·2^23: adding it rounds to an integer in the add itself and leaves k in the low mantissa bits. */
+export const ROUND_F32: f32 = 12582912.0;
 
 @inline
 export function expPoly(r: v128): v128 {
@@ -21,19 +22,24 @@ export function expPoly(r: v128): v128 {
   return f32x4.add(f32x4.add(f32x4.mul(p, r2), r), f32x4.splat(1.0));
 }
 
-/** 2^k for integer lanes k in [-126, 127]. */
+/**
+ * 2^k from lanes whose low bits hold integer k in [-126, 128] (128 gives +inf). The shift drops
+ * everything above those bits, which is why the rounding constant's own bits need no removal.
+ */
 @inline
-export function pow2i(k: v128): v128 {
-  return i32x4.shl(i32x4.add(k, i32x4.splat(127)), 23);
+export function pow2Bits(kBits: v128): v128 {
+  return i32x4.shl(i32x4.add(kBits, i32x4.splat(127)), 23);
 }
 
+// pmin/pmax rather than min/max: they are single minps/maxps on x64, and NaN ordering is moot here.
 @inline
 export function exp4(x: v128): v128 {
-  x = f32x4.min(f32x4.max(x, f32x4.splat(EXP_LO)), f32x4.splat(EXP_HI));
-  const kf = f32x4.nearest(f32x4.mul(x, f32x4.splat(LOG2E)));
+  x = f32x4.pmin(f32x4.pmax(x, f32x4.splat(EXP_LO)), f32x4.splat(EXP_HI));
+  const t = f32x4.add(f32x4.mul(x, f32x4.splat(LOG2E)), f32x4.splat(ROUND_F32));
+  const kf = f32x4.sub(t, f32x4.splat(ROUND_F32));
   let r = f32x4.sub(x, f32x4.mul(kf, f32x4.splat(LN2_HI)));
   r = f32x4.sub(r, f32x4.mul(kf, f32x4.splat(LN2_LO)));
-  return f32x4.mul(expPoly(r), pow2i(i32x4.trunc_sat_f32x4_s(kf)));
+  return f32x4.mul(expPoly(r), pow2Bits(t));
 }
 
 @inline
