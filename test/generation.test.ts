@@ -94,3 +94,24 @@ describe("default model (shakespeare-byte-gpt2) matches Hugging Face", () => {
     assert.deepEqual(topk1, greedy);
   });
 });
+
+for (const threads of [1, 2]) {
+  describe(`default model on the wasm backend, ${threads} thread(s)`, () => {
+    const { golden } = readGolden(path.join(fixtures, "shakespeare-byte-gpt2"));
+    let llm: LLM;
+    before(async () => {
+      llm = await LLM.load(defaultModelDir, { backend: "wasm", threads, maxBatch: 3 });
+    });
+    after(() => llm.close());
+
+    it("greedy goldens, batched and alone", () => {
+      const batched = llm.generateBatch(golden.prompts.map((p) => p.ids), { temperature: 0, maxTokens: golden.n_new, ignoreEos: true });
+      golden.prompts.forEach((p, i) => assert.deepEqual(batched[i].tokens, p.greedy));
+    });
+
+    it("perplexity on the 40 golden windows", () => {
+      const ids = llm.tokenize(fs.readFileSync(path.join(fixtures, "shakespeare-val-40x256.txt"), "utf8"));
+      assert.ok(Math.abs(llm.perplexity(ids, 256).nll - (golden.val_loss_f32_first_40_windows ?? NaN)) < 1e-3);
+    });
+  });
+}

@@ -1,17 +1,23 @@
 import assert from "node:assert/strict";
 import path from "node:path";
 import { describe, it, after } from "node:test";
-import { LLM } from "../src/engine/llm.js";
+import { LLM, type LoadOptions } from "../src/engine/llm.js";
 import { fixtures } from "./paths.js";
 import { maxAbsDiff, readGolden } from "./helpers.js";
 
 const variants = ["gpt2-tiny-random", "gpt2-tiny-random-f16", "gpt2-tiny-random-f16-sharded"];
 
-for (const variant of variants) {
-  describe(`${variant} matches Hugging Face`, async () => {
+const backends: { name: string; options: LoadOptions }[] = [
+  { name: "reference", options: { backend: "reference" } },
+  { name: "wasm, 1 thread", options: { backend: "wasm", threads: 1 } },
+  { name: "wasm, 2 threads", options: { backend: "wasm", threads: 2 } },
+];
+
+for (const variant of variants) for (const backend of backends) {
+  describe(`${variant} matches Hugging Face (${backend.name})`, async () => {
     const dir = path.join(fixtures, variant);
     const { golden, tensors } = readGolden(dir);
-    const llm = await LLM.load(dir, { backend: "reference" });
+    const llm = await LLM.load(dir, backend.options);
     after(() => llm.close());
 
     it("last-position logits within 1e-4", () => {
