@@ -75,7 +75,7 @@ export class LLM {
   static async load(modelSource: string, options: LoadOptions = {}): Promise<LLM> {
     const maxBatch = options.maxBatch ?? 1;
     if (!Number.isInteger(maxBatch) || maxBatch < 1) throw new UserError(`invalid maxBatch ${maxBatch}: must be an integer >= 1`);
-    const backend = await createBackend({ kind: options.backend ?? "reference", threads: options.threads });
+    const backend = await createBackend({ kind: options.backend ?? "wasm", threads: options.threads });
     try {
       const { config, weights, tokenizer } = await loadModel(modelSource, backend, options.dtype ?? "f32");
       const contextLength = options.contextLength ?? config.nPositions;

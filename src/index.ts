@@ -1,0 +1,13 @@
+/** nanogpt-infer's library API. */
+export { LLM, Generation, BatchRun, logSoftmaxAt } from "./engine/llm.js";
+export type { LoadOptions, GenerationResult, Timings, Prompt } from "./engine/llm.js";
+export { resolveSamplingParams, DEFAULT_SAMPLING } from "./engine/sampling-params.js";
+export type { SamplingParams } from "./engine/sampling-params.js";
+export type { FinishReason } from "./engine/sequence.js";
+export { loadModel, type LoadedModel } from "./model/load.js";
+export type { GPT2Config } from "./model/config.js";
+export type { GPT2Weights, WeightDType } from "./model/weights.js";
+export { defaultModelDir } from "./model/default-model.js";
+export { loadTokenizer, BpeTokenizer, type Tokenizer, type StreamDecoder } from "./tokenizer/index.js";
+export { createBackend, type Backend, type BackendKind } from "./kernels/index.js";
+export { UserError } from "./errors.js";
