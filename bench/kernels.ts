@@ -103,10 +103,26 @@ function measure(cases: Case[]): void {
 function dispatchCost(b: Backend, label: string): void {
   const x = b.allocF32(64);
   const calls = 20000;
-  for (let i = 0; i < calls; i++) b.addInPlace(x, x, 64);
-  const t0 = performance.now();
-  for (let i = 0; i < calls; i++) b.addInPlace(x, x, 64);
-  console.log(`${label.padEnd(44)} ${(((performance.now() - t0) * 1000) / calls).toFixed(2)} µs per call`);
+  const rounds: number[] = [];
+  for (let r = 0; r < 5; r++) {
+    const t0 = performance.now();
+    for (let i = 0; i < calls; i++) b.addInPlace(x, x, 64);
+    rounds.push(((performance.now() - t0) * 1000) / calls);
+  }
+  console.log(`${label.padEnd(46)} best ${Math.min(...rounds).toFixed(2)} µs per call, median ${median(rounds).toFixed(2)}`);
+}
+
+/** The same tiny job after the workers have parked: the futex wake-up spinning avoids. */
+function wakeCost(b: Backend, label: string): void {
+  const x = b.allocF32(64);
+  const samples: number[] = [];
+  for (let i = 0; i < 200; i++) {
+    Atomics.wait(pause, 0, 0, 3);
+    const t0 = performance.now();
+    b.addInPlace(x, x, 64);
+    samples.push((performance.now() - t0) * 1000);
+  }
+  console.log(`${label.padEnd(46)} median ${median(samples).toFixed(1)} µs, best ${Math.min(...samples).toFixed(1)} µs`);
 }
 
 async function main(): Promise<void> {
@@ -114,7 +130,7 @@ async function main(): Promise<void> {
   const t2 = await createWasmBackend({ threads: 2 });
   const f1 = await createWasmBackend({ threads: 1, q8Activations: "f32" });
   const f2 = await createWasmBackend({ threads: 2, q8Activations: "f32" });
-  const forced = await createWasmBackend({ threads: 2, minParallelWork: 0 });
+  const forced = await createWasmBackend({ threads: 2, minParallelNanos: 0 });
 
   console.log(`# matvec 1×768 · 768×3072ᵀ, weights streamed from DRAM (16 f32 / 32 q8 matrices per run)`);
   measure([
@@ -143,9 +159,9 @@ async function main(): Promise<void> {
     matmulCase("q8 matmul (f32 x), 2 threads", f2, matrices(f2, "q8", 1, 3072, 768), 128),
   ]);
 
-  console.log(`# small kernels, 100 calls each: calling thread alone vs split over 2 threads`);
+  console.log(`# small kernels, 100 calls per run: 1 thread vs split over 2 threads`);
   const small: Case[] = [];
-  for (const [label, b] of [["local", t2], ["split", forced]] as const) {
+  for (const [label, b] of [["1 thread", t1], ["2 threads", forced]] as const) {
     const d = 768, hidden = 3072;
     for (const n of [1, 128]) {
       const x = b.allocF32(n * hidden), y = b.allocF32(n * hidden), o = b.allocF32(n * hidden);
@@ -171,6 +187,7 @@ async function main(): Promise<void> {
   console.log(`# synchronisation`);
   dispatchCost(forced, "tiny job on 2 threads (dispatch + barrier)");
   dispatchCost(t1, "tiny job on 1 thread (call overhead)");
+  wakeCost(forced, "tiny job on 2 threads, worker parked");
 
   for (const b of [t1, t2, f1, f2, forced]) b.close();
 }

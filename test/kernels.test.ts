@@ -73,12 +73,12 @@ const wasm: Wasm[] = [];
 let wasmF32Acts: Backend;
 
 before(async () => {
-  // minParallelWork 0: split even the tiny test shapes, so every thread's range logic runs.
+  // minParallelNanos 0: split even the tiny test shapes, so every thread's range logic runs.
   for (const threads of [1, 2, 3]) {
-    wasm.push({ label: `wasm×${threads}`, backend: await createWasmBackend({ threads, minParallelWork: 0 }) });
+    wasm.push({ label: `wasm×${threads}`, backend: await createWasmBackend({ threads, minParallelNanos: 0 }) });
   }
   wasm.push({ label: "wasm×2 default split", backend: await createWasmBackend({ threads: 2 }) });
-  wasmF32Acts = await createWasmBackend({ threads: 2, minParallelWork: 0, q8Activations: "f32" });
+  wasmF32Acts = await createWasmBackend({ threads: 2, minParallelNanos: 0, q8Activations: "f32" });
 });
 
 after(() => {
@@ -411,7 +411,7 @@ describe("wasm memory", () => {
   });
 
   test("kernels after close throw", async () => {
-    const b = await createWasmBackend({ threads: 2, minParallelWork: 0 });
+    const b = await createWasmBackend({ threads: 2, minParallelNanos: 0 });
     const x = b.allocF32(4);
     b.close();
     assert.throws(() => b.gelu(x, 4), /closed/);

@@ -17,14 +17,24 @@ export interface WasmBackendOptions {
   readonly q8Activations?: "int8" | "f32";
   /** How long idle workers spin before parking (µs). */
   readonly spinMicros?: number;
-  /** Below this many multiply-adds (or elements) a call runs on the calling thread alone. */
-  readonly minParallelWork?: number;
+  /**
+   * A call whose estimated single-thread time (ns) is below this runs on the calling thread
+   * alone: handing a job to the workers and waiting for them costs about a microsecond.
+   */
+  readonly minParallelNanos?: number;
 }
 
-// Measured with bench/kernels.ts: below these sizes the hand-off costs more than the split saves.
-const DEFAULT_MIN_PARALLEL_WORK = 16384;
+const DEFAULT_MIN_PARALLEL_NANOS = 4000;
+// Single-thread cost per unit of work, measured with bench/kernels.ts (rounded up): per
+// multiply-add for matmul and attention, per element for the rest.
+const NS_PER_MAC_F32 = 0.1;
+const NS_PER_MAC_Q8 = 0.05;
+const NS_PER_ATTENTION_MAC = 0.1;
+const NS_PER_GELU = 1.5;
+const NS_PER_NORM = 0.8;
+const NS_PER_ADD = 0.1;
 const DEFAULT_SPIN_MICROS = 200;
-const MAIN_SPIN_MICROS = 2000;
+const MAIN_SPIN_MICROS = 300;
 
 type View = Float32Array | Int8Array | Int32Array;
 
@@ -42,7 +52,7 @@ class WasmBackend implements Backend {
     private readonly kernels: KernelExports,
     private readonly pool: ThreadPool,
     private readonly intActivations: boolean,
-    private readonly minParallelWork: number,
+    private readonly minParallelNanos: number,
   ) {
     this.threads = pool.threads;
     this.name = `wasm-simd(${pool.threads} thread${pool.threads === 1 ? "" : "s"}, q8 ${intActivations ? "int8" : "f32"} activations)`;
@@ -70,8 +80,8 @@ class WasmBackend implements Backend {
     return view.byteOffset;
   }
 
-  private dispatch(op: Op, work: number): void {
-    if (work >= this.minParallelWork) this.pool.run(op);
+  private dispatch(op: Op, nanos: number): void {
+    if (nanos >= this.minParallelNanos) this.pool.run(op);
     else this.pool.runLocal(op);
   }
 
@@ -90,7 +100,7 @@ class WasmBackend implements Backend {
       a[ARG + 4] = n;
       a[ARG + 5] = rows;
       a[ARG + 6] = cols;
-      this.dispatch(Op.MatmulF32, work);
+      this.dispatch(Op.MatmulF32, work * NS_PER_MAC_F32);
       return;
     }
     if (cols % Q8_BLOCK !== 0) throw new Error(`q8 matmul: cols ${cols} is not a multiple of ${Q8_BLOCK}`);
@@ -105,7 +115,7 @@ class WasmBackend implements Backend {
       a[ARG + 5] = n;
       a[ARG + 6] = rows;
       a[ARG + 7] = cols;
-      this.dispatch(Op.MatmulQ8F32, work);
+      this.dispatch(Op.MatmulQ8F32, work * NS_PER_MAC_F32);
       return;
     }
     const len = n * cols;
@@ -125,7 +135,7 @@ class WasmBackend implements Backend {
     a[ARG + 6] = n;
     a[ARG + 7] = rows;
     a[ARG + 8] = cols;
-    this.dispatch(Op.MatmulQ8, work);
+    this.dispatch(Op.MatmulQ8, work * NS_PER_MAC_Q8);
   }
 
   layerNorm(out: Float32Array, x: Float32Array, weight: Float32Array, bias: Float32Array, n: number, d: number, eps: number): void {
@@ -137,14 +147,14 @@ class WasmBackend implements Backend {
     a[ARG + 4] = d;
     this.af[ARG + 5] = eps;
     a[ARG + 6] = n;
-    this.dispatch(Op.LayerNorm, n * d);
+    this.dispatch(Op.LayerNorm, n * d * NS_PER_NORM);
   }
 
   gelu(x: Float32Array, length: number): void {
     const a = this.a;
     a[ARG] = this.ptr(x, length, "gelu x");
     a[ARG + 1] = length;
-    this.dispatch(Op.Gelu, length);
+    this.dispatch(Op.Gelu, length * NS_PER_GELU);
   }
 
   addInPlace(x: Float32Array, y: Float32Array, length: number): void {
@@ -152,8 +162,7 @@ class WasmBackend implements Backend {
     a[ARG] = this.ptr(x, length, "addInPlace x");
     a[ARG + 1] = this.ptr(y, length, "addInPlace y");
     a[ARG + 2] = length;
-    // Memory-bound and tiny: splitting it only pays for whole-prompt sizes.
-    this.dispatch(Op.Add, length >> 2);
+    this.dispatch(Op.Add, length * NS_PER_ADD);
   }
 
   attention(out: Float32Array, q: Float32Array, kv: KVView, pos: number, t: number, nHead: number, headDim: number, scratch: Float32Array): void {
@@ -171,7 +180,7 @@ class WasmBackend implements Backend {
     a[ARG + 8] = nHead;
     a[ARG + 9] = headDim;
     a[ARG + 10] = this.ptr(scratch, nHead * (pos + t), "attention scratch");
-    this.dispatch(Op.Attention, t * (pos + t) * width);
+    this.dispatch(Op.Attention, t * (pos + t) * width * NS_PER_ATTENTION_MAC);
   }
 
   /** The byte offset of a block table the kernel can read, after checking every block is inside the pool. */
@@ -206,5 +215,5 @@ export async function createWasmBackend(options: WasmBackendOptions = {}): Promi
   const kernels = instantiateKernels(module, arena.memory);
   const spin = options.spinMicros ?? DEFAULT_SPIN_MICROS;
   const pool = await ThreadPool.start(kernels, module, arena.memory, controlAligned, threads, spin, MAIN_SPIN_MICROS);
-  return new WasmBackend(arena, kernels, pool, (options.q8Activations ?? "int8") === "int8", options.minParallelWork ?? DEFAULT_MIN_PARALLEL_WORK);
+  return new WasmBackend(arena, kernels, pool, (options.q8Activations ?? "int8") === "int8", options.minParallelNanos ?? DEFAULT_MIN_PARALLEL_NANOS);
 }
