@@ -27,13 +27,11 @@ export function prefill(runner: ModelRunner, slot: number, tokens: readonly numb
 export function decodeOne(runner: ModelRunner, sequences: readonly Sequence[], pieces: string[]): void {
   const batch = runner.batch;
   batch.clear();
-  const token = [0];
   for (let slot = 0; slot < sequences.length; slot++) {
     const seq = sequences[slot];
     pieces[slot] = "";
     if (seq.finishReason !== null) continue;
-    token[0] = seq.lastToken;
-    batch.add(slot, seq.length - 1, token, 0, 1, "last");
+    batch.addToken(slot, seq.length - 1, seq.lastToken);
   }
   if (batch.numChunks === 0) return;
   runner.run();

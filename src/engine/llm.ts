@@ -204,7 +204,7 @@ export class BatchRun {
   constructor(private readonly runner: ModelRunner, readonly sequences: Sequence[]) {
     this.pieces = sequences.map(() => "");
     sequences.forEach((seq, slot) => {
-      if (seq.finishReason === null) this.pieces[slot] = seq.appendFrom(prefill(runner, slot, [...seq.promptIds]));
+      if (seq.finishReason === null) this.pieces[slot] = seq.appendFrom(prefill(runner, slot, seq.promptIds));
     });
     this.prefillMs = performance.now() - this.startedAt;
   }

@@ -34,6 +34,21 @@ export class StepBatch {
     this.numLogitRows = 0;
   }
 
+  /** Adds one decode token of the sequence in `slot` at position `pos`, with its logits. */
+  addToken(slot: number, pos: number, token: number): void {
+    if (this.numTokens >= this.maxTokens || this.numChunks >= this.maxChunks || this.numLogitRows >= this.maxLogitRows) {
+      throw new Error("StepBatch.addToken: batch is full");
+    }
+    this.tokens[this.numTokens] = token;
+    this.positions[this.numTokens] = pos;
+    this.logitRows[this.numLogitRows++] = this.numTokens;
+    this.chunkSlot[this.numChunks] = slot;
+    this.chunkStart[this.numChunks] = pos;
+    this.chunkLength[this.numChunks] = 1;
+    this.numChunks++;
+    this.numTokens++;
+  }
+
   /**
    * Adds tokens[from, to) of a sequence in cache slot `slot`, the first at position `pos`.
    * `logits` picks the rows whose logits the pass computes: none (an early prefill chunk),
