@@ -1,8 +1,10 @@
 #!/usr/bin/env node
 import { UserError } from "../errors.js";
+import { benchCommand, benchHelp } from "./bench.js";
 import { generateCommand, generateHelp } from "./generate.js";
 import { joinNegativeNumbers } from "./options.js";
 import { perplexityCommand, perplexityHelp } from "./perplexity.js";
+import { serveCommand, serveHelp } from "./serve.js";
 import { tokenizeCommand, tokenizeHelp } from "./tokenize.js";
 
 type Command = { run: (argv: string[]) => Promise<void>; help: string };
@@ -11,6 +13,8 @@ const commands: Record<string, Command> = {
   generate: { run: generateCommand, help: generateHelp },
   tokenize: { run: tokenizeCommand, help: tokenizeHelp },
   perplexity: { run: perplexityCommand, help: perplexityHelp },
+  bench: { run: benchCommand, help: benchHelp },
+  serve: { run: serveCommand, help: serveHelp },
 };
 
 const usage = `nanogpt-infer: GPT-2 inference in TypeScript

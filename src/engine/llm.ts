@@ -1,6 +1,7 @@
 import { randomInt } from "node:crypto";
 import { UserError } from "../errors.js";
 import { createBackend, type Backend, type BackendKind } from "../kernels/index.js";
+import { profileBackend, type KernelProfiler } from "../kernels/profile.js";
 import type { GPT2Config } from "../model/config.js";
 import { loadModel } from "../model/load.js";
 import type { GPT2Weights, WeightDType } from "../model/weights.js";
@@ -23,6 +24,8 @@ export interface LoadOptions {
   contextLength?: number;
   /** Tokens per prefill pass; longer prompts are prefilled in chunks. */
   prefillChunk?: number;
+  /** Time every kernel call (see `kernelProfile()`); costs ~0.1 µs per call. */
+  profile?: boolean;
 }
 
 export interface Timings {
@@ -62,6 +65,8 @@ export class LLM {
     readonly maxBatch: number,
     contextLength: number,
     private readonly prefillChunk: number,
+    /** Per-kernel timings when loaded with `profile: true`. */
+    readonly profiler: KernelProfiler | null = null,
   ) {
     this.contextLength = contextLength;
     this.cache = new StaticKVCache(config, backend, maxBatch, contextLength);
@@ -75,14 +80,16 @@ export class LLM {
   static async load(modelSource: string, options: LoadOptions = {}): Promise<LLM> {
     const maxBatch = options.maxBatch ?? 1;
     if (!Number.isInteger(maxBatch) || maxBatch < 1) throw new UserError(`invalid maxBatch ${maxBatch}: must be an integer >= 1`);
-    const backend = await createBackend({ kind: options.backend ?? "wasm", threads: options.threads });
+    const created = await createBackend({ kind: options.backend ?? "wasm", threads: options.threads });
+    const profiler = options.profile ? profileBackend(created) : null;
+    const backend = profiler?.backend ?? created;
     try {
       const { config, weights, tokenizer } = await loadModel(modelSource, backend, options.dtype ?? "f32");
       const contextLength = options.contextLength ?? config.nPositions;
       if (!Number.isInteger(contextLength) || contextLength < 1 || contextLength > config.nPositions) {
         throw new UserError(`invalid context length ${contextLength}: must be in [1, ${config.nPositions}]`);
       }
-      return new LLM(config, weights, tokenizer, backend, maxBatch, contextLength, options.prefillChunk ?? 128);
+      return new LLM(config, weights, tokenizer, backend, maxBatch, contextLength, options.prefillChunk ?? 128, profiler);
     } catch (e) {
       backend.close();
       throw e;

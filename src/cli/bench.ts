@@ -1,0 +1,89 @@
+import { parseArgs } from "node:util";
+import { LLM } from "../engine/llm.js";
+import { Rng } from "../engine/rng.js";
+import { intFlag, loadOptions, modelOptions, modelSource } from "./options.js";
+
+export const benchHelp = `nanogpt-infer bench [--model DIR] [--threads N] [--prompt-len P] [--gen G] [--dtype f32|q8] [--repeat R] [--profile] [--json]
+  times prefill of a P-token prompt and greedy decode of G tokens (median of R runs, after a warm-up);
+  prints {prefill_tok_s, decode_tok_s, ttft_ms, peak_rss_mb, load_ms}; --profile adds a per-kernel breakdown of decode`;
+
+export interface BenchResult {
+  prefill_tok_s: number;
+  decode_tok_s: number;
+  ttft_ms: number;
+  peak_rss_mb: number;
+  load_ms: number;
+  backend: string;
+  threads: number;
+  dtype: string;
+  prompt_len: number;
+  gen: number;
+  profile?: { kernel: string; calls: number; ms: number; share: number }[];
+}
+
+export async function benchCommand(argv: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args: argv,
+    options: { ...modelOptions, "prompt-len": { type: "string" }, gen: { type: "string" }, repeat: { type: "string" }, profile: { type: "boolean" } },
+  });
+  const promptLen = intFlag(values, "prompt-len", 1) ?? 128;
+  const gen = intFlag(values, "gen", 2) ?? 128;
+  const repeat = intFlag(values, "repeat", 1) ?? 3;
+  const options = loadOptions(values);
+  const t0 = performance.now();
+  const llm = await LLM.load(modelSource(values), { ...options, profile: values.profile, contextLength: undefined });
+  const loadMs = performance.now() - t0;
+  try {
+    // Random ids (seeded) instead of text: the cost of a step does not depend on which tokens.
+    const rng = new Rng(1234);
+    const prompt = Array.from({ length: promptLen }, () => rng.nextUint32() % Math.min(llm.config.vocabSize, llm.tokenizer.vocabSize));
+    const params = { temperature: 0, maxTokens: gen, ignoreEos: true };
+    llm.generateBatch([prompt.slice(0, Math.min(16, promptLen))], { ...params, maxTokens: Math.min(16, gen) }); // warm-up: let V8 tier up
+    const runs: { prefillMs: number; decodeMs: number }[] = [];
+    for (let r = 0; r < repeat; r++) {
+      const start = performance.now();
+      const run = llm.start([prompt], params);
+      const prefillMs = performance.now() - start;
+      llm.profiler?.reset();
+      const decodeStart = performance.now();
+      while (run.step() !== null);
+      runs.push({ prefillMs, decodeMs: performance.now() - decodeStart });
+    }
+    const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+    const prefillMs = median(runs.map((r) => r.prefillMs));
+    const decodeMs = median(runs.map((r) => r.decodeMs));
+    const lastDecodeMs = runs[runs.length - 1].decodeMs;
+    const result: BenchResult = {
+      prefill_tok_s: round((promptLen / prefillMs) * 1000),
+      decode_tok_s: round(((gen - 1) / decodeMs) * 1000),
+      ttft_ms: round(prefillMs),
+      peak_rss_mb: round(process.resourceUsage().maxRSS / 1024),
+      load_ms: round(loadMs),
+      backend: llm.backend.name,
+      threads: llm.backend.threads,
+      dtype: options.dtype ?? "f32",
+      prompt_len: promptLen,
+      gen,
+      profile: llm.profiler?.report().map((p) => ({ ...p, ms: round(p.ms), share: Math.round((p.ms / lastDecodeMs) * 1000) / 1000 })),
+    };
+    if (values.json) {
+      process.stdout.write(JSON.stringify(result) + "\n");
+      return;
+    }
+    process.stdout.write(
+      `${result.backend}, ${result.dtype}: prefill ${result.prefill_tok_s} tok/s (ttft ${result.ttft_ms} ms), decode ${result.decode_tok_s} tok/s, peak RSS ${result.peak_rss_mb} MB, load ${result.load_ms} ms\n`,
+    );
+    if (result.profile) {
+      process.stdout.write(`decode profile (last run, ${round(lastDecodeMs)} ms):\n`);
+      for (const p of result.profile) process.stdout.write(`  ${p.kernel.padEnd(11)} ${String(p.calls).padStart(7)} calls ${p.ms.toFixed(1).padStart(9)} ms ${(p.share * 100).toFixed(1).padStart(5)}%\n`);
+      const kernels = result.profile.reduce((a, p) => a + p.ms, 0);
+      process.stdout.write(`  ${"other (JS)".padEnd(11)} ${"".padStart(13)} ${(lastDecodeMs - kernels).toFixed(1).padStart(9)} ms ${((1 - kernels / lastDecodeMs) * 100).toFixed(1).padStart(5)}%\n`);
+    }
+  } finally {
+    llm.close();
+  }
+}
+
+function round(x: number): number {
+  return Math.round(x * 100) / 100;
+}
