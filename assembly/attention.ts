@@ -1,6 +1,6 @@
 // Causal attention for heads [h0, h1), reading keys and values through the block table.
 // Each head owns its own row of scores in scratch, so threads can take disjoint head ranges.
-import { exp4, hmax, hsum, transposeSum4 } from "./math";
+import { exp4, hmax, hsum, madd, transposeSum4 } from "./math";
 import { dotF32 } from "./matmul";
 
 /** scores[0..count) = exp(scores - max); returns their sum. */
@@ -33,7 +33,7 @@ function axpy(o: usize, v: usize, a: f32, d: i32): void {
   const av = f32x4.splat(a);
   const end4 = o + (<usize>(d & ~3) << 2);
   while (o < end4) {
-    v128.store(o, f32x4.add(v128.load(o), f32x4.mul(av, v128.load(v))));
+    v128.store(o, madd(av, v128.load(v), v128.load(o)));
     o += 16;
     v += 16;
   }
@@ -53,17 +53,17 @@ function dot4(q: usize, k: usize, stride: usize, d: i32): v128 {
   const vecBytes = <usize>(d & ~3) << 2;
   for (let c: usize = 0; c < vecBytes; c += 16) {
     const qv = v128.load(q + c);
-    a0 = f32x4.add(a0, f32x4.mul(qv, v128.load(k + c)));
-    a1 = f32x4.add(a1, f32x4.mul(qv, v128.load(k1 + c)));
-    a2 = f32x4.add(a2, f32x4.mul(qv, v128.load(k2 + c)));
-    a3 = f32x4.add(a3, f32x4.mul(qv, v128.load(k3 + c)));
+    a0 = madd(qv, v128.load(k + c), a0);
+    a1 = madd(qv, v128.load(k1 + c), a1);
+    a2 = madd(qv, v128.load(k2 + c), a2);
+    a3 = madd(qv, v128.load(k3 + c), a3);
   }
   let s = transposeSum4(a0, a1, a2, a3);
   const bytes = <usize>d << 2;
   for (let c = vecBytes; c < bytes; c += 4) {
     const kv = f32x4.replace_lane(f32x4.replace_lane(f32x4.replace_lane(f32x4.splat(load<f32>(k + c)),
       1, load<f32>(k1 + c)), 2, load<f32>(k2 + c)), 3, load<f32>(k3 + c));
-    s = f32x4.add(s, f32x4.mul(kv, f32x4.splat(load<f32>(q + c))));
+    s = madd(kv, f32x4.splat(load<f32>(q + c)), s);
   }
   return s;
 }
@@ -76,8 +76,8 @@ function axpy4(o: usize, v: usize, stride: usize, w: v128, d: i32): void {
   const w2 = v128.shuffle<f32>(w, w, 2, 2, 2, 2), w3 = v128.shuffle<f32>(w, w, 3, 3, 3, 3);
   const vecBytes = <usize>(d & ~3) << 2;
   for (let c: usize = 0; c < vecBytes; c += 16) {
-    const s01 = f32x4.add(f32x4.mul(w0, v128.load(v + c)), f32x4.mul(w1, v128.load(v1 + c)));
-    const s23 = f32x4.add(f32x4.mul(w2, v128.load(v2 + c)), f32x4.mul(w3, v128.load(v3 + c)));
+    const s01 = madd(w1, v128.load(v1 + c), f32x4.mul(w0, v128.load(v + c)));
+    const s23 = madd(w3, v128.load(v3 + c), f32x4.mul(w2, v128.load(v2 + c)));
     v128.store(o + c, f32x4.add(v128.load(o + c), f32x4.add(s01, s23)));
   }
   const bytes = <usize>d << 2;

@@ -42,6 +42,16 @@ export function exp4(x: v128): v128 {
   return f32x4.mul(expPoly(r), pow2Bits(t));
 }
 
+/**
+ * a·b + c. The relaxed build (kernels-relaxed.wasm, used where the engine runs relaxed SIMD)
+ * fuses it into one FMA: half the arithmetic instructions of the matmul inner loops.
+ */
+@inline
+export function madd(a: v128, b: v128, c: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) return f32x4.relaxed_madd(a, b, c);
+  return f32x4.add(f32x4.mul(a, b), c);
+}
+
 @inline
 export function hsum(v: v128): f32 {
   const s = f32x4.add(v, v128.shuffle<f32>(v, v, 2, 3, 0, 1));

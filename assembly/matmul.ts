@@ -1,6 +1,6 @@
 // f32 matmul: out (n, rows) = x (n, cols) · wᵀ + bias, for output rows [r0, r1) only, so threads
 // can split the output features. Pointers are byte offsets into the shared memory.
-import { hsum, transposeSum4 } from "./math";
+import { hsum, madd, transposeSum4 } from "./math";
 
 /** Dot product of one x row and one w row: one row at a time, 4 independent accumulators. */
 @inline
@@ -8,16 +8,16 @@ export function dotF32(x: usize, w: usize, cols: i32): f32 {
   let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
   const end16 = w + (<usize>(cols & ~15) << 2);
   while (w < end16) {
-    a0 = f32x4.add(a0, f32x4.mul(v128.load(x), v128.load(w)));
-    a1 = f32x4.add(a1, f32x4.mul(v128.load(x, 16), v128.load(w, 16)));
-    a2 = f32x4.add(a2, f32x4.mul(v128.load(x, 32), v128.load(w, 32)));
-    a3 = f32x4.add(a3, f32x4.mul(v128.load(x, 48), v128.load(w, 48)));
+    a0 = madd(v128.load(x), v128.load(w), a0);
+    a1 = madd(v128.load(x, 16), v128.load(w, 16), a1);
+    a2 = madd(v128.load(x, 32), v128.load(w, 32), a2);
+    a3 = madd(v128.load(x, 48), v128.load(w, 48), a3);
     x += 64;
     w += 64;
   }
   const end4 = end16 + (<usize>(cols & 12) << 2);
   while (w < end4) {
-    a0 = f32x4.add(a0, f32x4.mul(v128.load(x), v128.load(w)));
+    a0 = madd(v128.load(x), v128.load(w), a0);
     x += 16;
     w += 16;
   }
@@ -58,22 +58,22 @@ function block2x4(out: usize, x: usize, w: usize, bias4: v128, cols: i32, rows: 
     for (let c: usize = 0; c < vecBytes; c += 16) {
       const xa = v128.load(x + c), xb = v128.load(x1 + c);
       const wa = v128.load(w + c), wb = v128.load(w1 + c), wc = v128.load(w2 + c), wd = v128.load(w3 + c);
-      a00 = f32x4.add(a00, f32x4.mul(xa, wa));
-      a01 = f32x4.add(a01, f32x4.mul(xa, wb));
-      a02 = f32x4.add(a02, f32x4.mul(xa, wc));
-      a03 = f32x4.add(a03, f32x4.mul(xa, wd));
-      a10 = f32x4.add(a10, f32x4.mul(xb, wa));
-      a11 = f32x4.add(a11, f32x4.mul(xb, wb));
-      a12 = f32x4.add(a12, f32x4.mul(xb, wc));
-      a13 = f32x4.add(a13, f32x4.mul(xb, wd));
+      a00 = madd(xa, wa, a00);
+      a01 = madd(xa, wb, a01);
+      a02 = madd(xa, wc, a02);
+      a03 = madd(xa, wd, a03);
+      a10 = madd(xb, wa, a10);
+      a11 = madd(xb, wb, a11);
+      a12 = madd(xb, wc, a12);
+      a13 = madd(xb, wd, a13);
     }
   } else {
     for (let c: usize = 0; c < vecBytes; c += 16) {
       const xa = v128.load(x + c);
-      a00 = f32x4.add(a00, f32x4.mul(xa, v128.load(w + c)));
-      a01 = f32x4.add(a01, f32x4.mul(xa, v128.load(w1 + c)));
-      a02 = f32x4.add(a02, f32x4.mul(xa, v128.load(w2 + c)));
-      a03 = f32x4.add(a03, f32x4.mul(xa, v128.load(w3 + c)));
+      a00 = madd(xa, v128.load(w + c), a00);
+      a01 = madd(xa, v128.load(w1 + c), a01);
+      a02 = madd(xa, v128.load(w2 + c), a02);
+      a03 = madd(xa, v128.load(w3 + c), a03);
     }
   }
   let s0 = f32x4.add(transposeSum4(a00, a01, a02, a03), bias4);
@@ -83,8 +83,8 @@ function block2x4(out: usize, x: usize, w: usize, bias4: v128, cols: i32, rows: 
     const wv = f32x4(0, 0, 0, 0);
     const t = f32x4.replace_lane(f32x4.replace_lane(f32x4.replace_lane(f32x4.replace_lane(wv,
       0, load<f32>(w + c)), 1, load<f32>(w1 + c)), 2, load<f32>(w2 + c)), 3, load<f32>(w3 + c));
-    s0 = f32x4.add(s0, f32x4.mul(t, f32x4.splat(load<f32>(x + c))));
-    if (xRows == 2) s1 = f32x4.add(s1, f32x4.mul(t, f32x4.splat(load<f32>(x1 + c))));
+    s0 = madd(t, f32x4.splat(load<f32>(x + c)), s0);
+    if (xRows == 2) s1 = madd(t, f32x4.splat(load<f32>(x1 + c)), s1);
   }
   v128.store(out, s0);
   if (xRows == 2) v128.store(out + (<usize>rows << 2), s1);

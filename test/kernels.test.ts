@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
+import { fileURLToPath } from "node:url";
 import path from "node:path";
 import type { Backend, KVView, Matrix } from "../src/kernels/backend.js";
 import { Q8_BLOCK } from "../src/kernels/backend.js";
@@ -78,6 +79,7 @@ before(async () => {
     wasm.push({ label: `wasm×${threads}`, backend: await createWasmBackend({ threads, minParallelNanos: 0 }) });
   }
   wasm.push({ label: "wasm×2 default split", backend: await createWasmBackend({ threads: 2 }) });
+  wasm.push({ label: "wasm×2 baseline simd", backend: await createWasmBackend({ threads: 2, minParallelNanos: 0, simd: "baseline" }) });
   wasmF32Acts = await createWasmBackend({ threads: 2, minParallelNanos: 0, q8Activations: "f32" });
 });
 
@@ -415,6 +417,25 @@ describe("wasm memory", () => {
     const x = b.allocF32(4);
     b.close();
     assert.throws(() => b.gelu(x, 4), /closed/);
+  });
+});
+
+describe("relaxed SIMD build", () => {
+  const child = process.env.KERNELS_TEST_RELAXED === "1";
+
+  test("is what an engine with relaxed SIMD runs", { skip: !child && "checked in the child process below" }, () => {
+    assert.match(wasm[0].backend.name, /relaxed/);
+  });
+
+  // Node 20 keeps relaxed SIMD behind a flag: run this whole file again in a process that has it,
+  // so the fused multiply-add kernels pass the same comparisons.
+  test("passes every kernel test under --experimental-wasm-relaxed-simd", { skip: child && "already the child" }, () => {
+    const r = spawnSync(process.execPath, ["--experimental-wasm-relaxed-simd", "--test", fileURLToPath(import.meta.url)], {
+      env: { ...process.env, KERNELS_TEST_RELAXED: "1" },
+      encoding: "utf8",
+      timeout: 60_000,
+    });
+    assert.equal(r.status, 0, `${r.stdout}\n${r.stderr}`.slice(-4000));
   });
 });
 

@@ -8,6 +8,7 @@ export { Q8_BLOCK } from "./backend.js";
 export { quantizeQ8 } from "./quantize.js";
 export { createReferenceBackend } from "./reference.js";
 export { createWasmBackend, type WasmBackendOptions } from "./wasm/backend.js";
+export { enableRelaxedSimd } from "./wasm/relaxed.js";
 
 export type BackendKind = "reference" | "wasm";
 

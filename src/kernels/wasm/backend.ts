@@ -2,7 +2,7 @@ import { availableParallelism } from "node:os";
 import type { Backend, KVView, Matrix } from "../backend.js";
 import { Q8_BLOCK } from "../backend.js";
 import { Arena } from "./arena.js";
-import { compileKernels, instantiateKernels, type KernelExports } from "./exports.js";
+import { compileKernels, instantiateKernels, pickSimdLevel, type KernelExports, type SimdLevel } from "./exports.js";
 import { ARG, CONTROL_INTS, Op } from "./jobs.js";
 import { ThreadPool } from "./pool.js";
 
@@ -15,6 +15,11 @@ export interface WasmBackendOptions {
    * element of x); "f32" widens the weights and keeps x exact.
    */
   readonly q8Activations?: "int8" | "f32";
+  /**
+   * "auto" (default) uses the fused multiply-add build where the engine supports relaxed SIMD
+   * (Node ≥ 22, or `node --experimental-wasm-relaxed-simd`; see enableRelaxedSimd()).
+   */
+  readonly simd?: "auto" | SimdLevel;
   /** How long idle workers spin before parking (µs). */
   readonly spinMicros?: number;
   /**
@@ -53,9 +58,11 @@ class WasmBackend implements Backend {
     private readonly pool: ThreadPool,
     private readonly intActivations: boolean,
     private readonly minParallelNanos: number,
+    simd: SimdLevel,
   ) {
     this.threads = pool.threads;
-    this.name = `wasm-simd(${pool.threads} thread${pool.threads === 1 ? "" : "s"}, q8 ${intActivations ? "int8" : "f32"} activations)`;
+    const threads = `${pool.threads} thread${pool.threads === 1 ? "" : "s"}`;
+    this.name = `wasm-simd(${simd}, ${threads}, q8 with ${intActivations ? "int8" : "f32"} activations)`;
     this.a = pool.args;
     this.af = pool.argsF32;
     this.xq = arena.i8(4096);
@@ -208,12 +215,13 @@ class WasmBackend implements Backend {
 export async function createWasmBackend(options: WasmBackendOptions = {}): Promise<Backend> {
   const threads = options.threads ?? availableParallelism();
   if (!Number.isInteger(threads) || threads < 1) throw new Error(`wasm backend: threads must be a positive integer, got ${threads}`);
-  const module = await compileKernels();
+  const level = await pickSimdLevel(options.simd ?? "auto");
+  const module = await compileKernels(level);
   const arena = new Arena(1 << 20);
   const control = arena.allocBytes(CONTROL_INTS * 4 + 64);
   const controlAligned = (control + 63) & ~63; // the counters own whole cache lines
   const kernels = instantiateKernels(module, arena.memory);
   const spin = options.spinMicros ?? DEFAULT_SPIN_MICROS;
   const pool = await ThreadPool.start(kernels, module, arena.memory, controlAligned, threads, spin, MAIN_SPIN_MICROS);
-  return new WasmBackend(arena, kernels, pool, (options.q8Activations ?? "int8") === "int8", options.minParallelNanos ?? DEFAULT_MIN_PARALLEL_NANOS);
+  return new WasmBackend(arena, kernels, pool, (options.q8Activations ?? "int8") === "int8", options.minParallelNanos ?? DEFAULT_MIN_PARALLEL_NANOS, level);
 }

@@ -34,16 +34,36 @@ export function instantiateKernels(module: WebAssembly.Module, memory: WebAssemb
   };
 }
 
-let compiled: Promise<WebAssembly.Module> | null = null;
+export type SimdLevel = "relaxed" | "baseline";
 
-/** The module is compiled once per process; every backend and worker instantiates it. */
-export function compileKernels(): Promise<WebAssembly.Module> {
-  compiled ??= readFile(new URL("./kernels.wasm", import.meta.url)).then(
-    (bytes) => WebAssembly.compile(bytes),
-    (err: unknown) => {
-      compiled = null;
-      throw new Error(`kernels.wasm not found next to ${import.meta.url}: run \`npm run build\``, { cause: err });
-    },
-  );
-  return compiled;
+const compiled = new Map<SimdLevel, Promise<WebAssembly.Module>>();
+
+async function load(file: string) {
+  try {
+    return await readFile(new URL(file, import.meta.url));
+  } catch (err) {
+    throw new Error(`${file} not found next to ${import.meta.url}: run \`npm run build\``, { cause: err });
+  }
+}
+
+/**
+ * The best kernels this engine runs: the relaxed-SIMD build (fused multiply-add) where the engine
+ * validates it — Node ≥ 22, or Node 20 with --experimental-wasm-relaxed-simd — else the baseline.
+ */
+export async function pickSimdLevel(wanted: "auto" | SimdLevel): Promise<SimdLevel> {
+  if (wanted === "baseline") return "baseline";
+  const ok = WebAssembly.validate(await load("./kernels-relaxed.wasm"));
+  if (!ok && wanted === "relaxed") throw new Error("this JavaScript engine does not support relaxed SIMD");
+  return ok ? "relaxed" : "baseline";
+}
+
+/** Each build is compiled once per process; every backend and worker instantiates it. */
+export function compileKernels(level: SimdLevel): Promise<WebAssembly.Module> {
+  let m = compiled.get(level);
+  if (m === undefined) {
+    m = load(level === "relaxed" ? "./kernels-relaxed.wasm" : "./kernels.wasm").then((bytes) => WebAssembly.compile(bytes));
+    m.catch(() => compiled.delete(level));
+    compiled.set(level, m);
+  }
+  return m;
 }
