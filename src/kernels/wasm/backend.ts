@@ -38,7 +38,7 @@ const NS_PER_ATTENTION_MAC = 0.1;
 const NS_PER_GELU = 1.5;
 const NS_PER_NORM = 0.8;
 const NS_PER_ADD = 0.1;
-const DEFAULT_SPIN_MICROS = 200;
+const DEFAULT_SPIN_MICROS = 5000;
 const MAIN_SPIN_MICROS = 300;
 
 type View = Float32Array | Int8Array | Int32Array;
