@@ -1,0 +1,422 @@
+import { randomInt } from "node:crypto";
+import path from "node:path";
+import { UserError } from "../errors.js";
+import { createBackend, type Backend, type BackendKind } from "../kernels/index.js";
+import type { GPT2Config } from "../model/config.js";
+import { loadModel, type LoadedModel } from "../model/load.js";
+import type { WeightDType } from "../model/weights.js";
+import type { Tokenizer } from "../tokenizer/index.js";
+import { BlockManager, type BlockStats } from "./block-manager.js";
+import { tokenLogprobs, type TokenLogprobs } from "./logprobs.js";
+import { ModelRunner } from "./model-runner.js";
+import { PagedKVCache } from "./paged-cache.js";
+import type { SamplingParams } from "./sampling-params.js";
+import { ScheduledSequence, Scheduler, type ScheduledChunk } from "./scheduler.js";
+import { Sequence, type FinishReason } from "./sequence.js";
+
+export interface EngineOptions {
+  backend?: BackendKind;
+  threads?: number;
+  dtype?: WeightDType;
+  /** Sequences in the running batch at most. */
+  maxBatch?: number;
+  /** Positions per sequence; the model's context by default. */
+  contextLength?: number;
+  /** Size of the KV block pool in MiB; by default enough for maxBatch full contexts, at most 1 GiB. */
+  kvMemoryMB?: number;
+  /** Pool size in blocks, overriding kvMemoryMB. */
+  numBlocks?: number;
+  /** Positions per KV block. */
+  blockSize?: number;
+  /** Tokens per forward pass (decode tokens plus prefill chunks); raised to maxBatch if lower. */
+  maxStepTokens?: number;
+  /** Sequences waiting for a batch slot at most; more are refused with QueueFullError. */
+  maxQueue?: number;
+  /** Reuse the blocks of earlier prompts with the same prefix. */
+  prefixCaching?: boolean;
+  /** The name the model is served as; load() uses the folder's name. */
+  modelName?: string;
+}
+
+const DEFAULTS = { maxBatch: 64, blockSize: 16, maxStepTokens: 256, maxQueue: 1024, defaultKvCapMB: 1024 };
+
+/** What one sequence asks for. */
+export interface SequenceRequest {
+  promptIds: readonly number[];
+  params: SamplingParams;
+  /** The sampler's seed; params.seed, else a random one. */
+  seed?: number;
+  /** Report each generated token's logprob with this many top alternatives (0: the token only). */
+  logprobs?: number | null;
+  /** The same for every prompt token after the first; turns prefix caching off for the sequence. */
+  promptLogprobs?: number | null;
+  /** Called after each sampled token, in order. */
+  onToken?: (event: TokenEvent) => void;
+}
+
+export interface TokenEvent {
+  /** Text this token adds: "" while a partial character or a possible stop string is held back. */
+  readonly piece: string;
+  readonly id: number;
+  /** Null for the end-of-text token, which is not part of the output, or when not asked for. */
+  readonly logprobs: TokenLogprobs | null;
+  readonly finishReason: FinishReason | null;
+}
+
+export interface SequenceResult {
+  readonly text: string;
+  /** Generated ids; the end-of-text token is not included. */
+  readonly tokenIds: readonly number[];
+  readonly finishReason: FinishReason;
+  readonly promptTokens: number;
+  /** Tokens sampled, the end-of-text token included. */
+  readonly completionTokens: number;
+  /** Prompt tokens whose keys and values came from the prefix cache. */
+  readonly cachedTokens: number;
+  readonly logprobs: readonly TokenLogprobs[] | null;
+  /** Entry i is the prompt's token i + 1 given those before it. */
+  readonly promptLogprobs: readonly TokenLogprobs[] | null;
+  readonly seed: number;
+  /** From add() to the first sampled token, and to the end. */
+  readonly timeToFirstTokenMs: number;
+  readonly totalMs: number;
+}
+
+export interface EngineStats {
+  readonly waiting: number;
+  readonly running: number;
+  readonly preemptions: number;
+  readonly steps: number;
+  /** Prompt tokens admitted, and tokens sampled. */
+  readonly promptTokens: number;
+  readonly generatedTokens: number;
+  readonly blocks: BlockStats;
+}
+
+export class QueueFullError extends Error {
+  override readonly name = "QueueFullError";
+}
+
+/** A request was cancelled before it finished. */
+export class AbortedError extends Error {
+  override readonly name = "AbortedError";
+}
+
+/** A sequence in flight: its scheduling state, its outputs so far, and who to tell. */
+export class SequenceHandle {
+  readonly result: Promise<SequenceResult>;
+  readonly logprobs: TokenLogprobs[] | null;
+  readonly promptLogprobs: TokenLogprobs[] | null;
+  completionTokens = 0;
+  firstTokenAt = 0;
+  readonly startedAt = performance.now();
+  resolve!: (r: SequenceResult) => void;
+  reject!: (e: unknown) => void;
+
+  constructor(
+    private readonly engine: LLMEngine,
+    readonly state: ScheduledSequence,
+    readonly request: SequenceRequest,
+    readonly seed: number,
+  ) {
+    this.logprobs = request.logprobs === null || request.logprobs === undefined ? null : [];
+    this.promptLogprobs = state.wantPromptLogits ? [] : null;
+    this.result = new Promise((resolve, reject) => {
+      this.resolve = resolve;
+      this.reject = reject;
+    });
+    this.result.catch(() => {}); // an abandoned result must not become an unhandled rejection
+  }
+
+  get id(): number {
+    return this.state.id;
+  }
+
+  /** Cancels the sequence: its blocks and batch slot are freed now, and `result` rejects. */
+  abort(): void {
+    this.engine.abort(this);
+  }
+
+  toResult(): SequenceResult {
+    const seq = this.state.seq;
+    const now = performance.now();
+    return {
+      text: seq.text,
+      tokenIds: [...seq.outputIds],
+      finishReason: seq.finishReason ?? "length",
+      promptTokens: seq.promptIds.length,
+      completionTokens: this.completionTokens,
+      cachedTokens: this.state.numCachedTokens,
+      logprobs: this.logprobs,
+      promptLogprobs: this.promptLogprobs,
+      seed: this.seed,
+      timeToFirstTokenMs: (this.firstTokenAt || now) - this.startedAt,
+      totalMs: now - this.startedAt,
+    };
+  }
+}
+
+/**
+ * The serving engine (nano-vllm's LLMEngine): requests join a queue, and a loop of steps runs
+ * schedule → one forward pass over every scheduled chunk → sample, stream and retire. Steps are
+ * spaced with setImmediate so network I/O runs between them; one step is the longest the event
+ * loop is ever blocked. Every sequence samples with its own seeded Sampler, and its keys and
+ * values do not depend on its neighbours, so batching never changes a result.
+ */
+export class LLMEngine {
+  readonly contextLength: number;
+  readonly cache: PagedKVCache;
+  readonly blocks: BlockManager;
+  readonly scheduler: Scheduler;
+  readonly maxQueue: number;
+  private readonly runner: ModelRunner;
+  private readonly handles = new Map<number, SequenceHandle>();
+  private nextId = 0;
+  private loopPending = false;
+  private closed = false;
+  private steps = 0;
+  private promptTokens = 0;
+  private generatedTokens = 0;
+
+  readonly config: GPT2Config;
+  readonly tokenizer: Tokenizer;
+  readonly modelName: string;
+
+  constructor(
+    model: LoadedModel,
+    readonly backend: Backend,
+    options: EngineOptions = {},
+  ) {
+    this.config = model.config;
+    this.tokenizer = model.tokenizer;
+    this.modelName = options.modelName ?? "gpt2";
+    const config = model.config;
+    const maxBatch = positiveInt(options.maxBatch ?? DEFAULTS.maxBatch, "maxBatch");
+    const blockSize = positiveInt(options.blockSize ?? DEFAULTS.blockSize, "blockSize");
+    this.contextLength = positiveInt(options.contextLength ?? config.nPositions, "contextLength");
+    if (this.contextLength > config.nPositions) throw new UserError(`invalid context length ${this.contextLength}: the model has ${config.nPositions} positions`);
+    this.maxQueue = positiveInt(options.maxQueue ?? DEFAULTS.maxQueue, "maxQueue");
+    const maxStepTokens = Math.max(positiveInt(options.maxStepTokens ?? DEFAULTS.maxStepTokens, "maxStepTokens"), maxBatch);
+    const numBlocks = options.numBlocks ?? this.blocksForMemory(options.kvMemoryMB, blockSize, maxBatch);
+    positiveInt(numBlocks, "numBlocks");
+    this.cache = new PagedKVCache(config, backend, numBlocks, blockSize, maxBatch, this.contextLength);
+    this.blocks = new BlockManager(numBlocks, blockSize);
+    this.scheduler = new Scheduler(this.blocks, this.cache.tables, {
+      maxBatch,
+      maxStepTokens,
+      prefixCaching: options.prefixCaching ?? true,
+      watermarkBlocks: Math.ceil(numBlocks * 0.01),
+    });
+    // Logit rows: one per decoding sequence, or one per token of a chunk that wants prompt logprobs.
+    this.runner = new ModelRunner(config, model.weights, backend, this.cache, { maxTokens: maxStepTokens, maxChunks: maxBatch, maxLogitRows: maxStepTokens });
+  }
+
+  static async load(source: string, options: EngineOptions = {}): Promise<LLMEngine> {
+    const backend = await createBackend({ kind: options.backend ?? "reference", threads: options.threads });
+    try {
+      const model = await loadModel(source, backend, options.dtype ?? "f32");
+      return new LLMEngine(model, backend, { ...options, modelName: options.modelName ?? path.basename(path.resolve(source)) });
+    } catch (e) {
+      backend.close();
+      throw e;
+    }
+  }
+
+  private blocksForMemory(kvMemoryMB: number | undefined, blockSize: number, maxBatch: number): number {
+    const bytesPerBlock = PagedKVCache.bytesPerBlock(this.config, blockSize);
+    if (kvMemoryMB === undefined) {
+      const full = maxBatch * Math.ceil(this.contextLength / blockSize);
+      return Math.max(1, Math.min(full, Math.floor((DEFAULTS.defaultKvCapMB * 2 ** 20) / bytesPerBlock)));
+    }
+    if (!(kvMemoryMB > 0)) throw new UserError(`invalid KV memory ${kvMemoryMB} MB: must be > 0`);
+    const n = Math.floor((kvMemoryMB * 2 ** 20) / bytesPerBlock);
+    if (n < 1) throw new UserError(`KV memory of ${kvMemoryMB} MB holds no block: one block of ${blockSize} positions takes ${(bytesPerBlock / 2 ** 20).toFixed(2)} MB`);
+    return n;
+  }
+
+  get maxBatch(): number {
+    return this.scheduler.limits.maxBatch;
+  }
+
+  /** Throws a UserError, with the numbers, if a prompt and max_tokens can never be served. */
+  validate(promptIds: readonly number[], maxTokens: number): void {
+    if (promptIds.length === 0) throw new UserError("the prompt is empty: give at least one token");
+    const V = this.config.vocabSize;
+    for (const id of promptIds) {
+      if (!Number.isInteger(id) || id < 0 || id >= V) throw new UserError(`token id ${id} is outside the vocabulary [0, ${V})`);
+    }
+    const total = promptIds.length + maxTokens;
+    if (total > this.contextLength) {
+      throw new UserError(
+        `this model's context is ${this.contextLength} tokens, but ${total} were requested (${promptIds.length} in the prompt, ${maxTokens} max_tokens): shorten the prompt or lower max_tokens`,
+      );
+    }
+    // The last sampled token is never fed back, so it needs no cache position.
+    const positions = Math.max(promptIds.length, total - 1);
+    const blocks = this.blocks.blocksFor(positions);
+    if (blocks > this.blocks.numBlocks) {
+      const bs = this.blocks.blockSize;
+      throw new UserError(
+        `the request needs ${positions} KV positions (${blocks} blocks of ${bs}) but the KV pool has ${this.blocks.numBlocks} blocks (${this.blocks.numBlocks * bs} positions): raise --kv-memory or lower max_tokens`,
+      );
+    }
+  }
+
+  /** Whether `n` more sequences fit in the queue. */
+  canQueue(n: number): boolean {
+    return this.scheduler.waiting.length + n <= this.maxQueue;
+  }
+
+  /** Queues one sequence. Throws UserError if it can never fit, QueueFullError if the queue is full. */
+  add(request: SequenceRequest): SequenceHandle {
+    if (this.closed) throw new Error("LLMEngine: closed");
+    this.validate(request.promptIds, request.params.maxTokens);
+    if (!this.canQueue(1)) throw new QueueFullError(`the queue is full (${this.maxQueue} waiting sequences)`);
+    const seed = request.seed ?? request.params.seed ?? randomInt(2 ** 31);
+    const seq = new Sequence([...request.promptIds], request.params, this.tokenizer, this.config.vocabSize, seed);
+    const wantPromptLogits = request.promptLogprobs !== null && request.promptLogprobs !== undefined;
+    const handle = new SequenceHandle(this, new ScheduledSequence(this.nextId++, seq, wantPromptLogits), request, seed);
+    if (seq.finishReason !== null && !wantPromptLogits) {
+      handle.resolve(handle.toResult()); // max_tokens 0: nothing to compute
+      return handle;
+    }
+    this.handles.set(handle.id, handle);
+    this.scheduler.add(handle.state);
+    this.promptTokens += seq.promptIds.length;
+    this.kick();
+    return handle;
+  }
+
+  /** Generates one completion (a convenience over add()). */
+  generate(prompt: string | readonly number[], params: SamplingParams): Promise<SequenceResult> {
+    const promptIds = typeof prompt === "string" ? this.tokenizer.encode(prompt) : prompt;
+    return this.add({ promptIds, params }).result;
+  }
+
+  abort(handle: SequenceHandle): void {
+    if (!this.handles.delete(handle.id)) return;
+    this.scheduler.finish(handle.state);
+    handle.reject(new AbortedError("the request was cancelled"));
+  }
+
+  stats(): EngineStats {
+    return {
+      waiting: this.scheduler.waiting.length,
+      running: this.scheduler.running.length,
+      preemptions: this.scheduler.numPreemptions,
+      steps: this.steps,
+      promptTokens: this.promptTokens,
+      generatedTokens: this.generatedTokens,
+      blocks: this.blocks.stats(),
+    };
+  }
+
+  /** Sequences queued or running. */
+  get numActive(): number {
+    return this.handles.size;
+  }
+
+  /** Aborts everything in flight and releases the backend. */
+  close(): void {
+    if (this.closed) return;
+    for (const h of [...this.handles.values()]) this.abort(h);
+    this.closed = true;
+    this.backend.close();
+  }
+
+  private kick(): void {
+    if (this.loopPending || this.closed || !this.scheduler.hasWork()) return;
+    this.loopPending = true;
+    setImmediate(this.loop);
+  }
+
+  private readonly loop = (): void => {
+    this.loopPending = false;
+    if (this.closed) return;
+    try {
+      this.step();
+    } catch (e) {
+      this.failAll(e);
+    }
+    this.kick();
+  };
+
+  /** One iteration: schedule, run the model once, then sample and retire. */
+  step(): void {
+    const { scheduler, runner } = this;
+    scheduler.schedule(runner.batch);
+    if (runner.batch.numTokens === 0) {
+      if (scheduler.hasWork()) throw new Error("scheduler made no progress");
+      return;
+    }
+    runner.run();
+    this.steps++;
+    for (let i = 0; i < scheduler.numChunks; i++) {
+      const chunk = scheduler.chunks[i];
+      scheduler.completed(chunk);
+      const handle = this.handles.get(chunk.seq.id);
+      if (handle !== undefined) this.postprocess(handle, chunk);
+    }
+  }
+
+  private postprocess(h: SequenceHandle, chunk: ScheduledChunk): void {
+    const s = chunk.seq;
+    if (s.wantPromptLogits) this.recordPromptLogprobs(h, chunk);
+    if (chunk.start + chunk.length < s.numTokens) return; // a prefill chunk before the last
+    const seq = s.seq;
+    if (seq.finishReason === null) {
+      const logits = this.runner.logits(chunk.firstLogitRow + chunk.numLogitRows - 1);
+      const id = seq.sampler.sample(logits);
+      const before = seq.outputIds.length;
+      const lp = h.logprobs !== null ? tokenLogprobs(logits, id, h.request.logprobs ?? 0) : null;
+      const piece = seq.append(id);
+      const isOutput = seq.outputIds.length > before;
+      if (lp !== null && isOutput) h.logprobs?.push(lp);
+      h.completionTokens++;
+      this.generatedTokens++;
+      if (h.firstTokenAt === 0) h.firstTokenAt = performance.now();
+      const onToken = h.request.onToken;
+      if (onToken !== undefined) {
+        try {
+          onToken({ piece, id, logprobs: isOutput ? lp : null, finishReason: seq.finishReason });
+        } catch (e) {
+          this.fail(h, e);
+          return;
+        }
+      }
+    }
+    if (seq.finishReason !== null && this.handles.delete(h.id)) {
+      this.scheduler.finish(s);
+      h.resolve(h.toResult());
+    }
+  }
+
+  private recordPromptLogprobs(h: SequenceHandle, chunk: ScheduledChunk): void {
+    const s = chunk.seq;
+    const promptLength = s.seq.promptIds.length;
+    const topN = h.request.promptLogprobs ?? 0;
+    for (let j = 0; j < chunk.numLogitRows; j++) {
+      const next = chunk.start + j + 1;
+      if (next >= promptLength) break;
+      // Indexed by position, so a recompute after preemption overwrites instead of appending.
+      if (h.promptLogprobs !== null) h.promptLogprobs[next - 1] = tokenLogprobs(this.runner.logits(chunk.firstLogitRow + j), s.tokenAt(next), topN);
+    }
+    if (chunk.start + chunk.length >= promptLength) s.wantPromptLogits = false;
+  }
+
+  private fail(h: SequenceHandle, e: unknown): void {
+    if (!this.handles.delete(h.id)) return;
+    this.scheduler.finish(h.state);
+    h.reject(e);
+  }
+
+  /** A step threw (a bug or a backend failure): fail what was in flight, keep serving. */
+  private failAll(e: unknown): void {
+    for (const h of [...this.handles.values()]) this.fail(h, e);
+  }
+}
+
+function positiveInt(n: number, what: string): number {
+  if (!Number.isSafeInteger(n) || n < 1) throw new UserError(`invalid ${what} ${n}: must be an integer >= 1`);
+  return n;
+}

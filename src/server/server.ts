@@ -1,0 +1,175 @@
+import { timingSafeEqual } from "node:crypto";
+import http, { type IncomingMessage, type ServerResponse } from "node:http";
+import { UserError } from "../errors.js";
+import { QueueFullError, type LLMEngine } from "../engine/llm-engine.js";
+import { chatCompletions } from "./chat.js";
+import { ChatFormatter } from "./chat-template.js";
+import { completions } from "./completions.js";
+import type { RequestSummary, ServerContext } from "./context.js";
+import { HttpError } from "./errors.js";
+import { readJson, sendError, sendJson } from "./http.js";
+import { Metrics } from "./metrics.js";
+import { asBody, type Body } from "./params.js";
+
+export interface ServerOptions {
+  engine: LLMEngine;
+  /** Loopback by default: exposing the server is a deliberate choice. */
+  host?: string;
+  /** 0 picks a free port. */
+  port?: number;
+  /** When set, /v1/* requests need "Authorization: Bearer <apiKey>". */
+  apiKey?: string | null;
+  /** The id clients pass as `model`; defaults to the engine's model folder name. */
+  modelName?: string;
+  /** Largest request body accepted (bytes). */
+  maxBodyBytes?: number;
+  /** Receives internal errors and, unless logRequests is false, one line per generation request. */
+  log?: (line: string) => void;
+  logRequests?: boolean;
+}
+
+export interface RunningServer {
+  readonly url: string; // http://host:port, without a trailing slash
+  readonly port: number;
+  readonly metrics: Metrics;
+  /** Stops listening and cuts open connections, which cancels their requests. */
+  close(): Promise<void>;
+}
+
+type Handler = (ctx: ServerContext, body: Body, res: ServerResponse) => Promise<RequestSummary>;
+
+const GENERATE: Record<string, Handler> = {
+  "/v1/completions": completions,
+  "/v1/chat/completions": chatCompletions,
+};
+
+/** An OpenAI-compatible HTTP server over an LLMEngine (node:http, no framework). */
+export async function startServer(options: ServerOptions): Promise<RunningServer> {
+  const { engine } = options;
+  const ctx: ServerContext = {
+    engine,
+    modelName: options.modelName ?? engine.modelName,
+    chat: new ChatFormatter(engine.tokenizer),
+    createdAt: Math.floor(Date.now() / 1000),
+  };
+  const maxBodyBytes = options.maxBodyBytes ?? 2 ** 20;
+  const log = options.log ?? ((): void => {});
+  const metrics = new Metrics();
+  const key = options.apiKey ? Buffer.from(options.apiKey) : null;
+
+  const authorized = (req: IncomingMessage): boolean => {
+    if (key === null) return true;
+    const given = Buffer.from(/^Bearer (.+)$/i.exec(req.headers.authorization ?? "")?.[1] ?? "");
+    return given.length === key.length && timingSafeEqual(given, key);
+  };
+
+  const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const startedAt = performance.now();
+    const path = new URL(req.url ?? "/", "http://localhost").pathname.replace(/\/+$/, "") || "/";
+    const method = req.method ?? "GET";
+    let status = 200;
+    let summary: RequestSummary | null = null;
+    let failure = "";
+    try {
+      if (path === "/health") {
+        if (method !== "GET" && method !== "HEAD") throw notAllowed(method, path);
+        sendJson(res, 200, { status: "ok" });
+      } else if (path === "/metrics") {
+        if (method !== "GET") throw notAllowed(method, path);
+        const text = metrics.render(engine.stats());
+        res.writeHead(200, { "Content-Type": "text/plain; version=0.0.4", "Content-Length": Buffer.byteLength(text) });
+        res.end(text);
+      } else if (path.startsWith("/v1/")) {
+        if (!authorized(req)) throw new HttpError(401, "Incorrect or missing API key: send it as 'Authorization: Bearer <key>'", "invalid_request_error", null, "invalid_api_key");
+        const handler = GENERATE[path];
+        if (handler !== undefined) {
+          if (method !== "POST") throw notAllowed(method, path);
+          summary = await handler(ctx, asBody(await readJson(req, maxBodyBytes)), res);
+          status = summary.status;
+        } else if (path === "/v1/models" || path.startsWith("/v1/models/")) {
+          if (method !== "GET") throw notAllowed(method, path);
+          models(ctx, path, res);
+        } else {
+          throw new HttpError(404, `no route ${method} ${path}`, "invalid_request_error", null, "not_found");
+        }
+      } else {
+        throw new HttpError(404, `no route ${method} ${path}`, "invalid_request_error", null, "not_found");
+      }
+    } catch (e) {
+      const err = toHttpError(e);
+      if (err.status >= 500) log(`internal error on ${method} ${path}: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
+      status = err.status;
+      failure = err.message;
+      if (res.headersSent) res.destroy();
+      else sendError(res, err);
+    }
+    if (GENERATE[path] !== undefined) {
+      metrics.recordRequest(path, status, summary?.timeToFirstTokenMs ?? null);
+      if (options.logRequests !== false) log(accessLine(method, path, status, summary, performance.now() - startedAt, failure));
+    }
+  };
+
+  const server = http.createServer((req, res) => {
+    res.on("error", () => {}); // a peer that vanished mid-write is noticed through "close"
+    handle(req, res).catch((e: unknown) => {
+      log(`internal error: ${String(e)}`);
+      res.destroy();
+    });
+  });
+  server.on("clientError", (_err, socket) => socket.destroy());
+
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(options.port ?? 8080, options.host ?? "127.0.0.1", () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
+  server.on("error", (e) => log(`server error: ${String(e)}`));
+  const address = server.address();
+  if (address === null || typeof address === "string") throw new Error("the server is not listening on TCP");
+  const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
+  return {
+    url: `http://${host}:${address.port}`,
+    port: address.port,
+    metrics,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
+
+function models(ctx: ServerContext, path: string, res: ServerResponse): void {
+  const card = { id: ctx.modelName, object: "model", created: ctx.createdAt, owned_by: "nanogpt-infer", max_model_len: ctx.engine.contextLength };
+  if (path === "/v1/models") {
+    sendJson(res, 200, { object: "list", data: [card] });
+    return;
+  }
+  const id = decodeURIComponent(path.slice("/v1/models/".length));
+  if (id !== ctx.modelName) throw new HttpError(404, `The model \`${id}\` does not exist`, "invalid_request_error", "model", "model_not_found");
+  sendJson(res, 200, card);
+}
+
+function notAllowed(method: string, path: string): HttpError {
+  return new HttpError(405, `${method} is not allowed on ${path}`, "invalid_request_error", null, "method_not_allowed");
+}
+
+function toHttpError(e: unknown): HttpError {
+  if (e instanceof HttpError) return e;
+  if (e instanceof UserError) return new HttpError(400, e.message);
+  if (e instanceof QueueFullError) return new HttpError(429, e.message, "rate_limit_error", null, "queue_full");
+  return new HttpError(500, `internal error: ${e instanceof Error ? e.message : String(e)}`, "server_error");
+}
+
+function accessLine(method: string, path: string, status: number, s: RequestSummary | null, totalMs: number, failure: string): string {
+  if (s === null) return `- ${method} ${path} ${status} ${totalMs.toFixed(0)}ms: ${failure}`;
+  const ttft = s.timeToFirstTokenMs;
+  const decodeMs = ttft === null ? 0 : totalMs - ttft;
+  const rate = decodeMs > 0 && s.completionTokens > 1 ? ((s.completionTokens - 1) / decodeMs) * 1000 : 0;
+  return (
+    `${s.id} ${method} ${path} ${status} prompt=${s.promptTokens} completion=${s.completionTokens} cached=${s.cachedTokens} ` +
+    `ttft=${ttft === null ? "-" : ttft.toFixed(0) + "ms"} ${rate.toFixed(1)} tok/s total=${totalMs.toFixed(0)}ms`
+  );
+}

@@ -1,0 +1,150 @@
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+import { LLM, logSoftmaxAt } from "../src/engine/llm.js";
+import { LLMEngine } from "../src/engine/llm-engine.js";
+import { PagedKVCache } from "../src/engine/paged-cache.js";
+import { resolveSamplingParams, type SamplingParams } from "../src/engine/sampling-params.js";
+import { createReferenceBackend } from "../src/kernels/reference.js";
+import type { GPT2Config } from "../src/model/config.js";
+import { defaultModelDir } from "./paths.js";
+
+const params = (p: Partial<SamplingParams>): SamplingParams => resolveSamplingParams({ ignoreEos: true, ...p });
+
+/** Prompts of many lengths, some sharing long prefixes. */
+function prompts(count: number): string[] {
+  const lines = ["ROMEO:", "JULIET:\nO Romeo, Romeo", "First Citizen:\nBefore we proceed any further, hear me speak.", "KING RICHARD III:"];
+  return Array.from({ length: count }, (_, i) => lines[i % lines.length] + " and".repeat(i % 5) + "\n".repeat(i % 3));
+}
+
+describe("PagedKVCache", () => {
+  it("writes each position into its block of the pool, per layer", () => {
+    const config: GPT2Config = {
+      nLayer: 2, nHead: 2, nEmbd: 4, nInner: 16, nPositions: 16, vocabSize: 10,
+      layerNormEpsilon: 1e-5, tieWordEmbeddings: true, bosTokenId: null, eosTokenId: null,
+    };
+    const cache = new PagedKVCache(config, createReferenceBackend(), 6, 4, 2);
+    const table = cache.tables[1];
+    table.ids.set([5, 2, 0]);
+    table.length = 3;
+    const k = Float32Array.from({ length: 3 * 4 }, (_, i) => i + 1);
+    const v = k.map((x) => -x);
+    cache.update(1, 1, 3, k, v, 3); // positions 3, 4, 5: last row of block 5, first two of block 2
+    const layer = 6 * 4 * 4;
+    const at = (block: number, row: number): number => layer + (block * 4 + row) * 4;
+    assert.deepEqual([...cache.k.subarray(at(5, 3), at(5, 3) + 4)], [1, 2, 3, 4]);
+    assert.deepEqual([...cache.k.subarray(at(2, 0), at(2, 0) + 8)], [5, 6, 7, 8, 9, 10, 11, 12]);
+    assert.deepEqual([...cache.v.subarray(at(2, 1), at(2, 1) + 4)], [-9, -10, -11, -12]);
+    const view = cache.view(1, 1);
+    assert.equal(view.blockTable, table.ids);
+    assert.equal(view.blockSize, 4);
+    assert.equal(view, cache.view(1, 1), "views are made once");
+    assert.throws(() => cache.update(0, 1, 12, k, v, 1), /no block/);
+  });
+});
+
+describe("LLMEngine over the paged cache (reference backend, default model)", () => {
+  let llm: LLM;
+  before(async () => {
+    llm = await LLM.load(defaultModelDir, { backend: "reference", maxBatch: 1 });
+  });
+  after(() => llm.close());
+
+  const solo = (prompt: string | readonly number[], p: SamplingParams): string => llm.generateBatch([prompt], p)[0].text;
+
+  it("greedy results equal solo static-cache runs, through chunked prefill and preemption; every block is freed", async () => {
+    // 30 blocks of 16 = 480 positions for 12 sequences of up to ~110: the pool runs out.
+    const engine = await LLMEngine.load(defaultModelDir, { backend: "reference", maxBatch: 12, numBlocks: 30, maxStepTokens: 48 });
+    try {
+      const ps = prompts(12);
+      const p = params({ temperature: 0, maxTokens: 50 });
+      const results = await Promise.all(ps.map((text) => engine.generate(text, p)));
+      const stats = engine.stats();
+      assert.ok(stats.preemptions > 0, "the small pool forces preemption");
+      ps.forEach((text, i) => assert.equal(results[i].text, solo(text, p), `prompt ${i}`));
+      assert.equal(stats.blocks.usedBlocks, 0);
+      assert.equal(stats.running + stats.waiting, 0);
+    } finally {
+      engine.close();
+    }
+  });
+
+  it("seeded sampling gives the solo result whatever runs alongside", async () => {
+    const engine = await LLMEngine.load(defaultModelDir, { backend: "reference", maxBatch: 8 });
+    try {
+      const p = params({ temperature: 1, topK: 40, topP: 0.95, maxTokens: 40, seed: 11 });
+      const others = prompts(6).map((text, i) => engine.generate(text, params({ temperature: 0.8, maxTokens: 20 + i })));
+      const mine = await engine.generate("JULIET:", p);
+      await Promise.all(others);
+      assert.equal(mine.text, solo("JULIET:", p));
+    } finally {
+      engine.close();
+    }
+  });
+
+  it("a repeated prefix is found in the prefix cache, skips its prefill and changes nothing", async () => {
+    const engine = await LLMEngine.load(defaultModelDir, { backend: "reference", maxBatch: 4 });
+    try {
+      const shared = "First Citizen:\nBefore we proceed any further, hear me speak.\n\nAll:\nSpeak, speak.\n\n";
+      const p = params({ temperature: 0, maxTokens: 20 });
+      const first = await engine.generate(shared + "First Citizen:", p);
+      assert.equal(first.cachedTokens, 0);
+      const second = await engine.generate(shared + "Second Citizen:", p);
+      assert.ok(second.cachedTokens >= 64, `cached ${second.cachedTokens}`);
+      assert.equal(second.text, solo(shared + "Second Citizen:", p));
+      const s = engine.stats().blocks;
+      assert.equal(s.prefixHitTokens, second.cachedTokens);
+    } finally {
+      engine.close();
+    }
+  });
+
+  it("reports logprobs of the raw logits, for generated and prompt tokens", async () => {
+    const engine = await LLMEngine.load(defaultModelDir, { backend: "reference", maxBatch: 2 });
+    try {
+      const ids = llm.tokenize("ROMEO:\nI will");
+      const r = await engine.add({ promptIds: ids, params: params({ temperature: 0, maxTokens: 3 }), logprobs: 3, promptLogprobs: 2 }).result;
+      const expected: number[] = [];
+      const all = [...ids, ...r.tokenIds];
+      llm.forEachPositionLogits(all.slice(0, -1), (pos, logits) => expected.push(logSoftmaxAt(logits, all[pos + 1])));
+      const got = [...(r.promptLogprobs ?? []), ...(r.logprobs ?? [])];
+      assert.equal(got.length, expected.length);
+      got.forEach((e, i) => assert.ok(Math.abs(e.logprob - expected[i]) < 1e-4, `token ${i}: ${e.logprob} vs ${expected[i]}`));
+      for (const e of r.logprobs ?? []) {
+        assert.equal(e.top.length, 3);
+        assert.equal(e.top[0].id, e.id, "greedy picks the most likely token");
+        assert.ok(e.top[0].logprob >= e.top[1].logprob && e.top[1].logprob >= e.top[2].logprob);
+      }
+      assert.equal(r.promptLogprobs?.[0].top.length, 2);
+    } finally {
+      engine.close();
+    }
+  });
+
+  it("refuses what can never fit, with the numbers", async () => {
+    const engine = await LLMEngine.load(defaultModelDir, { backend: "reference", maxBatch: 2, numBlocks: 4 });
+    try {
+      assert.throws(() => engine.validate([1, 2, 3], 300), /context is 256 tokens, but 303 were requested/);
+      assert.throws(() => engine.validate([1, 2, 3], 100), /needs 102 KV positions \(7 blocks of 16\) but the KV pool has 4 blocks/);
+      assert.throws(() => engine.validate([], 1), /empty/);
+      assert.throws(() => engine.validate([300], 1), /outside the vocabulary/);
+      engine.validate([1, 2, 3], 62);
+    } finally {
+      engine.close();
+    }
+  });
+});
+
+describe("LLMEngine on the wasm backend", () => {
+  it("reads block tables kept in wasm memory and matches the static cache on a solo request", async () => {
+    const engine = await LLMEngine.load(defaultModelDir, { backend: "wasm", threads: 2, maxBatch: 2, numBlocks: 32 });
+    const llm = await LLM.load(defaultModelDir, { backend: "wasm", threads: 2, maxBatch: 1 });
+    try {
+      const p = params({ temperature: 0, maxTokens: 60 });
+      const r = await engine.generate("ROMEO:", p);
+      assert.equal(r.text, llm.generateBatch(["ROMEO:"], p)[0].text);
+    } finally {
+      engine.close();
+      llm.close();
+    }
+  });
+});
