@@ -4,6 +4,9 @@ import { UserError } from "../errors.js";
 import type { Backend } from "../kernels/backend.js";
 import { parseGPT2Config, type GPT2Config } from "./config.js";
 import { loadSafetensorsWeights } from "./load-safetensors.js";
+import { loadGGUFModel } from "./load-gguf.js";
+import { resolveHubModel } from "../io/hub/resolve.js";
+import { classifyModelSource } from "../io/hub/source.js";
 import type { GPT2Weights, WeightDType } from "./weights.js";
 import { loadTokenizer, type Tokenizer } from "../tokenizer/index.js";
 
@@ -34,10 +37,18 @@ export function readConfig(dir: string): GPT2Config {
 
 /**
  * Loads a model into the backend's memory. `source` is a folder in Hugging Face layout
- * (config.json, tokenizer files, model.safetensors or a sharded index).
+ * (config.json, tokenizer files, model.safetensors or a sharded index), a .gguf file, or a
+ * Hugging Face Hub id "org/name[@revision]" (downloaded into the HF cache first).
  */
 export async function loadModel(source: string, backend: Backend, dtype: WeightDType): Promise<LoadedModel> {
-  return loadModelFolder(source, backend, dtype);
+  switch (classifyModelSource(source)) {
+    case "gguf":
+      return loadGGUFModel(source, backend, dtype);
+    case "hub":
+      return loadModelFolder(await resolveHubModel(source), backend, dtype);
+    case "folder":
+      return loadModelFolder(source, backend, dtype);
+  }
 }
 
 /** Loads config, weights and tokenizer of a Hugging Face model folder. */

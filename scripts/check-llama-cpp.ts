@@ -1,0 +1,231 @@
+/**
+ * Checks GGUF files written by `convert` against llama.cpp itself (node-llama-cpp, pinned,
+ * installed on demand into bench/peers/, outside the project's dependencies): for each model and
+ * each --dtype, both engines load the same file, tokenize the same prompts and continue them
+ * greedily; token ids must be identical.
+ *
+ *   npm run check:llama-cpp -- [--models tiny,124m] [--dtypes f32,f16,q8_0,q4_0] [--tokens 24]
+ *                              [--backend wasm|reference] [--work DIR]
+ */
+import { spawnSync } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import { parseArgs } from "node:util";
+import { convertCommand } from "../src/cli/convert.js";
+import { LLM } from "../src/engine/llm.js";
+import { GGUF_OUT_TYPES, type GGUFOutType } from "../src/io/gguf-export.js";
+import type { BackendKind } from "../src/kernels/index.js";
+import { makeRandomGPT2 } from "./make-random-gpt2.js";
+
+const NODE_LLAMA_CPP_VERSION = "3.21.1";
+
+/** The slice of node-llama-cpp's API this check uses. */
+interface LlamaSequence {
+  evaluate(tokens: number[], options: { temperature: number }): AsyncGenerator<number, void, void>;
+}
+interface LlamaContext {
+  getSequence(): LlamaSequence;
+  dispose(): Promise<void>;
+}
+interface LlamaModel {
+  tokenize(text: string): number[];
+  createContext(options: {
+    contextSize: number;
+    threads: number;
+    flashAttention: boolean;
+    experimentalKvCacheKeyType: "F32";
+    experimentalKvCacheValueType: "F32";
+  }): Promise<LlamaContext>;
+  dispose(): Promise<void>;
+}
+interface Llama {
+  loadModel(options: { modelPath: string }): Promise<LlamaModel>;
+  dispose(): Promise<void>;
+}
+interface NodeLlamaCpp {
+  getLlama(options: { gpu: false; build: "never"; logLevel: "error" }): Promise<Llama>;
+}
+
+const PROMPTS = ["Hello, my name is", "The quick brown fox jumps over the lazy dog.", " In 1492, Columbus sailed"];
+
+function repoRoot(): string {
+  let dir = path.dirname(fileURLToPath(import.meta.url));
+  while (!fs.existsSync(path.join(dir, "package.json"))) dir = path.dirname(dir);
+  return dir;
+}
+
+/** Installs the pinned node-llama-cpp into its own folder once; its prebuilt CPU binary ships in the package. */
+async function loadNodeLlamaCpp(peers: string): Promise<NodeLlamaCpp> {
+  const pkg = path.join(peers, "node_modules", "node-llama-cpp", "package.json");
+  const installed = fs.existsSync(pkg) ? (JSON.parse(fs.readFileSync(pkg, "utf8")) as { version?: string }).version : undefined;
+  if (installed !== NODE_LLAMA_CPP_VERSION) {
+    fs.mkdirSync(peers, { recursive: true });
+    // Keeps the install out of git without touching the project's .gitignore.
+    fs.writeFileSync(path.join(peers, ".gitignore"), "*\n");
+    console.log(`installing node-llama-cpp@${NODE_LLAMA_CPP_VERSION} into ${peers} ...`);
+    const npm = process.platform === "win32" ? "npm.cmd" : "npm";
+    const r = spawnSync(npm, ["install", "--prefix", peers, "--save-exact", "--no-audit", "--no-fund", `node-llama-cpp@${NODE_LLAMA_CPP_VERSION}`], { stdio: "inherit" });
+    if (r.status !== 0) throw new Error(`npm install node-llama-cpp@${NODE_LLAMA_CPP_VERSION} failed`);
+  }
+  const entry = path.join(peers, "node_modules", "node-llama-cpp", "dist", "index.js");
+  const mod: NodeLlamaCpp = await import(pathToFileURL(entry).href);
+  return mod;
+}
+
+interface CaseResult {
+  model: string;
+  dtype: GGUFOutType;
+  tokenizeOk: boolean;
+  greedyOk: boolean;
+  /** Prompts whose greedy continuations are the same token for token. */
+  identical: number;
+  detail: string;
+}
+
+/**
+ * Largest logit gap, in our engine, between our best token and llama.cpp's token at each step of
+ * llama.cpp's continuation. Two correct engines can only disagree where the top two logits are
+ * closer than their rounding differences (f16 activations in ggml's f16 matmuls, int8 ones in
+ * its q8_0/q4_0 matmuls), so a divergence is accepted only below these gaps.
+ */
+const NEAR_TIE: Record<GGUFOutType, number> = { f32: 1e-3, f16: 5e-3, q8_0: 5e-2, q4_0: 5e-2 };
+
+function maxGapAlong(ours: LLM, ids: number[], theirTokens: number[]): number {
+  let gap = 0;
+  ours.forEachPositionLogits([...ids, ...theirTokens.slice(0, -1)], (pos, logits) => {
+    const step = pos - (ids.length - 1);
+    if (step < 0) return;
+    let best = -Infinity;
+    for (let i = 0; i < logits.length; i++) best = Math.max(best, logits[i]);
+    gap = Math.max(gap, best - logits[theirTokens[step]]);
+  });
+  return gap;
+}
+
+/** llama.cpp's greedy continuation of `ids`, in a fresh context so the KV cache starts empty. */
+async function llamaGreedy(model: LlamaModel, ids: number[], nTokens: number, contextSize: number): Promise<number[]> {
+  const context = await model.createContext({
+    contextSize,
+    threads: os.availableParallelism(),
+    flashAttention: false,
+    // F32 caches, so that only the file's own rounding separates the two engines.
+    experimentalKvCacheKeyType: "F32",
+    experimentalKvCacheValueType: "F32",
+  });
+  try {
+    const tokens: number[] = [];
+    for await (const token of context.getSequence().evaluate(ids, { temperature: 0 })) {
+      tokens.push(token);
+      if (tokens.length >= nTokens) break;
+    }
+    return tokens;
+  } finally {
+    await context.dispose();
+  }
+}
+
+async function checkFile(llama: Llama, file: string, label: string, dtype: GGUFOutType, nTokens: number, backend: BackendKind): Promise<CaseResult> {
+  const ours = await LLM.load(file, { backend, dtype: dtype === "q8_0" || dtype === "q4_0" ? "q8" : "f32" });
+  const theirs = await llama.loadModel({ modelPath: file });
+  const problems: string[] = [];
+  let tokenizeOk = true;
+  let greedyOk = true;
+  let identical = 0;
+  try {
+    for (const prompt of PROMPTS) {
+      const ids = ours.tokenize(prompt);
+      const theirIds = [...theirs.tokenize(prompt)];
+      if (JSON.stringify(ids) !== JSON.stringify(theirIds)) {
+        tokenizeOk = false;
+        problems.push(`tokenize ${JSON.stringify(prompt)}: ours [${ids}] llama.cpp [${theirIds}]`);
+      }
+      const [mine] = ours.generateBatch([ids], { temperature: 0, maxTokens: nTokens, ignoreEos: true });
+      const theirTokens = await llamaGreedy(theirs, ids, nTokens, ours.contextLength);
+      if (JSON.stringify(mine.tokens) === JSON.stringify(theirTokens)) {
+        identical++;
+        continue;
+      }
+      const at = mine.tokens.findIndex((t, i) => t !== theirTokens[i]);
+      const gap = maxGapAlong(ours, ids, theirTokens);
+      const tie = gap <= NEAR_TIE[dtype];
+      if (!tie) greedyOk = false;
+      problems.push(
+        `greedy ${JSON.stringify(prompt)} differs from token ${at} on: ${tie ? "a near-tie" : "NOT a near-tie"}: along llama.cpp's path our logits put its token at most ${gap.toExponential(2)} below our best (tolerance ${NEAR_TIE[dtype]})\n` +
+          `      ours      [${mine.tokens}]\n      llama.cpp [${theirTokens}]`,
+      );
+    }
+  } finally {
+    await theirs.dispose();
+    ours.close();
+  }
+  return { model: label, dtype, tokenizeOk, greedyOk, identical, detail: problems.join("\n    ") };
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      models: { type: "string", default: "tiny,124m" },
+      dtypes: { type: "string", default: GGUF_OUT_TYPES.join(",") },
+      tokens: { type: "string", default: "24" },
+      backend: { type: "string", default: "wasm" },
+      work: { type: "string", default: path.join(os.tmpdir(), "nanogpt-llama-cpp-check") },
+    },
+  });
+  const root = repoRoot();
+  const nTokens = Number(values.tokens);
+  const backend: BackendKind = values.backend === "reference" ? "reference" : "wasm";
+  const dtypes = values.dtypes.split(",").map((d) => {
+    const t = GGUF_OUT_TYPES.find((x) => x === d);
+    if (t === undefined) throw new Error(`unknown dtype ${d}`);
+    return t;
+  });
+  fs.mkdirSync(values.work, { recursive: true });
+  const models: [string, () => string][] = [
+    ["gpt2-tiny-random", () => path.join(root, "test", "fixtures", "gpt2-tiny-random")],
+    [
+      "random-gpt2-124m",
+      () => {
+        const dir = path.join(values.work, "random-gpt2-124m");
+        if (!fs.existsSync(path.join(dir, "config.json"))) {
+          console.log(`writing a random GPT-2-124M-shaped checkpoint to ${dir} ...`);
+          makeRandomGPT2(dir);
+        }
+        return dir;
+      },
+    ],
+  ];
+  const wanted = values.models.split(",");
+  const selected = models.filter(([name]) => wanted.some((w) => name.includes(w)));
+
+  const nodeLlamaCpp = await loadNodeLlamaCpp(path.join(root, "bench", "peers"));
+  const llama = await nodeLlamaCpp.getLlama({ gpu: false, build: "never", logLevel: "error" });
+  const results: CaseResult[] = [];
+  try {
+    for (const [label, source] of selected) {
+      const dir = source();
+      for (const dtype of dtypes) {
+        const file = path.join(values.work, `${label}-${dtype}.gguf`);
+        const t0 = performance.now();
+        await convertCommand({ model: dir, to: "gguf", dtype, out: file, quiet: true });
+        const r = await checkFile(llama, file, label, dtype, nTokens, backend);
+        results.push(r);
+        const verdict = r.identical === PROMPTS.length ? "identical" : `identical for ${r.identical} of ${PROMPTS.length} prompts${r.greedyOk ? ", the rest split at near-ties" : ", MISMATCH"}`;
+        const seconds = ((performance.now() - t0) / 1000).toFixed(1);
+        console.log(`${label.padEnd(18)} ${dtype.padEnd(5)} tokenize ${r.tokenizeOk ? "same" : "DIFFERENT"}; greedy, ${PROMPTS.length} prompts × ${nTokens} tokens: ${verdict} (${seconds} s)`);
+        if (r.detail !== "") console.log(`    ${r.detail}`);
+      }
+    }
+  } finally {
+    await llama.dispose();
+  }
+  const failed = results.filter((r) => !(r.tokenizeOk && r.greedyOk)).length;
+  console.log(`${results.length - failed} passed, ${failed} failed`);
+  if (failed > 0) process.exitCode = 1;
+}
+
+main().catch((e: unknown) => {
+  console.error(`check-llama-cpp: ${e instanceof Error ? e.message : String(e)}`);
+  process.exit(1);
+});

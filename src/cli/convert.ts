@@ -1,0 +1,88 @@
+import fs from "node:fs";
+import path from "node:path";
+import { parseArgs } from "node:util";
+import { UserError } from "../errors.js";
+import { GGUF_OUT_TYPES, writeGPT2GGUF, type GGUFOutType } from "../io/gguf-export.js";
+import { metaString, readGGUF } from "../io/gguf-read.js";
+import { tokenizerTablesFromFolder, tokenizerTablesFromGGUF, type TokenizerTables } from "../io/gguf-tokenizer.js";
+import { parseHubId } from "../io/hub/id.js";
+import { formatBytes } from "../io/hub/progress.js";
+import { resolveHubModel } from "../io/hub/resolve.js";
+import { classifyModelSource } from "../io/hub/source.js";
+import type { Backend } from "../kernels/backend.js";
+import { createReferenceBackend } from "../kernels/reference.js";
+import type { GPT2Config } from "../model/config.js";
+import { ggufConfig, loadGGUFWeights } from "../model/load-gguf.js";
+import { loadModelFolder } from "../model/load.js";
+import type { GPT2Weights } from "../model/weights.js";
+
+export interface ConvertOptions {
+  /** A model folder, a .gguf file or a Hub id. */
+  readonly model: string;
+  readonly to: "gguf";
+  readonly dtype: GGUFOutType;
+  readonly out: string;
+  /** No download progress. */
+  readonly quiet?: boolean;
+}
+
+export interface ConvertResult {
+  readonly out: string;
+  readonly bytes: number;
+  readonly tensors: number;
+}
+
+export const convertHelp = `nanogpt-infer convert --model SRC --to gguf [--dtype f32|f16|q8_0|q4_0] OUT.gguf
+  writes SRC (a model folder, a .gguf file or a Hub id org/name[@revision]) as a GGUF file
+  llama.cpp loads; --dtype is the type of the weight matrices (default f16; norms, biases
+  and position embeddings stay f32)`;
+
+/** Converts a model to GGUF; the weights pass through f32 once, in memory. */
+export async function convertCommand(opts: ConvertOptions): Promise<ConvertResult> {
+  if (opts.to !== "gguf") throw new UserError(`--to must be gguf, got ${JSON.stringify(opts.to)}`);
+  if (!GGUF_OUT_TYPES.includes(opts.dtype)) throw new UserError(`--dtype must be one of ${GGUF_OUT_TYPES.join(", ")}, got ${JSON.stringify(opts.dtype)}`);
+  const outDir = path.dirname(path.resolve(opts.out));
+  if (!fs.existsSync(outDir)) throw new UserError(`cannot write ${opts.out}: folder ${outDir} does not exist`);
+
+  const backend = createReferenceBackend();
+  try {
+    const src = await loadSource(opts.model, opts.quiet ?? false, backend);
+    const { tensors } = writeGPT2GGUF(opts.out, src, opts.dtype);
+    return { out: opts.out, bytes: fs.statSync(opts.out).size, tensors };
+  } finally {
+    backend.close();
+  }
+}
+
+async function loadSource(model: string, quiet: boolean, backend: Backend): Promise<{ name: string; config: GPT2Config; weights: GPT2Weights; tokenizer: TokenizerTables }> {
+  const kind = classifyModelSource(model);
+  if (kind === "gguf") {
+    const g = readGGUF(model);
+    const config = ggufConfig(g);
+    const tokenizer = tokenizerTablesFromGGUF(g);
+    const name = metaString(g, "general.name") ?? path.basename(model, ".gguf");
+    return { name, config, weights: loadGGUFWeights(g, config, backend, "f32"), tokenizer };
+  }
+  const dir = kind === "hub" ? await resolveHubModel(model, { quiet }) : model;
+  const { config, weights } = await loadModelFolder(dir, backend, "f32");
+  const hub = kind === "hub" ? parseHubId(model) : null;
+  const name = hub !== null ? hub.repo.split("/")[1] : path.basename(path.resolve(dir));
+  return { name, config, weights, tokenizer: tokenizerTablesFromFolder(dir, config.vocabSize) };
+}
+
+/** `nanogpt-infer convert ...` from raw arguments; prints one summary line to stderr. */
+export async function runConvert(argv: string[]): Promise<void> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: { model: { type: "string" }, to: { type: "string" }, dtype: { type: "string" }, out: { type: "string" }, quiet: { type: "boolean" } },
+  });
+  if (values.model === undefined) throw new UserError("convert needs --model SRC");
+  if (values.to !== undefined && values.to !== "gguf") throw new UserError(`--to must be gguf, got ${JSON.stringify(values.to)}`);
+  const dtype = GGUF_OUT_TYPES.find((t) => t === (values.dtype ?? "f16"));
+  if (dtype === undefined) throw new UserError(`--dtype must be one of ${GGUF_OUT_TYPES.join(", ")}, got ${JSON.stringify(values.dtype)}`);
+  const out = values.out ?? positionals[0];
+  if (out === undefined || positionals.length > (values.out === undefined ? 1 : 0)) throw new UserError("convert needs exactly one output file (OUT.gguf)");
+  const result = await convertCommand({ model: values.model, to: "gguf", dtype, out, quiet: values.quiet });
+  if (!values.quiet) process.stderr.write(`wrote ${result.out}: ${result.tensors} tensors, ${formatBytes(result.bytes)} (${dtype})\n`);
+}

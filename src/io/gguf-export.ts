@@ -1,0 +1,103 @@
+import type { Matrix } from "../kernels/backend.js";
+import type { GPT2Config } from "../model/config.js";
+import { readMatrixRow, type GPT2Weights } from "../model/weights.js";
+import { GGMLType, LLAMA_FILE_TYPE, type GGUFEntry, type SupportedGGMLType } from "./gguf.js";
+import { QK, encode, encodedSize } from "./gguf-quant.js";
+import { tokenizerMetadata, type TokenizerTables } from "./gguf-tokenizer.js";
+import { writeGGUF, type GGUFTensorPlan } from "./gguf-write.js";
+
+/** The `--dtype` choices of `convert --to gguf`: the type of the weight matrices. */
+export type GGUFOutType = "f32" | "f16" | "q8_0" | "q4_0";
+export const GGUF_OUT_TYPES: readonly GGUFOutType[] = ["f32", "f16", "q8_0", "q4_0"];
+
+const OUT_TYPE: Record<GGUFOutType, SupportedGGMLType> = { f32: GGMLType.F32, f16: GGMLType.F16, q8_0: GGMLType.Q8_0, q4_0: GGMLType.Q4_0 };
+const CHUNK_BYTES = 4 << 20;
+const GGML_QUANT_VERSION = 2;
+
+export interface GGUFExportSource {
+  readonly name: string;
+  readonly config: GPT2Config;
+  readonly weights: GPT2Weights;
+  readonly tokenizer: TokenizerTables;
+}
+
+/**
+ * Writes a GPT-2 model as llama.cpp's convert_hf_to_gguf.py does: its metadata keys and tensor
+ * names, matrices as (out, in) rows, 1-D tensors, norms, biases and position_embd in F32 (what
+ * llama.cpp keeps in F32 too), the other matrices in `outType`, falling back to F16 when a row
+ * length is not a multiple of the 32-value block.
+ */
+export function writeGPT2GGUF(file: string, src: GGUFExportSource, outType: GGUFOutType): { tensors: number } {
+  const { config: c, weights: w } = src;
+  const target = OUT_TYPE[outType];
+  const metadata: [string, GGUFEntry][] = [
+    ["general.architecture", { type: "string", value: "gpt2" }],
+    ["general.name", { type: "string", value: src.name }],
+    ["general.file_type", { type: "u32", value: LLAMA_FILE_TYPE[target] }],
+    ["general.quantization_version", { type: "u32", value: GGML_QUANT_VERSION }],
+    ["gpt2.context_length", { type: "u32", value: c.nPositions }],
+    ["gpt2.embedding_length", { type: "u32", value: c.nEmbd }],
+    ["gpt2.feed_forward_length", { type: "u32", value: c.nInner }],
+    ["gpt2.block_count", { type: "u32", value: c.nLayer }],
+    ["gpt2.attention.head_count", { type: "u32", value: c.nHead }],
+    ["gpt2.attention.layer_norm_epsilon", { type: "f32", value: c.layerNormEpsilon }],
+    ...tokenizerMetadata(src.tokenizer),
+  ];
+
+  const tensors: GGUFTensorPlan[] = [];
+  const vector = (name: string, v: Float32Array): void => {
+    tensors.push({ name, dims: [v.length], type: GGMLType.F32, write: (emit) => emit(new Uint8Array(v.buffer, v.byteOffset, v.length * 4)) });
+  };
+  const matrix = (name: string, m: Matrix, type: SupportedGGMLType = target): void => {
+    const t = type !== GGMLType.F32 && type !== GGMLType.F16 && m.cols % QK !== 0 ? GGMLType.F16 : type;
+    tensors.push({ name, dims: [m.cols, m.rows], type: t, write: (emit) => writeRows(m, t, emit) });
+  };
+
+  matrix("token_embd.weight", w.wte);
+  const wpe: Matrix = { kind: "f32", rows: c.nPositions, cols: c.nEmbd, data: w.wpe };
+  matrix("position_embd.weight", wpe, GGMLType.F32);
+  w.blocks.forEach((b, l) => {
+    const p = `blk.${l}`;
+    vector(`${p}.attn_norm.weight`, b.ln1.weight);
+    vector(`${p}.attn_norm.bias`, b.ln1.bias);
+    matrix(`${p}.attn_qkv.weight`, b.attnQKV);
+    vector(`${p}.attn_qkv.bias`, b.attnQKVBias);
+    matrix(`${p}.attn_output.weight`, b.attnProj);
+    vector(`${p}.attn_output.bias`, b.attnProjBias);
+    vector(`${p}.ffn_norm.weight`, b.ln2.weight);
+    vector(`${p}.ffn_norm.bias`, b.ln2.bias);
+    matrix(`${p}.ffn_up.weight`, b.mlpFc);
+    vector(`${p}.ffn_up.bias`, b.mlpFcBias);
+    matrix(`${p}.ffn_down.weight`, b.mlpProj);
+    vector(`${p}.ffn_down.bias`, b.mlpProjBias);
+  });
+  vector("output_norm.weight", w.lnF.weight);
+  vector("output_norm.bias", w.lnF.bias);
+  // A tied head is not written: llama.cpp falls back to token_embd when output is absent.
+  if (w.lmHead !== w.wte) matrix("output.weight", w.lmHead);
+
+  writeGGUF(file, metadata, tensors);
+  return { tensors: tensors.length };
+}
+
+/** Encodes a matrix a few MB of rows at a time, so no second full-size copy is ever made. */
+function writeRows(m: Matrix, type: SupportedGGMLType, emit: (bytes: Uint8Array) => void): void {
+  const rowsPerChunk = Math.max(1, Math.floor(CHUNK_BYTES / (m.cols * 4)));
+  const rows = new Float32Array(Math.min(rowsPerChunk, m.rows) * m.cols);
+  const out = Buffer.alloc(encodedSize(type, rows.length));
+  const row = new Float32Array(m.cols);
+  for (let r0 = 0; r0 < m.rows; r0 += rowsPerChunk) {
+    const n = Math.min(rowsPerChunk, m.rows - r0);
+    if (m.kind === "f32") {
+      rows.set(m.data.subarray(r0 * m.cols, (r0 + n) * m.cols));
+    } else {
+      for (let r = 0; r < n; r++) {
+        readMatrixRow(row, m, r0 + r);
+        rows.set(row, r * m.cols);
+      }
+    }
+    const bytes = encodedSize(type, n * m.cols);
+    encode(type, rows, n * m.cols, out);
+    emit(out.subarray(0, bytes));
+  }
+}

@@ -1,0 +1,132 @@
+import fs from "node:fs";
+import path from "node:path";
+import { UserError } from "../../errors.js";
+import type { Progress } from "./progress.js";
+
+/**
+ * Fetches one file into the cache's blobs/ folder. Bytes go to <blob>.incomplete and are renamed
+ * to <blob> only once the size matches, so an interrupted run leaves no corrupt file, and the
+ * next run asks for the rest with a Range request. (@huggingface/hub's downloadFileToCacheDir
+ * restarts from zero, reports no progress and checks no size, hence this small downloader.)
+ */
+
+const STALL_MS = 60_000;
+
+export interface BlobDownload {
+  readonly url: string;
+  readonly blob: string;
+  readonly size: number;
+  readonly label: string;
+  readonly headers: Record<string, string>;
+  readonly fetch: typeof fetch;
+  readonly progress: Progress;
+}
+
+export async function downloadBlob(d: BlobDownload): Promise<void> {
+  const partial = `${d.blob}.incomplete`;
+  fs.mkdirSync(path.dirname(d.blob), { recursive: true });
+  let have = Math.max(0, fileSizeOf(partial));
+  if (have > d.size) {
+    fs.rmSync(partial);
+    have = 0;
+  }
+  if (have < d.size || d.size === 0) await fetchInto(d, partial, have);
+  const got = fileSizeOf(partial);
+  if (got !== d.size) {
+    // Too long can only be wrong content; too short resumes on the next run.
+    if (got > d.size) fs.rmSync(partial, { force: true });
+    throw new UserError(`${d.url}: size check failed: got ${got} bytes, expected ${d.size}${got < d.size ? "; run again to resume" : ""}`);
+  }
+  fs.renameSync(partial, d.blob);
+}
+
+function fileSizeOf(file: string): number {
+  try {
+    return fs.statSync(file).size;
+  } catch {
+    return -1;
+  }
+}
+
+async function fetchInto(d: BlobDownload, partial: string, have: number): Promise<void> {
+  const abort = new AbortController();
+  let stalled = false;
+  let timer = setTimeout(() => ((stalled = true), abort.abort()), STALL_MS);
+  const headers: Record<string, string> = { ...d.headers };
+  if (have > 0) headers["Range"] = `bytes=${have}-`;
+  let res: Response;
+  try {
+    res = await d.fetch(d.url, { headers, signal: abort.signal, redirect: "follow" });
+  } catch (e) {
+    clearTimeout(timer);
+    throw new UserError(`cannot download ${d.url}: ${stalled ? `no answer for ${STALL_MS / 1000} s` : networkReason(e)}`);
+  }
+  if (res.status === 416 && have > 0) {
+    // The server has no bytes past ours: our partial file is not a prefix of this blob. Start over.
+    clearTimeout(timer);
+    await res.body?.cancel();
+    fs.rmSync(partial, { force: true });
+    return fetchInto(d, partial, 0);
+  }
+  if (!res.ok) {
+    clearTimeout(timer);
+    await res.body?.cancel();
+    throw httpError(res.status, d.url, d.label);
+  }
+  // A server that ignores Range sends the whole file again.
+  const append = have > 0 && res.status === 206;
+  let received = append ? have : 0;
+  const out = fs.openSync(partial, append ? "a" : "w");
+  const bar = d.progress.start(d.label, d.size, received);
+  try {
+    if (res.body === null) throw new Error("empty response body");
+    const reader = res.body.getReader();
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      fs.writeSync(out, value);
+      received += value.length;
+      bar.update(received);
+      clearTimeout(timer);
+      timer = setTimeout(() => ((stalled = true), abort.abort()), STALL_MS);
+    }
+  } catch (e) {
+    bar.fail();
+    throw new UserError(`download of ${d.url} was cut after ${received} of ${d.size} bytes (${stalled ? `stalled for ${STALL_MS / 1000} s` : networkReason(e)}); run again to resume`);
+  } finally {
+    clearTimeout(timer);
+    fs.closeSync(out);
+  }
+  bar.done();
+}
+
+/** A one-line reason from fetch's nested errors ("fetch failed" hides the socket error in cause). */
+export function networkReason(e: unknown): string {
+  let err: unknown = e;
+  const parts: string[] = [];
+  while (err instanceof Error) {
+    const code = (err as NodeJS.ErrnoException).code;
+    parts.push(code !== undefined ? `${code}` : err.message);
+    err = err.cause;
+  }
+  const last = parts.at(-1) ?? String(e);
+  return last === "ECONNREFUSED" ? "connection refused" : last;
+}
+
+export function isNetworkError(e: unknown): boolean {
+  return e instanceof TypeError && e.message === "fetch failed";
+}
+
+export function httpError(status: number, url: string, what: string): UserError {
+  const auth = process.env.HF_TOKEN ? "HF_TOKEN is set but has no access to it" : "set HF_TOKEN to a token with access";
+  switch (status) {
+    case 401:
+      return new UserError(`${what}: 401 Unauthorized from ${url}: the repository is private or gated; ${auth}`);
+    case 403:
+      return new UserError(`${what}: 403 Forbidden from ${url}: ${auth} (gated models also need access granted on their page)`);
+    case 404:
+      return new UserError(`${what}: not found (404 from ${url})`);
+    default:
+      return new UserError(`${what}: HTTP ${status} from ${url}`);
+  }
+}

@@ -1,0 +1,34 @@
+import fs from "node:fs";
+import { GGUF_MAGIC } from "../gguf.js";
+import { parseHubId } from "./id.js";
+
+/**
+ * What a `--model` string points at: an existing folder, a GGUF file (by extension, or by magic
+ * for an existing file), or, when no such path exists, a Hub id "org/name[@revision]".
+ * Anything else is treated as a folder so the folder loader reports it as missing.
+ */
+export type ModelSourceKind = "folder" | "gguf" | "hub";
+
+export function classifyModelSource(source: string): ModelSourceKind {
+  let stat: fs.Stats | null = null;
+  try {
+    stat = fs.statSync(source);
+  } catch {
+    stat = null;
+  }
+  if (stat?.isDirectory()) return "folder";
+  if (source.toLowerCase().endsWith(".gguf")) return "gguf";
+  if (stat?.isFile() && hasGGUFMagic(source)) return "gguf";
+  if (stat === null && parseHubId(source) !== null) return "hub";
+  return "folder";
+}
+
+function hasGGUFMagic(file: string): boolean {
+  const fd = fs.openSync(file, "r");
+  try {
+    const buf = Buffer.alloc(4);
+    return fs.readSync(fd, buf, 0, 4, 0) === 4 && buf.readUInt32LE(0) === GGUF_MAGIC;
+  } finally {
+    fs.closeSync(fd);
+  }
+}

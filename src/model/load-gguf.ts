@@ -1,0 +1,141 @@
+import { UserError } from "../errors.js";
+import type { Backend, Matrix } from "../kernels/backend.js";
+import { GGMLType, ggmlTypeName, isSupportedType } from "../io/gguf.js";
+import { decodeBlocksToQ8, decodeF32 } from "../io/gguf-quant.js";
+import { metaInt, metaString, readGGUF, readTensorRows, type GGUFFile, type GGUFTensorInfo } from "../io/gguf-read.js";
+import { tokenizerFromTables, tokenizerTablesFromGGUF } from "../io/gguf-tokenizer.js";
+import type { GPT2Config } from "./config.js";
+import type { LoadedModel } from "./load.js";
+import { allocMatrix, writeMatrixRows, type BlockWeights, type GPT2Weights, type LayerNormWeights, type WeightDType } from "./weights.js";
+
+/**
+ * GPT-2 from a GGUF file as llama.cpp's converter writes it (token_embd, position_embd,
+ * blk.N.{attn_norm, attn_qkv, attn_output, ffn_norm, ffn_up, ffn_down}, output_norm, optional
+ * output). ggml matrices are stored row by row with the input dimension first, which is already
+ * the engine's (out, in) layout: no transposes. Each tensor is read from disk straight into the
+ * buffer that keeps it, a few MB at a time.
+ */
+
+const READ_CHUNK = 4 << 20;
+export const SUPPORTED_ARCHITECTURES = ["gpt2"];
+
+export function ggufArchitecture(g: GGUFFile): string {
+  const arch = metaString(g, "general.architecture");
+  if (arch === null) throw new UserError(`${g.file}: general.architecture is missing`);
+  if (!SUPPORTED_ARCHITECTURES.includes(arch)) throw new UserError(`${g.file}: unsupported architecture "${arch}" (supported: ${SUPPORTED_ARCHITECTURES.join(", ")})`);
+  return arch;
+}
+
+/** The model's hyperparameters from gpt2.* metadata and the embedding's shape. */
+export function ggufConfig(g: GGUFFile): GPT2Config {
+  const arch = ggufArchitecture(g);
+  const key = (k: string) => `${arch}.${k}`;
+  const nEmbd = metaInt(g, key("embedding_length"));
+  const nHead = metaInt(g, key("attention.head_count"));
+  if (nHead === 0 || nEmbd % nHead !== 0) throw new UserError(`${g.file}: embedding_length ${nEmbd} is not divisible by head_count ${nHead}`);
+  const eps = g.metadata.get(key("attention.layer_norm_epsilon")) ?? 1e-5;
+  if (typeof eps !== "number" || !(eps > 0)) throw new UserError(`${g.file}: ${key("attention.layer_norm_epsilon")} must be a positive number`);
+  const embd = g.tensors.find((t) => t.name === "token_embd.weight");
+  if (embd === undefined) throw new UserError(`${g.file}: tensor token_embd.weight is missing`);
+  if (embd.dims.length !== 2) throw new UserError(`${g.file}: token_embd.weight must be 2-D, got [${embd.dims.join(", ")}]`);
+  const tokenId = (k: string): number | null => {
+    const v = g.metadata.get(k);
+    return typeof v === "number" && Number.isInteger(v) && v >= 0 ? v : null;
+  };
+  return {
+    nLayer: metaInt(g, key("block_count")),
+    nHead,
+    nEmbd,
+    nInner: metaInt(g, key("feed_forward_length"), 4 * nEmbd),
+    nPositions: metaInt(g, key("context_length")),
+    vocabSize: embd.dims[1],
+    layerNormEpsilon: eps,
+    tieWordEmbeddings: !g.tensors.some((t) => t.name === "output.weight"),
+    bosTokenId: tokenId("tokenizer.ggml.bos_token_id"),
+    eosTokenId: tokenId("tokenizer.ggml.eos_token_id"),
+  };
+}
+
+export async function loadGGUFModel(file: string, backend: Backend, dtype: WeightDType): Promise<LoadedModel> {
+  const g = readGGUF(file);
+  const config = ggufConfig(g);
+  const tokenizer = tokenizerFromTables(tokenizerTablesFromGGUF(g), file);
+  if (tokenizer.vocabSize > config.vocabSize) {
+    throw new UserError(`${file}: token_embd.weight has ${config.vocabSize} rows but the tokenizer has ${tokenizer.vocabSize} tokens`);
+  }
+  return { config, weights: loadGGUFWeights(g, config, backend, dtype), tokenizer };
+}
+
+export function loadGGUFWeights(g: GGUFFile, config: GPT2Config, backend: Backend, dtype: WeightDType): GPT2Weights {
+  const byName = new Map(g.tensors.map((t) => [t.name, t]));
+  const { nEmbd: C, nInner, vocabSize: V, nPositions: P } = config;
+  for (const t of g.tensors) {
+    const layer = /^blk\.(\d+)\./.exec(t.name);
+    if (layer !== null && Number(layer[1]) >= config.nLayer) throw new UserError(`${g.file}: tensor ${t.name} is beyond block_count ${config.nLayer}`);
+  }
+
+  const tensor = (name: string, dims: number[]): GGUFTensorInfo => {
+    const t = byName.get(name);
+    if (t === undefined) throw new UserError(`${g.file}: tensor ${name} is missing`);
+    if (t.dims.length !== dims.length || t.dims.some((d, i) => d !== dims[i])) {
+      throw new UserError(`${g.file}: tensor ${name} has shape [${t.dims.join(", ")}] but the metadata implies [${dims.join(", ")}]`);
+    }
+    if (!isSupportedType(t.type)) {
+      throw new UserError(`${g.file}: tensor ${name} has type ${ggmlTypeName(t.type)}, which this engine cannot read (supported: F32, F16, Q8_0, Q4_0)`);
+    }
+    return t;
+  };
+  const f32Into = (t: GGUFTensorInfo, out: Float32Array): Float32Array => {
+    const type = t.type;
+    if (!isSupportedType(type)) throw new Error("unreachable: checked in tensor()");
+    const cols = t.dims[0];
+    readTensorRows(t, READ_CHUNK, (bytes, firstRow, rows) => decodeF32(type, bytes, rows * cols, out, firstRow * cols));
+    return out;
+  };
+  const vector = (name: string, length: number): Float32Array => f32Into(tensor(name, [length]), backend.allocF32(length));
+  const layerNorm = (prefix: string): LayerNormWeights => ({ weight: vector(`${prefix}.weight`, C), bias: vector(`${prefix}.bias`, C) });
+
+  let staging = new Float32Array(0);
+  const matrix = (name: string, inFeatures: number, outFeatures: number): Matrix => {
+    const t = tensor(name, [inFeatures, outFeatures]);
+    const type = t.type;
+    if (!isSupportedType(type)) throw new Error("unreachable: checked in tensor()");
+    const m = allocMatrix(backend, outFeatures, inFeatures, dtype);
+    if (m.kind === "f32") {
+      f32Into(t, m.data);
+    } else if (type === GGMLType.Q8_0 || type === GGMLType.Q4_0) {
+      // Already int8-with-a-scale-per-32: copied as is, never requantized.
+      const blocksPerRow = inFeatures / 32;
+      readTensorRows(t, READ_CHUNK, (bytes, firstRow, rows) => decodeBlocksToQ8(type, bytes, rows * blocksPerRow, m.q, firstRow * inFeatures, m.scales, firstRow * blocksPerRow));
+    } else {
+      readTensorRows(t, READ_CHUNK, (bytes, firstRow, rows) => {
+        if (staging.length < rows * inFeatures) staging = new Float32Array(rows * inFeatures);
+        decodeF32(type, bytes, rows * inFeatures, staging, 0);
+        writeMatrixRows(m, firstRow, staging, rows);
+      });
+    }
+    return m;
+  };
+
+  const wte = matrix("token_embd.weight", C, V);
+  const wpe = f32Into(tensor("position_embd.weight", [C, P]), backend.allocF32(P * C));
+  const blocks: BlockWeights[] = [];
+  for (let l = 0; l < config.nLayer; l++) {
+    const b = `blk.${l}`;
+    blocks.push({
+      ln1: layerNorm(`${b}.attn_norm`),
+      attnQKV: matrix(`${b}.attn_qkv.weight`, C, 3 * C),
+      attnQKVBias: vector(`${b}.attn_qkv.bias`, 3 * C),
+      attnProj: matrix(`${b}.attn_output.weight`, C, C),
+      attnProjBias: vector(`${b}.attn_output.bias`, C),
+      ln2: layerNorm(`${b}.ffn_norm`),
+      mlpFc: matrix(`${b}.ffn_up.weight`, C, nInner),
+      mlpFcBias: vector(`${b}.ffn_up.bias`, nInner),
+      mlpProj: matrix(`${b}.ffn_down.weight`, nInner, C),
+      mlpProjBias: vector(`${b}.ffn_down.bias`, C),
+    });
+  }
+  const lnF = layerNorm("output_norm");
+  const lmHead = config.tieWordEmbeddings ? wte : matrix("output.weight", C, V);
+  return { wte, wpe, blocks, lnF, lmHead };
+}

@@ -1,0 +1,169 @@
+import { createHash } from "node:crypto";
+import fs from "node:fs";
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+import path from "node:path";
+
+/**
+ * A stand-in for the Hugging Face Hub on 127.0.0.1, serving fixture folders with the routes and
+ * headers @huggingface/hub and the downloader use: the revision API, the tree API, paths-info,
+ * and resolve/ with ETag, X-Repo-Commit and Range requests. It can require a token, cut a file
+ * after some bytes, or lie about a size, to test the failure paths.
+ */
+
+export interface MockRepo {
+  readonly id: string; // "org/name"
+  readonly dir: string;
+  readonly sha: string;
+  /** Requests without "Authorization: Bearer <token>" get 401. */
+  readonly token?: string;
+}
+
+export interface RequestLog {
+  readonly method: string;
+  readonly path: string;
+  readonly range: string | undefined;
+}
+
+export interface MockHub {
+  readonly url: string;
+  readonly requests: RequestLog[];
+  /** file name -> bytes after which the next download of it is cut (once). */
+  readonly cutAfter: Map<string, number>;
+  /** file name -> bytes to leave off the end while still claiming the full size in the tree. */
+  readonly shortBy: Map<string, number>;
+  close(): Promise<void>;
+}
+
+interface FileEntry {
+  readonly path: string;
+  readonly size: number;
+  readonly oid: string; // git blob sha1
+  readonly lfs: { oid: string; size: number; pointerSize: number } | undefined;
+}
+
+function gitBlobOid(content: Buffer): string {
+  return createHash("sha1").update(`blob ${content.length}\0`).update(content).digest("hex");
+}
+
+function entries(dir: string): FileEntry[] {
+  return fs
+    .readdirSync(dir)
+    .filter((f) => fs.statSync(path.join(dir, f)).isFile())
+    .sort()
+    .map((f) => {
+      const content = fs.readFileSync(path.join(dir, f));
+      const lfs = f.endsWith(".safetensors") ? { oid: createHash("sha256").update(content).digest("hex"), size: content.length, pointerSize: 134 } : undefined;
+      return { path: f, size: content.length, oid: gitBlobOid(content), lfs };
+    });
+}
+
+function json(res: http.ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { "Content-Type": "application/json; charset=utf-8", "Content-Length": Buffer.byteLength(text) });
+  res.end(text);
+}
+
+export async function startMockHub(repos: readonly MockRepo[]): Promise<MockHub> {
+  const byId = new Map(repos.map((r) => [r.id, { repo: r, files: entries(r.dir) }]));
+  const requests: RequestLog[] = [];
+  const cutAfter = new Map<string, number>();
+  const shortBy = new Map<string, number>();
+
+  const server = http.createServer((req, res) => {
+    const url = new URL(req.url ?? "/", "http://localhost");
+    const range = req.headers.range;
+    requests.push({ method: req.method ?? "GET", path: url.pathname, range });
+    const parts = url.pathname.split("/").filter((p) => p !== "").map(decodeURIComponent);
+
+    const api = parts[0] === "api" && parts[1] === "models";
+    const repoId = api ? `${parts[2]}/${parts[3]}` : `${parts[0]}/${parts[1]}`;
+    const found = byId.get(repoId);
+    if (found === undefined) return json(res, 404, { error: "Repository not found" });
+    const { repo, files } = found;
+    if (repo.token !== undefined && req.headers.authorization !== `Bearer ${repo.token}`) {
+      return json(res, 401, { error: "Invalid username or password." });
+    }
+    const revision = api ? parts[5] : parts[3];
+    if (revision !== "main" && revision !== repo.sha) return json(res, 404, { error: `Invalid rev id: ${revision}` });
+
+    if (api && parts[4] === "revision") {
+      return json(res, 200, {
+        _id: `id-${repo.id}`,
+        id: repo.id,
+        sha: repo.sha,
+        private: repo.token !== undefined,
+        gated: false,
+        downloads: 0,
+        likes: 0,
+        lastModified: "2024-01-01T00:00:00.000Z",
+        pipeline_tag: "text-generation",
+        siblings: files.map((f) => ({ rfilename: f.path })),
+      });
+    }
+    const listing = (f: FileEntry) => ({ type: "file", oid: f.oid, size: f.size, path: f.path, ...(f.lfs ? { lfs: f.lfs } : {}) });
+    if (api && parts[4] === "tree") return json(res, 200, files.map(listing));
+    if (api && parts[4] === "paths-info" && req.method === "POST") {
+      let body = "";
+      req.on("data", (c: Buffer) => (body += c.toString()));
+      req.on("end", () => {
+        const wanted = new Set((JSON.parse(body) as { paths: string[] }).paths);
+        json(res, 200, files.filter((f) => wanted.has(f.path)).map(listing));
+      });
+      return;
+    }
+    if (!api && parts[2] === "resolve") {
+      const name = parts.slice(4).join("/");
+      const file = files.find((f) => f.path === name);
+      if (file === undefined) return json(res, 404, { error: "Entry not found" });
+      let content = fs.readFileSync(path.join(repo.dir, name));
+      const short = shortBy.get(name);
+      if (short !== undefined) content = content.subarray(0, content.length - short);
+      const headers: Record<string, string | number> = {
+        ETag: `"${file.lfs?.oid ?? file.oid}"`,
+        "X-Repo-Commit": repo.sha,
+        "Accept-Ranges": "bytes",
+        "Content-Type": "application/octet-stream",
+      };
+      let start = 0;
+      let status = 200;
+      const m = range === undefined ? null : /^bytes=(\d+)-$/.exec(range);
+      if (m !== null) {
+        start = Number(m[1]);
+        if (start >= content.length) {
+          res.writeHead(416, { "Content-Range": `bytes */${content.length}` });
+          return res.end();
+        }
+        status = 206;
+        headers["Content-Range"] = `bytes ${start}-${content.length - 1}/${content.length}`;
+      }
+      const body = content.subarray(start);
+      headers["Content-Length"] = body.length;
+      res.writeHead(status, headers);
+      if (req.method === "HEAD") return res.end();
+      const cut = cutAfter.get(name);
+      if (cut !== undefined) {
+        cutAfter.delete(name);
+        // Send part of the body, then drop the connection mid-transfer.
+        res.write(body.subarray(0, cut), () => setTimeout(() => res.socket?.destroy(), 20));
+        return;
+      }
+      return res.end(body);
+    }
+    json(res, 404, { error: "Not found" });
+  });
+
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    requests,
+    cutAfter,
+    shortBy,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
