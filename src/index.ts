@@ -11,3 +11,6 @@ export { defaultModelDir } from "./model/default-model.js";
 export { loadTokenizer, BpeTokenizer, type Tokenizer, type StreamDecoder } from "./tokenizer/index.js";
 export { createBackend, type Backend, type BackendKind } from "./kernels/index.js";
 export { UserError } from "./errors.js";
+export { LLMEngine, SequenceHandle, QueueFullError, AbortedError } from "./engine/llm-engine.js";
+export type { EngineOptions, SequenceRequest, SequenceResult, TokenEvent, EngineStats } from "./engine/llm-engine.js";
+export { startServer, type ServerOptions, type RunningServer } from "./server/server.js";

@@ -9,8 +9,9 @@ export class ScheduledSequence {
   status: SequenceStatus = "waiting";
   /** Tokens whose keys and values are in the cache; the rest still have to run through the model. */
   numComputed = 0;
-  /** Tokens found in the prefix cache at the last admission. */
+  /** Prompt tokens found in the prefix cache at the first admission. */
   numCachedTokens = 0;
+  numPreemptions = 0;
   slot = -1;
   table: BlockTable | null = null;
   readonly tokenAt: TokenAt;
@@ -121,7 +122,7 @@ export class Scheduler {
       s.slot = slot;
       s.table = table;
       s.numComputed = cached;
-      s.numCachedTokens = cached;
+      if (s.numPreemptions === 0) s.numCachedTokens = cached;
       this.running.push(s);
       const length = Math.min(s.numTokens - cached, budget);
       this.addChunk(batch, s, length);
@@ -167,6 +168,7 @@ export class Scheduler {
     this.releaseSlot(s);
     s.status = "waiting";
     s.numComputed = 0;
+    s.numPreemptions++;
     this.waiting.unshift(s);
     this.numPreemptions++;
   }

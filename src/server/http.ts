@@ -16,8 +16,14 @@ export function readJson(req: IncomingMessage, limit: number): Promise<unknown> 
       if (size <= limit) parts.push(chunk);
       else if (size > hardLimit) req.destroy();
     });
+    let ended = false;
     req.on("error", reject);
+    // A client gone mid-upload never sends "end": settle anyway, so nothing waits forever.
+    req.on("close", () => {
+      if (!ended) reject(new HttpError(400, "the client closed the connection before the body was complete"));
+    });
     req.on("end", () => {
+      ended = true;
       if (size > limit) {
         reject(new HttpError(413, `the request body is ${size} bytes, more than the limit of ${limit}`, "invalid_request_error", null, "request_too_large"));
         return;
