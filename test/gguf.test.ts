@@ -11,6 +11,7 @@ import { writeGPT2GGUF, type GGUFOutType } from "../src/io/gguf-export.js";
 import { decodeF32, encode, encodedSize, f32ToF16 } from "../src/io/gguf-quant.js";
 import { readGGUF } from "../src/io/gguf-read.js";
 import { tokenizerTablesFromFolder } from "../src/io/gguf-tokenizer.js";
+import { loadSourceTokenizer } from "../src/io/hub/source.js";
 import { f16ToF32 } from "../src/io/safetensors.js";
 import { createReferenceBackend } from "../src/kernels/reference.js";
 import { loadModel, loadModelFolder } from "../src/model/load.js";
@@ -157,6 +158,8 @@ describe("GGUF round trip of gpt2-tiny-random", () => {
     assert.equal(llm.tokenizer.eosTokenId, 50256);
     assert.equal(llm.tokenizer.bosTokenId, 50256);
     llm.close();
+    const headerOnly = await loadSourceTokenizer(file("q4_0"));
+    assert.deepEqual(headerOnly.encode(TEXT), ids);
   });
 
   it("converting a GGUF file again gives the same bytes", async () => {

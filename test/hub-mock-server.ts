@@ -17,6 +17,8 @@ export interface MockRepo {
   readonly sha: string;
   /** Requests without "Authorization: Bearer <token>" get 401. */
   readonly token?: string;
+  /** With a token: the API answers anyone, only downloads need the token (a gated model). */
+  readonly gated?: boolean;
 }
 
 export interface RequestLog {
@@ -81,7 +83,7 @@ export async function startMockHub(repos: readonly MockRepo[]): Promise<MockHub>
     const found = byId.get(repoId);
     if (found === undefined) return json(res, 404, { error: "Repository not found" });
     const { repo, files } = found;
-    if (repo.token !== undefined && req.headers.authorization !== `Bearer ${repo.token}`) {
+    if (repo.token !== undefined && !(repo.gated && api) && req.headers.authorization !== `Bearer ${repo.token}`) {
       return json(res, 401, { error: "Invalid username or password." });
     }
     const revision = api ? parts[5] : parts[3];
@@ -92,8 +94,8 @@ export async function startMockHub(repos: readonly MockRepo[]): Promise<MockHub>
         _id: `id-${repo.id}`,
         id: repo.id,
         sha: repo.sha,
-        private: repo.token !== undefined,
-        gated: false,
+        private: repo.token !== undefined && !repo.gated,
+        gated: repo.gated === true ? "auto" : false,
         downloads: 0,
         likes: 0,
         lastModified: "2024-01-01T00:00:00.000Z",

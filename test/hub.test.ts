@@ -8,6 +8,7 @@ import { UserError } from "../src/errors.js";
 import { LLM } from "../src/engine/llm.js";
 import { parseHubId } from "../src/io/hub/id.js";
 import { resolveHubModel } from "../src/io/hub/resolve.js";
+import { loadSourceTokenizer } from "../src/io/hub/source.js";
 import { startMockHub, type MockHub } from "./hub-mock-server.js";
 import { fixtures } from "./paths.js";
 
@@ -54,6 +55,7 @@ describe("Hub downloads against a mock Hub", () => {
       { id: "test-org/tiny", dir: path.join(fixtures, "gpt2-tiny-random"), sha: SHA },
       { id: "test-org/tiny-sharded", dir: path.join(fixtures, "gpt2-tiny-random-f16-sharded"), sha: SHARDED_SHA },
       { id: "test-org/private", dir: path.join(fixtures, "gpt2-tiny-random"), sha: PRIVATE_SHA, token: TOKEN },
+      { id: "test-org/gated", dir: path.join(fixtures, "gpt2-tiny-random"), sha: PRIVATE_SHA, token: TOKEN, gated: true },
     ]);
     cache = fs.mkdtempSync(path.join(os.tmpdir(), "nanogpt-hub-"));
   });
@@ -165,6 +167,15 @@ describe("Hub downloads against a mock Hub", () => {
     assert.ok(fs.existsSync(path.join(dir, "model.safetensors")));
   });
 
+  it("401 on a gated model's files names the file's URL", async () => {
+    await assert.rejects(
+      resolveHubModel("test-org/gated", { quiet: true, env: env() }),
+      rejectsWith(/test-org\/gated\/config\.json: 401 Unauthorized from http:\/\/127\.0\.0\.1:\d+\/test-org\/gated\/resolve\/[0-9a-f]{40}\/config\.json: .*set HF_TOKEN/),
+    );
+    const dir = await resolveHubModel("test-org/gated", { quiet: true, env: env({ HF_TOKEN: TOKEN }) });
+    assert.ok(fs.existsSync(path.join(dir, "model.safetensors")));
+  });
+
   it("connection refused: one line naming the endpoint", async () => {
     const port = await refusedPort();
     await assert.rejects(
@@ -181,6 +192,9 @@ describe("Hub downloads against a mock Hub", () => {
       const llm = await LLM.load("test-org/tiny", { backend: "reference" });
       assert.equal(llm.config.vocabSize, 50257);
       llm.close();
+      const tokenizer = await loadSourceTokenizer("test-org/tiny", { quiet: true });
+      assert.deepEqual(tokenizer.encode("Hello world"), [15496, 995]);
+      await assert.rejects(LLM.load("test-org/missing", { backend: "reference" }), rejectsWith(/not found \(404 from .*\(and there is no local folder test-org\/missing\)$/));
     } finally {
       for (const [k, v] of [["HF_ENDPOINT", saved.endpoint], ["HF_HUB_CACHE", saved.cache]] as const) {
         if (v === undefined) delete process.env[k];

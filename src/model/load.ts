@@ -44,8 +44,17 @@ export async function loadModel(source: string, backend: Backend, dtype: WeightD
   switch (classifyModelSource(source)) {
     case "gguf":
       return loadGGUFModel(source, backend, dtype);
-    case "hub":
-      return loadModelFolder(await resolveHubModel(source), backend, dtype);
+    case "hub": {
+      let dir: string;
+      try {
+        dir = await resolveHubModel(source);
+      } catch (e) {
+        // A mistyped relative path looks like org/name too; say so rather than only blame the Hub.
+        if (e instanceof UserError) throw new UserError(`${e.message} (and there is no local folder ${source})`);
+        throw e;
+      }
+      return loadModelFolder(dir, backend, dtype);
+    }
     case "folder":
       return loadModelFolder(source, backend, dtype);
   }

@@ -1,6 +1,10 @@
 import fs from "node:fs";
+import { loadTokenizer, type Tokenizer } from "../../tokenizer/index.js";
 import { GGUF_MAGIC } from "../gguf.js";
+import { readGGUF } from "../gguf-read.js";
+import { tokenizerFromTables, tokenizerTablesFromGGUF } from "../gguf-tokenizer.js";
 import { parseHubId } from "./id.js";
+import { resolveHubModel, type ResolveHubOptions } from "./resolve.js";
 
 /**
  * What a `--model` string points at: an existing folder, a GGUF file (by extension, or by magic
@@ -30,5 +34,20 @@ function hasGGUFMagic(file: string): boolean {
     return fs.readSync(fd, buf, 0, 4, 0) === 4 && buf.readUInt32LE(0) === GGUF_MAGIC;
   } finally {
     fs.closeSync(fd);
+  }
+}
+
+/**
+ * Only the tokenizer of any model source (for `tokenize`): a GGUF file's header, a folder's
+ * tokenizer files, or a Hub model's (downloaded like the whole model, so it is cached for later).
+ */
+export async function loadSourceTokenizer(source: string, options: ResolveHubOptions = {}): Promise<Tokenizer> {
+  switch (classifyModelSource(source)) {
+    case "gguf":
+      return tokenizerFromTables(tokenizerTablesFromGGUF(readGGUF(source)), source);
+    case "hub":
+      return loadTokenizer(await resolveHubModel(source, options));
+    case "folder":
+      return loadTokenizer(source);
   }
 }
