@@ -2,6 +2,7 @@ import { availableParallelism } from "node:os";
 import type { Backend, KVView, Matrix } from "../backend.js";
 import { Q8_BLOCK } from "../backend.js";
 import { Arena } from "./arena.js";
+import { BlockTables } from "./block-table.js";
 import { compileKernels, instantiateKernels, pickSimdLevel, type KernelExports, type SimdLevel } from "./exports.js";
 import { ARG, CONTROL_INTS, Op } from "./jobs.js";
 import { ThreadPool } from "./pool.js";
@@ -50,7 +51,7 @@ class WasmBackend implements Backend {
   private readonly af: Float32Array;
   private xq: Int8Array; // x quantized for q8 matmuls, grown on demand
   private xs: Float32Array;
-  private table: Int32Array; // block tables handed in from outside the memory are copied here
+  private readonly tables: BlockTables;
 
   constructor(
     private readonly arena: Arena,
@@ -67,7 +68,7 @@ class WasmBackend implements Backend {
     this.af = pool.argsF32;
     this.xq = arena.i8(4096);
     this.xs = arena.f32(4096 / Q8_BLOCK);
-    this.table = arena.i32(1024);
+    this.tables = new BlockTables(arena);
   }
 
   allocF32(length: number): Float32Array {
@@ -180,7 +181,7 @@ class WasmBackend implements Backend {
     a[ARG + 1] = this.ptr(q, t * width, "attention q");
     a[ARG + 2] = this.ptr(k, 0, "attention kv.k");
     a[ARG + 3] = this.ptr(v, k.length, "attention kv.v");
-    a[ARG + 4] = this.blockTable(kv, Math.ceil((pos + t) / blockSize), blockSize * width);
+    a[ARG + 4] = this.tables.stage(kv, Math.ceil((pos + t) / blockSize), blockSize * width);
     a[ARG + 5] = blockSize;
     a[ARG + 6] = pos;
     a[ARG + 7] = t;
@@ -188,23 +189,6 @@ class WasmBackend implements Backend {
     a[ARG + 9] = headDim;
     a[ARG + 10] = this.ptr(scratch, nHead * (pos + t), "attention scratch");
     this.dispatch(Op.Attention, t * (pos + t) * width * NS_PER_ATTENTION_MAC);
-  }
-
-  /** The byte offset of a block table the kernel can read, after checking every block is inside the pool. */
-  private blockTable(kv: KVView, used: number, blockFloats: number): number {
-    const src = kv.blockTable;
-    if (!(kv.blockSize >= 1) || src.length < used) {
-      throw new Error(`attention: block table has ${src.length} blocks of ${kv.blockSize}, ${used} needed`);
-    }
-    const poolBlocks = Math.floor(kv.k.length / blockFloats);
-    for (let i = 0; i < used; i++) {
-      const b = src[i];
-      if (!(b >= 0 && b < poolBlocks)) throw new Error(`attention: block table entry ${i} = ${b} outside the pool of ${poolBlocks} blocks`);
-    }
-    if (this.arena.owns(src)) return src.byteOffset;
-    if (this.table.length < used) this.table = this.arena.i32(Math.max(used, 2 * this.table.length));
-    for (let i = 0; i < used; i++) this.table[i] = src[i];
-    return this.table.byteOffset;
   }
 
   close(): void {
