@@ -1,6 +1,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { parseArgs } from "node:util";
+import { defaultModelDir } from "../model/default-model.js";
 import { UserError } from "../errors.js";
 import { GGUF_OUT_TYPES, writeGPT2GGUF, type GGUFOutType } from "../io/gguf-export.js";
 import { metaString, readGGUF } from "../io/gguf-read.js";
@@ -77,12 +78,11 @@ export async function runConvert(argv: string[]): Promise<void> {
     allowPositionals: true,
     options: { model: { type: "string" }, to: { type: "string" }, dtype: { type: "string" }, out: { type: "string" }, quiet: { type: "boolean" } },
   });
-  if (values.model === undefined) throw new UserError("convert needs --model SRC");
   if (values.to !== undefined && values.to !== "gguf") throw new UserError(`--to must be gguf, got ${JSON.stringify(values.to)}`);
   const dtype = GGUF_OUT_TYPES.find((t) => t === (values.dtype ?? "f16"));
   if (dtype === undefined) throw new UserError(`--dtype must be one of ${GGUF_OUT_TYPES.join(", ")}, got ${JSON.stringify(values.dtype)}`);
   const out = values.out ?? positionals[0];
   if (out === undefined || positionals.length > (values.out === undefined ? 1 : 0)) throw new UserError("convert needs exactly one output file (OUT.gguf)");
-  const result = await convertCommand({ model: values.model, to: "gguf", dtype, out, quiet: values.quiet });
+  const result = await convertCommand({ model: values.model ?? defaultModelDir(), to: "gguf", dtype, out, quiet: values.quiet });
   if (!values.quiet) process.stderr.write(`wrote ${result.out}: ${result.tensors} tensors, ${formatBytes(result.bytes)} (${dtype})\n`);
 }

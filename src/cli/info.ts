@@ -1,6 +1,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { parseArgs } from "node:util";
+import { defaultModelDir } from "../model/default-model.js";
 import { UserError } from "../errors.js";
 import { ggmlTypeName } from "../io/gguf.js";
 import { metaString, readGGUF } from "../io/gguf-read.js";
@@ -123,7 +124,6 @@ function format(d: Description): string {
 /** `nanogpt-infer info --model X` from raw arguments. */
 export async function runInfo(argv: string[]): Promise<void> {
   const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { model: { type: "string" }, quiet: { type: "boolean" } } });
-  const model = values.model ?? positionals[0];
-  if (model === undefined) throw new UserError("info needs --model X");
+  const model = values.model ?? positionals[0] ?? defaultModelDir();
   process.stdout.write(await infoCommand({ model, quiet: values.quiet }));
 }

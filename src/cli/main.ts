@@ -1,7 +1,9 @@
 #!/usr/bin/env node
 import { UserError } from "../errors.js";
 import { benchCommand, benchHelp } from "./bench.js";
+import { convertHelp, runConvert } from "./convert.js";
 import { generateCommand, generateHelp } from "./generate.js";
+import { infoHelp, runInfo } from "./info.js";
 import { joinNegativeNumbers } from "./options.js";
 import { perplexityCommand, perplexityHelp } from "./perplexity.js";
 import { serveCommand, serveHelp } from "./serve.js";
@@ -15,6 +17,8 @@ const commands: Record<string, Command> = {
   perplexity: { run: perplexityCommand, help: perplexityHelp },
   bench: { run: benchCommand, help: benchHelp },
   serve: { run: serveCommand, help: serveHelp },
+  convert: { run: runConvert, help: convertHelp },
+  info: { run: runInfo, help: infoHelp },
 };
 
 const usage = `nanogpt-infer: GPT-2 inference in TypeScript

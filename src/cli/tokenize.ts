@@ -1,7 +1,7 @@
 import fs from "node:fs";
 import { parseArgs } from "node:util";
 import { UserError } from "../errors.js";
-import { loadTokenizer } from "../tokenizer/index.js";
+import { loadSourceTokenizer } from "../io/hub/source.js";
 import { modelOptions, modelSource, stringFlag } from "./options.js";
 
 export const tokenizeHelp = `nanogpt-infer tokenize [TEXT | --file F] [--model DIR] [--json]
@@ -12,7 +12,7 @@ export async function tokenizeCommand(argv: string[]): Promise<void> {
   const file = stringFlag(values, "file");
   if (file !== undefined && positionals.length > 0) throw new UserError("give either TEXT or --file, not both");
   const text = file !== undefined ? readText(file) : positionals.join(" ");
-  const tokenizer = await loadTokenizer(modelSource(values));
+  const tokenizer = await loadSourceTokenizer(modelSource(values), { quiet: values.quiet });
   const ids = tokenizer.encode(text);
   process.stdout.write(values.json ? JSON.stringify({ ids }) + "\n" : ids.join(" ") + "\n");
 }
