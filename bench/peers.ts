@@ -22,7 +22,7 @@ interface Options {
   repeat: number;
   promptLen: number;
   gen: number;
-  /** Seconds to wait at most for an idle machine before each measurement. */
+  /** Seconds to wait at most for an idle machine before each measurement (0: only look). */
   quietWait: number;
 }
 
@@ -52,9 +52,9 @@ function options(): Options {
       "quiet-wait": { type: "string", default: "20" },
     },
   });
-  const int = (s: string, name: string) => {
+  const int = (s: string, name: string, min = 1) => {
     const n = Number(s);
-    if (!Number.isInteger(n) || n < 1) throw new Error(`--${name} must be a positive integer, got ${s}`);
+    if (!Number.isInteger(n) || n < min) throw new Error(`--${name} must be an integer of at least ${min}, got ${s}`);
     return n;
   };
   // --quick: a smoke run of the whole pipeline, not a measurement.
@@ -65,7 +65,7 @@ function options(): Options {
     repeat: int(values.repeat, "repeat"),
     promptLen: int(values["prompt-len"] ?? (quick ? "16" : "128"), "prompt-len"),
     gen: int(values.gen ?? (quick ? "16" : "128"), "gen"),
-    quietWait: values["quiet-wait"] === "0" ? 0 : int(values["quiet-wait"], "quiet-wait"),
+    quietWait: int(values["quiet-wait"], "quiet-wait", 0),
   };
 }
 
@@ -149,7 +149,7 @@ async function main(): Promise<void> {
           cell.error = command.error;
           continue;
         }
-        const busy = opts.quietWait > 0 ? await waitForQuiet(QUIET, opts.quietWait * 1000) : null;
+        const busy = await waitForQuiet(QUIET, opts.quietWait * 1000);
         if (busy !== null && busy >= QUIET) busyStarts++;
         measured++;
         const r = runOne(command.args);

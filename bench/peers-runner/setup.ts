@@ -98,7 +98,7 @@ function firstError(r: { status: number | null; stderr: string; error?: Error })
   return line ?? `exit status ${r.status}`;
 }
 
-/** A GGUF of `modelDir` written by the engine's convert command (`nanogpt-infer convert --to gguf`). */
+/** A GGUF of `modelDir` written by the engine's `nanogpt-infer convert --to gguf`. */
 export async function gguf(modelDir: string, dtype: "f32" | "q8_0", log: (s: string) => void): Promise<Prepared> {
   const out = path.join(cacheDir(), `${path.basename(modelDir)}-${dtype}.gguf`);
   // Sources, not dist/: every build rewrites dist/ and would void the cache.
@@ -107,7 +107,9 @@ export async function gguf(modelDir: string, dtype: "f32" | "q8_0", log: (s: str
   if (fresh(out, [path.join(modelDir, "model.safetensors"), ...converter])) return { ok: true, path: out };
   log(`converting ${modelDir} to ${out} ...`);
   return makeAtomically(out, async (tmp) => {
-    const r = spawnSync(process.execPath, [path.join(repoRoot(), "dist", "bench", "peers-runner", "convert.js"), modelDir, dtype, tmp], { encoding: "utf8" });
+    // A child process: conversion holds a whole model in memory, and Linux hands a parent's peak
+    // RSS down to every child it spawns later, which would inflate the peak RSS column.
+    const r = spawnSync(process.execPath, [cliPath(), "convert", "--model", modelDir, "--to", "gguf", "--dtype", dtype, "--quiet", tmp], { encoding: "utf8" });
     return r.status === 0 ? null : `convert failed: ${firstError(r)}`;
   });
 }
