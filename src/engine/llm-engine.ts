@@ -15,6 +15,7 @@ import { ScheduledSequence, Scheduler, type ScheduledChunk } from "./scheduler.j
 import { Sequence, type FinishReason } from "./sequence.js";
 
 export interface EngineOptions {
+  /** "wasm" (default) or "reference". */
   backend?: BackendKind;
   threads?: number;
   dtype?: WeightDType;
@@ -164,6 +165,9 @@ export class SequenceHandle {
  * values do not depend on its neighbours, so batching never changes a result.
  */
 export class LLMEngine {
+  readonly config: GPT2Config;
+  readonly tokenizer: Tokenizer;
+  readonly modelName: string;
   readonly contextLength: number;
   readonly cache: PagedKVCache;
   readonly blocks: BlockManager;
@@ -177,10 +181,6 @@ export class LLMEngine {
   private steps = 0;
   private promptTokens = 0;
   private generatedTokens = 0;
-
-  readonly config: GPT2Config;
-  readonly tokenizer: Tokenizer;
-  readonly modelName: string;
 
   constructor(
     model: LoadedModel,
@@ -212,7 +212,7 @@ export class LLMEngine {
   }
 
   static async load(source: string, options: EngineOptions = {}): Promise<LLMEngine> {
-    const backend = await createBackend({ kind: options.backend ?? "reference", threads: options.threads });
+    const backend = await createBackend({ kind: options.backend ?? "wasm", threads: options.threads });
     try {
       const model = await loadModel(source, backend, options.dtype ?? "f32");
       return new LLMEngine(model, backend, { ...options, modelName: options.modelName ?? path.basename(path.resolve(source)) });
