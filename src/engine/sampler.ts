@@ -33,13 +33,15 @@ export class Sampler {
     this.outputCounts[id]++;
   }
 
-  /** Chooses a token from logits (V,). Returns the id and its log-probability under the raw model. */
+  /** Chooses a token from logits (V,). */
   sample(logits: Float32Array): number {
     const { params, scores, vocabSize: V } = this;
     const { repetitionPenalty: rep, presencePenalty: pres, frequencyPenalty: freq } = params;
+    const penalized = rep !== 1 || pres !== 0 || freq !== 0;
+    if (!penalized && params.temperature === 0) return argmax(logits, V);
     for (let i = 0; i < V; i++) {
       let s = logits[i];
-      if (this.seen[i]) {
+      if (penalized && this.seen[i]) {
         if (rep !== 1) s = s > 0 ? s / rep : s * rep;
         const count = this.outputCounts[i];
         if (count > 0) s -= pres + freq * count;
