@@ -38,7 +38,7 @@ function matrices(b: Backend, kind: "f32" | "q8", count: number, rows: number, c
   return out;
 }
 
-function matmulCase(label: string, b: Backend, ws: Matrix[], n: number): Case {
+function matmulCase(label: string, b: Backend, ws: Matrix[], n: number, reps = 1): Case {
   const { rows, cols } = ws[0];
   const x = b.allocF32(n * cols);
   fill(x, 99);
@@ -47,10 +47,10 @@ function matmulCase(label: string, b: Backend, ws: Matrix[], n: number): Case {
   const weightBytes = ws[0].kind === "f32" ? rows * cols * 4 : rows * cols + (rows * cols) / 8;
   return {
     label,
-    flops: 2 * n * rows * cols * ws.length,
-    bytes: weightBytes * ws.length,
+    flops: 2 * n * rows * cols * ws.length * reps,
+    bytes: weightBytes * ws.length * reps,
     run: () => {
-      for (const w of ws) b.matmul(out, x, w, bias, n);
+      for (let r = 0; r < reps; r++) for (const w of ws) b.matmul(out, x, w, bias, n);
     },
   };
 }
@@ -73,9 +73,9 @@ function callCase(label: string, reps: number, call: () => void): Case {
 }
 
 const pause = new Int32Array(new SharedArrayBuffer(4));
-/** Lets the other backends' idle workers park, so they do not spin on a core we measure on. */
+/** Lets the other backends' idle workers park (they spin 5 ms), so they do not compete. */
 function settle(): void {
-  Atomics.wait(pause, 0, 0, 2);
+  Atomics.wait(pause, 0, 0, 6);
 }
 
 function measure(cases: Case[]): void {
@@ -84,6 +84,8 @@ function measure(cases: Case[]): void {
   for (let r = 0; r < ROUNDS; r++) {
     cases.forEach((c, i) => {
       settle();
+      // An idle vCPU wakes up slow (clocks, caches): one untimed run brings it back.
+      c.run();
       const t0 = performance.now();
       c.run();
       times[i].push((performance.now() - t0) / 1000);
@@ -117,7 +119,7 @@ function wakeCost(b: Backend, label: string): void {
   const x = b.allocF32(64);
   const samples: number[] = [];
   for (let i = 0; i < 200; i++) {
-    Atomics.wait(pause, 0, 0, 3);
+    Atomics.wait(pause, 0, 0, 12); // longer than the workers spin
     const t0 = performance.now();
     b.addInPlace(x, x, 64);
     samples.push((performance.now() - t0) * 1000);
@@ -144,9 +146,9 @@ async function main(): Promise<void> {
 
   console.log(`# matvec, one matrix hot in cache (compute bound)`);
   measure([
-    matmulCase("f32 matvec L2/L3, 1 thread", t1, matrices(t1, "f32", 1, 3072, 768), 1),
-    matmulCase("q8 matvec (int8 x) L2/L3, 1 thread", t1, matrices(t1, "q8", 1, 3072, 768), 1),
-    matmulCase("q8 matvec (f32 x) L2/L3, 1 thread", f1, matrices(f1, "q8", 1, 3072, 768), 1),
+    matmulCase("f32 matvec L2/L3, 1 thread", t1, matrices(t1, "f32", 1, 3072, 768), 1, 20),
+    matmulCase("q8 matvec (int8 x) L2/L3, 1 thread", t1, matrices(t1, "q8", 1, 3072, 768), 1, 20),
+    matmulCase("q8 matvec (f32 x) L2/L3, 1 thread", f1, matrices(f1, "q8", 1, 3072, 768), 1, 20),
   ]);
 
   console.log(`# matmul 128×768 · 768×3072ᵀ (prefill)`);
