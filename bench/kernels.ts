@@ -101,14 +101,17 @@ function measure(cases: Case[]): void {
   });
 }
 
+// 8192 floats: the smallest add the backend cuts in two chunks, ~1 µs of work.
+const TINY = 8192;
+
 /** Round-trip cost of one kernel call handed to the workers, with next to no work in it. */
 function dispatchCost(b: Backend, label: string): void {
-  const x = b.allocF32(64);
+  const x = b.allocF32(TINY);
   const calls = 20000;
   const rounds: number[] = [];
   for (let r = 0; r < 5; r++) {
     const t0 = performance.now();
-    for (let i = 0; i < calls; i++) b.addInPlace(x, x, 64);
+    for (let i = 0; i < calls; i++) b.addInPlace(x, x, TINY);
     rounds.push(((performance.now() - t0) * 1000) / calls);
   }
   console.log(`${label.padEnd(46)} best ${Math.min(...rounds).toFixed(2)} µs per call, median ${median(rounds).toFixed(2)}`);
@@ -116,12 +119,12 @@ function dispatchCost(b: Backend, label: string): void {
 
 /** The same tiny job after the workers have parked: the futex wake-up spinning avoids. */
 function wakeCost(b: Backend, label: string): void {
-  const x = b.allocF32(64);
+  const x = b.allocF32(TINY);
   const samples: number[] = [];
   for (let i = 0; i < 200; i++) {
     Atomics.wait(pause, 0, 0, 12); // longer than the workers spin
     const t0 = performance.now();
-    b.addInPlace(x, x, 64);
+    b.addInPlace(x, x, TINY);
     samples.push((performance.now() - t0) * 1000);
   }
   console.log(`${label.padEnd(46)} median ${median(samples).toFixed(1)} µs, best ${Math.min(...samples).toFixed(1)} µs`);
@@ -187,9 +190,9 @@ async function main(): Promise<void> {
   measure(small);
 
   console.log(`# synchronisation`);
-  dispatchCost(forced, "tiny job on 2 threads (dispatch + barrier)");
-  dispatchCost(t1, "tiny job on 1 thread (call overhead)");
-  wakeCost(forced, "tiny job on 2 threads, worker parked");
+  dispatchCost(forced, "add 8192 on 2 threads (~1 µs of work + hand-off)");
+  dispatchCost(t1, "add 8192 on 1 thread");
+  wakeCost(forced, "add 8192 on 2 threads, worker parked");
 
   for (const b of [t1, t2, f1, f2, forced]) b.close();
 }

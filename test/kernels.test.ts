@@ -80,6 +80,8 @@ before(async () => {
   }
   wasm.push({ label: "wasm×2 default split", backend: await createWasmBackend({ threads: 2 }) });
   wasm.push({ label: "wasm×2 baseline simd", backend: await createWasmBackend({ threads: 2, minParallelNanos: 0, simd: "baseline" }) });
+  // Workers that park at once wake up late for every job: the caller takes most chunks itself.
+  wasm.push({ label: "wasm×2 parked workers", backend: await createWasmBackend({ threads: 2, minParallelNanos: 0, spinMicros: 0 }) });
   wasmF32Acts = await createWasmBackend({ threads: 2, minParallelNanos: 0, q8Activations: "f32" });
 });
 

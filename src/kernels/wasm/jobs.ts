@@ -1,17 +1,20 @@
 import type { KernelExports } from "./exports.js";
 
 /**
- * The control block shared by the main thread and the workers (Int32 indices). The counters
- * the two sides write sit on separate 64-byte lines so they do not bounce together.
+ * The control block shared by the main thread and the workers (Int32 indices). Words that
+ * different threads write sit on separate 64-byte lines so they do not bounce together.
  */
 export const GEN = 0; // bumped by the main thread to publish a job
-export const DONE = 16; // workers that finished the current job
-export const SLEEPERS = 32; // workers parked in Atomics.wait: the main thread notifies only then
-export const MAIN_WAITING = 33; // the main thread parked on DONE: the last worker notifies only then
-export const FAILED = 48; // set by a worker whose kernel threw
+export const CLAIM = 16; // (chunks << 16) | next unclaimed chunk: threads take chunks with a CAS
+export const COMPLETED = 32; // chunks finished by the workers (the main thread counts its own)
+export const SLEEPERS = 48; // workers parked in Atomics.wait: the main thread notifies only then
+export const MAIN_WAITING = 49; // the main thread parked on COMPLETED: workers notify only then
+export const FAILED = 50; // set when a chunk threw
 export const OP = 64; // the job: an opcode, then up to 15 i32 (or f32) arguments
 export const ARG = 65;
 export const CONTROL_INTS = 96;
+/** Chunks per job are counted in 16 bits of the CLAIM word. */
+export const MAX_CHUNKS = 0xffff;
 
 export const enum Op {
   Stop = 0,
@@ -24,13 +27,41 @@ export const enum Op {
   Attention = 7,
 }
 
-/** [start, end) of `total` items for thread `tid` of `threads`, in chunks that are multiples of `align`. */
+/** Where chunk `tid` of `threads` starts among `total` items, chunks being multiples of `align`. */
 function start(total: number, tid: number, threads: number, align: number): number {
   const chunk = Math.ceil(total / threads / align) * align;
   return Math.min(total, tid * chunk);
 }
 
-/** Runs thread `tid`'s share of the job described in the control block. */
+/** The error of the last chunk that threw on this thread (workers only report FAILED). */
+export let lastError: unknown = null;
+
+/**
+ * Takes chunks of the current job until none are left and runs them; returns how many. Chunks
+ * are claimed, not assigned, so a thread that starts late (a parked worker waking up, a core
+ * taken by another process) just takes fewer: nobody waits for a thread that is not running.
+ * Arguments are read only after a successful claim, which is what makes them the claimed job's.
+ */
+export function runClaimed(k: KernelExports, a: Int32Array, f: Float32Array): number {
+  let done = 0;
+  for (;;) {
+    const word = Atomics.load(a, CLAIM);
+    const chunks = word >>> 16;
+    const next = word & 0xffff;
+    if (next >= chunks) return done;
+    if (Atomics.compareExchange(a, CLAIM, word, word + 1) !== word) continue;
+    try {
+      runJob(k, a, f, next, chunks);
+    } catch (err) {
+      // Counted as done all the same, so the job still completes and the caller can throw.
+      lastError = err;
+      Atomics.store(a, FAILED, 1);
+    }
+    done++;
+  }
+}
+
+/** Runs chunk `tid` of `threads` of the job described in the control block. */
 export function runJob(k: KernelExports, a: Int32Array, f: Float32Array, tid: number, threads: number): void {
   switch (a[OP]) {
     case Op.MatmulF32: {

@@ -1,13 +1,14 @@
 import { Worker } from "node:worker_threads";
 import { once } from "node:events";
 import type { KernelExports } from "./exports.js";
-import { CONTROL_INTS, DONE, FAILED, GEN, MAIN_WAITING, OP, Op, SLEEPERS, runJob } from "./jobs.js";
+import { CLAIM, COMPLETED, CONTROL_INTS, FAILED, GEN, MAIN_WAITING, MAX_CHUNKS, OP, Op, SLEEPERS, lastError, runClaimed, runJob } from "./jobs.js";
 import type { WorkerInit } from "./worker.js";
 
 /**
- * Runs one job at a time on the main thread plus `threads - 1` workers, all reading the job from
- * a control block in the shared memory. Dispatch is a few stores and one atomic bump; the main
- * thread does its own share and then spins on the completion counter.
+ * Runs one job at a time on the calling thread plus `threads - 1` workers, all reading the job
+ * from a control block in the shared memory. Publishing is a few stores and one atomic bump;
+ * then every thread, the caller included, claims chunks until none are left, and the caller
+ * spins until the chunks others took are done.
  */
 export class ThreadPool {
   readonly args: Int32Array; // the control block; callers write ARG.. and call run()
@@ -38,8 +39,8 @@ export class ThreadPool {
     const pool = new ThreadPool(kernels, threads, memory, control, mainSpinMicros);
     const url = new URL("./worker.js", import.meta.url);
     const ready: Promise<unknown>[] = [];
-    for (let tid = 1; tid < threads; tid++) {
-      const workerData: WorkerInit = { module, memory, control, tid, threads, spinMicros };
+    for (let i = 1; i < threads; i++) {
+      const workerData: WorkerInit = { module, memory, control, spinMicros };
       const worker = new Worker(url, { workerData });
       // A worker blocked in its job loop must never keep the process alive.
       worker.unref();
@@ -62,42 +63,39 @@ export class ThreadPool {
     runJob(this.kernels, this.args, this.argsF32, 0, 1);
   }
 
-  /** Runs the job written in args[ARG..] on every thread and returns when all are done. */
-  run(op: Op): void {
-    if (this.threads === 1) {
+  /** Runs the job written in args[ARG..], cut into `chunks` pieces, on every thread. */
+  run(op: Op, chunks: number): void {
+    if (this.threads === 1 || chunks <= 1) {
       this.runLocal(op);
       return;
     }
-    const a = this.args;
     if (this.closed) throw new Error("wasm backend is closed");
+    const a = this.args;
+    const n = Math.min(chunks, MAX_CHUNKS);
     a[OP] = op;
-    a[DONE] = 0;
+    a[COMPLETED] = 0;
+    Atomics.store(a, CLAIM, n << 16);
     Atomics.add(a, GEN, 1);
     if (Atomics.load(a, SLEEPERS) !== 0) Atomics.notify(a, GEN);
-    try {
-      runJob(this.kernels, a, this.argsF32, 0, this.threads);
-    } finally {
-      this.awaitWorkers();
-    }
+    const mine = runClaimed(this.kernels, a, this.argsF32);
+    if (mine < n) this.awaitWorkers(n - mine);
     if (a[FAILED] !== 0) {
       a[FAILED] = 0;
-      throw new Error(`a wasm kernel worker failed on opcode ${op}`);
+      throw new Error(`wasm kernel (opcode ${op}) failed`, { cause: lastError });
     }
   }
 
-  private awaitWorkers(): void {
+  private awaitWorkers(chunks: number): void {
     const a = this.args;
-    const workers = this.threads - 1;
-    if (Atomics.load(a, DONE) === workers) return;
     const deadline = performance.now() + this.mainSpinMicros / 1000;
     for (let i = 1; ; i++) {
-      if (Atomics.load(a, DONE) === workers) return;
+      if (Atomics.load(a, COMPLETED) === chunks) return;
       if ((i & 1023) === 0 && performance.now() > deadline) break;
     }
-    // Oversubscribed (more threads than cores): stop competing with the workers for a core.
+    // A worker holding a chunk is not running (more threads than free cores): give up the core.
     Atomics.store(a, MAIN_WAITING, 1);
-    for (let done = Atomics.load(a, DONE); done !== workers; done = Atomics.load(a, DONE)) {
-      Atomics.wait(a, DONE, done, 10);
+    for (let done = Atomics.load(a, COMPLETED); done !== chunks; done = Atomics.load(a, COMPLETED)) {
+      Atomics.wait(a, COMPLETED, done, 10);
     }
     Atomics.store(a, MAIN_WAITING, 0);
   }
@@ -107,6 +105,7 @@ export class ThreadPool {
     this.closed = true;
     if (this.workers.length === 0) return;
     this.args[OP] = Op.Stop;
+    Atomics.store(this.args, CLAIM, 0);
     Atomics.add(this.args, GEN, 1);
     Atomics.notify(this.args, GEN);
     for (const w of this.workers) void w.terminate();
