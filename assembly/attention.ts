@@ -3,28 +3,42 @@
 import { exp4, hmax, hsum, madd, transposeSum4 } from "./math";
 import { dotF32 } from "./matmul";
 
-/** scores[0..count) = exp(scores - max); returns their sum. */
+/**
+ * Weights below e^-60 of the largest are set to exactly 0: they change no f32 sum (whose largest
+ * term is 1), and left in, their products with V are denormals, which x86 computes in
+ * microcode at ~100x the cost — wasm cannot turn on flush-to-zero.
+ */
+const CUTOFF: f32 = -60;
+
+/** scores[0..count) = softmax(scores[0..count)). */
 @inline
-function softmaxNumerators(scores: usize, count: i32, mx: f32): f32 {
-  const m = f32x4.splat(mx);
-  let acc = f32x4.splat(0);
-  let p = scores;
+function normalize(scores: usize, count: i32): void {
   const end4 = scores + (<usize>(count & ~3) << 2);
-  while (p < end4) {
-    const e = exp4(f32x4.sub(v128.load(p), m));
+  const end = scores + (<usize>count << 2);
+  let m4 = f32x4.splat(-Infinity);
+  let p = scores;
+  for (; p < end4; p += 16) m4 = f32x4.pmax(m4, v128.load(p));
+  let mx = hmax(m4);
+  for (; p < end; p += 4) mx = max(mx, load<f32>(p));
+  const m = f32x4.splat(mx);
+  const cut = f32x4.splat(CUTOFF);
+  let acc = f32x4.splat(0);
+  for (p = scores; p < end4; p += 16) {
+    const d = f32x4.sub(v128.load(p), m);
+    const e = v128.and(exp4(d), f32x4.gt(d, cut));
     v128.store(p, e);
     acc = f32x4.add(acc, e);
-    p += 16;
   }
   let sum = hsum(acc);
-  const end = scores + (<usize>count << 2);
-  while (p < end) {
-    const e = f32x4.extract_lane(exp4(f32x4.splat(load<f32>(p) - mx)), 0);
+  for (; p < end; p += 4) {
+    const d = load<f32>(p) - mx;
+    const e: f32 = d > CUTOFF ? f32x4.extract_lane(exp4(f32x4.splat(d)), 0) : 0;
     store<f32>(p, e);
     sum += e;
-    p += 4;
   }
-  return sum;
+  const inv = f32x4.splat(<f32>1 / sum);
+  for (p = scores; p < end4; p += 16) v128.store(p, f32x4.mul(v128.load(p), inv));
+  for (; p < end; p += 4) store<f32>(p, load<f32>(p) * f32x4.extract_lane(inv, 0));
 }
 
 /** o[0..d) += a·v[0..d) */
@@ -88,66 +102,82 @@ function axpy4(o: usize, v: usize, stride: usize, w: v128, d: i32): void {
   }
 }
 
+/**
+ * Position-major: for each cached position, every head of [h0, h1) takes its slice of the same
+ * K (then V) row, so a thread reads its part of each row in one contiguous run.
+ */
 export function attention(
   out: usize, q: usize, k: usize, v: usize, table: usize, blockSize: i32,
   pos: i32, t: i32, nHead: i32, headDim: i32, scratch: usize, h0: i32, h1: i32,
 ): void {
   const rowBytes = <usize>(nHead * headDim) << 2;
   const headBytes = <usize>headDim << 2;
+  const scoreBytes = <usize>(pos + t) << 2; // one row of scores per head
   const scale = <f32>(1 / Math.sqrt(<f64>headDim));
-  for (let h = h0; h < h1; h++) {
-    const scores = scratch + (<usize>(h * (pos + t)) << 2);
-    const headOff = <usize>h * headBytes;
-    for (let i = 0; i < t; i++) {
-      const qp = q + <usize>i * rowBytes + headOff;
-      const visible = pos + i + 1;
-      // Within a block consecutive positions are consecutive rows: take them four at a time.
-      let mx4 = f32x4.splat(-Infinity);
-      let mx: f32 = -Infinity;
-      let sp = scores;
-      const sc = f32x4.splat(scale);
-      for (let p = 0, blk = 0; p < visible; blk++) {
-        const count = min(blockSize, visible - p);
-        let kp = k + <usize>(load<i32>(table + (<usize>blk << 2)) * blockSize) * rowBytes + headOff;
-        let j = 0;
-        for (; j + 4 <= count; j += 4) {
-          const s4 = f32x4.mul(dot4(qp, kp, rowBytes, headDim), sc);
-          v128.store(sp, s4);
-          mx4 = f32x4.pmax(mx4, s4);
-          sp += 16;
-          kp += rowBytes << 2;
+  const sc = f32x4.splat(scale);
+  const first = scratch + <usize>h0 * scoreBytes;
+  // Four positions at a time share each q (and output) load, which pays when the rows come from
+  // cache, as in prefill where every query rereads them. A decode step streams each row once
+  // from DRAM, and there four interleaved row streams halve the bandwidth: one row at a time.
+  const group = t > 1;
+  const begin = <usize>h0 * headBytes, end = <usize>h1 * headBytes;
+  for (let i = 0; i < t; i++) {
+    const qi = q + <usize>i * rowBytes;
+    const oi = out + <usize>i * rowBytes;
+    const visible = pos + i + 1;
+    // Scores: within a block consecutive positions are consecutive rows, taken four at a time.
+    let sp: usize = 0; // byte offset of position p in a head's score row
+    for (let p = 0, blk = 0; p < visible; blk++) {
+      const count = min(blockSize, visible - p);
+      const kb = k + <usize>(load<i32>(table + (<usize>blk << 2)) * blockSize) * rowBytes;
+      let j = 0;
+      for (; group && j + 4 <= count; j += 4) {
+        const kr = kb + <usize>j * rowBytes;
+        let s = first + sp;
+        for (let h = begin; h < end; h += headBytes) {
+          v128.store(s, f32x4.mul(dot4(qi + h, kr + h, rowBytes, headDim), sc));
+          s += scoreBytes;
         }
-        for (; j < count; j++) {
-          const s1 = dotF32(qp, kp, headDim) * scale;
-          store<f32>(sp, s1);
-          mx = max(mx, s1);
-          sp += 4;
-          kp += rowBytes;
-        }
-        p += count;
+        sp += 16;
       }
-      mx = max(mx, hmax(mx4));
-      const inv: f32 = 1 / softmaxNumerators(scores, visible, mx);
-      const op = out + <usize>i * rowBytes + headOff;
-      memory.fill(op, 0, headBytes);
-      sp = scores;
-      const iv = f32x4.splat(inv);
-      for (let p = 0, blk = 0; p < visible; blk++) {
-        const count = min(blockSize, visible - p);
-        let vp = v + <usize>(load<i32>(table + (<usize>blk << 2)) * blockSize) * rowBytes + headOff;
-        let j = 0;
-        for (; j + 4 <= count; j += 4) {
-          axpy4(op, vp, rowBytes, f32x4.mul(v128.load(sp), iv), headDim);
-          sp += 16;
-          vp += rowBytes << 2;
+      for (; j < count; j++) {
+        const kr = kb + <usize>j * rowBytes;
+        let s = first + sp;
+        for (let h = begin; h < end; h += headBytes) {
+          store<f32>(s, dotF32(qi + h, kr + h, headDim) * scale);
+          s += scoreBytes;
         }
-        for (; j < count; j++) {
-          axpy(op, vp, load<f32>(sp) * inv, headDim);
-          sp += 4;
-          vp += rowBytes;
-        }
-        p += count;
+        sp += 4;
       }
+      p += count;
+    }
+    // Softmax per head, leaving normalized weights in the score rows.
+    for (let s = first, h = h0; h < h1; h++, s += scoreBytes) normalize(s, visible);
+    memory.fill(oi + begin, 0, end - begin);
+    sp = 0;
+    for (let p = 0, blk = 0; p < visible; blk++) {
+      const count = min(blockSize, visible - p);
+      const vb = v + <usize>(load<i32>(table + (<usize>blk << 2)) * blockSize) * rowBytes;
+      let j = 0;
+      for (; group && j + 4 <= count; j += 4) {
+        const vr = vb + <usize>j * rowBytes;
+        let s = first + sp;
+        for (let h = begin; h < end; h += headBytes) {
+          axpy4(oi + h, vr + h, rowBytes, v128.load(s), headDim);
+          s += scoreBytes;
+        }
+        sp += 16;
+      }
+      for (; j < count; j++) {
+        const vr = vb + <usize>j * rowBytes;
+        let s = first + sp;
+        for (let h = begin; h < end; h += headBytes) {
+          axpy(oi + h, vr + h, load<f32>(s), headDim);
+          s += scoreBytes;
+        }
+        sp += 4;
+      }
+      p += count;
     }
   }
 }

@@ -196,7 +196,8 @@ class WasmBackend implements Backend {
     a[ARG + 8] = nHead;
     a[ARG + 9] = headDim;
     a[ARG + 10] = this.ptr(scratch, nHead * (pos + t), "attention scratch");
-    this.dispatch(Op.Attention, t * (pos + t) * width * NS_PER_ATTENTION_MAC, nHead);
+    // Few chunks of several heads each: a thread then reads longer runs of every cached row.
+    this.dispatch(Op.Attention, t * (pos + t) * width * NS_PER_ATTENTION_MAC, this.chunks(nHead, 1, 2));
   }
 
   close(): void {
