@@ -39,6 +39,7 @@ const NS_PER_ATTENTION_MAC = 0.1;
 const NS_PER_GELU = 1.5;
 const NS_PER_NORM = 0.8;
 const NS_PER_ADD = 0.1;
+const CHUNK_NANOS = 8000;
 const DEFAULT_SPIN_MICROS = 5000;
 const MAIN_SPIN_MICROS = 300;
 
@@ -89,16 +90,17 @@ class WasmBackend implements Backend {
   }
 
   /**
-   * Runs the job in args on the calling thread alone if it is short, else in `chunks` pieces
-   * over all threads: several per thread, so a thread that starts late costs little.
+   * Runs the job in args on the calling thread alone if it is short, else in chunks over all
+   * threads: up to `perThread` per thread, so a thread that starts late costs little, but none
+   * shorter than CHUNK_NANOS, since every claim moves a cache line between cores.
    */
-  private dispatch(op: Op, nanos: number, chunks: number): void {
-    if (nanos >= this.minParallelNanos) this.pool.run(op, chunks);
-    else this.pool.runLocal(op);
-  }
-
-  private chunks(items: number, perChunk: number, perThread: number): number {
-    return Math.max(1, Math.min(Math.ceil(items / perChunk), perThread * this.threads));
+  private dispatch(op: Op, nanos: number, items: number, perChunk: number, perThread: number): void {
+    if (nanos < this.minParallelNanos) {
+      this.pool.runLocal(op);
+      return;
+    }
+    const byWork = Math.ceil(nanos / CHUNK_NANOS);
+    this.pool.run(op, Math.max(this.threads, Math.min(Math.ceil(items / perChunk), perThread * this.threads, byWork)));
   }
 
   matmul(out: Float32Array, x: Float32Array, w: Matrix, bias: Float32Array | null, n: number): void {
@@ -116,7 +118,7 @@ class WasmBackend implements Backend {
       a[ARG + 4] = n;
       a[ARG + 5] = rows;
       a[ARG + 6] = cols;
-      this.dispatch(Op.MatmulF32, work * NS_PER_MAC_F32, this.chunks(rows, 4, 8));
+      this.dispatch(Op.MatmulF32, work * NS_PER_MAC_F32, rows, 4, 8);
       return;
     }
     if (cols % Q8_BLOCK !== 0) throw new Error(`q8 matmul: cols ${cols} is not a multiple of ${Q8_BLOCK}`);
@@ -131,7 +133,7 @@ class WasmBackend implements Backend {
       a[ARG + 5] = n;
       a[ARG + 6] = rows;
       a[ARG + 7] = cols;
-      this.dispatch(Op.MatmulQ8F32, work * NS_PER_MAC_F32, this.chunks(rows, 4, 8));
+      this.dispatch(Op.MatmulQ8F32, work * NS_PER_MAC_F32, rows, 4, 8);
       return;
     }
     const len = n * cols;
@@ -151,7 +153,7 @@ class WasmBackend implements Backend {
     a[ARG + 6] = n;
     a[ARG + 7] = rows;
     a[ARG + 8] = cols;
-    this.dispatch(Op.MatmulQ8, work * NS_PER_MAC_Q8, this.chunks(rows, 4, 8));
+    this.dispatch(Op.MatmulQ8, work * NS_PER_MAC_Q8, rows, 4, 8);
   }
 
   layerNorm(out: Float32Array, x: Float32Array, weight: Float32Array, bias: Float32Array, n: number, d: number, eps: number): void {
@@ -163,14 +165,14 @@ class WasmBackend implements Backend {
     a[ARG + 4] = d;
     this.af[ARG + 5] = eps;
     a[ARG + 6] = n;
-    this.dispatch(Op.LayerNorm, n * d * NS_PER_NORM, this.chunks(n, 1, 4));
+    this.dispatch(Op.LayerNorm, n * d * NS_PER_NORM, n, 1, 4);
   }
 
   gelu(x: Float32Array, length: number): void {
     const a = this.a;
     a[ARG] = this.ptr(x, length, "gelu x");
     a[ARG + 1] = length;
-    this.dispatch(Op.Gelu, length * NS_PER_GELU, this.chunks(length, 1024, 4));
+    this.dispatch(Op.Gelu, length * NS_PER_GELU, length, 1024, 4);
   }
 
   addInPlace(x: Float32Array, y: Float32Array, length: number): void {
@@ -178,7 +180,7 @@ class WasmBackend implements Backend {
     a[ARG] = this.ptr(x, length, "addInPlace x");
     a[ARG + 1] = this.ptr(y, length, "addInPlace y");
     a[ARG + 2] = length;
-    this.dispatch(Op.Add, length * NS_PER_ADD, this.chunks(length, 4096, 4));
+    this.dispatch(Op.Add, length * NS_PER_ADD, length, 4096, 4);
   }
 
   attention(out: Float32Array, q: Float32Array, kv: KVView, pos: number, t: number, nHead: number, headDim: number, scratch: Float32Array): void {
@@ -197,7 +199,7 @@ class WasmBackend implements Backend {
     a[ARG + 9] = headDim;
     a[ARG + 10] = this.ptr(scratch, nHead * (pos + t), "attention scratch");
     // Few chunks of several heads each: a thread then reads longer runs of every cached row.
-    this.dispatch(Op.Attention, t * (pos + t) * width * NS_PER_ATTENTION_MAC, this.chunks(nHead, 1, 2));
+    this.dispatch(Op.Attention, t * (pos + t) * width * NS_PER_ATTENTION_MAC, nHead, 1, 2);
   }
 
   close(): void {
