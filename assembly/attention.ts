@@ -10,20 +10,16 @@ import { dotF32 } from "./matmul";
  */
 const CUTOFF: f32 = -60;
 
-/** scores[0..count) = softmax(scores[0..count)). */
+/** scores[0..count) = exp(scores - mx), exactly 0 below the cutoff; returns their sum. */
 @inline
-function normalize(scores: usize, count: i32): void {
+export function softmaxNumerators(scores: usize, count: i32, mx: f32): f32 {
   const end4 = scores + (<usize>(count & ~3) << 2);
   const end = scores + (<usize>count << 2);
-  let m4 = f32x4.splat(-Infinity);
-  let p = scores;
-  for (; p < end4; p += 16) m4 = f32x4.pmax(m4, v128.load(p));
-  let mx = hmax(m4);
-  for (; p < end; p += 4) mx = max(mx, load<f32>(p));
   const m = f32x4.splat(mx);
   const cut = f32x4.splat(CUTOFF);
   let acc = f32x4.splat(0);
-  for (p = scores; p < end4; p += 16) {
+  let p = scores;
+  for (; p < end4; p += 16) {
     const d = f32x4.sub(v128.load(p), m);
     const e = v128.and(exp4(d), f32x4.gt(d, cut));
     v128.store(p, e);
@@ -36,14 +32,27 @@ function normalize(scores: usize, count: i32): void {
     store<f32>(p, e);
     sum += e;
   }
-  const inv = f32x4.splat(<f32>1 / sum);
+  return sum;
+}
+
+/** scores[0..count) = softmax(scores[0..count)). */
+@inline
+export function softmaxRow(scores: usize, count: i32): void {
+  const end4 = scores + (<usize>(count & ~3) << 2);
+  const end = scores + (<usize>count << 2);
+  let m4 = f32x4.splat(-Infinity);
+  let p = scores;
+  for (; p < end4; p += 16) m4 = f32x4.pmax(m4, v128.load(p));
+  let mx = hmax(m4);
+  for (; p < end; p += 4) mx = max(mx, load<f32>(p));
+  const inv = f32x4.splat(<f32>1 / softmaxNumerators(scores, count, mx));
   for (p = scores; p < end4; p += 16) v128.store(p, f32x4.mul(v128.load(p), inv));
   for (; p < end; p += 4) store<f32>(p, load<f32>(p) * f32x4.extract_lane(inv, 0));
 }
 
 /** o[0..d) += a·v[0..d) */
 @inline
-function axpy(o: usize, v: usize, a: f32, d: i32): void {
+export function axpyRow(o: usize, v: usize, a: f32, d: i32): void {
   const av = f32x4.splat(a);
   const end4 = o + (<usize>(d & ~3) << 2);
   while (o < end4) {
@@ -152,7 +161,7 @@ export function attention(
       p += count;
     }
     // Softmax per head, leaving normalized weights in the score rows.
-    for (let s = first, h = h0; h < h1; h++, s += scoreBytes) normalize(s, visible);
+    for (let s = first, h = h0; h < h1; h++, s += scoreBytes) softmaxRow(s, visible);
     memory.fill(oi + begin, 0, end - begin);
     sp = 0;
     for (let p = 0, blk = 0; p < visible; blk++) {
@@ -172,7 +181,7 @@ export function attention(
         const vr = vb + <usize>j * rowBytes;
         let s = first + sp;
         for (let h = begin; h < end; h += headBytes) {
-          axpy(oi + h, vr + h, load<f32>(s), headDim);
+          axpyRow(oi + h, vr + h, load<f32>(s), headDim);
           s += scoreBytes;
         }
         sp += 4;

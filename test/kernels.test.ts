@@ -379,6 +379,12 @@ describe("attention", () => {
     }
   });
 
+  test("decode over long caches: many position chunks merged", () => {
+    check({ nHead: 12, headDim: 64, pos: 300, t: 1, blockSize: 512 }, 1, 300, false);
+    check({ nHead: 4, headDim: 20, pos: 201, t: 1, blockSize: 4 }, 64, 301, false);
+    check({ nHead: 2, headDim: 7, pos: 150, t: 1, blockSize: 16 }, 12, 302, true);
+  });
+
   test("rejects a block table entry outside the pool", () => {
     const b = wasm[0].backend;
     const kv: KVView = { k: b.allocF32(32), v: b.allocF32(32), blockTable: Int32Array.from([0, 9]), blockSize: 4 };

@@ -53,6 +53,8 @@ class WasmBackend implements Backend {
   private xq: Int8Array; // x quantized for q8 matmuls, grown on demand
   private xs: Float32Array;
   private readonly tables: BlockTables;
+  private partials: Float32Array; // per-chunk outputs of decode attention, grown on demand
+  private stats: Float32Array;
 
   constructor(
     private readonly arena: Arena,
@@ -70,6 +72,8 @@ class WasmBackend implements Backend {
     this.xq = arena.i8(4096);
     this.xs = arena.f32(4096 / Q8_BLOCK);
     this.tables = new BlockTables(arena);
+    this.partials = arena.f32(16 * 768);
+    this.stats = arena.f32(16 * 2 * 12);
   }
 
   allocF32(length: number): Float32Array {
@@ -187,19 +191,58 @@ class WasmBackend implements Backend {
     const { k, v, blockSize } = kv;
     const width = nHead * headDim;
     const a = this.a;
-    a[ARG] = this.ptr(out, t * width, "attention out");
-    a[ARG + 1] = this.ptr(q, t * width, "attention q");
-    a[ARG + 2] = this.ptr(k, 0, "attention kv.k");
-    a[ARG + 3] = this.ptr(v, k.length, "attention kv.v");
-    a[ARG + 4] = this.tables.stage(kv, Math.ceil((pos + t) / blockSize), blockSize * width);
+    const outPtr = this.ptr(out, t * width, "attention out");
+    const qPtr = this.ptr(q, t * width, "attention q");
+    const kPtr = this.ptr(k, 0, "attention kv.k");
+    const vPtr = this.ptr(v, k.length, "attention kv.v");
+    const table = this.tables.stage(kv, Math.ceil((pos + t) / blockSize), blockSize * width);
+    const scratchPtr = this.ptr(scratch, nHead * (pos + t), "attention scratch");
+    const nanos = t * (pos + t) * width * NS_PER_ATTENTION_MAC;
+    if (t === 1 && this.threads > 1 && nanos >= this.minParallelNanos) {
+      this.decodeAttention(outPtr, qPtr, kPtr, vPtr, table, blockSize, pos + 1, nHead, headDim, scratchPtr, nanos);
+      return;
+    }
+    a[ARG] = outPtr;
+    a[ARG + 1] = qPtr;
+    a[ARG + 2] = kPtr;
+    a[ARG + 3] = vPtr;
+    a[ARG + 4] = table;
     a[ARG + 5] = blockSize;
     a[ARG + 6] = pos;
     a[ARG + 7] = t;
     a[ARG + 8] = nHead;
     a[ARG + 9] = headDim;
-    a[ARG + 10] = this.ptr(scratch, nHead * (pos + t), "attention scratch");
+    a[ARG + 10] = scratchPtr;
     // Few chunks of several heads each: a thread then reads longer runs of every cached row.
-    this.dispatch(Op.Attention, t * (pos + t) * width * NS_PER_ATTENTION_MAC, nHead, 1, 2);
+    this.dispatch(Op.Attention, nanos, nHead, 1, 2);
+  }
+
+  /**
+   * One new token: threads split the cached positions, each reading whole K/V rows, and the
+   * calling thread merges their partial softmax outputs (see assembly/decode-attention.ts).
+   */
+  private decodeAttention(out: number, q: number, k: number, v: number, table: number, blockSize: number,
+    visible: number, nHead: number, headDim: number, scores: number, nanos: number): void {
+    const width = nHead * headDim;
+    const chunks = Math.max(this.threads, Math.min(Math.ceil(visible / 16), 4 * this.threads, Math.ceil(nanos / CHUNK_NANOS)));
+    if (this.partials.length < chunks * width) this.partials = this.arena.f32(2 * chunks * width);
+    if (this.stats.length < chunks * nHead * 2) this.stats = this.arena.f32(4 * chunks * nHead);
+    const a = this.a;
+    a[ARG] = q;
+    a[ARG + 1] = k;
+    a[ARG + 2] = v;
+    a[ARG + 3] = table;
+    a[ARG + 4] = blockSize;
+    a[ARG + 5] = nHead;
+    a[ARG + 6] = headDim;
+    a[ARG + 7] = scores;
+    a[ARG + 8] = visible; // the score row stride: pos + t with t = 1
+    a[ARG + 9] = visible;
+    a[ARG + 10] = this.partials.byteOffset;
+    a[ARG + 11] = this.stats.byteOffset;
+    a[ARG + 12] = width;
+    this.pool.run(Op.AttentionDecode, chunks);
+    this.kernels.attnCombine(out, this.partials.byteOffset, this.stats.byteOffset, chunks, nHead, headDim);
   }
 
   close(): void {

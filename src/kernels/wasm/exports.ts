@@ -12,6 +12,8 @@ export interface KernelExports {
   readonly gelu: Kernel; // (x, i0, i1)
   readonly addInPlace: Kernel; // (x, y, i0, i1)
   readonly attention: Kernel; // (out, q, k, v, table, blockSize, pos, t, nHead, headDim, scratch, h0, h1)
+  readonly attnChunk: Kernel; // (q, k, v, table, blockSize, nHead, headDim, scores, stride, p0, p1, partial, stats)
+  readonly attnCombine: Kernel; // (out, partials, stats, chunks, nHead, headDim)
 }
 
 function kernel(exports: WebAssembly.Exports, name: string): Kernel {
@@ -31,6 +33,8 @@ export function instantiateKernels(module: WebAssembly.Module, memory: WebAssemb
     gelu: kernel(exports, "gelu"),
     addInPlace: kernel(exports, "addInPlace"),
     attention: kernel(exports, "attention"),
+    attnChunk: kernel(exports, "attnChunk"),
+    attnCombine: kernel(exports, "attnCombine"),
   };
 }
 

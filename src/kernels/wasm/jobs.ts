@@ -25,6 +25,7 @@ export const enum Op {
   Gelu = 5,
   Add = 6,
   Attention = 7,
+  AttentionDecode = 8,
 }
 
 /** Where chunk `tid` of `threads` starts among `total` items, chunks being multiples of `align`. */
@@ -102,6 +103,15 @@ export function runJob(k: KernelExports, a: Int32Array, f: Float32Array, tid: nu
       const nHead = a[ARG + 8];
       k.attention(a[ARG], a[ARG + 1], a[ARG + 2], a[ARG + 3], a[ARG + 4], a[ARG + 5], a[ARG + 6], a[ARG + 7],
         nHead, a[ARG + 9], a[ARG + 10], start(nHead, tid, threads, 1), start(nHead, tid + 1, threads, 1));
+      return;
+    }
+    case Op.AttentionDecode: {
+      // Chunk `tid` takes a range of positions and owns partial output and stats slot `tid`.
+      const visible = a[ARG + 9];
+      const nHead = a[ARG + 5];
+      k.attnChunk(a[ARG], a[ARG + 1], a[ARG + 2], a[ARG + 3], a[ARG + 4], nHead, a[ARG + 6], a[ARG + 7], a[ARG + 8],
+        start(visible, tid, threads, 1), start(visible, tid + 1, threads, 1),
+        a[ARG + 10] + tid * a[ARG + 12] * 4, a[ARG + 11] + tid * nHead * 8);
       return;
     }
     default:
