@@ -447,6 +447,18 @@ describe("relaxed SIMD build", () => {
   });
 });
 
+/** Runs an ES module script in a fresh node process and returns its result. */
+function runScript(script: string, args: string[] = []): { status: number | null; stdout: string; stderr: string; error?: Error } {
+  const dir = mkdtempSync(path.join(tmpdir(), "kernels-"));
+  const file = path.join(dir, "main.mjs");
+  writeFileSync(file, script);
+  const r = spawnSync(process.execPath, [...args, file], { timeout: 20_000, encoding: "utf8" });
+  rmSync(dir, { recursive: true, force: true });
+  return r;
+}
+
+const indexUrl = new URL("../src/kernels/index.js", import.meta.url).href;
+
 describe("createBackend", () => {
   test("builds both kinds", async () => {
     const r = await createBackend({ kind: "reference" });
@@ -457,17 +469,20 @@ describe("createBackend", () => {
   });
 
   test("worker threads do not keep the process alive without close()", () => {
-    const index = new URL("../src/kernels/index.js", import.meta.url).href;
-    const script = `import { createBackend } from ${JSON.stringify(index)};
+    const r = runScript(`import { createBackend } from ${JSON.stringify(indexUrl)};
       const b = await createBackend({ kind: "wasm", threads: 2 });
-      const x = b.allocF32(1 << 16); b.gelu(x, x.length);`;
-    const dir = mkdtempSync(path.join(tmpdir(), "kernels-exit-"));
-    const file = path.join(dir, "main.mjs");
-    writeFileSync(file, script);
-    const r = spawnSync(process.execPath, [file], { timeout: 10_000, encoding: "utf8" });
-    rmSync(dir, { recursive: true, force: true });
+      const x = b.allocF32(1 << 16); b.gelu(x, x.length);`);
     assert.equal(r.error, undefined, `child did not exit: ${r.error?.message}`);
     assert.equal(r.status, 0, r.stderr);
+  });
+
+  test("enableRelaxedSimd() switches later backends to the FMA build", () => {
+    const r = runScript(`import { createWasmBackend, enableRelaxedSimd } from ${JSON.stringify(indexUrl)};
+      if (!enableRelaxedSimd()) throw new Error("relaxed SIMD did not turn on");
+      const b = await createWasmBackend({ threads: 1 });
+      console.log(b.name); b.close();`);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /relaxed/);
   });
 });
 
