@@ -34,8 +34,14 @@ function start(total: number, tid: number, threads: number, align: number): numb
   return Math.min(total, tid * chunk);
 }
 
-/** The error of the last chunk that threw on this thread (workers only report FAILED). */
-export let lastError: unknown = null;
+let lastError: unknown = null;
+
+/** The error of the last chunk that threw on this thread, cleared (a worker's stays in the worker). */
+export function takeLastError(): unknown {
+  const err = lastError;
+  lastError = null;
+  return err;
+}
 
 /**
  * Takes chunks of the current job until none are left and runs them; returns how many. Chunks

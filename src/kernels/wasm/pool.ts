@@ -1,7 +1,7 @@
 import { Worker } from "node:worker_threads";
 import { once } from "node:events";
 import type { KernelExports } from "./exports.js";
-import { CLAIM, COMPLETED, CONTROL_INTS, FAILED, GEN, MAIN_WAITING, MAX_CHUNKS, OP, Op, SLEEPERS, lastError, runClaimed, runJob } from "./jobs.js";
+import { CLAIM, COMPLETED, CONTROL_INTS, FAILED, GEN, MAIN_WAITING, MAX_CHUNKS, OP, Op, SLEEPERS, runClaimed, runJob, takeLastError } from "./jobs.js";
 import type { WorkerInit } from "./worker.js";
 
 /**
@@ -81,7 +81,8 @@ export class ThreadPool {
     if (mine < n) this.awaitWorkers(n - mine);
     if (a[FAILED] !== 0) {
       a[FAILED] = 0;
-      throw new Error(`wasm kernel (opcode ${op}) failed`, { cause: lastError });
+      const cause = takeLastError();
+      throw new Error(`wasm kernel (opcode ${op}) failed${cause === null ? " on a worker thread" : ""}`, { cause });
     }
   }
 
