@@ -28,10 +28,10 @@ export const enum Op {
   AttentionDecode = 8,
 }
 
-/** Where chunk `tid` of `threads` starts among `total` items, chunks being multiples of `align`. */
-function start(total: number, tid: number, threads: number, align: number): number {
-  const chunk = Math.ceil(total / threads / align) * align;
-  return Math.min(total, tid * chunk);
+/** Where chunk `c` of `chunks` starts among `total` items, chunks being multiples of `align`. */
+function start(total: number, c: number, chunks: number, align: number): number {
+  const size = Math.ceil(total / chunks / align) * align;
+  return Math.min(total, c * size);
 }
 
 let lastError: unknown = null;
@@ -68,56 +68,56 @@ export function runClaimed(k: KernelExports, a: Int32Array, f: Float32Array): nu
   }
 }
 
-/** Runs chunk `tid` of `threads` of the job described in the control block. */
-export function runJob(k: KernelExports, a: Int32Array, f: Float32Array, tid: number, threads: number): void {
+/** Runs chunk `c` of `chunks` of the job described in the control block. */
+export function runJob(k: KernelExports, a: Int32Array, f: Float32Array, c: number, chunks: number): void {
   switch (a[OP]) {
     case Op.MatmulF32: {
       const rows = a[ARG + 5];
       k.matmulF32(a[ARG], a[ARG + 1], a[ARG + 2], a[ARG + 3], a[ARG + 4], rows, a[ARG + 6],
-        start(rows, tid, threads, 4), start(rows, tid + 1, threads, 4));
+        start(rows, c, chunks, 4), start(rows, c + 1, chunks, 4));
       return;
     }
     case Op.MatmulQ8: {
       const rows = a[ARG + 7];
       k.matmulQ8(a[ARG], a[ARG + 1], a[ARG + 2], a[ARG + 3], a[ARG + 4], a[ARG + 5], a[ARG + 6], rows, a[ARG + 8],
-        start(rows, tid, threads, 4), start(rows, tid + 1, threads, 4));
+        start(rows, c, chunks, 4), start(rows, c + 1, chunks, 4));
       return;
     }
     case Op.MatmulQ8F32: {
       const rows = a[ARG + 6];
       k.matmulQ8F32(a[ARG], a[ARG + 1], a[ARG + 2], a[ARG + 3], a[ARG + 4], a[ARG + 5], rows, a[ARG + 7],
-        start(rows, tid, threads, 4), start(rows, tid + 1, threads, 4));
+        start(rows, c, chunks, 4), start(rows, c + 1, chunks, 4));
       return;
     }
     case Op.LayerNorm: {
       const n = a[ARG + 6];
       k.layerNorm(a[ARG], a[ARG + 1], a[ARG + 2], a[ARG + 3], a[ARG + 4], f[ARG + 5],
-        start(n, tid, threads, 1), start(n, tid + 1, threads, 1));
+        start(n, c, chunks, 1), start(n, c + 1, chunks, 1));
       return;
     }
     case Op.Gelu: {
       const len = a[ARG + 1];
-      k.gelu(a[ARG], start(len, tid, threads, 16), start(len, tid + 1, threads, 16));
+      k.gelu(a[ARG], start(len, c, chunks, 16), start(len, c + 1, chunks, 16));
       return;
     }
     case Op.Add: {
       const len = a[ARG + 2];
-      k.addInPlace(a[ARG], a[ARG + 1], start(len, tid, threads, 16), start(len, tid + 1, threads, 16));
+      k.addInPlace(a[ARG], a[ARG + 1], start(len, c, chunks, 16), start(len, c + 1, chunks, 16));
       return;
     }
     case Op.Attention: {
       const nHead = a[ARG + 8];
       k.attention(a[ARG], a[ARG + 1], a[ARG + 2], a[ARG + 3], a[ARG + 4], a[ARG + 5], a[ARG + 6], a[ARG + 7],
-        nHead, a[ARG + 9], a[ARG + 10], start(nHead, tid, threads, 1), start(nHead, tid + 1, threads, 1));
+        nHead, a[ARG + 9], a[ARG + 10], start(nHead, c, chunks, 1), start(nHead, c + 1, chunks, 1));
       return;
     }
     case Op.AttentionDecode: {
-      // Chunk `tid` takes a range of positions and owns partial output and stats slot `tid`.
+      // Chunk `c` takes a range of positions and owns partial output and stats slot `c`.
       const visible = a[ARG + 9];
       const nHead = a[ARG + 5];
       k.attnChunk(a[ARG], a[ARG + 1], a[ARG + 2], a[ARG + 3], a[ARG + 4], nHead, a[ARG + 6], a[ARG + 7], a[ARG + 8],
-        start(visible, tid, threads, 1), start(visible, tid + 1, threads, 1),
-        a[ARG + 10] + tid * a[ARG + 12] * 4, a[ARG + 11] + tid * nHead * 8);
+        start(visible, c, chunks, 1), start(visible, c + 1, chunks, 1),
+        a[ARG + 10] + c * a[ARG + 12] * 4, a[ARG + 11] + c * nHead * 8);
       return;
     }
     default:
