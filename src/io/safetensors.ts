@@ -1,6 +1,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { UserError } from "../errors.js";
+import { f16Table } from "./half.js";
 
 /**
  * safetensors: an 8-byte little-endian header length, a JSON header mapping tensor names to
@@ -146,24 +147,4 @@ function decodeInto(dtype: DType, buf: Buffer, count: number, out: Float32Array,
       return;
     }
   }
-}
-
-let f16Lookup: Float32Array | null = null;
-/** All 65536 half values widened once (256 KB), so converting is one load per element. */
-function f16Table(): Float32Array {
-  if (f16Lookup === null) {
-    f16Lookup = new Float32Array(65536);
-    for (let h = 0; h < 65536; h++) f16Lookup[h] = f16ToF32(h);
-  }
-  return f16Lookup;
-}
-
-/** IEEE half → float, including subnormals, infinities and NaN. */
-export function f16ToF32(h: number): number {
-  const sign = h & 0x8000 ? -1 : 1;
-  const exp = (h >> 10) & 0x1f;
-  const frac = h & 0x3ff;
-  if (exp === 0) return sign * frac * 2 ** -24;
-  if (exp === 31) return frac ? NaN : sign * Infinity;
-  return sign * (1 + frac / 1024) * 2 ** (exp - 15);
 }

@@ -1,5 +1,6 @@
 import type { Backend, Matrix } from "../kernels/backend.js";
 import { Q8_BLOCK } from "../kernels/backend.js";
+import { quantizeBlocksQ8 } from "../kernels/quantize.js";
 
 /** How matrices are stored in memory: f32, or int8 with a scale per 32 weights. */
 export type WeightDType = "f32" | "q8";
@@ -39,25 +40,14 @@ export function allocMatrix(backend: Backend, rows: number, cols: number, dtype:
   return { kind: "q8", rows, cols, q: backend.allocI8(rows * cols), scales: backend.allocF32((rows * cols) / Q8_BLOCK) };
 }
 
-/**
- * Stores `count` f32 rows starting at `firstRow`, quantizing for q8: per block of 32 weights,
- * scale = max|w| / 127 and q = round(w / scale).
- */
+/** Stores `count` f32 rows starting at `firstRow`, quantizing them for a q8 matrix. */
 export function writeMatrixRows(m: Matrix, firstRow: number, rows: Float32Array, count: number): void {
   const { cols } = m;
   if (m.kind === "f32") {
     m.data.set(rows.subarray(0, count * cols), firstRow * cols);
     return;
   }
-  const base = firstRow * cols;
-  for (let b = 0; b < (count * cols) / Q8_BLOCK; b++) {
-    let absMax = 0;
-    for (let i = 0; i < Q8_BLOCK; i++) absMax = Math.max(absMax, Math.abs(rows[b * Q8_BLOCK + i]));
-    const scale = absMax / 127;
-    const inv = scale === 0 ? 0 : 1 / scale;
-    m.scales[base / Q8_BLOCK + b] = scale;
-    for (let i = 0; i < Q8_BLOCK; i++) m.q[base + b * Q8_BLOCK + i] = Math.round(rows[b * Q8_BLOCK + i] * inv);
-  }
+  quantizeBlocksQ8(rows, 0, m.q, m.scales, (firstRow * cols) / Q8_BLOCK, (count * cols) / Q8_BLOCK);
 }
 
 /** out (C,) = row `row` of the matrix as f32: an embedding lookup, dequantizing if needed. */
