@@ -59,6 +59,7 @@ export function loadOptions(values: FlagValues): LoadOptions {
     backend: choiceFlag(values, "backend", BACKENDS) ?? "wasm",
     threads: intFlag(values, "threads", 1),
     dtype: choiceFlag(values, "dtype", DTYPES) ?? "f32",
+    quiet: values.quiet === true,
   };
 }
 

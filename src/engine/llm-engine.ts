@@ -40,6 +40,8 @@ export interface EngineOptions {
   prefixCaching?: boolean;
   /** The name the model is served as; load() uses the folder's name. */
   modelName?: string;
+  /** No download progress on stderr when the model comes from the Hub. */
+  quiet?: boolean;
 }
 
 const DEFAULTS = { maxBatch: 64, blockSize: 16, maxStepTokens: 256, maxQueue: 1024, defaultKvCapMB: 1024 };
@@ -112,7 +114,7 @@ export class LLMEngine {
   static async load(source: string, options: EngineOptions = {}): Promise<LLMEngine> {
     const backend = await createBackend({ kind: options.backend ?? "wasm", threads: options.threads });
     try {
-      const model = await loadModel(source, backend, options.dtype ?? "f32");
+      const model = await loadModel(source, backend, options.dtype ?? "f32", { quiet: options.quiet });
       return new LLMEngine(model, backend, { ...options, modelName: options.modelName ?? path.basename(path.resolve(source)) });
     } catch (e) {
       backend.close();

@@ -24,8 +24,10 @@ export interface LoadOptions {
   contextLength?: number;
   /** Tokens per prefill pass; longer prompts are prefilled in chunks. */
   prefillChunk?: number;
-  /** Time every kernel call (see `kernelProfile()`); costs ~0.1 µs per call. */
+  /** Time every kernel call (see `profiler`); costs ~0.1 µs per call. */
   profile?: boolean;
+  /** No download progress on stderr when the model comes from the Hub. */
+  quiet?: boolean;
 }
 
 export interface Timings {
@@ -84,7 +86,7 @@ export class LLM {
     const profiler = options.profile ? profileBackend(created) : null;
     const backend = profiler?.backend ?? created;
     try {
-      const { config, weights, tokenizer } = await loadModel(modelSource, backend, options.dtype ?? "f32");
+      const { config, weights, tokenizer } = await loadModel(modelSource, backend, options.dtype ?? "f32", { quiet: options.quiet });
       const contextLength = options.contextLength ?? config.nPositions;
       if (!Number.isInteger(contextLength) || contextLength < 1 || contextLength > config.nPositions) {
         throw new UserError(`invalid context length ${contextLength}: must be in [1, ${config.nPositions}]`);

@@ -40,14 +40,14 @@ export function readConfig(dir: string): GPT2Config {
  * (config.json, tokenizer files, model.safetensors or a sharded index), a .gguf file, or a
  * Hugging Face Hub id "org/name[@revision]" (downloaded into the HF cache first).
  */
-export async function loadModel(source: string, backend: Backend, dtype: WeightDType): Promise<LoadedModel> {
+export async function loadModel(source: string, backend: Backend, dtype: WeightDType, options: { quiet?: boolean } = {}): Promise<LoadedModel> {
   switch (classifyModelSource(source)) {
     case "gguf":
       return loadGGUFModel(source, backend, dtype);
     case "hub": {
       let dir: string;
       try {
-        dir = await resolveHubModel(source);
+        dir = await resolveHubModel(source, { quiet: options.quiet });
       } catch (e) {
         // A mistyped relative path looks like org/name too; say so rather than only blame the Hub.
         if (e instanceof UserError) throw new UserError(`${e.message} (and there is no local folder ${source})`);
