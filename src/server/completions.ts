@@ -2,7 +2,7 @@ import type { ServerResponse } from "node:http";
 import type { TokenLogprobs } from "../engine/logprobs.js";
 import type { Tokenizer } from "../tokenizer/index.js";
 import { Choices } from "./choices.js";
-import { checkModel, requestId, settle, summarize, usage, type RequestSummary, type ServerContext } from "./context.js";
+import { checkModel, finishRequest, requestId, usage, type RequestSummary, type ServerContext } from "./context.js";
 import { badParam, HttpError } from "./errors.js";
 import { EventStream, sendJson } from "./http.js";
 import { MAX_LOGPROBS, MAX_N, optionalBool, optionalInt, parseSampling, parseStream, rejectUnsupported, type Body } from "./params.js";
@@ -78,27 +78,16 @@ export async function completions(ctx: ServerContext, body: Body, res: ServerRes
         },
   });
 
-  if (stream) events.open({ "x-request-id": id });
-  let results;
-  try {
-    results = await settle(res, choices);
-  } catch (e) {
-    if (!stream) throw e;
-    events.end(new HttpError(500, `generation failed: ${(e as Error).message}`, "server_error"));
-    return summarize(id, 500, choices.handles, n);
-  }
-  if (results === null) return summarize(id, 499, choices.handles, n);
-  const summary = summarize(id, 200, choices.handles, n);
-
-  if (stream) {
-    results.forEach((r, i) => {
+  const { summary, results } = await finishRequest(
+    { res, events, stream, includeUsage, id, n },
+    choices,
+    (i, r) => {
       begin(i);
       if (!ended[i]) events.send(chunk([{ index: i, text: "", logprobs: null, finish_reason: r.finishReason }]));
-    });
-    if (includeUsage) events.send(chunk([], { usage: usage(summary) }));
-    events.end();
-    return summary;
-  }
+    },
+    (u) => chunk([], { usage: u }),
+  );
+  if (results === null) return summary;
 
   sendJson(
     res,

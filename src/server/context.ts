@@ -4,6 +4,7 @@ import { AbortedError, type LLMEngine, type SequenceHandle, type SequenceResult 
 import type { ChatFormatter } from "./chat-template.js";
 import type { Choices } from "./choices.js";
 import { HttpError } from "./errors.js";
+import type { EventStream } from "./http.js";
 import type { Body } from "./params.js";
 
 /** What every endpoint handler shares. */
@@ -80,4 +81,44 @@ export function usage(s: RequestSummary): { prompt_tokens: number; completion_to
     total_tokens: s.promptTokens + s.completionTokens,
     prompt_tokens_details: { cached_tokens: s.cachedTokens },
   };
+}
+
+/** How one request's response goes out: streamed as events, or as one JSON body at the end. */
+export interface ResponsePlan {
+  readonly res: ServerResponse;
+  readonly events: EventStream;
+  readonly stream: boolean;
+  readonly includeUsage: boolean;
+  readonly id: string;
+  readonly n: number;
+}
+
+/**
+ * Waits for every choice of a request. A stream is finished here: every choice still open gets
+ * its finish reason (closeChoice), then usage if asked (usageChunk), then [DONE]; a failure ends
+ * it with an error event. `results` comes back only when the caller still has a JSON body to send.
+ */
+export async function finishRequest(
+  plan: ResponsePlan,
+  choices: Choices,
+  closeChoice: (index: number, result: SequenceResult) => void,
+  usageChunk: (u: ReturnType<typeof usage>) => object,
+): Promise<{ summary: RequestSummary; results: SequenceResult[] | null }> {
+  const { res, events, stream, id, n } = plan;
+  if (stream) events.open({ "x-request-id": id });
+  let results: SequenceResult[] | null;
+  try {
+    results = await settle(res, choices);
+  } catch (e) {
+    if (!stream) throw e;
+    events.end(new HttpError(500, `generation failed: ${(e as Error).message}`, "server_error"));
+    return { summary: summarize(id, 500, choices.handles, n), results: null };
+  }
+  if (results === null) return { summary: summarize(id, 499, choices.handles, n), results: null };
+  const summary = summarize(id, 200, choices.handles, n);
+  if (!stream) return { summary, results };
+  results.forEach((r, i) => closeChoice(i, r));
+  if (plan.includeUsage) events.send(usageChunk(usage(summary)));
+  events.end();
+  return { summary, results: null };
 }
