@@ -113,5 +113,17 @@ for (const threads of [1, 2]) {
       const ids = llm.tokenize(fs.readFileSync(path.join(fixtures, "shakespeare-val-40x256.txt"), "utf8"));
       assert.ok(Math.abs(llm.perplexity(ids, 256).nll - (golden.val_loss_f32_first_40_windows ?? NaN)) < 1e-3);
     });
+
+    it("q8 weights raise perplexity on the golden windows by less than 1%", async () => {
+      const q8 = await LLM.load(defaultModelDir, { backend: "wasm", threads, dtype: "q8" });
+      try {
+        const ids = q8.tokenize(fs.readFileSync(path.join(fixtures, "shakespeare-val-40x256.txt"), "utf8"));
+        const f32Ppl = Math.exp(golden.val_loss_f32_first_40_windows ?? NaN);
+        const { ppl } = q8.perplexity(ids, 256);
+        assert.ok(ppl < f32Ppl * 1.01, `q8 ppl ${ppl} vs f32 ${f32Ppl}`);
+      } finally {
+        q8.close();
+      }
+    });
   });
 }
