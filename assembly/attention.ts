@@ -1,5 +1,16 @@
-// Causal attention for heads [h0, h1), reading keys and values through the block table.
-// Each head owns its own row of scores in scratch, so threads can take disjoint head ranges.
+// Causal attention, computed the same way for every query row whatever else runs with it: in
+// prefill (t rows, threads splitting the heads) or decode (one row, threads splitting the
+// positions), alone or in a batch, on any number of threads. Per row and head:
+//   s_p = scale · q·k_p, each dot product summed as matmul.ts sums one (four chains a vector apart,
+//     so a cache row streams as one run);
+//   the positions go by fixed chunks of CHUNK from position 0; per chunk, m_c = max s_p,
+//     e_p = exp(s_p − m_c), exactly 0 below e^-60, l_c = Σ e_p (four lanes from the chunk's
+//     start, their sum, then the chunk's last length % 4 in order) and P_c = Σ e_p·v_p added
+//     position after position;
+//   m = max m_c, β_c = exp(m_c − m) (exactly 0 below e^-60, exactly 1 for the largest);
+//   o = β_0·P_0 + β_1·P_1 + ..., l = β_0·l_0 + β_1·l_1 + ..., in chunk order; out = o · (1 / l).
+// A decode step's threads each take whole chunks (the flash-decoding split), which the caller
+// merges in order: the thread count changes no bit.
 import { exp4, hmax, hsum, madd, transposeSum4 } from "./math";
 import { dotF32 } from "./matmul";
 
@@ -10,9 +21,146 @@ import { dotF32 } from "./matmul";
  */
 const CUTOFF: f32 = -60;
 
-/** scores[0..count) = exp(scores - mx), exactly 0 below the cutoff; returns their sum. */
+/** Positions per chunk: the unit of the decode split across threads. */
+export const CHUNK: i32 = 32;
+
+/**
+ * [q·k0, q·k1, q·k2, q·k3] · scale for four cache rows `stride` bytes apart, each summed as dotF32
+ * sums, in two passes of eight accumulators (chains 0 and 1, then 2 and 3) sharing the q loads.
+ */
 @inline
-export function softmaxNumerators(scores: usize, count: i32, mx: f32): f32 {
+function dot4rows(q: usize, k: usize, stride: usize, d: i32, scale: f32): v128 {
+  const k1 = k + stride, k2 = k1 + stride, k3 = k2 + stride;
+  const end16 = <usize>(d & ~15) << 2;
+  const vecBytes = <usize>(d & ~3) << 2;
+  let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
+  let b0 = f32x4.splat(0), b1 = f32x4.splat(0), b2 = f32x4.splat(0), b3 = f32x4.splat(0);
+  let c: usize = 0;
+  for (; c < end16; c += 64) {
+    const qa = v128.load(q + c), qb = v128.load(q + c, 16);
+    a0 = madd(qa, v128.load(k + c), a0);
+    b0 = madd(qb, v128.load(k + c, 16), b0);
+    a1 = madd(qa, v128.load(k1 + c), a1);
+    b1 = madd(qb, v128.load(k1 + c, 16), b1);
+    a2 = madd(qa, v128.load(k2 + c), a2);
+    b2 = madd(qb, v128.load(k2 + c, 16), b2);
+    a3 = madd(qa, v128.load(k3 + c), a3);
+    b3 = madd(qb, v128.load(k3 + c, 16), b3);
+  }
+  // Chain 0 goes on over the vectors after the last full group of 16.
+  for (; c < vecBytes; c += 16) {
+    const qa = v128.load(q + c);
+    a0 = madd(qa, v128.load(k + c), a0);
+    a1 = madd(qa, v128.load(k1 + c), a1);
+    a2 = madd(qa, v128.load(k2 + c), a2);
+    a3 = madd(qa, v128.load(k3 + c), a3);
+  }
+  // Chains 0 + 1 of each row; then chains 2 and 3.
+  const s0 = f32x4.add(a0, b0), s1 = f32x4.add(a1, b1), s2 = f32x4.add(a2, b2), s3 = f32x4.add(a3, b3);
+  a0 = f32x4.splat(0); a1 = f32x4.splat(0); a2 = f32x4.splat(0); a3 = f32x4.splat(0);
+  b0 = f32x4.splat(0); b1 = f32x4.splat(0); b2 = f32x4.splat(0); b3 = f32x4.splat(0);
+  for (c = 0; c < end16; c += 64) {
+    const qa = v128.load(q + c, 32), qb = v128.load(q + c, 48);
+    a0 = madd(qa, v128.load(k + c, 32), a0);
+    b0 = madd(qb, v128.load(k + c, 48), b0);
+    a1 = madd(qa, v128.load(k1 + c, 32), a1);
+    b1 = madd(qb, v128.load(k1 + c, 48), b1);
+    a2 = madd(qa, v128.load(k2 + c, 32), a2);
+    b2 = madd(qb, v128.load(k2 + c, 48), b2);
+    a3 = madd(qa, v128.load(k3 + c, 32), a3);
+    b3 = madd(qb, v128.load(k3 + c, 48), b3);
+  }
+  let s = transposeSum4(f32x4.add(s0, f32x4.add(a0, b0)), f32x4.add(s1, f32x4.add(a1, b1)),
+    f32x4.add(s2, f32x4.add(a2, b2)), f32x4.add(s3, f32x4.add(a3, b3)));
+  const bytes = <usize>d << 2;
+  for (c = vecBytes; c < bytes; c += 4) {
+    const kv = f32x4.replace_lane(f32x4.replace_lane(f32x4.replace_lane(f32x4.splat(load<f32>(k + c)),
+      1, load<f32>(k1 + c)), 2, load<f32>(k2 + c)), 3, load<f32>(k3 + c));
+    s = f32x4.add(s, f32x4.mul(f32x4.splat(load<f32>(q + c)), kv));
+  }
+  return f32x4.mul(s, f32x4.splat(scale));
+}
+
+/** Scores of one cache row for heads [h0, h1): s[h·strideBytes] = scale · q_h·k_h, head by head. */
+@inline
+function rowScores(q: usize, kr: usize, headBytes: usize, h0: i32, h1: i32, d: i32, scale: f32, s: usize, strideBytes: usize): void {
+  let sh = s + <usize>h0 * strideBytes;
+  for (let o = <usize>h0 * headBytes, end = <usize>h1 * headBytes; o < end; o += headBytes) {
+    store<f32>(sh, dotF32(q + o, kr + o, d) * scale);
+    sh += strideBytes;
+  }
+}
+
+/** o[0..d) = a·v[0..d) + o[0..d): one position's term of an output. */
+@inline
+function axpy1(o: usize, v: usize, a: f32, d: i32): void {
+  const av = f32x4.splat(a);
+  const end4 = o + (<usize>(d & ~3) << 2);
+  while (o < end4) {
+    v128.store(o, madd(av, v128.load(v), v128.load(o)));
+    o += 16;
+    v += 16;
+  }
+  const end = end4 + (<usize>(d & 3) << 2);
+  while (o < end) {
+    store<f32>(o, load<f32>(o) + a * load<f32>(v));
+    o += 4;
+    v += 4;
+  }
+}
+
+/** axpy1 for four cache rows `stride` bytes apart with weights w, in row order; o read and written once. */
+@inline
+function axpy4(o: usize, v: usize, stride: usize, w: v128, d: i32): void {
+  const v1 = v + stride, v2 = v1 + stride, v3 = v2 + stride;
+  const w0 = v128.shuffle<f32>(w, w, 0, 0, 0, 0), w1 = v128.shuffle<f32>(w, w, 1, 1, 1, 1);
+  const w2 = v128.shuffle<f32>(w, w, 2, 2, 2, 2), w3 = v128.shuffle<f32>(w, w, 3, 3, 3, 3);
+  const vecBytes = <usize>(d & ~3) << 2;
+  for (let c: usize = 0; c < vecBytes; c += 16) {
+    let acc = madd(w0, v128.load(v + c), v128.load(o + c));
+    acc = madd(w1, v128.load(v1 + c), acc);
+    acc = madd(w2, v128.load(v2 + c), acc);
+    v128.store(o + c, madd(w3, v128.load(v3 + c), acc));
+  }
+  const bytes = <usize>d << 2;
+  const a0 = f32x4.extract_lane(w, 0), a1 = f32x4.extract_lane(w, 1);
+  const a2 = f32x4.extract_lane(w, 2), a3 = f32x4.extract_lane(w, 3);
+  for (let c = vecBytes; c < bytes; c += 4) {
+    let acc = load<f32>(o + c) + a0 * load<f32>(v + c);
+    acc += a1 * load<f32>(v1 + c);
+    acc += a2 * load<f32>(v2 + c);
+    store<f32>(o + c, acc + a3 * load<f32>(v3 + c));
+  }
+}
+
+/** The cache row of position p: block tables map blocks of blockSize positions to pool blocks. */
+@inline
+function rowAt(base: usize, table: usize, blockSize: i32, rowBytes: usize, p: i32): usize {
+  const blk = p / blockSize;
+  const slot = load<i32>(table + (<usize>blk << 2)) * blockSize + (p - blk * blockSize);
+  return base + <usize>slot * rowBytes;
+}
+
+@inline
+function expCut(d: f32): f32 {
+  return d > CUTOFF ? f32x4.extract_lane(exp4(f32x4.splat(d)), 0) : 0;
+}
+
+@inline
+function maxOf(scores: usize, count: i32): f32 {
+  const end4 = scores + (<usize>(count & ~3) << 2);
+  const end = scores + (<usize>count << 2);
+  let m4 = f32x4.splat(-Infinity);
+  let p = scores;
+  for (; p < end4; p += 16) m4 = f32x4.pmax(m4, v128.load(p));
+  let mx = hmax(m4);
+  for (; p < end; p += 4) mx = max(mx, load<f32>(p));
+  return mx;
+}
+
+/** scores[0..count) = exp(scores − mx), exactly 0 below the cutoff; returns their sum l_c. */
+@inline
+function expSum(scores: usize, count: i32, mx: f32): f32 {
   const end4 = scores + (<usize>(count & ~3) << 2);
   const end = scores + (<usize>count << 2);
   const m = f32x4.splat(mx);
@@ -35,158 +183,238 @@ export function softmaxNumerators(scores: usize, count: i32, mx: f32): f32 {
   return sum;
 }
 
-/** scores[0..count) = softmax(scores[0..count)). */
+/**
+ * Scores of cache rows [p0, p1) against one query row for heads [h0, h1), at
+ * scores + h·strideBytes + 4p. `group` takes four rows at a time sharing each q load, which
+ * pays when the rows come from cache (prefill, where every query row rereads them); a decode
+ * step streams each row once from DRAM, and several row streams at once cost bandwidth.
+ */
 @inline
-export function softmaxRow(scores: usize, count: i32): void {
-  const end4 = scores + (<usize>(count & ~3) << 2);
-  const end = scores + (<usize>count << 2);
-  let m4 = f32x4.splat(-Infinity);
-  let p = scores;
-  for (; p < end4; p += 16) m4 = f32x4.pmax(m4, v128.load(p));
-  let mx = hmax(m4);
-  for (; p < end; p += 4) mx = max(mx, load<f32>(p));
-  const inv = f32x4.splat(<f32>1 / softmaxNumerators(scores, count, mx));
-  for (p = scores; p < end4; p += 16) v128.store(p, f32x4.mul(v128.load(p), inv));
-  for (; p < end; p += 4) store<f32>(p, load<f32>(p) * f32x4.extract_lane(inv, 0));
-}
-
-/** o[0..d) += a·v[0..d) */
-@inline
-export function axpyRow(o: usize, v: usize, a: f32, d: i32): void {
-  const av = f32x4.splat(a);
-  const end4 = o + (<usize>(d & ~3) << 2);
-  while (o < end4) {
-    v128.store(o, madd(av, v128.load(v), v128.load(o)));
-    o += 16;
-    v += 16;
-  }
-  const end = end4 + (<usize>(d & 3) << 2);
-  while (o < end) {
-    store<f32>(o, load<f32>(o) + a * load<f32>(v));
-    o += 4;
-    v += 4;
-  }
-}
-
-/** [q·k0, q·k1, q·k2, q·k3] for four cache rows `stride` bytes apart: one q load feeds four rows. */
-@inline
-function dot4(q: usize, k: usize, stride: usize, d: i32): v128 {
-  const k1 = k + stride, k2 = k1 + stride, k3 = k2 + stride;
-  let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
-  const vecBytes = <usize>(d & ~3) << 2;
-  for (let c: usize = 0; c < vecBytes; c += 16) {
-    const qv = v128.load(q + c);
-    a0 = madd(qv, v128.load(k + c), a0);
-    a1 = madd(qv, v128.load(k1 + c), a1);
-    a2 = madd(qv, v128.load(k2 + c), a2);
-    a3 = madd(qv, v128.load(k3 + c), a3);
-  }
-  let s = transposeSum4(a0, a1, a2, a3);
-  const bytes = <usize>d << 2;
-  for (let c = vecBytes; c < bytes; c += 4) {
-    const kv = f32x4.replace_lane(f32x4.replace_lane(f32x4.replace_lane(f32x4.splat(load<f32>(k + c)),
-      1, load<f32>(k1 + c)), 2, load<f32>(k2 + c)), 3, load<f32>(k3 + c));
-    s = madd(kv, f32x4.splat(load<f32>(q + c)), s);
-  }
-  return s;
-}
-
-/** o[0..d) += Σ_j w[j]·v_j[0..d) for four cache rows `stride` bytes apart: o is read and written once. */
-@inline
-function axpy4(o: usize, v: usize, stride: usize, w: v128, d: i32): void {
-  const v1 = v + stride, v2 = v1 + stride, v3 = v2 + stride;
-  const w0 = v128.shuffle<f32>(w, w, 0, 0, 0, 0), w1 = v128.shuffle<f32>(w, w, 1, 1, 1, 1);
-  const w2 = v128.shuffle<f32>(w, w, 2, 2, 2, 2), w3 = v128.shuffle<f32>(w, w, 3, 3, 3, 3);
-  const vecBytes = <usize>(d & ~3) << 2;
-  for (let c: usize = 0; c < vecBytes; c += 16) {
-    const s01 = madd(w1, v128.load(v1 + c), f32x4.mul(w0, v128.load(v + c)));
-    const s23 = madd(w3, v128.load(v3 + c), f32x4.mul(w2, v128.load(v2 + c)));
-    v128.store(o + c, f32x4.add(v128.load(o + c), f32x4.add(s01, s23)));
-  }
-  const bytes = <usize>d << 2;
-  for (let c = vecBytes; c < bytes; c += 4) {
-    const a = f32x4.extract_lane(w, 0) * load<f32>(v + c) + f32x4.extract_lane(w, 1) * load<f32>(v1 + c);
-    const b = f32x4.extract_lane(w, 2) * load<f32>(v2 + c) + f32x4.extract_lane(w, 3) * load<f32>(v3 + c);
-    store<f32>(o + c, load<f32>(o + c) + (a + b));
+function scoreRows(q: usize, k: usize, table: usize, blockSize: i32, rowBytes: usize, headBytes: usize, d: i32,
+  h0: i32, h1: i32, p0: i32, p1: i32, scores: usize, strideBytes: usize, scale: f32, group: bool): void {
+  const begin = <usize>h0 * headBytes, end = <usize>h1 * headBytes;
+  // Within a block consecutive positions are consecutive rows.
+  for (let p = p0; p < p1; ) {
+    const run = min(blockSize - p % blockSize, p1 - p);
+    const kr = rowAt(k, table, blockSize, rowBytes, p);
+    const s = scores + (<usize>p << 2);
+    let j = 0;
+    for (; group && j + 4 <= run; j += 4) {
+      const kj = kr + <usize>j * rowBytes;
+      let sh = s + (<usize>j << 2) + <usize>h0 * strideBytes;
+      for (let h = begin; h < end; h += headBytes) {
+        v128.store(sh, dot4rows(q + h, kj + h, rowBytes, d, scale));
+        sh += strideBytes;
+      }
+    }
+    for (; j < run; j++) rowScores(q, kr + <usize>j * rowBytes, headBytes, h0, h1, d, scale, s + (<usize>j << 2), strideBytes);
+    p += run;
   }
 }
 
 /**
- * Position-major: for each cached position, every head of [h0, h1) takes its slice of the same
- * K (then V) row, so a thread reads its part of each row in one contiguous run.
+ * P = Σ_p e_p·v_p over positions [p0, p1) for heads [h0, h1), P_h at o + h·headBytes (zeroed
+ * here), position-major so that each cache row's part is read in one run.
+ */
+@inline
+function chunkValues(o: usize, v: usize, table: usize, blockSize: i32, rowBytes: usize, headBytes: usize, d: i32,
+  h0: i32, h1: i32, p0: i32, p1: i32, scores: usize, strideBytes: usize, group: bool): void {
+  const begin = <usize>h0 * headBytes, end = <usize>h1 * headBytes;
+  zero(o + begin, end - begin);
+  for (let p = p0; p < p1; ) {
+    const run = min(blockSize - p % blockSize, p1 - p);
+    const vr = rowAt(v, table, blockSize, rowBytes, p);
+    const s = scores + (<usize>p << 2);
+    let j = 0;
+    for (; group && j + 4 <= run; j += 4) {
+      const vj = vr + <usize>j * rowBytes;
+      let sh = s + (<usize>j << 2) + <usize>h0 * strideBytes;
+      for (let h = begin; h < end; h += headBytes) {
+        axpy4(o + h, vj + h, rowBytes, v128.load(sh), d);
+        sh += strideBytes;
+      }
+    }
+    for (; j < run; j++) {
+      const vj = vr + <usize>j * rowBytes;
+      let sh = s + (<usize>j << 2) + <usize>h0 * strideBytes;
+      for (let h = begin; h < end; h += headBytes) {
+        axpy1(o + h, vj + h, load<f32>(sh), d);
+        sh += strideBytes;
+      }
+    }
+    p += run;
+  }
+}
+
+/**
+ * bytes (a multiple of 4) of zeros at p. memory.fill is a call into the engine, which costs more
+ * than these few stores at the sizes here.
+ */
+@inline
+function zero(p: usize, bytes: usize): void {
+  const end = p + bytes;
+  const end16 = p + (bytes & ~15);
+  for (; p < end16; p += 16) v128.store(p, f32x4.splat(0));
+  for (; p < end; p += 4) store<f32>(p, 0);
+}
+
+/** o[0..d) = o + b·p, a plain multiply and add */
+@inline
+function addScaled(o: usize, p: usize, b: f32, d: i32): void {
+  const bv = f32x4.splat(b);
+  const end4 = <usize>(d & ~3) << 2;
+  let c: usize = 0;
+  for (; c < end4; c += 16) v128.store(o + c, f32x4.add(v128.load(o + c), f32x4.mul(bv, v128.load(p + c))));
+  const bytes = <usize>d << 2;
+  for (; c < bytes; c += 4) store<f32>(o + c, load<f32>(o + c) + b * load<f32>(p + c));
+}
+
+/** o[0..d) ·= b */
+@inline
+function scaleRow(o: usize, b: f32, d: i32): void {
+  const bv = f32x4.splat(b);
+  const end4 = <usize>(d & ~3) << 2;
+  let c: usize = 0;
+  for (; c < end4; c += 16) v128.store(o + c, f32x4.mul(v128.load(o + c), bv));
+  const bytes = <usize>d << 2;
+  for (; c < bytes; c += 4) store<f32>(o + c, load<f32>(o + c) * b);
+}
+
+/**
+ * Chunk c's [m_c, l_c] at stat and its e_p in place of its scores, for heads [h0, h1) of one
+ * query row; stats of head h at stats + h·headStride, of chunk c ... + c·chunkStride.
+ */
+@inline
+function chunkStats(scores: usize, strideBytes: usize, p0: i32, n: i32, h0: i32, h1: i32, stats: usize, headStride: usize): void {
+  for (let h = h0; h < h1; h++) {
+    const s = scores + <usize>h * strideBytes + (<usize>p0 << 2);
+    const st = stats + <usize>h * headStride;
+    const mc = maxOf(s, n);
+    store<f32>(st, mc);
+    store<f32>(st, expSum(s, n, mc), 4);
+  }
+}
+
+/** The largest m_c of `chunks` stats `chunkStride` bytes apart. */
+@inline
+function maxOfChunks(st: usize, chunks: i32, chunkStride: usize): f32 {
+  let m: f32 = -Infinity;
+  for (let c = 0; c < chunks; c++, st += chunkStride) m = max(m, load<f32>(st));
+  return m;
+}
+
+/**
+ * Turns a head's [m_c, l_c] into [β_c, β_c·l_c] in place and returns l = Σ β_c·l_c, the sum in
+ * chunk order.
+ */
+@inline
+function chunkWeights(st: usize, chunks: i32, chunkStride: usize): f32 {
+  const m = maxOfChunks(st, chunks, chunkStride);
+  let l: f32 = 0;
+  for (let c = 0; c < chunks; c++, st += chunkStride) {
+    const b = expCut(load<f32>(st) - m);
+    const t = b * load<f32>(st, 4);
+    store<f32>(st, b);
+    l = c == 0 ? t : l + t;
+  }
+  return l;
+}
+
+/**
+ * Adds chunk c to a head's output o, given β_c: o = β_0·P_0 for the first chunk (P_0 is already
+ * in o, and β = 1 leaves it as it is), o + β_c·P_c after it.
+ */
+@inline
+function mergeChunk(o: usize, partial: usize, b: f32, c: i32, d: i32): void {
+  if (c > 0) addScaled(o, partial, b, d);
+  else if (b != 1) scaleRow(o, b, d);
+}
+
+/**
+ * Prefill: t query rows at positions [pos, pos + t), heads [h0, h1). Each head owns its row of
+ * scores in scratch (stride pos + t), and in `work` its P_c (headDim floats at h·headDim) and
+ * [m_c, l_c] (2 floats per chunk from nHead·headDim + 2h·chunks, chunks = ⌈(pos + t) / CHUNK⌉),
+ * so threads can take disjoint head ranges.
  */
 export function attention(
   out: usize, q: usize, k: usize, v: usize, table: usize, blockSize: i32,
-  pos: i32, t: i32, nHead: i32, headDim: i32, scratch: usize, h0: i32, h1: i32,
+  pos: i32, t: i32, nHead: i32, headDim: i32, scratch: usize, work: usize, h0: i32, h1: i32,
 ): void {
-  const rowBytes = <usize>(nHead * headDim) << 2;
   const headBytes = <usize>headDim << 2;
-  const scoreBytes = <usize>(pos + t) << 2; // one row of scores per head
+  const rowBytes = <usize>nHead * headBytes;
+  const strideBytes = <usize>(pos + t) << 2;
   const scale = <f32>(1 / Math.sqrt(<f64>headDim));
-  const sc = f32x4.splat(scale);
-  const first = scratch + <usize>h0 * scoreBytes;
-  // Four positions at a time share each q (and output) load, which pays when the rows come from
-  // cache, as in prefill where every query rereads them. A decode step streams each row once
-  // from DRAM, and there four interleaved row streams halve the bandwidth: one row at a time.
-  const group = t > 1;
-  const begin = <usize>h0 * headBytes, end = <usize>h1 * headBytes;
+  const headStats = <usize>((pos + t + CHUNK - 1) / CHUNK) << 3;
+  const stats = work + rowBytes;
   for (let i = 0; i < t; i++) {
-    const qi = q + <usize>i * rowBytes;
     const oi = out + <usize>i * rowBytes;
     const visible = pos + i + 1;
-    // Scores: within a block consecutive positions are consecutive rows, taken four at a time.
-    let sp: usize = 0; // byte offset of position p in a head's score row
-    for (let p = 0, blk = 0; p < visible; blk++) {
-      const count = min(blockSize, visible - p);
-      const kb = k + <usize>(load<i32>(table + (<usize>blk << 2)) * blockSize) * rowBytes;
-      let j = 0;
-      for (; group && j + 4 <= count; j += 4) {
-        const kr = kb + <usize>j * rowBytes;
-        let s = first + sp;
-        for (let h = begin; h < end; h += headBytes) {
-          v128.store(s, f32x4.mul(dot4(qi + h, kr + h, rowBytes, headDim), sc));
-          s += scoreBytes;
-        }
-        sp += 16;
-      }
-      for (; j < count; j++) {
-        const kr = kb + <usize>j * rowBytes;
-        let s = first + sp;
-        for (let h = begin; h < end; h += headBytes) {
-          store<f32>(s, dotF32(qi + h, kr + h, headDim) * scale);
-          s += scoreBytes;
-        }
-        sp += 4;
-      }
-      p += count;
+    const chunks = (visible + CHUNK - 1) / CHUNK;
+    scoreRows(q + <usize>i * rowBytes, k, table, blockSize, rowBytes, headBytes, headDim, h0, h1, 0, visible, scratch, strideBytes, scale, true);
+    for (let c = 0; c < chunks; c++) {
+      const p0 = c * CHUNK;
+      chunkStats(scratch, strideBytes, p0, min(CHUNK, visible - p0), h0, h1, stats + (<usize>c << 3), headStats);
     }
-    // Softmax per head, leaving normalized weights in the score rows.
-    for (let s = first, h = h0; h < h1; h++, s += scoreBytes) softmaxRow(s, visible);
-    memory.fill(oi + begin, 0, end - begin);
-    sp = 0;
-    for (let p = 0, blk = 0; p < visible; blk++) {
-      const count = min(blockSize, visible - p);
-      const vb = v + <usize>(load<i32>(table + (<usize>blk << 2)) * blockSize) * rowBytes;
-      let j = 0;
-      for (; group && j + 4 <= count; j += 4) {
-        const vr = vb + <usize>j * rowBytes;
-        let s = first + sp;
-        for (let h = begin; h < end; h += headBytes) {
-          axpy4(oi + h, vr + h, rowBytes, v128.load(s), headDim);
-          s += scoreBytes;
-        }
-        sp += 16;
-      }
-      for (; j < count; j++) {
-        const vr = vb + <usize>j * rowBytes;
-        let s = first + sp;
-        for (let h = begin; h < end; h += headBytes) {
-          axpyRow(oi + h, vr + h, load<f32>(s), headDim);
-          s += scoreBytes;
-        }
-        sp += 4;
-      }
-      p += count;
+    // Each head's 1 / l waits in its first chunk's l_c slot, no longer needed.
+    for (let h = h0; h < h1; h++) {
+      const st = stats + <usize>h * headStats;
+      store<f32>(st, <f32>1 / chunkWeights(st, chunks, 8), 4);
     }
+    // P_0 goes straight to the output, P_c of later chunks through `work`.
+    for (let c = 0; c < chunks; c++) {
+      const p0 = c * CHUNK;
+      chunkValues(c == 0 ? oi : work, v, table, blockSize, rowBytes, headBytes, headDim, h0, h1, p0, min(p0 + CHUNK, visible), scratch, strideBytes, true);
+      for (let h = h0; h < h1; h++) {
+        mergeChunk(oi + <usize>h * headBytes, work + <usize>h * headBytes, load<f32>(stats + <usize>h * headStats + (<usize>c << 3)), c, headDim);
+      }
+    }
+    for (let h = h0; h < h1; h++) scaleRow(oi + <usize>h * headBytes, load<f32>(stats + <usize>h * headStats, 4), headDim);
   }
+}
+
+/**
+ * Decode: chunks [c0, c1) of one query row over `visible` positions, all heads; each thread
+ * reads whole K and V rows. Chunk c writes [m_c, l_c] of head h at stats + 8(c·nHead + h) and
+ * P_c (nHead·headDim floats) at partials + c·nHead·headDim floats, chunk 0's at `out`. Score
+ * rows are `visible` apart.
+ */
+export function attnChunks(out: usize, q: usize, k: usize, v: usize, table: usize, blockSize: i32, nHead: i32, headDim: i32,
+  scores: usize, visible: i32, stats: usize, partials: usize, c0: i32, c1: i32): void {
+  const headBytes = <usize>headDim << 2;
+  const rowBytes = <usize>nHead * headBytes;
+  const strideBytes = <usize>visible << 2;
+  const scale = <f32>(1 / Math.sqrt(<f64>headDim));
+  // All the K rows, then all the V rows: switching between the two streams chunk by chunk
+  // measured 2 µs per chunk more with the cache cold (prefetchers start over).
+  const end = min(c1 * CHUNK, visible);
+  scoreRows(q, k, table, blockSize, rowBytes, headBytes, headDim, 0, nHead, c0 * CHUNK, end, scores, strideBytes, scale, false);
+  for (let c = c0; c < c1; c++) {
+    const p0 = c * CHUNK;
+    chunkStats(scores, strideBytes, p0, min(CHUNK, visible - p0), 0, nHead, stats + ((<usize>c * <usize>nHead) << 3), 8);
+  }
+  for (let c = c0; c < c1; c++) {
+    const p0 = c * CHUNK, p1 = min(p0 + CHUNK, visible);
+    chunkValues(c == 0 ? out : partials + <usize>c * rowBytes, v, table, blockSize, rowBytes, headBytes, headDim, 0, nHead, p0, p1, scores, strideBytes, false);
+  }
+}
+
+/** Decode, after every chunk is done: merges them into out, in order, head by head. */
+export function attnCombine(out: usize, partials: usize, stats: usize, chunks: i32, nHead: i32, headDim: i32): void {
+  const headBytes = <usize>headDim << 2;
+  const rowBytes = <usize>nHead * headBytes;
+  const chunkStride = <usize>nHead << 3;
+  for (let h = 0; h < nHead; h++) {
+    const o = out + <usize>h * headBytes;
+    const st = stats + (<usize>h << 3);
+    const inv = <f32>1 / chunkWeights(st, chunks, chunkStride);
+    for (let c = 0; c < chunks; c++) {
+      mergeChunk(o, partials + <usize>c * rowBytes + <usize>h * headBytes, load<f32>(st + <usize>c * chunkStride), c, headDim);
+    }
+    scaleRow(o, inv, headDim);
+  }
+}
+
+/** CHUNK for the host, which sizes the decode split and its buffers. */
+export function attnChunkPositions(): i32 {
+  return CHUNK;
 }

@@ -4,5 +4,4 @@ export { matmulF32 } from "./matmul";
 export { matmulQ8, matmulQ8F32, quantizeQ8 } from "./q8";
 export { layerNorm } from "./norm";
 export { gelu, addInPlace } from "./elementwise";
-export { attention } from "./attention";
-export { attnChunk, attnCombine } from "./decode-attention";
+export { attention, attnChunkPositions, attnChunks, attnCombine } from "./attention";

@@ -72,6 +72,32 @@ function callCase(label: string, reps: number, call: () => void): Case {
   };
 }
 
+/**
+ * Decode attention at position `pos` over distinct caches of 96 MB in all (GPT-2-124M's shape),
+ * more than the L3 holds, so each call streams its K and V from DRAM as in a real decode step,
+ * where the weight reads in between evict them.
+ */
+function coldAttentionCase(b: Backend, pos: number, label: string): Case {
+  const nHead = 12, headDim = 64, width = nHead * headDim;
+  const count = Math.ceil((96 << 20) / (2 * (pos + 1) * width * 4));
+  const kvs = Array.from({ length: count }, (_, l) => {
+    const k = b.allocF32((pos + 1) * width), v = b.allocF32((pos + 1) * width);
+    fill(k, 10 + l);
+    fill(v, 30 + l);
+    return { k, v, blockTable: Int32Array.of(0), blockSize: pos + 1 };
+  });
+  const q = b.allocF32(width), o = b.allocF32(width), scratch = b.allocF32(nHead * (pos + 1));
+  fill(q, 50);
+  return {
+    label: `attention pos ${pos}, ${count} caches, ${label}`,
+    flops: 0,
+    bytes: 0,
+    run: () => {
+      for (const kv of kvs) b.attention(o, q, kv, pos, 1, nHead, headDim, scratch);
+    },
+  };
+}
+
 const pause = new Int32Array(new SharedArrayBuffer(4));
 /** Lets the other backends' idle workers park (they spin 5 ms), so they do not compete. */
 function settle(): void {
@@ -146,6 +172,15 @@ async function main(): Promise<void> {
     matmulCase("q8 matvec (f32 x), 1 thread", f1, matrices(f1, "q8", 32, 3072, 768), 1),
     matmulCase("q8 matvec (f32 x), 2 threads", f2, matrices(f2, "q8", 32, 3072, 768), 1),
   ]);
+
+  console.log(`# a few decode rows (a batch of sequences), f32 weights streamed from DRAM, 1 thread`);
+  {
+    const ws = matrices(t1, "f32", 16, 3072, 768);
+    measure([2, 3, 4, 8, 16].map((n) => matmulCase(`f32 ${n}×768 · 768×3072ᵀ`, t1, ws, n)));
+  }
+
+  console.log(`# decode attention, K/V streamed from DRAM (as in a decode step, between weight reads)`);
+  measure([190, 700].flatMap((pos) => [coldAttentionCase(t1, pos, "1 thread"), coldAttentionCase(t2, pos, "2 threads")]));
 
   console.log(`# matvec, one matrix hot in cache (compute bound)`);
   measure([

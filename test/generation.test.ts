@@ -3,6 +3,8 @@ import fs from "node:fs";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { LLM } from "../src/engine/llm.js";
+import { LLMEngine } from "../src/engine/llm-engine.js";
+import { resolveSamplingParams } from "../src/engine/sampling-params.js";
 import { fixtures, defaultModelDir } from "./paths.js";
 import { maxAbsDiff, readGolden } from "./helpers.js";
 
@@ -123,6 +125,31 @@ for (const threads of [1, 2]) {
         assert.ok(ppl < f32Ppl * 1.01, `q8 ppl ${ppl} vs f32 ${f32Ppl}`);
       } finally {
         q8.close();
+      }
+    });
+
+    it("a batch of 3 prompts of different lengths gives exactly each prompt's tokens and logits alone", async () => {
+      // Through the serving engine, whose small step budget cuts the prompts into prefill chunks
+      // that share steps with the others' decoding (alone, into other chunks). Log-probabilities
+      // of the whole vocabulary are the logits less one log-sum-exp: equal means equal logits.
+      const engine = await LLMEngine.load(defaultModelDir, { backend: "wasm", threads, maxBatch: 3, maxStepTokens: 8 });
+      try {
+        const vocab = engine.config.vocabSize;
+        const prompts = ["ROMEO:", "First Citizen:\nBefore we proceed any further, hear me speak.", "O"].map((p) => engine.tokenizer.encode(p));
+        for (const temperature of [0, 0.9]) {
+          const params = resolveSamplingParams({ temperature, maxTokens: 24, seed: 7, ignoreEos: true });
+          const run = (ids: number[]) => engine.add({ promptIds: ids, params, logprobs: vocab, promptLogprobs: vocab }).result;
+          const batched = await Promise.all(prompts.map(run));
+          for (const [i, ids] of prompts.entries()) {
+            const alone = await run(ids);
+            const what = `prompt ${i} at temperature ${temperature}`;
+            assert.deepEqual(batched[i].tokenIds, alone.tokenIds, what);
+            assert.deepEqual(batched[i].logprobs, alone.logprobs, what);
+            assert.deepEqual(batched[i].promptLogprobs, alone.promptLogprobs, what);
+          }
+        }
+      } finally {
+        engine.close();
       }
     });
   });

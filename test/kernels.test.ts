@@ -71,23 +71,32 @@ interface Wasm {
 
 const ref = createReferenceBackend();
 const wasm: Wasm[] = [];
-let wasmF32Acts: Backend;
+/** q8 matmuls that keep x in f32, on 1, 2 and 3 threads. */
+const wasmF32Acts: Wasm[] = [];
+
+/**
+ * This file runs again in a child process where the engine has relaxed SIMD (see the end): there
+ * every backend asks for the fused multiply-add build, which must pass the same tests.
+ */
+const relaxedChild = process.env.KERNELS_TEST_RELAXED === "1";
+const simd = relaxedChild ? "relaxed" : "auto";
 
 before(async () => {
   // minParallelNanos 0: split even the tiny test shapes, so every thread's range logic runs.
   for (const threads of [1, 2, 3]) {
-    wasm.push({ label: `wasm×${threads}`, backend: await createWasmBackend({ threads, minParallelNanos: 0 }) });
+    wasm.push({ label: `wasm×${threads}`, backend: await createWasmBackend({ threads, minParallelNanos: 0, simd }) });
   }
-  wasm.push({ label: "wasm×2 default split", backend: await createWasmBackend({ threads: 2 }) });
-  wasm.push({ label: "wasm×2 baseline simd", backend: await createWasmBackend({ threads: 2, minParallelNanos: 0, simd: "baseline" }) });
+  wasm.push({ label: "wasm×2 default split", backend: await createWasmBackend({ threads: 2, simd }) });
   // Workers that park at once wake up late for every job: the caller takes most chunks itself.
-  wasm.push({ label: "wasm×2 parked workers", backend: await createWasmBackend({ threads: 2, minParallelNanos: 0, spinMicros: 0 }) });
-  wasmF32Acts = await createWasmBackend({ threads: 2, minParallelNanos: 0, q8Activations: "f32" });
+  wasm.push({ label: "wasm×2 parked workers", backend: await createWasmBackend({ threads: 2, minParallelNanos: 0, spinMicros: 0, simd }) });
+  if (!relaxedChild) wasm.push({ label: "wasm×2 baseline simd", backend: await createWasmBackend({ threads: 2, minParallelNanos: 0, simd: "baseline" }) });
+  for (const threads of [1, 2, 3]) {
+    wasmF32Acts.push({ label: `wasm×${threads} f32 x`, backend: await createWasmBackend({ threads, minParallelNanos: 0, q8Activations: "f32", simd }) });
+  }
 });
 
 after(() => {
-  for (const w of wasm) w.backend.close();
-  wasmF32Acts.close();
+  for (const w of [...wasm, ...wasmF32Acts]) w.backend.close();
 });
 
 describe("matmul f32", () => {
@@ -115,7 +124,8 @@ describe("matmul f32", () => {
 
   test("large shapes (vector loops and the 2×4 blocks) stay within f32 accumulation error", () => {
     const rand = rng(2);
-    for (const [n, rows, cols] of [[1, 67, 768], [9, 70, 771], [4, 64, 3072]]) {
+    // Up to 3 rows, two x rows per weight row; from 4, 2×4 blocks, over column panels past 1024.
+    for (const [n, rows, cols] of [[1, 67, 768], [2, 9, 1100], [9, 70, 771], [4, 64, 3072], [5, 20, 2101]]) {
       const w: Matrix = { kind: "f32", rows, cols, data: random(rows * cols, rand) };
       const x = random(n * cols, rand);
       const bias = random(rows, rand);
@@ -231,9 +241,11 @@ describe("matmul q8", () => {
       const bias = random(rows, rand);
       const want = new Float32Array(n * rows);
       ref.matmul(want, x, w, bias, n);
-      const out = wasmF32Acts.allocF32(n * rows);
-      wasmF32Acts.matmul(out, onto(wasmF32Acts, x), ontoMatrix(wasmF32Acts, w), onto(wasmF32Acts, bias), n);
-      assertClose(out, want, f32Tol(want), `q8/f32 ${n}×${cols}·${rows}`);
+      for (const { label, backend } of wasmF32Acts) {
+        const out = backend.allocF32(n * rows);
+        backend.matmul(out, onto(backend, x), ontoMatrix(backend, w), onto(backend, bias), n);
+        assertClose(out, want, f32Tol(want), `${label} q8 ${n}×${cols}·${rows}`);
+      }
     }
   });
 
@@ -392,6 +404,192 @@ describe("attention", () => {
   });
 });
 
+/** The bits of a, so that -0 ≠ 0 and NaNs compare. */
+function bits(a: Float32Array): Uint32Array {
+  return new Uint32Array(a.buffer, a.byteOffset, a.length).slice();
+}
+
+function assertSameBits(got: Float32Array, want: Uint32Array, what: string): void {
+  assert.equal(got.length, want.length, `${what}: length`);
+  const g = bits(got);
+  for (let i = 0; i < want.length; i++) {
+    if (g[i] !== want[i]) assert.fail(`${what}: [${i}] got ${got[i]}, alone on 1 thread ${new Float32Array(want.buffer)[i]}`);
+  }
+}
+
+// The server promises that at temperature 0 a request gives what it gives alone, and seeded
+// sampling whatever else runs: so a row's result must be the same bits whatever the batch size,
+// its place in the batch, the thread count, and how threads happen to claim the work.
+describe("results depend on nothing but the row's own inputs", () => {
+  /** `rows` rows of `cols` from one rng, so any subset can be laid out in any order. */
+  function rowsOf(count: number, cols: number, rand: () => number): Float32Array[] {
+    return Array.from({ length: count }, () => random(cols, rand));
+  }
+
+  function stack(b: Backend, rows: readonly Float32Array[], cols: number): Float32Array {
+    const x = b.allocF32(Math.max(1, rows.length) * cols);
+    rows.forEach((r, i) => x.set(r, i * cols));
+    return x;
+  }
+
+  /**
+   * Every row of x through w alone on 1 thread, then the whole batch, the batch reversed, and the
+   * batch behind an extra row (so every row changes partner and place), on every backend.
+   */
+  function checkMatmul(backends: readonly Wasm[], w: Matrix, xs: readonly Float32Array[], bias: Float32Array | null, what: string): void {
+    const { rows, cols } = w;
+    const first = backends[0].backend;
+    const fw = ontoMatrix(first, w);
+    const fb = bias === null ? null : onto(first, bias);
+    const alone = xs.map((x) => {
+      const out = first.allocF32(rows);
+      first.matmul(out, onto(first, x), fw, fb, 1);
+      return bits(out);
+    });
+    const extra = random(cols, rng(99));
+    for (const { label, backend } of backends) {
+      const bw = ontoMatrix(backend, w);
+      const bb = bias === null ? null : onto(backend, bias);
+      const layouts: [string, Float32Array[], number[]][] = [
+        ["in order", [...xs], xs.map((_, i) => i)],
+        ["reversed", [...xs].reverse(), xs.map((_, i) => xs.length - 1 - i)],
+        ["after another row", [extra, ...xs], xs.map((_, i) => i + 1)],
+      ];
+      for (const [layout, batch, placeOf] of layouts) {
+        const out = backend.allocF32(batch.length * rows);
+        backend.matmul(out, stack(backend, batch, cols), bw, bb, batch.length);
+        xs.forEach((_, i) => {
+          const row = out.subarray(placeOf[i] * rows, (placeOf[i] + 1) * rows);
+          assertSameBits(row, alone[i], `${label} ${what}, row ${i} of ${batch.length} ${layout}`);
+        });
+      }
+    }
+  }
+
+  // Odd widths exercise the vector and scalar tails; past 1024 columns the 2×4 blocks go by panels.
+  const f32Shapes: [number, number, number][] = [
+    [1, 3, 2], [3, 5, 3], [4, 7, 5], [16, 8, 4], [17, 9, 7], [31, 4, 6], [33, 13, 2], [63, 5, 9],
+    [64, 6, 3], [100, 11, 5], [771, 9, 4], [1030, 6, 5], [2101, 5, 6], [3072, 4, 3],
+  ];
+
+  test("f32 matmul, with and without bias", () => {
+    const rand = rng(20);
+    for (const [cols, rows, n] of f32Shapes) {
+      const w: Matrix = { kind: "f32", rows, cols, data: random(rows * cols, rand) };
+      const xs = rowsOf(n, cols, rand);
+      checkMatmul(wasm, w, xs, null, `f32 ${cols}→${rows}`);
+      checkMatmul(wasm, w, xs, random(rows, rand), `f32 ${cols}→${rows} with bias`);
+    }
+  });
+
+  test("q8 matmul, int8 and f32 activations", () => {
+    const rand = rng(21);
+    for (const [cols, rows, n] of [[32, 3, 2], [64, 7, 5], [96, 5, 3], [288, 9, 4], [768, 6, 7], [3072, 5, 3]]) {
+      const w = quantizeQ8(ref, random(rows * cols, rand), rows, cols);
+      const xs = rowsOf(n, cols, rand);
+      const bias = random(rows, rand);
+      checkMatmul(wasm, w, xs, null, `q8 ${cols}→${rows}`);
+      checkMatmul(wasm, w, xs, bias, `q8 ${cols}→${rows} with bias`);
+      checkMatmul(wasmF32Acts, w, xs, bias, `q8 (f32 x) ${cols}→${rows} with bias`);
+    }
+  });
+
+  interface KvCase {
+    readonly nHead: number;
+    readonly headDim: number;
+    readonly blockSize: number;
+    readonly total: number; // positions in the cache
+  }
+
+  /**
+   * Each query row p of `total` is run alone as a decode step (pos p, t 1) on 1 thread; then on
+   * every backend as a decode step, as part of one prefill of all rows, and as part of prefill
+   * chunks of several sizes (including single rows): always the same bits.
+   */
+  function checkAttention(c: KvCase, seed: number): void {
+    const rand = rng(seed);
+    const width = c.nHead * c.headDim;
+    const blocks = Math.ceil(c.total / c.blockSize) + 2;
+    const order = Array.from({ length: blocks }, (_, i) => i).reverse(); // a non-trivial block table
+    const table = Int32Array.from(order.slice(0, Math.ceil(c.total / c.blockSize)));
+    const k = random(blocks * c.blockSize * width, rand);
+    const v = random(blocks * c.blockSize * width, rand);
+    const q = random(c.total * width, rand, 3);
+    const run = (b: Backend, kv: KVView, qb: Float32Array, pos: number, t: number): Float32Array => {
+      const out = b.allocF32(t * width);
+      b.attention(out, qb.subarray(pos * width, (pos + t) * width), kv, pos, t, c.nHead, c.headDim, b.allocF32(c.nHead * (pos + t)));
+      return out;
+    };
+    const first = wasm[0].backend;
+    const firstKv: KVView = { k: onto(first, k), v: onto(first, v), blockTable: table, blockSize: c.blockSize };
+    const firstQ = onto(first, q);
+    const alone = Array.from({ length: c.total }, (_, p) => bits(run(first, firstKv, firstQ, p, 1)));
+    const what = `attention ${JSON.stringify(c)}`;
+    const decodeRows = [0, 1, c.blockSize, Math.floor(c.total / 2), c.total - 2, c.total - 1].filter((p) => p >= 0 && p < c.total);
+    // Prefill chunks ending at every kind of boundary: single rows, mid-block, mid-position-chunk.
+    const cuts = [0, 1, 2, 7, 40, 41, Math.floor(c.total / 2), c.total - 1, c.total].filter((x, i, a) => x <= c.total && (i === 0 || x > a[i - 1]));
+    for (const { label, backend } of wasm) {
+      const kv: KVView = { k: onto(backend, k), v: onto(backend, v), blockTable: table, blockSize: c.blockSize };
+      const qb = onto(backend, q);
+      for (const p of decodeRows) assertSameBits(run(backend, kv, qb, p, 1), alone[p], `${label} ${what}: decode at ${p}`);
+      const whole = run(backend, kv, qb, 0, c.total);
+      for (let p = 0; p < c.total; p++) assertSameBits(whole.subarray(p * width, (p + 1) * width), alone[p], `${label} ${what}: row ${p} of one prefill`);
+      for (let i = 0; i + 1 < cuts.length; i++) {
+        const [pos, end] = [cuts[i], cuts[i + 1]];
+        const part = run(backend, kv, qb, pos, end - pos);
+        for (let p = pos; p < end; p++) {
+          assertSameBits(part.subarray((p - pos) * width, (p - pos + 1) * width), alone[p], `${label} ${what}: row ${p} of prefill [${pos}, ${end})`);
+        }
+      }
+    }
+  }
+
+  test("attention: decode over long caches, prefill and prefill chunks, any thread count", () => {
+    checkAttention({ nHead: 12, headDim: 64, blockSize: 16, total: 300 }, 30);
+    checkAttention({ nHead: 4, headDim: 64, blockSize: 256, total: 170 }, 31);
+    checkAttention({ nHead: 3, headDim: 5, blockSize: 4, total: 77 }, 32);
+    checkAttention({ nHead: 5, headDim: 7, blockSize: 512, total: 100 }, 33);
+    checkAttention({ nHead: 1, headDim: 16, blockSize: 8, total: 45 }, 34);
+  });
+
+  test("layerNorm, gelu and add: a row's bits alone and in a batch", () => {
+    const rand = rng(35);
+    for (const d of [3, 17, 768]) {
+      const n = 5;
+      const x = random(n * d, rand, 3);
+      const weight = random(d, rand);
+      const bias = random(d, rand);
+      const first = wasm[0].backend;
+      const aloneNorm: Uint32Array[] = [];
+      const aloneGelu: Uint32Array[] = [];
+      const aloneAdd: Uint32Array[] = [];
+      for (let i = 0; i < n; i++) {
+        const row = onto(first, x.subarray(i * d, (i + 1) * d));
+        const out = first.allocF32(d);
+        first.layerNorm(out, row, onto(first, weight), onto(first, bias), 1, d, 1e-5);
+        aloneNorm.push(bits(out));
+        first.gelu(row, d);
+        aloneGelu.push(bits(row));
+        first.addInPlace(row, out, d);
+        aloneAdd.push(bits(row));
+      }
+      for (const { label, backend } of wasm) {
+        const xb = onto(backend, x);
+        const out = backend.allocF32(n * d);
+        backend.layerNorm(out, xb, onto(backend, weight), onto(backend, bias), n, d, 1e-5);
+        backend.gelu(xb, n * d);
+        const geluBits = xb.slice();
+        backend.addInPlace(xb, out, n * d);
+        for (let i = 0; i < n; i++) {
+          assertSameBits(out.subarray(i * d, (i + 1) * d), aloneNorm[i], `${label} layerNorm ${d}, row ${i}`);
+          assertSameBits(geluBits.subarray(i * d, (i + 1) * d), aloneGelu[i], `${label} gelu ${d}, row ${i}`);
+          assertSameBits(xb.subarray(i * d, (i + 1) * d), aloneAdd[i], `${label} add ${d}, row ${i}`);
+        }
+      }
+    }
+  });
+});
+
 describe("wasm memory", () => {
   test("a kernel given an array outside the backend's memory throws", () => {
     const b = wasm[1].backend;
@@ -429,10 +627,21 @@ describe("wasm memory", () => {
 });
 
 describe("relaxed SIMD build", () => {
-  const child = process.env.KERNELS_TEST_RELAXED === "1";
+  const child = relaxedChild;
 
-  test("is what an engine with relaxed SIMD runs", { skip: !child && "checked in the child process below" }, () => {
+  test("runs when asked for, where the engine has relaxed SIMD", { skip: !child && "checked in the child process below" }, () => {
     assert.match(wasm[0].backend.name, /relaxed/);
+  });
+
+  test("is never picked by default, even where the engine has relaxed SIMD", { skip: !child && "checked in the child process below" }, async () => {
+    // Whether relaxed_madd fuses depends on the machine: the default must give the same bits everywhere.
+    const b = await createWasmBackend({ threads: 1 });
+    assert.match(b.name, /baseline/);
+    b.close();
+  });
+
+  test("asked for where the engine lacks relaxed SIMD, is an error", { skip: child && "the child has it" }, async () => {
+    await assert.rejects(createWasmBackend({ threads: 1, simd: "relaxed" }), /does not support relaxed SIMD/);
   });
 
   // Node 20 keeps relaxed SIMD behind a flag: run this whole file again in a process that has it,
@@ -476,13 +685,14 @@ describe("createBackend", () => {
     assert.equal(r.status, 0, r.stderr);
   });
 
-  test("enableRelaxedSimd() switches later backends to the FMA build", () => {
-    const r = runScript(`import { createWasmBackend, enableRelaxedSimd } from ${JSON.stringify(indexUrl)};
+  test("enableRelaxedSimd() lets later backends ask for the FMA build", () => {
+    const r = runScript(`import { createBackend, createWasmBackend, enableRelaxedSimd } from ${JSON.stringify(indexUrl)};
       if (!enableRelaxedSimd()) throw new Error("relaxed SIMD did not turn on");
-      const b = await createWasmBackend({ threads: 1 });
-      console.log(b.name); b.close();`);
+      for (const b of [await createWasmBackend({ threads: 1, simd: "relaxed" }), await createBackend({ kind: "wasm", threads: 1, simd: "relaxed" }), await createWasmBackend({ threads: 1 })]) {
+        console.log(b.name); b.close();
+      }`);
     assert.equal(r.status, 0, r.stderr);
-    assert.match(r.stdout, /relaxed/);
+    assert.match(r.stdout, /^wasm-simd\(relaxed.*\nwasm-simd\(relaxed.*\nwasm-simd\(baseline/);
   });
 });
 

@@ -1,7 +1,7 @@
 import { availableParallelism } from "node:os";
 import type { Backend } from "./backend.js";
 import { createReferenceBackend } from "./reference.js";
-import { createWasmBackend } from "./wasm/backend.js";
+import { createWasmBackend, type WasmBackendOptions } from "./wasm/backend.js";
 
 export type { Backend, F32Matrix, KVView, Matrix, Q8Matrix } from "./backend.js";
 export { Q8_BLOCK } from "./backend.js";
@@ -18,6 +18,8 @@ export interface BackendOptions {
   readonly threads?: number;
   /** wasm only: see WasmBackendOptions.q8Activations. */
   readonly q8Activations?: "int8" | "f32";
+  /** wasm only: see WasmBackendOptions.simd (default: the baseline build, same bits everywhere). */
+  readonly simd?: WasmBackendOptions["simd"];
 }
 
 export async function createBackend(options: BackendOptions): Promise<Backend> {
@@ -25,7 +27,7 @@ export async function createBackend(options: BackendOptions): Promise<Backend> {
     case "reference":
       return createReferenceBackend();
     case "wasm":
-      return createWasmBackend({ threads: options.threads ?? availableParallelism(), q8Activations: options.q8Activations });
+      return createWasmBackend({ threads: options.threads ?? availableParallelism(), q8Activations: options.q8Activations, simd: options.simd });
     default: {
       const kind: never = options.kind;
       throw new Error(`unknown backend kind ${String(kind)}`);

@@ -17,8 +17,12 @@ export interface WasmBackendOptions {
    */
   readonly q8Activations?: "int8" | "f32";
   /**
-   * "auto" (default) uses the fused multiply-add build where the engine supports relaxed SIMD
-   * (Node ≥ 22, or `node --experimental-wasm-relaxed-simd`; see enableRelaxedSimd()).
+   * "auto" (default) and "baseline" run the plain SIMD build, whose results are the same bits on
+   * every CPU and engine. "relaxed" runs the fused multiply-add build (~+25 % on prefill
+   * matmuls) where the engine supports relaxed SIMD (Node ≥ 22, or Node 20 after
+   * enableRelaxedSimd()), and throws elsewhere; relaxed_madd fuses or not depending on the
+   * hardware, so outputs may then differ between machines (never between batch compositions
+   * or thread counts on one machine).
    */
   readonly simd?: "auto" | SimdLevel;
   /** How long idle workers spin before parking (µs). */
@@ -41,9 +45,12 @@ const NS_PER_NORM = 0.8;
 const NS_PER_ADD = 0.1;
 const CHUNK_NANOS = 8000;
 const DEFAULT_SPIN_MICROS = 5000;
+/** What an f32 matmul block keeps per pair of x rows between column panels (assembly/matmul.ts). */
+const MATMUL_STATE_BYTES = 512;
 const MAIN_SPIN_MICROS = 300;
 
 type View = Float32Array | Int8Array | Int32Array;
+type WorkBuffer = "partials" | "stats" | "work";
 
 class WasmBackend implements Backend {
   readonly name: string;
@@ -53,8 +60,9 @@ class WasmBackend implements Backend {
   private xq: Int8Array; // x quantized for q8 matmuls, grown on demand
   private xs: Float32Array;
   private readonly tables: BlockTables;
-  private partials: Float32Array; // per-chunk outputs of decode attention, grown on demand
-  private stats: Float32Array;
+  private readonly work = new Map<WorkBuffer, Float32Array>(); // attention's, grown on demand
+  private scratch: Int8Array; // one slice per thread, for the f32 matmul blocks' running sums
+  private scratchPerThread = 0;
 
   constructor(
     private readonly arena: Arena,
@@ -72,8 +80,7 @@ class WasmBackend implements Backend {
     this.xq = arena.i8(4096);
     this.xs = arena.f32(4096 / Q8_BLOCK);
     this.tables = new BlockTables(arena);
-    this.partials = arena.f32(16 * 768);
-    this.stats = arena.f32(16 * 2 * 12);
+    this.scratch = this.growScratch(64 * MATMUL_STATE_BYTES);
   }
 
   allocF32(length: number): Float32Array {
@@ -122,6 +129,10 @@ class WasmBackend implements Backend {
       a[ARG + 4] = n;
       a[ARG + 5] = rows;
       a[ARG + 6] = cols;
+      const stateBytes = Math.ceil(n / 2) * MATMUL_STATE_BYTES;
+      if (this.scratchPerThread < stateBytes) this.scratch = this.growScratch(Math.max(stateBytes, 2 * this.scratchPerThread));
+      a[ARG + 7] = this.scratch.byteOffset;
+      a[ARG + 8] = this.scratchPerThread;
       this.dispatch(Op.MatmulF32, work * NS_PER_MAC_F32, rows, 4, 8);
       return;
     }
@@ -158,6 +169,11 @@ class WasmBackend implements Backend {
     a[ARG + 7] = rows;
     a[ARG + 8] = cols;
     this.dispatch(Op.MatmulQ8, work * NS_PER_MAC_Q8, rows, 4, 8);
+  }
+
+  private growScratch(perThread: number): Int8Array {
+    this.scratchPerThread = perThread;
+    return this.arena.i8(perThread * this.threads);
   }
 
   layerNorm(out: Float32Array, x: Float32Array, weight: Float32Array, bias: Float32Array, n: number, d: number, eps: number): void {
@@ -198,7 +214,7 @@ class WasmBackend implements Backend {
     const table = this.tables.stage(kv, Math.ceil((pos + t) / blockSize), blockSize * width);
     const scratchPtr = this.ptr(scratch, nHead * (pos + t), "attention scratch");
     const nanos = t * (pos + t) * width * NS_PER_ATTENTION_MAC;
-    if (t === 1 && this.threads > 1 && nanos >= this.minParallelNanos) {
+    if (t === 1) {
       this.decodeAttention(outPtr, qPtr, kPtr, vPtr, table, blockSize, pos + 1, nHead, headDim, scratchPtr, nanos);
       return;
     }
@@ -213,36 +229,49 @@ class WasmBackend implements Backend {
     a[ARG + 8] = nHead;
     a[ARG + 9] = headDim;
     a[ARG + 10] = scratchPtr;
+    // Each head's P_c and its chunks' [m_c, l_c] (assembly/attention.ts).
+    a[ARG + 11] = this.grow("work", width + 2 * nHead * Math.ceil((pos + t) / this.kernels.attnChunkPositions)).byteOffset;
     // Few chunks of several heads each: a thread then reads longer runs of every cached row.
     this.dispatch(Op.Attention, nanos, nHead, 1, 2);
   }
 
   /**
-   * One new token: threads split the cached positions, each reading whole K/V rows, and the
-   * calling thread merges their partial softmax outputs (see assembly/decode-attention.ts).
+   * One new token: threads take fixed chunks of the cached positions, each streaming whole K and
+   * V rows, and the calling thread merges the chunks' softmax parts in order (flash-decoding;
+   * see assembly/attention.ts). Neither the thread count nor the split changes any bit.
    */
   private decodeAttention(out: number, q: number, k: number, v: number, table: number, blockSize: number,
     visible: number, nHead: number, headDim: number, scores: number, nanos: number): void {
     const width = nHead * headDim;
-    const chunks = Math.max(this.threads, Math.min(Math.ceil(visible / 16), 4 * this.threads, Math.ceil(nanos / CHUNK_NANOS)));
-    if (this.partials.length < chunks * width) this.partials = this.arena.f32(2 * chunks * width);
-    if (this.stats.length < chunks * nHead * 2) this.stats = this.arena.f32(4 * chunks * nHead);
+    const chunks = Math.ceil(visible / this.kernels.attnChunkPositions);
     const a = this.a;
-    a[ARG] = q;
-    a[ARG + 1] = k;
-    a[ARG + 2] = v;
-    a[ARG + 3] = table;
-    a[ARG + 4] = blockSize;
-    a[ARG + 5] = nHead;
-    a[ARG + 6] = headDim;
-    a[ARG + 7] = scores;
-    a[ARG + 8] = visible; // the score row stride: pos + t with t = 1
-    a[ARG + 9] = visible;
-    a[ARG + 10] = this.partials.byteOffset;
-    a[ARG + 11] = this.stats.byteOffset;
-    a[ARG + 12] = width;
-    this.pool.run(Op.AttentionDecode, chunks);
-    this.kernels.attnCombine(out, this.partials.byteOffset, this.stats.byteOffset, chunks, nHead, headDim);
+    const stats = this.grow("stats", 2 * chunks * nHead).byteOffset;
+    const partials = this.grow("partials", chunks * width).byteOffset;
+    a[ARG] = out;
+    a[ARG + 1] = q;
+    a[ARG + 2] = k;
+    a[ARG + 3] = v;
+    a[ARG + 4] = table;
+    a[ARG + 5] = blockSize;
+    a[ARG + 6] = nHead;
+    a[ARG + 7] = headDim;
+    a[ARG + 8] = scores;
+    a[ARG + 9] = chunks;
+    a[ARG + 10] = visible;
+    a[ARG + 11] = stats;
+    a[ARG + 12] = partials;
+    this.dispatch(Op.AttentionDecode, nanos, chunks, 1, 4);
+    this.kernels.attnCombine(out, partials, stats, chunks, nHead, headDim);
+  }
+
+  /** The backend's own buffer `name`, at least `length` floats, grown geometrically. */
+  private grow(name: WorkBuffer, length: number): Float32Array {
+    let b = this.work.get(name);
+    if (b === undefined || b.length < length) {
+      b = this.arena.f32(Math.max(length, 2 * (b?.length ?? 0)));
+      this.work.set(name, b);
+    }
+    return b;
   }
 
   close(): void {

@@ -4,22 +4,32 @@ import { readFile } from "node:fs/promises";
 type Kernel = (...args: number[]) => void;
 
 export interface KernelExports {
-  readonly matmulF32: Kernel; // (out, x, w, bias, n, rows, cols, r0, r1)
+  readonly matmulF32: Kernel; // (out, x, w, bias, n, rows, cols, r0, r1, scratch)
   readonly matmulQ8: Kernel; // (out, xq, xs, wq, ws, bias, n, rows, cols, r0, r1)
   readonly matmulQ8F32: Kernel; // (out, x, wq, ws, bias, n, rows, cols, r0, r1)
   readonly quantizeQ8: Kernel; // (xq, xs, x, blocks)
   readonly layerNorm: Kernel; // (out, x, weight, bias, d, eps, i0, i1)
   readonly gelu: Kernel; // (x, i0, i1)
   readonly addInPlace: Kernel; // (x, y, i0, i1)
-  readonly attention: Kernel; // (out, q, k, v, table, blockSize, pos, t, nHead, headDim, scratch, h0, h1)
-  readonly attnChunk: Kernel; // (q, k, v, table, blockSize, nHead, headDim, scores, stride, p0, p1, partial, stats)
+  readonly attention: Kernel; // (out, q, k, v, table, blockSize, pos, t, nHead, headDim, scratch, work, h0, h1)
+  readonly attnChunks: Kernel; // (out, q, k, v, table, blockSize, nHead, headDim, scores, visible, stats, partials, c0, c1)
   readonly attnCombine: Kernel; // (out, partials, stats, chunks, nHead, headDim)
+  /** Positions per chunk of attention's sums (CHUNK in assembly/attention.ts). */
+  readonly attnChunkPositions: number;
 }
 
 function kernel(exports: WebAssembly.Exports, name: string): Kernel {
   const f = exports[name];
   if (typeof f !== "function") throw new Error(`kernels.wasm: missing export ${name}`);
   return f as Kernel;
+}
+
+function constant(exports: WebAssembly.Exports, name: string): number {
+  const f = exports[name];
+  if (typeof f !== "function") throw new Error(`kernels.wasm: missing export ${name}`);
+  const value: unknown = f();
+  if (typeof value !== "number") throw new Error(`kernels.wasm: ${name}() is not a number`);
+  return value;
 }
 
 export function instantiateKernels(module: WebAssembly.Module, memory: WebAssembly.Memory): KernelExports {
@@ -33,8 +43,9 @@ export function instantiateKernels(module: WebAssembly.Module, memory: WebAssemb
     gelu: kernel(exports, "gelu"),
     addInPlace: kernel(exports, "addInPlace"),
     attention: kernel(exports, "attention"),
-    attnChunk: kernel(exports, "attnChunk"),
+    attnChunks: kernel(exports, "attnChunks"),
     attnCombine: kernel(exports, "attnCombine"),
+    attnChunkPositions: constant(exports, "attnChunkPositions"),
   };
 }
 
@@ -51,14 +62,16 @@ async function load(file: string) {
 }
 
 /**
- * The best kernels this engine runs: the relaxed-SIMD build (fused multiply-add) where the engine
- * validates it — Node ≥ 22, or Node 20 with --experimental-wasm-relaxed-simd — else the baseline.
+ * "auto" is the baseline build. The relaxed-SIMD build (fused multiply-add) runs only when asked
+ * for: relaxed_madd may or may not fuse, depending on the CPU and the engine, so its results are
+ * not the same bits on every machine and Node version, which "same seed, same output" needs.
  */
 export async function pickSimdLevel(wanted: "auto" | SimdLevel): Promise<SimdLevel> {
-  if (wanted === "baseline") return "baseline";
-  const ok = WebAssembly.validate(await load("./kernels-relaxed.wasm"));
-  if (!ok && wanted === "relaxed") throw new Error("this JavaScript engine does not support relaxed SIMD");
-  return ok ? "relaxed" : "baseline";
+  if (wanted !== "relaxed") return "baseline";
+  if (!WebAssembly.validate(await load("./kernels-relaxed.wasm"))) {
+    throw new Error("this JavaScript engine does not support relaxed SIMD (Node ≥ 22, or Node 20 after enableRelaxedSimd())");
+  }
+  return "relaxed";
 }
 
 /** Each build is compiled once per process; every backend and worker instantiates it. */

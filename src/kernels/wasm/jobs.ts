@@ -49,7 +49,7 @@ export function takeLastError(): unknown {
  * taken by another process) just takes fewer: nobody waits for a thread that is not running.
  * Arguments are read only after a successful claim, which is what makes them the claimed job's.
  */
-export function runClaimed(k: KernelExports, a: Int32Array, f: Float32Array): number {
+export function runClaimed(k: KernelExports, a: Int32Array, f: Float32Array, thread: number): number {
   let done = 0;
   for (;;) {
     const word = Atomics.load(a, CLAIM);
@@ -58,7 +58,7 @@ export function runClaimed(k: KernelExports, a: Int32Array, f: Float32Array): nu
     if (next >= chunks) return done;
     if (Atomics.compareExchange(a, CLAIM, word, word + 1) !== word) continue;
     try {
-      runJob(k, a, f, next, chunks);
+      runJob(k, a, f, next, chunks, thread);
     } catch (err) {
       // Counted as done all the same, so the job still completes and the caller can throw.
       lastError = err;
@@ -68,13 +68,16 @@ export function runClaimed(k: KernelExports, a: Int32Array, f: Float32Array): nu
   }
 }
 
-/** Runs chunk `c` of `chunks` of the job described in the control block. */
-export function runJob(k: KernelExports, a: Int32Array, f: Float32Array, c: number, chunks: number): void {
+/**
+ * Runs chunk `c` of `chunks` of the job described in the control block on thread `thread`
+ * (0 is the caller), which picks the thread's own slice of a job's scratch memory.
+ */
+export function runJob(k: KernelExports, a: Int32Array, f: Float32Array, c: number, chunks: number, thread: number): void {
   switch (a[OP]) {
     case Op.MatmulF32: {
       const rows = a[ARG + 5];
       k.matmulF32(a[ARG], a[ARG + 1], a[ARG + 2], a[ARG + 3], a[ARG + 4], rows, a[ARG + 6],
-        start(rows, c, chunks, 4), start(rows, c + 1, chunks, 4));
+        start(rows, c, chunks, 4), start(rows, c + 1, chunks, 4), a[ARG + 7] + thread * a[ARG + 8]);
       return;
     }
     case Op.MatmulQ8: {
@@ -108,16 +111,14 @@ export function runJob(k: KernelExports, a: Int32Array, f: Float32Array, c: numb
     case Op.Attention: {
       const nHead = a[ARG + 8];
       k.attention(a[ARG], a[ARG + 1], a[ARG + 2], a[ARG + 3], a[ARG + 4], a[ARG + 5], a[ARG + 6], a[ARG + 7],
-        nHead, a[ARG + 9], a[ARG + 10], start(nHead, c, chunks, 1), start(nHead, c + 1, chunks, 1));
+        nHead, a[ARG + 9], a[ARG + 10], a[ARG + 11], start(nHead, c, chunks, 1), start(nHead, c + 1, chunks, 1));
       return;
     }
     case Op.AttentionDecode: {
-      // Chunk `c` takes a range of positions and owns partial output and stats slot `c`.
-      const visible = a[ARG + 9];
-      const nHead = a[ARG + 5];
-      k.attnChunk(a[ARG], a[ARG + 1], a[ARG + 2], a[ARG + 3], a[ARG + 4], nHead, a[ARG + 6], a[ARG + 7], a[ARG + 8],
-        start(visible, c, chunks, 1), start(visible, c + 1, chunks, 1),
-        a[ARG + 10] + c * a[ARG + 12] * 4, a[ARG + 11] + c * nHead * 8);
+      // Job chunk `c` takes a range of the fixed position chunks, each with its own output slots.
+      const positionChunks = a[ARG + 9];
+      k.attnChunks(a[ARG], a[ARG + 1], a[ARG + 2], a[ARG + 3], a[ARG + 4], a[ARG + 5], a[ARG + 6], a[ARG + 7], a[ARG + 8],
+        a[ARG + 10], a[ARG + 11], a[ARG + 12], start(positionChunks, c, chunks, 1), start(positionChunks, c + 1, chunks, 1));
       return;
     }
     default:

@@ -40,7 +40,7 @@ export class ThreadPool {
     const url = new URL("./worker.js", import.meta.url);
     const ready: Promise<unknown>[] = [];
     for (let i = 1; i < threads; i++) {
-      const workerData: WorkerInit = { module, memory, control, spinMicros };
+      const workerData: WorkerInit = { module, memory, control, thread: i, spinMicros };
       const worker = new Worker(url, { workerData });
       // A worker blocked in its job loop must never keep the process alive.
       worker.unref();
@@ -60,7 +60,7 @@ export class ThreadPool {
   runLocal(op: Op): void {
     if (this.closed) throw new Error("wasm backend is closed");
     this.args[OP] = op;
-    runJob(this.kernels, this.args, this.argsF32, 0, 1);
+    runJob(this.kernels, this.args, this.argsF32, 0, 1, 0);
   }
 
   /** Runs the job written in args[ARG..], cut into `chunks` pieces, on every thread. */
@@ -77,7 +77,7 @@ export class ThreadPool {
     Atomics.store(a, CLAIM, n << 16);
     Atomics.add(a, GEN, 1);
     if (Atomics.load(a, SLEEPERS) !== 0) Atomics.notify(a, GEN);
-    const mine = runClaimed(this.kernels, a, this.argsF32);
+    const mine = runClaimed(this.kernels, a, this.argsF32, 0);
     if (mine < n) this.awaitWorkers(n - mine);
     if (a[FAILED] !== 0) {
       a[FAILED] = 0;

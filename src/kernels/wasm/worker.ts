@@ -10,16 +10,17 @@ export interface WorkerInit {
   readonly module: WebAssembly.Module;
   readonly memory: WebAssembly.Memory;
   readonly control: number; // byte offset of the control block
+  readonly thread: number; // this worker's index among the pool's threads (0 is the caller)
   readonly spinMicros: number;
 }
 
 function isWorkerInit(d: unknown): d is WorkerInit {
-  return typeof d === "object" && d !== null && "module" in d && "memory" in d && "control" in d && "spinMicros" in d;
+  return typeof d === "object" && d !== null && "module" in d && "memory" in d && "control" in d && "thread" in d && "spinMicros" in d;
 }
 
 function main(): void {
   if (parentPort === null || !isWorkerInit(workerData)) throw new Error("kernel worker started without its init data");
-  const { module, memory, control, spinMicros } = workerData;
+  const { module, memory, control, thread, spinMicros } = workerData;
   const kernels = instantiateKernels(module, memory);
   const ctrl = new Int32Array(memory.buffer, control, CONTROL_INTS);
   const ctrlF = new Float32Array(memory.buffer, control, CONTROL_INTS);
@@ -28,7 +29,7 @@ function main(): void {
   for (;;) {
     seen = awaitGeneration(ctrl, seen, spinMicros);
     if (ctrl[OP] === Op.Stop) return;
-    const done = runClaimed(kernels, ctrl, ctrlF);
+    const done = runClaimed(kernels, ctrl, ctrlF, thread);
     if (done === 0) continue;
     Atomics.add(ctrl, COMPLETED, done);
     if (Atomics.load(ctrl, MAIN_WAITING) !== 0) Atomics.notify(ctrl, COMPLETED);
