@@ -1,8 +1,9 @@
 // Causal attention, computed the same way for every query row whatever else runs with it: in
 // prefill (t rows, threads splitting the heads) or decode (one row, threads splitting the
 // positions), alone or in a batch, on any number of threads. Per row and head:
-//   s_p = scale · q·k_p, each dot product summed as matmul.ts sums one (four chains a vector apart,
-//     so a cache row streams as one run);
+//   s_p = scale · q·k_p, each dot product one f32x4 chain over head_dim, its hsum, then a plain
+//     multiply-add tail (prefill runs four positions side by side sharing q; decode runs the heads
+//     of a row one after another, reading it as one run, and out-of-order execution overlaps them);
 //   the positions go by fixed chunks of CHUNK from position 0; per chunk, m_c = max s_p,
 //     e_p = exp(s_p − m_c), exactly 0 below e^-60, l_c = Σ e_p (four lanes from the chunk's
 //     start, their sum, then the chunk's last length % 4 in order) and P_c = Σ e_p·v_p added
@@ -12,7 +13,6 @@
 // A decode step's threads each take whole chunks (the flash-decoding split), which the caller
 // merges in order: the thread count changes no bit.
 import { exp4, hmax, hsum, madd, transposeSum4 } from "./math";
-import { dotF32 } from "./matmul";
 
 /**
  * Weights below e^-60 of the largest are set to exactly 0: they change no f32 sum (whose largest
@@ -24,56 +24,37 @@ const CUTOFF: f32 = -60;
 /** Positions per chunk: the unit of the decode split across threads. */
 export const CHUNK: i32 = 32;
 
+/** q·k over d floats: one f32x4 chain, its hsum, then the d % 4 tail with a plain multiply and add. */
+@inline
+function dot1(q: usize, k: usize, d: i32): f32 {
+  let a = f32x4.splat(0);
+  const vecBytes = <usize>(d & ~3) << 2;
+  for (let c: usize = 0; c < vecBytes; c += 16) a = madd(v128.load(q + c), v128.load(k + c), a);
+  let s = hsum(a);
+  const bytes = <usize>d << 2;
+  for (let c = vecBytes; c < bytes; c += 4) s += load<f32>(q + c) * load<f32>(k + c);
+  return s;
+}
+
 /**
- * [q·k0, q·k1, q·k2, q·k3] · scale for four cache rows `stride` bytes apart, each summed as dotF32
- * sums, in two passes of eight accumulators (chains 0 and 1, then 2 and 3) sharing the q loads.
+ * [q·k0, q·k1, q·k2, q·k3] · scale for four cache rows `stride` bytes apart: four dot1 side by
+ * side sharing each q load.
  */
 @inline
 function dot4rows(q: usize, k: usize, stride: usize, d: i32, scale: f32): v128 {
   const k1 = k + stride, k2 = k1 + stride, k3 = k2 + stride;
-  const end16 = <usize>(d & ~15) << 2;
-  const vecBytes = <usize>(d & ~3) << 2;
   let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
-  let b0 = f32x4.splat(0), b1 = f32x4.splat(0), b2 = f32x4.splat(0), b3 = f32x4.splat(0);
-  let c: usize = 0;
-  for (; c < end16; c += 64) {
-    const qa = v128.load(q + c), qb = v128.load(q + c, 16);
-    a0 = madd(qa, v128.load(k + c), a0);
-    b0 = madd(qb, v128.load(k + c, 16), b0);
-    a1 = madd(qa, v128.load(k1 + c), a1);
-    b1 = madd(qb, v128.load(k1 + c, 16), b1);
-    a2 = madd(qa, v128.load(k2 + c), a2);
-    b2 = madd(qb, v128.load(k2 + c, 16), b2);
-    a3 = madd(qa, v128.load(k3 + c), a3);
-    b3 = madd(qb, v128.load(k3 + c, 16), b3);
+  const vecBytes = <usize>(d & ~3) << 2;
+  for (let c: usize = 0; c < vecBytes; c += 16) {
+    const qv = v128.load(q + c);
+    a0 = madd(qv, v128.load(k + c), a0);
+    a1 = madd(qv, v128.load(k1 + c), a1);
+    a2 = madd(qv, v128.load(k2 + c), a2);
+    a3 = madd(qv, v128.load(k3 + c), a3);
   }
-  // Chain 0 goes on over the vectors after the last full group of 16.
-  for (; c < vecBytes; c += 16) {
-    const qa = v128.load(q + c);
-    a0 = madd(qa, v128.load(k + c), a0);
-    a1 = madd(qa, v128.load(k1 + c), a1);
-    a2 = madd(qa, v128.load(k2 + c), a2);
-    a3 = madd(qa, v128.load(k3 + c), a3);
-  }
-  // Chains 0 + 1 of each row; then chains 2 and 3.
-  const s0 = f32x4.add(a0, b0), s1 = f32x4.add(a1, b1), s2 = f32x4.add(a2, b2), s3 = f32x4.add(a3, b3);
-  a0 = f32x4.splat(0); a1 = f32x4.splat(0); a2 = f32x4.splat(0); a3 = f32x4.splat(0);
-  b0 = f32x4.splat(0); b1 = f32x4.splat(0); b2 = f32x4.splat(0); b3 = f32x4.splat(0);
-  for (c = 0; c < end16; c += 64) {
-    const qa = v128.load(q + c, 32), qb = v128.load(q + c, 48);
-    a0 = madd(qa, v128.load(k + c, 32), a0);
-    b0 = madd(qb, v128.load(k + c, 48), b0);
-    a1 = madd(qa, v128.load(k1 + c, 32), a1);
-    b1 = madd(qb, v128.load(k1 + c, 48), b1);
-    a2 = madd(qa, v128.load(k2 + c, 32), a2);
-    b2 = madd(qb, v128.load(k2 + c, 48), b2);
-    a3 = madd(qa, v128.load(k3 + c, 32), a3);
-    b3 = madd(qb, v128.load(k3 + c, 48), b3);
-  }
-  let s = transposeSum4(f32x4.add(s0, f32x4.add(a0, b0)), f32x4.add(s1, f32x4.add(a1, b1)),
-    f32x4.add(s2, f32x4.add(a2, b2)), f32x4.add(s3, f32x4.add(a3, b3)));
+  let s = transposeSum4(a0, a1, a2, a3);
   const bytes = <usize>d << 2;
-  for (c = vecBytes; c < bytes; c += 4) {
+  for (let c = vecBytes; c < bytes; c += 4) {
     const kv = f32x4.replace_lane(f32x4.replace_lane(f32x4.replace_lane(f32x4.splat(load<f32>(k + c)),
       1, load<f32>(k1 + c)), 2, load<f32>(k2 + c)), 3, load<f32>(k3 + c));
     s = f32x4.add(s, f32x4.mul(f32x4.splat(load<f32>(q + c)), kv));
@@ -81,12 +62,15 @@ function dot4rows(q: usize, k: usize, stride: usize, d: i32, scale: f32): v128 {
   return f32x4.mul(s, f32x4.splat(scale));
 }
 
-/** Scores of one cache row for heads [h0, h1): s[h·strideBytes] = scale · q_h·k_h, head by head. */
+/**
+ * Scores of one cache row for heads [h0, h1): s[h·strideBytes] = scale · q_h·k_h, head after
+ * head, so the row is read as one run; out-of-order execution overlaps the heads' chains.
+ */
 @inline
 function rowScores(q: usize, kr: usize, headBytes: usize, h0: i32, h1: i32, d: i32, scale: f32, s: usize, strideBytes: usize): void {
   let sh = s + <usize>h0 * strideBytes;
   for (let o = <usize>h0 * headBytes, end = <usize>h1 * headBytes; o < end; o += headBytes) {
-    store<f32>(sh, dotF32(q + o, kr + o, d) * scale);
+    store<f32>(sh, dot1(q + o, kr + o, d) * scale);
     sh += strideBytes;
   }
 }

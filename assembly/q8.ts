@@ -1,11 +1,16 @@
 // int8 matmul: weights are Q8_0 blocks (32 int8 + one f32 scale). Two variants, both measured
 // (see bench/kernels.ts): quantize x to Q8_0 too and do integer dot products (fewer instructions
 // per weight, but x loses precision to 8 bits per block), or widen weights to f32 (exact x).
+// The quantized x is stored widened to i16: every weight row reads it again, and sign-extending
+// loads (one shuffle µop each, two per cycle) were what bounded the integer kernel.
 import { hsum, transposeSum4i } from "./math";
 
 const QB: i32 = 32;
 
-/** x (n·cols) f32 → xq int8 + one scale per 32 values; cols·n must be a multiple of 32. */
+/**
+ * x (n·cols) f32 → xq: int8 values stored as i16, plus one scale per 32 values; cols·n must be a
+ * multiple of 32.
+ */
 export function quantizeQ8(xq: usize, xs: usize, x: usize, blocks: i32): void {
   for (let b = 0; b < blocks; b++) {
     const v0 = v128.load(x), v1 = v128.load(x, 16), v2 = v128.load(x, 32), v3 = v128.load(x, 48);
@@ -25,21 +30,23 @@ export function quantizeQ8(xq: usize, xs: usize, x: usize, blocks: i32): void {
     const q5 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v5, inv)));
     const q6 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v6, inv)));
     const q7 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v7, inv)));
-    v128.store(xq, i8x16.narrow_i16x8_s(i16x8.narrow_i32x4_s(q0, q1), i16x8.narrow_i32x4_s(q2, q3)));
-    v128.store(xq, i8x16.narrow_i16x8_s(i16x8.narrow_i32x4_s(q4, q5), i16x8.narrow_i32x4_s(q6, q7)), 16);
+    v128.store(xq, i16x8.narrow_i32x4_s(q0, q1));
+    v128.store(xq, i16x8.narrow_i32x4_s(q2, q3), 16);
+    v128.store(xq, i16x8.narrow_i32x4_s(q4, q5), 32);
+    v128.store(xq, i16x8.narrow_i32x4_s(q6, q7), 48);
     x += 128;
-    xq += 32;
+    xq += 64;
     xs += 4;
   }
 }
 
-/** Σ of one 32-block product as i32x4 lanes; |q| ≤ 127 so pairs never overflow i16·i16→i32. */
+/** Σ of one 32-block product as i32x4 lanes (x as i16); |q| ≤ 127 so pairs never overflow i32. */
 @inline
 function blockDot(x: usize, w: usize): v128 {
-  const d0 = i32x4.dot_i16x8_s(v128.load8x8_s(w), v128.load8x8_s(x));
-  const d1 = i32x4.dot_i16x8_s(v128.load8x8_s(w, 8), v128.load8x8_s(x, 8));
-  const d2 = i32x4.dot_i16x8_s(v128.load8x8_s(w, 16), v128.load8x8_s(x, 16));
-  const d3 = i32x4.dot_i16x8_s(v128.load8x8_s(w, 24), v128.load8x8_s(x, 24));
+  const d0 = i32x4.dot_i16x8_s(v128.load8x8_s(w), v128.load(x));
+  const d1 = i32x4.dot_i16x8_s(v128.load8x8_s(w, 8), v128.load(x, 16));
+  const d2 = i32x4.dot_i16x8_s(v128.load8x8_s(w, 16), v128.load(x, 32));
+  const d3 = i32x4.dot_i16x8_s(v128.load8x8_s(w, 24), v128.load(x, 48));
   return i32x4.add(i32x4.add(d0, d1), i32x4.add(d2, d3));
 }
 
@@ -58,16 +65,16 @@ function dotQ8(xq: usize, xs: usize, wq: usize, ws: usize, nb: i32, sink: usize)
   while (ws < end4) {
     const s0 = blockDot(xq, wq);
     v128.store32_lane(sink, s0, 0);
-    const s1 = blockDot(xq + 32, wq + 32);
+    const s1 = blockDot(xq + 64, wq + 32);
     v128.store32_lane(sink, s1, 0);
-    const s2 = blockDot(xq + 64, wq + 64);
+    const s2 = blockDot(xq + 128, wq + 64);
     v128.store32_lane(sink, s2, 0);
-    const s3 = blockDot(xq + 96, wq + 96);
+    const s3 = blockDot(xq + 192, wq + 96);
     const s = transposeSum4i(s0, s1, s2, s3);
     const d = f32x4.mul(v128.load(ws), v128.load(xs));
     acc = f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(s), d));
     v128.store32_lane(sink, s, 0);
-    xq += 128;
+    xq += 256;
     wq += 128;
     xs += 16;
     ws += 16;
@@ -79,7 +86,7 @@ function dotQ8(xq: usize, xs: usize, wq: usize, ws: usize, nb: i32, sink: usize)
     const t = i32x4.add(s, v128.shuffle<i32>(s, s, 2, 3, 0, 1));
     const si = i32x4.extract_lane(t, 0) + i32x4.extract_lane(t, 1);
     sum += <f32>si * (load<f32>(ws) * load<f32>(xs));
-    xq += 32;
+    xq += 64;
     wq += 32;
     xs += 4;
     ws += 4;
@@ -99,7 +106,7 @@ export function matmulQ8(out: usize, xq: usize, xs: usize, wq: usize, ws: usize,
     const b: f32 = bias == 0 ? 0 : load<f32>(bias + (<usize>r << 2));
     for (let i = 0; i < n; i++) {
       const o = out + ((<usize>i * <usize>rows + <usize>r) << 2);
-      store<f32>(o, dotQ8(xq + <usize>i * <usize>cols, xs + <usize>i * sBytes, wr, sr, nb, o) + b);
+      store<f32>(o, dotQ8(xq + ((<usize>i * <usize>cols) << 1), xs + <usize>i * sBytes, wr, sr, nb, o) + b);
     }
   }
 }

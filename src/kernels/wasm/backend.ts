@@ -57,7 +57,7 @@ class WasmBackend implements Backend {
   readonly threads: number;
   private readonly a: Int32Array;
   private readonly af: Float32Array;
-  private xq: Int8Array; // x quantized for q8 matmuls, grown on demand
+  private xq: Int16Array; // x quantized for q8 matmuls (int8 values, widened), grown on demand
   private xs: Float32Array;
   private readonly tables: BlockTables;
   private readonly work = new Map<WorkBuffer, Float32Array>(); // attention's, grown on demand
@@ -77,7 +77,7 @@ class WasmBackend implements Backend {
     this.name = `wasm-simd(${simd}, ${threads}, q8 with ${intActivations ? "int8" : "f32"} activations)`;
     this.a = pool.args;
     this.af = pool.argsF32;
-    this.xq = arena.i8(4096);
+    this.xq = arena.i16(4096);
     this.xs = arena.f32(4096 / Q8_BLOCK);
     this.tables = new BlockTables(arena);
     this.scratch = this.growScratch(64 * MATMUL_STATE_BYTES);
@@ -155,7 +155,7 @@ class WasmBackend implements Backend {
     if (this.xq.length < len) {
       // Grows geometrically so a longer prompt costs one allocation, not one per size.
       const cap = Math.max(len, 2 * this.xq.length);
-      this.xq = this.arena.i8(cap);
+      this.xq = this.arena.i16(cap);
       this.xs = this.arena.f32(cap / Q8_BLOCK);
     }
     this.kernels.quantizeQ8(this.xq.byteOffset, this.xs.byteOffset, xPtr, len / Q8_BLOCK);
