@@ -1,9 +1,9 @@
 // Causal attention, computed the same way for every query row whatever else runs with it: in
 // prefill (t rows, threads splitting the heads) or decode (one row, threads splitting the
 // positions), alone or in a batch, on any number of threads. Per row and head:
-//   s_p = scale · q·k_p, each dot product one f32x4 chain over head_dim, its hsum, then a plain
-//     multiply-add tail (prefill runs four positions side by side sharing q; decode runs the heads
-//     of a row one after another, reading it as one run, and out-of-order execution overlaps them);
+//   s_p = scale · q·k_p, each dot product two f32x4 chains over head_dim (even and odd vectors),
+//     the hsum of their sum, then a plain multiply-add tail (prefill runs four positions side by
+//     side sharing q; decode runs the heads of a row one after another, reading it as one run);
 //   the positions go by fixed chunks of CHUNK from position 0; per chunk, m_c = max s_p,
 //     e_p = exp(s_p − m_c), exactly 0 below e^-60, l_c = Σ e_p (four lanes from the chunk's
 //     start, their sum, then the chunk's last length % 4 in order) and P_c = Σ e_p·v_p added
@@ -24,37 +24,63 @@ const CUTOFF: f32 = -60;
 /** Positions per chunk: the unit of the decode split across threads. */
 export const CHUNK: i32 = 32;
 
-/** q·k over d floats: one f32x4 chain, its hsum, then the d % 4 tail with a plain multiply and add. */
+/**
+ * q·k over d floats: two f32x4 chains, the first over vectors 0, 2, 4, ... (and a last odd one),
+ * the second over 1, 3, 5, ...; the hsum of their sum; then the d % 4 tail with a plain multiply
+ * and add.
+ */
 @inline
 function dot1(q: usize, k: usize, d: i32): f32 {
-  let a = f32x4.splat(0);
-  const vecBytes = <usize>(d & ~3) << 2;
-  for (let c: usize = 0; c < vecBytes; c += 16) a = madd(v128.load(q + c), v128.load(k + c), a);
-  let s = hsum(a);
+  let a = f32x4.splat(0), b = f32x4.splat(0);
+  const pairBytes = <usize>(d & ~7) << 2;
+  let c: usize = 0;
+  for (; c < pairBytes; c += 32) {
+    a = madd(v128.load(q + c), v128.load(k + c), a);
+    b = madd(v128.load(q + c, 16), v128.load(k + c, 16), b);
+  }
+  if (d & 4) {
+    a = madd(v128.load(q + c), v128.load(k + c), a);
+    c += 16;
+  }
+  let s = hsum(f32x4.add(a, b));
   const bytes = <usize>d << 2;
-  for (let c = vecBytes; c < bytes; c += 4) s += load<f32>(q + c) * load<f32>(k + c);
+  for (; c < bytes; c += 4) s += load<f32>(q + c) * load<f32>(k + c);
   return s;
 }
 
 /**
  * [q·k0, q·k1, q·k2, q·k3] · scale for four cache rows `stride` bytes apart: four dot1 side by
- * side sharing each q load.
+ * side (eight chains) sharing each q load.
  */
 @inline
 function dot4rows(q: usize, k: usize, stride: usize, d: i32, scale: f32): v128 {
   const k1 = k + stride, k2 = k1 + stride, k3 = k2 + stride;
   let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
-  const vecBytes = <usize>(d & ~3) << 2;
-  for (let c: usize = 0; c < vecBytes; c += 16) {
-    const qv = v128.load(q + c);
-    a0 = madd(qv, v128.load(k + c), a0);
-    a1 = madd(qv, v128.load(k1 + c), a1);
-    a2 = madd(qv, v128.load(k2 + c), a2);
-    a3 = madd(qv, v128.load(k3 + c), a3);
+  let b0 = f32x4.splat(0), b1 = f32x4.splat(0), b2 = f32x4.splat(0), b3 = f32x4.splat(0);
+  const pairBytes = <usize>(d & ~7) << 2;
+  let c: usize = 0;
+  for (; c < pairBytes; c += 32) {
+    const qa = v128.load(q + c), qb = v128.load(q + c, 16);
+    a0 = madd(qa, v128.load(k + c), a0);
+    b0 = madd(qb, v128.load(k + c, 16), b0);
+    a1 = madd(qa, v128.load(k1 + c), a1);
+    b1 = madd(qb, v128.load(k1 + c, 16), b1);
+    a2 = madd(qa, v128.load(k2 + c), a2);
+    b2 = madd(qb, v128.load(k2 + c, 16), b2);
+    a3 = madd(qa, v128.load(k3 + c), a3);
+    b3 = madd(qb, v128.load(k3 + c, 16), b3);
   }
-  let s = transposeSum4(a0, a1, a2, a3);
+  if (d & 4) {
+    const qa = v128.load(q + c);
+    a0 = madd(qa, v128.load(k + c), a0);
+    a1 = madd(qa, v128.load(k1 + c), a1);
+    a2 = madd(qa, v128.load(k2 + c), a2);
+    a3 = madd(qa, v128.load(k3 + c), a3);
+    c += 16;
+  }
+  let s = transposeSum4(f32x4.add(a0, b0), f32x4.add(a1, b1), f32x4.add(a2, b2), f32x4.add(a3, b3));
   const bytes = <usize>d << 2;
-  for (let c = vecBytes; c < bytes; c += 4) {
+  for (; c < bytes; c += 4) {
     const kv = f32x4.replace_lane(f32x4.replace_lane(f32x4.replace_lane(f32x4.splat(load<f32>(k + c)),
       1, load<f32>(k1 + c)), 2, load<f32>(k2 + c)), 3, load<f32>(k3 + c));
     s = f32x4.add(s, f32x4.mul(f32x4.splat(load<f32>(q + c)), kv));
