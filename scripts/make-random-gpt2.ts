@@ -23,8 +23,8 @@ export interface RandomGPT2Options {
 
 const TOKENIZER_FILES = ["tokenizer.json", "tokenizer_config.json", "vocab.json", "merges.txt"];
 
-/** The repository root, from dist/scripts/ (compiled) or scripts/ (sources). */
-function repoRoot(): string {
+/** The repository root (the nearest folder up with a package.json), compiled or from sources. */
+export function repoRoot(): string {
   let dir = path.dirname(fileURLToPath(import.meta.url));
   while (!fs.existsSync(path.join(dir, "package.json"))) {
     const parent = path.dirname(dir);

@@ -1,17 +1,8 @@
-import fs from "node:fs";
 import path from "node:path";
-import { fileURLToPath, pathToFileURL } from "node:url";
+import { pathToFileURL } from "node:url";
+import { repoRoot } from "../../scripts/make-random-gpt2.js";
 
-/** The repository root, from dist/bench/peers-runner/ (compiled) or bench/peers-runner/ (sources). */
-export function repoRoot(): string {
-  let dir = path.dirname(fileURLToPath(import.meta.url));
-  while (!fs.existsSync(path.join(dir, "package.json"))) {
-    const parent = path.dirname(dir);
-    if (parent === dir) throw new Error("cannot find the repository root");
-    dir = parent;
-  }
-  return dir;
-}
+export { repoRoot };
 
 /**
  * The peers' own install and the cached models, git-ignored by a `*` .gitignore inside it:
