@@ -1,15 +1,18 @@
 // int8 matmul: weights are Q8_0 blocks (32 int8 + one f32 scale). Two variants, both measured
 // (see bench/kernels.ts): quantize x to Q8_0 too and do integer dot products (fewer instructions
 // per weight, but x loses precision to 8 bits per block), or widen weights to f32 (exact x).
-// The quantized x is stored widened to i16: every weight row reads it again, and sign-extending
-// loads (one shuffle µop each, two per cycle) were what bounded the integer kernel.
+// The quantized x is stored widened to i16: every weight row reads it again. The weights are not
+// sign-extended (one shuffle µop per 8, two per cycle: what bounded this kernel): each i16 lane
+// of a plain load holds two of them, and a shift and a mask put either one, times 256, in the
+// lane's high byte. x is stored with its even and odd positions of every 16 apart to match, and
+// its scale divided by 256 (exactly: a power of two) to cancel the factor.
 import { hsum, transposeSum4i } from "./math";
 
 const QB: i32 = 32;
 
 /**
- * x (n·cols) f32 → xq: int8 values stored as i16, plus one scale per 32 values; cols·n must be a
- * multiple of 32.
+ * x (n·cols) f32 → xq: int8 values stored as i16, each 16 as [even positions, odd positions],
+ * plus one scale / 256 per 32 values; cols·n must be a multiple of 32.
  */
 export function quantizeQ8(xq: usize, xs: usize, x: usize, blocks: i32): void {
   for (let b = 0; b < blocks; b++) {
@@ -20,7 +23,7 @@ export function quantizeQ8(xq: usize, xs: usize, x: usize, blocks: i32): void {
     m = f32x4.max(m, v128.shuffle<f32>(m, m, 2, 3, 0, 1));
     const amax = max(f32x4.extract_lane(m, 0), f32x4.extract_lane(m, 1));
     const scale: f32 = amax / 127;
-    store<f32>(xs, scale);
+    store<f32>(xs, scale * (<f32>1 / 256));
     const inv = f32x4.splat(amax == 0 ? <f32>0 : <f32>127 / amax);
     const q0 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v0, inv)));
     const q1 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v1, inv)));
@@ -30,23 +33,30 @@ export function quantizeQ8(xq: usize, xs: usize, x: usize, blocks: i32): void {
     const q5 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v5, inv)));
     const q6 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v6, inv)));
     const q7 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v7, inv)));
-    v128.store(xq, i16x8.narrow_i32x4_s(q0, q1));
-    v128.store(xq, i16x8.narrow_i32x4_s(q2, q3), 16);
-    v128.store(xq, i16x8.narrow_i32x4_s(q4, q5), 32);
-    v128.store(xq, i16x8.narrow_i32x4_s(q6, q7), 48);
+    const a = i16x8.narrow_i32x4_s(q0, q1), b = i16x8.narrow_i32x4_s(q2, q3);
+    const c = i16x8.narrow_i32x4_s(q4, q5), d = i16x8.narrow_i32x4_s(q6, q7);
+    v128.store(xq, v128.shuffle<i16>(a, b, 0, 2, 4, 6, 8, 10, 12, 14));
+    v128.store(xq, v128.shuffle<i16>(a, b, 1, 3, 5, 7, 9, 11, 13, 15), 16);
+    v128.store(xq, v128.shuffle<i16>(c, d, 0, 2, 4, 6, 8, 10, 12, 14), 32);
+    v128.store(xq, v128.shuffle<i16>(c, d, 1, 3, 5, 7, 9, 11, 13, 15), 48);
     x += 128;
     xq += 64;
     xs += 4;
   }
 }
 
-/** Σ of one 32-block product as i32x4 lanes (x as i16); |q| ≤ 127 so pairs never overflow i32. */
+/**
+ * 256 × Σ of one 32-block product as i32x4 lanes. |x| ≤ 127 and |w| ≤ 128, so a block's sum is
+ * below 2^27 and, a multiple of 256, exact in f32.
+ */
 @inline
 function blockDot(x: usize, w: usize): v128 {
-  const d0 = i32x4.dot_i16x8_s(v128.load8x8_s(w), v128.load(x));
-  const d1 = i32x4.dot_i16x8_s(v128.load8x8_s(w, 8), v128.load(x, 16));
-  const d2 = i32x4.dot_i16x8_s(v128.load8x8_s(w, 16), v128.load(x, 32));
-  const d3 = i32x4.dot_i16x8_s(v128.load8x8_s(w, 24), v128.load(x, 48));
+  const high = i16x8.splat(-256);
+  const w0 = v128.load(w), w1 = v128.load(w, 16);
+  const d0 = i32x4.dot_i16x8_s(i16x8.shl(w0, 8), v128.load(x));
+  const d1 = i32x4.dot_i16x8_s(v128.and(w0, high), v128.load(x, 16));
+  const d2 = i32x4.dot_i16x8_s(i16x8.shl(w1, 8), v128.load(x, 32));
+  const d3 = i32x4.dot_i16x8_s(v128.and(w1, high), v128.load(x, 48));
   return i32x4.add(i32x4.add(d0, d1), i32x4.add(d2, d3));
 }
 
