@@ -104,47 +104,33 @@ export function numElements(info: TensorInfo): number {
 
 /**
  * Reads elements [start, start + count) of one tensor (default: all of it) from disk into
- * `out` as f32, widening F16/BF16.
+ * `out` as f32, widening F16/BF16. No staging buffer: F32 is read straight into `out`, halves
+ * into the upper half of the destination bytes and widened in place, front to back (value i
+ * lands on bytes [4i, 4i + 4), which only ever overlap halves already read).
  */
-export function readTensorF32(info: TensorInfo, out: Float32Array, start = 0, count = numElements(info) - start, chunkBytes = 4 << 20): void {
+export function readTensorF32(info: TensorInfo, out: Float32Array, start = 0, count = numElements(info) - start): void {
   if (start < 0 || count < 0 || start + count > numElements(info)) throw new Error(`readTensorF32: range [${start}, ${start + count}) outside ${info.name}`);
   if (out.length < count) throw new Error(`readTensorF32: destination for ${info.name} holds ${out.length} < ${count} floats`);
+  const bpe = BYTES_PER_ELEMENT[info.dtype];
+  const bytes = count * bpe;
+  const into = new Uint8Array(out.buffer, out.byteOffset + count * 4 - bytes, bytes);
   const fd = fs.openSync(info.file, "r");
   try {
-    // Read in chunks so a 150 MB embedding never needs a second 150 MB staging buffer.
-    const buf = Buffer.alloc(Math.max(8192, Math.min(chunkBytes, info.byteLength)));
-    const bpe = BYTES_PER_ELEMENT[info.dtype];
-    let done = 0; // elements written
-    while (done < count) {
-      const n = Math.min(count - done, Math.floor(buf.length / bpe));
-      const bytes = n * bpe;
-      const got = fs.readSync(fd, buf, 0, bytes, info.byteOffset + (start + done) * bpe);
-      if (got !== bytes) throw new UserError(`${path.basename(info.file)}: tensor ${info.name} is truncated`);
-      decodeInto(info.dtype, buf, n, out, done);
-      done += n;
+    for (let done = 0; done < bytes; ) {
+      const got = fs.readSync(fd, into, done, bytes - done, info.byteOffset + start * bpe + done);
+      if (got === 0) throw new UserError(`${path.basename(info.file)}: tensor ${info.name} is truncated`);
+      done += got;
     }
   } finally {
     fs.closeSync(fd);
   }
-}
-
-function decodeInto(dtype: DType, buf: Buffer, count: number, out: Float32Array, outOffset: number): void {
-  // buf comes from Buffer.alloc of a large size, so it owns an aligned ArrayBuffer at offset 0.
-  switch (dtype) {
-    case "F32":
-      out.set(new Float32Array(buf.buffer, buf.byteOffset, count), outOffset);
-      return;
-    case "F16": {
-      const halves = new Uint16Array(buf.buffer, buf.byteOffset, count);
-      const table = f16Table();
-      for (let i = 0; i < count; i++) out[outOffset + i] = table[halves[i]];
-      return;
-    }
-    case "BF16": {
-      const halves = new Uint16Array(buf.buffer, buf.byteOffset, count);
-      const bits = new Uint32Array(out.buffer, out.byteOffset + outOffset * 4, count);
-      for (let i = 0; i < count; i++) bits[i] = halves[i] << 16;
-      return;
-    }
+  if (info.dtype === "F32") return;
+  const halves = new Uint16Array(out.buffer, out.byteOffset + count * 2, count);
+  if (info.dtype === "F16") {
+    const table = f16Table();
+    for (let i = 0; i < count; i++) out[i] = table[halves[i]];
+  } else {
+    const bits = new Uint32Array(out.buffer, out.byteOffset, count);
+    for (let i = 0; i < count; i++) bits[i] = halves[i] << 16;
   }
 }
