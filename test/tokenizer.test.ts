@@ -152,9 +152,9 @@ test("stream decode emits only whole characters", () => {
   assert.deepEqual(streamPieces(byteLevel, [104, 0xf0, 0x9f]), ["h", "", "", "\ufffd"]);
 });
 
-test("in-memory constructor (as used by the GGUF loader)", () => {
+test("tokenizer from in-memory string tables (as used by the GGUF loader)", () => {
   const vocab = [...byteToChar, "ab", "abab", "Ġab"];
-  const tok = new BpeTokenizer({
+  const tok = BpeTokenizer.fromVocab({
     vocab,
     merges: [["a", "b"], ["ab", "ab"], ["Ġ", "ab"]],
     specialTokens: [{ id: 259, content: "<|eot|>" }],
@@ -167,7 +167,7 @@ test("in-memory constructor (as used by the GGUF loader)", () => {
   assert.equal(tok.eosToken, "<|eot|>");
   assert.equal(tok.bosTokenId, null);
   assert.equal(tok.chatTemplate, "{{ messages }}");
-  assert.throws(() => new BpeTokenizer({ vocab, merges: [["x", "y"]] }), (e) => e instanceof UserError && /merge #0 "x y"/.test(e.message));
+  assert.throws(() => BpeTokenizer.fromVocab({ vocab, merges: [["x", "y"]] }), (e) => e instanceof UserError && /merge #0 "x y"/.test(e.message));
 });
 
 test("chat template from tokenizer_config.json or chat_template.jinja", async () => {

@@ -70,7 +70,7 @@ export function tokenizerFromTables(t: TokenizerTables, source: string): Tokeniz
     if (parts.length !== 2) throw new UserError(`${source}: merge #${i} ${JSON.stringify(m)} is not "a b"`);
     return [parts[0], parts[1]];
   });
-  return new BpeTokenizer({ vocab, merges, specialTokens, bosTokenId: t.bosTokenId, eosTokenId: t.eosTokenId, chatTemplate: t.chatTemplate });
+  return BpeTokenizer.fromVocab({ vocab, merges, specialTokens, bosTokenId: t.bosTokenId, eosTokenId: t.eosTokenId, chatTemplate: t.chatTemplate });
 }
 
 /** The tokenizer.ggml.* metadata llama.cpp reads for a GPT-2 vocabulary. */

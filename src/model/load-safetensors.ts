@@ -4,7 +4,8 @@ import { UserError } from "../errors.js";
 import type { Backend, Matrix } from "../kernels/backend.js";
 import { readSafetensorsHeader, readTensorF32, type TensorInfo } from "../io/safetensors.js";
 import type { GPT2Config } from "./config.js";
-import { allocMatrix, writeMatrixRows, type BlockWeights, type GPT2Weights, type LayerNormWeights, type WeightDType } from "./weights.js";
+import { Q8_BLOCK } from "../kernels/backend.js";
+import { allocMatrix, writeMatrixColumns, writeMatrixRows, type BlockWeights, type GPT2Weights, type LayerNormWeights, type WeightDType } from "./weights.js";
 
 /** The tensors of model.safetensors or of every shard listed in model.safetensors.index.json. */
 export function listCheckpointTensors(dir: string): Map<string, TensorInfo> {
@@ -60,16 +61,16 @@ export function loadSafetensorsWeights(dir: string, config: GPT2Config, backend:
   };
   const layerNorm = (prefix: string): LayerNormWeights => ({ weight: vector(`${prefix}.weight`, C), bias: vector(`${prefix}.bias`, C) });
 
-  // One staging buffer, as big as the largest Conv1D weight, reused for every transpose.
-  const staging = new Float32Array(Math.max(3 * C * C, C * nInner));
+  // Conv1D weights are (in, out): read 32 input rows at a time (one q8 block of every output
+  // row) into a small staging buffer and scatter them, never the whole matrix.
+  const staging = new Float32Array(Q8_BLOCK * Math.max(3 * C, nInner, C));
   const conv1d = (name: string, inFeatures: number, outFeatures: number): Matrix => {
     const t = tensor(name, [inFeatures, outFeatures]);
-    readTensorF32(t, staging);
     const m = allocMatrix(backend, outFeatures, inFeatures, dtype);
-    const row = new Float32Array(inFeatures);
-    for (let o = 0; o < outFeatures; o++) {
-      for (let i = 0; i < inFeatures; i++) row[i] = staging[i * outFeatures + o];
-      writeMatrixRows(m, o, row, 1);
+    for (let i = 0; i < inFeatures; i += Q8_BLOCK) {
+      const n = Math.min(Q8_BLOCK, inFeatures - i);
+      readTensorF32(t, staging, i * outFeatures, n * outFeatures);
+      writeMatrixColumns(m, i, staging, n);
     }
     return m;
   };

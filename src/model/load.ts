@@ -64,8 +64,9 @@ export async function loadModel(source: string, backend: Backend, dtype: WeightD
 export async function loadModelFolder(dir: string, backend: Backend, dtype: WeightDType): Promise<LoadedModel> {
   if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) throw new UserError(`model folder ${dir} does not exist`);
   const config = readConfig(dir);
-  const weights = loadSafetensorsWeights(dir, config, backend, dtype);
+  // The tokenizer first: its loader's transient memory is gone before the weights arrive.
   const tokenizer = await loadTokenizer(dir);
+  const weights = loadSafetensorsWeights(dir, config, backend, dtype);
   if (tokenizer.vocabSize > config.vocabSize) {
     throw new UserError(`${path.join(dir, "config.json")}: vocab_size ${config.vocabSize} is smaller than the tokenizer's ${tokenizer.vocabSize} tokens`);
   }

@@ -50,6 +50,24 @@ export function writeMatrixRows(m: Matrix, firstRow: number, rows: Float32Array,
   quantizeBlocksQ8(rows, 0, m.q, m.scales, (firstRow * cols) / Q8_BLOCK, (count * cols) / Q8_BLOCK);
 }
 
+/**
+ * Stores columns [firstCol, firstCol + count) of every row from `columns`, (count, rows) row-major:
+ * a transposed slice. q8 takes whole blocks: firstCol a multiple of 32, count 32.
+ */
+export function writeMatrixColumns(m: Matrix, firstCol: number, columns: Float32Array, count: number): void {
+  const { rows, cols } = m;
+  if (m.kind === "f32") {
+    for (let r = 0; r < rows; r++) for (let j = 0; j < count; j++) m.data[r * cols + firstCol + j] = columns[j * rows + r];
+    return;
+  }
+  if (firstCol % Q8_BLOCK !== 0 || count !== Q8_BLOCK) throw new Error(`q8 columns must be one whole block, got [${firstCol}, ${firstCol + count})`);
+  const block = new Float32Array(Q8_BLOCK);
+  for (let r = 0; r < rows; r++) {
+    for (let j = 0; j < Q8_BLOCK; j++) block[j] = columns[j * rows + r];
+    quantizeBlocksQ8(block, 0, m.q, m.scales, (r * cols + firstCol) / Q8_BLOCK, 1);
+  }
+}
+
 /** out (C,) = row `row` of the matrix as f32: an embedding lookup, dequantizing if needed. */
 export function readMatrixRow(out: Float32Array, m: Matrix, row: number): void {
   const { cols } = m;

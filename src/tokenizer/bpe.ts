@@ -1,4 +1,3 @@
-import { UserError } from "../errors.js";
 import { MinHeap } from "./heap.js";
 
 /**
@@ -10,24 +9,17 @@ import { MinHeap } from "./heap.js";
 export class BpeMerger {
   /** Pair key (left * stride + right) -> rank; ids are integers, so the key is exact. */
   private readonly ranks = new Map<number, number>();
-  /** mergedIds[rank] is the id of the token that merge produces. */
-  private readonly mergedIds: number[] = [];
-  private readonly stride: number;
 
-  constructor(tokenToId: ReadonlyMap<string, number>, merges: readonly (readonly [string, string])[], stride: number) {
-    this.stride = stride;
-    merges.forEach(([left, right], rank) => {
-      const a = tokenToId.get(left);
-      const b = tokenToId.get(right);
-      const merged = tokenToId.get(left + right);
-      if (a === undefined || b === undefined || merged === undefined) {
-        throw new UserError(`merge #${rank} "${left} ${right}" uses or produces a token missing from the vocabulary`);
-      }
-      const key = a * stride + b;
+  /** merges as in CompiledTokenizer: (left, right, merged) ids in rank order. */
+  constructor(
+    private readonly merges: Int32Array,
+    private readonly stride: number,
+  ) {
+    for (let rank = 0; 3 * rank < merges.length; rank++) {
+      const key = merges[3 * rank] * stride + merges[3 * rank + 1];
       // Keep the first occurrence of a duplicated merge: it has the lower, winning rank.
-      if (!this.ranks.has(key)) this.ranks.set(key, this.mergedIds.length);
-      this.mergedIds.push(merged);
-    });
+      if (!this.ranks.has(key)) this.ranks.set(key, rank);
+    }
   }
 
   private rank(left: number, right: number): number | undefined {
@@ -63,7 +55,7 @@ export class BpeMerger {
       const j = next[i];
       // Entries are never removed when a neighbour changes; a stale one is simply skipped here.
       if (ids[i] === DEAD || j >= n || this.rank(ids[i], ids[j]) !== r) continue;
-      ids[i] = this.mergedIds[r];
+      ids[i] = this.merges[3 * r + 2];
       ids[j] = DEAD;
       next[i] = next[j];
       if (next[j] < n) prev[next[j]] = i;

@@ -3,6 +3,8 @@ import { stat } from "node:fs/promises";
 import { UserError } from "../errors.js";
 import { exists, isObject, readJsonObject, readText, type Json, type JsonObject } from "./files.js";
 import { tokenStringToBytes } from "./bytes.js";
+import { Worker } from "node:worker_threads";
+import { compileTokenizer, type CompiledTokenizer } from "./compile.js";
 import { BpeTokenizer } from "./tokenizer.js";
 import type { SpecialToken, Tokenizer } from "./types.js";
 
@@ -20,6 +22,32 @@ interface Tables {
  * when present, supplies the bos/eos tokens and the chat template.
  */
 export async function loadTokenizer(dir: string): Promise<Tokenizer> {
+  return new BpeTokenizer(await readTokenizerInWorker(dir));
+}
+
+/**
+ * readTokenizerFolder on a worker thread. Parsing a 50k-token tokenizer.json makes tens of MB
+ * of short-lived strings and objects: on the main thread they would grow V8's young generation
+ * to its maximum (32 MB) for the life of the process; a worker's heap goes back to the OS when
+ * it exits, and only the compiled typed arrays come back (moved, not copied).
+ */
+function readTokenizerInWorker(dir: string): Promise<CompiledTokenizer> {
+  return new Promise((resolve, reject) => {
+    const worker = new Worker(new URL("./load-worker.js", import.meta.url), { workerData: dir });
+    worker.once("message", (reply: WorkerReply) => {
+      if (reply.ok) resolve(reply.tables);
+      else reject(reply.userError ? new UserError(reply.message) : new Error(reply.message));
+    });
+    worker.once("error", reject);
+    worker.once("exit", (code) => reject(new Error(`tokenizer loader thread exited with code ${code} before replying`)));
+  });
+}
+
+/** What the worker posts back: the tables, or the error it threw (UserErrors stay UserErrors). */
+export type WorkerReply = { readonly ok: true; readonly tables: CompiledTokenizer } | { readonly ok: false; readonly message: string; readonly userError: boolean };
+
+/** Reads a model folder's tokenizer files into compiled tables (loadTokenizer runs this in a worker). */
+export async function readTokenizerFolder(dir: string): Promise<CompiledTokenizer> {
   const info = await stat(dir).catch(() => null);
   if (info === null || !info.isDirectory()) throw new UserError(`model folder not found: ${dir}`);
 
@@ -64,7 +92,7 @@ export async function loadTokenizer(dir: string): Promise<Tokenizer> {
     specialTokens.push({ id, content: new TextDecoder().decode(tokenStringToBytes(tables.vocab[id])) });
   }
 
-  return new BpeTokenizer({ ...tables, specialTokens, bosTokenId, eosTokenId, chatTemplate });
+  return compileTokenizer({ ...tables, specialTokens, bosTokenId, eosTokenId, chatTemplate });
 }
 
 function parseTokenizerJson(json: JsonObject, file: string): Tables {
