@@ -5,6 +5,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { UserError } from "../src/errors.js";
 import { BpeTokenizer, loadTokenizer, type Tokenizer } from "../src/tokenizer/index.js";
+import { readTokenizerFolder } from "../src/tokenizer/load.js";
 import { byteToChar } from "../src/tokenizer/bytes.js";
 import { defaultModelDir, fixtures } from "./paths.js";
 
@@ -214,4 +215,15 @@ test("bad model folders throw one-line UserErrors naming the problem", async () 
 test("a 200 kB word without spaces round-trips (merges are n log n, not quadratic)", () => {
   const word = "ab".repeat(100_000); // one 200 kB pre-token
   assert.equal(gpt2.decode(gpt2.encode(word)), word);
+});
+
+test("loadTokenizer's worker thread gives the tables that reading on this thread gives", async () => {
+  const inThread = new BpeTokenizer(await readTokenizerFolder(gpt2Dir));
+  const viaWorker = await loadTokenizer(gpt2Dir);
+  const text = "Hello world! <|endoftext|> naïve café 🤗 1234";
+  assert.equal(viaWorker.vocabSize, inThread.vocabSize);
+  assert.deepEqual(viaWorker.encode(text), inThread.encode(text));
+  for (const id of [0, 262, 50256]) assert.deepEqual([...viaWorker.tokenBytes(id)], [...inThread.tokenBytes(id)]);
+  assert.equal(viaWorker.tokenBytes(1.5).length, 0);
+  assert.equal(viaWorker.tokenBytes(-1).length, 0);
 });
