@@ -1,25 +1,23 @@
 /**
  * Checks GGUF files written by `convert` against llama.cpp itself (node-llama-cpp, pinned,
- * installed on demand into bench/peers/, outside the project's dependencies): for each model and
+ * installed on demand into bench/.peers/ as for bench:peers, outside the project's dependencies): for each model and
  * each --dtype, both engines load the same file, tokenize the same prompts and continue them
  * greedily; token ids must be identical.
  *
  *   npm run check:llama-cpp -- [--models tiny,124m] [--dtypes f32,f16,q8_0,q4_0] [--tokens 24]
  *                              [--backend wasm|reference] [--work DIR]
  */
-import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { fileURLToPath, pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
 import { convertCommand } from "../src/cli/convert.js";
 import { LLM } from "../src/engine/llm.js";
 import { GGUF_OUT_TYPES, type GGUFOutType } from "../src/io/gguf-export.js";
 import type { BackendKind } from "../src/kernels/index.js";
-import { makeRandomGPT2 } from "./make-random-gpt2.js";
-
-const NODE_LLAMA_CPP_VERSION = "3.21.1";
+import { peerModule } from "../bench/peers-runner/paths.js";
+import { installPeers } from "../bench/peers-runner/setup.js";
+import { makeRandomGPT2, repoRoot } from "./make-random-gpt2.js";
 
 /** The slice of node-llama-cpp's API this check uses. */
 interface LlamaSequence {
@@ -50,27 +48,11 @@ interface NodeLlamaCpp {
 
 const PROMPTS = ["Hello, my name is", "The quick brown fox jumps over the lazy dog.", " In 1492, Columbus sailed"];
 
-function repoRoot(): string {
-  let dir = path.dirname(fileURLToPath(import.meta.url));
-  while (!fs.existsSync(path.join(dir, "package.json"))) dir = path.dirname(dir);
-  return dir;
-}
-
-/** Installs the pinned node-llama-cpp into its own folder once; its prebuilt CPU binary ships in the package. */
-async function loadNodeLlamaCpp(peers: string): Promise<NodeLlamaCpp> {
-  const pkg = path.join(peers, "node_modules", "node-llama-cpp", "package.json");
-  const installed = fs.existsSync(pkg) ? (JSON.parse(fs.readFileSync(pkg, "utf8")) as { version?: string }).version : undefined;
-  if (installed !== NODE_LLAMA_CPP_VERSION) {
-    fs.mkdirSync(peers, { recursive: true });
-    // Keeps the install out of git without touching the project's .gitignore.
-    fs.writeFileSync(path.join(peers, ".gitignore"), "*\n");
-    console.log(`installing node-llama-cpp@${NODE_LLAMA_CPP_VERSION} into ${peers} ...`);
-    const npm = process.platform === "win32" ? "npm.cmd" : "npm";
-    const r = spawnSync(npm, ["install", "--prefix", peers, "--save-exact", "--no-audit", "--no-fund", `node-llama-cpp@${NODE_LLAMA_CPP_VERSION}`], { stdio: "inherit" });
-    if (r.status !== 0) throw new Error(`npm install node-llama-cpp@${NODE_LLAMA_CPP_VERSION} failed`);
-  }
-  const entry = path.join(peers, "node_modules", "node-llama-cpp", "dist", "index.js");
-  const mod: NodeLlamaCpp = await import(pathToFileURL(entry).href);
+/** The pinned node-llama-cpp from the peers' folder, installed there first if missing. */
+async function loadNodeLlamaCpp(): Promise<NodeLlamaCpp> {
+  const failure = installPeers((line) => console.log(line), ["node-llama-cpp"])["node-llama-cpp"];
+  if (failure !== null) throw new Error(failure);
+  const mod: NodeLlamaCpp = await import(peerModule("node-llama-cpp", "dist", "index.js"));
   return mod;
 }
 
@@ -199,7 +181,7 @@ async function main(): Promise<void> {
   const wanted = values.models.split(",");
   const selected = models.filter(([name]) => wanted.some((w) => name.includes(w)));
 
-  const nodeLlamaCpp = await loadNodeLlamaCpp(path.join(root, "bench", "peers"));
+  const nodeLlamaCpp = await loadNodeLlamaCpp();
   const llama = await nodeLlamaCpp.getLlama({ gpu: false, build: "never", logLevel: "error" });
   const results: CaseResult[] = [];
   try {

@@ -6,7 +6,7 @@ export { repoRoot };
 
 /**
  * The peers' own install and the cached models, git-ignored by a `*` .gitignore inside it:
- * never the project's dependencies, and not bench/peers/, which check-llama-cpp owns.
+ * never the project's dependencies. bench:peers and check:llama-cpp share it.
  */
 export function peersDir(): string {
   return path.join(repoRoot(), "bench", ".peers");

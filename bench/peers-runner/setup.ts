@@ -31,15 +31,18 @@ function installedVersion(pkg: PeerPackage): string | undefined {
   return json.version;
 }
 
-/** Installs the pinned peers that are missing; returns, per package, null or why it is unusable. */
-export function installPeers(log: (s: string) => void): Record<PeerPackage, string | null> {
+/**
+ * Installs those of `packages` (default: every peer) whose pinned version is missing; returns,
+ * per package, null or why it is unusable.
+ */
+export function installPeers(log: (s: string) => void, packages?: readonly PeerPackage[]): Record<PeerPackage, string | null> {
   const dir = peersDir();
   fs.mkdirSync(dir, { recursive: true });
   // Keeps the install and the cache out of git without touching the project's .gitignore.
   fs.writeFileSync(path.join(dir, ".gitignore"), "*\n");
   // Its own package.json, so npm never walks up to the project's.
   if (!fs.existsSync(path.join(dir, "package.json"))) fs.writeFileSync(path.join(dir, "package.json"), '{ "private": true }\n');
-  const pkgs = Object.keys(PEER_VERSIONS).filter((p): p is PeerPackage => p in PEER_VERSIONS);
+  const pkgs = packages ?? Object.keys(PEER_VERSIONS).filter((p): p is PeerPackage => p in PEER_VERSIONS);
   const missing = pkgs.filter((p) => installedVersion(p) !== PEER_VERSIONS[p]);
   if (missing.length > 0) {
     const specs = missing.map((p) => `${p}@${PEER_VERSIONS[p]}`);
