@@ -4,7 +4,7 @@ export type { LoadOptions, GenerationResult, Timings, Prompt } from "./engine/ll
 export { resolveSamplingParams, DEFAULT_SAMPLING } from "./engine/sampling-params.js";
 export type { SamplingParams } from "./engine/sampling-params.js";
 export type { FinishReason } from "./engine/sequence.js";
-export { loadModel, type LoadedModel } from "./model/load.js";
+export { loadModel, openModel, type LoadedModel, type OpenedModel } from "./model/load.js";
 export type { GPT2Config } from "./model/config.js";
 export type { GPT2Weights, WeightDType } from "./model/weights.js";
 export { defaultModelDir } from "./model/default-model.js";

@@ -14,7 +14,7 @@ import { readGGUF } from "../src/io/gguf-read.js";
 import { tokenizerTablesFromFolder } from "../src/io/gguf-tokenizer.js";
 import { loadSourceTokenizer } from "../src/io/hub/source.js";
 import { createReferenceBackend } from "../src/kernels/reference.js";
-import { loadModel, loadModelFolder } from "../src/model/load.js";
+import { loadModel, openModelFolder } from "../src/model/load.js";
 import { maxAbsDiff } from "./helpers.js";
 import { fixtures } from "./paths.js";
 
@@ -170,7 +170,9 @@ describe("GGUF round trip of gpt2-tiny-random", () => {
 
   it("an untied head is written as output.weight and read back", async () => {
     const backend = createReferenceBackend();
-    const { config, weights } = await loadModelFolder(tiny, backend, "f32");
+    const opened = await openModelFolder(tiny);
+    const config = opened.config;
+    const weights = opened.loadWeights(backend, "f32");
     const head = weights.wte.kind === "f32" ? { ...weights.wte, data: weights.wte.data.map((v) => v * 0.5) } : weights.wte;
     const out = path.join(work, "untied.gguf");
     writeGPT2GGUF(out, { name: "untied", config: { ...config, tieWordEmbeddings: false }, weights: { ...weights, lmHead: head }, tokenizer: tokenizerTablesFromFolder(tiny, config.vocabSize) }, "f32");

@@ -14,7 +14,7 @@ import type { Backend } from "../kernels/backend.js";
 import { createReferenceBackend } from "../kernels/reference.js";
 import type { GPT2Config } from "../model/config.js";
 import { ggufConfig, loadGGUFWeights } from "../model/load-gguf.js";
-import { loadModelFolder } from "../model/load.js";
+import { openModelFolder } from "../model/load.js";
 import type { GPT2Weights } from "../model/weights.js";
 
 export interface ConvertOptions {
@@ -65,7 +65,9 @@ async function loadSource(model: string, quiet: boolean, backend: Backend): Prom
     return { name, config, weights: loadGGUFWeights(g, config, backend, "f32"), tokenizer };
   }
   const dir = kind === "hub" ? await resolveHubModel(model, { quiet }) : model;
-  const { config, weights } = await loadModelFolder(dir, backend, "f32");
+  const opened = await openModelFolder(dir);
+  const config = opened.config;
+  const weights = opened.loadWeights(backend, "f32");
   const hub = kind === "hub" ? parseHubId(model) : null;
   const name = hub !== null ? hub.repo.split("/")[1] : path.basename(path.resolve(dir));
   return { name, config, weights, tokenizer: tokenizerTablesFromFolder(dir, config.vocabSize) };

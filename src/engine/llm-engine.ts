@@ -3,7 +3,7 @@ import path from "node:path";
 import { UserError } from "../errors.js";
 import { createBackend, type Backend, type BackendKind } from "../kernels/index.js";
 import type { GPT2Config } from "../model/config.js";
-import { loadModel, type LoadedModel } from "../model/load.js";
+import { openModel, type LoadedModel } from "../model/load.js";
 import type { WeightDType } from "../model/weights.js";
 import type { Tokenizer } from "../tokenizer/index.js";
 import { BlockManager, type BlockStats } from "./block-manager.js";
@@ -112,9 +112,10 @@ export class LLMEngine {
   }
 
   static async load(source: string, options: EngineOptions = {}): Promise<LLMEngine> {
+    const { config, tokenizer, loadWeights } = await openModel(source, { quiet: options.quiet });
     const backend = await createBackend({ kind: options.backend ?? "wasm", threads: options.threads });
     try {
-      const model = await loadModel(source, backend, options.dtype ?? "f32", { quiet: options.quiet });
+      const model = { config, tokenizer, weights: loadWeights(backend, options.dtype ?? "f32") };
       return new LLMEngine(model, backend, { ...options, modelName: options.modelName ?? path.basename(path.resolve(source)) });
     } catch (e) {
       backend.close();

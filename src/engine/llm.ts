@@ -3,7 +3,7 @@ import { UserError } from "../errors.js";
 import { createBackend, type Backend, type BackendKind } from "../kernels/index.js";
 import { profileBackend, type KernelProfiler } from "../kernels/profile.js";
 import type { GPT2Config } from "../model/config.js";
-import { loadModel } from "../model/load.js";
+import { openModel } from "../model/load.js";
 import type { GPT2Weights, WeightDType } from "../model/weights.js";
 import type { Tokenizer } from "../tokenizer/index.js";
 import { decodeOne, prefill } from "./generate.js";
@@ -82,15 +82,16 @@ export class LLM {
   static async load(modelSource: string, options: LoadOptions = {}): Promise<LLM> {
     const maxBatch = options.maxBatch ?? 1;
     if (!Number.isInteger(maxBatch) || maxBatch < 1) throw new UserError(`invalid maxBatch ${maxBatch}: must be an integer >= 1`);
+    const { config, tokenizer, loadWeights } = await openModel(modelSource, { quiet: options.quiet });
+    const contextLength = options.contextLength ?? config.nPositions;
+    if (!Number.isInteger(contextLength) || contextLength < 1 || contextLength > config.nPositions) {
+      throw new UserError(`invalid context length ${contextLength}: must be in [1, ${config.nPositions}]`);
+    }
     const created = await createBackend({ kind: options.backend ?? "wasm", threads: options.threads });
     const profiler = options.profile ? profileBackend(created) : null;
     const backend = profiler?.backend ?? created;
     try {
-      const { config, weights, tokenizer } = await loadModel(modelSource, backend, options.dtype ?? "f32", { quiet: options.quiet });
-      const contextLength = options.contextLength ?? config.nPositions;
-      if (!Number.isInteger(contextLength) || contextLength < 1 || contextLength > config.nPositions) {
-        throw new UserError(`invalid context length ${contextLength}: must be in [1, ${config.nPositions}]`);
-      }
+      const weights = loadWeights(backend, options.dtype ?? "f32");
       return new LLM(config, weights, tokenizer, backend, maxBatch, contextLength, options.prefillChunk ?? 128, profiler);
     } catch (e) {
       backend.close();

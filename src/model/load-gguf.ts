@@ -5,7 +5,7 @@ import { decodeBlocksToQ8, decodeF32 } from "../io/gguf-quant.js";
 import { metaInt, metaString, readGGUF, readTensorRows, type GGUFFile, type GGUFTensorInfo } from "../io/gguf-read.js";
 import { tokenizerFromTables, tokenizerTablesFromGGUF } from "../io/gguf-tokenizer.js";
 import type { GPT2Config } from "./config.js";
-import type { LoadedModel } from "./load.js";
+import type { OpenedModel } from "./load.js";
 import { allocMatrix, writeMatrixRows, type BlockWeights, type GPT2Weights, type LayerNormWeights, type WeightDType } from "./weights.js";
 
 /**
@@ -56,14 +56,15 @@ export function ggufConfig(g: GGUFFile): GPT2Config {
   };
 }
 
-export async function loadGGUFModel(file: string, backend: Backend, dtype: WeightDType): Promise<LoadedModel> {
+/** Reads a GGUF file's metadata, config and tokenizer; the weights load on demand. */
+export function openGGUFModel(file: string): OpenedModel {
   const g = readGGUF(file);
   const config = ggufConfig(g);
   const tokenizer = tokenizerFromTables(tokenizerTablesFromGGUF(g), file);
   if (tokenizer.vocabSize > config.vocabSize) {
     throw new UserError(`${file}: token_embd.weight has ${config.vocabSize} rows but the tokenizer has ${tokenizer.vocabSize} tokens`);
   }
-  return { config, weights: loadGGUFWeights(g, config, backend, dtype), tokenizer };
+  return { config, tokenizer, loadWeights: (backend, dtype) => loadGGUFWeights(g, config, backend, dtype) };
 }
 
 export function loadGGUFWeights(g: GGUFFile, config: GPT2Config, backend: Backend, dtype: WeightDType): GPT2Weights {

@@ -4,7 +4,7 @@ import { UserError } from "../errors.js";
 import type { Backend } from "../kernels/backend.js";
 import { parseGPT2Config, type GPT2Config } from "./config.js";
 import { loadSafetensorsWeights } from "./load-safetensors.js";
-import { loadGGUFModel } from "./load-gguf.js";
+import { openGGUFModel } from "./load-gguf.js";
 import { resolveHubModel } from "../io/hub/resolve.js";
 import { classifyModelSource } from "../io/hub/source.js";
 import type { GPT2Weights, WeightDType } from "./weights.js";
@@ -35,15 +35,25 @@ export function readConfig(dir: string): GPT2Config {
   return parseGPT2Config(json, file);
 }
 
+/** A model whose config and tokenizer are read and whose weights are still on disk. */
+export interface OpenedModel {
+  readonly config: GPT2Config;
+  readonly tokenizer: Tokenizer;
+  /** Reads the weights into the backend's memory, converting layouts (and quantizing for q8). */
+  loadWeights(backend: Backend, dtype: WeightDType): GPT2Weights;
+}
+
 /**
- * Loads a model into the backend's memory. `source` is a folder in Hugging Face layout
- * (config.json, tokenizer files, model.safetensors or a sharded index), a .gguf file, or a
- * Hugging Face Hub id "org/name[@revision]" (downloaded into the HF cache first).
+ * Opens a model: `source` is a folder in Hugging Face layout (config.json, tokenizer files,
+ * model.safetensors or a sharded index), a .gguf file, or a Hugging Face Hub id
+ * "org/name[@revision]" (downloaded into the HF cache first). Everything but the weights is
+ * read here, so a bad config or tokenizer fails before a backend exists, and the tokenizer's
+ * short-lived loader is gone before the weights arrive.
  */
-export async function loadModel(source: string, backend: Backend, dtype: WeightDType, options: { quiet?: boolean } = {}): Promise<LoadedModel> {
+export async function openModel(source: string, options: { quiet?: boolean } = {}): Promise<OpenedModel> {
   switch (classifyModelSource(source)) {
     case "gguf":
-      return loadGGUFModel(source, backend, dtype);
+      return openGGUFModel(source);
     case "hub": {
       let dir: string;
       try {
@@ -53,22 +63,26 @@ export async function loadModel(source: string, backend: Backend, dtype: WeightD
         if (e instanceof UserError) throw new UserError(`${e.message} (and there is no local folder ${source})`);
         throw e;
       }
-      return loadModelFolder(dir, backend, dtype);
+      return openModelFolder(dir);
     }
     case "folder":
-      return loadModelFolder(source, backend, dtype);
+      return openModelFolder(source);
   }
 }
 
-/** Loads config, weights and tokenizer of a Hugging Face model folder. */
-export async function loadModelFolder(dir: string, backend: Backend, dtype: WeightDType): Promise<LoadedModel> {
+/** openModel, then the weights into `backend`. */
+export async function loadModel(source: string, backend: Backend, dtype: WeightDType, options: { quiet?: boolean } = {}): Promise<LoadedModel> {
+  const { config, tokenizer, loadWeights } = await openModel(source, options);
+  return { config, tokenizer, weights: loadWeights(backend, dtype) };
+}
+
+/** Reads config and tokenizer of a Hugging Face model folder; the weights load on demand. */
+export async function openModelFolder(dir: string): Promise<OpenedModel> {
   if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) throw new UserError(`model folder ${dir} does not exist`);
   const config = readConfig(dir);
-  // The tokenizer first: its loader's transient memory is gone before the weights arrive.
   const tokenizer = await loadTokenizer(dir);
-  const weights = loadSafetensorsWeights(dir, config, backend, dtype);
   if (tokenizer.vocabSize > config.vocabSize) {
     throw new UserError(`${path.join(dir, "config.json")}: vocab_size ${config.vocabSize} is smaller than the tokenizer's ${tokenizer.vocabSize} tokens`);
   }
-  return { config, weights, tokenizer };
+  return { config, tokenizer, loadWeights: (backend, dtype) => loadSafetensorsWeights(dir, config, backend, dtype) };
 }

@@ -12,7 +12,7 @@ export class RunState {
   readonly q: Float32Array; // (N, C) queries, split out of qkv
   readonly attnOut: Float32Array; // (N, C) attention output before the projection
   readonly sublayerOut: Float32Array; // (N, C) what a sublayer adds to the residual stream
-  readonly hidden: Float32Array; // (N, 4C) MLP hidden activations
+  readonly hidden: Float32Array; // (N, 4C) MLP hidden activations, in qkv's memory
   readonly lastHidden: Float32Array; // (R, C) final hidden states of the rows that get logits
   readonly logits: Float32Array; // (R, V)
   readonly scores: Float32Array; // (n_head, P) attention scores of one query row per head
@@ -22,11 +22,13 @@ export class RunState {
     const N = maxTokens;
     this.x = backend.allocF32(N * C);
     this.xNorm = backend.allocF32(N * C);
-    this.qkv = backend.allocF32(N * 3 * C);
+    // qkv is dead once q, k and v are copied out, before the MLP makes `hidden`: one buffer.
+    const qkvOrHidden = backend.allocF32(N * Math.max(3 * C, nInner));
+    this.qkv = qkvOrHidden.subarray(0, N * 3 * C);
     this.q = backend.allocF32(N * C);
     this.attnOut = backend.allocF32(N * C);
     this.sublayerOut = backend.allocF32(N * C);
-    this.hidden = backend.allocF32(N * nInner);
+    this.hidden = qkvOrHidden.subarray(0, N * nInner);
     this.lastHidden = backend.allocF32(maxLogitRows * C);
     this.logits = backend.allocF32(maxLogitRows * V);
     this.scores = backend.allocF32(nHead * P);

@@ -7,23 +7,15 @@ import { MinHeap } from "./heap.js";
  * costs milliseconds rather than the minutes a rescan-after-every-merge loop would take.
  */
 export class BpeMerger {
-  /** Pair key (left * stride + right) -> rank; ids are integers, so the key is exact. */
-  private readonly ranks = new Map<number, number>();
+  private readonly ranks: PairRanks;
 
   /** merges as in CompiledTokenizer: (left, right, merged) ids in rank order. */
-  constructor(
-    private readonly merges: Int32Array,
-    private readonly stride: number,
-  ) {
-    for (let rank = 0; 3 * rank < merges.length; rank++) {
-      const key = merges[3 * rank] * stride + merges[3 * rank + 1];
-      // Keep the first occurrence of a duplicated merge: it has the lower, winning rank.
-      if (!this.ranks.has(key)) this.ranks.set(key, rank);
-    }
+  constructor(private readonly merges: Int32Array) {
+    this.ranks = new PairRanks(merges);
   }
 
   private rank(left: number, right: number): number | undefined {
-    return this.ranks.get(left * this.stride + right);
+    return this.ranks.get(left, right);
   }
 
   /** Merges the symbols in place and returns the surviving ids. */
@@ -63,5 +55,48 @@ export class BpeMerger {
       offer(i);
     }
     return ids.filter((id) => id !== DEAD);
+  }
+}
+
+/**
+ * (left, right) id pair -> merge rank, an open-addressing hash table in typed arrays. A Map keyed
+ * by left * vocab + right would hold 50k heap numbers for GPT-2 (keys past 2^30 are not small
+ * integers in V8) and allocate one per lookup; this is three Int32Arrays and allocates nothing.
+ */
+class PairRanks {
+  private readonly left: Int32Array;
+  private readonly right: Int32Array;
+  private readonly rank: Int32Array;
+  private readonly mask: number;
+
+  constructor(merges: Int32Array) {
+    const count = merges.length / 3;
+    let capacity = 16;
+    while (capacity < 2 * count) capacity *= 2; // at most half full: short probe runs
+    this.left = new Int32Array(capacity).fill(-1); // -1: an empty slot (ids are >= 0)
+    this.right = new Int32Array(capacity);
+    this.rank = new Int32Array(capacity);
+    this.mask = capacity - 1;
+    for (let r = 0; r < count; r++) {
+      const i = this.slot(merges[3 * r], merges[3 * r + 1]);
+      // Keep the first occurrence of a duplicated merge: it has the lower, winning rank.
+      if (this.left[i] !== -1) continue;
+      this.left[i] = merges[3 * r];
+      this.right[i] = merges[3 * r + 1];
+      this.rank[i] = r;
+    }
+  }
+
+  get(left: number, right: number): number | undefined {
+    const i = this.slot(left, right);
+    return this.left[i] === -1 ? undefined : this.rank[i];
+  }
+
+  /** The slot holding the pair, or the empty slot where it would go (linear probing). */
+  private slot(left: number, right: number): number {
+    const h = Math.imul(left, 0x9e3779b1) ^ Math.imul(right, 0x85ebca77);
+    let i = (h ^ (h >>> 16)) & this.mask;
+    while (this.left[i] !== -1 && (this.left[i] !== left || this.right[i] !== right)) i = (i + 1) & this.mask;
+    return i;
   }
 }

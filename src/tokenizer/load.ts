@@ -34,12 +34,15 @@ export async function loadTokenizer(dir: string): Promise<Tokenizer> {
 function readTokenizerInWorker(dir: string): Promise<CompiledTokenizer> {
   return new Promise((resolve, reject) => {
     const worker = new Worker(new URL("./load-worker.js", import.meta.url), { workerData: dir });
-    worker.once("message", (reply: WorkerReply) => {
-      if (reply.ok) resolve(reply.tables);
+    let reply: WorkerReply | null = null;
+    worker.once("message", (r: WorkerReply) => (reply = r));
+    worker.once("error", reject);
+    // Settled once the thread is gone, so its memory is released before the caller goes on.
+    worker.once("exit", (code) => {
+      if (reply === null) reject(new Error(`tokenizer loader thread exited with code ${code} before replying`));
+      else if (reply.ok) resolve(reply.tables);
       else reject(reply.userError ? new UserError(reply.message) : new Error(reply.message));
     });
-    worker.once("error", reject);
-    worker.once("exit", (code) => reject(new Error(`tokenizer loader thread exited with code ${code} before replying`)));
   });
 }
 

@@ -35,7 +35,7 @@ export class BpeTokenizer implements Tokenizer {
   constructor(tables: CompiledTokenizer) {
     this.tables = tables;
     this.vocabSize = tables.vocabSize;
-    this.merger = new BpeMerger(tables.merges, tables.vocabSize);
+    this.merger = new BpeMerger(tables.merges);
     this.splitter = new SpecialSplitter(tables.specialTokens);
     this.bosTokenId = tables.bosTokenId;
     this.eosTokenId = tables.eosTokenId;

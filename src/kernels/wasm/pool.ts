@@ -41,7 +41,8 @@ export class ThreadPool {
     const ready: Promise<unknown>[] = [];
     for (let i = 1; i < threads; i++) {
       const workerData: WorkerInit = { module, memory, control, thread: i, spinMicros };
-      const worker = new Worker(url, { workerData });
+      // The job loop allocates almost nothing: a small young generation keeps the thread light.
+      const worker = new Worker(url, { workerData, resourceLimits: { maxYoungGenerationSizeMb: 1 } });
       // A worker blocked in its job loop must never keep the process alive.
       worker.unref();
       pool.workers.push(worker);
