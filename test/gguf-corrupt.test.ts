@@ -7,6 +7,7 @@ import { convertCommand } from "../src/cli/convert.js";
 import { UserError } from "../src/errors.js";
 import { createReferenceBackend } from "../src/kernels/reference.js";
 import { loadModel } from "../src/model/load.js";
+import { loadGGUFTokenizer } from "../src/tokenizer/index.js";
 import { fixtures } from "./paths.js";
 
 /**
@@ -79,6 +80,12 @@ describe("corrupt and unsupported GGUF files", () => {
       variant((b) => void b.writeBigUInt64LE(1n << 36n, after_(b, "tokenizer.ggml.tokens") + 8)),
       /tokenizer\.ggml\.tokens: array count 68719476736 is larger than the file/,
     ));
+
+  it("a token string running past the end (stepped over when the weights are read, decoded by the tokenizer's worker)", async () => {
+    const file = variant((b) => void b.writeBigUInt64LE(1n << 40n, after_(b, "tokenizer.ggml.tokens") + 4 + 4 + 8)); // type, element type, count
+    await rejects(file, /tokenizer\.ggml\.tokens\[0\]: string length 1099511627776 runs past the end/);
+    await assert.rejects(loadGGUFTokenizer(file), (e: unknown) => e instanceof UserError && /tokenizer\.ggml\.tokens\[0\]: string length 1099511627776 runs past the end/.test(e.message));
+  });
 
   it("a string running past the end", () =>
     rejects(variant((b) => void b.writeBigUInt64LE(1n << 40n, after_(b, "general.architecture") + 4)), /value of general\.architecture: string length 1099511627776 runs past the end/));

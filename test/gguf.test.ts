@@ -116,6 +116,16 @@ describe("GGUF round trip of gpt2-tiny-random", () => {
     for (const t of g.tensors) assert.equal((t.byteOffset - g.dataOffset) % 32, 0, `${t.name} is aligned`);
   });
 
+  it("reading without arrays (the weights' path) steps over the tokenizer and keeps everything else", () => {
+    const all = readGGUF(file("q8_0"));
+    const lean = readGGUF(file("q8_0"), { arrays: "skip" });
+    const arrays = [...all.metadata].filter(([, v]) => Array.isArray(v)).map(([k]) => k);
+    assert.deepEqual(arrays.sort(), ["tokenizer.ggml.merges", "tokenizer.ggml.token_type", "tokenizer.ggml.tokens"]);
+    for (const [k, v] of all.metadata) assert.deepEqual(lean.metadata.get(k), arrays.includes(k) ? undefined : v, k);
+    assert.deepEqual(lean.tensors, all.tensors);
+    assert.equal(lean.dataOffset, all.dataOffset);
+  });
+
   it("f32: logits identical to the safetensors model", async () => {
     const llm = await LLM.load(file("f32"), { backend: "reference" });
     assert.equal(maxAbsDiff(lastLogits(llm, ids), expected), 0);

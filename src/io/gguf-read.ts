@@ -105,13 +105,27 @@ class HeaderReader {
     if (len > this.remaining) throw new UserError(`${this.file}: ${what}: string length ${len} runs past the end of the ${this.size}-byte file`);
     return len === 0 ? "" : this.bytes(len, what).toString("utf8");
   }
+  /** Steps over a value of a scalar type (strings included) without decoding it. */
+  skipScalar(type: number, what: string): void {
+    if (type === GGUFValueType.STRING) {
+      const len = this.size64(`length of ${what}`);
+      if (len > this.remaining) throw new UserError(`${this.file}: ${what}: string length ${len} runs past the end of the ${this.size}-byte file`);
+      this.pos += len;
+      return;
+    }
+    const n = SCALAR_BYTES[type];
+    if (n === undefined) throw new UserError(`${this.file}: ${what} has unknown value type ${type} (corrupt file or a newer GGUF)`);
+    if (n > this.remaining) throw new UserError(`${this.file}: truncated: ${what} at byte ${this.pos} needs ${n} bytes but the file ends at ${this.size}`);
+    this.pos += n;
+  }
 }
 
 function safeNumber(v: bigint): number | bigint {
   return v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v;
 }
 
-function readValue(r: HeaderReader, type: number, key: string): GGUFValue {
+/** A metadata value; arrays are checked and stepped over when `arrays` is "skip" (then undefined). */
+function readValue(r: HeaderReader, type: number, key: string, arrays: "read" | "skip"): GGUFValue | undefined {
   if (type !== GGUFValueType.ARRAY) return r.scalar(type, `value of ${key}`);
   const elemType = r.u32(`element type of ${key}`);
   if (elemType === GGUFValueType.ARRAY) throw new UserError(`${r.file}: ${key}: nested arrays are not supported`);
@@ -120,13 +134,21 @@ function readValue(r: HeaderReader, type: number, key: string): GGUFValue {
   if (count * minBytes > r.remaining) {
     throw new UserError(`${r.file}: ${key}: array count ${count} is larger than the file (${r.remaining} bytes left)`);
   }
+  if (arrays === "skip") {
+    for (let i = 0; i < count; i++) r.skipScalar(elemType, `${key}[${i}]`);
+    return undefined;
+  }
   const values: GGUFScalar[] = new Array<GGUFScalar>(count);
   for (let i = 0; i < count; i++) values[i] = r.scalar(elemType, `${key}[${i}]`);
   return values;
 }
 
-/** Parses and validates the header and tensor table of a GGUF file. */
-export function readGGUF(file: string): GGUFFile {
+/**
+ * Parses and validates the header and tensor table of a GGUF file. With `arrays: "skip"`, array
+ * values (the tokenizer's 50k tokens and merges) are stepped over and left out of `metadata`:
+ * the weights need none of them, and decoding them makes 100k short-lived strings.
+ */
+export function readGGUF(file: string, options: { arrays?: "read" | "skip" } = {}): GGUFFile {
   let fd: number;
   try {
     fd = fs.openSync(file, "r");
@@ -153,7 +175,8 @@ export function readGGUF(file: string): GGUFFile {
     for (let i = 0; i < kvCount; i++) {
       const key = r.string(`metadata key #${i}`);
       const type = r.u32(`type of ${key}`);
-      metadata.set(key, readValue(r, type, key));
+      const value = readValue(r, type, key, options.arrays ?? "read");
+      if (value !== undefined) metadata.set(key, value);
     }
 
     const alignValue = metadata.get("general.alignment") ?? GGUF_DEFAULT_ALIGNMENT;
@@ -216,22 +239,23 @@ function checkNoOverlap(file: string, tensors: readonly GGUFTensorInfo[]): void 
 }
 
 /**
- * Reads a tensor's raw bytes in pieces of whole rows (at most `maxBytes`, at least one row) and
- * hands each piece to `onRows` with the index of its first row; the buffer is reused.
+ * Reads a tensor's raw bytes in pieces of whole rows, as many as fit `buf` (which the caller
+ * reuses across tensors; a row larger than it gets a buffer of its own), and hands each piece
+ * to `onRows` with the index of its first row.
  */
-export function readTensorRows(t: GGUFTensorInfo, maxBytes: number, onRows: (bytes: Buffer, firstRow: number, rows: number) => void): void {
+export function readTensorRows(t: GGUFTensorInfo, buf: Buffer, onRows: (bytes: Buffer, firstRow: number, rows: number) => void): void {
   const rowCount = t.dims.slice(1).reduce((a, b) => a * b, 1);
   const rowBytes = t.byteLength / rowCount;
-  const rowsPerRead = Math.max(1, Math.floor(maxBytes / rowBytes));
-  const buf = Buffer.alloc(Math.min(rowsPerRead, rowCount) * rowBytes);
+  const into = rowBytes > buf.length ? Buffer.alloc(rowBytes) : buf;
+  const rowsPerRead = Math.floor(into.length / rowBytes);
   const fd = fs.openSync(t.file, "r");
   try {
     for (let row = 0; row < rowCount; row += rowsPerRead) {
       const rows = Math.min(rowsPerRead, rowCount - row);
       const bytes = rows * rowBytes;
-      const got = fs.readSync(fd, buf, 0, bytes, t.byteOffset + row * rowBytes);
+      const got = fs.readSync(fd, into, 0, bytes, t.byteOffset + row * rowBytes);
       if (got !== bytes) throw new UserError(`${t.file}: tensor ${t.name} is truncated`);
-      onRows(buf.subarray(0, bytes), row, rows);
+      onRows(into.subarray(0, bytes), row, rows);
     }
   } finally {
     fs.closeSync(fd);

@@ -1,7 +1,8 @@
 import fs from "node:fs";
 import path from "node:path";
 import { UserError } from "../errors.js";
-import { BpeTokenizer, type SpecialToken, type Tokenizer } from "../tokenizer/index.js";
+import { compileTokenizer, type CompiledTokenizer } from "../tokenizer/compile.js";
+import type { SpecialToken } from "../tokenizer/index.js";
 import { TokenType, type GGUFEntry } from "./gguf.js";
 import { metaString, metaStringArray, type GGUFFile } from "./gguf-read.js";
 
@@ -57,8 +58,8 @@ export function tokenizerTablesFromGGUF(g: GGUFFile): TokenizerTables {
   };
 }
 
-/** Builds the engine's tokenizer: control and user-defined tokens are cut out of text as specials. */
-export function tokenizerFromTables(t: TokenizerTables, source: string): Tokenizer {
+/** The engine's tokenizer tables: control and user-defined tokens are cut out of text as specials. */
+export function compileTokenizerFromTables(t: TokenizerTables, source: string): CompiledTokenizer {
   const specialTokens: SpecialToken[] = [];
   const vocab = t.tokens.map((token, id) => {
     const type = t.tokenTypes[id];
@@ -70,7 +71,7 @@ export function tokenizerFromTables(t: TokenizerTables, source: string): Tokeniz
     if (parts.length !== 2) throw new UserError(`${source}: merge #${i} ${JSON.stringify(m)} is not "a b"`);
     return [parts[0], parts[1]];
   });
-  return BpeTokenizer.fromVocab({ vocab, merges, specialTokens, bosTokenId: t.bosTokenId, eosTokenId: t.eosTokenId, chatTemplate: t.chatTemplate });
+  return compileTokenizer({ vocab, merges, specialTokens, bosTokenId: t.bosTokenId, eosTokenId: t.eosTokenId, chatTemplate: t.chatTemplate });
 }
 
 /** The tokenizer.ggml.* metadata llama.cpp reads for a GPT-2 vocabulary. */

@@ -3,7 +3,7 @@ import type { Backend, Matrix } from "../kernels/backend.js";
 import { GGMLType, ggmlTypeName, isSupportedType } from "../io/gguf.js";
 import { decodeBlocksToQ8, decodeF32 } from "../io/gguf-quant.js";
 import { metaInt, metaString, readGGUF, readTensorRows, type GGUFFile, type GGUFTensorInfo } from "../io/gguf-read.js";
-import { tokenizerFromTables, tokenizerTablesFromGGUF } from "../io/gguf-tokenizer.js";
+import { loadGGUFTokenizer } from "../tokenizer/index.js";
 import type { GPT2Config } from "./config.js";
 import type { OpenedModel } from "./load.js";
 import { allocMatrix, writeMatrixRows, type BlockWeights, type GPT2Weights, type LayerNormWeights, type WeightDType } from "./weights.js";
@@ -13,10 +13,10 @@ import { allocMatrix, writeMatrixRows, type BlockWeights, type GPT2Weights, type
  * blk.N.{attn_norm, attn_qkv, attn_output, ffn_norm, ffn_up, ffn_down}, output_norm, optional
  * output). ggml matrices are stored row by row with the input dimension first, which is already
  * the engine's (out, in) layout: no transposes. Each tensor is read from disk straight into the
- * buffer that keeps it, a few MB at a time.
+ * buffer that keeps it, through one 1 MiB read buffer.
  */
 
-const READ_CHUNK = 4 << 20;
+const READ_CHUNK = 1 << 20;
 export const SUPPORTED_ARCHITECTURES = ["gpt2"];
 
 export function ggufArchitecture(g: GGUFFile): string {
@@ -56,11 +56,14 @@ export function ggufConfig(g: GGUFFile): GPT2Config {
   };
 }
 
-/** Reads a GGUF file's metadata, config and tokenizer; the weights load on demand. */
-export function openGGUFModel(file: string): OpenedModel {
-  const g = readGGUF(file);
+/**
+ * Reads a GGUF file's config and tensor table, and its tokenizer on a worker thread (as a
+ * folder's: see loadTokenizer); the weights load on demand.
+ */
+export async function openGGUFModel(file: string): Promise<OpenedModel> {
+  const g = readGGUF(file, { arrays: "skip" });
   const config = ggufConfig(g);
-  const tokenizer = tokenizerFromTables(tokenizerTablesFromGGUF(g), file);
+  const tokenizer = await loadGGUFTokenizer(file);
   if (tokenizer.vocabSize > config.vocabSize) {
     throw new UserError(`${file}: token_embd.weight has ${config.vocabSize} rows but the tokenizer has ${tokenizer.vocabSize} tokens`);
   }
@@ -70,6 +73,7 @@ export function openGGUFModel(file: string): OpenedModel {
 export function loadGGUFWeights(g: GGUFFile, config: GPT2Config, backend: Backend, dtype: WeightDType): GPT2Weights {
   const byName = new Map(g.tensors.map((t) => [t.name, t]));
   const { nEmbd: C, nInner, vocabSize: V, nPositions: P } = config;
+  const chunk = Buffer.alloc(READ_CHUNK);
   for (const t of g.tensors) {
     const layer = /^blk\.(\d+)\./.exec(t.name);
     if (layer !== null && Number(layer[1]) >= config.nLayer) throw new UserError(`${g.file}: tensor ${t.name} is beyond block_count ${config.nLayer}`);
@@ -90,7 +94,7 @@ export function loadGGUFWeights(g: GGUFFile, config: GPT2Config, backend: Backen
     const type = t.type;
     if (!isSupportedType(type)) throw new Error("unreachable: checked in tensor()");
     const cols = t.dims[0];
-    readTensorRows(t, READ_CHUNK, (bytes, firstRow, rows) => decodeF32(type, bytes, rows * cols, out, firstRow * cols));
+    readTensorRows(t, chunk, (bytes, firstRow, rows) => decodeF32(type, bytes, rows * cols, out, firstRow * cols));
     return out;
   };
   const vector = (name: string, length: number): Float32Array => f32Into(tensor(name, [length]), backend.allocF32(length));
@@ -107,9 +111,9 @@ export function loadGGUFWeights(g: GGUFFile, config: GPT2Config, backend: Backen
     } else if (type === GGMLType.Q8_0 || type === GGMLType.Q4_0) {
       // Already int8-with-a-scale-per-32: copied as is, never requantized.
       const blocksPerRow = inFeatures / 32;
-      readTensorRows(t, READ_CHUNK, (bytes, firstRow, rows) => decodeBlocksToQ8(type, bytes, rows * blocksPerRow, m.q, firstRow * inFeatures, m.scales, firstRow * blocksPerRow));
+      readTensorRows(t, chunk, (bytes, firstRow, rows) => decodeBlocksToQ8(type, bytes, rows * blocksPerRow, m.q, firstRow * inFeatures, m.scales, firstRow * blocksPerRow));
     } else {
-      readTensorRows(t, READ_CHUNK, (bytes, firstRow, rows) => {
+      readTensorRows(t, chunk, (bytes, firstRow, rows) => {
         if (staging.length < rows * inFeatures) staging = new Float32Array(rows * inFeatures);
         decodeF32(type, bytes, rows * inFeatures, staging, 0);
         writeMatrixRows(m, firstRow, staging, rows);

@@ -1,13 +1,26 @@
-// The worker side of loadTokenizer (load.ts): reads the folder, posts the compiled tables back.
+// The worker side of loadTokenizer and loadGGUFTokenizer (load.ts): reads the tokenizer, posts
+// the compiled tables back.
 import { parentPort, workerData } from "node:worker_threads";
 import { UserError } from "../errors.js";
-import { readTokenizerFolder, type WorkerReply } from "./load.js";
+import { readGGUF } from "../io/gguf-read.js";
+import { compileTokenizerFromTables, tokenizerTablesFromGGUF } from "../io/gguf-tokenizer.js";
+import type { CompiledTokenizer } from "./compile.js";
+import { readTokenizerFolder, type TokenizerSource, type WorkerReply } from "./load.js";
 
-if (parentPort === null || typeof workerData !== "string") throw new Error("load-worker.js runs only as loadTokenizer's worker");
+function isSource(d: unknown): d is TokenizerSource {
+  return typeof d === "object" && d !== null && "kind" in d && "path" in d && (d.kind === "folder" || d.kind === "gguf") && typeof d.path === "string";
+}
+
+async function read(source: TokenizerSource): Promise<CompiledTokenizer> {
+  if (source.kind === "folder") return readTokenizerFolder(source.path);
+  return compileTokenizerFromTables(tokenizerTablesFromGGUF(readGGUF(source.path)), source.path);
+}
+
+if (parentPort === null || !isSource(workerData)) throw new Error("load-worker.js runs only as the tokenizer loader's worker");
 const port = parentPort;
 let reply: WorkerReply;
 try {
-  reply = { ok: true, tables: await readTokenizerFolder(workerData) };
+  reply = { ok: true, tables: await read(workerData) };
 } catch (e) {
   reply = { ok: false, message: e instanceof Error ? e.message : String(e), userError: e instanceof UserError };
 }

@@ -22,18 +22,29 @@ interface Tables {
  * when present, supplies the bos/eos tokens and the chat template.
  */
 export async function loadTokenizer(dir: string): Promise<Tokenizer> {
-  return new BpeTokenizer(await readTokenizerInWorker(dir));
+  return new BpeTokenizer(await readTokenizerInWorker({ kind: "folder", path: dir }));
+}
+
+/** The tokenizer stored in a GGUF file's metadata (tokenizer.ggml.*), read on a worker thread too. */
+export async function loadGGUFTokenizer(file: string): Promise<Tokenizer> {
+  return new BpeTokenizer(await readTokenizerInWorker({ kind: "gguf", path: file }));
+}
+
+/** Where the worker reads a tokenizer from. */
+export interface TokenizerSource {
+  readonly kind: "folder" | "gguf";
+  readonly path: string;
 }
 
 /**
- * readTokenizerFolder on a worker thread. Parsing a 50k-token tokenizer.json makes tens of MB
- * of short-lived strings and objects: on the main thread they would grow V8's young generation
- * to its maximum (32 MB) for the life of the process; a worker's heap goes back to the OS when
- * it exits, and only the compiled typed arrays come back (moved, not copied).
+ * Reads and compiles a tokenizer on a worker thread. Parsing a 50k-token vocabulary makes tens
+ * of MB of short-lived strings and objects: on the main thread they would grow V8's young
+ * generation to its maximum (32 MB) for the life of the process; a worker's heap goes back to
+ * the OS when it exits, and only the compiled typed arrays come back (moved, not copied).
  */
-function readTokenizerInWorker(dir: string): Promise<CompiledTokenizer> {
+function readTokenizerInWorker(source: TokenizerSource): Promise<CompiledTokenizer> {
   return new Promise((resolve, reject) => {
-    const worker = new Worker(new URL("./load-worker.js", import.meta.url), { workerData: dir });
+    const worker = new Worker(new URL("./load-worker.js", import.meta.url), { workerData: source });
     let reply: WorkerReply | null = null;
     worker.once("message", (r: WorkerReply) => (reply = r));
     worker.once("error", reject);

@@ -1,8 +1,6 @@
 import fs from "node:fs";
-import { loadTokenizer, type Tokenizer } from "../../tokenizer/index.js";
+import { loadGGUFTokenizer, loadTokenizer, type Tokenizer } from "../../tokenizer/index.js";
 import { GGUF_MAGIC } from "../gguf.js";
-import { readGGUF } from "../gguf-read.js";
-import { tokenizerFromTables, tokenizerTablesFromGGUF } from "../gguf-tokenizer.js";
 import { parseHubId } from "./id.js";
 import { resolveHubModel, type ResolveHubOptions } from "./resolve.js";
 
@@ -44,7 +42,7 @@ function hasGGUFMagic(file: string): boolean {
 export async function loadSourceTokenizer(source: string, options: ResolveHubOptions = {}): Promise<Tokenizer> {
   switch (classifyModelSource(source)) {
     case "gguf":
-      return tokenizerFromTables(tokenizerTablesFromGGUF(readGGUF(source)), source);
+      return loadGGUFTokenizer(source);
     case "hub":
       return loadTokenizer(await resolveHubModel(source, options));
     case "folder":
