@@ -1,6 +1,6 @@
 /**
  * This engine side by side with onnxruntime and llama.cpp on the same weights, threads and prompt,
- * in one run: `npm run bench:peers -- [--rounds 3] [--threads 1,2] [--repeat 1] [--quick] [--quiet-wait 20]`.
+ * in one run: `npm run bench:peers -- [--rounds 3] [--threads 1,2] [--repeat 1] [--warmup 2] [--quick] [--quiet-wait 20]`.
  * Each measurement is its own child process, so peak RSS and thread pools never mix; the order
  * alternates engine, onnxruntime, llama.cpp, engine, ... for every configuration in every round,
  * so a noisy neighbour slows all columns alike, and each cell is the median over the rounds.
@@ -20,6 +20,7 @@ interface Options {
   rounds: number;
   threads: number[];
   repeat: number;
+  warmup: number;
   promptLen: number;
   gen: number;
   /** Seconds to wait at most for an idle machine before each measurement (0: only look). */
@@ -46,6 +47,7 @@ function options(): Options {
       rounds: { type: "string" },
       threads: { type: "string", default: "1,2" },
       repeat: { type: "string", default: "1" },
+      warmup: { type: "string", default: "2" },
       "prompt-len": { type: "string" },
       gen: { type: "string" },
       quick: { type: "boolean", default: false },
@@ -63,6 +65,7 @@ function options(): Options {
     rounds: int(values.rounds ?? (quick ? "1" : "3"), "rounds"),
     threads: values.threads.split(",").map((t) => int(t, "threads")),
     repeat: int(values.repeat, "repeat"),
+    warmup: int(values.warmup, "warmup", 0),
     promptLen: int(values["prompt-len"] ?? (quick ? "16" : "128"), "prompt-len"),
     gen: int(values.gen ?? (quick ? "16" : "128"), "gen"),
     quietWait: int(values["quiet-wait"], "quiet-wait", 0),
@@ -84,7 +87,7 @@ async function configs(opts: Options): Promise<Config[]> {
     const problem = installed[pkg];
     return problem === null ? prepared() : { ok: false, reason: problem };
   };
-  const common = (threads: number) => ["--threads", String(threads), "--prompt-len", String(opts.promptLen), "--gen", String(opts.gen), "--repeat", String(opts.repeat)];
+  const common = (threads: number) => ["--threads", String(threads), "--prompt-len", String(opts.promptLen), "--gen", String(opts.gen), "--repeat", String(opts.repeat), "--warmup", String(opts.warmup)];
   const engine = (model: string, dtype: "f32" | "q8", t: number): Command => ({
     args: [cliPath(), "bench", "--model", model, "--dtype", dtype, "--json", ...common(t)],
   });
@@ -169,7 +172,7 @@ async function main(): Promise<void> {
   const minutes = ((Date.now() - started.getTime()) / 60_000).toFixed(1);
   const cpu = os.cpus()[0]?.model ?? "unknown CPU";
   const out = [
-    `nanogpt-infer vs peers: prompt ${opts.promptLen}, generate ${opts.gen} (greedy), batch 1; median of ${opts.rounds} round(s) × ${opts.repeat} run(s), ±: half the min-max range`,
+    `nanogpt-infer vs peers: prompt ${opts.promptLen}, generate ${opts.gen} (greedy), batch 1; median of ${opts.rounds} round(s) × ${opts.repeat} run(s) after ${opts.warmup} warm-up run(s), ±: half the min-max range`,
     `${cpu}, ${os.availableParallelism()} cores, Node ${process.version}; onnxruntime-node ${PEER_VERSIONS["onnxruntime-node"]}, node-llama-cpp ${PEER_VERSIONS["node-llama-cpp"]} (CPU); ${minutes} min`,
     `load average at start ${loadStart.map((x) => x.toFixed(2)).join(" ")}, at end ${loadEnd.map((x) => x.toFixed(2)).join(" ")}; ` +
       `${busyStarts} of ${measured} measurements started while others kept over ${QUIET * 100}% of the cores busy (after waiting up to ${opts.quietWait} s): other work on this machine slows every column`,

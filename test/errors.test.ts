@@ -174,6 +174,7 @@ describe("the CLI prints one line and exits non-zero", () => {
     ["too long for the context", ["hi", "--max-tokens", "300"], /prompt \(2 tokens\) \+ max_tokens \(300\) = 302 exceeds the context of 256 tokens/],
     ["perplexity without a file", ["perplexity"], /perplexity needs --file/],
     ["unreadable file", ["tokenize", "--file", "/nonexistent.txt"], /cannot read \/nonexistent\.txt/],
+    ["negative warm-up", ["bench", "--warmup", "-1"], /--warmup must be an integer >= 0, got "-1"/],
   ];
   for (const [name, args, pattern] of cases) {
     it(name, () => {
@@ -193,6 +194,14 @@ describe("the CLI prints one line and exits non-zero", () => {
     assert.deepEqual(out.tokens, [10, 73, 32, 119, 105, 108, 108, 32, 110, 111, 116, 32]);
     assert.equal(out.text, "\nI will not ");
     assert.ok(out.timings.generatedTokensPerSecond > 0);
+  });
+
+  it("bench --json prints the benchmark's keys", () => {
+    const r = run("bench", "--prompt-len", "4", "--gen", "3", "--repeat", "1", "--warmup", "1", "--json");
+    assert.equal(r.status, 0, r.stderr);
+    const out = JSON.parse(r.stdout);
+    for (const key of ["prefill_tok_s", "decode_tok_s", "ttft_ms", "peak_rss_mb", "load_ms"]) assert.ok(out[key] > 0, `${key}: ${out[key]}`);
+    assert.deepEqual([out.prompt_len, out.gen, out.dtype], [4, 3, "f32"]);
   });
 
   it("tokenize --json and perplexity --json", () => {

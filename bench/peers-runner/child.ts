@@ -11,6 +11,7 @@ export interface ChildArgs {
   promptLen: number;
   gen: number;
   repeat: number;
+  warmup: number;
   vocab: number;
 }
 
@@ -41,6 +42,7 @@ export function childArgs(): ChildArgs {
       "prompt-len": { type: "string", default: "128" },
       gen: { type: "string", default: "128" },
       repeat: { type: "string", default: "1" },
+      warmup: { type: "string", default: "2" },
       vocab: { type: "string" },
     },
   });
@@ -56,6 +58,7 @@ export function childArgs(): ChildArgs {
     promptLen: int(values["prompt-len"], 1),
     gen: int(values.gen, 2),
     repeat: int(values.repeat, 1),
+    warmup: int(values.warmup, 0),
     vocab: int(values.vocab, 1),
   };
 }
@@ -66,10 +69,10 @@ export function promptIds(promptLen: number, vocab: number): number[] {
   return Array.from({ length: promptLen }, () => rng.nextUint32() % vocab);
 }
 
-/** A short run first, as the engine's bench does, so lazy set-up is not timed; then the median of `repeat`. */
+/** `warmup` untimed runs of the measured shape first, as the engine's bench does; then the median of `repeat`. */
 export async function measure(args: ChildArgs, run: (prompt: number[], gen: number) => Promise<Timing>): Promise<Timing> {
   const prompt = promptIds(args.promptLen, args.vocab);
-  await run(prompt.slice(0, Math.min(16, args.promptLen)), Math.min(16, args.gen));
+  for (let w = 0; w < args.warmup; w++) await run(prompt, args.gen);
   const runs: Timing[] = [];
   for (let r = 0; r < args.repeat; r++) runs.push(await run(prompt, args.gen));
   return medianTiming(runs);

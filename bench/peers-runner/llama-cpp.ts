@@ -93,6 +93,6 @@ runChild("llama-cpp", async () => {
   await context.dispose();
   await model.dispose();
   await llama.dispose();
-  // The warm-up is own[0]; the measured runs follow.
-  report(args, "llama.cpp", loadMs, timing, medianTiming(own.slice(1)));
+  // The warm-up runs come first in own; the measured runs follow.
+  report(args, "llama.cpp", loadMs, timing, medianTiming(own.slice(args.warmup)));
 });
