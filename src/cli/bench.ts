@@ -1,7 +1,7 @@
 import { parseArgs } from "node:util";
 import { LLM } from "../engine/llm.js";
 import { Rng } from "../engine/rng.js";
-import { intFlag, loadOptions, modelOptions, modelSource } from "./options.js";
+import { intFlag, loadOptions, modelOptions, modelSource, type Command } from "./options.js";
 
 export const benchHelp = `nanogpt-infer bench [--model DIR] [--threads N] [--prompt-len P] [--gen G] [--dtype f32|q8] [--repeat R] [--warmup W] [--profile] [--json]
   times prefill of a P-token prompt and greedy decode of G tokens (median of R runs, after W warm-up runs of the same shape, default 2);
@@ -91,3 +91,5 @@ export async function benchCommand(argv: string[]): Promise<void> {
 function round(x: number): number {
   return Math.round(x * 100) / 100;
 }
+
+export const command: Command = { run: benchCommand, help: benchHelp };

@@ -16,6 +16,7 @@ import type { GPT2Config } from "../model/config.js";
 import { ggufConfig, loadGGUFWeights } from "../model/load-gguf.js";
 import { openModelFolder } from "../model/load.js";
 import type { GPT2Weights } from "../model/weights.js";
+import type { Command } from "./options.js";
 
 export interface ConvertOptions {
   /** A model folder, a .gguf file or a Hub id. */
@@ -88,3 +89,5 @@ export async function runConvert(argv: string[]): Promise<void> {
   const result = await convertCommand({ model: values.model ?? defaultModelDir(), to: "gguf", dtype, out, quiet: values.quiet });
   if (!values.quiet) process.stderr.write(`wrote ${result.out}: ${result.tensors} tensors, ${formatBytes(result.bytes)} (${dtype})\n`);
 }
+
+export const command: Command = { run: runConvert, help: convertHelp };

@@ -1,7 +1,7 @@
 import { parseArgs } from "node:util";
 import { LLM } from "../engine/llm.js";
 import type { SamplingParams } from "../engine/sampling-params.js";
-import { intFlag, loadOptions, modelOptions, modelSource, numberFlag, type FlagValues } from "./options.js";
+import { intFlag, loadOptions, modelOptions, modelSource, numberFlag, type FlagValues, type Command } from "./options.js";
 
 export const generateHelp = `nanogpt-infer generate [PROMPT] [options]
   --model DIR|FILE.gguf|org/name   model (default: the embedded shakespeare-byte-gpt2)
@@ -73,3 +73,5 @@ export async function generateCommand(argv: string[]): Promise<void> {
     llm.close();
   }
 }
+
+export const command: Command = { run: generateCommand, help: generateHelp };

@@ -13,6 +13,7 @@ import type { GPT2Config } from "../model/config.js";
 import { ggufConfig } from "../model/load-gguf.js";
 import { readConfig } from "../model/load.js";
 import { listCheckpointTensors } from "../model/load-safetensors.js";
+import type { Command } from "./options.js";
 
 export interface InfoOptions {
   /** A model folder, a .gguf file or a Hub id (downloaded first). */
@@ -127,3 +128,5 @@ export async function runInfo(argv: string[]): Promise<void> {
   const model = values.model ?? positionals[0] ?? defaultModelDir();
   process.stdout.write(await infoCommand({ model, quiet: values.quiet }));
 }
+
+export const command: Command = { run: runInfo, help: infoHelp };

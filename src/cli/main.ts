@@ -1,40 +1,17 @@
 #!/usr/bin/env node
 import { UserError } from "../errors.js";
-import { joinNegativeNumbers } from "./options.js";
-
-type Command = { run: (argv: string[]) => Promise<void>; help: string };
+import { joinNegativeNumbers, type Command } from "./options.js";
 
 // Each command is imported only when it runs: `tokenize` or `generate` then never load the server,
 // its template engine or the GGUF writer (measured: `tokenize` 4 MiB less peak RSS, 20 ms sooner).
-const commands: Record<string, () => Promise<Command>> = {
-  generate: async () => {
-    const m = await import("./generate.js");
-    return { run: m.generateCommand, help: m.generateHelp };
-  },
-  tokenize: async () => {
-    const m = await import("./tokenize.js");
-    return { run: m.tokenizeCommand, help: m.tokenizeHelp };
-  },
-  perplexity: async () => {
-    const m = await import("./perplexity.js");
-    return { run: m.perplexityCommand, help: m.perplexityHelp };
-  },
-  bench: async () => {
-    const m = await import("./bench.js");
-    return { run: m.benchCommand, help: m.benchHelp };
-  },
-  serve: async () => {
-    const m = await import("./serve.js");
-    return { run: m.serveCommand, help: m.serveHelp };
-  },
-  convert: async () => {
-    const m = await import("./convert.js");
-    return { run: m.runConvert, help: m.convertHelp };
-  },
-  info: async () => {
-    const m = await import("./info.js");
-    return { run: m.runInfo, help: m.infoHelp };
-  },
+const commands: Record<string, () => Promise<{ command: Command }>> = {
+  generate: () => import("./generate.js"),
+  tokenize: () => import("./tokenize.js"),
+  perplexity: () => import("./perplexity.js"),
+  bench: () => import("./bench.js"),
+  serve: () => import("./serve.js"),
+  convert: () => import("./convert.js"),
+  info: () => import("./info.js"),
 };
 
 const usage = `nanogpt-infer: GPT-2 inference in TypeScript
@@ -53,7 +30,7 @@ async function main(argv: string[]): Promise<void> {
   }
   // A bare prompt means generate, so `nanogpt-infer "ROMEO:"` works.
   const named = first !== undefined && Object.hasOwn(commands, first);
-  const command = await (named ? commands[first] : commands.generate)();
+  const { command } = await (named ? commands[first] : commands.generate)();
   const args = named ? rest : argv;
   if (args.includes("--help") || args.includes("-h")) {
     process.stdout.write(command.help + "\n");

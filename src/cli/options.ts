@@ -80,3 +80,9 @@ export function joinNegativeNumbers(argv: readonly string[]): string[] {
   }
   return out;
 }
+
+/** A subcommand: what runs it and its --help text. Each command's module exports one as `command`. */
+export interface Command {
+  readonly run: (argv: string[]) => Promise<void>;
+  readonly help: string;
+}

@@ -1,7 +1,7 @@
 import { parseArgs } from "node:util";
 import { UserError } from "../errors.js";
 import { LLM } from "../engine/llm.js";
-import { intFlag, loadOptions, modelOptions, modelSource, stringFlag } from "./options.js";
+import { intFlag, loadOptions, modelOptions, modelSource, stringFlag, type Command } from "./options.js";
 import { readText } from "./tokenize.js";
 
 export const perplexityHelp = `nanogpt-infer perplexity --file F [--model DIR] [--context N] [--json]
@@ -24,3 +24,5 @@ export async function perplexityCommand(argv: string[]): Promise<void> {
     llm.close();
   }
 }
+
+export const command: Command = { run: perplexityCommand, help: perplexityHelp };

@@ -2,7 +2,7 @@ import { parseArgs } from "node:util";
 import { LLMEngine } from "../engine/llm-engine.js";
 import { UserError } from "../errors.js";
 import { startServer } from "../server/server.js";
-import { intFlag, loadOptions, modelOptions, modelSource, numberFlag, stringFlag, type FlagValues } from "./options.js";
+import { intFlag, loadOptions, modelOptions, modelSource, numberFlag, stringFlag, type FlagValues, type Command } from "./options.js";
 
 export const serveHelp = `nanogpt-infer serve [options]   OpenAI-compatible HTTP server with continuous batching
   --model DIR|FILE.gguf|org/name   model (default: the embedded shakespeare-byte-gpt2)
@@ -89,3 +89,5 @@ export async function serveCommand(argv: string[]): Promise<void> {
   });
   engine.close();
 }
+
+export const command: Command = { run: serveCommand, help: serveHelp };

@@ -2,7 +2,7 @@ import fs from "node:fs";
 import { parseArgs } from "node:util";
 import { UserError } from "../errors.js";
 import { loadSourceTokenizer } from "../io/hub/source.js";
-import { modelOptions, modelSource, stringFlag } from "./options.js";
+import { modelOptions, modelSource, stringFlag, type Command } from "./options.js";
 
 export const tokenizeHelp = `nanogpt-infer tokenize [TEXT | --file F] [--model DIR] [--json]
   prints the token ids ({"ids": [...]} with --json)`;
@@ -24,3 +24,5 @@ export function readText(file: string): string {
     throw new UserError(`cannot read ${file}`);
   }
 }
+
+export const command: Command = { run: tokenizeCommand, help: tokenizeHelp };
