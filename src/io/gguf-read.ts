@@ -101,22 +101,22 @@ class HeaderReader {
     }
   }
   string(what: string): string {
+    const len = this.stringLength(what);
+    return len === 0 ? "" : this.bytes(len, what).toString("utf8");
+  }
+  private stringLength(what: string): number {
     const len = this.size64(`length of ${what}`);
     if (len > this.remaining) throw new UserError(`${this.file}: ${what}: string length ${len} runs past the end of the ${this.size}-byte file`);
-    return len === 0 ? "" : this.bytes(len, what).toString("utf8");
+    return len;
   }
   /** Steps over a value of a scalar type (strings included) without decoding it. */
   skipScalar(type: number, what: string): void {
-    if (type === GGUFValueType.STRING) {
-      const len = this.size64(`length of ${what}`);
-      if (len > this.remaining) throw new UserError(`${this.file}: ${what}: string length ${len} runs past the end of the ${this.size}-byte file`);
-      this.pos += len;
+    if (type !== GGUFValueType.STRING) {
+      this.scalar(type, what);
       return;
     }
-    const n = SCALAR_BYTES[type];
-    if (n === undefined) throw new UserError(`${this.file}: ${what} has unknown value type ${type} (corrupt file or a newer GGUF)`);
-    if (n > this.remaining) throw new UserError(`${this.file}: truncated: ${what} at byte ${this.pos} needs ${n} bytes but the file ends at ${this.size}`);
-    this.pos += n;
+    const len = this.stringLength(what); // reads the length first: pos moves past it
+    this.pos += len;
   }
 }
 
