@@ -18,33 +18,7 @@ import type { BackendKind } from "../src/kernels/index.js";
 import { peerModule } from "../bench/peers-runner/paths.js";
 import { installPeers } from "../bench/peers-runner/setup.js";
 import { makeRandomGPT2, repoRoot } from "./make-random-gpt2.js";
-
-/** The slice of node-llama-cpp's API this check uses. */
-interface LlamaSequence {
-  evaluate(tokens: number[], options: { temperature: number }): AsyncGenerator<number, void, void>;
-}
-interface LlamaContext {
-  getSequence(): LlamaSequence;
-  dispose(): Promise<void>;
-}
-interface LlamaModel {
-  tokenize(text: string): number[];
-  createContext(options: {
-    contextSize: number;
-    threads: number;
-    flashAttention: boolean;
-    experimentalKvCacheKeyType: "F32";
-    experimentalKvCacheValueType: "F32";
-  }): Promise<LlamaContext>;
-  dispose(): Promise<void>;
-}
-interface Llama {
-  loadModel(options: { modelPath: string }): Promise<LlamaModel>;
-  dispose(): Promise<void>;
-}
-interface NodeLlamaCpp {
-  getLlama(options: { gpu: false; build: "never"; logLevel: "error" }): Promise<Llama>;
-}
+import type { Llama, LlamaModel, NodeLlamaCpp } from "../bench/peers-runner/llama-api.js";
 
 const PROMPTS = ["Hello, my name is", "The quick brown fox jumps over the lazy dog.", " In 1492, Columbus sailed"];
 

@@ -6,36 +6,7 @@
  */
 import { childArgs, measure, medianTiming, report, runChild, type Timing } from "./child.js";
 import { peerModule } from "./paths.js";
-
-/** The slice of node-llama-cpp's API this runner uses. */
-interface LlamaSequence {
-  evaluate(tokens: number[], options: { temperature: 0; yieldEogToken: true }): AsyncGenerator<number, void, void>;
-  clearHistory(): Promise<void>;
-}
-interface LlamaContext {
-  getSequence(): LlamaSequence;
-  printTimings(): Promise<void>;
-  dispose(): Promise<void>;
-}
-interface LlamaModel {
-  createContext(options: {
-    contextSize: number;
-    batchSize: number;
-    sequences: 1;
-    threads: { ideal: number; min: number };
-    performanceTracking: true;
-    experimentalKvCacheKeyType: "F32";
-    experimentalKvCacheValueType: "F32";
-  }): Promise<LlamaContext>;
-  dispose(): Promise<void>;
-}
-interface Llama {
-  loadModel(options: { modelPath: string; gpuLayers: 0 }): Promise<LlamaModel>;
-  dispose(): Promise<void>;
-}
-interface NodeLlamaCpp {
-  getLlama(options: { gpu: false; build: "never"; logLevel: "info"; logger: (level: string, message: string) => void; maxThreads: number }): Promise<Llama>;
-}
+import type { NodeLlamaCpp } from "./llama-api.js";
 
 runChild("llama-cpp", async () => {
   const args = childArgs();
