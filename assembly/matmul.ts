@@ -46,7 +46,7 @@ export function dotF32(x: usize, w: usize, cols: i32): f32 {
 }
 
 @inline
-function biasAt(bias: usize, r: i32): f32 {
+export function biasAt(bias: usize, r: i32): f32 {
   return bias == 0 ? <f32>0 : load<f32>(bias + (<usize>r << 2));
 }
 
@@ -65,7 +65,7 @@ const PANEL_BYTES: usize = 1024 << 2;
 /** One x pair's running sums between panels: 4 passes × 8 pairs × f32x4. */
 const STATE_BYTES: usize = 512;
 /** Up to this many x rows, dot2x1 (one weight stream) beats the 2×4 blocks (four) from DRAM. */
-const SMALL_N = 3;
+export const SMALL_N = 3;
 
 /**
  * Columns [k0, k1) of two x rows against four w rows (8 row pairs, 8 accumulators: the most
@@ -193,67 +193,64 @@ function dot2x1(out: usize, x: usize, w: usize, cols: i32, outRowBytes: usize, b
   store<f32>(out + outRowBytes, t + b);
 }
 
-function matmulFewRows(out: usize, x: usize, w: usize, bias: usize, n: i32, rows: i32, cols: i32, r0: i32, r1: i32): void {
+/** Output column r for every x row: dot2x1 over pairs of rows, dotF32 for an odd last one. */
+export function rowForAllX(out: usize, x: usize, wr: usize, b: f32, n: i32, rows: i32, cols: i32): void {
   const rowBytes = <usize>cols << 2;
   const outRowBytes = <usize>rows << 2;
-  for (let r = r0; r < r1; r++) {
-    const wr = w + <usize>r * rowBytes;
-    const b = biasAt(bias, r);
-    let i = 0;
-    for (; i + 2 <= n; i += 2) dot2x1(out + <usize>i * outRowBytes + (<usize>r << 2), x + <usize>i * rowBytes, wr, cols, outRowBytes, b);
-    if (i < n) store<f32>(out + <usize>i * outRowBytes + (<usize>r << 2), dotF32(x + <usize>i * rowBytes, wr, cols) + b);
-  }
+  let i = 0;
+  for (; i + 2 <= n; i += 2) dot2x1(out + <usize>i * outRowBytes, x + <usize>i * rowBytes, wr, cols, outRowBytes, b);
+  if (i < n) store<f32>(out + <usize>i * outRowBytes, dotF32(x + <usize>i * rowBytes, wr, cols) + b);
 }
 
 /**
- * `scratch` is this thread's: STATE_BYTES per pair of x rows, where a block's sums wait between
- * panels while the w panel stays in L1 for every pair (one slot does when there is one panel).
+ * Output columns [r, r + 4) for every x row (`out` points at column r), from four w rows at
+ * `wr` (`cols` floats apart), plus bias[r, r + 4) unless `bias` is 0:
+ * 2x4 blocks over column panels. `state` takes STATE_BYTES per pair of x rows when there is
+ * more than one panel (one slot otherwise), where a block's sums wait between panels while the
+ * w panel stays in L1 for every pair.
  */
-export function matmulF32(out: usize, x: usize, w: usize, bias: usize, n: i32, rows: i32, cols: i32, r0: i32, r1: i32, scratch: usize): void {
-  if (n == 1) {
-    matvecF32(out, x, w, bias, cols, r0, r1);
-    return;
-  }
-  if (n <= SMALL_N) {
-    matmulFewRows(out, x, w, bias, n, rows, cols, r0, r1);
-    return;
-  }
+export function block4ForAllX(out: usize, x: usize, wr: usize, bias: usize, r: i32, n: i32, rows: i32, cols: i32, state: usize): void {
+  const bias4 = bias == 0 ? f32x4.splat(0) : v128.load(bias + (<usize>r << 2));
   const rowBytes = <usize>cols << 2;
   const outRowBytes = <usize>rows << 2;
   const end16: usize = <usize>(cols & ~15) << 2;
   const vecBytes: usize = <usize>(cols & ~3) << 2;
   const multi = end16 > PANEL_BYTES;
   const stride = multi ? STATE_BYTES : 0;
+  for (let k0: usize = 0; ; ) {
+    const k1 = min(k0 + PANEL_BYTES, end16);
+    const last = k1 == end16;
+    let st = state;
+    for (let i = 0; i < n; i += 2, st += stride) {
+      const xi = x + <usize>i * rowBytes;
+      const xRows = min(2, n - i);
+      panel2x4(xi, wr, rowBytes, k0, k1, k0 == 0, last, vecBytes, xRows, st);
+      if (!multi) finish2x4(out + <usize>i * outRowBytes, xi, wr, rowBytes, vecBytes, bias4, outRowBytes, xRows, st);
+    }
+    if (last) break;
+    k0 = k1;
+  }
+  if (multi) {
+    let st = state;
+    for (let i = 0; i < n; i += 2, st += stride) {
+      finish2x4(out + <usize>i * outRowBytes, x + <usize>i * rowBytes, wr, rowBytes, vecBytes, bias4, outRowBytes, min(2, n - i), st);
+    }
+  }
+}
+
+/**
+ * `scratch` is this thread's: STATE_BYTES per pair of x rows (see block4ForAllX). Up to SMALL_N
+ * x rows, one weight row at a time (one weight stream); beyond, 2x4 blocks.
+ */
+export function matmulF32(out: usize, x: usize, w: usize, bias: usize, n: i32, rows: i32, cols: i32, r0: i32, r1: i32, scratch: usize): void {
+  if (n == 1) {
+    matvecF32(out, x, w, bias, cols, r0, r1);
+    return;
+  }
+  const rowBytes = <usize>cols << 2;
   let r = r0;
-  for (; r + 4 <= r1; r += 4) {
-    const wr = w + <usize>r * rowBytes;
-    const bias4 = bias == 0 ? f32x4.splat(0) : v128.load(bias + (<usize>r << 2));
-    const o = out + (<usize>r << 2);
-    for (let k0: usize = 0; ; ) {
-      const k1 = min(k0 + PANEL_BYTES, end16);
-      const last = k1 == end16;
-      let st = scratch;
-      for (let i = 0; i < n; i += 2, st += stride) {
-        const xi = x + <usize>i * rowBytes;
-        const xRows = min(2, n - i);
-        panel2x4(xi, wr, rowBytes, k0, k1, k0 == 0, last, vecBytes, xRows, st);
-        if (!multi) finish2x4(o + <usize>i * outRowBytes, xi, wr, rowBytes, vecBytes, bias4, outRowBytes, xRows, st);
-      }
-      if (last) break;
-      k0 = k1;
-    }
-    if (multi) {
-      let st = scratch;
-      for (let i = 0; i < n; i += 2, st += stride) {
-        finish2x4(o + <usize>i * outRowBytes, x + <usize>i * rowBytes, wr, rowBytes, vecBytes, bias4, outRowBytes, min(2, n - i), st);
-      }
-    }
+  if (n > SMALL_N) {
+    for (; r + 4 <= r1; r += 4) block4ForAllX(out + (<usize>r << 2), x, w + <usize>r * rowBytes, bias, r, n, rows, cols, scratch);
   }
-  for (; r < r1; r++) {
-    const wr = w + <usize>r * rowBytes;
-    const b = biasAt(bias, r);
-    for (let i = 0; i < n; i++) {
-      store<f32>(out + <usize>i * outRowBytes + (<usize>r << 2), dotF32(x + <usize>i * rowBytes, wr, cols) + b);
-    }
-  }
+  for (; r < r1; r++) rowForAllX(out + (<usize>r << 2), x, w + <usize>r * rowBytes, biasAt(bias, r), n, rows, cols);
 }

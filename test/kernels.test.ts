@@ -8,6 +8,7 @@ import path from "node:path";
 import type { Backend, KVView, Matrix } from "../src/kernels/backend.js";
 import { Q8_BLOCK } from "../src/kernels/backend.js";
 import { createBackend, createReferenceBackend, createWasmBackend, quantizeQ8 } from "../src/kernels/index.js";
+import { f16Table, f32ToF16 } from "../src/io/half.js";
 
 /** Deterministic uniform [-1, 1) numbers (mulberry32), so failures reproduce. */
 function rng(seed: number): () => number {
@@ -35,6 +36,11 @@ function onto(b: Backend, src: Float32Array): Float32Array {
 
 function ontoMatrix(b: Backend, w: Matrix): Matrix {
   if (w.kind === "f32") return { ...w, data: onto(b, w.data) };
+  if (w.kind === "f16") {
+    const data = b.allocU16(w.data.length);
+    data.set(w.data);
+    return { ...w, data };
+  }
   const q = b.allocI8(w.q.length);
   q.set(w.q);
   return { ...w, q, scales: onto(b, w.scales) };
@@ -97,6 +103,55 @@ before(async () => {
 
 after(() => {
   for (const w of [...wasm, ...wasmF32Acts]) w.backend.close();
+});
+
+/**
+ * Random halves, with the awkward ones mixed in: ±0, the smallest and largest subnormals, the
+ * smallest normal and ±65504. Also returns them widened, as an f32 matrix of the same values.
+ */
+function randomF16(rows: number, cols: number, rand: () => number): { f16: Matrix; f32: Matrix } {
+  const special = [0x0000, 0x8000, 0x0001, 0x8001, 0x03ff, 0x0400, 0x7bff, 0xfbff];
+  const data = new Uint16Array(rows * cols);
+  for (let i = 0; i < data.length; i++) {
+    const u = rand();
+    data[i] = u > 0.97 ? special[Math.floor((u - 0.97) * 266) % special.length] : f32ToF16(u);
+  }
+  const table = f16Table();
+  return { f16: { kind: "f16", rows, cols, data }, f32: { kind: "f32", rows, cols, data: Float32Array.from(data, (h) => table[h]) } };
+}
+
+describe("matmul f16", () => {
+  test("gives the same bits as f32 over the widened weights, on every backend; odd shapes, subnormals", () => {
+    const rand = rng(11);
+    // Up to 3 x rows one weight row at a time; from 4, 2×4 blocks, with column panels past 1024.
+    const shapes = [];
+    for (const cols of [1, 3, 17, 33, 100]) for (const rows of [1, 5, 31]) for (const n of [1, 2, 3, 7]) shapes.push([n, rows, cols]);
+    shapes.push([1, 67, 768], [2, 9, 1100], [9, 70, 771], [4, 64, 3072], [5, 22, 2101]);
+    for (const [n, rows, cols] of shapes) {
+      const { f16, f32 } = randomF16(rows, cols, rand);
+      // Large inputs would turn a product of ±65504 into inf; keep |x| small enough for f32.
+      const x = random(n * cols, rand, 0.01);
+      const bias = random(rows, rand);
+      for (const withBias of [false, true]) {
+        const b = withBias ? bias : null;
+        const want = new Float32Array(n * rows);
+        ref.matmul(want, x, f32, b, n);
+        const refF16 = new Float32Array(n * rows);
+        ref.matmul(refF16, x, f16, b, n);
+        assertSameBits(refF16, bits(want), `reference f16 ${n}×${cols}·${rows}`);
+        for (const { label, backend } of wasm) {
+          const xs = onto(backend, x);
+          const bs = b === null ? null : onto(backend, b);
+          const got = backend.allocF32(n * rows);
+          backend.matmul(got, xs, ontoMatrix(backend, f16), bs, n);
+          const widened = backend.allocF32(n * rows);
+          backend.matmul(widened, xs, ontoMatrix(backend, f32), bs, n);
+          assertSameBits(got, bits(widened), `${label} f16 vs f32 ${n}×${cols}·${rows} bias=${withBias}`);
+          assertClose(got, want, dotTol(want, absMatmul(x, f32, n)), `${label} f16 vs reference ${n}×${cols}·${rows}`);
+        }
+      }
+    }
+  });
 });
 
 describe("matmul f32", () => {
@@ -413,7 +468,7 @@ function assertSameBits(got: Float32Array, want: Uint32Array, what: string): voi
   assert.equal(got.length, want.length, `${what}: length`);
   const g = bits(got);
   for (let i = 0; i < want.length; i++) {
-    if (g[i] !== want[i]) assert.fail(`${what}: [${i}] got ${got[i]}, alone on 1 thread ${new Float32Array(want.buffer)[i]}`);
+    if (g[i] !== want[i]) assert.fail(`${what}: [${i}] got ${got[i]}, want ${new Float32Array(want.buffer)[i]}`);
   }
 }
 

@@ -48,7 +48,7 @@ export function choiceFlag<T extends string>(values: FlagValues, name: string, c
 }
 
 export const BACKENDS: readonly BackendKind[] = ["wasm", "reference"];
-export const DTYPES: readonly WeightDType[] = ["f32", "q8"];
+export const DTYPES: readonly WeightDType[] = ["f32", "f16", "q8"];
 
 export function modelSource(values: FlagValues): string {
   return stringFlag(values, "model") ?? defaultModelDir();

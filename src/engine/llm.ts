@@ -1,6 +1,6 @@
 import { randomInt } from "node:crypto";
 import { UserError } from "../errors.js";
-import { createBackend, type Backend, type BackendKind } from "../kernels/index.js";
+import { createBackend, type Backend, type BackendKind, type BackendOptions } from "../kernels/index.js";
 import { profileBackend, type KernelProfiler } from "../kernels/profile.js";
 import type { GPT2Config } from "../model/config.js";
 import { openModel } from "../model/load.js";
@@ -16,7 +16,9 @@ export interface LoadOptions {
   /** Kernel backend: "wasm" (SIMD, threads) or "reference" (plain TypeScript). */
   backend?: BackendKind;
   threads?: number;
-  /** Weight storage: "f32", or "q8" (int8 with a scale per 32 weights). */
+  /** wasm only: "relaxed" runs the fused multiply-add build (see WasmBackendOptions.simd). */
+  simd?: BackendOptions["simd"];
+  /** Weight storage: "f32", "f16" (IEEE half, widened as read), or "q8" (int8 with a scale per 32 weights). */
   dtype?: WeightDType;
   /** Sequences generated together at most (slots in the static KV cache). */
   maxBatch?: number;
@@ -87,7 +89,7 @@ export class LLM {
     if (!Number.isInteger(contextLength) || contextLength < 1 || contextLength > config.nPositions) {
       throw new UserError(`invalid context length ${contextLength}: must be in [1, ${config.nPositions}]`);
     }
-    const created = await createBackend({ kind: options.backend ?? "wasm", threads: options.threads });
+    const created = await createBackend({ kind: options.backend ?? "wasm", threads: options.threads, simd: options.simd });
     const profiler = options.profile ? profileBackend(created) : null;
     const backend = profiler?.backend ?? created;
     try {

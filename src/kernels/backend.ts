@@ -2,7 +2,7 @@
  * The kernel interface: every piece of arithmetic the model does goes through a `Backend`.
  *
  * Kernels are pure functions over preallocated buffers (llama2.c style: `out` first, sizes last).
- * Buffers that kernels read or write must come from the backend's own `allocF32` / `allocI8`,
+ * Buffers that kernels read or write must come from the backend's own `allocF32` / `allocI8` / `allocU16`,
  * because a WebAssembly backend can only touch its linear memory: there, those arrays are views
  * into that memory and a kernel call passes their byte offsets, never copying.
  */
@@ -13,6 +13,17 @@ export interface F32Matrix {
   readonly rows: number;
   readonly cols: number;
   readonly data: Float32Array; // (rows, cols)
+}
+
+/**
+ * A weight matrix in IEEE half precision (its bits), widened exactly to f32 as kernels read it:
+ * half the memory and the bytes per token of F32.
+ */
+export interface F16Matrix {
+  readonly kind: "f16";
+  readonly rows: number;
+  readonly cols: number;
+  readonly data: Uint16Array; // (rows, cols)
 }
 
 /**
@@ -29,7 +40,7 @@ export interface Q8Matrix {
 
 export const Q8_BLOCK = 32;
 
-export type Matrix = F32Matrix | Q8Matrix;
+export type Matrix = F32Matrix | F16Matrix | Q8Matrix;
 
 /**
  * Where attention finds the keys and values of one sequence: its cache positions are split into
@@ -54,6 +65,8 @@ export interface Backend {
   allocF32(length: number): Float32Array;
   /** A zeroed int8 buffer the kernels can use (quantized weights). */
   allocI8(length: number): Int8Array;
+  /** A zeroed buffer of IEEE half floats (F16 weights). */
+  allocU16(length: number): Uint16Array;
 
   /** out (n, w.rows) = x (n, w.cols) · wᵀ + bias (w.rows,) — bias may be null. */
   matmul(out: Float32Array, x: Float32Array, w: Matrix, bias: Float32Array | null, n: number): void;

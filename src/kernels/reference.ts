@@ -1,4 +1,5 @@
 import type { Backend, KVView, Matrix } from "./backend.js";
+import { f16Table } from "../io/half.js";
 import { Q8_BLOCK } from "./backend.js";
 
 /**
@@ -14,6 +15,10 @@ export function matmul(out: Float32Array, x: Float32Array, w: Matrix, bias: Floa
       if (w.kind === "f32") {
         const wOff = r * cols;
         for (let c = 0; c < cols; c++) sum += x[xOff + c] * w.data[wOff + c];
+      } else if (w.kind === "f16") {
+        const half = f16Table();
+        const wOff = r * cols;
+        for (let c = 0; c < cols; c++) sum += x[xOff + c] * half[w.data[wOff + c]];
       } else {
         const blocksPerRow = cols / Q8_BLOCK;
         for (let blk = 0; blk < blocksPerRow; blk++) {
@@ -106,6 +111,7 @@ export function createReferenceBackend(): Backend {
     threads: 1,
     allocF32: (length) => new Float32Array(length),
     allocI8: (length) => new Int8Array(length),
+    allocU16: (length) => new Uint16Array(length),
     matmul,
     layerNorm,
     gelu,

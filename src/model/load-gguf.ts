@@ -108,7 +108,7 @@ export function loadGGUFWeights(g: GGUFFile, config: GPT2Config, backend: Backen
     const m = allocMatrix(backend, outFeatures, inFeatures, dtype);
     if (m.kind === "f32") {
       f32Into(t, m.data);
-    } else if (type === GGMLType.Q8_0 || type === GGMLType.Q4_0) {
+    } else if (m.kind === "q8" && (type === GGMLType.Q8_0 || type === GGMLType.Q4_0)) {
       // Already int8-with-a-scale-per-32: copied as is, never requantized.
       const blocksPerRow = inFeatures / 32;
       readTensorRows(t, chunk, (bytes, firstRow, rows) => decodeBlocksToQ8(type, bytes, rows * blocksPerRow, m.q, firstRow * inFeatures, m.scales, firstRow * blocksPerRow));

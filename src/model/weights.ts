@@ -1,9 +1,10 @@
 import type { Backend, Matrix } from "../kernels/backend.js";
 import { Q8_BLOCK } from "../kernels/backend.js";
 import { quantizeBlocksQ8 } from "../kernels/quantize.js";
+import { f16Table, f32ToF16 } from "../io/half.js";
 
-/** How matrices are stored in memory: f32, or int8 with a scale per 32 weights. */
-export type WeightDType = "f32" | "q8";
+/** How matrices are stored in memory: f32, IEEE half (f16), or int8 with a scale per 32 weights (q8). */
+export type WeightDType = "f32" | "f16" | "q8";
 
 export interface LayerNormWeights {
   readonly weight: Float32Array; // (C,)
@@ -36,15 +37,24 @@ export interface GPT2Weights {
 /** A zeroed matrix in the backend's memory. */
 export function allocMatrix(backend: Backend, rows: number, cols: number, dtype: WeightDType): Matrix {
   if (dtype === "f32") return { kind: "f32", rows, cols, data: backend.allocF32(rows * cols) };
+  if (dtype === "f16") return { kind: "f16", rows, cols, data: backend.allocU16(rows * cols) };
   if (cols % Q8_BLOCK !== 0) throw new Error(`q8 needs rows whose length is a multiple of ${Q8_BLOCK}, got ${cols}`);
   return { kind: "q8", rows, cols, q: backend.allocI8(rows * cols), scales: backend.allocF32((rows * cols) / Q8_BLOCK) };
 }
 
-/** Stores `count` f32 rows starting at `firstRow`, quantizing them for a q8 matrix. */
+/**
+ * Stores `count` f32 rows starting at `firstRow`: rounded to the nearest half for f16 (exact for
+ * weights that were F16 on disk), quantized for q8.
+ */
 export function writeMatrixRows(m: Matrix, firstRow: number, rows: Float32Array, count: number): void {
   const { cols } = m;
   if (m.kind === "f32") {
     m.data.set(rows.subarray(0, count * cols), firstRow * cols);
+    return;
+  }
+  if (m.kind === "f16") {
+    const base = firstRow * cols;
+    for (let i = 0; i < count * cols; i++) m.data[base + i] = f32ToF16(rows[i]);
     return;
   }
   quantizeBlocksQ8(rows, 0, m.q, m.scales, (firstRow * cols) / Q8_BLOCK, (count * cols) / Q8_BLOCK);
@@ -60,6 +70,10 @@ export function writeMatrixColumns(m: Matrix, firstCol: number, columns: Float32
     for (let r = 0; r < rows; r++) for (let j = 0; j < count; j++) m.data[r * cols + firstCol + j] = columns[j * rows + r];
     return;
   }
+  if (m.kind === "f16") {
+    for (let r = 0; r < rows; r++) for (let j = 0; j < count; j++) m.data[r * cols + firstCol + j] = f32ToF16(columns[j * rows + r]);
+    return;
+  }
   if (firstCol % Q8_BLOCK !== 0 || count !== Q8_BLOCK) throw new Error(`q8 columns must be one whole block, got [${firstCol}, ${firstCol + count})`);
   const block = new Float32Array(Q8_BLOCK);
   for (let r = 0; r < rows; r++) {
@@ -73,6 +87,11 @@ export function readMatrixRow(out: Float32Array, m: Matrix, row: number): void {
   const { cols } = m;
   if (m.kind === "f32") {
     out.set(m.data.subarray(row * cols, (row + 1) * cols));
+    return;
+  }
+  if (m.kind === "f16") {
+    const half = f16Table();
+    for (let c = 0; c < cols; c++) out[c] = half[m.data[row * cols + c]];
     return;
   }
   for (let c = 0; c < cols; c++) out[c] = m.q[row * cols + c] * m.scales[(row * cols + c) / Q8_BLOCK | 0];

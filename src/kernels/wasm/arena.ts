@@ -2,7 +2,7 @@ const PAGE = 65536;
 /** AssemblyScript writes its static data low in the memory at every instantiation: keep out. */
 export const RESERVED_BYTES = 65536;
 
-type View = Float32Array | Int8Array | Int16Array | Int32Array;
+type View = Float32Array | Int8Array | Int16Array | Uint16Array | Int32Array;
 
 /**
  * The shared linear memory and a bump allocator over it. Nothing is ever freed: weights, caches
@@ -49,6 +49,11 @@ export class Arena {
   i8(length: number): Int8Array {
     const offset = this.allocBytes(length);
     return new Int8Array(this.current, offset, length);
+  }
+
+  u16(length: number): Uint16Array {
+    const offset = this.allocBytes(length * 2);
+    return new Uint16Array(this.current, offset, length);
   }
 
   i16(length: number): Int16Array {

@@ -38,6 +38,7 @@ const DEFAULT_MIN_PARALLEL_NANOS = 4000;
 // Single-thread cost per unit of work, measured with bench/kernels.ts (rounded up): per
 // multiply-add for matmul and attention, per element for the rest.
 const NS_PER_MAC_F32 = 0.1;
+const NS_PER_MAC_F16 = 0.12;
 const NS_PER_MAC_Q8 = 0.05;
 const NS_PER_ATTENTION_MAC = 0.1;
 const NS_PER_GELU = 1.5;
@@ -45,11 +46,11 @@ const NS_PER_NORM = 0.8;
 const NS_PER_ADD = 0.1;
 const CHUNK_NANOS = 8000;
 const DEFAULT_SPIN_MICROS = 5000;
-/** What an f32 matmul block keeps per pair of x rows between column panels (assembly/matmul.ts). */
+/** What an f32 or f16 matmul block keeps per pair of x rows between column panels (assembly/matmul.ts). */
 const MATMUL_STATE_BYTES = 512;
 const MAIN_SPIN_MICROS = 300;
 
-type View = Float32Array | Int8Array | Int32Array;
+type View = Float32Array | Int8Array | Uint16Array | Int32Array;
 type WorkBuffer = "partials" | "stats" | "work";
 
 class WasmBackend implements Backend {
@@ -91,6 +92,10 @@ class WasmBackend implements Backend {
     return this.arena.i8(length);
   }
 
+  allocU16(length: number): Uint16Array {
+    return this.arena.u16(length);
+  }
+
   /** The byte offset a kernel gets for `view`, after checking it lives in this memory and is long enough. */
   private ptr(view: View, length: number, what: string): number {
     if (!this.arena.owns(view)) {
@@ -121,7 +126,7 @@ class WasmBackend implements Backend {
     const xPtr = this.ptr(x, n * cols, "matmul x");
     const biasPtr = bias === null ? 0 : this.ptr(bias, rows, "matmul bias");
     const work = n * rows * cols;
-    if (w.kind === "f32") {
+    if (w.kind === "f32" || w.kind === "f16") {
       a[ARG] = outPtr;
       a[ARG + 1] = xPtr;
       a[ARG + 2] = this.ptr(w.data, rows * cols, "matmul w");
@@ -129,11 +134,13 @@ class WasmBackend implements Backend {
       a[ARG + 4] = n;
       a[ARG + 5] = rows;
       a[ARG + 6] = cols;
-      const stateBytes = Math.ceil(n / 2) * MATMUL_STATE_BYTES;
+      // f16 widens four weight rows at a time into the thread's scratch, ahead of the block state.
+      const stateBytes = Math.ceil(n / 2) * MATMUL_STATE_BYTES + (w.kind === "f16" ? 16 * cols : 0);
       if (this.scratchPerThread < stateBytes) this.scratch = this.growScratch(Math.max(stateBytes, 2 * this.scratchPerThread));
       a[ARG + 7] = this.scratch.byteOffset;
       a[ARG + 8] = this.scratchPerThread;
-      this.dispatch(Op.MatmulF32, work * NS_PER_MAC_F32, rows, 4, 8);
+      if (w.kind === "f32") this.dispatch(Op.MatmulF32, work * NS_PER_MAC_F32, rows, 4, 8);
+      else this.dispatch(Op.MatmulF16, work * NS_PER_MAC_F16, rows, 4, 8);
       return;
     }
     if (cols % Q8_BLOCK !== 0) throw new Error(`q8 matmul: cols ${cols} is not a multiple of ${Q8_BLOCK}`);

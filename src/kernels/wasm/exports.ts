@@ -5,6 +5,7 @@ type Kernel = (...args: number[]) => void;
 
 export interface KernelExports {
   readonly matmulF32: Kernel; // (out, x, w, bias, n, rows, cols, r0, r1, scratch)
+  readonly matmulF16: Kernel; // (out, x, w, bias, n, rows, cols, r0, r1, scratch)
   readonly matmulQ8: Kernel; // (out, xq, xs, wq, ws, bias, n, rows, cols, r0, r1)
   readonly matmulQ8F32: Kernel; // (out, x, wq, ws, bias, n, rows, cols, r0, r1)
   readonly quantizeQ8: Kernel; // (xq, xs, x, blocks)
@@ -36,6 +37,7 @@ export function instantiateKernels(module: WebAssembly.Module, memory: WebAssemb
   const { exports } = new WebAssembly.Instance(module, { env: { memory } });
   return {
     matmulF32: kernel(exports, "matmulF32"),
+    matmulF16: kernel(exports, "matmulF16"),
     matmulQ8: kernel(exports, "matmulQ8"),
     matmulQ8F32: kernel(exports, "matmulQ8F32"),
     quantizeQ8: kernel(exports, "quantizeQ8"),

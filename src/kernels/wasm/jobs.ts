@@ -26,6 +26,7 @@ export const enum Op {
   Add = 6,
   Attention = 7,
   AttentionDecode = 8,
+  MatmulF16 = 9,
 }
 
 /** Where chunk `c` of `chunks` starts among `total` items, chunks being multiples of `align`. */
@@ -77,6 +78,12 @@ export function runJob(k: KernelExports, a: Int32Array, f: Float32Array, c: numb
     case Op.MatmulF32: {
       const rows = a[ARG + 5];
       k.matmulF32(a[ARG], a[ARG + 1], a[ARG + 2], a[ARG + 3], a[ARG + 4], rows, a[ARG + 6],
+        start(rows, c, chunks, 4), start(rows, c + 1, chunks, 4), a[ARG + 7] + thread * a[ARG + 8]);
+      return;
+    }
+    case Op.MatmulF16: {
+      const rows = a[ARG + 5];
+      k.matmulF16(a[ARG], a[ARG + 1], a[ARG + 2], a[ARG + 3], a[ARG + 4], rows, a[ARG + 6],
         start(rows, c, chunks, 4), start(rows, c + 1, chunks, 4), a[ARG + 7] + thread * a[ARG + 8]);
       return;
     }

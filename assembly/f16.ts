@@ -1,0 +1,100 @@
+// F16 matmul: the weights stay IEEE halves in memory (half the bytes of f32) and are widened
+// exactly as they are read, so every output has the same bits as matmulF32 over the same
+// weights widened at load, in the same canonical order (see matmul.ts).
+//   n = 1 (decode): dotF16 widens in registers, one sequential weight stream as dotF32;
+//   n > 1: each weight row (or block of four) is widened once into this thread's scratch and
+//   the f32 kernels run over it from L1, where the widening is amortised over the x rows.
+import { biasAt, block4ForAllX, rowForAllX, SMALL_N } from "./matmul";
+import { hsum, madd } from "./math";
+
+/** 2^112: a half's exponent and mantissa moved to where f32 keeps them read as the value · 2^-112. */
+const HALF_SCALE: f32 = 5.192296858534828e33;
+
+/**
+ * Four halves, sign-extended to i32 by the load: shifted so exponent and mantissa sit where
+ * f32's do, the smeared sign bits cleared, then times 2^112, which fixes the exponent bias and
+ * is exact for subnormals too (not for inf or NaN, which weights never are).
+ */
+@inline
+function widen(h: v128): v128 {
+  return f32x4.mul(v128.and(i32x4.shl(h, 13), i32x4.splat(0x8fffffff)), f32x4.splat(HALF_SCALE));
+}
+
+@inline
+function halfAt(p: usize): f32 {
+  const h = <u32>load<u16>(p);
+  return reinterpret<f32>(((h & 0x7fff) << 13) | ((h & 0x8000) << 16)) * HALF_SCALE;
+}
+
+/** dotF32 (same order, same bits) over a row of halves. */
+@inline
+function dotF16(x: usize, w: usize, cols: i32): f32 {
+  let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
+  const end16 = w + (<usize>(cols & ~15) << 1);
+  while (w < end16) {
+    a0 = madd(v128.load(x), widen(v128.load16x4_s(w)), a0);
+    a1 = madd(v128.load(x, 16), widen(v128.load16x4_s(w, 8)), a1);
+    a2 = madd(v128.load(x, 32), widen(v128.load16x4_s(w, 16)), a2);
+    a3 = madd(v128.load(x, 48), widen(v128.load16x4_s(w, 24)), a3);
+    x += 64;
+    w += 32;
+  }
+  const end4 = end16 + (<usize>(cols & 12) << 1);
+  while (w < end4) {
+    a0 = madd(v128.load(x), widen(v128.load16x4_s(w)), a0);
+    x += 16;
+    w += 8;
+  }
+  let s = hsum(f32x4.add(f32x4.add(a0, a1), f32x4.add(a2, a3)));
+  const end = end4 + (<usize>(cols & 3) << 1);
+  while (w < end) {
+    s += load<f32>(x) * halfAt(w);
+    x += 4;
+    w += 2;
+  }
+  return s;
+}
+
+/** dst[0..count) = the halves at src, widened. */
+function widenHalves(dst: usize, src: usize, count: i32): void {
+  const end8 = src + (<usize>(count & ~7) << 1);
+  while (src < end8) {
+    v128.store(dst, widen(v128.load16x4_s(src)));
+    v128.store(dst, widen(v128.load16x4_s(src, 8)), 16);
+    src += 16;
+    dst += 32;
+  }
+  const end = src + (<usize>(count & 7) << 1);
+  while (src < end) {
+    store<f32>(dst, halfAt(src));
+    src += 2;
+    dst += 4;
+  }
+}
+
+/**
+ * out (n, rows) = x (n, cols) · wᵀ + bias for output rows [r0, r1), w in halves. `scratch` is
+ * this thread's: 16·cols bytes for four widened rows, then matmulF32's block state.
+ */
+export function matmulF16(out: usize, x: usize, w: usize, bias: usize, n: i32, rows: i32, cols: i32, r0: i32, r1: i32, scratch: usize): void {
+  const halfRowBytes = <usize>cols << 1;
+  if (n == 1) {
+    for (let r = r0; r < r1; r++) {
+      store<f32>(out + (<usize>r << 2), dotF16(x, w + <usize>r * halfRowBytes, cols) + biasAt(bias, r));
+    }
+    return;
+  }
+  const wide = scratch;
+  const state = scratch + (<usize>cols << 4);
+  let r = r0;
+  if (n > SMALL_N) {
+    for (; r + 4 <= r1; r += 4) {
+      widenHalves(wide, w + <usize>r * halfRowBytes, cols << 2);
+      block4ForAllX(out + (<usize>r << 2), x, wide, bias, r, n, rows, cols, state);
+    }
+  }
+  for (; r < r1; r++) {
+    widenHalves(wide, w + <usize>r * halfRowBytes, cols);
+    rowForAllX(out + (<usize>r << 2), x, wide, biasAt(bias, r), n, rows, cols);
+  }
+}
