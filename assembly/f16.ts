@@ -1,5 +1,5 @@
-// F16 matmul: the weights stay IEEE halves in memory (half the bytes of f32) and are widened
-// exactly as they are read, so every output has the same bits as matmulF32 over the same
+// F16 matmul: the weights stay halves in memory (half the bytes of f32), each the IEEE half of
+// w · 2^10 (src/kernels/f16.ts: no subnormals), and are widened exactly as they are read, so every output has the same bits as matmulF32 over the same
 // weights widened at load, in the same canonical order (see matmul.ts).
 //   n = 1 (decode): dotF16 widens in registers, one sequential weight stream as dotF32;
 //   n > 1: each weight row (or block of four) is widened once into this thread's scratch and
@@ -7,13 +7,16 @@
 import { biasAt, block4ForAllX, rowForAllX, SMALL_N } from "./matmul";
 import { hsum, madd } from "./math";
 
-/** 2^112: a half's exponent and mantissa moved to where f32 keeps them read as the value · 2^-112. */
-const HALF_SCALE: f32 = 5.192296858534828e33;
+/**
+ * 2^102: a half's exponent and mantissa moved to where f32 keeps them read as its value · 2^-112,
+ * and the value is w · 2^10.
+ */
+const HALF_SCALE: f32 = 5.070602400912918e30;
 
 /**
  * Four halves, sign-extended to i32 by the load: shifted so exponent and mantissa sit where
- * f32's do, the smeared sign bits cleared, then times 2^112, which fixes the exponent bias and
- * is exact for subnormals too (not for inf or NaN, which weights never are).
+ * f32's do, the smeared sign bits cleared, then times 2^102, which fixes the exponent bias and
+ * the shift. Exact; never a denormal, as the stored halves are normal or zero.
  */
 @inline
 function widen(h: v128): v128 {

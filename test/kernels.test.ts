@@ -9,6 +9,7 @@ import type { Backend, KVView, Matrix } from "../src/kernels/backend.js";
 import { Q8_BLOCK } from "../src/kernels/backend.js";
 import { createBackend, createReferenceBackend, createWasmBackend, quantizeQ8 } from "../src/kernels/index.js";
 import { f16Table, f32ToF16 } from "../src/io/half.js";
+import { toWeightHalf, weightHalfTable } from "../src/kernels/f16.js";
 
 /** Deterministic uniform [-1, 1) numbers (mulberry32), so failures reproduce. */
 function rng(seed: number): () => number {
@@ -106,19 +107,39 @@ after(() => {
 });
 
 /**
- * Random halves, with the awkward ones mixed in: ±0, the smallest and largest subnormals, the
- * smallest normal and ±65504. Also returns them widened, as an f32 matrix of the same values.
+ * Random F16 weights, with the awkward halves mixed in: ±0, the smallest and largest subnormals,
+ * the smallest normal, and ±63.97 (the largest F16 storage takes). Also returns them as an f32
+ * matrix of the same values.
  */
 function randomF16(rows: number, cols: number, rand: () => number): { f16: Matrix; f32: Matrix } {
-  const special = [0x0000, 0x8000, 0x0001, 0x8001, 0x03ff, 0x0400, 0x7bff, 0xfbff];
-  const data = new Uint16Array(rows * cols);
-  for (let i = 0; i < data.length; i++) {
-    const u = rand();
-    data[i] = u > 0.97 ? special[Math.floor((u - 0.97) * 266) % special.length] : f32ToF16(u);
-  }
+  const special = [0x0000, 0x8000, 0x0001, 0x8001, 0x03ff, 0x0400, 0x53ff, 0xd3ff];
   const table = f16Table();
-  return { f16: { kind: "f16", rows, cols, data }, f32: { kind: "f32", rows, cols, data: Float32Array.from(data, (h) => table[h]) } };
+  const values = new Float32Array(rows * cols);
+  for (let i = 0; i < values.length; i++) {
+    const u = rand();
+    values[i] = u > 0.97 ? table[special[Math.floor((u - 0.97) * 266) % special.length]] : table[f32ToF16(u)];
+  }
+  return { f16: { kind: "f16", rows, cols, data: Uint16Array.from(values, toWeightHalf) }, f32: { kind: "f32", rows, cols, data: values } };
 }
+
+describe("f16 weight storage", () => {
+  test("rounds as IEEE half does, stores every half exactly, and refuses |w| ≥ 64", () => {
+    const rand = rng(12);
+    const table = f16Table();
+    const stored = weightHalfTable();
+    for (let i = 0; i < 100000; i++) {
+      // Magnitudes from 2^-30 to 2^6: subnormal halves, normal ones, and values that underflow to 0.
+      const w = Math.fround(rand() * 2 ** (rand() * 36 - 30));
+      assert.ok(Object.is(stored[toWeightHalf(w)], table[f32ToF16(w)]), `w = ${w}`);
+    }
+    for (let h = 0; h < 65536; h++) {
+      const v = table[h];
+      if (Number.isFinite(v) && Math.abs(v) < 64) assert.ok(Object.is(stored[toWeightHalf(v)], v), `half 0x${h.toString(16)}`);
+    }
+    assert.throws(() => toWeightHalf(64), /weight 64 is too large for F16 storage/);
+    assert.throws(() => toWeightHalf(-1e5), /too large for F16 storage/);
+  });
+});
 
 describe("matmul f16", () => {
   test("gives the same bits as f32 over the widened weights, on every backend; odd shapes, subnormals", () => {

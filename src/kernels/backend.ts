@@ -16,14 +16,14 @@ export interface F32Matrix {
 }
 
 /**
- * A weight matrix in IEEE half precision (its bits), widened exactly to f32 as kernels read it:
- * half the memory and the bytes per token of F32.
+ * A weight matrix in half precision, widened exactly to f32 as kernels read it: half the memory
+ * and the bytes per token of F32. data holds the IEEE half bits of w · 2^F16_SHIFT (kernels/f16.ts).
  */
 export interface F16Matrix {
   readonly kind: "f16";
   readonly rows: number;
   readonly cols: number;
-  readonly data: Uint16Array; // (rows, cols)
+  readonly data: Uint16Array; // (rows, cols), halves of w · 2^10
 }
 
 /**

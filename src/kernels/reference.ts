@@ -1,6 +1,6 @@
 import type { Backend, KVView, Matrix } from "./backend.js";
-import { f16Table } from "../io/half.js";
 import { Q8_BLOCK } from "./backend.js";
+import { weightHalfTable } from "./f16.js";
 
 /**
  * The reference backend: plain TypeScript, one thread. It is the definition every faster
@@ -16,7 +16,7 @@ export function matmul(out: Float32Array, x: Float32Array, w: Matrix, bias: Floa
         const wOff = r * cols;
         for (let c = 0; c < cols; c++) sum += x[xOff + c] * w.data[wOff + c];
       } else if (w.kind === "f16") {
-        const half = f16Table();
+        const half = weightHalfTable();
         const wOff = r * cols;
         for (let c = 0; c < cols; c++) sum += x[xOff + c] * half[w.data[wOff + c]];
       } else {

@@ -1,7 +1,7 @@
 import type { Backend, Matrix } from "../kernels/backend.js";
 import { Q8_BLOCK } from "../kernels/backend.js";
 import { quantizeBlocksQ8 } from "../kernels/quantize.js";
-import { f16Table, f32ToF16 } from "../io/half.js";
+import { toWeightHalf, weightHalfTable } from "../kernels/f16.js";
 
 /** How matrices are stored in memory: f32, IEEE half (f16), or int8 with a scale per 32 weights (q8). */
 export type WeightDType = "f32" | "f16" | "q8";
@@ -44,7 +44,7 @@ export function allocMatrix(backend: Backend, rows: number, cols: number, dtype:
 
 /**
  * Stores `count` f32 rows starting at `firstRow`: rounded to the nearest half for f16 (exact for
- * weights that were F16 on disk), quantized for q8.
+ * weights that were F16 on disk; see kernels/f16.ts), quantized for q8.
  */
 export function writeMatrixRows(m: Matrix, firstRow: number, rows: Float32Array, count: number): void {
   const { cols } = m;
@@ -54,7 +54,7 @@ export function writeMatrixRows(m: Matrix, firstRow: number, rows: Float32Array,
   }
   if (m.kind === "f16") {
     const base = firstRow * cols;
-    for (let i = 0; i < count * cols; i++) m.data[base + i] = f32ToF16(rows[i]);
+    for (let i = 0; i < count * cols; i++) m.data[base + i] = toWeightHalf(rows[i]);
     return;
   }
   quantizeBlocksQ8(rows, 0, m.q, m.scales, (firstRow * cols) / Q8_BLOCK, (count * cols) / Q8_BLOCK);
@@ -71,7 +71,7 @@ export function writeMatrixColumns(m: Matrix, firstCol: number, columns: Float32
     return;
   }
   if (m.kind === "f16") {
-    for (let r = 0; r < rows; r++) for (let j = 0; j < count; j++) m.data[r * cols + firstCol + j] = f32ToF16(columns[j * rows + r]);
+    for (let r = 0; r < rows; r++) for (let j = 0; j < count; j++) m.data[r * cols + firstCol + j] = toWeightHalf(columns[j * rows + r]);
     return;
   }
   if (firstCol % Q8_BLOCK !== 0 || count !== Q8_BLOCK) throw new Error(`q8 columns must be one whole block, got [${firstCol}, ${firstCol + count})`);
@@ -90,7 +90,7 @@ export function readMatrixRow(out: Float32Array, m: Matrix, row: number): void {
     return;
   }
   if (m.kind === "f16") {
-    const half = f16Table();
+    const half = weightHalfTable();
     for (let c = 0; c < cols; c++) out[c] = half[m.data[row * cols + c]];
     return;
   }
