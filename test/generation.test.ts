@@ -116,6 +116,19 @@ for (const threads of [1, 2]) {
       assert.ok(Math.abs(llm.perplexity(ids, 256).nll - (golden.val_loss_f32_first_40_windows ?? NaN)) < 1e-3);
     });
 
+    it("f16 weights (the checkpoint's own halves) give the f32 run's perplexity and goldens, bit for bit", async () => {
+      const f16 = await LLM.load(defaultModelDir, { backend: "wasm", threads, dtype: "f16", maxBatch: 3 });
+      try {
+        assert.equal(f16.weights.blocks[0].mlpFc.kind, "f16");
+        const ids = f16.tokenize(fs.readFileSync(path.join(fixtures, "shakespeare-val-40x256.txt"), "utf8"));
+        assert.equal(f16.perplexity(ids, 256).nll, llm.perplexity(ids, 256).nll);
+        const batched = f16.generateBatch(golden.prompts.map((p) => p.ids), { temperature: 0, maxTokens: golden.n_new, ignoreEos: true });
+        golden.prompts.forEach((p, i) => assert.deepEqual(batched[i].tokens, p.greedy));
+      } finally {
+        f16.close();
+      }
+    });
+
     it("q8 weights raise perplexity on the golden windows by less than 1%", async () => {
       const q8 = await LLM.load(defaultModelDir, { backend: "wasm", threads, dtype: "q8" });
       try {

@@ -144,6 +144,17 @@ describe("GGUF round trip of gpt2-tiny-random", () => {
     });
   }
 
+  it("an F16 GGUF loaded as f16 gives the logits of the same file loaded as f32, bit for bit", async () => {
+    for (const backend of ["reference", "wasm"] as const) {
+      const f16 = await LLM.load(file("f16"), { backend, threads: 2, dtype: "f16" });
+      const f32 = await LLM.load(file("f16"), { backend, threads: 2, dtype: "f32" });
+      assert.equal(f16.weights.wte.kind, "f16");
+      assert.deepEqual(lastLogits(f16, ids), lastLogits(f32, ids));
+      f16.close();
+      f32.close();
+    }
+  });
+
   it("Q8_0 and Q4_0 go straight into int8 matrices: the q8 model equals the dequantized one", async () => {
     for (const dtype of ["q8_0", "q4_0"] as const) {
       const backend = createReferenceBackend();

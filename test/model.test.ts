@@ -68,6 +68,34 @@ for (const variant of variants) for (const backend of backends) {
   });
 }
 
+// An F16 checkpoint kept in F16: the same values as widened at load, so the same logits.
+for (const backend of backends) {
+  describe(`gpt2-tiny-random-f16 kept as f16 (${backend.name})`, () => {
+    it("logits at every position equal the f32-widened load's, and are within 1e-4 of Hugging Face's", async () => {
+      const dir = path.join(fixtures, "gpt2-tiny-random-f16");
+      const { golden, tensors } = readGolden(dir);
+      const f16 = await LLM.load(dir, { ...backend.options, dtype: "f16" });
+      const f32 = await LLM.load(dir, { ...backend.options, dtype: "f32" });
+      try {
+        assert.equal(f16.weights.blocks[0].attnQKV.kind, "f16");
+        golden.prompts.forEach((p, i) => {
+          const widened: Float32Array[] = [];
+          f32.forEachPositionLogits(p.ids, (_pos, logits) => widened.push(logits.slice()));
+          f16.forEachPositionLogits(p.ids, (pos, logits) => {
+            assert.deepEqual(logits, widened[pos], `prompt ${i}, position ${pos}`);
+            if (pos === p.ids.length - 1) assert.ok(maxAbsDiff(logits, tensors.get(`last_logits_${i}`) ?? []) < 1e-4);
+          });
+          const [result] = f16.generateBatch([p.ids], { temperature: 0, maxTokens: golden.n_new, ignoreEos: true });
+          assert.deepEqual(result.tokens, p.greedy);
+        });
+      } finally {
+        f16.close();
+        f32.close();
+      }
+    });
+  });
+}
+
 // int8 weights (one scale per 32) trade accuracy for memory and speed: on this model the
 // measured error is ≤ 0.04 against logits up to ±2.2; the stated bound is 0.06.
 const Q8_LOGIT_TOLERANCE = 0.06;

@@ -1,3 +1,4 @@
+import { UserError } from "../errors.js";
 import { f16Table, f32ToF16 } from "../io/half.js";
 
 /**
@@ -16,7 +17,7 @@ export function toWeightHalf(w: number): number {
   const exponent = (h >> 10) & 0x1f;
   if (exponent === 0) return (h & 0x3ff) === 0 ? h : f32ToF16(f16Table()[h] * SCALE); // ±0 / subnormal
   if (exponent + F16_SHIFT >= 0x1f) {
-    throw new Error(`weight ${w} is too large for F16 storage (|w| must be below ${MAX_ABS}); load with dtype f32 or q8`);
+    throw new UserError(`weight ${w} is too large for F16 storage (|w| must be below ${MAX_ABS}); load with dtype f32 or q8`);
   }
   return h + (F16_SHIFT << 10);
 }
