@@ -88,7 +88,7 @@ async function configs(opts: Options): Promise<Config[]> {
     return problem === null ? prepared() : { ok: false, reason: problem };
   };
   const common = (threads: number) => ["--threads", String(threads), "--prompt-len", String(opts.promptLen), "--gen", String(opts.gen), "--repeat", String(opts.repeat), "--warmup", String(opts.warmup)];
-  const engine = (model: string, dtype: "f32" | "q8", t: number): Command => ({
+  const engine = (model: string, dtype: "f32" | "f16" | "q8", t: number): Command => ({
     args: [cliPath(), "bench", "--model", model, "--dtype", dtype, "--json", ...common(t)],
   });
   const peer = (file: string, p: Prepared, t: number, vocab: number): Command =>
@@ -97,6 +97,7 @@ async function configs(opts: Options): Promise<Config[]> {
   const onnx124 = await needs("onnxruntime-node", () => onnxModel("gpt2-124m", random, log));
   const onnxShakespeare = await needs("onnxruntime-node", () => onnxModel("shakespeare-byte-gpt2", shakespeare, log));
   const ggufF32 = await needs("node-llama-cpp", () => gguf(random, "f32", log));
+  const ggufF16 = await needs("node-llama-cpp", () => gguf(random, "f16", log));
   const ggufQ8 = await needs("node-llama-cpp", () => gguf(random, "q8_0", log));
   const v124 = vocabOf(random);
   const vShakespeare = vocabOf(shakespeare);
@@ -108,6 +109,7 @@ async function configs(opts: Options): Promise<Config[]> {
         row: row("GPT-2-124M shapes (random)", "F32"),
         commands: { engine: engine(random, "f32", t), onnxruntime: peer("onnx.js", onnx124, t, v124), "llama.cpp": peer("llama-cpp.js", ggufF32, t, v124) },
       },
+      { row: row("GPT-2-124M shapes (random)", "F16"), commands: { engine: engine(random, "f16", t), "llama.cpp": peer("llama-cpp.js", ggufF16, t, v124) } },
       { row: row("GPT-2-124M shapes (random)", "q8 / Q8_0"), commands: { engine: engine(random, "q8", t), "llama.cpp": peer("llama-cpp.js", ggufQ8, t, v124) } },
       { row: row("shakespeare-byte-gpt2", "F32"), commands: { engine: engine(shakespeare, "f32", t), onnxruntime: peer("onnx.js", onnxShakespeare, t, vShakespeare) } },
     );

@@ -102,7 +102,7 @@ function firstError(r: { status: number | null; stderr: string; error?: Error })
 }
 
 /** A GGUF of `modelDir` written by the engine's `nanogpt-infer convert --to gguf`. */
-export async function gguf(modelDir: string, dtype: "f32" | "q8_0", log: (s: string) => void): Promise<Prepared> {
+export async function gguf(modelDir: string, dtype: "f32" | "f16" | "q8_0", log: (s: string) => void): Promise<Prepared> {
   const out = path.join(cacheDir(), `${path.basename(modelDir)}-${dtype}.gguf`);
   // Sources, not dist/: every build rewrites dist/ and would void the cache.
   const io = path.join(repoRoot(), "src", "io");
