@@ -1,7 +1,7 @@
 // Entry point of the kernels module: every export takes byte offsets into the imported shared
 // memory and a range of rows / heads / elements, so worker threads can split one call.
 export { matmulF32 } from "./matmul";
-export { matmulF16 } from "./f16";
+export { matmulF16, scaleForF16 } from "./f16";
 export { matmulQ8, matmulQ8F32, quantizeQ8 } from "./q8";
 export { layerNorm } from "./norm";
 export { gelu, addInPlace } from "./elementwise";

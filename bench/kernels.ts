@@ -3,6 +3,7 @@
 // drift (turbo, other processes) hits all of them alike.
 import type { Backend, Matrix } from "../src/kernels/backend.js";
 import { createWasmBackend } from "../src/kernels/index.js";
+import { toWeightHalf } from "../src/kernels/f16.js";
 import { quantizeQ8 } from "../src/kernels/quantize.js";
 
 const ROUNDS = Number(process.env.ROUNDS ?? 9);
@@ -23,13 +24,17 @@ function fill(a: Float32Array, seed: number): void {
 }
 
 /** `count` distinct (rows, cols) matrices, so a run streams weights from DRAM as decode does. */
-function matrices(b: Backend, kind: "f32" | "q8", count: number, rows: number, cols: number): Matrix[] {
+function matrices(b: Backend, kind: Matrix["kind"], count: number, rows: number, cols: number): Matrix[] {
   const src = new Float32Array(rows * cols);
   const out: Matrix[] = [];
   for (let i = 0; i < count; i++) {
     fill(src, i + 1);
     if (kind === "q8") out.push(quantizeQ8(b, src, rows, cols));
-    else {
+    else if (kind === "f16") {
+      const data = b.allocU16(rows * cols);
+      for (let j = 0; j < data.length; j++) data[j] = toWeightHalf(src[j]);
+      out.push({ kind: "f16", rows, cols, data });
+    } else {
       const data = b.allocF32(rows * cols);
       data.set(src);
       out.push({ kind: "f32", rows, cols, data });
@@ -44,7 +49,8 @@ function matmulCase(label: string, b: Backend, ws: Matrix[], n: number, reps = 1
   fill(x, 99);
   const out = b.allocF32(n * rows);
   const bias = b.allocF32(rows);
-  const weightBytes = ws[0].kind === "f32" ? rows * cols * 4 : rows * cols + (rows * cols) / 8;
+  const bytesPerWeight = { f32: 4, f16: 2, q8: 1 + 4 / 32 }[ws[0].kind];
+  const weightBytes = rows * cols * bytesPerWeight;
   return {
     label,
     flops: 2 * n * rows * cols * ws.length * reps,
@@ -163,10 +169,12 @@ async function main(): Promise<void> {
   const f2 = await createWasmBackend({ threads: 2, q8Activations: "f32" });
   const forced = await createWasmBackend({ threads: 2, minParallelNanos: 0 });
 
-  console.log(`# matvec 1×768 · 768×3072ᵀ, weights streamed from DRAM (16 f32 / 32 q8 matrices per run)`);
+  console.log(`# matvec 1×768 · 768×3072ᵀ, weights streamed from DRAM (16 f32 / 32 f16 / 32 q8 matrices per run)`);
   measure([
     matmulCase("f32 matvec, 1 thread", t1, matrices(t1, "f32", 16, 3072, 768), 1),
     matmulCase("f32 matvec, 2 threads", t2, matrices(t2, "f32", 16, 3072, 768), 1),
+    matmulCase("f16 matvec, 1 thread", t1, matrices(t1, "f16", 32, 3072, 768), 1),
+    matmulCase("f16 matvec, 2 threads", t2, matrices(t2, "f16", 32, 3072, 768), 1),
     matmulCase("q8 matvec (int8 x), 1 thread", t1, matrices(t1, "q8", 32, 3072, 768), 1),
     matmulCase("q8 matvec (int8 x), 2 threads", t2, matrices(t2, "q8", 32, 3072, 768), 1),
     matmulCase("q8 matvec (f32 x), 1 thread", f1, matrices(f1, "q8", 32, 3072, 768), 1),
@@ -185,6 +193,7 @@ async function main(): Promise<void> {
   console.log(`# matvec, one matrix hot in cache (compute bound)`);
   measure([
     matmulCase("f32 matvec L2/L3, 1 thread", t1, matrices(t1, "f32", 1, 3072, 768), 1, 20),
+    matmulCase("f16 matvec L2/L3, 1 thread", t1, matrices(t1, "f16", 1, 3072, 768), 1, 20),
     matmulCase("q8 matvec (int8 x) L2/L3, 1 thread", t1, matrices(t1, "q8", 1, 3072, 768), 1, 20),
     matmulCase("q8 matvec (f32 x) L2/L3, 1 thread", f1, matrices(f1, "q8", 1, 3072, 768), 1, 20),
   ]);
@@ -193,6 +202,7 @@ async function main(): Promise<void> {
   measure([
     matmulCase("f32 matmul, 1 thread", t1, matrices(t1, "f32", 1, 3072, 768), 128),
     matmulCase("f32 matmul, 2 threads", t2, matrices(t2, "f32", 1, 3072, 768), 128),
+    matmulCase("f16 matmul, 1 thread", t1, matrices(t1, "f16", 1, 3072, 768), 128),
     matmulCase("f32 matmul 128×3072·3072×768ᵀ, 2 threads", t2, matrices(t2, "f32", 1, 768, 3072), 128),
     matmulCase("q8 matmul (int8 x), 1 thread", t1, matrices(t1, "q8", 1, 3072, 768), 128),
     matmulCase("q8 matmul (int8 x), 2 threads", t2, matrices(t2, "q8", 1, 3072, 768), 128),

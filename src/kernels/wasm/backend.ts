@@ -51,7 +51,7 @@ const MATMUL_STATE_BYTES = 512;
 const MAIN_SPIN_MICROS = 300;
 
 type View = Float32Array | Int8Array | Uint16Array | Int32Array;
-type WorkBuffer = "partials" | "stats" | "work";
+type WorkBuffer = "partials" | "stats" | "work" | "scaledX";
 
 class WasmBackend implements Backend {
   readonly name: string;
@@ -139,8 +139,16 @@ class WasmBackend implements Backend {
       if (this.scratchPerThread < stateBytes) this.scratch = this.growScratch(Math.max(stateBytes, 2 * this.scratchPerThread));
       a[ARG + 7] = this.scratch.byteOffset;
       a[ARG + 8] = this.scratchPerThread;
-      if (w.kind === "f32") this.dispatch(Op.MatmulF32, work * NS_PER_MAC_F32, rows, 4, 8);
-      else this.dispatch(Op.MatmulF16, work * NS_PER_MAC_F16, rows, 4, 8);
+      if (w.kind === "f32") {
+        this.dispatch(Op.MatmulF32, work * NS_PER_MAC_F32, rows, 4, 8);
+        return;
+      }
+      // Decode reads the halves' bits as w · 2^-102 against x · 2^102 (assembly/f16.ts).
+      const scaledX = n === 1 ? this.grow("scaledX", cols).byteOffset : 0;
+      const xScaled = n === 1 ? this.kernels.scaleForF16(scaledX, xPtr, cols) : 0;
+      if (xScaled === 1) a[ARG + 1] = scaledX;
+      a[ARG + 9] = xScaled;
+      this.dispatch(Op.MatmulF16, work * NS_PER_MAC_F16, rows, 4, 8);
       return;
     }
     if (cols % Q8_BLOCK !== 0) throw new Error(`q8 matmul: cols ${cols} is not a multiple of ${Q8_BLOCK}`);

@@ -5,7 +5,8 @@ type Kernel = (...args: number[]) => void;
 
 export interface KernelExports {
   readonly matmulF32: Kernel; // (out, x, w, bias, n, rows, cols, r0, r1, scratch)
-  readonly matmulF16: Kernel; // (out, x, w, bias, n, rows, cols, r0, r1, scratch)
+  readonly matmulF16: Kernel; // (out, x, w, bias, n, rows, cols, r0, r1, scratch, xScaled)
+  readonly scaleForF16: IntKernel; // (xs, x, len) -> 1 if xs = x · 2^102 is exact, else 0
   readonly matmulQ8: Kernel; // (out, xq, xs, wq, ws, bias, n, rows, cols, r0, r1)
   readonly matmulQ8F32: Kernel; // (out, x, wq, ws, bias, n, rows, cols, r0, r1)
   readonly quantizeQ8: Kernel; // (xq, xs, x, blocks)
@@ -19,10 +20,13 @@ export interface KernelExports {
   readonly attnChunkPositions: number;
 }
 
-function kernel(exports: WebAssembly.Exports, name: string): Kernel {
+/** A kernel that answers with an i32. */
+type IntKernel = (...args: number[]) => number;
+
+function kernel(exports: WebAssembly.Exports, name: string): IntKernel {
   const f = exports[name];
   if (typeof f !== "function") throw new Error(`kernels.wasm: missing export ${name}`);
-  return f as Kernel;
+  return f as IntKernel;
 }
 
 function constant(exports: WebAssembly.Exports, name: string): number {
@@ -38,6 +42,7 @@ export function instantiateKernels(module: WebAssembly.Module, memory: WebAssemb
   return {
     matmulF32: kernel(exports, "matmulF32"),
     matmulF16: kernel(exports, "matmulF16"),
+    scaleForF16: kernel(exports, "scaleForF16"),
     matmulQ8: kernel(exports, "matmulQ8"),
     matmulQ8F32: kernel(exports, "matmulQ8F32"),
     quantizeQ8: kernel(exports, "quantizeQ8"),

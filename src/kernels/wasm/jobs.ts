@@ -84,7 +84,7 @@ export function runJob(k: KernelExports, a: Int32Array, f: Float32Array, c: numb
     case Op.MatmulF16: {
       const rows = a[ARG + 5];
       k.matmulF16(a[ARG], a[ARG + 1], a[ARG + 2], a[ARG + 3], a[ARG + 4], rows, a[ARG + 6],
-        start(rows, c, chunks, 4), start(rows, c + 1, chunks, 4), a[ARG + 7] + thread * a[ARG + 8]);
+        start(rows, c, chunks, 4), start(rows, c + 1, chunks, 4), a[ARG + 7] + thread * a[ARG + 8], a[ARG + 9]);
       return;
     }
     case Op.MatmulQ8: {
