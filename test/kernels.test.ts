@@ -9,7 +9,7 @@ import type { Backend, KVView, Matrix } from "../src/kernels/backend.js";
 import { Q8_BLOCK } from "../src/kernels/backend.js";
 import { createBackend, createReferenceBackend, createWasmBackend, quantizeQ8 } from "../src/kernels/index.js";
 import { f16Table, f32ToF16 } from "../src/io/half.js";
-import { toWeightHalf, weightHalfTable } from "../src/kernels/f16.js";
+import { toWeightHalf, weightHalfOfBits, weightHalfTable } from "../src/kernels/f16.js";
 
 /** Deterministic uniform [-1, 1) numbers (mulberry32), so failures reproduce. */
 function rng(seed: number): () => number {
@@ -131,11 +131,18 @@ describe("f16 weight storage", () => {
       // Magnitudes from 2^-30 to 2^6: subnormal halves, normal ones, and values that underflow to 0.
       const w = Math.fround(rand() * 2 ** (rand() * 36 - 30));
       assert.ok(Object.is(stored[toWeightHalf(w)], table[f32ToF16(w)]), `w = ${w}`);
+      assert.equal(weightHalfOfBits(new Int32Array(Float32Array.of(w).buffer)[0]), toWeightHalf(w), `bits of w = ${w}`);
     }
     for (let h = 0; h < 65536; h++) {
       const v = table[h];
       if (Number.isFinite(v) && Math.abs(v) < 64) assert.ok(Object.is(stored[toWeightHalf(v)], v), `half 0x${h.toString(16)}`);
     }
+    // Rounding up across a power of two: 2^-14 just below, and 64 just below (too large once rounded).
+    for (const bits of [0x387fefff, 0x387ff000, 0x387ff001, 0x427fefff, 0xb87ff001 | 0]) {
+      const w = new Float32Array(Int32Array.of(bits).buffer)[0];
+      assert.equal(weightHalfOfBits(bits), toWeightHalf(w), `0x${bits.toString(16)}`);
+    }
+    assert.throws(() => weightHalfOfBits(0x427ff000), /weight 63\.984375 is too large for F16 storage, which holds \|w\| ≤ 63\.96875/);
     assert.throws(() => toWeightHalf(64), /weight 64 is too large for F16 storage/);
     assert.throws(() => toWeightHalf(-1e5), /too large for F16 storage/);
   });

@@ -1,7 +1,7 @@
 import type { Backend, Matrix } from "../kernels/backend.js";
 import { Q8_BLOCK } from "../kernels/backend.js";
 import { quantizeBlocksQ8 } from "../kernels/quantize.js";
-import { toWeightHalf, weightHalfTable } from "../kernels/f16.js";
+import { weightHalfOfBits, weightHalfTable } from "../kernels/f16.js";
 
 /** How matrices are stored in memory: f32, IEEE half (f16), or int8 with a scale per 32 weights (q8). */
 export type WeightDType = "f32" | "f16" | "q8";
@@ -53,8 +53,9 @@ export function writeMatrixRows(m: Matrix, firstRow: number, rows: Float32Array,
     return;
   }
   if (m.kind === "f16") {
+    const bits = new Int32Array(rows.buffer, rows.byteOffset, count * cols);
     const base = firstRow * cols;
-    for (let i = 0; i < count * cols; i++) m.data[base + i] = toWeightHalf(rows[i]);
+    for (let i = 0; i < count * cols; i++) m.data[base + i] = weightHalfOfBits(bits[i]);
     return;
   }
   quantizeBlocksQ8(rows, 0, m.q, m.scales, (firstRow * cols) / Q8_BLOCK, (count * cols) / Q8_BLOCK);
@@ -71,7 +72,8 @@ export function writeMatrixColumns(m: Matrix, firstCol: number, columns: Float32
     return;
   }
   if (m.kind === "f16") {
-    for (let r = 0; r < rows; r++) for (let j = 0; j < count; j++) m.data[r * cols + firstCol + j] = toWeightHalf(columns[j * rows + r]);
+    const bits = new Int32Array(columns.buffer, columns.byteOffset, count * rows);
+    for (let r = 0; r < rows; r++) for (let j = 0; j < count; j++) m.data[r * cols + firstCol + j] = weightHalfOfBits(bits[j * rows + r]);
     return;
   }
   if (firstCol % Q8_BLOCK !== 0 || count !== Q8_BLOCK) throw new Error(`q8 columns must be one whole block, got [${firstCol}, ${firstCol + count})`);
