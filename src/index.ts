@@ -9,7 +9,7 @@ export type { GPT2Config } from "./model/config.js";
 export type { GPT2Weights, WeightDType } from "./model/weights.js";
 export { defaultModelDir } from "./model/default-model.js";
 export { loadTokenizer, BpeTokenizer, type Tokenizer, type StreamDecoder } from "./tokenizer/index.js";
-export { createBackend, type Backend, type BackendKind } from "./kernels/index.js";
+export { createBackend, enableRelaxedSimd, type Backend, type BackendKind } from "./kernels/index.js";
 export { UserError } from "./errors.js";
 export { LLMEngine, SequenceHandle, QueueFullError, AbortedError } from "./engine/llm-engine.js";
 export type { EngineOptions, SequenceRequest, SequenceResult, TokenEvent, EngineStats } from "./engine/llm-engine.js";

@@ -778,5 +778,18 @@ describe("createBackend", () => {
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stdout, /^wasm-simd\(relaxed.*\nwasm-simd\(relaxed.*\nwasm-simd\(baseline/);
   });
+
+  test("LLM.load and LLMEngine.load take simd: relaxed", () => {
+    const index = JSON.stringify(new URL("../src/index.js", import.meta.url).href);
+    const r = runScript(`import { LLM, LLMEngine, defaultModelDir, enableRelaxedSimd } from ${index};
+      enableRelaxedSimd();
+      const llm = await LLM.load(defaultModelDir(), { threads: 1, simd: "relaxed" });
+      const [out] = llm.generateBatch(["ROMEO:"], { temperature: 0, maxTokens: 8 });
+      console.log(llm.backend.name, out.tokens.length); llm.close();
+      const engine = await LLMEngine.load(defaultModelDir(), { threads: 1, simd: "relaxed" });
+      console.log(engine.backend.name); engine.close();`);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /^wasm-simd\(relaxed, 1 thread.* 8\nwasm-simd\(relaxed, 1 thread/);
+  });
 });
 

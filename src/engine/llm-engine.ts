@@ -1,7 +1,7 @@
 import { randomInt } from "node:crypto";
 import path from "node:path";
 import { UserError } from "../errors.js";
-import { createBackend, type Backend, type BackendKind } from "../kernels/index.js";
+import { createBackend, type Backend, type BackendKind, type BackendOptions } from "../kernels/index.js";
 import type { GPT2Config } from "../model/config.js";
 import { openModel, type LoadedModel } from "../model/load.js";
 import type { WeightDType } from "../model/weights.js";
@@ -21,6 +21,8 @@ export interface EngineOptions {
   /** "wasm" (default) or "reference". */
   backend?: BackendKind;
   threads?: number;
+  /** wasm only: "relaxed" runs the fused multiply-add build (see WasmBackendOptions.simd). */
+  simd?: BackendOptions["simd"];
   dtype?: WeightDType;
   /** Sequences in the running batch at most. */
   maxBatch?: number;
@@ -113,7 +115,7 @@ export class LLMEngine {
 
   static async load(source: string, options: EngineOptions = {}): Promise<LLMEngine> {
     const { config, tokenizer, loadWeights } = await openModel(source, { quiet: options.quiet });
-    const backend = await createBackend({ kind: options.backend ?? "wasm", threads: options.threads });
+    const backend = await createBackend({ kind: options.backend ?? "wasm", threads: options.threads, simd: options.simd });
     try {
       const model = { config, tokenizer, weights: loadWeights(backend, options.dtype ?? "f32") };
       return new LLMEngine(model, backend, { ...options, modelName: options.modelName ?? path.basename(path.resolve(source)) });
