@@ -566,6 +566,15 @@ describe("results depend on nothing but the row's own inputs", () => {
     }
   });
 
+  test("f16 matmul (decode reads x scaled, batches widen the weights)", () => {
+    const rand = rng(22);
+    for (const [cols, rows, n] of f32Shapes) {
+      const { f16 } = randomF16(rows, cols, rand);
+      const xs = rowsOf(n, cols, rand);
+      checkMatmul(wasm, f16, xs, random(rows, rand), `f16 ${cols}→${rows} with bias`);
+    }
+  });
+
   test("q8 matmul, int8 and f32 activations", () => {
     const rand = rng(21);
     for (const [cols, rows, n] of [[32, 3, 2], [64, 7, 5], [96, 5, 3], [288, 9, 4], [768, 6, 7], [3072, 5, 3]]) {
