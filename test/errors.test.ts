@@ -206,6 +206,18 @@ describe("the CLI prints one line and exits non-zero", () => {
     assert.ok(out.timings.generatedTokensPerSecond > 0);
   });
 
+  it("--dtype f16: the same greedy tokens as f32 (the default model is F16 on disk), and bench reports it", () => {
+    const r = run("ROMEO:", "--max-tokens", "12", "--temperature", "0", "--dtype", "f16", "--json");
+    assert.equal(r.status, 0, r.stderr);
+    assert.deepEqual(JSON.parse(r.stdout).tokens, [10, 73, 32, 119, 105, 108, 108, 32, 110, 111, 116, 32]);
+    const b = run("bench", "--prompt-len", "4", "--gen", "3", "--repeat", "1", "--warmup", "0", "--dtype", "f16", "--json");
+    assert.equal(b.status, 0, b.stderr);
+    assert.equal(JSON.parse(b.stdout).dtype, "f16");
+    const bad = run("bench", "--dtype", "f8");
+    assert.equal(bad.status, 1);
+    assert.match(bad.stderr, /--dtype must be one of f32, f16, q8/);
+  });
+
   it("bench --json prints the benchmark's keys", () => {
     const r = run("bench", "--prompt-len", "4", "--gen", "3", "--repeat", "1", "--warmup", "1", "--json");
     assert.equal(r.status, 0, r.stderr);
