@@ -1,6 +1,6 @@
 import fs from "node:fs";
 import path from "node:path";
-import { readSafetensorsHeader, readTensorF32 } from "../src/io/safetensors.js";
+import { readSafetensorsHeader, TensorReader } from "../src/io/safetensors.js";
 
 export interface GoldenPrompt {
   ids: number[];
@@ -17,10 +17,15 @@ export interface Golden {
 export function readGolden(dir: string): { golden: Golden; tensors: Map<string, Float32Array> } {
   const golden = JSON.parse(fs.readFileSync(path.join(dir, "golden.json"), "utf8")) as Golden;
   const tensors = new Map<string, Float32Array>();
-  for (const info of readSafetensorsHeader(path.join(dir, "golden.safetensors"))) {
-    const out = new Float32Array(info.shape.reduce((a, b) => a * b, 1));
-    readTensorF32(info, out);
-    tensors.set(info.name, out);
+  const reader = new TensorReader();
+  try {
+    for (const info of readSafetensorsHeader(path.join(dir, "golden.safetensors"))) {
+      const out = new Float32Array(info.shape.reduce((a, b) => a * b, 1));
+      reader.readF32(info, out);
+      tensors.set(info.name, out);
+    }
+  } finally {
+    reader.close();
   }
   return { golden, tensors };
 }

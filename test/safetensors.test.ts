@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { f16ToF32, f32ToF16 } from "../src/io/half.js";
-import { readSafetensorsHeader, readTensorF32 } from "../src/io/safetensors.js";
+import { readSafetensorsHeader, TensorReader } from "../src/io/safetensors.js";
 
 /** A safetensors file with the same 37 values (F16-exact, so every dtype holds them) as F32, F16 and BF16. */
 function writeFixture(file: string): number[] {
@@ -26,8 +26,9 @@ function writeFixture(file: string): number[] {
   return [...values, ...bf16Values];
 }
 
-test("readTensorF32 reads F32 and widens F16 and BF16 in place, whole tensors and ranges", () => {
+test("TensorReader reads F32 and widens F16 and BF16 in place, whole tensors and ranges", () => {
   const dir = mkdtempSync(path.join(tmpdir(), "nanogpt-st-"));
+  const reader = new TensorReader();
   try {
     const file = path.join(dir, "t.safetensors");
     const all = writeFixture(file);
@@ -37,15 +38,16 @@ test("readTensorF32 reads F32 and widens F16 and BF16 in place, whole tensors an
       const info = byName.get(name);
       assert.ok(info !== undefined);
       const whole = new Float32Array(37);
-      readTensorF32(info, whole);
+      reader.readF32(info, whole);
       assert.deepEqual([...whole], expected.map(Math.fround), `${name} whole`);
       // A range into a longer destination: the values land at its start, the rest is untouched.
       const part = new Float32Array(20).fill(-1);
-      readTensorF32(info, part, 5, 13);
+      reader.readF32(info, part, 5, 13);
       assert.deepEqual([...part.subarray(0, 13)], expected.slice(5, 18).map(Math.fround), `${name} range`);
       assert.ok(part.subarray(13).every((v) => v === -1), `${name}: nothing written past the range`);
     }
   } finally {
+    reader.close();
     rmSync(dir, { recursive: true, force: true });
   }
 });

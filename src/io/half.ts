@@ -26,33 +26,31 @@ const u32 = new Uint32Array(f32.buffer);
 /** float → IEEE half, rounding to nearest even (what F16C and numpy do), with overflow to ±inf. */
 export function f32ToF16(value: number): number {
   f32[0] = value;
-  const x = u32[0];
+  return f32BitsToF16(u32[0]);
+}
+
+/** f32ToF16 of the float whose bits are `x` (as a Uint32Array or Int32Array view reads them). */
+export function f32BitsToF16(x: number): number {
   const sign = (x >>> 16) & 0x8000;
   const exp = (x >>> 23) & 0xff;
   let mant = x & 0x7fffff;
+  const e = exp - 127 + 15;
+  if (e > 0 && e < 0x1f) {
+    // A normal half, nearly every weight: round to nearest even without a branch (random
+    // mantissas would mispredict half the time). 0xfff plus the kept lowest bit carries into
+    // bit 13 exactly when rounding up; a carry out of the mantissa goes on into the exponent,
+    // up to 0x7c00 (inf) past the largest half.
+    return sign | ((e << 10) + ((mant + 0xfff + ((mant >>> 13) & 1)) >>> 13));
+  }
   if (exp === 0xff) return sign | 0x7c00 | (mant !== 0 ? 0x200 : 0);
-  let e = exp - 127 + 15;
   if (e >= 0x1f) return sign | 0x7c00;
-  if (e <= 0) {
-    if (e < -10) return sign;
-    // Subnormal half: shift in the implicit bit and round the dropped bits to nearest even.
-    mant |= 0x800000;
-    const shift = 14 - e;
-    const half = 1 << (shift - 1);
-    const rest = mant & ((1 << shift) - 1);
-    let h = mant >>> shift;
-    if (rest > half || (rest === half && (h & 1) !== 0)) h++;
-    return sign | h;
-  }
-  const rest = mant & 0x1fff;
-  mant >>>= 13;
-  if (rest > 0x1000 || (rest === 0x1000 && (mant & 1) !== 0)) {
-    mant++;
-    if (mant === 0x400) {
-      mant = 0;
-      e++;
-      if (e >= 0x1f) return sign | 0x7c00;
-    }
-  }
-  return sign | (e << 10) | mant;
+  if (e < -10) return sign;
+  // Subnormal half: shift in the implicit bit and round the dropped bits to nearest even.
+  mant |= 0x800000;
+  const shift = 14 - e;
+  const half = 1 << (shift - 1);
+  const rest = mant & ((1 << shift) - 1);
+  let h = mant >>> shift;
+  if (rest > half || (rest === half && (h & 1) !== 0)) h++;
+  return sign | h;
 }

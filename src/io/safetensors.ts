@@ -103,34 +103,52 @@ export function numElements(info: TensorInfo): number {
 }
 
 /**
- * Reads elements [start, start + count) of one tensor (default: all of it) from disk into
- * `out` as f32, widening F16/BF16. No staging buffer: F32 is read straight into `out`, halves
- * into the upper half of the destination bytes and widened in place, front to back (value i
- * lands on bytes [4i, 4i + 4), which only ever overlap halves already read).
+ * Reads tensors of a checkpoint, each file opened once however many reads it serves (a Conv1D
+ * matrix is read in slices of 32 input rows: thousands of reads for GPT-2). close() when done.
  */
-export function readTensorF32(info: TensorInfo, out: Float32Array, start = 0, count = numElements(info) - start): void {
-  if (start < 0 || count < 0 || start + count > numElements(info)) throw new Error(`readTensorF32: range [${start}, ${start + count}) outside ${info.name}`);
-  if (out.length < count) throw new Error(`readTensorF32: destination for ${info.name} holds ${out.length} < ${count} floats`);
-  const bpe = BYTES_PER_ELEMENT[info.dtype];
-  const bytes = count * bpe;
-  const into = new Uint8Array(out.buffer, out.byteOffset + count * 4 - bytes, bytes);
-  const fd = fs.openSync(info.file, "r");
-  try {
+export class TensorReader {
+  private readonly fds = new Map<string, number>();
+
+  /**
+   * Reads elements [start, start + count) of one tensor (default: all of it) from disk into
+   * `out` as f32, widening F16/BF16. No staging buffer: F32 is read straight into `out`, halves
+   * into the upper half of the destination bytes and widened in place, front to back (value i
+   * lands on bytes [4i, 4i + 4), which only ever overlap halves already read).
+   */
+  readF32(info: TensorInfo, out: Float32Array, start = 0, count = numElements(info) - start): void {
+    if (start < 0 || count < 0 || start + count > numElements(info)) throw new Error(`readF32: range [${start}, ${start + count}) outside ${info.name}`);
+    if (out.length < count) throw new Error(`readF32: destination for ${info.name} holds ${out.length} < ${count} floats`);
+    const bpe = BYTES_PER_ELEMENT[info.dtype];
+    const bytes = count * bpe;
+    const into = new Uint8Array(out.buffer, out.byteOffset + count * 4 - bytes, bytes);
+    const fd = this.open(info.file);
     for (let done = 0; done < bytes; ) {
       const got = fs.readSync(fd, into, done, bytes - done, info.byteOffset + start * bpe + done);
       if (got === 0) throw new UserError(`${path.basename(info.file)}: tensor ${info.name} is truncated`);
       done += got;
     }
-  } finally {
-    fs.closeSync(fd);
+    if (info.dtype === "F32") return;
+    const halves = new Uint16Array(out.buffer, out.byteOffset + count * 2, count);
+    if (info.dtype === "F16") {
+      const table = f16Table();
+      for (let i = 0; i < count; i++) out[i] = table[halves[i]];
+    } else {
+      const bits = new Uint32Array(out.buffer, out.byteOffset, count);
+      for (let i = 0; i < count; i++) bits[i] = halves[i] << 16;
+    }
   }
-  if (info.dtype === "F32") return;
-  const halves = new Uint16Array(out.buffer, out.byteOffset + count * 2, count);
-  if (info.dtype === "F16") {
-    const table = f16Table();
-    for (let i = 0; i < count; i++) out[i] = table[halves[i]];
-  } else {
-    const bits = new Uint32Array(out.buffer, out.byteOffset, count);
-    for (let i = 0; i < count; i++) bits[i] = halves[i] << 16;
+
+  close(): void {
+    for (const fd of this.fds.values()) fs.closeSync(fd);
+    this.fds.clear();
+  }
+
+  private open(file: string): number {
+    let fd = this.fds.get(file);
+    if (fd === undefined) {
+      fd = fs.openSync(file, "r");
+      this.fds.set(file, fd);
+    }
+    return fd;
   }
 }

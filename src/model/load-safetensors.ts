@@ -2,7 +2,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { UserError } from "../errors.js";
 import type { Backend, Matrix } from "../kernels/backend.js";
-import { readSafetensorsHeader, readTensorF32, type TensorInfo } from "../io/safetensors.js";
+import { readSafetensorsHeader, TensorReader, type TensorInfo } from "../io/safetensors.js";
 import type { GPT2Config } from "./config.js";
 import { Q8_BLOCK } from "../kernels/backend.js";
 import { allocMatrix, writeMatrixColumns, writeMatrixRows, type BlockWeights, type GPT2Weights, type LayerNormWeights, type WeightDType } from "./weights.js";
@@ -44,7 +44,15 @@ export function listCheckpointTensors(dir: string): Map<string, TensorInfo> {
  * (3C, C) so one matmul makes q, k and v.
  */
 export function loadSafetensorsWeights(dir: string, config: GPT2Config, backend: Backend, dtype: WeightDType): GPT2Weights {
-  const tensors = listCheckpointTensors(dir);
+  const reader = new TensorReader();
+  try {
+    return readWeights(dir, listCheckpointTensors(dir), reader, config, backend, dtype);
+  } finally {
+    reader.close();
+  }
+}
+
+function readWeights(dir: string, tensors: Map<string, TensorInfo>, reader: TensorReader, config: GPT2Config, backend: Backend, dtype: WeightDType): GPT2Weights {
   const { nEmbd: C, nInner, vocabSize: V, nPositions: P } = config;
   const tensor = (name: string, shape: number[]): TensorInfo => {
     const t = tensors.get(name);
@@ -56,7 +64,7 @@ export function loadSafetensorsWeights(dir: string, config: GPT2Config, backend:
   };
   const vector = (name: string, length: number): Float32Array => {
     const out = backend.allocF32(length);
-    readTensorF32(tensor(name, [length]), out);
+    reader.readF32(tensor(name, [length]), out);
     return out;
   };
   const layerNorm = (prefix: string): LayerNormWeights => ({ weight: vector(`${prefix}.weight`, C), bias: vector(`${prefix}.bias`, C) });
@@ -69,7 +77,7 @@ export function loadSafetensorsWeights(dir: string, config: GPT2Config, backend:
     const m = allocMatrix(backend, outFeatures, inFeatures, dtype);
     for (let i = 0; i < inFeatures; i += Q8_BLOCK) {
       const n = Math.min(Q8_BLOCK, inFeatures - i);
-      readTensorF32(t, staging, i * outFeatures, n * outFeatures);
+      reader.readF32(t, staging, i * outFeatures, n * outFeatures);
       writeMatrixColumns(m, i, staging, n);
     }
     return m;
@@ -81,7 +89,7 @@ export function loadSafetensorsWeights(dir: string, config: GPT2Config, backend:
     const sliceRows = Math.max(1, Math.floor(staging.length / C));
     for (let r = 0; r < rows; r += sliceRows) {
       const n = Math.min(sliceRows, rows - r);
-      readTensorF32(t, staging, r * C, n * C);
+      reader.readF32(t, staging, r * C, n * C);
       writeMatrixRows(m, r, staging, n);
     }
     return m;
@@ -89,7 +97,7 @@ export function loadSafetensorsWeights(dir: string, config: GPT2Config, backend:
 
   const wte = embedding("wte.weight", V);
   const wpe = backend.allocF32(P * C);
-  readTensorF32(tensor("wpe.weight", [P, C]), wpe);
+  reader.readF32(tensor("wpe.weight", [P, C]), wpe);
   const blocks: BlockWeights[] = [];
   for (let l = 0; l < config.nLayer; l++) {
     const h = `h.${l}`;
