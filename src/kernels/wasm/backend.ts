@@ -75,7 +75,9 @@ class WasmBackend implements Backend {
   ) {
     this.threads = pool.threads;
     const threads = `${pool.threads} thread${pool.threads === 1 ? "" : "s"}`;
-    this.name = `wasm-simd(${simd}, ${threads}, q8 with ${intActivations ? "int8" : "f32"} activations)`;
+    // The q8 activation mode is named only when it is not the default, which f32 and f16
+    // models never use.
+    this.name = `wasm-simd(${simd}, ${threads}${intActivations ? "" : ", q8 with f32 activations"})`;
     this.a = pool.args;
     this.af = pool.argsF32;
     this.xq = arena.i16(4096);
