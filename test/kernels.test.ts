@@ -8,6 +8,7 @@ import path from "node:path";
 import type { Backend, KVView, Matrix } from "../src/kernels/backend.js";
 import { Q8_BLOCK } from "../src/kernels/backend.js";
 import { createBackend, createReferenceBackend, createWasmBackend, quantizeQ8 } from "../src/kernels/index.js";
+import { allocMatrix, type WeightDType } from "../src/model/weights.js";
 import { f16Table, f32ToF16 } from "../src/io/half.js";
 import { toWeightHalf, weightHalfOfBits, weightHalfTable } from "../src/kernels/f16.js";
 
@@ -252,6 +253,80 @@ describe("quantizeQ8", () => {
   test("allocates on the given backend", () => {
     const m = quantizeQ8(wasm[0].backend, random(64, rng(4)), 2, 32);
     assert.ok(m.q.buffer instanceof SharedArrayBuffer);
+  });
+});
+
+/**
+ * Checkpoint values for the load-time conversions, with the awkward ones mixed in: an all-zero
+ * block, ±0, denormals (a block of them has a denormal or zero scale), exact ties of the q8
+ * rounding (k + 0.5 steps of a power-of-two scale), and for q8 and f32 also NaN, ±inf and ±max.
+ */
+function checkpointValues(length: number, rand: () => number, dtype: WeightDType): Float32Array {
+  const a = random(length, rand, 3);
+  if (length >= 64) a.fill(0, 32, 64);
+  const special = [0, -0, 1e-45, -3e-42, 1.17e-38, 127 / 128, -(5 + 0.5) / 128, (100 + 0.5) / 128, -(0.5 / 128)];
+  const extreme = [NaN, Infinity, -Infinity, 3.4028234663852886e38, -3.4028234663852886e38];
+  for (let i = 0; i < length; i++) {
+    const u = rand();
+    if (u > 0.9) a[i] = special[Math.floor((u - 0.9) * 1000) % special.length];
+    else if (dtype !== "f16" && u < -0.995) a[i] = extreme[Math.floor((u + 1) * 1000) % extreme.length];
+  }
+  // A block of denormals only, and a block of ties against the scale 1/128 (its amax 127/128).
+  if (length >= 128) for (let i = 64; i < 96; i++) a[i] = ((i % 7) - 3) * 1e-42;
+  if (length >= 160) for (let i = 128; i < 160; i++) a[i] = i === 128 ? 127 / 128 : ((i % 255) - 127 + 0.5) / 128;
+  return a;
+}
+
+function assertSameMatrix(got: Matrix, want: Matrix, what: string): void {
+  assert.equal(got.kind, want.kind);
+  if (got.kind === "q8" && want.kind === "q8") {
+    assert.deepEqual(Array.from(got.q), Array.from(want.q), `${what}: q`);
+    // NaN scales compare equal whatever their payload bits.
+    assert.deepEqual(Array.from(got.scales), Array.from(want.scales), `${what}: scales`);
+  } else if (got.kind !== "q8" && want.kind !== "q8") {
+    assert.deepEqual(Array.from(got.data), Array.from(want.data), `${what}: data`);
+  }
+}
+
+describe("load-time conversion: writeMatrixRows / writeMatrixColumns", () => {
+  const shapes: [number, number][] = [];
+  for (const rows of [1, 2, 3, 4, 5, 7, 9, 33]) for (const cols of [32, 64, 160]) shapes.push([rows, cols]);
+  for (const dtype of ["f32", "f16", "q8"] as const) {
+    test(`${dtype}: every backend stores the reference's values, by rows and by columns`, () => {
+      const rand = rng(41);
+      for (const [rows, cols] of shapes) {
+        const values = checkpointValues(rows * cols, rand, dtype);
+        const want = allocMatrix(ref, rows, cols, dtype);
+        ref.writeMatrixRows(want, 0, onto(ref, values), rows);
+        // Conv1D layout: the same matrix as (cols, rows), written 32 columns at a time.
+        const transposed = new Float32Array(rows * cols);
+        for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) transposed[c * rows + r] = values[r * cols + c];
+        const wantT = allocMatrix(ref, rows, cols, dtype);
+        for (let c = 0; c < cols; c += Q8_BLOCK) ref.writeMatrixColumns(wantT, c, transposed.subarray(c * rows, (c + Q8_BLOCK) * rows), Q8_BLOCK);
+        assertSameMatrix(wantT, want, `reference ${rows}×${cols} by columns`);
+        for (const { label, backend } of wasm) {
+          const got = allocMatrix(backend, rows, cols, dtype);
+          // Rows in two calls, the second from a row offset.
+          const split = Math.floor(rows / 2);
+          const staging = onto(backend, values);
+          backend.writeMatrixRows(got, 0, staging, split);
+          backend.writeMatrixRows(got, split, onto(backend, values.subarray(split * cols)), rows - split);
+          assertSameMatrix(got, want, `${label} ${dtype} ${rows}×${cols} by rows`);
+          const gotT = allocMatrix(backend, rows, cols, dtype);
+          for (let c = 0; c < cols; c += Q8_BLOCK) backend.writeMatrixColumns(gotT, c, onto(backend, transposed.subarray(c * rows, (c + Q8_BLOCK) * rows)), Q8_BLOCK);
+          assertSameMatrix(gotT, want, `${label} ${dtype} ${rows}×${cols} by columns`);
+        }
+      }
+    });
+  }
+
+  test("q8 by columns takes whole blocks, and the wasm backend converts only from its own memory", () => {
+    const b = wasm[0].backend;
+    const m = allocMatrix(b, 4, 64, "q8");
+    assert.throws(() => b.writeMatrixColumns(m, 16, b.allocF32(32 * 4), 32), /one whole block/);
+    assert.throws(() => b.writeMatrixColumns(m, 0, b.allocF32(16 * 4), 16), /one whole block/);
+    assert.throws(() => b.writeMatrixRows(m, 0, new Float32Array(4 * 64), 4), /not in this wasm backend's memory/);
+    assert.throws(() => b.writeMatrixRows(m, 3, b.allocF32(2 * 64), 2), /outside/);
   });
 });
 

@@ -68,6 +68,18 @@ export interface Backend {
   /** A zeroed buffer of IEEE half floats (F16 weights). */
   allocU16(length: number): Uint16Array;
 
+  /**
+   * Load time: m's rows [firstRow, firstRow + count) = src (count, m.cols) row-major, rounded to
+   * halves for f16, quantized for q8; the same bits as kernels/write-matrix.ts. src must come
+   * from this backend's allocF32.
+   */
+  writeMatrixRows(m: Matrix, firstRow: number, src: Float32Array, count: number): void;
+  /**
+   * Load time: m's columns [firstCol, firstCol + count) = src (count, m.rows) row-major, a
+   * transposed slice (Conv1D checkpoints); q8 takes one whole block, 32 columns from a multiple of 32.
+   */
+  writeMatrixColumns(m: Matrix, firstCol: number, src: Float32Array, count: number): void;
+
   /** out (n, w.rows) = x (n, w.cols) · wᵀ + bias (w.rows,) — bias may be null. */
   matmul(out: Float32Array, x: Float32Array, w: Matrix, bias: Float32Array | null, n: number): void;
 

@@ -35,6 +35,8 @@ export function profileBackend(inner: Backend): KernelProfiler {
     allocF32: (n) => inner.allocF32(n),
     allocI8: (n) => inner.allocI8(n),
     allocU16: (n) => inner.allocU16(n),
+    writeMatrixRows: (m, firstRow, src, count) => inner.writeMatrixRows(m, firstRow, src, count),
+    writeMatrixColumns: (m, firstCol, src, count) => inner.writeMatrixColumns(m, firstCol, src, count),
     matmul: timed("matmul", (out, x, w, bias, n) => inner.matmul(out, x, w, bias, n)),
     layerNorm: timed("layerNorm", (out, x, weight, bias, n, d, eps) => inner.layerNorm(out, x, weight, bias, n, d, eps)),
     gelu: timed("gelu", (x, length) => inner.gelu(x, length)),

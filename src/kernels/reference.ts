@@ -1,6 +1,7 @@
 import type { Backend, KVView, Matrix } from "./backend.js";
 import { Q8_BLOCK } from "./backend.js";
 import { weightHalfTable } from "./f16.js";
+import { writeMatrixColumns, writeMatrixRows } from "./write-matrix.js";
 
 /**
  * The reference backend: plain TypeScript, one thread. It is the definition every faster
@@ -112,6 +113,8 @@ export function createReferenceBackend(): Backend {
     allocF32: (length) => new Float32Array(length),
     allocI8: (length) => new Int8Array(length),
     allocU16: (length) => new Uint16Array(length),
+    writeMatrixRows,
+    writeMatrixColumns,
     matmul,
     layerNorm,
     gelu,

@@ -6,7 +6,7 @@ import { metaInt, metaString, readGGUF, readTensorRows, type GGUFFile, type GGUF
 import { loadGGUFTokenizer } from "../tokenizer/index.js";
 import type { GPT2Config } from "./config.js";
 import type { OpenedModel } from "./load.js";
-import { allocMatrix, writeMatrixRows, type BlockWeights, type GPT2Weights, type LayerNormWeights, type WeightDType } from "./weights.js";
+import { allocMatrix, type BlockWeights, type GPT2Weights, type LayerNormWeights, type WeightDType } from "./weights.js";
 
 /**
  * GPT-2 from a GGUF file as llama.cpp's converter writes it (token_embd, position_embd,
@@ -100,7 +100,8 @@ export function loadGGUFWeights(g: GGUFFile, config: GPT2Config, backend: Backen
   const vector = (name: string, length: number): Float32Array => f32Into(tensor(name, [length]), backend.allocF32(length));
   const layerNorm = (prefix: string): LayerNormWeights => ({ weight: vector(`${prefix}.weight`, C), bias: vector(`${prefix}.bias`, C) });
 
-  let staging = new Float32Array(0);
+  // The backend's, so its kernels can convert from it; grown geometrically (it is never freed).
+  let staging: Float32Array = new Float32Array(0);
   const matrix = (name: string, inFeatures: number, outFeatures: number): Matrix => {
     const t = tensor(name, [inFeatures, outFeatures]);
     const type = t.type;
@@ -114,9 +115,9 @@ export function loadGGUFWeights(g: GGUFFile, config: GPT2Config, backend: Backen
       readTensorRows(t, chunk, (bytes, firstRow, rows) => decodeBlocksToQ8(type, bytes, rows * blocksPerRow, m.q, firstRow * inFeatures, m.scales, firstRow * blocksPerRow));
     } else {
       readTensorRows(t, chunk, (bytes, firstRow, rows) => {
-        if (staging.length < rows * inFeatures) staging = new Float32Array(rows * inFeatures);
+        if (staging.length < rows * inFeatures) staging = backend.allocF32(Math.max(rows * inFeatures, 2 * staging.length));
         decodeF32(type, bytes, rows * inFeatures, staging, 0);
-        writeMatrixRows(m, firstRow, staging, rows);
+        backend.writeMatrixRows(m, firstRow, staging, rows);
       });
     }
     return m;

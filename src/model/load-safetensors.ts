@@ -5,7 +5,7 @@ import type { Backend, Matrix } from "../kernels/backend.js";
 import { readSafetensorsHeader, TensorReader, type TensorInfo } from "../io/safetensors.js";
 import type { GPT2Config } from "./config.js";
 import { Q8_BLOCK } from "../kernels/backend.js";
-import { allocMatrix, writeMatrixColumns, writeMatrixRows, type BlockWeights, type GPT2Weights, type LayerNormWeights, type WeightDType } from "./weights.js";
+import { allocMatrix, type BlockWeights, type GPT2Weights, type LayerNormWeights, type WeightDType } from "./weights.js";
 
 /** The tensors of model.safetensors or of every shard listed in model.safetensors.index.json. */
 export function listCheckpointTensors(dir: string): Map<string, TensorInfo> {
@@ -70,15 +70,16 @@ function readWeights(dir: string, tensors: Map<string, TensorInfo>, reader: Tens
   const layerNorm = (prefix: string): LayerNormWeights => ({ weight: vector(`${prefix}.weight`, C), bias: vector(`${prefix}.bias`, C) });
 
   // Conv1D weights are (in, out): read 32 input rows at a time (one q8 block of every output
-  // row) into a small staging buffer and scatter them, never the whole matrix.
-  const staging = new Float32Array(Q8_BLOCK * Math.max(3 * C, nInner, C));
+  // row) into a small staging buffer and scatter them, never the whole matrix. The buffer is the
+  // backend's, so its kernels can convert from it.
+  const staging = backend.allocF32(Q8_BLOCK * Math.max(3 * C, nInner, C));
   const conv1d = (name: string, inFeatures: number, outFeatures: number): Matrix => {
     const t = tensor(name, [inFeatures, outFeatures]);
     const m = allocMatrix(backend, outFeatures, inFeatures, dtype);
     for (let i = 0; i < inFeatures; i += Q8_BLOCK) {
       const n = Math.min(Q8_BLOCK, inFeatures - i);
       reader.readF32(t, staging, i * outFeatures, n * outFeatures);
-      writeMatrixColumns(m, i, staging, n);
+      backend.writeMatrixColumns(m, i, staging, n);
     }
     return m;
   };
@@ -90,7 +91,7 @@ function readWeights(dir: string, tensors: Map<string, TensorInfo>, reader: Tens
     for (let r = 0; r < rows; r += sliceRows) {
       const n = Math.min(sliceRows, rows - r);
       reader.readF32(t, staging, r * C, n * C);
-      writeMatrixRows(m, r, staging, n);
+      backend.writeMatrixRows(m, r, staging, n);
     }
     return m;
   };

@@ -1,6 +1,7 @@
 import { availableParallelism } from "node:os";
 import type { Backend, KVView, Matrix } from "../backend.js";
 import { Q8_BLOCK } from "../backend.js";
+import { writeMatrixColumns, writeMatrixRows } from "../write-matrix.js";
 import { Arena } from "./arena.js";
 import { BlockTables } from "./block-table.js";
 import { compileKernels, instantiateKernels, pickSimdLevel, type KernelExports, type SimdLevel } from "./exports.js";
@@ -119,6 +120,33 @@ class WasmBackend implements Backend {
     }
     const byWork = Math.ceil(nanos / CHUNK_NANOS);
     this.pool.run(op, Math.max(this.threads, Math.min(Math.ceil(items / perChunk), perThread * this.threads, byWork)));
+  }
+
+  // q8 quantizes in wasm (assembly/pack.ts); f32 and f16 keep the reference conversion.
+  writeMatrixRows(m: Matrix, firstRow: number, src: Float32Array, count: number): void {
+    if (m.kind !== "q8") {
+      writeMatrixRows(m, firstRow, src, count);
+      return;
+    }
+    const blocks = (count * m.cols) / Q8_BLOCK;
+    const first = (firstRow * m.cols) / Q8_BLOCK;
+    if (firstRow + count > m.rows) throw new Error(`writeMatrixRows: rows [${firstRow}, ${firstRow + count}) outside ${m.rows}`);
+    const q = this.ptr(m.q, m.rows * m.cols, "writeMatrixRows m.q") + first * Q8_BLOCK;
+    const scales = this.ptr(m.scales, (m.rows * m.cols) / Q8_BLOCK, "writeMatrixRows m.scales") + 4 * first;
+    this.kernels.quantizeRowsQ8(q, scales, this.ptr(src, count * m.cols, "writeMatrixRows src"), blocks);
+  }
+
+  writeMatrixColumns(m: Matrix, firstCol: number, src: Float32Array, count: number): void {
+    if (m.kind !== "q8") {
+      writeMatrixColumns(m, firstCol, src, count);
+      return;
+    }
+    if (firstCol % Q8_BLOCK !== 0 || count !== Q8_BLOCK || firstCol + count > m.cols) {
+      throw new Error(`q8 columns must be one whole block, got [${firstCol}, ${firstCol + count})`);
+    }
+    const q = this.ptr(m.q, m.rows * m.cols, "writeMatrixColumns m.q");
+    const scales = this.ptr(m.scales, (m.rows * m.cols) / Q8_BLOCK, "writeMatrixColumns m.scales");
+    this.kernels.quantizeColumnsQ8(q, scales, this.ptr(src, count * m.rows, "writeMatrixColumns src"), m.rows, m.cols, firstCol);
   }
 
   matmul(out: Float32Array, x: Float32Array, w: Matrix, bias: Float32Array | null, n: number): void {

@@ -10,6 +10,8 @@ export interface KernelExports {
   readonly matmulQ8: Kernel; // (out, xq, xs, wq, ws, bias, n, rows, cols, r0, r1)
   readonly matmulQ8F32: Kernel; // (out, x, wq, ws, bias, n, rows, cols, r0, r1)
   readonly quantizeQ8: Kernel; // (xq, xs, x, blocks)
+  readonly quantizeRowsQ8: Kernel; // (q, scales, src, blocks)
+  readonly quantizeColumnsQ8: Kernel; // (q, scales, src, rows, cols, firstCol)
   readonly layerNorm: Kernel; // (out, x, weight, bias, d, eps, i0, i1)
   readonly gelu: Kernel; // (x, i0, i1)
   readonly addInPlace: Kernel; // (x, y, i0, i1)
@@ -46,6 +48,8 @@ export function instantiateKernels(module: WebAssembly.Module, memory: WebAssemb
     matmulQ8: kernel(exports, "matmulQ8"),
     matmulQ8F32: kernel(exports, "matmulQ8F32"),
     quantizeQ8: kernel(exports, "quantizeQ8"),
+    quantizeRowsQ8: kernel(exports, "quantizeRowsQ8"),
+    quantizeColumnsQ8: kernel(exports, "quantizeColumnsQ8"),
     layerNorm: kernel(exports, "layerNorm"),
     gelu: kernel(exports, "gelu"),
     addInPlace: kernel(exports, "addInPlace"),

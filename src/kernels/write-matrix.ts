@@ -1,0 +1,49 @@
+import type { Matrix } from "./backend.js";
+import { Q8_BLOCK } from "./backend.js";
+import { weightHalfOfBits } from "./f16.js";
+import { quantizeBlocksQ8 } from "./quantize.js";
+
+// How f32 checkpoint values become a matrix's storage at load time: the reference conversions,
+// which every backend's writeMatrixRows / writeMatrixColumns must match bit for bit.
+
+/**
+ * Stores `count` f32 rows starting at `firstRow`: rounded to the nearest half for f16 (exact for
+ * weights that were F16 on disk; see kernels/f16.ts), quantized for q8.
+ */
+export function writeMatrixRows(m: Matrix, firstRow: number, rows: Float32Array, count: number): void {
+  const { cols } = m;
+  if (m.kind === "f32") {
+    m.data.set(rows.subarray(0, count * cols), firstRow * cols);
+    return;
+  }
+  if (m.kind === "f16") {
+    const bits = new Int32Array(rows.buffer, rows.byteOffset, count * cols);
+    const base = firstRow * cols;
+    for (let i = 0; i < count * cols; i++) m.data[base + i] = weightHalfOfBits(bits[i]);
+    return;
+  }
+  quantizeBlocksQ8(rows, 0, m.q, m.scales, (firstRow * cols) / Q8_BLOCK, (count * cols) / Q8_BLOCK);
+}
+
+/**
+ * Stores columns [firstCol, firstCol + count) of every row from `columns`, (count, rows) row-major:
+ * a transposed slice. q8 takes whole blocks: firstCol a multiple of 32, count 32.
+ */
+export function writeMatrixColumns(m: Matrix, firstCol: number, columns: Float32Array, count: number): void {
+  const { rows, cols } = m;
+  if (m.kind === "f32") {
+    for (let r = 0; r < rows; r++) for (let j = 0; j < count; j++) m.data[r * cols + firstCol + j] = columns[j * rows + r];
+    return;
+  }
+  if (m.kind === "f16") {
+    const bits = new Int32Array(columns.buffer, columns.byteOffset, count * rows);
+    for (let r = 0; r < rows; r++) for (let j = 0; j < count; j++) m.data[r * cols + firstCol + j] = weightHalfOfBits(bits[j * rows + r]);
+    return;
+  }
+  if (firstCol % Q8_BLOCK !== 0 || count !== Q8_BLOCK) throw new Error(`q8 columns must be one whole block, got [${firstCol}, ${firstCol + count})`);
+  const block = new Float32Array(Q8_BLOCK);
+  for (let r = 0; r < rows; r++) {
+    for (let j = 0; j < Q8_BLOCK; j++) block[j] = columns[j * rows + r];
+    quantizeBlocksQ8(block, 0, m.q, m.scales, (r * cols + firstCol) / Q8_BLOCK, 1);
+  }
+}
