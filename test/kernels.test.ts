@@ -264,7 +264,10 @@ describe("quantizeQ8", () => {
 function checkpointValues(length: number, rand: () => number, dtype: WeightDType): Float32Array {
   const a = random(length, rand, 3);
   if (length >= 64) a.fill(0, 32, 64);
-  const special = [0, -0, 1e-45, -3e-42, 1.17e-38, 127 / 128, -(5 + 0.5) / 128, (100 + 0.5) / 128, -(0.5 / 128)];
+  const special = [0, -0, 1e-45, -3e-42, 1.17e-38, 127 / 128, -(5 + 0.5) / 128, (100 + 0.5) / 128, -(0.5 / 128),
+    // Half rounding: ties between normal halves and between subnormal ones, the edge to the
+    // normal range, the largest weight F16 storage takes.
+    1 + 2 ** -11, -(1 + 3 * 2 ** -11), 2 ** -25, -3 * 2 ** -25, 2 ** -14 - 2 ** -25, 2 ** -14, 2 ** -24, 5e-8, 63.96875, -63.96875];
   const extreme = [NaN, Infinity, -Infinity, 3.4028234663852886e38, -3.4028234663852886e38];
   for (let i = 0; i < length; i++) {
     const u = rand();
@@ -319,6 +322,18 @@ describe("load-time conversion: writeMatrixRows / writeMatrixColumns", () => {
       }
     });
   }
+
+  test("f16: a weight too large for the storage is refused, naming it, on every backend", () => {
+    for (const { label, backend } of [{ label: "reference", backend: ref }, ...wasm]) {
+      for (const big of [64, -1e6, Infinity, NaN]) {
+        const values = new Float32Array(5 * 32).fill(0.5);
+        values[77] = big;
+        const m = allocMatrix(backend, 5, 32, "f16");
+        assert.throws(() => backend.writeMatrixRows(m, 0, onto(backend, values), 5), new RegExp(`weight ${big} is too large for F16 storage`), `${label} rows`);
+        assert.throws(() => backend.writeMatrixColumns(m, 0, onto(backend, values), 32), new RegExp(`weight ${big} is too large for F16 storage`), `${label} columns`);
+      }
+    }
+  });
 
   test("q8 by columns takes whole blocks, and the wasm backend converts only from its own memory", () => {
     const b = wasm[0].backend;

@@ -1,7 +1,7 @@
 import { availableParallelism } from "node:os";
 import type { Backend, KVView, Matrix } from "../backend.js";
 import { Q8_BLOCK } from "../backend.js";
-import { writeMatrixColumns, writeMatrixRows } from "../write-matrix.js";
+import { toWeightHalf } from "../f16.js";
 import { Arena } from "./arena.js";
 import { BlockTables } from "./block-table.js";
 import { compileKernels, instantiateKernels, pickSimdLevel, type KernelExports, type SimdLevel } from "./exports.js";
@@ -122,31 +122,39 @@ class WasmBackend implements Backend {
     this.pool.run(op, Math.max(this.threads, Math.min(Math.ceil(items / perChunk), perThread * this.threads, byWork)));
   }
 
-  // q8 quantizes in wasm (assembly/pack.ts); f32 and f16 keep the reference conversion.
+  // The conversions run in wasm (assembly/pack.ts), with the same results as write-matrix.ts.
   writeMatrixRows(m: Matrix, firstRow: number, src: Float32Array, count: number): void {
-    if (m.kind !== "q8") {
-      writeMatrixRows(m, firstRow, src, count);
-      return;
+    const { rows, cols } = m;
+    if (firstRow < 0 || firstRow + count > rows) throw new Error(`writeMatrixRows: rows [${firstRow}, ${firstRow + count}) outside ${rows}`);
+    const from = this.ptr(src, count * cols, "writeMatrixRows src");
+    if (m.kind === "f32") {
+      m.data.set(src.subarray(0, count * cols), firstRow * cols);
+    } else if (m.kind === "f16") {
+      const bad = this.kernels.halvesOfRows(this.ptr(m.data, rows * cols, "writeMatrixRows m.data") + 2 * firstRow * cols, from, count * cols);
+      if (bad >= 0) toWeightHalf(src[bad]); // throws, naming the weight
+    } else {
+      const first = (firstRow * cols) / Q8_BLOCK;
+      const q = this.ptr(m.q, rows * cols, "writeMatrixRows m.q") + first * Q8_BLOCK;
+      const scales = this.ptr(m.scales, (rows * cols) / Q8_BLOCK, "writeMatrixRows m.scales") + 4 * first;
+      this.kernels.quantizeRowsQ8(q, scales, from, (count * cols) / Q8_BLOCK);
     }
-    const blocks = (count * m.cols) / Q8_BLOCK;
-    const first = (firstRow * m.cols) / Q8_BLOCK;
-    if (firstRow + count > m.rows) throw new Error(`writeMatrixRows: rows [${firstRow}, ${firstRow + count}) outside ${m.rows}`);
-    const q = this.ptr(m.q, m.rows * m.cols, "writeMatrixRows m.q") + first * Q8_BLOCK;
-    const scales = this.ptr(m.scales, (m.rows * m.cols) / Q8_BLOCK, "writeMatrixRows m.scales") + 4 * first;
-    this.kernels.quantizeRowsQ8(q, scales, this.ptr(src, count * m.cols, "writeMatrixRows src"), blocks);
   }
 
   writeMatrixColumns(m: Matrix, firstCol: number, src: Float32Array, count: number): void {
-    if (m.kind !== "q8") {
-      writeMatrixColumns(m, firstCol, src, count);
-      return;
+    const { rows, cols } = m;
+    if (firstCol < 0 || firstCol + count > cols) throw new Error(`writeMatrixColumns: columns [${firstCol}, ${firstCol + count}) outside ${cols}`);
+    const from = this.ptr(src, count * rows, "writeMatrixColumns src");
+    if (m.kind === "f32") {
+      this.kernels.transposeColumnsF32(this.ptr(m.data, rows * cols, "writeMatrixColumns m.data"), from, rows, cols, firstCol, count);
+    } else if (m.kind === "f16") {
+      const bad = this.kernels.halvesOfColumns(this.ptr(m.data, rows * cols, "writeMatrixColumns m.data"), from, rows, cols, firstCol, count);
+      if (bad >= 0) toWeightHalf(src[bad]); // throws, naming the weight
+    } else {
+      if (firstCol % Q8_BLOCK !== 0 || count !== Q8_BLOCK) throw new Error(`q8 columns must be one whole block, got [${firstCol}, ${firstCol + count})`);
+      const q = this.ptr(m.q, rows * cols, "writeMatrixColumns m.q");
+      const scales = this.ptr(m.scales, (rows * cols) / Q8_BLOCK, "writeMatrixColumns m.scales");
+      this.kernels.quantizeColumnsQ8(q, scales, from, rows, cols, firstCol);
     }
-    if (firstCol % Q8_BLOCK !== 0 || count !== Q8_BLOCK || firstCol + count > m.cols) {
-      throw new Error(`q8 columns must be one whole block, got [${firstCol}, ${firstCol + count})`);
-    }
-    const q = this.ptr(m.q, m.rows * m.cols, "writeMatrixColumns m.q");
-    const scales = this.ptr(m.scales, (m.rows * m.cols) / Q8_BLOCK, "writeMatrixColumns m.scales");
-    this.kernels.quantizeColumnsQ8(q, scales, this.ptr(src, count * m.rows, "writeMatrixColumns src"), m.rows, m.cols, firstCol);
   }
 
   matmul(out: Float32Array, x: Float32Array, w: Matrix, bias: Float32Array | null, n: number): void {

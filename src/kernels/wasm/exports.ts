@@ -12,6 +12,9 @@ export interface KernelExports {
   readonly quantizeQ8: Kernel; // (xq, xs, x, blocks)
   readonly quantizeRowsQ8: Kernel; // (q, scales, src, blocks)
   readonly quantizeColumnsQ8: Kernel; // (q, scales, src, rows, cols, firstCol)
+  readonly halvesOfRows: IntKernel; // (dst, src, count) → index of a weight too large, or -1
+  readonly halvesOfColumns: IntKernel; // (dst, src, rows, cols, firstCol, count) → the same
+  readonly transposeColumnsF32: Kernel; // (dst, src, rows, cols, firstCol, count)
   readonly layerNorm: Kernel; // (out, x, weight, bias, d, eps, i0, i1)
   readonly gelu: Kernel; // (x, i0, i1)
   readonly addInPlace: Kernel; // (x, y, i0, i1)
@@ -50,6 +53,9 @@ export function instantiateKernels(module: WebAssembly.Module, memory: WebAssemb
     quantizeQ8: kernel(exports, "quantizeQ8"),
     quantizeRowsQ8: kernel(exports, "quantizeRowsQ8"),
     quantizeColumnsQ8: kernel(exports, "quantizeColumnsQ8"),
+    halvesOfRows: kernel(exports, "halvesOfRows"),
+    halvesOfColumns: kernel(exports, "halvesOfColumns"),
+    transposeColumnsF32: kernel(exports, "transposeColumnsF32"),
     layerNorm: kernel(exports, "layerNorm"),
     gelu: kernel(exports, "gelu"),
     addInPlace: kernel(exports, "addInPlace"),
