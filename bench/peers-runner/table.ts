@@ -13,10 +13,11 @@ export interface Row {
   cells: Partial<Record<Peer, { results: ChildResult[]; error?: string }>>;
 }
 
-const METRICS: { key: "prefill_tok_s" | "decode_tok_s" | "peak_rss_mb"; label: string }[] = [
+const METRICS: { key: "prefill_tok_s" | "decode_tok_s" | "peak_rss_mb" | "load_ms"; label: string }[] = [
   { key: "prefill_tok_s", label: "prefill tok/s" },
   { key: "decode_tok_s", label: "decode tok/s" },
   { key: "peak_rss_mb", label: "peak RSS MB" },
+  { key: "load_ms", label: "load ms" },
 ];
 
 export function median(xs: number[]): number {
