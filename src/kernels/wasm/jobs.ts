@@ -5,16 +5,61 @@ import type { KernelExports } from "./exports.js";
  * different threads write sit on separate 64-byte lines so they do not bounce together.
  */
 export const GEN = 0; // bumped by the main thread to publish a job
-export const CLAIM = 16; // (chunks << 16) | next unclaimed chunk: threads take chunks with a CAS
+export const CHUNKS = 16; // how many chunks the current job is cut into
 export const COMPLETED = 32; // chunks finished by the workers (the main thread counts its own)
 export const SLEEPERS = 48; // workers parked in Atomics.wait: the main thread notifies only then
 export const MAIN_WAITING = 49; // the main thread parked on COMPLETED: workers notify only then
 export const FAILED = 50; // set when a chunk threw
 export const OP = 64; // the job: an opcode, then up to 15 i32 (or f32) arguments
 export const ARG = 65;
-export const CONTROL_INTS = 96;
-/** Chunks per job are counted in 16 bits of the CLAIM word. */
+const CONTROL_INTS = 96;
+/**
+ * After the fixed words, one line per thread: (end << 16) | next of the chunks it owns. Each
+ * thread takes its own chunks front to back, so its reads continue one memory stream from chunk
+ * to chunk; done early, it takes other threads' last chunks.
+ */
+const REGIONS = CONTROL_INTS;
+const REGION_STRIDE = 16;
+/** Chunks per job are counted in 16 bits of the region words. */
 export const MAX_CHUNKS = 0xffff;
+
+/** Length of the control block, in i32, for a pool of `threads`. */
+export function controlInts(threads: number): number {
+  return REGIONS + REGION_STRIDE * threads;
+}
+
+/**
+ * Publishes `chunks` chunks split into one contiguous region per thread (the caller then bumps
+ * GEN, which is what lets other threads claim them).
+ */
+export function publishRegions(a: Int32Array, chunks: number, threads: number): void {
+  a[CHUNKS] = chunks;
+  for (let t = 0; t < threads; t++) {
+    const first = Math.floor((t * chunks) / threads);
+    const end = Math.floor(((t + 1) * chunks) / threads);
+    Atomics.store(a, REGIONS + REGION_STRIDE * t, (end << 16) | first);
+  }
+}
+
+/** The next chunk of region `r` from its front, or -1 if none is left. */
+function claimFront(a: Int32Array, r: number): number {
+  for (;;) {
+    const word = Atomics.load(a, r);
+    const next = word & 0xffff;
+    if (next >= word >>> 16) return -1;
+    if (Atomics.compareExchange(a, r, word, (word + 1) | 0) === word) return next;
+  }
+}
+
+/** The last chunk of region `r`, taken from its back, or -1 if none is left. */
+function claimBack(a: Int32Array, r: number): number {
+  for (;;) {
+    const word = Atomics.load(a, r);
+    const end = word >>> 16;
+    if ((word & 0xffff) >= end) return -1;
+    if (Atomics.compareExchange(a, r, word, (word - 0x10000) | 0) === word) return end - 1;
+  }
+}
 
 export const enum Op {
   Stop = 0,
@@ -50,23 +95,24 @@ export function takeLastError(): unknown {
  * taken by another process) just takes fewer: nobody waits for a thread that is not running.
  * Arguments are read only after a successful claim, which is what makes them the claimed job's.
  */
-export function runClaimed(k: KernelExports, a: Int32Array, f: Float32Array, thread: number): number {
+export function runClaimed(k: KernelExports, a: Int32Array, f: Float32Array, thread: number, threads: number): number {
   let done = 0;
-  for (;;) {
-    const word = Atomics.load(a, CLAIM);
-    const chunks = word >>> 16;
-    const next = word & 0xffff;
-    if (next >= chunks) return done;
-    if (Atomics.compareExchange(a, CLAIM, word, word + 1) !== word) continue;
-    try {
-      runJob(k, a, f, next, chunks, thread);
-    } catch (err) {
-      // Counted as done all the same, so the job still completes and the caller can throw.
-      lastError = err;
-      Atomics.store(a, FAILED, 1);
+  for (let i = 0; i < threads; i++) {
+    // Its own region first, from the front; then the others' from the back.
+    const victim = (thread + i) % threads;
+    const r = REGIONS + REGION_STRIDE * victim;
+    for (let c = i === 0 ? claimFront(a, r) : claimBack(a, r); c >= 0; c = i === 0 ? claimFront(a, r) : claimBack(a, r)) {
+      try {
+        runJob(k, a, f, c, a[CHUNKS], thread);
+      } catch (err) {
+        // Counted as done all the same, so the job still completes and the caller can throw.
+        lastError = err;
+        Atomics.store(a, FAILED, 1);
+      }
+      done++;
     }
-    done++;
   }
+  return done;
 }
 
 /**

@@ -1,7 +1,7 @@
 import { Worker } from "node:worker_threads";
 import { once } from "node:events";
 import type { KernelExports } from "./exports.js";
-import { CLAIM, COMPLETED, CONTROL_INTS, FAILED, GEN, MAIN_WAITING, MAX_CHUNKS, OP, Op, SLEEPERS, runClaimed, runJob, takeLastError } from "./jobs.js";
+import { COMPLETED, controlInts, FAILED, GEN, MAIN_WAITING, MAX_CHUNKS, OP, Op, publishRegions, SLEEPERS, runClaimed, runJob, takeLastError } from "./jobs.js";
 import type { WorkerInit } from "./worker.js";
 
 /**
@@ -23,8 +23,8 @@ export class ThreadPool {
     control: number,
     private readonly mainSpinMicros: number,
   ) {
-    this.args = new Int32Array(memory.buffer, control, CONTROL_INTS);
-    this.argsF32 = new Float32Array(memory.buffer, control, CONTROL_INTS);
+    this.args = new Int32Array(memory.buffer, control, controlInts(threads));
+    this.argsF32 = new Float32Array(memory.buffer, control, controlInts(threads));
   }
 
   static async start(
@@ -40,7 +40,7 @@ export class ThreadPool {
     const url = new URL("./worker.js", import.meta.url);
     const ready: Promise<unknown>[] = [];
     for (let i = 1; i < threads; i++) {
-      const workerData: WorkerInit = { module, memory, control, thread: i, spinMicros };
+      const workerData: WorkerInit = { module, memory, control, thread: i, threads, spinMicros };
       // The job loop allocates almost nothing: a small young generation keeps the thread light.
       const worker = new Worker(url, { workerData, resourceLimits: { maxYoungGenerationSizeMb: 1 } });
       // A worker blocked in its job loop must never keep the process alive.
@@ -75,10 +75,10 @@ export class ThreadPool {
     const n = Math.min(chunks, MAX_CHUNKS);
     a[OP] = op;
     a[COMPLETED] = 0;
-    Atomics.store(a, CLAIM, n << 16);
+    publishRegions(a, n, this.threads);
     Atomics.add(a, GEN, 1);
     if (Atomics.load(a, SLEEPERS) !== 0) Atomics.notify(a, GEN);
-    const mine = runClaimed(this.kernels, a, this.argsF32, 0);
+    const mine = runClaimed(this.kernels, a, this.argsF32, 0, this.threads);
     if (mine < n) this.awaitWorkers(n - mine);
     if (a[FAILED] !== 0) {
       a[FAILED] = 0;
@@ -107,7 +107,6 @@ export class ThreadPool {
     this.closed = true;
     if (this.workers.length === 0) return;
     this.args[OP] = Op.Stop;
-    Atomics.store(this.args, CLAIM, 0);
     Atomics.add(this.args, GEN, 1);
     Atomics.notify(this.args, GEN);
     for (const w of this.workers) void w.terminate();

@@ -3,7 +3,7 @@
 // told to stop, so jobs never go through message passing.
 import { parentPort, workerData } from "node:worker_threads";
 import { instantiateKernels } from "./exports.js";
-import { COMPLETED, CONTROL_INTS, GEN, MAIN_WAITING, OP, Op, runClaimed } from "./jobs.js";
+import { COMPLETED, controlInts, GEN, MAIN_WAITING, OP, Op, runClaimed } from "./jobs.js";
 import { awaitGeneration } from "./spin.js";
 
 export interface WorkerInit {
@@ -11,25 +11,26 @@ export interface WorkerInit {
   readonly memory: WebAssembly.Memory;
   readonly control: number; // byte offset of the control block
   readonly thread: number; // this worker's index among the pool's threads (0 is the caller)
+  readonly threads: number; // the pool's threads, the caller included
   readonly spinMicros: number;
 }
 
 function isWorkerInit(d: unknown): d is WorkerInit {
-  return typeof d === "object" && d !== null && "module" in d && "memory" in d && "control" in d && "thread" in d && "spinMicros" in d;
+  return typeof d === "object" && d !== null && "module" in d && "memory" in d && "control" in d && "thread" in d && "threads" in d && "spinMicros" in d;
 }
 
 function main(): void {
   if (parentPort === null || !isWorkerInit(workerData)) throw new Error("kernel worker started without its init data");
-  const { module, memory, control, thread, spinMicros } = workerData;
+  const { module, memory, control, thread, threads, spinMicros } = workerData;
   const kernels = instantiateKernels(module, memory);
-  const ctrl = new Int32Array(memory.buffer, control, CONTROL_INTS);
-  const ctrlF = new Float32Array(memory.buffer, control, CONTROL_INTS);
+  const ctrl = new Int32Array(memory.buffer, control, controlInts(threads));
+  const ctrlF = new Float32Array(memory.buffer, control, controlInts(threads));
   let seen = Atomics.load(ctrl, GEN);
   parentPort.postMessage("ready");
   for (;;) {
     seen = awaitGeneration(ctrl, seen, spinMicros);
     if (ctrl[OP] === Op.Stop) return;
-    const done = runClaimed(kernels, ctrl, ctrlF, thread);
+    const done = runClaimed(kernels, ctrl, ctrlF, thread, threads);
     if (done === 0) continue;
     Atomics.add(ctrl, COMPLETED, done);
     if (Atomics.load(ctrl, MAIN_WAITING) !== 0) Atomics.notify(ctrl, COMPLETED);
