@@ -101,7 +101,8 @@ export function runClaimed(k: KernelExports, a: Int32Array, f: Float32Array, thr
     // Its own region first, from the front; then the others' from the back.
     const victim = (thread + i) % threads;
     const r = REGIONS + REGION_STRIDE * victim;
-    for (let c = i === 0 ? claimFront(a, r) : claimBack(a, r); c >= 0; c = i === 0 ? claimFront(a, r) : claimBack(a, r)) {
+    const claim = i === 0 ? claimFront : claimBack;
+    for (let c = claim(a, r); c >= 0; c = claim(a, r)) {
       try {
         runJob(k, a, f, c, a[CHUNKS], thread);
       } catch (err) {
