@@ -11,19 +11,24 @@ export const F16_SHIFT = 10;
 const SCALE = 2 ** F16_SHIFT;
 const MAX_ABS = 65504 / SCALE;
 
+/** The error for a weight F16 storage cannot hold (|w| > 63.97, inf or NaN), naming it. */
+export function tooLargeForF16(w: number): UserError {
+  return new UserError(`weight ${w} is too large for F16 storage, which holds |w| ≤ ${MAX_ABS}; load with dtype f32 or q8`);
+}
+
 /** The stored half for weight w: w rounded to IEEE half precision (as torch's .half()), then shifted exactly. */
 export function toWeightHalf(w: number): number {
   const h = f32ToF16(w);
-  if (!fitsShifted(h)) throw new UserError(`weight ${w} is too large for F16 storage, which holds |w| ≤ ${MAX_ABS}; load with dtype f32 or q8`);
+  if (!fitsShifted(h)) throw tooLargeForF16(w);
   return shift(h);
 }
 
-/** toWeightHalf of the f32 whose bits are `bits` (an Int32Array view of the floats): the loaders' path. */
+/** toWeightHalf of the f32 whose bits are `bits` (an Int32Array view of the floats): the reference loaders' path. */
 export function weightHalfOfBits(bits: number): number {
   const h = f32BitsToF16(bits);
   if (!fitsShifted(h)) {
     i32[0] = bits;
-    return toWeightHalf(f32[0]); // throws, naming the weight
+    throw tooLargeForF16(f32[0]);
   }
   return shift(h);
 }

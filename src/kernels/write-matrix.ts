@@ -6,11 +6,23 @@ import { quantizeBlocksQ8 } from "./quantize.js";
 // How f32 checkpoint values become a matrix's storage at load time: the reference conversions,
 // which every backend's writeMatrixRows / writeMatrixColumns must match bit for bit.
 
+/** Checks what every backend's writeMatrixRows takes: rows [firstRow, firstRow + count) of m. */
+export function checkRowRange(m: Matrix, firstRow: number, count: number): void {
+  if (firstRow < 0 || count < 0 || firstRow + count > m.rows) throw new Error(`writeMatrixRows: rows [${firstRow}, ${firstRow + count}) outside ${m.rows}`);
+}
+
+/** Checks what every backend's writeMatrixColumns takes: columns inside m, whole blocks for q8. */
+export function checkColumnRange(m: Matrix, firstCol: number, count: number): void {
+  if (firstCol < 0 || count < 0 || firstCol + count > m.cols) throw new Error(`writeMatrixColumns: columns [${firstCol}, ${firstCol + count}) outside ${m.cols}`);
+  if (m.kind === "q8" && (firstCol % Q8_BLOCK !== 0 || count !== Q8_BLOCK)) throw new Error(`q8 columns must be one whole block, got [${firstCol}, ${firstCol + count})`);
+}
+
 /**
  * Stores `count` f32 rows starting at `firstRow`: rounded to the nearest half for f16 (exact for
  * weights that were F16 on disk; see kernels/f16.ts), quantized for q8.
  */
 export function writeMatrixRows(m: Matrix, firstRow: number, rows: Float32Array, count: number): void {
+  checkRowRange(m, firstRow, count);
   const { cols } = m;
   if (m.kind === "f32") {
     m.data.set(rows.subarray(0, count * cols), firstRow * cols);
@@ -30,6 +42,7 @@ export function writeMatrixRows(m: Matrix, firstRow: number, rows: Float32Array,
  * a transposed slice. q8 takes whole blocks: firstCol a multiple of 32, count 32.
  */
 export function writeMatrixColumns(m: Matrix, firstCol: number, columns: Float32Array, count: number): void {
+  checkColumnRange(m, firstCol, count);
   const { rows, cols } = m;
   if (m.kind === "f32") {
     for (let r = 0; r < rows; r++) for (let j = 0; j < count; j++) m.data[r * cols + firstCol + j] = columns[j * rows + r];
@@ -40,7 +53,6 @@ export function writeMatrixColumns(m: Matrix, firstCol: number, columns: Float32
     for (let r = 0; r < rows; r++) for (let j = 0; j < count; j++) m.data[r * cols + firstCol + j] = weightHalfOfBits(bits[j * rows + r]);
     return;
   }
-  if (firstCol % Q8_BLOCK !== 0 || count !== Q8_BLOCK) throw new Error(`q8 columns must be one whole block, got [${firstCol}, ${firstCol + count})`);
   const block = new Float32Array(Q8_BLOCK);
   for (let r = 0; r < rows; r++) {
     for (let j = 0; j < Q8_BLOCK; j++) block[j] = columns[j * rows + r];

@@ -1,7 +1,8 @@
 import { availableParallelism } from "node:os";
 import type { Backend, KVView, Matrix } from "../backend.js";
 import { Q8_BLOCK } from "../backend.js";
-import { toWeightHalf } from "../f16.js";
+import { tooLargeForF16 } from "../f16.js";
+import { checkColumnRange, checkRowRange } from "../write-matrix.js";
 import { Arena } from "./arena.js";
 import { BlockTables } from "./block-table.js";
 import { compileKernels, instantiateKernels, pickSimdLevel, type KernelExports, type SimdLevel } from "./exports.js";
@@ -133,13 +134,13 @@ class WasmBackend implements Backend {
   // The conversions run in wasm (assembly/pack.ts), with the same results as write-matrix.ts.
   writeMatrixRows(m: Matrix, firstRow: number, src: Float32Array, count: number): void {
     const { rows, cols } = m;
-    if (firstRow < 0 || firstRow + count > rows) throw new Error(`writeMatrixRows: rows [${firstRow}, ${firstRow + count}) outside ${rows}`);
+    checkRowRange(m, firstRow, count);
     const from = this.ptr(src, count * cols, "writeMatrixRows src");
     if (m.kind === "f32") {
       m.data.set(src.subarray(0, count * cols), firstRow * cols);
     } else if (m.kind === "f16") {
       const bad = this.kernels.halvesOfRows(this.ptr(m.data, rows * cols, "writeMatrixRows m.data") + 2 * firstRow * cols, from, count * cols);
-      if (bad >= 0) toWeightHalf(src[bad]); // throws, naming the weight
+      if (bad >= 0) throw tooLargeForF16(src[bad]);
     } else {
       const first = (firstRow * cols) / Q8_BLOCK;
       const q = this.ptr(m.q, rows * cols, "writeMatrixRows m.q") + first * Q8_BLOCK;
@@ -150,15 +151,14 @@ class WasmBackend implements Backend {
 
   writeMatrixColumns(m: Matrix, firstCol: number, src: Float32Array, count: number): void {
     const { rows, cols } = m;
-    if (firstCol < 0 || firstCol + count > cols) throw new Error(`writeMatrixColumns: columns [${firstCol}, ${firstCol + count}) outside ${cols}`);
+    checkColumnRange(m, firstCol, count);
     const from = this.ptr(src, count * rows, "writeMatrixColumns src");
     if (m.kind === "f32") {
       this.kernels.transposeColumnsF32(this.ptr(m.data, rows * cols, "writeMatrixColumns m.data"), from, rows, cols, firstCol, count);
     } else if (m.kind === "f16") {
       const bad = this.kernels.halvesOfColumns(this.ptr(m.data, rows * cols, "writeMatrixColumns m.data"), from, rows, cols, firstCol, count);
-      if (bad >= 0) toWeightHalf(src[bad]); // throws, naming the weight
+      if (bad >= 0) throw tooLargeForF16(src[bad]);
     } else {
-      if (firstCol % Q8_BLOCK !== 0 || count !== Q8_BLOCK) throw new Error(`q8 columns must be one whole block, got [${firstCol}, ${firstCol + count})`);
       const q = this.ptr(m.q, rows * cols, "writeMatrixColumns m.q");
       const scales = this.ptr(m.scales, (rows * cols) / Q8_BLOCK, "writeMatrixColumns m.scales");
       this.kernels.quantizeColumnsQ8(q, scales, from, rows, cols, firstCol);
