@@ -540,7 +540,19 @@ describe("attention", () => {
     const { k, v, table } = makeKv(c, rand, poolBlocks);
     const q = random(c.t * width, rand, 2);
     const want = new Float32Array(c.t * width);
-    ref.attention(want, q, { k, v, blockTable: table, blockSize: c.blockSize }, c.pos, c.t, c.nHead, c.headDim, new Float32Array(c.nHead * (c.pos + c.t)));
+    ref.attention(want, q, 0, { k, v, blockTable: table, blockSize: c.blockSize }, c.pos, c.t, c.nHead, c.headDim, new Float32Array(c.nHead * (c.pos + c.t)));
+    // The sequence's rows sit at `lead` in buffers of other rows, as in a batch: only its rows
+    // of out change.
+    const lead = seed % 3;
+    const rows = lead + c.t + 1;
+    const qInBatch = random(rows * width, rand);
+    qInBatch.set(q, lead * width);
+    const sentinel = random(rows * width, rand);
+    const wantInBatch = sentinel.slice();
+    wantInBatch.set(want, lead * width);
+    const refInBatch = sentinel.slice();
+    ref.attention(refInBatch, qInBatch, lead, { k, v, blockTable: table, blockSize: c.blockSize }, c.pos, c.t, c.nHead, c.headDim, new Float32Array(c.nHead * (c.pos + c.t)));
+    assert.deepEqual(refInBatch, wantInBatch, `reference attention at row ${lead} ${JSON.stringify(c)}`);
     for (const { label, backend } of wasm) {
       let blockTable = table;
       if (tableInMemory) {
@@ -549,9 +561,9 @@ describe("attention", () => {
         blockTable.set(table);
       }
       const kv: KVView = { k: onto(backend, k), v: onto(backend, v), blockTable, blockSize: c.blockSize };
-      const out = backend.allocF32(c.t * width);
-      backend.attention(out, onto(backend, q), kv, c.pos, c.t, c.nHead, c.headDim, backend.allocF32(c.nHead * (c.pos + c.t)));
-      assertClose(out, want, f32Tol(want), `${label} attention ${JSON.stringify(c)}`);
+      const out = onto(backend, sentinel);
+      backend.attention(out, onto(backend, qInBatch), lead, kv, c.pos, c.t, c.nHead, c.headDim, backend.allocF32(c.nHead * (c.pos + c.t)));
+      assertClose(out, wantInBatch, f32Tol(wantInBatch), `${label} attention at row ${lead} ${JSON.stringify(c)}`);
     }
   }
 
@@ -578,7 +590,7 @@ describe("attention", () => {
   test("rejects a block table entry outside the pool", () => {
     const b = wasm[0].backend;
     const kv: KVView = { k: b.allocF32(32), v: b.allocF32(32), blockTable: Int32Array.from([0, 9]), blockSize: 4 };
-    assert.throws(() => b.attention(b.allocF32(8), b.allocF32(8), kv, 4, 1, 2, 4, b.allocF32(16)), /outside the pool/);
+    assert.throws(() => b.attention(b.allocF32(8), b.allocF32(8), 0, kv, 4, 1, 2, 4, b.allocF32(16)), /outside the pool/);
   });
 });
 
@@ -704,7 +716,7 @@ describe("results depend on nothing but the row's own inputs", () => {
     const q = random(c.total * width, rand, 3);
     const run = (b: Backend, kv: KVView, qb: Float32Array, pos: number, t: number): Float32Array => {
       const out = b.allocF32(t * width);
-      b.attention(out, qb.subarray(pos * width, (pos + t) * width), kv, pos, t, c.nHead, c.headDim, b.allocF32(c.nHead * (pos + t)));
+      b.attention(out, qb.subarray(pos * width, (pos + t) * width), 0, kv, pos, t, c.nHead, c.headDim, b.allocF32(c.nHead * (pos + t)));
       return out;
     };
     const first = wasm[0].backend;

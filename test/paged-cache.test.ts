@@ -26,9 +26,13 @@ describe("PagedKVCache", () => {
     const table = cache.tables[1];
     table.ids.set([5, 2, 0]);
     table.length = 3;
-    const k = Float32Array.from({ length: 3 * 4 }, (_, i) => i + 1);
-    const v = k.map((x) => -x);
-    cache.update(1, 1, 3, k, v, 3); // positions 3, 4, 5: last row of block 5, first two of block 2
+    // Three rows of a fused qkv (3, 3C): q = 0, k = 1..12 row after row, v = -k.
+    const qkv = new Float32Array(3 * 12);
+    for (let i = 0; i < 3; i++) for (let c = 0; c < 4; c++) {
+      qkv[i * 12 + 4 + c] = i * 4 + c + 1;
+      qkv[i * 12 + 8 + c] = -(i * 4 + c + 1);
+    }
+    cache.update(1, 1, 3, qkv, 4, 8, 12, 3); // positions 3, 4, 5: last row of block 5, first two of block 2
     const layer = 6 * 4 * 4;
     const at = (block: number, row: number): number => layer + (block * 4 + row) * 4;
     assert.deepEqual([...cache.k.subarray(at(5, 3), at(5, 3) + 4)], [1, 2, 3, 4]);
@@ -38,7 +42,7 @@ describe("PagedKVCache", () => {
     assert.equal(view.blockTable, table.ids);
     assert.equal(view.blockSize, 4);
     assert.equal(view, cache.view(1, 1), "views are made once");
-    assert.throws(() => cache.update(0, 1, 12, k, v, 1), /no block/);
+    assert.throws(() => cache.update(0, 1, 12, qkv, 4, 8, 12, 1), /no block/);
   });
 });
 

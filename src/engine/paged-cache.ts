@@ -56,7 +56,7 @@ export class PagedKVCache implements KVCache {
     return 2 * config.nLayer * blockSize * config.nEmbd * Float32Array.BYTES_PER_ELEMENT;
   }
 
-  update(layer: number, slot: number, pos: number, k: Float32Array, v: Float32Array, t: number): void {
+  update(layer: number, slot: number, pos: number, src: Float32Array, kAt: number, vAt: number, stride: number, t: number): void {
     const { width: C, blockSize: bs } = this;
     const table = this.tables[slot];
     const base = layer * this.layerFloats;
@@ -66,10 +66,10 @@ export class PagedKVCache implements KVCache {
       if (blockIndex >= table.length) throw new Error(`PagedKVCache: position ${p} of slot ${slot} has no block`);
       const offset = base + (table.ids[blockIndex] * bs + (p % bs)) * C;
       // Element loops, not set(subarray()): no view objects per token and layer.
-      const src = i * C;
+      const k = kAt + i * stride, v = vAt + i * stride;
       for (let c = 0; c < C; c++) {
-        this.k[offset + c] = k[src + c];
-        this.v[offset + c] = v[src + c];
+        this.k[offset + c] = src[k + c];
+        this.v[offset + c] = src[v + c];
       }
     }
   }

@@ -27,11 +27,18 @@ export class StaticKVCache implements KVCache {
     }
   }
 
-  update(layer: number, slot: number, pos: number, k: Float32Array, v: Float32Array, t: number): void {
+  update(layer: number, slot: number, pos: number, src: Float32Array, kAt: number, vAt: number, stride: number, t: number): void {
     if (pos + t > this.maxPositions) throw new Error(`StaticKVCache: position ${pos + t} beyond ${this.maxPositions}`);
-    const offset = ((layer * this.batchSize + slot) * this.maxPositions + pos) * this.rowWidth;
-    this.k.set(k.subarray(0, t * this.rowWidth), offset);
-    this.v.set(v.subarray(0, t * this.rowWidth), offset);
+    const C = this.rowWidth;
+    const offset = ((layer * this.batchSize + slot) * this.maxPositions + pos) * C;
+    // Element loops, not set(subarray()): no view objects per token and layer.
+    for (let i = 0; i < t; i++) {
+      const to = offset + i * C, k = kAt + i * stride, v = vAt + i * stride;
+      for (let c = 0; c < C; c++) {
+        this.k[to + c] = src[k + c];
+        this.v[to + c] = src[v + c];
+      }
+    }
   }
 
   view(layer: number, slot: number): KVView {

@@ -85,16 +85,12 @@ function writeRows(m: Matrix, type: SupportedGGMLType, emit: (bytes: Uint8Array)
   const rowsPerChunk = Math.max(1, Math.floor(CHUNK_BYTES / (m.cols * 4)));
   const rows = new Float32Array(Math.min(rowsPerChunk, m.rows) * m.cols);
   const out = Buffer.alloc(encodedSize(type, rows.length));
-  const row = new Float32Array(m.cols);
   for (let r0 = 0; r0 < m.rows; r0 += rowsPerChunk) {
     const n = Math.min(rowsPerChunk, m.rows - r0);
     if (m.kind === "f32") {
       rows.set(m.data.subarray(r0 * m.cols, (r0 + n) * m.cols));
     } else {
-      for (let r = 0; r < n; r++) {
-        readMatrixRow(row, m, r0 + r);
-        rows.set(row, r * m.cols);
-      }
+      for (let r = 0; r < n; r++) readMatrixRow(rows, r * m.cols, m, r0 + r);
     }
     const bytes = encodedSize(type, n * m.cols);
     encode(type, rows, n * m.cols, out);

@@ -95,6 +95,8 @@ export interface Backend {
   /**
    * Causal multi-head self-attention for one sequence, whose `t` new tokens sit at positions
    * [pos, pos + t) and whose keys/values for positions [0, pos + t) are already in the cache.
+   * Its queries and outputs are rows [row, row + t) of q and out (·, n_head · head_dim): one call
+   * per sequence of a batch, no views made for it.
    * out (t, n_head, head_dim) = softmax(q kᵀ / sqrt(head_dim) + causal mask) v.
    * `scratch` holds at least n_head * (pos + t) floats: one row of attention scores per head, so
    * heads can run in parallel.
@@ -102,6 +104,7 @@ export interface Backend {
   attention(
     out: Float32Array,
     q: Float32Array,
+    row: number,
     kv: KVView,
     pos: number,
     t: number,

@@ -41,7 +41,7 @@ export function profileBackend(inner: Backend): KernelProfiler {
     layerNorm: timed("layerNorm", (out, x, weight, bias, n, d, eps) => inner.layerNorm(out, x, weight, bias, n, d, eps)),
     gelu: timed("gelu", (x, length) => inner.gelu(x, length)),
     addInPlace: timed("addInPlace", (x, y, length) => inner.addInPlace(x, y, length)),
-    attention: timed("attention", (out, q, kv, pos, t, nHead, headDim, scratch) => inner.attention(out, q, kv, pos, t, nHead, headDim, scratch)),
+    attention: timed("attention", (out, q, row, kv, pos, t, nHead, headDim, scratch) => inner.attention(out, q, row, kv, pos, t, nHead, headDim, scratch)),
     close: () => inner.close(),
   };
   return {

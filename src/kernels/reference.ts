@@ -67,6 +67,7 @@ export function addInPlace(x: Float32Array, y: Float32Array, length: number): vo
 export function attention(
   out: Float32Array,
   q: Float32Array,
+  row: number,
   kv: KVView,
   pos: number,
   t: number,
@@ -80,7 +81,7 @@ export function attention(
   for (let h = 0; h < nHead; h++) {
     const scores = scratch.subarray(h * (pos + t), (h + 1) * (pos + t));
     for (let i = 0; i < t; i++) {
-      const qOff = i * width + h * headDim;
+      const qOff = (row + i) * width + h * headDim;
       const visible = pos + i + 1; // causal: query i sees cache positions [0, pos + i]
       let max = -Infinity;
       for (let p = 0; p < visible; p++) {
@@ -95,7 +96,7 @@ export function attention(
         scores[p] = Math.exp(scores[p] - max);
         sum += scores[p];
       }
-      const oOff = i * width + h * headDim;
+      const oOff = (row + i) * width + h * headDim;
       for (let j = 0; j < headDim; j++) out[oOff + j] = 0;
       for (let p = 0; p < visible; p++) {
         const vOff = (blockTable[Math.floor(p / blockSize)] * blockSize + (p % blockSize)) * width + h * headDim;

@@ -25,9 +25,8 @@ export function forward(config: GPT2Config, w: GPT2Weights, backend: Backend, st
     k.matmul(qkv, xNorm, b.attnQKV, b.attnQKVBias, N); //                    # (N, 3C)
     storeKV(cache, l, batch, qkv, q, C); // q ← qkv[:, :C]; cache ← k, v     # (N, nh, hs)
     for (let c = 0, row = 0; c < batch.numChunks; row += batch.chunkLength[c], c++) {
-      const t = batch.chunkLength[c];
-      const kv = cache.view(l, batch.chunkSlot[c]);
-      k.attention(attnOut.subarray(row * C, (row + t) * C), q.subarray(row * C, (row + t) * C), kv, batch.chunkStart[c], t, nh, hs, state.scores); // # (t, nh, hs)
+      const kv = cache.view(l, batch.chunkSlot[c]); // rows [row, row + t) are one sequence's
+      k.attention(attnOut, q, row, kv, batch.chunkStart[c], batch.chunkLength[c], nh, hs, state.scores); // # (t, nh, hs)
     }
     k.matmul(sublayerOut, attnOut, b.attnProj, b.attnProjBias, N); //        # (N, C)
     k.addInPlace(x, sublayerOut, N * C);
@@ -40,10 +39,7 @@ export function forward(config: GPT2Config, w: GPT2Weights, backend: Backend, st
   }
   // Only the rows that need next-token logits go through ln_f and the LM head.
   const R = batch.numLogitRows;
-  for (let i = 0; i < R; i++) {
-    const row = batch.logitRows[i];
-    state.lastHidden.set(x.subarray(row * C, (row + 1) * C), i * C);
-  }
+  for (let i = 0; i < R; i++) copyRow(state.lastHidden, i, x, batch.logitRows[i], C);
   k.layerNorm(state.lastHidden, state.lastHidden, w.lnF.weight, w.lnF.bias, R, C, eps); // # (R, C)
   k.matmul(state.logits, state.lastHidden, w.lmHead, null, R); //                        # (R, V)
 }
@@ -51,22 +47,22 @@ export function forward(config: GPT2Config, w: GPT2Weights, backend: Backend, st
 function embed(config: GPT2Config, w: GPT2Weights, x: Float32Array, batch: StepBatch): void {
   const C = config.nEmbd;
   for (let i = 0; i < batch.numTokens; i++) {
-    const row = x.subarray(i * C, (i + 1) * C);
-    readMatrixRow(row, w.wte, batch.tokens[i]);
+    readMatrixRow(x, i * C, w.wte, batch.tokens[i]);
     const pos = batch.positions[i] * C;
-    for (let c = 0; c < C; c++) row[c] += w.wpe[pos + c];
+    for (let c = 0; c < C; c++) x[i * C + c] += w.wpe[pos + c];
   }
+}
+
+/** dst row `to` = src row `from`, rows of C floats. A loop, so no views are made per row. */
+function copyRow(dst: Float32Array, to: number, src: Float32Array, from: number, C: number): void {
+  for (let c = 0; c < C; c++) dst[to * C + c] = src[from * C + c];
 }
 
 /** Splits each row of qkv (N, 3C) into q (N, C) and writes k and v into the cache. */
 function storeKV(cache: KVCache, layer: number, batch: StepBatch, qkv: Float32Array, q: Float32Array, C: number): void {
-  for (let i = 0; i < batch.numTokens; i++) q.set(qkv.subarray(i * 3 * C, i * 3 * C + C), i * C);
+  for (let i = 0; i < batch.numTokens; i++) for (let c = 0; c < C; c++) q[i * C + c] = qkv[i * 3 * C + c];
   for (let c = 0, row = 0; c < batch.numChunks; row += batch.chunkLength[c], c++) {
-    const slot = batch.chunkSlot[c];
-    const pos = batch.chunkStart[c];
-    for (let i = 0; i < batch.chunkLength[c]; i++) {
-      const base = (row + i) * 3 * C;
-      cache.update(layer, slot, pos + i, qkv.subarray(base + C, base + 2 * C), qkv.subarray(base + 2 * C, base + 3 * C), 1);
-    }
+    const at = row * 3 * C; // the chunk's first row of qkv: [q | k | v]
+    cache.update(layer, batch.chunkSlot[c], batch.chunkStart[c], qkv, at + C, at + 2 * C, 3 * C, batch.chunkLength[c]);
   }
 }

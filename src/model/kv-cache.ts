@@ -5,8 +5,12 @@ import type { KVView } from "../kernels/backend.js";
  * values of new tokens, and a view attention reads them through. `slot` names a sequence.
  */
 export interface KVCache {
-  /** Copies t rows of keys and values (t, C) for positions [pos, pos + t) of a sequence. */
-  update(layer: number, slot: number, pos: number, k: Float32Array, v: Float32Array, t: number): void;
+  /**
+   * Writes the keys and values of t tokens to positions [pos, pos + t) of a sequence: token i's
+   * key is src[kAt + i·stride, kAt + i·stride + C), its value the same from vAt. Rows of the
+   * fused qkv projection are read in place (stride 3C), without a view per token.
+   */
+  update(layer: number, slot: number, pos: number, src: Float32Array, kAt: number, vAt: number, stride: number, t: number): void;
   /** The keys and values of one sequence in one layer, as attention reads them. */
   view(layer: number, slot: number): KVView;
 }

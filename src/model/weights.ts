@@ -41,19 +41,23 @@ export function allocMatrix(backend: Backend, rows: number, cols: number, dtype:
   return { kind: "q8", rows, cols, q: backend.allocI8(rows * cols), scales: backend.allocF32((rows * cols) / Q8_BLOCK) };
 }
 
-/** out (C,) = row `row` of the matrix as f32: an embedding lookup, dequantizing if needed. */
-export function readMatrixRow(out: Float32Array, m: Matrix, row: number): void {
+/**
+ * out[at, at + C) = row `row` of the matrix as f32: an embedding lookup, dequantizing if needed.
+ * Loops rather than set(subarray()), so a lookup makes no views.
+ */
+export function readMatrixRow(out: Float32Array, at: number, m: Matrix, row: number): void {
   const { cols } = m;
+  const from = row * cols;
   if (m.kind === "f32") {
-    out.set(m.data.subarray(row * cols, (row + 1) * cols));
+    for (let c = 0; c < cols; c++) out[at + c] = m.data[from + c];
     return;
   }
   if (m.kind === "f16") {
     const half = weightHalfTable();
-    for (let c = 0; c < cols; c++) out[c] = half[m.data[row * cols + c]];
+    for (let c = 0; c < cols; c++) out[at + c] = half[m.data[from + c]];
     return;
   }
-  for (let c = 0; c < cols; c++) out[c] = m.q[row * cols + c] * m.scales[(row * cols + c) / Q8_BLOCK | 0];
+  for (let c = 0; c < cols; c++) out[at + c] = m.q[from + c] * m.scales[(from + c) / Q8_BLOCK | 0];
 }
 
 export function countParameters(w: GPT2Weights): number {

@@ -120,9 +120,12 @@ class WasmBackend implements Backend {
   /**
    * Runs the job in args on the calling thread alone if it is short, else in chunks over all
    * threads: up to `perThread` per thread, so a thread that starts late costs little, but none
-   * shorter than CHUNK_NANOS, since every claim costs a kernel call and an atomic.
+   * shorter than CHUNK_NANOS, since every claim costs a kernel call and an atomic. The job's
+   * estimated time is `units` (an integer count of its operations) times `nanosPerUnit`, multiplied
+   * here: a fractional argument would be boxed in a new heap number at every call.
    */
-  private dispatch(op: Op, nanos: number, items: number, perChunk: number, perThread: number): void {
+  private dispatch(op: Op, units: number, nanosPerUnit: number, items: number, perChunk: number, perThread: number): void {
+    const nanos = units * nanosPerUnit;
     if (nanos < this.minParallelNanos) {
       this.pool.runLocal(op);
       return;
@@ -186,7 +189,7 @@ class WasmBackend implements Backend {
       a[ARG + 7] = this.scratch.byteOffset;
       a[ARG + 8] = this.scratchPerThread;
       if (w.kind === "f32") {
-        this.dispatch(Op.MatmulF32, work * NS_PER_MAC_F32, rows, 4, MATMUL_CHUNKS_PER_THREAD);
+        this.dispatch(Op.MatmulF32, work, NS_PER_MAC_F32, rows, 4, MATMUL_CHUNKS_PER_THREAD);
         return;
       }
       // Decode reads the halves' bits as w · 2^-102 against x · 2^102 (assembly/f16.ts).
@@ -194,7 +197,7 @@ class WasmBackend implements Backend {
       const xScaled = n === 1 ? this.kernels.scaleForF16(scaledX, xPtr, cols) : 0;
       if (xScaled === 1) a[ARG + 1] = scaledX;
       a[ARG + 9] = xScaled;
-      this.dispatch(Op.MatmulF16, work * NS_PER_MAC_F16, rows, 4, MATMUL_CHUNKS_PER_THREAD);
+      this.dispatch(Op.MatmulF16, work, NS_PER_MAC_F16, rows, 4, MATMUL_CHUNKS_PER_THREAD);
       return;
     }
     if (cols % Q8_BLOCK !== 0) throw new Error(`q8 matmul: cols ${cols} is not a multiple of ${Q8_BLOCK}`);
@@ -209,7 +212,7 @@ class WasmBackend implements Backend {
       a[ARG + 5] = n;
       a[ARG + 6] = rows;
       a[ARG + 7] = cols;
-      this.dispatch(Op.MatmulQ8F32, work * NS_PER_MAC_F32, rows, 4, MATMUL_CHUNKS_PER_THREAD);
+      this.dispatch(Op.MatmulQ8F32, work, NS_PER_MAC_F32, rows, 4, MATMUL_CHUNKS_PER_THREAD);
       return;
     }
     const len = n * cols;
@@ -229,7 +232,7 @@ class WasmBackend implements Backend {
     a[ARG + 6] = n;
     a[ARG + 7] = rows;
     a[ARG + 8] = cols;
-    this.dispatch(Op.MatmulQ8, work * NS_PER_MAC_Q8, rows, 4, MATMUL_CHUNKS_PER_THREAD);
+    this.dispatch(Op.MatmulQ8, work, NS_PER_MAC_Q8, rows, 4, MATMUL_CHUNKS_PER_THREAD);
   }
 
   private growScratch(perThread: number): Int8Array {
@@ -246,14 +249,14 @@ class WasmBackend implements Backend {
     a[ARG + 4] = d;
     this.af[ARG + 5] = eps;
     a[ARG + 6] = n;
-    this.dispatch(Op.LayerNorm, n * d * NS_PER_NORM, n, 1, 4);
+    this.dispatch(Op.LayerNorm, n * d, NS_PER_NORM, n, 1, 4);
   }
 
   gelu(x: Float32Array, length: number): void {
     const a = this.a;
     a[ARG] = this.ptr(x, length, "gelu x");
     a[ARG + 1] = length;
-    this.dispatch(Op.Gelu, length * NS_PER_GELU, length, 1024, 4);
+    this.dispatch(Op.Gelu, length, NS_PER_GELU, length, 1024, 4);
   }
 
   addInPlace(x: Float32Array, y: Float32Array, length: number): void {
@@ -261,22 +264,23 @@ class WasmBackend implements Backend {
     a[ARG] = this.ptr(x, length, "addInPlace x");
     a[ARG + 1] = this.ptr(y, length, "addInPlace y");
     a[ARG + 2] = length;
-    this.dispatch(Op.Add, length * NS_PER_ADD, length, 4096, 4);
+    this.dispatch(Op.Add, length, NS_PER_ADD, length, 4096, 4);
   }
 
-  attention(out: Float32Array, q: Float32Array, kv: KVView, pos: number, t: number, nHead: number, headDim: number, scratch: Float32Array): void {
+  attention(out: Float32Array, q: Float32Array, row: number, kv: KVView, pos: number, t: number, nHead: number, headDim: number, scratch: Float32Array): void {
     const { k, v, blockSize } = kv;
     const width = nHead * headDim;
     const a = this.a;
-    const outPtr = this.ptr(out, t * width, "attention out");
-    const qPtr = this.ptr(q, t * width, "attention q");
+    const rowBytes = row * width * Float32Array.BYTES_PER_ELEMENT;
+    const outPtr = this.ptr(out, (row + t) * width, "attention out") + rowBytes;
+    const qPtr = this.ptr(q, (row + t) * width, "attention q") + rowBytes;
     const kPtr = this.ptr(k, 0, "attention kv.k");
     const vPtr = this.ptr(v, k.length, "attention kv.v");
     const table = this.tables.stage(kv, Math.ceil((pos + t) / blockSize), blockSize * width);
     const scratchPtr = this.ptr(scratch, nHead * (pos + t), "attention scratch");
-    const nanos = t * (pos + t) * width * NS_PER_ATTENTION_MAC;
+    const macs = t * (pos + t) * width;
     if (t === 1) {
-      this.decodeAttention(outPtr, qPtr, kPtr, vPtr, table, blockSize, pos + 1, nHead, headDim, scratchPtr, nanos);
+      this.decodeAttention(outPtr, qPtr, kPtr, vPtr, table, blockSize, pos + 1, nHead, headDim, scratchPtr, macs);
       return;
     }
     a[ARG] = outPtr;
@@ -293,7 +297,7 @@ class WasmBackend implements Backend {
     // Each head's P_c and its chunks' [m_c, l_c] (assembly/attention.ts).
     a[ARG + 11] = this.grow("work", width + 2 * nHead * Math.ceil((pos + t) / this.kernels.attnChunkPositions)).byteOffset;
     // Few chunks of several heads each: a thread then reads longer runs of every cached row.
-    this.dispatch(Op.Attention, nanos, nHead, 1, 2);
+    this.dispatch(Op.Attention, macs, NS_PER_ATTENTION_MAC, nHead, 1, 2);
   }
 
   /**
@@ -302,7 +306,7 @@ class WasmBackend implements Backend {
    * see assembly/attention.ts). Neither the thread count nor the split changes any bit.
    */
   private decodeAttention(out: number, q: number, k: number, v: number, table: number, blockSize: number,
-    visible: number, nHead: number, headDim: number, scores: number, nanos: number): void {
+    visible: number, nHead: number, headDim: number, scores: number, macs: number): void {
     const width = nHead * headDim;
     const chunks = Math.ceil(visible / this.kernels.attnChunkPositions);
     const a = this.a;
@@ -321,7 +325,7 @@ class WasmBackend implements Backend {
     a[ARG + 10] = visible;
     a[ARG + 11] = stats;
     a[ARG + 12] = partials;
-    this.dispatch(Op.AttentionDecode, nanos, chunks, 1, 4);
+    this.dispatch(Op.AttentionDecode, macs, NS_PER_ATTENTION_MAC, chunks, 1, 4);
     this.kernels.attnCombine(out, partials, stats, chunks, nHead, headDim);
   }
 

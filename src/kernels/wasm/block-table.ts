@@ -28,7 +28,7 @@ export class BlockTables {
     if (this.arena.owns(src)) return src.byteOffset;
     // Grows geometrically: a longer sequence costs one allocation, not one per block.
     if (this.copy.length < used) this.copy = this.arena.i32(Math.max(used, 2 * this.copy.length));
-    this.copy.set(src.subarray(0, used));
+    for (let i = 0; i < used; i++) this.copy[i] = src[i]; // no view per call
     return this.copy.byteOffset;
   }
 }

@@ -9,11 +9,17 @@ import { GEN, SLEEPERS } from "./jobs.js";
 export function awaitGeneration(ctrl: Int32Array, seen: number, spinMicros: number): number {
   let g = Atomics.load(ctrl, GEN);
   if (g !== seen) return g;
-  const deadline = performance.now() + spinMicros / 1000;
+  // The clock is read only once the wait is long (the next job of a step comes within the first
+  // 1024 looks), since every reading allocates a number.
+  let deadline = Infinity;
   for (let i = 1; ; i++) {
     g = Atomics.load(ctrl, GEN);
     if (g !== seen) return g;
-    if ((i & 1023) === 0 && performance.now() > deadline) break;
+    if ((i & 1023) === 0) {
+      const now = performance.now();
+      if (deadline === Infinity) deadline = now + spinMicros / 1000;
+      else if (now > deadline) break;
+    }
   }
   for (;;) {
     Atomics.add(ctrl, SLEEPERS, 1);
