@@ -64,8 +64,11 @@ function matvecF32(out: usize, x: usize, w: usize, bias: usize, cols: i32, r0: i
 const PANEL_BYTES: usize = 1024 << 2;
 /** One x pair's running sums between panels: 4 passes × 8 pairs × f32x4. */
 const STATE_BYTES: usize = 512;
-/** Up to this many x rows, dot2x1 (one weight stream) beats the 2×4 blocks (four) from DRAM. */
-export const SMALL_N = 3;
+/**
+ * Up to this many x rows, dot2x1 (one weight stream) beats the 2×4 blocks (four) from DRAM:
+ * 29 against 24 GFLOP/s at 4 rows, 23–26 against 26–29 at 5 and 6.
+ */
+export const SMALL_N = 4;
 
 /**
  * Columns [k0, k1) of two x rows against four w rows (8 row pairs, 8 accumulators: the most
@@ -154,6 +157,10 @@ function finish2x4(out: usize, x: usize, w: usize, rowBytes: usize, vecBytes: us
 /**
  * out[0] and out[rows] for two x rows against one w row, each in the canonical order: dotF32
  * twice over, sharing the w loads. One weight stream, so it streams from DRAM like the matvec.
+ * TurboFan hoists all twelve loads of an iteration to its top and then spills three of the eight
+ * sums to the stack every iteration; a store into out[0] (overwritten at the end) after each
+ * vector fences the next loads behind it. With it, 2–4 x rows went from 22–24 to 28–31 GFLOP/s
+ * (bench/kernels.ts); two stores per iteration instead of four gained nothing.
  */
 function dot2x1(out: usize, x: usize, w: usize, cols: i32, outRowBytes: usize, b: f32): void {
   const x1 = x + (<usize>cols << 2);
@@ -165,15 +172,19 @@ function dot2x1(out: usize, x: usize, w: usize, cols: i32, outRowBytes: usize, b
     let wv = v128.load(w + c);
     a0 = madd(v128.load(x + c), wv, a0);
     b0 = madd(v128.load(x1 + c), wv, b0);
+    v128.store32_lane(out, a0, 0);
     wv = v128.load(w + c, 16);
     a1 = madd(v128.load(x + c, 16), wv, a1);
     b1 = madd(v128.load(x1 + c, 16), wv, b1);
+    v128.store32_lane(out, a1, 0);
     wv = v128.load(w + c, 32);
     a2 = madd(v128.load(x + c, 32), wv, a2);
     b2 = madd(v128.load(x1 + c, 32), wv, b2);
+    v128.store32_lane(out, a2, 0);
     wv = v128.load(w + c, 48);
     a3 = madd(v128.load(x + c, 48), wv, a3);
     b3 = madd(v128.load(x1 + c, 48), wv, b3);
+    v128.store32_lane(out, a3, 0);
   }
   const vecBytes = <usize>(cols & ~3) << 2;
   for (; c < vecBytes; c += 16) {
