@@ -592,6 +592,16 @@ describe("attention", () => {
     const kv: KVView = { k: b.allocF32(32), v: b.allocF32(32), blockTable: Int32Array.from([0, 9]), blockSize: 4 };
     assert.throws(() => b.attention(b.allocF32(8), b.allocF32(8), 0, kv, 4, 1, 2, 4, b.allocF32(16)), /outside the pool/);
   });
+
+  test("rejects rows outside out and q", () => {
+    const b = wasm[0].backend;
+    const kv: KVView = { k: b.allocF32(32), v: b.allocF32(32), blockTable: Int32Array.from([0]), blockSize: 4 };
+    const [out, q, scratch] = [b.allocF32(16), b.allocF32(16), b.allocF32(16)];
+    assert.throws(() => b.attention(out, q, -1, kv, 0, 1, 2, 4, scratch), /row -1 is not a row index/);
+    assert.throws(() => b.attention(out, q, 0.5, kv, 0, 1, 2, 4, scratch), /row 0.5 is not a row index/);
+    assert.throws(() => b.attention(out, q, 2, kv, 0, 1, 2, 4, scratch), /attention out: length 16 < 24 needed/);
+    b.attention(out, q, 1, kv, 0, 1, 2, 4, scratch); // the last row fits
+  });
 });
 
 /** The bits of a, so that -0 ≠ 0 and NaNs compare. */

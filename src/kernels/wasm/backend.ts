@@ -271,6 +271,8 @@ class WasmBackend implements Backend {
     const { k, v, blockSize } = kv;
     const width = nHead * headDim;
     const a = this.a;
+    // A negative row would point the kernels before out and q, outside what ptr() checks.
+    if (!(Number.isInteger(row) && row >= 0)) throw new Error(`attention: row ${row} is not a row index`);
     const rowBytes = row * width * Float32Array.BYTES_PER_ELEMENT;
     const outPtr = this.ptr(out, (row + t) * width, "attention out") + rowBytes;
     const qPtr = this.ptr(q, (row + t) * width, "attention q") + rowBytes;
