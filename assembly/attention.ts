@@ -424,6 +424,23 @@ export function attnCombine(out: usize, partials: usize, stats: usize, chunks: i
   }
 }
 
+/**
+ * Decode for a batch of sequences, one new token each: items [i0, i1) of all their position
+ * chunks, numbered sequence after sequence. Sequence i is described by 12 i32 at desc + 48i: out,
+ * q, k, v, table, blockSize, scores, visible, stats, partials (as attnChunks takes them), its first
+ * item and its number of chunks. Each chunk is computed as attnChunks computes it alone.
+ */
+export function attnBatchChunks(desc: usize, count: i32, i0: i32, i1: i32, nHead: i32, headDim: i32): void {
+  for (let i = 0; i < count; i++, desc += 48) {
+    const first = load<i32>(desc, 40);
+    const c0 = max(i0, first) - first;
+    const c1 = min(i1, first + load<i32>(desc, 44)) - first;
+    if (c0 >= c1) continue;
+    attnChunks(load<usize>(desc), load<usize>(desc, 4), load<usize>(desc, 8), load<usize>(desc, 12), load<usize>(desc, 16), load<i32>(desc, 20),
+      nHead, headDim, load<usize>(desc, 24), load<i32>(desc, 28), load<usize>(desc, 32), load<usize>(desc, 36), c0, c1);
+  }
+}
+
 /** CHUNK for the host, which sizes the decode split and its buffers. */
 export function attnChunkPositions(): i32 {
   return CHUNK;

@@ -5,5 +5,5 @@ export { matmulF16, scaleForF16 } from "./f16";
 export { matmulQ8, matmulQ8F32, quantizeQ8 } from "./q8";
 export { layerNorm } from "./norm";
 export { gelu, addInPlace } from "./elementwise";
-export { attention, attnChunkPositions, attnChunks, attnCombine } from "./attention";
+export { attention, attnBatchChunks, attnChunkPositions, attnChunks, attnCombine } from "./attention";
 export { quantizeRowsQ8, quantizeColumnsQ8, halvesOfRows, halvesOfColumns, transposeColumnsF32 } from "./pack";

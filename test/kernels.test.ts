@@ -593,6 +593,75 @@ describe("attention", () => {
     assert.throws(() => b.attention(b.allocF32(8), b.allocF32(8), 0, kv, 4, 1, 2, 4, b.allocF32(16)), /outside the pool/);
   });
 
+  /**
+   * A batched decode step: `positions.length` sequences with their own tables in one shared pool
+   * (shuffled blocks of 4, some tables in the shared memory, some not), their rows at `lead` of q
+   * and out. Every backend must give each sequence the bits its own `attention` call gives it,
+   * leave the other rows alone, and match the reference.
+   */
+  function checkDecodeBatch(nHead: number, headDim: number, positions: number[], lead: number, seed: number): void {
+    const rand = rng(seed);
+    const width = nHead * headDim, blockSize = 4, count = positions.length;
+    const used = positions.map((p) => Math.ceil((p + 1) / blockSize));
+    const poolBlocks = used.reduce((s, u) => s + u, 0) + 3;
+    const order = Array.from({ length: poolBlocks }, (_, i) => i);
+    for (let i = order.length - 1; i > 0; i--) {
+      const j = Math.floor(((rand() + 1) / 2) * (i + 1));
+      [order[i], order[j]] = [order[j], order[i]];
+    }
+    let next = 0;
+    const tables = used.map((u) => Int32Array.from(order.slice(next, (next += u))));
+    const k = random(poolBlocks * blockSize * width, rand), v = random(poolBlocks * blockSize * width, rand);
+    const rows = lead + count + 1;
+    const q = random(rows * width, rand, 2);
+    const sentinel = random(rows * width, rand);
+    const pos = Int32Array.from(positions);
+    const refOut = sentinel.slice();
+    ref.attentionDecode(refOut, q, lead, tables.map((t) => ({ k, v, blockTable: t, blockSize })), pos, count, nHead, headDim);
+    const what = `batched decode attention ${JSON.stringify({ nHead, headDim, positions, lead })}`;
+    for (const { label, backend } of wasm) {
+      const kb = onto(backend, k), vb = onto(backend, v), qb = onto(backend, q);
+      const kvs: KVView[] = tables.map((t, i) => {
+        if (i % 2 === 0) return { k: kb, v: vb, blockTable: t, blockSize };
+        const f = backend.allocF32(t.length); // this one's table in the shared memory
+        const inMemory = new Int32Array(f.buffer, f.byteOffset, t.length);
+        inMemory.set(t);
+        return { k: kb, v: vb, blockTable: inMemory, blockSize };
+      });
+      const alone = onto(backend, sentinel);
+      for (let i = 0; i < count; i++) backend.attention(alone, qb, lead + i, kvs[i], positions[i], 1, nHead, headDim, backend.allocF32(nHead * (positions[i] + 1)));
+      const out = onto(backend, sentinel);
+      backend.attentionDecode(out, qb, lead, kvs, pos, count, nHead, headDim);
+      assertSameBits(out, bits(alone), `${label} ${what}: each sequence as alone`);
+      assertClose(out, refOut, f32Tol(refOut), `${label} ${what}: against the reference`);
+    }
+    // The reference agrees with itself one sequence at a time.
+    const refAlone = sentinel.slice();
+    for (let i = 0; i < count; i++) {
+      ref.attention(refAlone, q, lead + i, { k, v, blockTable: tables[i], blockSize }, positions[i], 1, nHead, headDim, new Float32Array(nHead * (positions[i] + 1)));
+    }
+    assert.deepEqual(refOut, refAlone, `reference ${what}`);
+  }
+
+  test("batched decode: one call for many sequences gives each its own bits", () => {
+    checkDecodeBatch(3, 8, [0], 0, 400);
+    checkDecodeBatch(2, 5, [5, 0, 33, 70, 1], 1, 401);
+    checkDecodeBatch(4, 16, [130, 2, 64, 31, 32, 95, 200, 7, 9], 2, 402);
+    checkDecodeBatch(12, 64, [300, 17], 0, 403);
+  });
+
+  test("batched decode rejects bad arguments", () => {
+    const b = wasm[0].backend;
+    const kv: KVView = { k: b.allocF32(64), v: b.allocF32(64), blockTable: Int32Array.from([0, 1]), blockSize: 4 };
+    const [out, q] = [b.allocF32(32), b.allocF32(32)];
+    assert.throws(() => b.attentionDecode(out, q, -1, [kv], Int32Array.of(3), 1, 2, 4), /row -1 is not a row index/);
+    assert.throws(() => b.attentionDecode(out, q, 0, [kv], Int32Array.of(3, 3), 2, 2, 4), /2 sequences, 1 views, 2 positions/);
+    assert.throws(() => b.attentionDecode(out, q, 0, [kv], Int32Array.of(-1), 1, 2, 4), /position -1 of sequence 0/);
+    assert.throws(() => b.attentionDecode(out, q, 0, [kv], Int32Array.of(8), 1, 2, 4), /block table has 2 blocks of 4, 3 needed/);
+    assert.throws(() => b.attentionDecode(out, q, 4, [kv], Int32Array.of(3), 1, 2, 4), /attentionDecode out: length 32 < 40 needed/);
+    b.attentionDecode(out, q, 0, [kv], Int32Array.of(3), 0, 2, 4); // no sequences: nothing to do
+  });
+
   test("rejects rows outside out and q", () => {
     const b = wasm[0].backend;
     const kv: KVView = { k: b.allocF32(32), v: b.allocF32(32), blockTable: Int32Array.from([0]), blockSize: 4 };

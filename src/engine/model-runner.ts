@@ -19,7 +19,7 @@ export class ModelRunner {
     limits: { maxTokens: number; maxChunks: number; maxLogitRows: number },
   ) {
     this.batch = new StepBatch(limits.maxTokens, limits.maxChunks, limits.maxLogitRows);
-    this.state = new RunState(config, backend, limits.maxTokens, limits.maxLogitRows);
+    this.state = new RunState(config, backend, limits.maxTokens, limits.maxLogitRows, limits.maxChunks);
   }
 
   run(): void {

@@ -113,6 +113,24 @@ export interface Backend {
     scratch: Float32Array,
   ): void;
 
+  /**
+   * Attention for `count` sequences with one new token each, the decode step of a batch, in one
+   * call so that threads can share out all of their positions at once: sequence i's query and
+   * output are row `row + i` of q and out, its keys and values kvs[i], its new token at position
+   * positions[i]. Every output has the bits `attention` gives that sequence alone; the backend
+   * keeps its own scratch.
+   */
+  attentionDecode(
+    out: Float32Array,
+    q: Float32Array,
+    row: number,
+    kvs: readonly KVView[],
+    positions: Int32Array,
+    count: number,
+    nHead: number,
+    headDim: number,
+  ): void;
+
   /** Release threads and memory. */
   close(): void;
 }

@@ -42,6 +42,7 @@ export function profileBackend(inner: Backend): KernelProfiler {
     gelu: timed("gelu", (x, length) => inner.gelu(x, length)),
     addInPlace: timed("addInPlace", (x, y, length) => inner.addInPlace(x, y, length)),
     attention: timed("attention", (out, q, row, kv, pos, t, nHead, headDim, scratch) => inner.attention(out, q, row, kv, pos, t, nHead, headDim, scratch)),
+    attentionDecode: timed("attention", (out, q, row, kvs, positions, count, nHead, headDim) => inner.attentionDecode(out, q, row, kvs, positions, count, nHead, headDim)),
     close: () => inner.close(),
   };
   return {

@@ -108,6 +108,7 @@ export function attention(
 }
 
 export function createReferenceBackend(): Backend {
+  let scratch = new Float32Array(0);
   return {
     name: "reference",
     threads: 1,
@@ -121,6 +122,13 @@ export function createReferenceBackend(): Backend {
     gelu,
     addInPlace,
     attention,
+    attentionDecode: (out, q, row, kvs, positions, count, nHead, headDim) => {
+      for (let i = 0; i < count; i++) {
+        const need = nHead * (positions[i] + 1);
+        if (scratch.length < need) scratch = new Float32Array(need);
+        attention(out, q, row + i, kvs[i], positions[i], 1, nHead, headDim, scratch);
+      }
+    },
     close: () => {},
   };
 }

@@ -24,10 +24,7 @@ export function forward(config: GPT2Config, w: GPT2Weights, backend: Backend, st
     k.layerNorm(xNorm, x, b.ln1.weight, b.ln1.bias, N, C, eps); //           # (N, C)
     k.matmul(qkv, xNorm, b.attnQKV, b.attnQKVBias, N); //                    # (N, 3C)
     storeKV(cache, l, batch, qkv, q, C); // q ← qkv[:, :C]; cache ← k, v     # (N, nh, hs)
-    for (let c = 0, row = 0; c < batch.numChunks; row += batch.chunkLength[c], c++) {
-      const kv = cache.view(l, batch.chunkSlot[c]); // rows [row, row + t) are one sequence's
-      k.attention(attnOut, q, row, kv, batch.chunkStart[c], batch.chunkLength[c], nh, hs, state.scores); // # (t, nh, hs)
-    }
+    attend(k, state, cache, l, batch, nh, hs); // softmax(q kᵀ/√hs) v per sequence # (N, nh, hs)
     k.matmul(sublayerOut, attnOut, b.attnProj, b.attnProjBias, N); //        # (N, C)
     k.addInPlace(x, sublayerOut, N * C);
     // x = x + mlp(ln_2(x))
@@ -42,6 +39,31 @@ export function forward(config: GPT2Config, w: GPT2Weights, backend: Backend, st
   for (let i = 0; i < R; i++) copyRow(state.lastHidden, i, x, batch.logitRows[i], C);
   k.layerNorm(state.lastHidden, state.lastHidden, w.lnF.weight, w.lnF.bias, R, C, eps); // # (R, C)
   k.matmul(state.logits, state.lastHidden, w.lmHead, null, R); //                        # (R, V)
+}
+
+/**
+ * Causal self-attention of each sequence of the batch over its cache: a prompt chunk on its own,
+ * and a run of single-token chunks (the decode steps of several sequences) in one call, so that
+ * the backend's threads can share out all of their positions at once.
+ */
+function attend(k: Backend, state: RunState, cache: KVCache, layer: number, batch: StepBatch, nh: number, hs: number): void {
+  const { attnOut, q } = state;
+  for (let c = 0, row = 0; c < batch.numChunks; ) {
+    const t = batch.chunkLength[c];
+    if (t > 1) {
+      k.attention(attnOut, q, row, cache.view(layer, batch.chunkSlot[c]), batch.chunkStart[c], t, nh, hs, state.scores); // # (t, nh, hs)
+      row += t;
+      c++;
+      continue;
+    }
+    let n = 0;
+    for (; c < batch.numChunks && batch.chunkLength[c] === 1; c++, n++) {
+      state.decodeKVs[n] = cache.view(layer, batch.chunkSlot[c]);
+      state.decodePositions[n] = batch.chunkStart[c];
+    }
+    k.attentionDecode(attnOut, q, row, state.decodeKVs, state.decodePositions, n, nh, hs); // # (n, nh, hs)
+    row += n;
+  }
 }
 
 function embed(config: GPT2Config, w: GPT2Weights, x: Float32Array, batch: StepBatch): void {

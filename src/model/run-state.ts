@@ -1,4 +1,4 @@
-import type { Backend } from "../kernels/backend.js";
+import type { Backend, KVView } from "../kernels/backend.js";
 import type { GPT2Config } from "./config.js";
 
 /**
@@ -16,8 +16,10 @@ export class RunState {
   readonly lastHidden: Float32Array; // (R, C) final hidden states of the rows that get logits
   readonly logits: Float32Array; // (R, V)
   readonly scores: Float32Array; // (n_head, P) attention scores of one query row per head
+  readonly decodeKVs: KVView[]; // (maxChunks,) the caches of a step's single-token chunks, one layer at a time
+  readonly decodePositions: Int32Array; // (maxChunks,) the positions of their tokens
 
-  constructor(config: GPT2Config, backend: Backend, readonly maxTokens: number, readonly maxLogitRows: number) {
+  constructor(config: GPT2Config, backend: Backend, readonly maxTokens: number, readonly maxLogitRows: number, maxChunks: number) {
     const { nEmbd: C, nInner, vocabSize: V, nPositions: P, nHead } = config;
     const N = maxTokens;
     this.x = backend.allocF32(N * C);
@@ -32,5 +34,7 @@ export class RunState {
     this.lastHidden = backend.allocF32(maxLogitRows * C);
     this.logits = backend.allocF32(maxLogitRows * V);
     this.scores = backend.allocF32(nHead * P);
+    this.decodeKVs = new Array<KVView>(maxChunks);
+    this.decodePositions = new Int32Array(maxChunks);
   }
 }

@@ -61,7 +61,9 @@ const MATMUL_STATE_BYTES = 512;
 const MAIN_SPIN_MICROS = 300;
 
 type View = Float32Array | Int8Array | Uint16Array | Int32Array;
-type WorkBuffer = "partials" | "stats" | "work" | "scaledX";
+type WorkBuffer = "partials" | "stats" | "work" | "scaledX" | "scores";
+/** i32 per sequence of a batched decode attention (attnBatchChunks in assembly/attention.ts). */
+const DESC_INTS = 12;
 
 class WasmBackend implements Backend {
   readonly name: string;
@@ -72,6 +74,7 @@ class WasmBackend implements Backend {
   private xs: Float32Array;
   private readonly tables: BlockTables;
   private readonly work = new Map<WorkBuffer, Float32Array>(); // attention's, grown on demand
+  private descs: Int32Array; // a batched decode attention's sequences, grown on demand
   private scratch: Int8Array; // one slice per thread, for the f32 matmul blocks' running sums
   private scratchPerThread = 0;
 
@@ -93,6 +96,7 @@ class WasmBackend implements Backend {
     this.xq = arena.i16(4096);
     this.xs = arena.f32(4096 / Q8_BLOCK);
     this.tables = new BlockTables(arena);
+    this.descs = arena.i32(DESC_INTS * 16);
     this.scratch = this.growScratch(64 * MATMUL_STATE_BYTES);
   }
 
@@ -329,6 +333,71 @@ class WasmBackend implements Backend {
     a[ARG + 12] = partials;
     this.dispatch(Op.AttentionDecode, macs, NS_PER_ATTENTION_MAC, chunks, 1, 4);
     this.kernels.attnCombine(out, partials, stats, chunks, nHead, headDim);
+  }
+
+  /**
+   * Decode attention of a batch as one job: its items are all the sequences' position chunks,
+   * numbered sequence after sequence, so threads share them whatever each sequence's length; then
+   * the calling thread merges each sequence's chunks, as decodeAttention does for one.
+   */
+  attentionDecode(out: Float32Array, q: Float32Array, row: number, kvs: readonly KVView[], positions: Int32Array, count: number, nHead: number, headDim: number): void {
+    if (!(Number.isInteger(row) && row >= 0)) throw new Error(`attentionDecode: row ${row} is not a row index`);
+    if (!(Number.isInteger(count) && count >= 0 && count <= kvs.length && count <= positions.length)) {
+      throw new Error(`attentionDecode: ${count} sequences, ${kvs.length} views, ${positions.length} positions`);
+    }
+    if (count === 0) return;
+    const width = nHead * headDim;
+    const rowBytes = width * Float32Array.BYTES_PER_ELEMENT;
+    const outPtr = this.ptr(out, (row + count) * width, "attentionDecode out") + row * rowBytes;
+    const qPtr = this.ptr(q, (row + count) * width, "attentionDecode q") + row * rowBytes;
+    const chunkPositions = this.kernels.attnChunkPositions;
+    // Sizes first, so that no buffer moves while the sequences are written down.
+    let scores = 0, chunks = 0, tableEntries = 0, macs = 0;
+    for (let i = 0; i < count; i++) {
+      const visible = positions[i] + 1;
+      if (!(Number.isInteger(visible) && visible >= 1)) throw new Error(`attentionDecode: position ${positions[i]} of sequence ${i}`);
+      scores += nHead * visible;
+      chunks += Math.ceil(visible / chunkPositions);
+      tableEntries += Math.ceil(visible / kvs[i].blockSize);
+      macs += visible * width;
+    }
+    this.tables.reserve(tableEntries);
+    if (this.descs.length < DESC_INTS * count) this.descs = this.arena.i32(Math.max(DESC_INTS * count, 2 * this.descs.length));
+    let scoresAt = this.grow("scores", scores).byteOffset;
+    const stats = this.grow("stats", 2 * chunks * nHead).byteOffset;
+    const partials = this.grow("partials", chunks * width).byteOffset;
+    const d = this.descs;
+    for (let i = 0, c = 0, entries = 0, at = 0; i < count; i++, at += DESC_INTS) {
+      const kv = kvs[i];
+      const visible = positions[i] + 1;
+      const n = Math.ceil(visible / chunkPositions);
+      const used = Math.ceil(visible / kv.blockSize);
+      d[at] = outPtr + i * rowBytes;
+      d[at + 1] = qPtr + i * rowBytes;
+      d[at + 2] = this.ptr(kv.k, 0, "attentionDecode kv.k");
+      d[at + 3] = this.ptr(kv.v, kv.k.length, "attentionDecode kv.v");
+      d[at + 4] = this.tables.stage(kv, used, kv.blockSize * width, entries);
+      d[at + 5] = kv.blockSize;
+      d[at + 6] = scoresAt;
+      d[at + 7] = visible;
+      d[at + 8] = stats + 8 * c * nHead; // [m_c, l_c] per head and chunk
+      d[at + 9] = partials + c * rowBytes; // P_c per chunk (chunk 0's goes to out)
+      d[at + 10] = c;
+      d[at + 11] = n;
+      scoresAt += nHead * visible * Float32Array.BYTES_PER_ELEMENT;
+      c += n;
+      entries += used;
+    }
+    const a = this.a;
+    a[ARG] = d.byteOffset;
+    a[ARG + 1] = count;
+    a[ARG + 2] = chunks;
+    a[ARG + 3] = nHead;
+    a[ARG + 4] = headDim;
+    this.dispatch(Op.AttentionDecodeBatch, macs, NS_PER_ATTENTION_MAC, chunks, 1, 4);
+    for (let i = 0, at = 0; i < count; i++, at += DESC_INTS) {
+      this.kernels.attnCombine(d[at], d[at + 9], d[at + 8], d[at + 11], nHead, headDim);
+    }
   }
 
   /** The backend's own buffer `name`, at least `length` floats, grown geometrically. */

@@ -14,8 +14,17 @@ export class BlockTables {
     this.copy = arena.i32(1024);
   }
 
-  /** The byte offset of the first `used` entries of kv.blockTable in the shared memory. */
-  stage(kv: KVView, used: number, blockFloats: number): number {
+  /** Room for `entries` copied entries, so that stage() calls up to that many never move the copy. */
+  reserve(entries: number): void {
+    // Grows geometrically: a longer sequence costs one allocation, not one per block.
+    if (this.copy.length < entries) this.copy = this.arena.i32(Math.max(entries, 2 * this.copy.length));
+  }
+
+  /**
+   * The byte offset of the first `used` entries of kv.blockTable in the shared memory; a table
+   * outside it is copied to entry `at` of the copy (reserve() first when staging several).
+   */
+  stage(kv: KVView, used: number, blockFloats: number, at = 0): number {
     const src = kv.blockTable;
     if (!(kv.blockSize >= 1) || src.length < used) {
       throw new Error(`attention: block table has ${src.length} blocks of ${kv.blockSize}, ${used} needed`);
@@ -26,9 +35,8 @@ export class BlockTables {
       if (!(b >= 0 && b < poolBlocks)) throw new Error(`attention: block table entry ${i} = ${b} outside the pool of ${poolBlocks} blocks`);
     }
     if (this.arena.owns(src)) return src.byteOffset;
-    // Grows geometrically: a longer sequence costs one allocation, not one per block.
-    if (this.copy.length < used) this.copy = this.arena.i32(Math.max(used, 2 * this.copy.length));
-    for (let i = 0; i < used; i++) this.copy[i] = src[i]; // no view per call
-    return this.copy.byteOffset;
+    this.reserve(at + used);
+    for (let i = 0; i < used; i++) this.copy[at + i] = src[i]; // no view per call
+    return this.copy.byteOffset + at * Int32Array.BYTES_PER_ELEMENT;
   }
 }

@@ -21,6 +21,7 @@ export interface KernelExports {
   readonly attention: Kernel; // (out, q, k, v, table, blockSize, pos, t, nHead, headDim, scratch, work, h0, h1)
   readonly attnChunks: Kernel; // (out, q, k, v, table, blockSize, nHead, headDim, scores, visible, stats, partials, c0, c1)
   readonly attnCombine: Kernel; // (out, partials, stats, chunks, nHead, headDim)
+  readonly attnBatchChunks: Kernel; // (desc, count, i0, i1, nHead, headDim)
   /** Positions per chunk of attention's sums (CHUNK in assembly/attention.ts). */
   readonly attnChunkPositions: number;
 }
@@ -62,6 +63,7 @@ export function instantiateKernels(module: WebAssembly.Module, memory: WebAssemb
     attention: kernel(exports, "attention"),
     attnChunks: kernel(exports, "attnChunks"),
     attnCombine: kernel(exports, "attnCombine"),
+    attnBatchChunks: kernel(exports, "attnBatchChunks"),
     attnChunkPositions: constant(exports, "attnChunkPositions"),
   };
 }

@@ -72,7 +72,9 @@ export const enum Op {
   Attention = 7,
   AttentionDecode = 8,
   MatmulF16 = 9,
+  AttentionDecodeBatch = 10,
 }
+
 
 /** Where chunk `c` of `chunks` starts among `total` items, chunks being multiples of `align`. */
 function start(total: number, c: number, chunks: number, align: number): number {
@@ -173,6 +175,12 @@ export function runJob(k: KernelExports, a: Int32Array, f: Float32Array, c: numb
       const positionChunks = a[ARG + 9];
       k.attnChunks(a[ARG], a[ARG + 1], a[ARG + 2], a[ARG + 3], a[ARG + 4], a[ARG + 5], a[ARG + 6], a[ARG + 7], a[ARG + 8],
         a[ARG + 10], a[ARG + 11], a[ARG + 12], start(positionChunks, c, chunks, 1), start(positionChunks, c + 1, chunks, 1));
+      return;
+    }
+    case Op.AttentionDecodeBatch: {
+      // Job chunk `c` takes a range of all the sequences' position chunks (assembly/attention.ts).
+      const total = a[ARG + 2];
+      k.attnBatchChunks(a[ARG], a[ARG + 1], start(total, c, chunks, 1), start(total, c + 1, chunks, 1), a[ARG + 3], a[ARG + 4]);
       return;
     }
     default:
