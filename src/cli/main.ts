@@ -1,4 +1,5 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --v8-pool-size=1
+// The flags above are CLI_NODE_FLAGS (node-flags.ts), which says why.
 import { UserError } from "../errors.js";
 import { joinNegativeNumbers, type Command } from "./options.js";
 
