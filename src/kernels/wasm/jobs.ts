@@ -75,7 +75,6 @@ export const enum Op {
   AttentionDecodeBatch = 10,
 }
 
-
 /** Where chunk `c` of `chunks` starts among `total` items, chunks being multiples of `align`. */
 function start(total: number, c: number, chunks: number, align: number): number {
   const size = Math.ceil(total / chunks / align) * align;
