@@ -10,7 +10,6 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
-import { CLI_NODE_FLAGS } from "../src/cli/node-flags.js";
 import type { ChildResult } from "./peers-runner/child.js";
 import { repoRoot } from "./peers-runner/paths.js";
 import { cacheDir, cliPath, gguf, installPeers, onnxModel, PEER_VERSIONS, randomGPT2, type Prepared } from "./peers-runner/setup.js";
@@ -120,9 +119,7 @@ async function configs(opts: Options): Promise<Config[]> {
 
 /** Runs one child; its result is the last JSON line it prints. */
 function runOne(args: string[]): ChildResult | string {
-  // Every engine's process runs with the flags the CLI runs with (peers too, so that none of them
-  // keeps more of V8's background threads than the others).
-  const r = spawnSync(process.execPath, [...CLI_NODE_FLAGS, ...args], { encoding: "utf8", timeout: 20 * 60_000, maxBuffer: 64 << 20 });
+  const r = spawnSync(process.execPath, args, { encoding: "utf8", timeout: 20 * 60_000, maxBuffer: 64 << 20 });
   const last = r.stdout
     .split("\n")
     .filter((l) => l.startsWith("{"))
@@ -178,7 +175,7 @@ async function main(): Promise<void> {
   const cpu = os.cpus()[0]?.model ?? "unknown CPU";
   const out = [
     `nanogpt-infer vs peers: prompt ${opts.promptLen}, generate ${opts.gen} (greedy), batch 1; median of ${opts.rounds} round(s) × ${opts.repeat} run(s) after ${opts.warmup} warm-up run(s), ±: half the min-max range`,
-    `${cpu}, ${os.availableParallelism()} cores, Node ${process.version} (${CLI_NODE_FLAGS.join(" ")}); onnxruntime-node ${PEER_VERSIONS["onnxruntime-node"]}, node-llama-cpp ${PEER_VERSIONS["node-llama-cpp"]} (CPU); ${minutes} min`,
+    `${cpu}, ${os.availableParallelism()} cores, Node ${process.version}; onnxruntime-node ${PEER_VERSIONS["onnxruntime-node"]}, node-llama-cpp ${PEER_VERSIONS["node-llama-cpp"]} (CPU); ${minutes} min`,
     `load average at start ${loadStart.map((x) => x.toFixed(2)).join(" ")}, at end ${loadEnd.map((x) => x.toFixed(2)).join(" ")}; ` +
       `${busyStarts} of ${measured} measurements started while others kept over ${QUIET * 100}% of the cores busy (after waiting up to ${opts.quietWait} s): other work on this machine slows every column`,
     "",

@@ -14,7 +14,6 @@ import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { CLI_NODE_FLAGS } from "../src/cli/node-flags.js";
 
 const LINES = [
   "ROMEO:\nBut, soft! what light through yonder window breaks?",
@@ -94,7 +93,7 @@ function startChild(args: string[]): Promise<{ url: string; child: ChildProcess 
   let dir = path.dirname(fileURLToPath(import.meta.url));
   while (!fs.existsSync(path.join(dir, "package.json"))) dir = path.dirname(dir);
   const main = path.join(dir, "dist", "src", "cli", "main.js");
-  const child = spawn(process.execPath, [...CLI_NODE_FLAGS, main, "serve", "--port", "0", "--quiet", ...args], { stdio: ["ignore", "inherit", "pipe"] });
+  const child = spawn(process.execPath, [main, "serve", "--port", "0", "--quiet", ...args], { stdio: ["ignore", "inherit", "pipe"] });
   return new Promise((resolve, reject) => {
     let log = "";
     child.stderr?.on("data", (d: Buffer) => {

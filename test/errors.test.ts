@@ -4,7 +4,6 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { after, describe, it } from "node:test";
-import { CLI_NODE_FLAGS } from "../src/cli/node-flags.js";
 import { UserError } from "../src/errors.js";
 import { LLM } from "../src/engine/llm.js";
 import { resolveSamplingParams } from "../src/engine/sampling-params.js";
@@ -196,13 +195,6 @@ describe("the CLI prints one line and exits non-zero", () => {
       assert.doesNotMatch(r.stderr, /\n\s+at /);
     });
   }
-
-  it("runs through its #! line with CLI_NODE_FLAGS, as an installed bin", () => {
-    assert.equal(fs.readFileSync(cli, "utf8").split("\n")[0], `#!/usr/bin/env -S node ${CLI_NODE_FLAGS.join(" ")}`);
-    fs.chmodSync(cli, 0o755); // as npm does to a package's bins (tsc writes it 644)
-    const r = spawnSync(cli, ["tokenize", "hi", "--backend", "reference"], { encoding: "utf8" });
-    assert.equal(r.status, 0, r.stderr);
-  });
 
   it("--json generate prints one object with ids and timings", () => {
     const r = run("ROMEO:", "--max-tokens", "12", "--temperature", "0", "--json");

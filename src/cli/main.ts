@@ -1,5 +1,4 @@
-#!/usr/bin/env -S node --v8-pool-size=1
-// The flags above are CLI_NODE_FLAGS (node-flags.ts), which says why.
+#!/usr/bin/env node
 import { UserError } from "../errors.js";
 import { joinNegativeNumbers, type Command } from "./options.js";
 
