@@ -1,5 +1,6 @@
 import type { Backend, KVView } from "../kernels/backend.js";
 import type { GPT2Config } from "../model/config.js";
+import { copyFloats } from "../model/copy.js";
 import type { KVCache } from "../model/kv-cache.js";
 import { BlockTable } from "./block-manager.js";
 
@@ -65,12 +66,8 @@ export class PagedKVCache implements KVCache {
       const blockIndex = Math.floor(p / bs);
       if (blockIndex >= table.length) throw new Error(`PagedKVCache: position ${p} of slot ${slot} has no block`);
       const offset = base + (table.ids[blockIndex] * bs + (p % bs)) * C;
-      // Element loops, not set(subarray()): no view objects per token and layer.
-      const k = kAt + i * stride, v = vAt + i * stride;
-      for (let c = 0; c < C; c++) {
-        this.k[offset + c] = src[k + c];
-        this.v[offset + c] = src[v + c];
-      }
+      copyFloats(this.k, offset, src, kAt + i * stride, C);
+      copyFloats(this.v, offset, src, vAt + i * stride, C);
     }
   }
 

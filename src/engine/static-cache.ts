@@ -1,5 +1,6 @@
 import type { Backend, KVView } from "../kernels/backend.js";
 import type { GPT2Config } from "../model/config.js";
+import { copyFloats } from "../model/copy.js";
 import type { KVCache } from "../model/kv-cache.js";
 
 /**
@@ -31,13 +32,9 @@ export class StaticKVCache implements KVCache {
     if (pos + t > this.maxPositions) throw new Error(`StaticKVCache: position ${pos + t} beyond ${this.maxPositions}`);
     const C = this.rowWidth;
     const offset = ((layer * this.batchSize + slot) * this.maxPositions + pos) * C;
-    // Element loops, not set(subarray()): no view objects per token and layer.
     for (let i = 0; i < t; i++) {
-      const to = offset + i * C, k = kAt + i * stride, v = vAt + i * stride;
-      for (let c = 0; c < C; c++) {
-        this.k[to + c] = src[k + c];
-        this.v[to + c] = src[v + c];
-      }
+      copyFloats(this.k, offset + i * C, src, kAt + i * stride, C);
+      copyFloats(this.v, offset + i * C, src, vAt + i * stride, C);
     }
   }
 

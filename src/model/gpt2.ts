@@ -1,6 +1,7 @@
 import type { Backend } from "../kernels/backend.js";
 import type { StepBatch } from "./batch.js";
 import { headDim, type GPT2Config } from "./config.js";
+import { copyFloats } from "./copy.js";
 import type { KVCache } from "./kv-cache.js";
 import type { RunState } from "./run-state.js";
 import { readMatrixRow, type GPT2Weights } from "./weights.js";
@@ -36,7 +37,7 @@ export function forward(config: GPT2Config, w: GPT2Weights, backend: Backend, st
   }
   // Only the rows that need next-token logits go through ln_f and the LM head.
   const R = batch.numLogitRows;
-  for (let i = 0; i < R; i++) copyRow(state.lastHidden, i, x, batch.logitRows[i], C);
+  for (let i = 0; i < R; i++) copyFloats(state.lastHidden, i * C, x, batch.logitRows[i] * C, C);
   k.layerNorm(state.lastHidden, state.lastHidden, w.lnF.weight, w.lnF.bias, R, C, eps); // # (R, C)
   k.matmul(state.logits, state.lastHidden, w.lmHead, null, R); //                        # (R, V)
 }
@@ -75,14 +76,10 @@ function embed(config: GPT2Config, w: GPT2Weights, x: Float32Array, batch: StepB
   }
 }
 
-/** dst row `to` = src row `from`, rows of C floats. A loop, so no views are made per row. */
-function copyRow(dst: Float32Array, to: number, src: Float32Array, from: number, C: number): void {
-  for (let c = 0; c < C; c++) dst[to * C + c] = src[from * C + c];
-}
 
 /** Splits each row of qkv (N, 3C) into q (N, C) and writes k and v into the cache. */
 function storeKV(cache: KVCache, layer: number, batch: StepBatch, qkv: Float32Array, q: Float32Array, C: number): void {
-  for (let i = 0; i < batch.numTokens; i++) for (let c = 0; c < C; c++) q[i * C + c] = qkv[i * 3 * C + c];
+  for (let i = 0; i < batch.numTokens; i++) copyFloats(q, i * C, qkv, i * 3 * C, C);
   for (let c = 0, row = 0; c < batch.numChunks; row += batch.chunkLength[c], c++) {
     const at = row * 3 * C; // the chunk's first row of qkv: [q | k | v]
     cache.update(layer, batch.chunkSlot[c], batch.chunkStart[c], qkv, at + C, at + 2 * C, 3 * C, batch.chunkLength[c]);

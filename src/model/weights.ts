@@ -1,6 +1,7 @@
 import type { Backend, Matrix } from "../kernels/backend.js";
 import { Q8_BLOCK } from "../kernels/backend.js";
 import { weightHalfTable } from "../kernels/f16.js";
+import { copyFloats } from "./copy.js";
 
 /** How matrices are stored in memory: f32, IEEE half (f16), or int8 with a scale per 32 weights (q8). */
 export type WeightDType = "f32" | "f16" | "q8";
@@ -41,15 +42,12 @@ export function allocMatrix(backend: Backend, rows: number, cols: number, dtype:
   return { kind: "q8", rows, cols, q: backend.allocI8(rows * cols), scales: backend.allocF32((rows * cols) / Q8_BLOCK) };
 }
 
-/**
- * out[at, at + C) = row `row` of the matrix as f32: an embedding lookup, dequantizing if needed.
- * Loops rather than set(subarray()), so a lookup makes no views.
- */
+/** out[at, at + C) = row `row` of the matrix as f32: an embedding lookup, dequantizing if needed. */
 export function readMatrixRow(out: Float32Array, at: number, m: Matrix, row: number): void {
   const { cols } = m;
   const from = row * cols;
   if (m.kind === "f32") {
-    for (let c = 0; c < cols; c++) out[at + c] = m.data[from + c];
+    copyFloats(out, at, m.data, from, cols);
     return;
   }
   if (m.kind === "f16") {

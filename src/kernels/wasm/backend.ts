@@ -65,6 +65,20 @@ type WorkBuffer = "partials" | "stats" | "work" | "scaledX" | "scores";
 /** i32 per sequence of a batched decode attention (attnBatchChunks in assembly/attention.ts). */
 const DESC_INTS = 12;
 
+/** How a kernel and its arguments are named in errors, made once rather than per call. */
+interface ArgNames {
+  readonly kernel: string;
+  readonly out: string;
+  readonly q: string;
+  readonly k: string;
+  readonly v: string;
+}
+function argNames(kernel: string): ArgNames {
+  return { kernel, out: `${kernel} out`, q: `${kernel} q`, k: `${kernel} kv.k`, v: `${kernel} kv.v` };
+}
+const ATTENTION_NAMES = argNames("attention");
+const DECODE_NAMES = argNames("attentionDecode");
+
 class WasmBackend implements Backend {
   readonly name: string;
   readonly threads: number;
@@ -75,6 +89,8 @@ class WasmBackend implements Backend {
   private readonly tables: BlockTables;
   private readonly work = new Map<WorkBuffer, Float32Array>(); // attention's, grown on demand
   private descs: Int32Array; // a batched decode attention's sequences, grown on demand
+  private readonly oneKV = new Array<KVView>(1); // attention() of one new token, as a batch of one
+  private readonly onePosition = new Int32Array(1);
   private scratch: Int8Array; // one slice per thread, for the f32 matmul blocks' running sums
   private scratchPerThread = 0;
 
@@ -113,6 +129,15 @@ class WasmBackend implements Backend {
   }
 
   /** The byte offset a kernel gets for `view`, after checking it lives in this memory and is long enough. */
+  /**
+   * The byte offset of row `row` of a (·, width) view that must hold rows [row, row + count): a
+   * negative row would point the kernels before the view, outside what ptr() checks.
+   */
+  private rowsPtr(view: Float32Array, row: number, count: number, width: number, kernel: string, what: string): number {
+    if (!(Number.isInteger(row) && row >= 0)) throw new Error(`${kernel}: row ${row} is not a row index`);
+    return this.ptr(view, (row + count) * width, what) + row * width * Float32Array.BYTES_PER_ELEMENT;
+  }
+
   private ptr(view: View, length: number, what: string): number {
     if (!this.arena.owns(view)) {
       throw new Error(`${what}: array is not in this wasm backend's memory; allocate it with backend.allocF32/allocI8`);
@@ -272,23 +297,24 @@ class WasmBackend implements Backend {
   }
 
   attention(out: Float32Array, q: Float32Array, row: number, kv: KVView, pos: number, t: number, nHead: number, headDim: number, scratch: Float32Array): void {
+    if (t === 1) {
+      // One new token is a decode batch of one: the same job and the same bits.
+      this.onePosition[0] = pos;
+      this.oneKV[0] = kv;
+      this.decodeBatch(ATTENTION_NAMES, out, q, row, this.oneKV, this.onePosition, 1, nHead, headDim);
+      return;
+    }
     const { k, v, blockSize } = kv;
     const width = nHead * headDim;
     const a = this.a;
-    // A negative row would point the kernels before out and q, outside what ptr() checks.
-    if (!(Number.isInteger(row) && row >= 0)) throw new Error(`attention: row ${row} is not a row index`);
-    const rowBytes = row * width * Float32Array.BYTES_PER_ELEMENT;
-    const outPtr = this.ptr(out, (row + t) * width, "attention out") + rowBytes;
-    const qPtr = this.ptr(q, (row + t) * width, "attention q") + rowBytes;
-    const kPtr = this.ptr(k, 0, "attention kv.k");
-    const vPtr = this.ptr(v, k.length, "attention kv.v");
+    const names = ATTENTION_NAMES;
+    const outPtr = this.rowsPtr(out, row, t, width, names.kernel, names.out);
+    const qPtr = this.rowsPtr(q, row, t, width, names.kernel, names.q);
+    const kPtr = this.ptr(k, 0, names.k);
+    const vPtr = this.ptr(v, k.length, names.v);
     const table = this.tables.stage(kv, Math.ceil((pos + t) / blockSize), blockSize * width);
     const scratchPtr = this.ptr(scratch, nHead * (pos + t), "attention scratch");
     const macs = t * (pos + t) * width;
-    if (t === 1) {
-      this.decodeAttention(outPtr, qPtr, kPtr, vPtr, table, blockSize, pos + 1, nHead, headDim, scratchPtr, macs);
-      return;
-    }
     a[ARG] = outPtr;
     a[ARG + 1] = qPtr;
     a[ARG + 2] = kPtr;
@@ -306,56 +332,32 @@ class WasmBackend implements Backend {
     this.dispatch(Op.Attention, macs, NS_PER_ATTENTION_MAC, nHead, 1, 2);
   }
 
-  /**
-   * One new token: threads take fixed chunks of the cached positions, each streaming whole K and
-   * V rows, and the calling thread merges the chunks' softmax parts in order (flash-decoding;
-   * see assembly/attention.ts). Neither the thread count nor the split changes any bit.
-   */
-  private decodeAttention(out: number, q: number, k: number, v: number, table: number, blockSize: number,
-    visible: number, nHead: number, headDim: number, scores: number, macs: number): void {
-    const width = nHead * headDim;
-    const chunks = Math.ceil(visible / this.kernels.attnChunkPositions);
-    const a = this.a;
-    const stats = this.grow("stats", 2 * chunks * nHead).byteOffset;
-    const partials = this.grow("partials", chunks * width).byteOffset;
-    a[ARG] = out;
-    a[ARG + 1] = q;
-    a[ARG + 2] = k;
-    a[ARG + 3] = v;
-    a[ARG + 4] = table;
-    a[ARG + 5] = blockSize;
-    a[ARG + 6] = nHead;
-    a[ARG + 7] = headDim;
-    a[ARG + 8] = scores;
-    a[ARG + 9] = chunks;
-    a[ARG + 10] = visible;
-    a[ARG + 11] = stats;
-    a[ARG + 12] = partials;
-    this.dispatch(Op.AttentionDecode, macs, NS_PER_ATTENTION_MAC, chunks, 1, 4);
-    this.kernels.attnCombine(out, partials, stats, chunks, nHead, headDim);
+  attentionDecode(out: Float32Array, q: Float32Array, row: number, kvs: readonly KVView[], positions: Int32Array, count: number, nHead: number, headDim: number): void {
+    this.decodeBatch(DECODE_NAMES, out, q, row, kvs, positions, count, nHead, headDim);
   }
 
   /**
-   * Decode attention of a batch as one job: its items are all the sequences' position chunks,
-   * numbered sequence after sequence, so threads share them whatever each sequence's length; then
-   * the calling thread merges each sequence's chunks, as decodeAttention does for one.
+   * Decode attention of `count` sequences as one job: its items are all the sequences' position
+   * chunks, numbered sequence after sequence, so threads share them whatever each sequence's
+   * length (flash-decoding; see assembly/attention.ts); then the calling thread merges each
+   * sequence's chunks in order. Neither the thread count nor the batch changes any bit. `names`
+   * are the caller's, for errors.
    */
-  attentionDecode(out: Float32Array, q: Float32Array, row: number, kvs: readonly KVView[], positions: Int32Array, count: number, nHead: number, headDim: number): void {
-    if (!(Number.isInteger(row) && row >= 0)) throw new Error(`attentionDecode: row ${row} is not a row index`);
+  private decodeBatch(names: ArgNames, out: Float32Array, q: Float32Array, row: number, kvs: readonly KVView[], positions: Int32Array, count: number, nHead: number, headDim: number): void {
     if (!(Number.isInteger(count) && count >= 0 && count <= kvs.length && count <= positions.length)) {
-      throw new Error(`attentionDecode: ${count} sequences, ${kvs.length} views, ${positions.length} positions`);
+      throw new Error(`${names.kernel}: ${count} sequences, ${kvs.length} views, ${positions.length} positions`);
     }
-    if (count === 0) return;
     const width = nHead * headDim;
     const rowBytes = width * Float32Array.BYTES_PER_ELEMENT;
-    const outPtr = this.ptr(out, (row + count) * width, "attentionDecode out") + row * rowBytes;
-    const qPtr = this.ptr(q, (row + count) * width, "attentionDecode q") + row * rowBytes;
+    const outPtr = this.rowsPtr(out, row, count, width, names.kernel, names.out);
+    const qPtr = this.rowsPtr(q, row, count, width, names.kernel, names.q);
+    if (count === 0) return;
     const chunkPositions = this.kernels.attnChunkPositions;
     // Sizes first, so that no buffer moves while the sequences are written down.
     let scores = 0, chunks = 0, tableEntries = 0, macs = 0;
     for (let i = 0; i < count; i++) {
       const visible = positions[i] + 1;
-      if (!(Number.isInteger(visible) && visible >= 1)) throw new Error(`attentionDecode: position ${positions[i]} of sequence ${i}`);
+      if (!(Number.isInteger(visible) && visible >= 1)) throw new Error(`${names.kernel}: position ${positions[i]} of sequence ${i}`);
       scores += nHead * visible;
       chunks += Math.ceil(visible / chunkPositions);
       tableEntries += Math.ceil(visible / kvs[i].blockSize);
@@ -374,8 +376,8 @@ class WasmBackend implements Backend {
       const used = Math.ceil(visible / kv.blockSize);
       d[at] = outPtr + i * rowBytes;
       d[at + 1] = qPtr + i * rowBytes;
-      d[at + 2] = this.ptr(kv.k, 0, "attentionDecode kv.k");
-      d[at + 3] = this.ptr(kv.v, kv.k.length, "attentionDecode kv.v");
+      d[at + 2] = this.ptr(kv.k, 0, names.k);
+      d[at + 3] = this.ptr(kv.v, kv.k.length, names.v);
       d[at + 4] = this.tables.stage(kv, used, kv.blockSize * width, entries);
       d[at + 5] = kv.blockSize;
       d[at + 6] = scoresAt;

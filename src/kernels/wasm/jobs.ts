@@ -70,7 +70,6 @@ export const enum Op {
   Gelu = 5,
   Add = 6,
   Attention = 7,
-  AttentionDecode = 8,
   MatmulF16 = 9,
   AttentionDecodeBatch = 10,
 }
@@ -167,13 +166,6 @@ export function runJob(k: KernelExports, a: Int32Array, f: Float32Array, c: numb
       const nHead = a[ARG + 8];
       k.attention(a[ARG], a[ARG + 1], a[ARG + 2], a[ARG + 3], a[ARG + 4], a[ARG + 5], a[ARG + 6], a[ARG + 7],
         nHead, a[ARG + 9], a[ARG + 10], a[ARG + 11], start(nHead, c, chunks, 1), start(nHead, c + 1, chunks, 1));
-      return;
-    }
-    case Op.AttentionDecode: {
-      // Job chunk `c` takes a range of the fixed position chunks, each with its own output slots.
-      const positionChunks = a[ARG + 9];
-      k.attnChunks(a[ARG], a[ARG + 1], a[ARG + 2], a[ARG + 3], a[ARG + 4], a[ARG + 5], a[ARG + 6], a[ARG + 7], a[ARG + 8],
-        a[ARG + 10], a[ARG + 11], a[ARG + 12], start(positionChunks, c, chunks, 1), start(positionChunks, c + 1, chunks, 1));
       return;
     }
     case Op.AttentionDecodeBatch: {

@@ -2,6 +2,7 @@ import { Worker } from "node:worker_threads";
 import { once } from "node:events";
 import type { KernelExports } from "./exports.js";
 import { COMPLETED, controlInts, FAILED, GEN, MAIN_WAITING, MAX_CHUNKS, OP, Op, publishRegions, SLEEPERS, runClaimed, runJob, takeLastError } from "./jobs.js";
+import { spinDeadline } from "./spin.js";
 import type { WorkerInit } from "./worker.js";
 
 /**
@@ -89,16 +90,9 @@ export class ThreadPool {
 
   private awaitWorkers(chunks: number): void {
     const a = this.args;
-    // The clock is read only once the wait is long (most end within the first 1024 looks), since
-    // every reading allocates a number.
-    let deadline = Infinity;
-    for (let i = 1; ; i++) {
+    for (let i = 1, deadline = Infinity; deadline !== 0; i++) {
       if (Atomics.load(a, COMPLETED) === chunks) return;
-      if ((i & 1023) === 0) {
-        const now = performance.now();
-        if (deadline === Infinity) deadline = now + this.mainSpinMicros / 1000;
-        else if (now > deadline) break;
-      }
+      deadline = spinDeadline(i, deadline, this.mainSpinMicros);
     }
     // A worker holding a chunk is not running (more threads than free cores): give up the core.
     Atomics.store(a, MAIN_WAITING, 1);
