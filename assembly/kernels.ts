@@ -7,3 +7,4 @@ export { layerNorm } from "./norm";
 export { gelu, addInPlace } from "./elementwise";
 export { attention, attnBatchChunks, attnChunkPositions, attnChunks, attnCombine } from "./attention";
 export { quantizeRowsQ8, quantizeColumnsQ8, halvesOfRows, halvesOfColumns, transposeColumnsF32 } from "./pack";
+export { readSum } from "./read";

@@ -14,7 +14,7 @@ import type { ChildResult } from "./peers-runner/child.js";
 import { repoRoot } from "./peers-runner/paths.js";
 import { cacheDir, cliPath, gguf, installPeers, onnxModel, PEER_VERSIONS, randomGPT2, type Prepared } from "./peers-runner/setup.js";
 import { waitForQuiet } from "./peers-runner/quiet.js";
-import { formatOwnTimers, formatTable, PEERS, type Peer, type Row } from "./peers-runner/table.js";
+import { formatCeilings, formatOwnTimers, formatTable, PEERS, type Peer, type Row } from "./peers-runner/table.js";
 
 interface Options {
   rounds: number;
@@ -183,6 +183,7 @@ async function main(): Promise<void> {
     "",
     "ratios are engine ÷ peer on medians: above 1 the engine is faster (tok/s) or, for peak RSS, uses more memory.",
     "onnxruntime's graph computes logits for every prompt position; the engine and llama.cpp only for the last. KV caches are F32 in all three.",
+    formatCeilings(all.map((c) => c.row)),
     formatOwnTimers(all.map((c) => c.row)),
     `raw results: ${path.relative(repoRoot(), resultsFile)}`,
   ];

@@ -222,8 +222,10 @@ describe("the CLI prints one line and exits non-zero", () => {
     const r = run("bench", "--prompt-len", "4", "--gen", "3", "--repeat", "1", "--warmup", "1", "--json");
     assert.equal(r.status, 0, r.stderr);
     const out = JSON.parse(r.stdout);
-    for (const key of ["prefill_tok_s", "decode_tok_s", "ttft_ms", "peak_rss_mb", "load_ms"]) assert.ok(out[key] > 0, `${key}: ${out[key]}`);
+    for (const key of ["prefill_tok_s", "decode_tok_s", "ttft_ms", "peak_rss_mb", "load_ms", "read_gb_s", "decode_ceiling_tok_s"]) assert.ok(out[key] > 0, `${key}: ${out[key]}`);
     assert.deepEqual([out.prompt_len, out.gen, out.dtype], [4, 3, "f32"]);
+    // Every block's four matrices and the tied head, in f32: 4 · (12 · n_layer · C² + V · C).
+    assert.equal(out.weight_bytes_per_token, 4 * (12 * 6 * 256 * 256 + 257 * 256));
   });
 
   it("tokenize --json and perplexity --json", () => {

@@ -512,6 +512,45 @@ describe("addInPlace", () => {
   });
 });
 
+describe("readSum", () => {
+  test("sums the little-endian words, wrapping, a last partial word zero-padded", () => {
+    for (const { label, backend } of [{ label: "reference", backend: ref }, ...wasm]) {
+      const bytes = backend.allocI8(9);
+      bytes.set([1, 0, 0, 0, 2, 0, 0, 0, 3]);
+      assert.equal(backend.readSum(bytes), 6, label);
+      const words = backend.allocF32(3);
+      new Uint32Array(words.buffer, words.byteOffset, 3).set([0xffffffff, 2, 0x80000000]);
+      assert.equal(backend.readSum(words), 0x80000001, `${label} wraps`);
+      const halves = backend.allocU16(3);
+      halves.set([0x0201, 0x0403, 0x0605]);
+      assert.equal(backend.readSum(halves), 0x04030201 + 0x0605, `${label} halves`);
+    }
+  });
+
+  test("every backend reads every byte: the reference's sum on odd sizes and every kind of array", () => {
+    const rand = rng(12);
+    for (const length of [0, 1, 3, 5, 15, 63, 64, 65, 127, 1001, 4097, 100_003]) {
+      const src = Int8Array.from({ length }, () => Math.floor(rand() * 128));
+      const want = ref.readSum(src);
+      const wantF32 = ref.readSum(random(length, rand));
+      for (const { label, backend } of wasm) {
+        const got = backend.allocI8(length);
+        got.set(src);
+        assert.equal(backend.readSum(got), want, `${label} int8 ${length}`);
+        const halves = backend.allocU16(length);
+        halves.set(new Uint16Array(src.buffer, 0, length >> 1));
+        assert.equal(backend.readSum(halves), ref.readSum(new Uint16Array(src.buffer, 0, length >> 1)), `${label} u16 ${length >> 1}`);
+      }
+      // Different data must give a different sum here, or the assertions above prove nothing.
+      if (length > 0) assert.notEqual(want, wantF32);
+    }
+  });
+
+  test("refuses an array outside the backend's memory", () => {
+    for (const { label, backend } of wasm) assert.throws(() => backend.readSum(new Float32Array(8)), /readSum data: array is not in this wasm backend's memory/, label);
+  });
+});
+
 describe("attention", () => {
   interface Case {
     readonly nHead: number;

@@ -24,6 +24,9 @@ export interface ChildResult {
   load_ms: number;
   peer: string;
   threads: number;
+  /** The engine's only: its decode ceiling, measured between its runs (see `bench --help`). */
+  read_gb_s?: number;
+  decode_ceiling_tok_s?: number;
   /** The peer's own timers, where it has them, on the same runs (tok/s). */
   own?: { prefill_tok_s: number; decode_tok_s: number };
 }

@@ -78,3 +78,20 @@ export function formatOwnTimers(rows: Row[]): string {
   }
   return parts.length === 0 ? "" : `llama.cpp by its own timers (llama_perf, without node-llama-cpp's JS), tok/s: ${parts.join("; ")}.`;
 }
+
+/** The engine's decode ceiling per row: how fast its threads read the weights a decode step reads. */
+export function formatCeilings(rows: Row[]): string {
+  const parts: string[] = [];
+  for (const row of rows) {
+    const results = row.cells.engine?.results ?? [];
+    const ceilings = results.flatMap((r) => (r.decode_ceiling_tok_s === undefined ? [] : [r.decode_ceiling_tok_s]));
+    const bandwidths = results.flatMap((r) => (r.read_gb_s === undefined ? [] : [r.read_gb_s]));
+    if (ceilings.length === 0) continue;
+    const share = median(results.map((r) => r.decode_tok_s)) / median(ceilings);
+    parts.push(`${row.model} ${row.weights}, ${row.threads} thread(s): ${fmt(median(ceilings))} tok/s at ${fmt(median(bandwidths))} GB/s (engine decode ${Math.round(share * 100)}%)`);
+  }
+  return parts.length === 0
+    ? ""
+    : "decode ceiling (the engine's threads reading, between its runs, only the weights a decode step reads; " +
+        `the peers read as many bytes per token, Q8_0 6% fewer than q8): ${parts.join("; ")}.`;
+}

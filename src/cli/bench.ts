@@ -1,11 +1,14 @@
 import { parseArgs } from "node:util";
 import { LLM } from "../engine/llm.js";
 import { Rng } from "../engine/rng.js";
+import { decodeWeightArrays } from "../model/weights.js";
 import { intFlag, loadOptions, modelOptions, modelSource, type Command } from "./options.js";
 
 export const benchHelp = `nanogpt-infer bench [--model DIR] [--threads N] [--prompt-len P] [--gen G] [--dtype f32|f16|q8] [--repeat R] [--warmup W] [--profile] [--json]
   times prefill of a P-token prompt and greedy decode of G tokens (median of R runs, after W warm-up runs of the same shape, default 2);
-  prints {prefill_tok_s, decode_tok_s, ttft_ms, peak_rss_mb, load_ms}; --profile adds a per-kernel breakdown of decode`;
+  prints {prefill_tok_s, decode_tok_s, ttft_ms, peak_rss_mb, load_ms}, and the decode ceiling measured between the runs:
+  how fast the threads read the weights a decode step reads (read_gb_s) and the tok/s that allows (decode_ceiling_tok_s);
+  --profile adds a per-kernel breakdown of decode`;
 
 export interface BenchResult {
   prefill_tok_s: number;
@@ -13,6 +16,9 @@ export interface BenchResult {
   ttft_ms: number;
   peak_rss_mb: number;
   load_ms: number;
+  weight_bytes_per_token: number;
+  read_gb_s: number;
+  decode_ceiling_tok_s: number;
   backend: string;
   threads: number;
   dtype: string;
@@ -44,6 +50,12 @@ export async function benchCommand(argv: string[]): Promise<void> {
     // 128-token runs on 2 threads measured 1500-2200 tok/s and the later ones 3000-3300.
     for (let w = 0; w < warmup; w++) llm.generateBatch([prompt], params);
     const runs: { prefillMs: number; decodeMs: number }[] = [];
+    // The ceiling is measured between the decode runs, so both see the same state of a machine
+    // whose memory bandwidth drifts (shared caches, neighbours on the host).
+    const weights = decodeWeightArrays(llm.weights);
+    const weightBytes = weights.reduce((sum, a) => sum + a.byteLength, 0);
+    const readMs: number[] = [];
+    let checksum = 0;
     for (let r = 0; r < repeat; r++) {
       const start = performance.now();
       const run = llm.start([prompt], params);
@@ -52,17 +64,26 @@ export async function benchCommand(argv: string[]): Promise<void> {
       const decodeStart = performance.now();
       while (run.step() !== null);
       runs.push({ prefillMs, decodeMs: performance.now() - decodeStart });
+      for (let pass = 0; pass < CEILING_PASSES; pass++) {
+        const readStart = performance.now();
+        for (const a of weights) checksum ^= llm.backend.readSum(a);
+        readMs.push(performance.now() - readStart);
+      }
     }
     const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
     const prefillMs = median(runs.map((r) => r.prefillMs));
     const decodeMs = median(runs.map((r) => r.decodeMs));
     const lastDecodeMs = runs[runs.length - 1].decodeMs;
+    const weightReadMs = median(readMs);
     const result: BenchResult = {
       prefill_tok_s: round((promptLen / prefillMs) * 1000),
       decode_tok_s: round(((gen - 1) / decodeMs) * 1000),
       ttft_ms: round(prefillMs),
       peak_rss_mb: round(process.resourceUsage().maxRSS / 1024),
       load_ms: round(loadMs),
+      weight_bytes_per_token: weightBytes,
+      read_gb_s: round(weightBytes / weightReadMs / 1e6),
+      decode_ceiling_tok_s: round(1000 / weightReadMs),
       backend: llm.backend.name,
       threads: llm.backend.threads,
       dtype: options.dtype ?? "f32",
@@ -75,7 +96,9 @@ export async function benchCommand(argv: string[]): Promise<void> {
       return;
     }
     process.stdout.write(
-      `${result.backend}, ${result.dtype}: prefill ${result.prefill_tok_s} tok/s (ttft ${result.ttft_ms} ms), decode ${result.decode_tok_s} tok/s, peak RSS ${result.peak_rss_mb} MB, load ${result.load_ms} ms\n`,
+      `${result.backend}, ${result.dtype}: prefill ${result.prefill_tok_s} tok/s (ttft ${result.ttft_ms} ms), decode ${result.decode_tok_s} tok/s, peak RSS ${result.peak_rss_mb} MB, load ${result.load_ms} ms\n` +
+        `decode ceiling: ${round(weightBytes / 1e6)} MB of weights per token read at ${result.read_gb_s} GB/s = ${result.decode_ceiling_tok_s} tok/s; ` +
+        `decode runs at ${Math.round((result.decode_tok_s / result.decode_ceiling_tok_s) * 100)}% of it (checksum ${checksum >>> 0})\n`,
     );
     if (result.profile) {
       process.stdout.write(`decode profile (last run, ${round(lastDecodeMs)} ms):\n`);
@@ -87,6 +110,9 @@ export async function benchCommand(argv: string[]): Promise<void> {
     llm.close();
   }
 }
+
+/** Passes over the weights after each decode run; their median is the ceiling. */
+const CEILING_PASSES = 3;
 
 function round(x: number): number {
   return Math.round(x * 100) / 100;

@@ -42,6 +42,9 @@ export const Q8_BLOCK = 32;
 
 export type Matrix = F32Matrix | F16Matrix | Q8Matrix;
 
+/** The arrays a matrix's values live in. */
+export type WeightArray = Float32Array | Uint16Array | Int8Array;
+
 /**
  * Where attention finds the keys and values of one sequence: its cache positions are split into
  * blocks of `blockSize` positions, and `blockTable[i]` is the pool block holding positions
@@ -130,6 +133,15 @@ export interface Backend {
     nHead: number,
     headDim: number,
   ): void;
+
+  /**
+   * Reads every byte of `data` once and does nothing else. Its answer, the wrapping sum of the
+   * bytes as little-endian 32-bit words (a last partial word zero-padded) as an unsigned integer,
+   * only keeps the reads from being skipped. Split over the threads as a matmul splits its rows,
+   * it costs what a decode step's weight reads cost with no arithmetic behind them: `bench` times
+   * it over the weights for the machine's decode ceiling.
+   */
+  readSum(data: WeightArray): number;
 
   /** Release threads and memory. */
   close(): void;

@@ -1,4 +1,4 @@
-import type { Backend, KVView, Matrix } from "./backend.js";
+import type { Backend, KVView, Matrix, WeightArray } from "./backend.js";
 import { Q8_BLOCK } from "./backend.js";
 import { weightHalfTable } from "./f16.js";
 import { writeMatrixColumns, writeMatrixRows } from "./write-matrix.js";
@@ -62,6 +62,13 @@ export function gelu(x: Float32Array, length: number): void {
 
 export function addInPlace(x: Float32Array, y: Float32Array, length: number): void {
   for (let i = 0; i < length; i++) x[i] += y[i];
+}
+
+export function readSum(data: WeightArray): number {
+  const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  let sum = 0;
+  for (let i = 0; i < bytes.length; i++) sum = (sum + (bytes[i] << (8 * (i & 3)))) | 0;
+  return sum >>> 0;
 }
 
 export function attention(
@@ -129,6 +136,7 @@ export function createReferenceBackend(): Backend {
         attention(out, q, row + i, kvs[i], positions[i], 1, nHead, headDim, scratch);
       }
     },
+    readSum,
     close: () => {},
   };
 }

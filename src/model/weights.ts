@@ -1,4 +1,4 @@
-import type { Backend, Matrix } from "../kernels/backend.js";
+import type { Backend, Matrix, WeightArray } from "../kernels/backend.js";
 import { Q8_BLOCK } from "../kernels/backend.js";
 import { weightHalfTable } from "../kernels/f16.js";
 import { copyFloats } from "./copy.js";
@@ -32,6 +32,16 @@ export interface GPT2Weights {
   readonly blocks: readonly BlockWeights[];
   readonly lnF: LayerNormWeights;
   readonly lmHead: Matrix; // (V, C); the same object as wte when the head is tied
+}
+
+/**
+ * The arrays a decode step reads in full: each block's four matrices and lm_head. The rest (one
+ * embedding row per token, biases, norms) is under 1% of the bytes for GPT-2 shapes; the caches
+ * are not weights. Reading these once is the least time a decode step can take.
+ */
+export function decodeWeightArrays(w: GPT2Weights): WeightArray[] {
+  const matrices = [...w.blocks.flatMap((b) => [b.attnQKV, b.attnProj, b.mlpFc, b.mlpProj]), w.lmHead];
+  return matrices.flatMap((m): WeightArray[] => (m.kind === "q8" ? [m.q, m.scales] : [m.data]));
 }
 
 /** A zeroed matrix in the backend's memory. */

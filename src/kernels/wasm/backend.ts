@@ -1,5 +1,5 @@
 import { availableParallelism } from "node:os";
-import type { Backend, KVView, Matrix } from "../backend.js";
+import type { Backend, KVView, Matrix, WeightArray } from "../backend.js";
 import { Q8_BLOCK } from "../backend.js";
 import { tooLargeForF16 } from "../f16.js";
 import { checkColumnRange, checkRowRange } from "../write-matrix.js";
@@ -55,6 +55,9 @@ const CHUNK_NANOS = 8000;
  * 245-259 → 271-280 tok/s, F32 78-84 → 84-87, F16 139-144 → 143-149.
  */
 const MATMUL_CHUNKS_PER_THREAD = 2;
+/** readSum reads as a matmul reads its weight rows: one region per thread, in two chunks. */
+const READ_CHUNKS_PER_THREAD = MATMUL_CHUNKS_PER_THREAD;
+const NS_PER_BYTE_READ = 0.04; // 25 GB/s on one thread
 const DEFAULT_SPIN_MICROS = 5000;
 /** What an f32 or f16 matmul block keeps per pair of x rows between column panels (assembly/matmul.ts). */
 const MATMUL_STATE_BYTES = 512;
@@ -93,6 +96,7 @@ class WasmBackend implements Backend {
   private readonly onePosition = new Int32Array(1);
   private scratch: Int8Array; // one slice per thread, for the f32 matmul blocks' running sums
   private scratchPerThread = 0;
+  private readonly readSums: Int32Array; // readSum's chunk sums, one slot per chunk
 
   constructor(
     private readonly arena: Arena,
@@ -114,6 +118,7 @@ class WasmBackend implements Backend {
     this.tables = new BlockTables(arena);
     this.descs = arena.i32(DESC_INTS * 16);
     this.scratch = this.growScratch(64 * MATMUL_STATE_BYTES);
+    this.readSums = arena.i32(READ_CHUNKS_PER_THREAD * pool.threads);
   }
 
   allocF32(length: number): Float32Array {
@@ -400,6 +405,19 @@ class WasmBackend implements Backend {
     for (let i = 0, at = 0; i < count; i++, at += DESC_INTS) {
       this.kernels.attnCombine(d[at], d[at + 9], d[at + 8], d[at + 11], nHead, headDim);
     }
+  }
+
+  readSum(data: WeightArray): number {
+    const a = this.a;
+    const sums = this.readSums;
+    sums.fill(0); // a short call runs as one chunk and leaves the other slots alone
+    a[ARG] = sums.byteOffset;
+    a[ARG + 1] = this.ptr(data, data.length, "readSum data");
+    a[ARG + 2] = data.byteLength;
+    this.dispatch(Op.ReadSum, data.byteLength, NS_PER_BYTE_READ, data.byteLength, 64, READ_CHUNKS_PER_THREAD);
+    let sum = 0;
+    for (let i = 0; i < sums.length; i++) sum = (sum + sums[i]) | 0;
+    return sum >>> 0;
   }
 
   /** The backend's own buffer `name`, at least `length` floats, grown geometrically. */

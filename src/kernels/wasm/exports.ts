@@ -22,6 +22,7 @@ export interface KernelExports {
   readonly attnChunks: Kernel; // (out, q, k, v, table, blockSize, nHead, headDim, scores, visible, stats, partials, c0, c1)
   readonly attnCombine: Kernel; // (out, partials, stats, chunks, nHead, headDim)
   readonly attnBatchChunks: Kernel; // (desc, count, i0, i1, nHead, headDim)
+  readonly readSum: Kernel; // (out, data, i0, i1): out = wrapping sum of the words of bytes [i0, i1)
   /** Positions per chunk of attention's sums (CHUNK in assembly/attention.ts). */
   readonly attnChunkPositions: number;
 }
@@ -64,6 +65,7 @@ export function instantiateKernels(module: WebAssembly.Module, memory: WebAssemb
     attnChunks: kernel(exports, "attnChunks"),
     attnCombine: kernel(exports, "attnCombine"),
     attnBatchChunks: kernel(exports, "attnBatchChunks"),
+    readSum: kernel(exports, "readSum"),
     attnChunkPositions: constant(exports, "attnChunkPositions"),
   };
 }

@@ -72,6 +72,7 @@ export const enum Op {
   Attention = 7,
   MatmulF16 = 9,
   AttentionDecodeBatch = 10,
+  ReadSum = 11,
 }
 
 /** Where chunk `c` of `chunks` starts among `total` items, chunks being multiples of `align`. */
@@ -172,6 +173,12 @@ export function runJob(k: KernelExports, a: Int32Array, f: Float32Array, c: numb
       // Job chunk `c` takes a range of all the sequences' position chunks (assembly/attention.ts).
       const total = a[ARG + 2];
       k.attnBatchChunks(a[ARG], a[ARG + 1], start(total, c, chunks, 1), start(total, c + 1, chunks, 1), a[ARG + 3], a[ARG + 4]);
+      return;
+    }
+    case Op.ReadSum: {
+      // Chunk c leaves its sum in slot c; the caller adds the slots.
+      const bytes = a[ARG + 2];
+      k.readSum(a[ARG] + 4 * c, a[ARG + 1], start(bytes, c, chunks, 64), start(bytes, c + 1, chunks, 64));
       return;
     }
     default:
