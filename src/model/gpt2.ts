@@ -76,7 +76,6 @@ function embed(config: GPT2Config, w: GPT2Weights, x: Float32Array, batch: StepB
   }
 }
 
-
 /** Splits each row of qkv (N, 3C) into q (N, C) and writes k and v into the cache. */
 function storeKV(cache: KVCache, layer: number, batch: StepBatch, qkv: Float32Array, q: Float32Array, C: number): void {
   for (let i = 0; i < batch.numTokens; i++) copyFloats(q, i * C, qkv, i * 3 * C, C);
