@@ -10,8 +10,8 @@ export class RunState {
   readonly xNorm: Float32Array; // (N, C) layer-normed input of a sublayer
   readonly qkv: Float32Array; // (N, 3C)
   readonly q: Float32Array; // (N, C) queries, split out of qkv
-  readonly attnOut: Float32Array; // (N, C) attention output before the projection
-  readonly sublayerOut: Float32Array; // (N, C) what a sublayer adds to the residual stream
+  readonly attnOut: Float32Array; // (N, C) attention output before the projection, in qkv's memory
+  readonly sublayerOut: Float32Array; // (N, C) what a sublayer adds to the residual stream, in xNorm's memory
   readonly hidden: Float32Array; // (N, 4C) MLP hidden activations, in qkv's memory
   readonly lastHidden: Float32Array; // (R, C) final hidden states of the rows that get logits
   readonly logits: Float32Array; // (R, V)
@@ -22,15 +22,18 @@ export class RunState {
   constructor(config: GPT2Config, backend: Backend, readonly maxTokens: number, readonly maxLogitRows: number, maxChunks: number) {
     const { nEmbd: C, nInner, vocabSize: V, nPositions: P, nHead } = config;
     const N = maxTokens;
+    // Buffers whose lives do not overlap share memory. qkv is dead once q, k and v are copied
+    // out, so attention writes attnOut there, and after the projection has read it the MLP makes
+    // `hidden` there. xNorm is dead once a sublayer's first matmul has read it, so the
+    // sublayer's output goes there.
     this.x = backend.allocF32(N * C);
     this.xNorm = backend.allocF32(N * C);
-    // qkv is dead once q, k and v are copied out, before the MLP makes `hidden`: one buffer.
-    const qkvOrHidden = backend.allocF32(N * Math.max(3 * C, nInner));
-    this.qkv = qkvOrHidden.subarray(0, N * 3 * C);
+    const qkvMemory = backend.allocF32(N * Math.max(3 * C, nInner));
+    this.qkv = qkvMemory.subarray(0, N * 3 * C);
     this.q = backend.allocF32(N * C);
-    this.attnOut = backend.allocF32(N * C);
-    this.sublayerOut = backend.allocF32(N * C);
-    this.hidden = qkvOrHidden.subarray(0, N * nInner);
+    this.attnOut = qkvMemory.subarray(0, N * C);
+    this.sublayerOut = this.xNorm;
+    this.hidden = qkvMemory.subarray(0, N * nInner);
     this.lastHidden = backend.allocF32(maxLogitRows * C);
     this.logits = backend.allocF32(maxLogitRows * V);
     this.scores = backend.allocF32(nHead * P);
