@@ -65,9 +65,11 @@ export function addInPlace(x: Float32Array, y: Float32Array, length: number): vo
 }
 
 export function readSum(data: WeightArray): number {
-  const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  const bytes = new DataView(data.buffer, data.byteOffset, data.byteLength);
+  const whole = data.byteLength & ~3;
   let sum = 0;
-  for (let i = 0; i < bytes.length; i++) sum = (sum + (bytes[i] << (8 * (i & 3)))) | 0;
+  for (let i = 0; i < whole; i += 4) sum = (sum + bytes.getInt32(i, true)) | 0;
+  for (let i = whole; i < data.byteLength; i++) sum = (sum + (bytes.getUint8(i) << (8 * (i & 3)))) | 0;
   return sum >>> 0;
 }
 
