@@ -17,6 +17,8 @@ import { allocMatrix, type BlockWeights, type GPT2Weights, type LayerNormWeights
  */
 
 const READ_CHUNK = 1 << 20;
+/** f32 values staged at a time for conversion to f16 or q8 storage (never freed: kept small). */
+const STAGING_FLOATS = 1 << 16;
 export const SUPPORTED_ARCHITECTURES = ["gpt2"];
 
 export function ggufArchitecture(g: GGUFFile): string {
@@ -100,8 +102,9 @@ export function loadGGUFWeights(g: GGUFFile, config: GPT2Config, backend: Backen
   const vector = (name: string, length: number): Float32Array => f32Into(tensor(name, [length]), backend.allocF32(length));
   const layerNorm = (prefix: string): LayerNormWeights => ({ weight: vector(`${prefix}.weight`, C), bias: vector(`${prefix}.bias`, C) });
 
-  // The backend's, so its kernels can convert from it; grown geometrically (it is never freed).
-  let staging: Float32Array = new Float32Array(0);
+  // The backend's, so its kernels can convert from it; allocated on first use and never freed,
+  // so a read's rows are converted a few at a time through it rather than all at once.
+  let staging: Float32Array | null = null;
   const matrix = (name: string, inFeatures: number, outFeatures: number): Matrix => {
     const t = tensor(name, [inFeatures, outFeatures]);
     const type = t.type;
@@ -114,10 +117,15 @@ export function loadGGUFWeights(g: GGUFFile, config: GPT2Config, backend: Backen
       const blocksPerRow = inFeatures / 32;
       readTensorRows(t, chunk, (bytes, firstRow, rows) => decodeBlocksToQ8(type, bytes, rows * blocksPerRow, m.q, firstRow * inFeatures, m.scales, firstRow * blocksPerRow));
     } else {
+      const stage = (staging ??= backend.allocF32(Math.max(STAGING_FLOATS, C, nInner)));
+      const sliceRows = Math.floor(stage.length / inFeatures);
       readTensorRows(t, chunk, (bytes, firstRow, rows) => {
-        if (staging.length < rows * inFeatures) staging = backend.allocF32(Math.max(rows * inFeatures, 2 * staging.length));
-        decodeF32(type, bytes, rows * inFeatures, staging, 0);
-        backend.writeMatrixRows(m, firstRow, staging, rows);
+        const rowBytes = bytes.length / rows;
+        for (let r = 0; r < rows; r += sliceRows) {
+          const n = Math.min(sliceRows, rows - r);
+          decodeF32(type, bytes.subarray(r * rowBytes, (r + n) * rowBytes), n * inFeatures, stage, 0);
+          backend.writeMatrixRows(m, firstRow + r, stage, n);
+        }
       });
     }
     return m;
