@@ -59,44 +59,41 @@ export class BpeMerger {
 }
 
 /**
- * (left, right) id pair -> merge rank, an open-addressing hash table in typed arrays. A Map keyed
- * by left * vocab + right would hold 50k heap numbers for GPT-2 (keys past 2^30 are not small
- * integers in V8) and allocate one per lookup; this is three Int32Arrays and allocates nothing.
+ * (left, right) id pair -> merge rank, an open-addressing hash table over the merges themselves:
+ * a slot holds a rank r, and merges[3r], merges[3r + 1] are its pair. A Map keyed by
+ * left * vocab + right would hold 50k heap numbers for GPT-2 (keys past 2^30 are not small
+ * integers in V8) and allocate one per lookup; this is one Int32Array (512 KB for GPT-2) and
+ * allocates nothing.
  */
 class PairRanks {
-  private readonly left: Int32Array;
-  private readonly right: Int32Array;
-  private readonly rank: Int32Array;
+  private readonly ranks: Int32Array; // -1: an empty slot (ranks are >= 0)
   private readonly mask: number;
 
-  constructor(merges: Int32Array) {
+  constructor(private readonly merges: Int32Array) {
     const count = merges.length / 3;
     let capacity = 16;
     while (capacity < 2 * count) capacity *= 2; // at most half full: short probe runs
-    this.left = new Int32Array(capacity).fill(-1); // -1: an empty slot (ids are >= 0)
-    this.right = new Int32Array(capacity);
-    this.rank = new Int32Array(capacity);
+    this.ranks = new Int32Array(capacity).fill(-1);
     this.mask = capacity - 1;
     for (let r = 0; r < count; r++) {
       const i = this.slot(merges[3 * r], merges[3 * r + 1]);
       // Keep the first occurrence of a duplicated merge: it has the lower, winning rank.
-      if (this.left[i] !== -1) continue;
-      this.left[i] = merges[3 * r];
-      this.right[i] = merges[3 * r + 1];
-      this.rank[i] = r;
+      if (this.ranks[i] === -1) this.ranks[i] = r;
     }
   }
 
   get(left: number, right: number): number | undefined {
-    const i = this.slot(left, right);
-    return this.left[i] === -1 ? undefined : this.rank[i];
+    const r = this.ranks[this.slot(left, right)];
+    return r === -1 ? undefined : r;
   }
 
   /** The slot holding the pair, or the empty slot where it would go (linear probing). */
   private slot(left: number, right: number): number {
     const h = Math.imul(left, 0x9e3779b1) ^ Math.imul(right, 0x85ebca77);
     let i = (h ^ (h >>> 16)) & this.mask;
-    while (this.left[i] !== -1 && (this.left[i] !== left || this.right[i] !== right)) i = (i + 1) & this.mask;
+    for (let r = this.ranks[i]; r !== -1 && (this.merges[3 * r] !== left || this.merges[3 * r + 1] !== right); r = this.ranks[i]) {
+      i = (i + 1) & this.mask;
+    }
     return i;
   }
 }
