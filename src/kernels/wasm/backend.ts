@@ -133,7 +133,6 @@ class WasmBackend implements Backend {
     return this.arena.u16(length);
   }
 
-  /** The byte offset a kernel gets for `view`, after checking it lives in this memory and is long enough. */
   /**
    * The byte offset of row `row` of a (·, width) view that must hold rows [row, row + count): a
    * negative row would point the kernels before the view, outside what ptr() checks.
@@ -143,6 +142,7 @@ class WasmBackend implements Backend {
     return this.ptr(view, (row + count) * width, what) + row * width * Float32Array.BYTES_PER_ELEMENT;
   }
 
+  /** The byte offset a kernel gets for `view`, after checking it lives in this memory and is long enough. */
   private ptr(view: View, length: number, what: string): number {
     if (!this.arena.owns(view)) {
       throw new Error(`${what}: array is not in this wasm backend's memory; allocate it with backend.allocF32/allocI8`);
