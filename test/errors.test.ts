@@ -226,6 +226,8 @@ describe("the CLI prints one line and exits non-zero", () => {
     assert.deepEqual([out.prompt_len, out.gen, out.dtype], [4, 3, "f32"]);
     // Every block's four matrices and the tied head, in f32: 4 · (12 · n_layer · C² + V · C).
     assert.equal(out.weight_bytes_per_token, 4 * (12 * 6 * 256 * 256 + 257 * 256));
+    // Keys and values of every layer at the mean position, P + round(G / 2) = 6: 4 · 2 · n_layer · 6 · C.
+    assert.equal(out.kv_bytes_per_token, 4 * 2 * 6 * 6 * 256);
   });
 
   it("tokenize --json and perplexity --json", () => {

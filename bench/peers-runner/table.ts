@@ -79,7 +79,7 @@ export function formatOwnTimers(rows: Row[]): string {
   return parts.length === 0 ? "" : `llama.cpp by its own timers (llama_perf, without node-llama-cpp's JS), tok/s: ${parts.join("; ")}.`;
 }
 
-/** The engine's decode ceiling per row: how fast its threads read the weights a decode step reads. */
+/** The engine's decode ceiling per row: how fast its threads read what a decode step reads (weights, KV cache). */
 export function formatCeilings(rows: Row[]): string {
   const parts: string[] = [];
   for (const row of rows) {
@@ -92,6 +92,6 @@ export function formatCeilings(rows: Row[]): string {
   }
   return parts.length === 0
     ? ""
-    : "decode ceiling (the engine's threads reading, between its runs, only the weights a decode step reads; " +
-        `the peers read as many bytes per token, Q8_0 6% fewer than q8): ${parts.join("; ")}.`;
+    : "decode ceiling (the engine's threads reading, between its runs, only the weights and the f32 KV cache a decode step " +
+        `reads; the peers read as many weight bytes per token, Q8_0 6% fewer than q8): ${parts.join("; ")}.`;
 }

@@ -7,7 +7,8 @@ import { intFlag, loadOptions, modelOptions, modelSource, type Command } from ".
 export const benchHelp = `nanogpt-infer bench [--model DIR] [--threads N] [--prompt-len P] [--gen G] [--dtype f32|f16|q8] [--repeat R] [--warmup W] [--profile] [--json]
   times prefill of a P-token prompt and greedy decode of G tokens (median of R runs, after W warm-up runs of the same shape, default 2);
   prints {prefill_tok_s, decode_tok_s, ttft_ms, peak_rss_mb, load_ms}, and the decode ceiling measured between the runs:
-  how fast the threads read the weights a decode step reads (read_gb_s) and the tok/s that allows (decode_ceiling_tok_s);
+  how fast the threads read what a decode step reads in full, the weights and the KV cache at the run's mean position
+  (read_gb_s), and the tok/s that allows (decode_ceiling_tok_s);
   --profile adds a per-kernel breakdown of decode`;
 
 export interface BenchResult {
@@ -17,6 +18,8 @@ export interface BenchResult {
   peak_rss_mb: number;
   load_ms: number;
   weight_bytes_per_token: number;
+  /** Keys and values a decode step reads, averaged over the run's steps. */
+  kv_bytes_per_token: number;
   read_gb_s: number;
   decode_ceiling_tok_s: number;
   backend: string;
@@ -51,10 +54,12 @@ export async function benchCommand(argv: string[]): Promise<void> {
     for (let w = 0; w < warmup; w++) llm.generateBatch([prompt], params);
     const runs: { prefillMs: number; decodeMs: number }[] = [];
     // The ceiling is measured between the decode runs, so both see the same state of a machine
-    // whose memory bandwidth drifts (shared caches, neighbours on the host).
-    const weights = decodeWeightArrays(llm.weights);
-    const weightBytes = weights.reduce((sum, a) => sum + a.byteLength, 0);
-    const readMs: number[] = [];
+    // whose memory bandwidth drifts (shared caches, neighbours on the host). Decode steps 1..G-1
+    // see P + 1 .. P + G - 1 positions, P + G/2 on average.
+    const reads = llm.decodeReads(0, promptLen + Math.round(gen / 2));
+    const readBytes = reads.reduce((sum, a) => sum + a.byteLength, 0);
+    const weightBytes = decodeWeightArrays(llm.weights).reduce((sum, a) => sum + a.byteLength, 0);
+    const readPassMs: number[] = [];
     for (let r = 0; r < repeat; r++) {
       const start = performance.now();
       const run = llm.start([prompt], params);
@@ -65,15 +70,15 @@ export async function benchCommand(argv: string[]): Promise<void> {
       runs.push({ prefillMs, decodeMs: performance.now() - decodeStart });
       for (let pass = 0; pass < CEILING_PASSES; pass++) {
         const readStart = performance.now();
-        for (const a of weights) llm.backend.readSum(a);
-        readMs.push(performance.now() - readStart);
+        for (const a of reads) llm.backend.readSum(a);
+        readPassMs.push(performance.now() - readStart);
       }
     }
     const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
     const prefillMs = median(runs.map((r) => r.prefillMs));
     const decodeMs = median(runs.map((r) => r.decodeMs));
     const lastDecodeMs = runs[runs.length - 1].decodeMs;
-    const weightReadMs = median(readMs);
+    const readMs = median(readPassMs);
     const result: BenchResult = {
       prefill_tok_s: round((promptLen / prefillMs) * 1000),
       decode_tok_s: round(((gen - 1) / decodeMs) * 1000),
@@ -81,8 +86,9 @@ export async function benchCommand(argv: string[]): Promise<void> {
       peak_rss_mb: round(process.resourceUsage().maxRSS / 1024),
       load_ms: round(loadMs),
       weight_bytes_per_token: weightBytes,
-      read_gb_s: round(weightBytes / weightReadMs / 1e6),
-      decode_ceiling_tok_s: round(1000 / weightReadMs),
+      kv_bytes_per_token: readBytes - weightBytes,
+      read_gb_s: round(readBytes / readMs / 1e6),
+      decode_ceiling_tok_s: round(1000 / readMs),
       backend: llm.backend.name,
       threads: llm.backend.threads,
       dtype: options.dtype ?? "f32",
@@ -96,7 +102,7 @@ export async function benchCommand(argv: string[]): Promise<void> {
     }
     process.stdout.write(
       `${result.backend}, ${result.dtype}: prefill ${result.prefill_tok_s} tok/s (ttft ${result.ttft_ms} ms), decode ${result.decode_tok_s} tok/s, peak RSS ${result.peak_rss_mb} MB, load ${result.load_ms} ms\n` +
-        `decode ceiling: ${round(weightBytes / 1e6)} MB of weights per token read at ${result.read_gb_s} GB/s = ${result.decode_ceiling_tok_s} tok/s; ` +
+        `decode ceiling: ${round(weightBytes / 1e6)} MB of weights + ${round((readBytes - weightBytes) / 1e6)} MB of KV cache per token read at ${result.read_gb_s} GB/s = ${result.decode_ceiling_tok_s} tok/s; ` +
         `decode runs at ${Math.round((result.decode_tok_s / result.decode_ceiling_tok_s) * 100)}% of it\n`,
     );
     if (result.profile) {

@@ -4,7 +4,8 @@ import { createBackend, type Backend, type BackendKind, type BackendOptions } fr
 import { profileBackend, type KernelProfiler } from "../kernels/profile.js";
 import type { GPT2Config } from "../model/config.js";
 import { openModel } from "../model/load.js";
-import type { GPT2Weights, WeightDType } from "../model/weights.js";
+import type { WeightArray } from "../kernels/backend.js";
+import { decodeWeightArrays, type GPT2Weights, type WeightDType } from "../model/weights.js";
 import type { Tokenizer } from "../tokenizer/index.js";
 import { decodeOne, prefill } from "./generate.js";
 import { ModelRunner } from "./model-runner.js";
@@ -190,6 +191,15 @@ export class LLM {
     if (predictions === 0) throw new UserError(`the text has ${ids.length} tokens: perplexity needs at least 2`);
     const nll = total / predictions;
     return { tokens: ids.length, predictions, nll, ppl: Math.exp(nll) };
+  }
+
+  /**
+   * The arrays a decode step of sequence `slot` reads in full with `positions` visible: the
+   * weights decodeWeightArrays lists, then each layer's cached keys and values. For measuring
+   * the decode ceiling (bench); makes new views on every call.
+   */
+  decodeReads(slot: number, positions: number): WeightArray[] {
+    return [...decodeWeightArrays(this.weights), ...this.cache.filledRows(slot, positions)];
   }
 
   close(): void {

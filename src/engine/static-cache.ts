@@ -41,4 +41,20 @@ export class StaticKVCache implements KVCache {
   view(layer: number, slot: number): KVView {
     return this.views[layer][slot];
   }
+
+  /**
+   * The keys and values of positions [0, positions) of one sequence, layer by layer, keys then
+   * values: what a decode step's attention reads with that many positions visible. New views
+   * on every call: for measurements, not for the forward pass.
+   */
+  filledRows(slot: number, positions: number): Float32Array[] {
+    if (positions > this.maxPositions) throw new Error(`StaticKVCache: position ${positions} beyond ${this.maxPositions}`);
+    const C = this.rowWidth;
+    const rows: Float32Array[] = [];
+    for (let l = 0; l < this.views.length; l++) {
+      const offset = (l * this.batchSize + slot) * this.maxPositions * C;
+      rows.push(this.k.subarray(offset, offset + positions * C), this.v.subarray(offset, offset + positions * C));
+    }
+    return rows;
+  }
 }
