@@ -93,5 +93,5 @@ export function formatCeilings(rows: Row[]): string {
   return parts.length === 0
     ? ""
     : "decode ceiling (the engine's threads reading, between its runs, only the weights and the f32 KV cache a decode step " +
-        `reads; the peers read as many weight bytes per token, Q8_0 6% fewer than q8): ${parts.join("; ")}.`;
+        `reads; the peers read as many bytes per token, Q8_0 6% fewer than q8): ${parts.join("; ")}.`;
 }
