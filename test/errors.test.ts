@@ -218,6 +218,12 @@ describe("the CLI prints one line and exits non-zero", () => {
     assert.match(bad.stderr, /--dtype must be one of f32, f16, q8/);
   });
 
+  it("bench: a run longer than the context fails with the generation's error, before any ceiling pass", () => {
+    const long = run("bench", "--prompt-len", "250", "--gen", "100", "--warmup", "0", "--repeat", "1");
+    assert.equal(long.status, 1);
+    assert.match(long.stderr, /prompt \(250 tokens\) \+ max_tokens \(100\) = 350 exceeds the context of 256 tokens/);
+  });
+
   it("bench --json prints the benchmark's keys", () => {
     const r = run("bench", "--prompt-len", "4", "--gen", "3", "--repeat", "1", "--warmup", "1", "--json");
     assert.equal(r.status, 0, r.stderr);

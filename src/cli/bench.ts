@@ -55,8 +55,9 @@ export async function benchCommand(argv: string[]): Promise<void> {
     const runs: { prefillMs: number; decodeMs: number }[] = [];
     // The ceiling is measured between the decode runs, so both see the same state of a machine
     // whose memory bandwidth drifts (shared caches, neighbours on the host). Decode steps 1..G-1
-    // see P + 1 .. P + G - 1 positions, P + G/2 on average.
-    const reads = llm.decodeReads(0, promptLen + Math.round(gen / 2));
+    // see P + 1 .. P + G - 1 positions, P + G/2 on average. (A run longer than the context fails
+    // below, with its own error.)
+    const reads = llm.decodeReads(0, Math.min(promptLen + Math.round(gen / 2), llm.contextLength));
     const readBytes = reads.reduce((sum, a) => sum + a.byteLength, 0);
     const weightBytes = decodeWeightArrays(llm.weights).reduce((sum, a) => sum + a.byteLength, 0);
     const readPassMs: number[] = [];
