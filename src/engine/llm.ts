@@ -4,8 +4,7 @@ import { createBackend, type Backend, type BackendKind, type BackendOptions } fr
 import { profileBackend, type KernelProfiler } from "../kernels/profile.js";
 import type { GPT2Config } from "../model/config.js";
 import { openModel } from "../model/load.js";
-import type { WeightArray } from "../kernels/backend.js";
-import { decodeWeightArrays, type GPT2Weights, type WeightDType } from "../model/weights.js";
+import type { GPT2Weights, WeightDType } from "../model/weights.js";
 import type { Tokenizer } from "../tokenizer/index.js";
 import { decodeOne, prefill } from "./generate.js";
 import { ModelRunner } from "./model-runner.js";
@@ -194,12 +193,12 @@ export class LLM {
   }
 
   /**
-   * The arrays a decode step of sequence `slot` reads in full with `positions` visible: the
-   * weights decodeWeightArrays lists, then each layer's cached keys and values. For measuring
-   * the decode ceiling (bench); makes new views on every call.
+   * Each layer's cached keys and values of sequence `slot`, positions [0, positions): what a
+   * decode step's attention reads besides the weights (decodeWeightArrays). For measuring the
+   * decode ceiling (bench); makes new views on every call.
    */
-  decodeReads(slot: number, positions: number): WeightArray[] {
-    return [...decodeWeightArrays(this.weights), ...this.cache.filledRows(slot, positions)];
+  cachedKV(slot: number, positions: number): Float32Array[] {
+    return this.cache.filledRows(slot, positions);
   }
 
   close(): void {

@@ -31,7 +31,7 @@ export class StaticKVCache implements KVCache {
   update(layer: number, slot: number, pos: number, src: Float32Array, kAt: number, vAt: number, stride: number, t: number): void {
     if (pos + t > this.maxPositions) throw new Error(`StaticKVCache: position ${pos + t} beyond ${this.maxPositions}`);
     const C = this.rowWidth;
-    const offset = ((layer * this.batchSize + slot) * this.maxPositions + pos) * C;
+    const offset = this.rowOffset(layer, slot, pos);
     for (let i = 0; i < t; i++) {
       copyFloats(this.k, offset + i * C, src, kAt + i * stride, C);
       copyFloats(this.v, offset + i * C, src, vAt + i * stride, C);
@@ -49,12 +49,16 @@ export class StaticKVCache implements KVCache {
    */
   filledRows(slot: number, positions: number): Float32Array[] {
     if (positions > this.maxPositions) throw new Error(`StaticKVCache: position ${positions} beyond ${this.maxPositions}`);
-    const C = this.rowWidth;
     const rows: Float32Array[] = [];
     for (let l = 0; l < this.views.length; l++) {
-      const offset = (l * this.batchSize + slot) * this.maxPositions * C;
-      rows.push(this.k.subarray(offset, offset + positions * C), this.v.subarray(offset, offset + positions * C));
+      const begin = this.rowOffset(l, slot, 0), end = this.rowOffset(l, slot, positions);
+      rows.push(this.k.subarray(begin, end), this.v.subarray(begin, end));
     }
     return rows;
+  }
+
+  /** Where position `pos` of a sequence's keys (or values) of one layer starts: (L, B, P, C) order. */
+  private rowOffset(layer: number, slot: number, pos: number): number {
+    return ((layer * this.batchSize + slot) * this.maxPositions + pos) * this.rowWidth;
   }
 }
