@@ -50,6 +50,17 @@ const load = (dir: string) => LLM.load(dir, { backend: "reference" });
 describe("bad model files get a clear error", () => {
   it("missing folder", () => rejectsWith(load(path.join(tmpRoot, "nope")), /model folder .*nope does not exist/));
 
+  it("a shard name that leaves the folder is refused, not opened", async () => {
+    const dir = modelCopy("escaping-shard");
+    const outside = path.join(tmpRoot, "outside.safetensors");
+    fs.copyFileSync(path.join(dir, "model.safetensors"), outside);
+    fs.rmSync(path.join(dir, "model.safetensors"));
+    for (const shard of ["../outside.safetensors", "/etc/passwd", "sub/../../outside.safetensors", "..\\outside.safetensors"]) {
+      fs.writeFileSync(path.join(dir, "model.safetensors.index.json"), JSON.stringify({ weight_map: { "wte.weight": shard } }));
+      await rejectsWith(load(dir), /model\.safetensors\.index\.json: refusing file name ".*": it must be a relative path inside /);
+    }
+  });
+
   it("missing config.json", async () => {
     const dir = modelCopy("no-config");
     fs.rmSync(path.join(dir, "config.json"));

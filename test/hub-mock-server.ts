@@ -34,6 +34,12 @@ export interface MockHub {
   readonly cutAfter: Map<string, number>;
   /** file name -> bytes to leave off the end while still claiming the full size in the tree. */
   readonly shortBy: Map<string, number>;
+  /** file name -> the oid (or LFS oid) the listings claim for it instead of the real one. */
+  readonly fakeOid: Map<string, string>;
+  /** files whose served bytes have one byte flipped (same size, wrong hash). */
+  readonly corrupt: Set<string>;
+  /** extra listing entries (any name, "../x" included) with their bytes, served like files. */
+  readonly extraFiles: Map<string, Buffer>;
   close(): Promise<void>;
 }
 
@@ -48,16 +54,17 @@ function gitBlobOid(content: Buffer): string {
   return createHash("sha1").update(`blob ${content.length}\0`).update(content).digest("hex");
 }
 
+function entry(name: string, content: Buffer): FileEntry {
+  const lfs = name.endsWith(".safetensors") ? { oid: createHash("sha256").update(content).digest("hex"), size: content.length, pointerSize: 134 } : undefined;
+  return { path: name, size: content.length, oid: gitBlobOid(content), lfs };
+}
+
 function entries(dir: string): FileEntry[] {
   return fs
     .readdirSync(dir)
     .filter((f) => fs.statSync(path.join(dir, f)).isFile())
     .sort()
-    .map((f) => {
-      const content = fs.readFileSync(path.join(dir, f));
-      const lfs = f.endsWith(".safetensors") ? { oid: createHash("sha256").update(content).digest("hex"), size: content.length, pointerSize: 134 } : undefined;
-      return { path: f, size: content.length, oid: gitBlobOid(content), lfs };
-    });
+    .map((f) => entry(f, fs.readFileSync(path.join(dir, f))));
 }
 
 function json(res: http.ServerResponse, status: number, body: unknown): void {
@@ -71,6 +78,10 @@ export async function startMockHub(repos: readonly MockRepo[]): Promise<MockHub>
   const requests: RequestLog[] = [];
   const cutAfter = new Map<string, number>();
   const shortBy = new Map<string, number>();
+  const fakeOid = new Map<string, string>();
+  const corrupt = new Set<string>();
+  const extraFiles = new Map<string, Buffer>();
+  const withExtras = (files: FileEntry[]): FileEntry[] => [...files, ...[...extraFiles].map(([name, content]) => entry(name, content))];
 
   const server = http.createServer((req, res) => {
     const url = new URL(req.url ?? "/", "http://localhost");
@@ -82,7 +93,8 @@ export async function startMockHub(repos: readonly MockRepo[]): Promise<MockHub>
     const repoId = api ? `${parts[2]}/${parts[3]}` : `${parts[0]}/${parts[1]}`;
     const found = byId.get(repoId);
     if (found === undefined) return json(res, 404, { error: "Repository not found" });
-    const { repo, files } = found;
+    const { repo } = found;
+    const files = withExtras(found.files);
     if (repo.token !== undefined && !(repo.gated && api) && req.headers.authorization !== `Bearer ${repo.token}`) {
       return json(res, 401, { error: "Invalid username or password." });
     }
@@ -103,7 +115,12 @@ export async function startMockHub(repos: readonly MockRepo[]): Promise<MockHub>
         siblings: files.map((f) => ({ rfilename: f.path })),
       });
     }
-    const listing = (f: FileEntry) => ({ type: "file", oid: f.oid, size: f.size, path: f.path, ...(f.lfs ? { lfs: f.lfs } : {}) });
+    const listing = (f: FileEntry) => {
+      const fake = fakeOid.get(f.path);
+      const oid = fake !== undefined && f.lfs === undefined ? fake : f.oid;
+      const lfs = f.lfs !== undefined && fake !== undefined ? { ...f.lfs, oid: fake } : f.lfs;
+      return { type: "file", oid, size: f.size, path: f.path, ...(lfs ? { lfs } : {}) };
+    };
     if (api && parts[4] === "tree") return json(res, 200, files.map(listing));
     if (api && parts[4] === "paths-info" && req.method === "POST") {
       let body = "";
@@ -118,7 +135,11 @@ export async function startMockHub(repos: readonly MockRepo[]): Promise<MockHub>
       const name = parts.slice(4).join("/");
       const file = files.find((f) => f.path === name);
       if (file === undefined) return json(res, 404, { error: "Entry not found" });
-      let content = fs.readFileSync(path.join(repo.dir, name));
+      let content = extraFiles.get(name) ?? fs.readFileSync(path.join(repo.dir, name));
+      if (corrupt.has(name)) {
+        content = Buffer.from(content);
+        content[content.length >> 1] ^= 0xff;
+      }
       const short = shortBy.get(name);
       if (short !== undefined) content = content.subarray(0, content.length - short);
       const headers: Record<string, string | number> = {
@@ -162,6 +183,9 @@ export async function startMockHub(repos: readonly MockRepo[]): Promise<MockHub>
     requests,
     cutAfter,
     shortBy,
+    fakeOid,
+    corrupt,
+    extraFiles,
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();

@@ -16,6 +16,7 @@ const SHA = "0123456789abcdef0123456789abcdef01234567";
 const SHARDED_SHA = "89abcdef0123456789abcdef0123456789abcdef";
 const PRIVATE_SHA = "fedcba9876543210fedcba9876543210fedcba98";
 const TOKEN = "hf_test_token";
+const ESCAPING_SHARD = "../../../../PWNED.safetensors";
 
 /** A port nothing listens on: bound once, then released. */
 async function refusedPort(): Promise<number> {
@@ -50,8 +51,18 @@ describe("Hub downloads against a mock Hub", () => {
   const env = (extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv => ({ HF_ENDPOINT: hub.url, HF_HUB_CACHE: cache, ...extra });
   const repoDir = (id: string) => path.join(cache, `models--${id.replace("/", "--")}`);
 
+  let escapeDir: string;
+
   before(async () => {
+    // A repository whose index sends a shard outside the snapshot.
+    escapeDir = fs.mkdtempSync(path.join(os.tmpdir(), "nanogpt-hub-escape-"));
+    const sharded = path.join(fixtures, "gpt2-tiny-random-f16-sharded");
+    for (const f of ["config.json", "tokenizer.json"]) fs.copyFileSync(path.join(sharded, f), path.join(escapeDir, f));
+    const index = JSON.parse(fs.readFileSync(path.join(sharded, "model.safetensors.index.json"), "utf8")) as { weight_map: Record<string, string> };
+    for (const k of Object.keys(index.weight_map)) index.weight_map[k] = ESCAPING_SHARD;
+    fs.writeFileSync(path.join(escapeDir, "model.safetensors.index.json"), JSON.stringify(index));
     hub = await startMockHub([
+      { id: "test-org/escape", dir: escapeDir, sha: SHA },
       { id: "test-org/tiny", dir: path.join(fixtures, "gpt2-tiny-random"), sha: SHA },
       { id: "test-org/tiny-sharded", dir: path.join(fixtures, "gpt2-tiny-random-f16-sharded"), sha: SHARDED_SHA },
       { id: "test-org/private", dir: path.join(fixtures, "gpt2-tiny-random"), sha: PRIVATE_SHA, token: TOKEN },
@@ -62,6 +73,62 @@ describe("Hub downloads against a mock Hub", () => {
   after(async () => {
     await hub.close();
     fs.rmSync(cache, { recursive: true, force: true });
+    fs.rmSync(escapeDir, { recursive: true, force: true });
+  });
+
+  /** A fresh cache at <tmp>/c, so anything written beside it (<tmp>/PWNED) would show. */
+  const hostileCache = (): { root: string; e: NodeJS.ProcessEnv } => {
+    const root = fs.mkdtempSync(path.join(os.tmpdir(), "nanogpt-hub-hostile-"));
+    return { root, e: env({ HF_HUB_CACHE: path.join(root, "c") }) };
+  };
+  const onlyCache = (root: string) => assert.ok(fs.readdirSync(root).every((f) => f === "c"), "nothing written outside the cache");
+
+  it("hostile mirror: an oid that is a path never becomes one", async () => {
+    const { root, e } = hostileCache();
+    hub.fakeOid.set("config.json", "../../../PWNED");
+    try {
+      await assert.rejects(resolveHubModel("test-org/tiny", { quiet: true, env: e }), rejectsWith(/model test-org\/tiny: .*tree.* gave config\.json the oid "\.\.\/\.\.\/\.\.\/PWNED", not 40 hex digits/));
+      hub.fakeOid.set("config.json", "f".repeat(64));
+      await assert.rejects(resolveHubModel("test-org/tiny", { quiet: true, env: e }), rejectsWith(/not 40 hex digits/));
+    } finally {
+      hub.fakeOid.delete("config.json");
+    }
+    onlyCache(root);
+    fs.rmSync(root, { recursive: true, force: true });
+  });
+
+  it("hostile mirror: bytes whose sha256 (LFS) or git sha1 differ from the listing are removed", async () => {
+    for (const file of ["model.safetensors", "config.json"]) {
+      const { root, e } = hostileCache();
+      hub.corrupt.add(file);
+      try {
+        const kind = file === "config.json" ? "git-sha1" : "sha256";
+        await assert.rejects(resolveHubModel("test-org/tiny", { quiet: true, env: e }), rejectsWith(new RegExp(`/${file.replace(".", "\\.")}: ${kind} check failed: got [0-9a-f]+, expected [0-9a-f]+; the file was removed`)));
+      } finally {
+        hub.corrupt.delete(file);
+      }
+      const blobs = path.join(root, "c", "models--test-org--tiny", "blobs");
+      const wrong = fs.readdirSync(blobs).filter((b) => b.endsWith(".incomplete"));
+      assert.deepEqual(wrong, [], "no partial file left");
+      assert.ok(!fs.existsSync(path.join(root, "c", "models--test-org--tiny", "snapshots", SHA, file)));
+      // A later honest download completes.
+      const dir = await resolveHubModel("test-org/tiny", { quiet: true, env: e });
+      assert.ok(fs.existsSync(path.join(dir, file)));
+      onlyCache(root);
+      fs.rmSync(root, { recursive: true, force: true });
+    }
+  });
+
+  it("hostile mirror: a shard or file name with .. is refused before anything is written for it", async () => {
+    const { root, e } = hostileCache();
+    hub.extraFiles.set(ESCAPING_SHARD, Buffer.from("not a checkpoint"));
+    try {
+      await assert.rejects(resolveHubModel("test-org/escape", { quiet: true, env: e }), rejectsWith(/model test-org\/escape: refusing file name "\.\.\/\.\.\/\.\.\/\.\.\/PWNED\.safetensors": it must be a relative path inside /));
+    } finally {
+      hub.extraFiles.delete(ESCAPING_SHARD);
+    }
+    onlyCache(root);
+    fs.rmSync(root, { recursive: true, force: true });
   });
 
   it("downloads only the needed files into the Hugging Face cache layout", async () => {

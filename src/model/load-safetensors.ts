@@ -1,6 +1,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { UserError } from "../errors.js";
+import { fileInside } from "../io/inside.js";
 import type { Backend, Matrix } from "../kernels/backend.js";
 import { readSafetensorsHeader, TensorReader, type TensorInfo } from "../io/safetensors.js";
 import type { GPT2Config } from "./config.js";
@@ -23,7 +24,7 @@ export function listCheckpointTensors(dir: string): Map<string, TensorInfo> {
     }
     if (typeof weightMap !== "object" || weightMap === null) throw new UserError(`${index}: missing weight_map`);
     const shards = new Set(Object.values(weightMap).map(String));
-    files = [...shards].map((s) => path.join(dir, s));
+    files = [...shards].map((s) => fileInside(dir, s, index));
     for (const f of files) if (!fs.existsSync(f)) throw new UserError(`${index}: shard ${path.basename(f)} is missing`);
   } else {
     throw new UserError(`${dir}: no model.safetensors or model.safetensors.index.json`);

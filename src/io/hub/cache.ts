@@ -1,6 +1,7 @@
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { fileInside } from "../inside.js";
 import { COMMIT_HASH } from "./id.js";
 
 /**
@@ -76,7 +77,7 @@ export function fileSize(file: string): number {
  * shard its index lists); empty when the snapshot is complete.
  */
 export function missingModelFiles(dir: string): string[] {
-  const has = (f: string) => fileSize(path.join(dir, f)) >= 0;
+  const has = (f: string) => fileSize(fileInside(dir, f, path.join(dir, "model.safetensors.index.json"))) >= 0;
   const missing: string[] = [];
   if (!has("config.json")) missing.push("config.json");
   if (!has("tokenizer.json") && !(has("vocab.json") && has("merges.txt"))) missing.push("tokenizer.json");

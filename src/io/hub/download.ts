@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import { UserError } from "../../errors.js";
@@ -17,9 +18,21 @@ export interface BlobDownload {
   readonly blob: string;
   readonly size: number;
   readonly label: string;
+  /** What the bytes must hash to: an LFS file's sha256, or a git blob's sha1 ("blob <size>\0" + bytes). */
+  readonly digest: BlobDigest;
   readonly headers: Record<string, string>;
   readonly fetch: typeof fetch;
   readonly progress: Progress;
+}
+
+export interface BlobDigest {
+  readonly kind: "sha256" | "git-sha1";
+  readonly hex: string;
+}
+
+/** The digest a Hub listing promises for a file: the LFS oid (sha256) if it has one, else the git oid. */
+export function blobDigest(etag: string, lfs: boolean): BlobDigest {
+  return { kind: lfs ? "sha256" : "git-sha1", hex: etag };
 }
 
 export async function downloadBlob(d: BlobDownload): Promise<void> {
@@ -37,7 +50,27 @@ export async function downloadBlob(d: BlobDownload): Promise<void> {
     if (got > d.size) fs.rmSync(partial, { force: true });
     throw new UserError(`${d.url}: size check failed: got ${got} bytes, expected ${d.size}${got < d.size ? "; run again to resume" : ""}`);
   }
+  const actual = hashFile(partial, d.digest.kind);
+  if (actual !== d.digest.hex) {
+    fs.rmSync(partial, { force: true });
+    throw new UserError(`${d.url}: ${d.digest.kind} check failed: got ${actual}, expected ${d.digest.hex}; the file was removed`);
+  }
   fs.renameSync(partial, d.blob);
+}
+
+const HASH_CHUNK = 1 << 22;
+
+function hashFile(file: string, kind: BlobDigest["kind"]): string {
+  const hash = createHash(kind === "sha256" ? "sha256" : "sha1");
+  const fd = fs.openSync(file, "r");
+  try {
+    if (kind === "git-sha1") hash.update(`blob ${fs.fstatSync(fd).size}\0`);
+    const buf = Buffer.alloc(HASH_CHUNK);
+    for (let n; (n = fs.readSync(fd, buf, 0, buf.length, null)) > 0; ) hash.update(buf.subarray(0, n));
+  } finally {
+    fs.closeSync(fd);
+  }
+  return hash.digest("hex");
 }
 
 function fileSizeOf(file: string): number {

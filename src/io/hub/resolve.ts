@@ -2,7 +2,8 @@ import fs from "node:fs";
 import path from "node:path";
 import { UserError } from "../../errors.js";
 import { blobPath, cachedCommit, fileSize, hubCacheDir, indexShards, linkIntoSnapshot, missingModelFiles, repoCacheDir, snapshotDir, writeRef } from "./cache.js";
-import { downloadBlob, httpError, isNetworkError, networkReason } from "./download.js";
+import { fileInside } from "../inside.js";
+import { blobDigest, downloadBlob, httpError, isNetworkError, networkReason } from "./download.js";
 import { COMMIT_HASH, formatHubId, parseHubId, type HubId } from "./id.js";
 import { createProgress, type Progress } from "./progress.js";
 
@@ -20,7 +21,12 @@ interface RemoteFile {
   readonly path: string;
   readonly size: number;
   readonly etag: string;
+  readonly lfs: boolean;
 }
+
+/** LFS files are named by their sha256, others by their git blob sha1: nothing else may become a blob path. */
+const LFS_OID = /^[0-9a-f]{64}$/;
+const GIT_OID = /^[0-9a-f]{40}$/;
 
 function truthy(v: string | undefined): boolean {
   return v !== undefined && ["1", "true", "yes", "on"].includes(v.toLowerCase());
@@ -101,19 +107,22 @@ async function download(id: HubId, repoDir: string, env: NodeJS.ProcessEnv, prog
     for await (const entry of listFiles({ repo: { type: "model", name: id.repo }, revision: commit, hubUrl: endpoint, fetch: hubFetch })) {
       const etag = entry.lfs?.oid ?? entry.oid;
       if (entry.type !== "file" || etag === undefined) continue;
-      remote.set(entry.path, { path: entry.path, size: entry.lfs?.size ?? entry.size, etag });
+      remote.set(entry.path, { path: entry.path, size: entry.lfs?.size ?? entry.size, etag, lfs: entry.lfs !== undefined });
     }
   });
 
   const fetchFile = async (file: RemoteFile): Promise<string> => {
-    if (path.isAbsolute(file.path) || file.path.split("/").includes("..")) throw new UserError(`model ${name}: refusing file path ${file.path}`);
-    const pointer = path.join(snapshotDir(repoDir, commit), file.path);
+    const pointer = fileInside(snapshotDir(repoDir, commit), file.path, `model ${name}`);
+    if (!(file.lfs ? LFS_OID : GIT_OID).test(file.etag)) {
+      throw new UserError(`model ${name}: ${treeUrl} gave ${file.path} the ${file.lfs ? "LFS oid" : "oid"} ${JSON.stringify(file.etag)}, not ${file.lfs ? 64 : 40} hex digits`);
+    }
+    if (!Number.isSafeInteger(file.size) || file.size < 0) throw new UserError(`model ${name}: ${treeUrl} gave ${file.path} the size ${JSON.stringify(file.size)}`);
     if (fileSize(pointer) === file.size) return pointer;
     const blob = blobPath(repoDir, file.etag);
     if (fileSize(blob) !== file.size) {
       const url = `${endpoint}/${id.repo}/resolve/${commit}/${file.path.split("/").map(encodeURIComponent).join("/")}`;
       try {
-        await downloadBlob({ url, blob, size: file.size, label: `${id.repo}/${file.path}`, headers, fetch, progress });
+        await downloadBlob({ url, blob, size: file.size, label: `${id.repo}/${file.path}`, digest: blobDigest(file.etag, file.lfs), headers, fetch, progress });
       } catch (e) {
         if (e instanceof UserError) throw e;
         throw new UserError(`download of ${url} failed: ${networkReason(e)}`);
