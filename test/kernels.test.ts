@@ -641,6 +641,7 @@ describe("rope", () => {
     assert.throws(() => b.rope(x, 2, 1, 4, Int32Array.of(-1, 0), cos, sin), /rope: position -1 of token 0/);
     assert.throws(() => b.rope(x, 2, 1, 4, Int32Array.of(3), cos, sin), /rope: 2 tokens, 1 positions/);
     assert.throws(() => b.rope(x, 1, 1, 3, Int32Array.of(0), cos, sin), /rope: headDim 3 is not a positive even number/);
+    assert.throws(() => b.rope(x, 1, -1, 4, Int32Array.of(0), cos, sin), /rope: nHeads -1 is not a head count/);
     assert.throws(() => b.rope(x, 3, 1, 4, Int32Array.of(0, 0, 0), cos, sin), /rope x: length 8 < 12 needed/);
   });
 });

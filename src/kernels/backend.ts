@@ -125,7 +125,8 @@ export interface Backend {
    * gateUp (n, 2d) is [gate (d) | up (d)] (the two projections fused into one matmul). out may be
    * the start of gateUp's memory (out = gateUp.subarray(0, n·d)): rows are done in order, and
    * row i's output lands on gateUp's row ⌊i / 2⌋ (row 0's on its own gate, element by element
-   * after reading it), all already read. Any other overlap of out and gateUp is not allowed.
+   * after reading it), all already read (the wasm backend then runs it on the calling thread
+   * alone, in order). Any other overlap of out and gateUp is not allowed.
    */
   siluMul(out: Float32Array, gateUp: Float32Array, n: number, d: number): void;
 

@@ -45,8 +45,10 @@ const NS_PER_MAC_Q8 = 0.05;
 const NS_PER_ATTENTION_MAC = 0.1;
 const NS_PER_GELU = 1.5;
 const NS_PER_NORM = 0.8;
-const NS_PER_RMS_NORM = 0.8;
-const NS_PER_ROPE = 0.8;
+// Llama's, timed alone on one thread (4096-wide rows, 32 heads of 128), rounded up: 0.35, 0.12
+// and 1.31 ns per element (layerNorm 0.55 and gelu 1.82 in the same run).
+const NS_PER_RMS_NORM = 0.5;
+const NS_PER_ROPE = 0.2;
 const NS_PER_SILU = 1.5;
 const NS_PER_ADD = 0.1;
 const CHUNK_NANOS = 8000;
@@ -305,6 +307,7 @@ class WasmBackend implements Backend {
   rope(x: Float32Array, n: number, nHeads: number, headDim: number, positions: Int32Array, cos: Float32Array, sin: Float32Array): void {
     if (!(Number.isInteger(headDim) && headDim > 0 && headDim % 2 === 0)) throw new Error(`rope: headDim ${headDim} is not a positive even number`);
     if (!(Number.isInteger(n) && n >= 0 && positions.length >= n)) throw new Error(`rope: ${n} tokens, ${positions.length} positions`);
+    if (!(Number.isInteger(nHeads) && nHeads >= 0)) throw new Error(`rope: nHeads ${nHeads} is not a head count`);
     const half = headDim / 2;
     const a = this.a;
     a[ARG] = this.ptr(x, n * nHeads * headDim, "rope x");
