@@ -15,7 +15,8 @@
 // Grouped-query attention: q and out rows hold nHead heads, cache rows nKVHead, and query head h
 // reads cache head ⌊h / group⌋, group = nHead / nKVHead. Only addresses depend on the grouping,
 // never the arithmetic, so nKVHead = nHead gives multi-head attention's bits. Head loops step the
-// cache head with a counter (kvHeadStart, nextKvHead) rather than dividing per head.
+// cache head with a counter, started from kvHeadStart(h0) and h0 % group, rather than dividing
+// per head: a division per head and position costs as much as a short dot product.
 import { exp4, hmax, hsum, madd, transposeSum4 } from "./math";
 
 /**
