@@ -12,6 +12,11 @@
 //   o = β_0·P_0 + β_1·P_1 + ..., l = β_0·l_0 + β_1·l_1 + ..., in chunk order; out = o · (1 / l).
 // A decode step's threads each take whole chunks (the flash-decoding split), which the caller
 // merges in order: the thread count changes no bit.
+// Grouped-query attention: q and out rows hold nHead heads, cache rows nKVHead, and query head h
+// reads cache head ⌊h / group⌋, group = nHead / nKVHead. Only addresses depend on the grouping,
+// never the arithmetic, so nKVHead = nHead gives multi-head attention's bits. Head loops step the
+// cache head with a counter, started from kvHeadStart(h0) and h0 % group, rather than dividing
+// per head: a division per head and position costs as much as a short dot product.
 import { exp4, hmax, hsum, madd, transposeSum4 } from "./math";
 
 /**
@@ -88,16 +93,28 @@ function dot4rows(q: usize, k: usize, stride: usize, d: i32, scale: f32): v128 {
   return f32x4.mul(s, f32x4.splat(scale));
 }
 
+/** Byte offset in a cache row of the head query head h0 reads. */
+@inline
+function kvHeadStart(h0: i32, group: i32, headBytes: usize): usize {
+  return <usize>(h0 / group) * headBytes;
+}
+
 /**
- * Scores of one cache row for heads [h0, h1): s[h·strideBytes] = scale · q_h·k_h, head after
- * head, so the row is read as one run; out-of-order execution overlaps the heads' chains.
+ * Scores of one cache row for heads [h0, h1): s[h·strideBytes] = scale · q_h·k_⌊h/group⌋, head
+ * after head, so the row is read as one run; out-of-order execution overlaps the heads' chains.
+ * kh0 is kvHeadStart(h0) and g0 = h0 % group.
  */
 @inline
-function rowScores(q: usize, kr: usize, headBytes: usize, h0: i32, h1: i32, d: i32, scale: f32, s: usize, strideBytes: usize): void {
+function rowScores(q: usize, kr: usize, headBytes: usize, group: i32, kh0: usize, g0: i32, h0: i32, h1: i32, d: i32, scale: f32, s: usize, strideBytes: usize): void {
   let sh = s + <usize>h0 * strideBytes;
+  let kh = kh0, g = g0;
   for (let o = <usize>h0 * headBytes, end = <usize>h1 * headBytes; o < end; o += headBytes) {
-    store<f32>(sh, dot1(q + o, kr + o, d) * scale);
+    store<f32>(sh, dot1(q + o, kr + kh, d) * scale);
     sh += strideBytes;
+    if (++g == group) {
+      g = 0;
+      kh += headBytes;
+    }
   }
 }
 
@@ -194,62 +211,79 @@ function expSum(scores: usize, count: i32, mx: f32): f32 {
 }
 
 /**
- * Scores of cache rows [p0, p1) against one query row for heads [h0, h1), at
- * scores + h·strideBytes + 4p. `group` takes four rows at a time sharing each q load, which
+ * Scores of cache rows [p0, p1) (kvRowBytes each) against one query row for heads [h0, h1), at
+ * scores + h·strideBytes + 4p. `four` takes four rows at a time sharing each q load, which
  * pays when the rows come from cache (prefill, where every query row rereads them); a decode
  * step streams each row once from DRAM, and several row streams at once cost bandwidth.
  */
 @inline
-function scoreRows(q: usize, k: usize, table: usize, blockSize: i32, rowBytes: usize, headBytes: usize, d: i32,
-  h0: i32, h1: i32, p0: i32, p1: i32, scores: usize, strideBytes: usize, scale: f32, group: bool): void {
+function scoreRows(q: usize, k: usize, table: usize, blockSize: i32, kvRowBytes: usize, headBytes: usize, group: i32, d: i32,
+  h0: i32, h1: i32, p0: i32, p1: i32, scores: usize, strideBytes: usize, scale: f32, four: bool): void {
   const begin = <usize>h0 * headBytes, end = <usize>h1 * headBytes;
+  const kh0 = kvHeadStart(h0, group, headBytes), g0 = h0 % group;
   // Within a block consecutive positions are consecutive rows.
   for (let p = p0; p < p1; ) {
     const run = min(blockSize - p % blockSize, p1 - p);
-    const kr = rowAt(k, table, blockSize, rowBytes, p);
+    const kr = rowAt(k, table, blockSize, kvRowBytes, p);
     const s = scores + (<usize>p << 2);
     let j = 0;
-    for (; group && j + 4 <= run; j += 4) {
-      const kj = kr + <usize>j * rowBytes;
+    for (; four && j + 4 <= run; j += 4) {
+      const kj = kr + <usize>j * kvRowBytes;
       let sh = s + (<usize>j << 2) + <usize>h0 * strideBytes;
+      let kh = kh0, g = g0;
       for (let h = begin; h < end; h += headBytes) {
-        v128.store(sh, dot4rows(q + h, kj + h, rowBytes, d, scale));
+        v128.store(sh, dot4rows(q + h, kj + kh, kvRowBytes, d, scale));
         sh += strideBytes;
+        if (++g == group) {
+          g = 0;
+          kh += headBytes;
+        }
       }
     }
-    for (; j < run; j++) rowScores(q, kr + <usize>j * rowBytes, headBytes, h0, h1, d, scale, s + (<usize>j << 2), strideBytes);
+    for (; j < run; j++) rowScores(q, kr + <usize>j * kvRowBytes, headBytes, group, kh0, g0, h0, h1, d, scale, s + (<usize>j << 2), strideBytes);
     p += run;
   }
 }
 
 /**
- * P = Σ_p e_p·v_p over positions [p0, p1) for heads [h0, h1), P_h at o + h·headBytes (zeroed
- * here), position-major so that each cache row's part is read in one run.
+ * P = Σ_p e_p·v_p over positions [p0, p1) (cache rows of kvRowBytes) for heads [h0, h1), P_h at
+ * o + h·headBytes (zeroed here), position-major so that each cache row's part is read in one run.
  */
 @inline
-function chunkValues(o: usize, v: usize, table: usize, blockSize: i32, rowBytes: usize, headBytes: usize, d: i32,
-  h0: i32, h1: i32, p0: i32, p1: i32, scores: usize, strideBytes: usize, group: bool): void {
+function chunkValues(o: usize, v: usize, table: usize, blockSize: i32, kvRowBytes: usize, headBytes: usize, group: i32, d: i32,
+  h0: i32, h1: i32, p0: i32, p1: i32, scores: usize, strideBytes: usize, four: bool): void {
   const begin = <usize>h0 * headBytes, end = <usize>h1 * headBytes;
+  const kh0 = kvHeadStart(h0, group, headBytes), g0 = h0 % group;
   zero(o + begin, end - begin);
   for (let p = p0; p < p1; ) {
     const run = min(blockSize - p % blockSize, p1 - p);
-    const vr = rowAt(v, table, blockSize, rowBytes, p);
+    const vr = rowAt(v, table, blockSize, kvRowBytes, p);
     const s = scores + (<usize>p << 2);
     let j = 0;
-    for (; group && j + 4 <= run; j += 4) {
-      const vj = vr + <usize>j * rowBytes;
+    for (; four && j + 4 <= run; j += 4) {
+      const vj = vr + <usize>j * kvRowBytes;
       let sh = s + (<usize>j << 2) + <usize>h0 * strideBytes;
+      let kh = kh0, g = g0;
       for (let h = begin; h < end; h += headBytes) {
-        axpy4(o + h, vj + h, rowBytes, v128.load(sh), d);
+        axpy4(o + h, vj + kh, kvRowBytes, v128.load(sh), d);
         sh += strideBytes;
+        if (++g == group) {
+          g = 0;
+          kh += headBytes;
+        }
       }
     }
     for (; j < run; j++) {
-      const vj = vr + <usize>j * rowBytes;
+      const vj = vr + <usize>j * kvRowBytes;
       let sh = s + (<usize>j << 2) + <usize>h0 * strideBytes;
+      let kh = kh0, g = g0;
       for (let h = begin; h < end; h += headBytes) {
-        axpy1(o + h, vj + h, load<f32>(sh), d);
+        axpy1(o + h, vj + kh, load<f32>(sh), d);
         sh += strideBytes;
+        if (++g == group) {
+          g = 0;
+          kh += headBytes;
+        }
       }
     }
     p += run;
@@ -348,10 +382,12 @@ function mergeChunk(o: usize, partial: usize, b: f32, c: i32, d: i32): void {
  */
 export function attention(
   out: usize, q: usize, k: usize, v: usize, table: usize, blockSize: i32,
-  pos: i32, t: i32, nHead: i32, headDim: i32, scratch: usize, work: usize, h0: i32, h1: i32,
+  pos: i32, t: i32, nHead: i32, nKVHead: i32, headDim: i32, scratch: usize, work: usize, h0: i32, h1: i32,
 ): void {
   const headBytes = <usize>headDim << 2;
   const rowBytes = <usize>nHead * headBytes;
+  const kvRowBytes = <usize>nKVHead * headBytes;
+  const group = nHead / nKVHead;
   const strideBytes = <usize>(pos + t) << 2;
   const scale = <f32>(1 / Math.sqrt(<f64>headDim));
   const headStats = <usize>((pos + t + CHUNK - 1) / CHUNK) << 3;
@@ -360,7 +396,7 @@ export function attention(
     const oi = out + <usize>i * rowBytes;
     const visible = pos + i + 1;
     const chunks = (visible + CHUNK - 1) / CHUNK;
-    scoreRows(q + <usize>i * rowBytes, k, table, blockSize, rowBytes, headBytes, headDim, h0, h1, 0, visible, scratch, strideBytes, scale, true);
+    scoreRows(q + <usize>i * rowBytes, k, table, blockSize, kvRowBytes, headBytes, group, headDim, h0, h1, 0, visible, scratch, strideBytes, scale, true);
     for (let c = 0; c < chunks; c++) {
       const p0 = c * CHUNK;
       chunkStats(scratch, strideBytes, p0, min(CHUNK, visible - p0), h0, h1, stats + (<usize>c << 3), headStats);
@@ -373,7 +409,7 @@ export function attention(
     // P_0 goes straight to the output, P_c of later chunks through `work`.
     for (let c = 0; c < chunks; c++) {
       const p0 = c * CHUNK;
-      chunkValues(c == 0 ? oi : work, v, table, blockSize, rowBytes, headBytes, headDim, h0, h1, p0, min(p0 + CHUNK, visible), scratch, strideBytes, true);
+      chunkValues(c == 0 ? oi : work, v, table, blockSize, kvRowBytes, headBytes, group, headDim, h0, h1, p0, min(p0 + CHUNK, visible), scratch, strideBytes, true);
       for (let h = h0; h < h1; h++) {
         mergeChunk(oi + <usize>h * headBytes, work + <usize>h * headBytes, load<f32>(stats + <usize>h * headStats + (<usize>c << 3)), c, headDim);
       }
@@ -388,23 +424,25 @@ export function attention(
  * P_c (nHead·headDim floats) at partials + c·nHead·headDim floats, chunk 0's at `out`. Score
  * rows are `visible` apart.
  */
-export function attnChunks(out: usize, q: usize, k: usize, v: usize, table: usize, blockSize: i32, nHead: i32, headDim: i32,
+export function attnChunks(out: usize, q: usize, k: usize, v: usize, table: usize, blockSize: i32, nHead: i32, nKVHead: i32, headDim: i32,
   scores: usize, visible: i32, stats: usize, partials: usize, c0: i32, c1: i32): void {
   const headBytes = <usize>headDim << 2;
   const rowBytes = <usize>nHead * headBytes;
+  const kvRowBytes = <usize>nKVHead * headBytes;
+  const group = nHead / nKVHead;
   const strideBytes = <usize>visible << 2;
   const scale = <f32>(1 / Math.sqrt(<f64>headDim));
   // All the K rows, then all the V rows: switching between the two streams chunk by chunk
   // measured 2 µs per chunk more with the cache cold (prefetchers start over).
   const end = min(c1 * CHUNK, visible);
-  scoreRows(q, k, table, blockSize, rowBytes, headBytes, headDim, 0, nHead, c0 * CHUNK, end, scores, strideBytes, scale, false);
+  scoreRows(q, k, table, blockSize, kvRowBytes, headBytes, group, headDim, 0, nHead, c0 * CHUNK, end, scores, strideBytes, scale, false);
   for (let c = c0; c < c1; c++) {
     const p0 = c * CHUNK;
     chunkStats(scores, strideBytes, p0, min(CHUNK, visible - p0), 0, nHead, stats + ((<usize>c * <usize>nHead) << 3), 8);
   }
   for (let c = c0; c < c1; c++) {
     const p0 = c * CHUNK, p1 = min(p0 + CHUNK, visible);
-    chunkValues(c == 0 ? out : partials + <usize>c * rowBytes, v, table, blockSize, rowBytes, headBytes, headDim, 0, nHead, p0, p1, scores, strideBytes, false);
+    chunkValues(c == 0 ? out : partials + <usize>c * rowBytes, v, table, blockSize, kvRowBytes, headBytes, group, headDim, 0, nHead, p0, p1, scores, strideBytes, false);
   }
 }
 
@@ -430,14 +468,14 @@ export function attnCombine(out: usize, partials: usize, stats: usize, chunks: i
  * q, k, v, table, blockSize, scores, visible, stats, partials (as attnChunks takes them), its first
  * item and its number of chunks. Each chunk is computed as attnChunks computes it alone.
  */
-export function attnBatchChunks(desc: usize, count: i32, i0: i32, i1: i32, nHead: i32, headDim: i32): void {
+export function attnBatchChunks(desc: usize, count: i32, i0: i32, i1: i32, nHead: i32, nKVHead: i32, headDim: i32): void {
   for (let i = 0; i < count; i++, desc += 48) {
     const first = load<i32>(desc, 40);
     const c0 = max(i0, first) - first;
     const c1 = min(i1, first + load<i32>(desc, 44)) - first;
     if (c0 >= c1) continue;
     attnChunks(load<usize>(desc), load<usize>(desc, 4), load<usize>(desc, 8), load<usize>(desc, 12), load<usize>(desc, 16), load<i32>(desc, 20),
-      nHead, headDim, load<usize>(desc, 24), load<i32>(desc, 28), load<usize>(desc, 32), load<usize>(desc, 36), c0, c1);
+      nHead, nKVHead, headDim, load<usize>(desc, 24), load<i32>(desc, 28), load<usize>(desc, 32), load<usize>(desc, 36), c0, c1);
   }
 }
 

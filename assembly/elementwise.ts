@@ -1,5 +1,5 @@
 // Elementwise kernels over [i0, i1) so threads can split long vectors.
-import { expPoly, pow2Bits } from "./math";
+import { exp4, expPoly, pow2Bits } from "./math";
 
 // gelu_new(v) = 0.5·v·(1 + tanh(u)) = v / (1 + exp(-2u)), u = √(2/π)·(v + 0.044715·v³).
 // The sigmoid form has no cancellation for negative v, where 1 + tanh(u) → 0. Its error is
@@ -64,5 +64,33 @@ export function addInPlace(x: usize, y: usize, i0: i32, i1: i32): void {
     store<f32>(p, load<f32>(p) + load<f32>(q));
     p += 4;
     q += 4;
+  }
+}
+
+/**
+ * silu(g) = g / (1 + exp(−g)). exp4 clamps −g to [-87, 88]: past those the quotient is g or a
+ * value below 1e-36 in magnitude, as good as the true one at f32 tolerance.
+ */
+@inline
+function silu4(g: v128): v128 {
+  return f32x4.div(g, f32x4.add(f32x4.splat(1), exp4(f32x4.neg(g))));
+}
+
+/**
+ * SwiGLU's gate over rows [i0, i1): out row i = silu(gate) · up, gateUp row i = [gate | up], d
+ * each. Called on rows in order, out may be gateUp's first n·d floats: out row i lands on
+ * gateUp's row ⌊i / 2⌋, already read for i ≥ 1, and row 0 on its own gate, each vector read
+ * before it is written.
+ */
+export function siluMul(out: usize, gateUp: usize, d: i32, i0: i32, i1: i32): void {
+  const rowBytes = <usize>d << 2;
+  const vecBytes = <usize>(d & ~3) << 2;
+  for (let i = i0; i < i1; i++) {
+    const g = gateUp + <usize>i * (rowBytes << 1);
+    const u = g + rowBytes;
+    const o = out + <usize>i * rowBytes;
+    let c: usize = 0;
+    for (; c < vecBytes; c += 16) v128.store(o + c, f32x4.mul(silu4(v128.load(g + c)), v128.load(u + c)));
+    for (; c < rowBytes; c += 4) store<f32>(o + c, f32x4.extract_lane(silu4(f32x4.splat(load<f32>(g + c))), 0) * load<f32>(u + c));
   }
 }

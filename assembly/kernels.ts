@@ -3,8 +3,9 @@
 export { matmulF32 } from "./matmul";
 export { matmulF16, scaleForF16 } from "./f16";
 export { matmulQ8, matmulQ8F32, quantizeQ8 } from "./q8";
-export { layerNorm } from "./norm";
-export { gelu, addInPlace } from "./elementwise";
+export { layerNorm, rmsNorm } from "./norm";
+export { gelu, addInPlace, siluMul } from "./elementwise";
+export { rope } from "./rope";
 export { attention, attnBatchChunks, attnChunkPositions, attnChunks, attnCombine } from "./attention";
 export { quantizeRowsQ8, quantizeColumnsQ8, halvesOfRows, halvesOfColumns, transposeColumnsF32 } from "./pack";
 export { readSum } from "./read";

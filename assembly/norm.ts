@@ -1,5 +1,6 @@
-// LayerNorm over rows [i0, i1). Mean and variance accumulate in f64 lanes: GPT-2's residual
-// stream has a few very large features, and f32 sums would lose the small ones.
+// LayerNorm and RMSNorm over rows [i0, i1). Mean and variance (and RMSNorm's mean square)
+// accumulate in f64 lanes: residual streams have a few very large features, and f32 sums would
+// lose the small ones.
 
 @inline
 function sumRow(x: usize, d: i32): f64 {
@@ -65,5 +66,24 @@ export function layerNorm(out: usize, x: usize, weight: usize, bias: usize, d: i
     for (; c < rowBytes; c += 4) {
       store<f32>(or + c, (load<f32>(xr + c) - <f32>mean) * invStd * load<f32>(weight + c) + load<f32>(bias + c));
     }
+  }
+}
+
+/**
+ * Llama's RMSNorm: out = weight · (x · (1 / sqrt(mean(x²) + eps))), the products in f32 in HF's
+ * order. out may be x: each element is read before it is written.
+ */
+export function rmsNorm(out: usize, x: usize, weight: usize, d: i32, eps: f32, i0: i32, i1: i32): void {
+  const rowBytes = <usize>d << 2;
+  const vecBytes = <usize>(d & ~3) << 2;
+  for (let i = i0; i < i1; i++) {
+    const xr = x + <usize>i * rowBytes;
+    const or = out + <usize>i * rowBytes;
+    // Σ(x − 0)² is Σx² exactly: the subtraction of 0 rounds nothing.
+    const invRms = <f32>(1 / Math.sqrt(sumSquaredDiff(xr, d, 0) / <f64>d + <f64>eps));
+    const s = f32x4.splat(invRms);
+    let c: usize = 0;
+    for (; c < vecBytes; c += 16) v128.store(or + c, f32x4.mul(v128.load(weight + c), f32x4.mul(v128.load(xr + c), s)));
+    for (; c < rowBytes; c += 4) store<f32>(or + c, load<f32>(weight + c) * (load<f32>(xr + c) * invRms));
   }
 }

@@ -69,7 +69,7 @@ class Model {
         L.kv.k.set(row.subarray(D, 2 * D), (pos + i) * D);
         L.kv.v.set(row.subarray(2 * D), (pos + i) * D);
       }
-      b.attention(att, this.q, 0, L.kv, pos, t, N_HEAD, HEAD_DIM, this.scratch);
+      b.attention(att, this.q, 0, L.kv, pos, t, N_HEAD, N_HEAD, HEAD_DIM, this.scratch);
       b.matmul(h, att, L.proj, L.projB, t);
       b.addInPlace(x, h, t * D);
       b.layerNorm(h, x, L.ln2w, L.ln2b, t, D, 1e-5);

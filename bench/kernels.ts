@@ -99,7 +99,7 @@ function coldAttentionCase(b: Backend, pos: number, label: string): Case {
     flops: 0,
     bytes: 0,
     run: () => {
-      for (const kv of kvs) b.attention(o, q, 0, kv, pos, 1, nHead, headDim, scratch);
+      for (const kv of kvs) b.attention(o, q, 0, kv, pos, 1, nHead, nHead, headDim, scratch);
     },
   };
 }
@@ -229,7 +229,7 @@ async function main(): Promise<void> {
       const q = b.allocF32(t * width), o = b.allocF32(t * width), scratch = b.allocF32(nHead * (pos + t));
       fill(q, 8);
       const kv = { k, v, blockTable: Int32Array.of(0), blockSize: maxPos };
-      small.push(callCase(`attention pos ${pos} t ${t} ${label}`, 100, () => b.attention(o, q, 0, kv, pos, t, nHead, headDim, scratch)));
+      small.push(callCase(`attention pos ${pos} t ${t} ${label}`, 100, () => b.attention(o, q, 0, kv, pos, t, nHead, nHead, headDim, scratch)));
     }
   }
   measure(small);

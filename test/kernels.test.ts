@@ -512,6 +512,201 @@ describe("addInPlace", () => {
   });
 });
 
+/** The reference backend and every wasm one, for kernels the reference itself is checked in. */
+function everyBackend(): Wasm[] {
+  return [{ label: "reference", backend: ref }, ...wasm];
+}
+
+describe("rmsNorm", () => {
+  /** x / sqrt(mean(x²) + eps) * weight in f64. */
+  function naiveRmsNorm(x: Float32Array, weight: Float32Array, n: number, d: number, eps: number): Float32Array {
+    const out = new Float32Array(n * d);
+    for (let i = 0; i < n; i++) {
+      let squares = 0;
+      for (let j = 0; j < d; j++) squares += x[i * d + j] ** 2;
+      const inv = 1 / Math.sqrt(squares / d + eps);
+      for (let j = 0; j < d; j++) out[i * d + j] = x[i * d + j] * inv * weight[j];
+    }
+    return out;
+  }
+
+  test("matches an f64 computation, out of place and in place; per head as Qwen3's q_norm", () => {
+    const rand = rng(50);
+    // 128 with n = tokens · heads is Qwen3's per-head norm; 1 and 3 are all tail.
+    for (const d of [1, 3, 17, 64, 128, 1000]) {
+      for (const n of [1, 3, 7, 12]) {
+        for (const eps of [1e-6, 1e-5]) {
+          // A few large features, as in a residual stream.
+          const x = random(n * d, rand, 3);
+          for (let i = 0; i < x.length; i += 37) x[i] += 300;
+          const weight = random(d, rand, 2);
+          const want = naiveRmsNorm(x, weight, n, d, eps);
+          for (const { label, backend } of everyBackend()) {
+            const what = `${label} rmsNorm ${n}×${d} eps ${eps}`;
+            const out = backend.allocF32(n * d + 1);
+            out[n * d] = 42;
+            backend.rmsNorm(out, onto(backend, x), onto(backend, weight), n, d, eps);
+            assertClose(out.subarray(0, n * d), want, f32Tol(want), what);
+            assert.equal(out[n * d], 42, `${what}: past the end`);
+            const inPlace = onto(backend, x);
+            backend.rmsNorm(inPlace, inPlace, onto(backend, weight), n, d, eps);
+            assertSameBits(inPlace, bits(out.subarray(0, n * d)), `${what} in place`);
+          }
+        }
+      }
+    }
+  });
+
+  test("a zero row gives zeros, not NaN (eps keeps the root positive)", () => {
+    for (const { label, backend } of everyBackend()) {
+      const out = backend.allocF32(5);
+      backend.rmsNorm(out, backend.allocF32(5), onto(backend, Float32Array.from([1, 2, 3, 4, 5])), 1, 5, 1e-6);
+      assert.deepEqual(Array.from(out), [0, 0, 0, 0, 0], label);
+    }
+  });
+});
+
+describe("rope", () => {
+  const ROPE_THETA = 10000;
+
+  /** cos and sin tables (maxPositions, headDim / 2) as a caller makes them: angle p · θ^(−2j / headDim). */
+  function ropeTables(b: Backend, maxPositions: number, headDim: number): { cos: Float32Array; sin: Float32Array } {
+    const half = headDim / 2;
+    const cos = b.allocF32(maxPositions * half), sin = b.allocF32(maxPositions * half);
+    for (let p = 0; p < maxPositions; p++) {
+      for (let j = 0; j < half; j++) {
+        const angle = p * ROPE_THETA ** ((-2 * j) / headDim);
+        cos[p * half + j] = Math.cos(angle);
+        sin[p * half + j] = Math.sin(angle);
+      }
+    }
+    return { cos, sin };
+  }
+
+  /** The rotation in f64 from the f32 inputs. */
+  function naiveRope(x: Float32Array, n: number, nHeads: number, headDim: number, positions: Int32Array, cos: Float32Array, sin: Float32Array): Float32Array {
+    const half = headDim / 2;
+    const out = x.slice();
+    for (let i = 0; i < n; i++) {
+      for (let h = 0; h < nHeads; h++) {
+        const off = (i * nHeads + h) * headDim;
+        for (let j = 0; j < half; j++) {
+          const [a, b] = [x[off + j], x[off + half + j]];
+          const [c, s] = [cos[positions[i] * half + j], sin[positions[i] * half + j]];
+          out[off + j] = a * c - b * s;
+          out[off + half + j] = b * c + a * s;
+        }
+      }
+    }
+    return out;
+  }
+
+  test("matches an f64 rotation on odd head counts, every tail, positions in any order", () => {
+    const rand = rng(51);
+    const maxPositions = 300;
+    // Halves of 1, 3, 5 (all tail or a vector and a tail), 4, 32 and 64 (vectors only).
+    for (const headDim of [2, 6, 8, 10, 64, 128]) {
+      for (const nHeads of [1, 3, 5]) {
+        for (const n of [1, 2, 7]) {
+          const x = random(n * nHeads * headDim + 1, rand, 4); // one more: it must not move
+          const positions = Int32Array.from({ length: n + 1 }, () => Math.floor(((rand() + 1) / 2) * maxPositions));
+          positions[0] = n > 1 ? maxPositions - 1 : 0;
+          for (const { label, backend } of everyBackend()) {
+            const { cos, sin } = ropeTables(backend, maxPositions, headDim);
+            const want = naiveRope(x, n, nHeads, headDim, positions, cos, sin);
+            const got = onto(backend, x);
+            backend.rope(got, n, nHeads, headDim, positions, cos, sin);
+            assertClose(got, want, f32Tol(want), `${label} rope ${n}×${nHeads}×${headDim}`);
+          }
+        }
+      }
+    }
+  });
+
+  test("position 0 leaves x as it is", () => {
+    for (const { label, backend } of everyBackend()) {
+      const { cos, sin } = ropeTables(backend, 4, 10);
+      const x = random(3 * 10, rng(52));
+      const got = onto(backend, x);
+      backend.rope(got, 1, 3, 10, Int32Array.of(0), cos, sin);
+      assertSameBits(got, bits(x), label);
+    }
+  });
+
+  test("the wasm backend rejects positions outside the tables and odd head sizes", () => {
+    const b = wasm[0].backend;
+    const { cos, sin } = ropeTables(b, 8, 4);
+    const x = b.allocF32(2 * 4);
+    assert.throws(() => b.rope(x, 2, 1, 4, Int32Array.of(3, 8), cos, sin), /rope: position 8 of token 1 outside the tables' 8 positions/);
+    assert.throws(() => b.rope(x, 2, 1, 4, Int32Array.of(-1, 0), cos, sin), /rope: position -1 of token 0/);
+    assert.throws(() => b.rope(x, 2, 1, 4, Int32Array.of(3), cos, sin), /rope: 2 tokens, 1 positions/);
+    assert.throws(() => b.rope(x, 1, 1, 3, Int32Array.of(0), cos, sin), /rope: headDim 3 is not a positive even number/);
+    assert.throws(() => b.rope(x, 1, -1, 4, Int32Array.of(0), cos, sin), /rope: nHeads -1 is not a head count/);
+    assert.throws(() => b.rope(x, 3, 1, 4, Int32Array.of(0, 0, 0), cos, sin), /rope x: length 8 < 12 needed/);
+  });
+});
+
+describe("siluMul", () => {
+  /** silu(gate) · up in f64 for rows [gate | up] of gateUp. */
+  function naiveSiluMul(gateUp: Float32Array, n: number, d: number): Float32Array {
+    const out = new Float32Array(n * d);
+    for (let i = 0; i < n; i++) {
+      for (let j = 0; j < d; j++) {
+        const g = gateUp[2 * i * d + j];
+        out[i * d + j] = (g / (1 + Math.exp(-g))) * gateUp[2 * i * d + d + j];
+      }
+    }
+    return out;
+  }
+
+  /** Random rows [gate | up], the gates with extremes mixed in (past exp's range both ways, ±0). */
+  function gateUpRows(n: number, d: number, rand: () => number): Float32Array {
+    const extremes = [0, -0, 100, -100, 88.5, -88.5, 30, -30];
+    const a = random(2 * n * d, rand, 8);
+    for (let i = 0; i < n; i++) for (let j = 0; j < d; j += 7) a[2 * i * d + j] = extremes[(i + j) % extremes.length];
+    return a;
+  }
+
+  test("matches an f64 computation; in place over gateUp's first rows gives the same bits", () => {
+    const rand = rng(53);
+    for (const d of [1, 3, 4, 17, 64, 1000]) {
+      for (const n of [1, 2, 3, 7]) {
+        const gateUp = gateUpRows(n, d, rand);
+        const want = naiveSiluMul(gateUp, n, d);
+        for (const { label, backend } of everyBackend()) {
+          const what = `${label} siluMul ${n}×${d}`;
+          const out = backend.allocF32(n * d + 1);
+          out[n * d] = 42;
+          backend.siluMul(out, onto(backend, gateUp), n, d);
+          assertClose(out.subarray(0, n * d), want, f32Tol(want), what);
+          assert.equal(out[n * d], 42, `${what}: past the end`);
+          const shared = onto(backend, gateUp);
+          backend.siluMul(shared.subarray(0, n * d), shared, n, d);
+          assertSameBits(shared.subarray(0, n * d), bits(out.subarray(0, n * d)), `${what} in place`);
+        }
+      }
+    }
+  });
+
+  test("in place stays safe where threads would otherwise split the rows", () => {
+    // Large enough that the default split shares it out when out is its own buffer.
+    const [n, d] = [64, 512];
+    const gateUp = gateUpRows(n, d, rng(54));
+    const want = naiveSiluMul(gateUp, n, d);
+    for (const { label, backend } of wasm) {
+      const shared = onto(backend, gateUp);
+      backend.siluMul(shared.subarray(0, n * d), shared, n, d);
+      assertClose(shared.subarray(0, n * d), want, f32Tol(want), `${label} siluMul in place ${n}×${d}`);
+    }
+  });
+
+  test("the wasm backend refuses out overlapping gateUp anywhere but at its start", () => {
+    const b = wasm[1].backend;
+    const gateUp = b.allocF32(2 * 3 * 8);
+    assert.throws(() => b.siluMul(gateUp.subarray(8, 8 + 3 * 8), gateUp, 3, 8), /siluMul: out overlaps gateUp other than at its start/);
+  });
+});
+
 describe("readSum", () => {
   test("sums the little-endian words, wrapping, a last partial word zero-padded", () => {
     for (const { label, backend } of [{ label: "reference", backend: ref }, ...wasm]) {
@@ -554,6 +749,8 @@ describe("readSum", () => {
 describe("attention", () => {
   interface Case {
     readonly nHead: number;
+    /** Grouped-query attention's cached heads; nHead (multi-head attention) when left out. */
+    readonly nKVHead?: number;
     readonly headDim: number;
     readonly pos: number;
     readonly t: number;
@@ -562,7 +759,7 @@ describe("attention", () => {
 
   /** A pool whose blocks are used in shuffled order; every cached position gets random k, v. */
   function makeKv(c: Case, rand: () => number, poolBlocks: number): { k: Float32Array; v: Float32Array; table: Int32Array } {
-    const width = c.nHead * c.headDim;
+    const width = (c.nKVHead ?? c.nHead) * c.headDim;
     const used = Math.ceil((c.pos + c.t) / c.blockSize);
     const order = Array.from({ length: poolBlocks }, (_, i) => i);
     for (let i = order.length - 1; i > 0; i--) {
@@ -576,10 +773,19 @@ describe("attention", () => {
   function check(c: Case, poolBlocks: number, seed: number, tableInMemory: boolean): void {
     const rand = rng(seed);
     const width = c.nHead * c.headDim;
+    const nKVHead = c.nKVHead ?? c.nHead;
     const { k, v, table } = makeKv(c, rand, poolBlocks);
     const q = random(c.t * width, rand, 2);
     const want = new Float32Array(c.t * width);
-    ref.attention(want, q, 0, { k, v, blockTable: table, blockSize: c.blockSize }, c.pos, c.t, c.nHead, c.headDim, new Float32Array(c.nHead * (c.pos + c.t)));
+    ref.attention(want, q, 0, { k, v, blockTable: table, blockSize: c.blockSize }, c.pos, c.t, c.nHead, nKVHead, c.headDim, new Float32Array(c.nHead * (c.pos + c.t)));
+    if (nKVHead !== c.nHead) {
+      // Grouped heads are multi-head attention over a cache whose heads are repeated (HF's repeat_kv).
+      const full = new Float32Array(c.t * width);
+      const kvFull = { k: repeatKv(k, nKVHead, c.nHead, c.headDim), v: repeatKv(v, nKVHead, c.nHead, c.headDim), blockTable: table, blockSize: c.blockSize };
+      ref.attention(full, q, 0, kvFull, c.pos, c.t, c.nHead, c.nHead, c.headDim, new Float32Array(c.nHead * (c.pos + c.t)));
+      assertSameBits(want, bits(full), `reference grouped attention vs repeated heads ${JSON.stringify(c)}`);
+    }
+    assertClose(want, naiveAttention(q, k, v, table, c.blockSize, c.pos, c.t, c.nHead, nKVHead, c.headDim), f32Tol(want), `reference attention vs f64 ${JSON.stringify(c)}`);
     // The sequence's rows sit at `lead` in buffers of other rows, as in a batch: only its rows
     // of out change.
     const lead = seed % 3;
@@ -590,7 +796,7 @@ describe("attention", () => {
     const wantInBatch = sentinel.slice();
     wantInBatch.set(want, lead * width);
     const refInBatch = sentinel.slice();
-    ref.attention(refInBatch, qInBatch, lead, { k, v, blockTable: table, blockSize: c.blockSize }, c.pos, c.t, c.nHead, c.headDim, new Float32Array(c.nHead * (c.pos + c.t)));
+    ref.attention(refInBatch, qInBatch, lead, { k, v, blockTable: table, blockSize: c.blockSize }, c.pos, c.t, c.nHead, nKVHead, c.headDim, new Float32Array(c.nHead * (c.pos + c.t)));
     assert.deepEqual(refInBatch, wantInBatch, `reference attention at row ${lead} ${JSON.stringify(c)}`);
     for (const { label, backend } of wasm) {
       let blockTable = table;
@@ -601,8 +807,16 @@ describe("attention", () => {
       }
       const kv: KVView = { k: onto(backend, k), v: onto(backend, v), blockTable, blockSize: c.blockSize };
       const out = onto(backend, sentinel);
-      backend.attention(out, onto(backend, qInBatch), lead, kv, c.pos, c.t, c.nHead, c.headDim, backend.allocF32(c.nHead * (c.pos + c.t)));
+      backend.attention(out, onto(backend, qInBatch), lead, kv, c.pos, c.t, c.nHead, nKVHead, c.headDim, backend.allocF32(c.nHead * (c.pos + c.t)));
       assertClose(out, wantInBatch, f32Tol(wantInBatch), `${label} attention at row ${lead} ${JSON.stringify(c)}`);
+      if (nKVHead !== c.nHead) {
+        // Grouping changes which cache head is read, never the arithmetic: the same bits as
+        // multi-head attention over the repeated heads.
+        const kvFull: KVView = { ...kv, k: onto(backend, repeatKv(k, nKVHead, c.nHead, c.headDim)), v: onto(backend, repeatKv(v, nKVHead, c.nHead, c.headDim)) };
+        const full = onto(backend, sentinel);
+        backend.attention(full, onto(backend, qInBatch), lead, kvFull, c.pos, c.t, c.nHead, c.nHead, c.headDim, backend.allocF32(c.nHead * (c.pos + c.t)));
+        assertSameBits(out, bits(full), `${label} grouped attention vs repeated heads ${JSON.stringify(c)}`);
+      }
     }
   }
 
@@ -626,21 +840,52 @@ describe("attention", () => {
     check({ nHead: 2, headDim: 7, pos: 150, t: 1, blockSize: 16 }, 12, 302, true);
   });
 
+  // Llama 3 groups 32 query heads on 8, Qwen2.5 e.g. 14 on 2: ratios 1, 2, 3 and 4 here, and
+  // odd head counts so that threads' head ranges start mid-group.
+  const groupings: [number, number][] = [[6, 6], [6, 2], [9, 3], [6, 3], [8, 2], [4, 1]];
+
+  test("grouped-query attention: paged blocks of 16, prefill chunks after cached positions", () => {
+    let seed = 500;
+    for (const [nHead, nKVHead] of groupings) for (const headDim of [8, 10, 64]) for (const [pos, t] of [[0, 5], [7, 4], [16, 17], [40, 9], [35, 1]]) {
+      check({ nHead, nKVHead, headDim, pos, t, blockSize: 16 }, 8, seed++, seed % 2 === 0);
+    }
+  });
+
+  test("grouped-query attention: static layout, one block per sequence", () => {
+    let seed = 600;
+    for (const [nHead, nKVHead] of groupings) for (const headDim of [6, 128]) for (const [pos, t] of [[0, 3], [12, 6], [70, 1]]) {
+      check({ nHead, nKVHead, headDim, pos, t, blockSize: 128 }, 1, seed++, false);
+    }
+  });
+
+  test("rejects key/value heads that do not divide the query heads", () => {
+    const kv: KVView = { k: new Float32Array(64), v: new Float32Array(64), blockTable: Int32Array.from([0]), blockSize: 4 };
+    for (const { label, backend: b } of [{ label: "reference", backend: ref }, ...wasm]) {
+      const bkv: KVView = b === ref ? kv : { ...kv, k: b.allocF32(64), v: b.allocF32(64) };
+      for (const [nHead, nKVHead] of [[6, 4], [2, 3], [2, 0]]) {
+        const [out, q] = [b.allocF32(2 * nHead * 4), b.allocF32(2 * nHead * 4)];
+        const why = new RegExp(`${nHead} query heads cannot share ${nKVHead} key/value heads`);
+        assert.throws(() => b.attention(out, q, 0, bkv, 0, 2, nHead, nKVHead, 4, b.allocF32(2 * nHead)), why, `${label} attention`);
+        assert.throws(() => b.attentionDecode(out, q, 0, [bkv], Int32Array.of(1), 1, nHead, nKVHead, 4), why, `${label} attentionDecode`);
+      }
+    }
+  });
+
   test("rejects a block table entry outside the pool", () => {
     const b = wasm[0].backend;
     const kv: KVView = { k: b.allocF32(32), v: b.allocF32(32), blockTable: Int32Array.from([0, 9]), blockSize: 4 };
-    assert.throws(() => b.attention(b.allocF32(8), b.allocF32(8), 0, kv, 4, 1, 2, 4, b.allocF32(16)), /outside the pool/);
+    assert.throws(() => b.attention(b.allocF32(8), b.allocF32(8), 0, kv, 4, 1, 2, 2, 4, b.allocF32(16)), /outside the pool/);
   });
 
   /**
    * A batched decode step: `positions.length` sequences with their own tables in one shared pool
-   * (shuffled blocks of 4, some tables in the shared memory, some not), their rows at `lead` of q
-   * and out. Every backend must give each sequence the bits its own `attention` call gives it,
-   * leave the other rows alone, and match the reference.
+   * (shuffled blocks of `blockSize`, 4 unless given, some tables in the shared memory, some not),
+   * their rows at `lead` of q and out. Every backend must give each sequence the bits its own
+   * `attention` call gives it, leave the other rows alone, and match the reference.
    */
-  function checkDecodeBatch(nHead: number, headDim: number, positions: number[], lead: number, seed: number): void {
+  function checkDecodeBatch(nHead: number, headDim: number, positions: number[], lead: number, seed: number, nKVHead = nHead, blockSize = 4): void {
     const rand = rng(seed);
-    const width = nHead * headDim, blockSize = 4, count = positions.length;
+    const width = nHead * headDim, kvWidth = nKVHead * headDim, count = positions.length;
     const used = positions.map((p) => Math.ceil((p + 1) / blockSize));
     const poolBlocks = used.reduce((s, u) => s + u, 0) + 3;
     const order = Array.from({ length: poolBlocks }, (_, i) => i);
@@ -650,14 +895,18 @@ describe("attention", () => {
     }
     let next = 0;
     const tables = used.map((u) => Int32Array.from(order.slice(next, (next += u))));
-    const k = random(poolBlocks * blockSize * width, rand), v = random(poolBlocks * blockSize * width, rand);
+    const k = random(poolBlocks * blockSize * kvWidth, rand), v = random(poolBlocks * blockSize * kvWidth, rand);
     const rows = lead + count + 1;
     const q = random(rows * width, rand, 2);
     const sentinel = random(rows * width, rand);
     const pos = Int32Array.from(positions);
     const refOut = sentinel.slice();
-    ref.attentionDecode(refOut, q, lead, tables.map((t) => ({ k, v, blockTable: t, blockSize })), pos, count, nHead, headDim);
-    const what = `batched decode attention ${JSON.stringify({ nHead, headDim, positions, lead })}`;
+    ref.attentionDecode(refOut, q, lead, tables.map((t) => ({ k, v, blockTable: t, blockSize })), pos, count, nHead, nKVHead, headDim);
+    const what = `batched decode attention ${JSON.stringify({ nHead, nKVHead, headDim, blockSize, positions, lead })}`;
+    positions.forEach((p, i) => {
+      const want = naiveAttention(q.subarray((lead + i) * width, (lead + i + 1) * width), k, v, tables[i], blockSize, p, 1, nHead, nKVHead, headDim);
+      assertClose(refOut.subarray((lead + i) * width, (lead + i + 1) * width), want, f32Tol(want), `reference ${what}: sequence ${i} vs f64`);
+    });
     for (const { label, backend } of wasm) {
       const kb = onto(backend, k), vb = onto(backend, v), qb = onto(backend, q);
       const kvs: KVView[] = tables.map((t, i) => {
@@ -668,16 +917,16 @@ describe("attention", () => {
         return { k: kb, v: vb, blockTable: inMemory, blockSize };
       });
       const alone = onto(backend, sentinel);
-      for (let i = 0; i < count; i++) backend.attention(alone, qb, lead + i, kvs[i], positions[i], 1, nHead, headDim, backend.allocF32(nHead * (positions[i] + 1)));
+      for (let i = 0; i < count; i++) backend.attention(alone, qb, lead + i, kvs[i], positions[i], 1, nHead, nKVHead, headDim, backend.allocF32(nHead * (positions[i] + 1)));
       const out = onto(backend, sentinel);
-      backend.attentionDecode(out, qb, lead, kvs, pos, count, nHead, headDim);
+      backend.attentionDecode(out, qb, lead, kvs, pos, count, nHead, nKVHead, headDim);
       assertSameBits(out, bits(alone), `${label} ${what}: each sequence as alone`);
       assertClose(out, refOut, f32Tol(refOut), `${label} ${what}: against the reference`);
     }
     // The reference agrees with itself one sequence at a time.
     const refAlone = sentinel.slice();
     for (let i = 0; i < count; i++) {
-      ref.attention(refAlone, q, lead + i, { k, v, blockTable: tables[i], blockSize }, positions[i], 1, nHead, headDim, new Float32Array(nHead * (positions[i] + 1)));
+      ref.attention(refAlone, q, lead + i, { k, v, blockTable: tables[i], blockSize }, positions[i], 1, nHead, nKVHead, headDim, new Float32Array(nHead * (positions[i] + 1)));
     }
     assert.deepEqual(refOut, refAlone, `reference ${what}`);
   }
@@ -689,28 +938,85 @@ describe("attention", () => {
     checkDecodeBatch(12, 64, [300, 17], 0, 403);
   });
 
+  test("batched decode, grouped-query: paged blocks of 16 and a static one-block table", () => {
+    let seed = 410;
+    for (const [nHead, nKVHead] of groupings) {
+      checkDecodeBatch(nHead, 8, [0, 15, 16, 33, 100, 2], 1, seed++, nKVHead, 16);
+      checkDecodeBatch(nHead, 64, [70, 5, 31], 2, seed++, nKVHead, 16);
+      checkDecodeBatch(nHead, 10, [77, 0, 40, 32], 0, seed++, nKVHead, 128);
+    }
+  });
+
   test("batched decode rejects bad arguments", () => {
     const b = wasm[0].backend;
     const kv: KVView = { k: b.allocF32(64), v: b.allocF32(64), blockTable: Int32Array.from([0, 1]), blockSize: 4 };
     const [out, q] = [b.allocF32(32), b.allocF32(32)];
-    assert.throws(() => b.attentionDecode(out, q, -1, [kv], Int32Array.of(3), 1, 2, 4), /row -1 is not a row index/);
-    assert.throws(() => b.attentionDecode(out, q, 0, [kv], Int32Array.of(3, 3), 2, 2, 4), /2 sequences, 1 views, 2 positions/);
-    assert.throws(() => b.attentionDecode(out, q, 0, [kv], Int32Array.of(-1), 1, 2, 4), /position -1 of sequence 0/);
-    assert.throws(() => b.attentionDecode(out, q, 0, [kv], Int32Array.of(8), 1, 2, 4), /block table has 2 blocks of 4, 3 needed/);
-    assert.throws(() => b.attentionDecode(out, q, 4, [kv], Int32Array.of(3), 1, 2, 4), /attentionDecode out: length 32 < 40 needed/);
-    b.attentionDecode(out, q, 0, [kv], Int32Array.of(3), 0, 2, 4); // no sequences: nothing to do
+    assert.throws(() => b.attentionDecode(out, q, -1, [kv], Int32Array.of(3), 1, 2, 2, 4), /row -1 is not a row index/);
+    assert.throws(() => b.attentionDecode(out, q, 0, [kv], Int32Array.of(3, 3), 2, 2, 2, 4), /2 sequences, 1 views, 2 positions/);
+    assert.throws(() => b.attentionDecode(out, q, 0, [kv], Int32Array.of(-1), 1, 2, 2, 4), /position -1 of sequence 0/);
+    assert.throws(() => b.attentionDecode(out, q, 0, [kv], Int32Array.of(8), 1, 2, 2, 4), /block table has 2 blocks of 4, 3 needed/);
+    assert.throws(() => b.attentionDecode(out, q, 4, [kv], Int32Array.of(3), 1, 2, 2, 4), /attentionDecode out: length 32 < 40 needed/);
+    b.attentionDecode(out, q, 0, [kv], Int32Array.of(3), 0, 2, 2, 4); // no sequences: nothing to do
   });
 
   test("rejects rows outside out and q", () => {
     const b = wasm[0].backend;
     const kv: KVView = { k: b.allocF32(32), v: b.allocF32(32), blockTable: Int32Array.from([0]), blockSize: 4 };
     const [out, q, scratch] = [b.allocF32(16), b.allocF32(16), b.allocF32(16)];
-    assert.throws(() => b.attention(out, q, -1, kv, 0, 1, 2, 4, scratch), /row -1 is not a row index/);
-    assert.throws(() => b.attention(out, q, 0.5, kv, 0, 1, 2, 4, scratch), /row 0.5 is not a row index/);
-    assert.throws(() => b.attention(out, q, 2, kv, 0, 1, 2, 4, scratch), /attention out: length 16 < 24 needed/);
-    b.attention(out, q, 1, kv, 0, 1, 2, 4, scratch); // the last row fits
+    assert.throws(() => b.attention(out, q, -1, kv, 0, 1, 2, 2, 4, scratch), /row -1 is not a row index/);
+    assert.throws(() => b.attention(out, q, 0.5, kv, 0, 1, 2, 2, 4, scratch), /row 0.5 is not a row index/);
+    assert.throws(() => b.attention(out, q, 2, kv, 0, 1, 2, 2, 4, scratch), /attention out: length 16 < 24 needed/);
+    b.attention(out, q, 1, kv, 0, 1, 2, 2, 4, scratch); // the last row fits
   });
 });
+
+/**
+ * A cache of nKVHead heads per row with each head repeated nHead / nKVHead times, as HF's
+ * repeat_kv does: multi-head attention over it is what grouped-query attention means.
+ */
+function repeatKv(kv: Float32Array, nKVHead: number, nHead: number, headDim: number): Float32Array {
+  const group = nHead / nKVHead;
+  const rows = kv.length / (nKVHead * headDim);
+  const out = new Float32Array(rows * nHead * headDim);
+  for (let r = 0; r < rows; r++) {
+    for (let h = 0; h < nHead; h++) {
+      const from = (r * nKVHead + Math.floor(h / group)) * headDim;
+      out.set(kv.subarray(from, from + headDim), (r * nHead + h) * headDim);
+    }
+  }
+  return out;
+}
+
+/**
+ * Causal grouped-query attention in f64, straight from its definition, for t query rows
+ * (q's first t rows) at positions [pos, pos + t) over a paged cache.
+ */
+function naiveAttention(q: Float32Array, k: Float32Array, v: Float32Array, table: Int32Array, blockSize: number,
+  pos: number, t: number, nHead: number, nKVHead: number, headDim: number): Float32Array {
+  const out = new Float32Array(t * nHead * headDim);
+  const cacheRow = (p: number) => (table[Math.floor(p / blockSize)] * blockSize + (p % blockSize)) * nKVHead * headDim;
+  for (let i = 0; i < t; i++) {
+    for (let h = 0; h < nHead; h++) {
+      const qh = (i * nHead + h) * headDim;
+      const kvh = Math.floor(h / (nHead / nKVHead)) * headDim;
+      const scores: number[] = [];
+      for (let p = 0; p <= pos + i; p++) {
+        let dot = 0;
+        for (let j = 0; j < headDim; j++) dot += q[qh + j] * k[cacheRow(p) + kvh + j];
+        scores.push(dot / Math.sqrt(headDim));
+      }
+      const max = Math.max(...scores);
+      const e = scores.map((s) => Math.exp(s - max));
+      const sum = e.reduce((a, b) => a + b, 0);
+      for (let j = 0; j < headDim; j++) {
+        let o = 0;
+        for (let p = 0; p <= pos + i; p++) o += e[p] * v[cacheRow(p) + kvh + j];
+        out[qh + j] = o / sum;
+      }
+    }
+  }
+  return out;
+}
 
 /** The bits of a, so that -0 ≠ 0 and NaNs compare. */
 function bits(a: Float32Array): Uint32Array {
@@ -813,6 +1119,7 @@ describe("results depend on nothing but the row's own inputs", () => {
 
   interface KvCase {
     readonly nHead: number;
+    readonly nKVHead?: number; // nHead when left out
     readonly headDim: number;
     readonly blockSize: number;
     readonly total: number; // positions in the cache
@@ -826,15 +1133,16 @@ describe("results depend on nothing but the row's own inputs", () => {
   function checkAttention(c: KvCase, seed: number): void {
     const rand = rng(seed);
     const width = c.nHead * c.headDim;
+    const nKVHead = c.nKVHead ?? c.nHead;
     const blocks = Math.ceil(c.total / c.blockSize) + 2;
     const order = Array.from({ length: blocks }, (_, i) => i).reverse(); // a non-trivial block table
     const table = Int32Array.from(order.slice(0, Math.ceil(c.total / c.blockSize)));
-    const k = random(blocks * c.blockSize * width, rand);
-    const v = random(blocks * c.blockSize * width, rand);
+    const k = random(blocks * c.blockSize * nKVHead * c.headDim, rand);
+    const v = random(blocks * c.blockSize * nKVHead * c.headDim, rand);
     const q = random(c.total * width, rand, 3);
     const run = (b: Backend, kv: KVView, qb: Float32Array, pos: number, t: number): Float32Array => {
       const out = b.allocF32(t * width);
-      b.attention(out, qb.subarray(pos * width, (pos + t) * width), 0, kv, pos, t, c.nHead, c.headDim, b.allocF32(c.nHead * (pos + t)));
+      b.attention(out, qb.subarray(pos * width, (pos + t) * width), 0, kv, pos, t, c.nHead, nKVHead, c.headDim, b.allocF32(c.nHead * (pos + t)));
       return out;
     };
     const first = wasm[0].backend;
@@ -869,6 +1177,12 @@ describe("results depend on nothing but the row's own inputs", () => {
     checkAttention({ nHead: 1, headDim: 16, blockSize: 8, total: 45 }, 34);
   });
 
+  test("grouped-query attention: decode, prefill and prefill chunks, any thread count", () => {
+    checkAttention({ nHead: 6, nKVHead: 2, headDim: 64, blockSize: 16, total: 150 }, 36);
+    checkAttention({ nHead: 9, nKVHead: 3, headDim: 10, blockSize: 512, total: 90 }, 37);
+    checkAttention({ nHead: 4, nKVHead: 1, headDim: 8, blockSize: 4, total: 50 }, 38);
+  });
+
   test("layerNorm, gelu and add: a row's bits alone and in a batch", () => {
     const rand = rng(35);
     for (const d of [3, 17, 768]) {
@@ -901,6 +1215,49 @@ describe("results depend on nothing but the row's own inputs", () => {
           assertSameBits(out.subarray(i * d, (i + 1) * d), aloneNorm[i], `${label} layerNorm ${d}, row ${i}`);
           assertSameBits(geluBits.subarray(i * d, (i + 1) * d), aloneGelu[i], `${label} gelu ${d}, row ${i}`);
           assertSameBits(xb.subarray(i * d, (i + 1) * d), aloneAdd[i], `${label} add ${d}, row ${i}`);
+        }
+      }
+    }
+  });
+});
+
+describe("results depend on nothing but the row's own inputs: Llama's kernels", () => {
+  test("rmsNorm, rope and siluMul: a row's bits alone and in a batch", () => {
+    const rand = rng(55);
+    const first = wasm[0].backend;
+    for (const [d, nHeads, headDim] of [[5, 3, 6], [64, 1, 64], [1000, 9, 10]]) {
+      const n = 7;
+      const maxPositions = 40;
+      const x = random(n * d, rand, 3);
+      const weight = random(d, rand);
+      const gateUp = random(2 * n * d, rand, 6);
+      const heads = random(n * nHeads * headDim, rand);
+      const positions = Int32Array.from({ length: n }, () => Math.floor(((rand() + 1) / 2) * maxPositions));
+      const cosSrc = random(maxPositions * (headDim / 2), rand), sinSrc = random(maxPositions * (headDim / 2), rand);
+      const aloneNorm: Uint32Array[] = [], aloneSilu: Uint32Array[] = [], aloneRope: Uint32Array[] = [];
+      const [fw, fcos, fsin] = [onto(first, weight), onto(first, cosSrc), onto(first, sinSrc)];
+      const tokenWidth = nHeads * headDim;
+      for (let i = 0; i < n; i++) {
+        const out = first.allocF32(d);
+        first.rmsNorm(out, onto(first, x.subarray(i * d, (i + 1) * d)), fw, 1, d, 1e-6);
+        aloneNorm.push(bits(out));
+        first.siluMul(out, onto(first, gateUp.subarray(2 * i * d, 2 * (i + 1) * d)), 1, d);
+        aloneSilu.push(bits(out));
+        const token = onto(first, heads.subarray(i * tokenWidth, (i + 1) * tokenWidth));
+        first.rope(token, 1, nHeads, headDim, positions.subarray(i, i + 1), fcos, fsin);
+        aloneRope.push(bits(token));
+      }
+      for (const { label, backend } of wasm) {
+        const out = backend.allocF32(n * d);
+        backend.rmsNorm(out, onto(backend, x), onto(backend, weight), n, d, 1e-6);
+        const silu = backend.allocF32(n * d);
+        backend.siluMul(silu, onto(backend, gateUp), n, d);
+        const rotated = onto(backend, heads);
+        backend.rope(rotated, n, nHeads, headDim, positions, onto(backend, cosSrc), onto(backend, sinSrc));
+        for (let i = 0; i < n; i++) {
+          assertSameBits(out.subarray(i * d, (i + 1) * d), aloneNorm[i], `${label} rmsNorm ${d}, row ${i}`);
+          assertSameBits(silu.subarray(i * d, (i + 1) * d), aloneSilu[i], `${label} siluMul ${d}, row ${i}`);
+          assertSameBits(rotated.subarray(i * tokenWidth, (i + 1) * tokenWidth), aloneRope[i], `${label} rope ${nHeads}×${headDim}, token ${i}`);
         }
       }
     }

@@ -50,13 +50,27 @@ export type WeightArray = Float32Array | Uint16Array | Int8Array;
  * blocks of `blockSize` positions, and `blockTable[i]` is the pool block holding positions
  * [i * blockSize, (i + 1) * blockSize). A static cache is the special case of one block per
  * sequence of size max_positions; a paged cache uses small blocks (e.g. 16).
- * The pool for one layer is laid out as (num_blocks, block_size, n_head, head_dim).
+ * The pool for one layer is laid out as (num_blocks, block_size, n_kv_head, head_dim): with
+ * grouped-query attention (Llama, Qwen) n_kv_head divides n_head and each group of
+ * n_head / n_kv_head query heads shares one cached head, so the cache is that much smaller;
+ * n_kv_head = n_head is ordinary multi-head attention (GPT-2).
  */
 export interface KVView {
-  readonly k: Float32Array; // (num_blocks, block_size, n_head, head_dim) for one layer
+  readonly k: Float32Array; // (num_blocks, block_size, n_kv_head, head_dim) for one layer
   readonly v: Float32Array; // same shape as k
   readonly blockTable: Int32Array; // (blocks used by this sequence,)
   readonly blockSize: number;
+}
+
+/**
+ * How many query heads share each cached head: nHead / nKVHead, after checking that nKVHead is a
+ * positive divisor of nHead (anything else would read past a cache row or leave heads out).
+ */
+export function headGroup(kernel: string, nHead: number, nKVHead: number): number {
+  if (!(Number.isInteger(nHead) && Number.isInteger(nKVHead) && nKVHead >= 1 && nHead >= nKVHead && nHead % nKVHead === 0)) {
+    throw new Error(`${kernel}: ${nHead} query heads cannot share ${nKVHead} key/value heads`);
+  }
+  return nHead / nKVHead;
 }
 
 export interface Backend {
@@ -89,6 +103,33 @@ export interface Backend {
   /** out (n, d) = LayerNorm(x (n, d)) * weight + bias, over the last dimension. */
   layerNorm(out: Float32Array, x: Float32Array, weight: Float32Array, bias: Float32Array, n: number, d: number, eps: number): void;
 
+  /**
+   * out (n, d) = x (n, d) / sqrt(mean(x²) + eps) * weight (d,), per row, in f32: Llama's RMSNorm
+   * (HF LlamaRMSNorm: x · rsqrt(mean(x²) + eps), then weight times that). Also per head
+   * (n = tokens · heads, d = head_dim) for Qwen3's q_norm / k_norm. out may be x.
+   */
+  rmsNorm(out: Float32Array, x: Float32Array, weight: Float32Array, n: number, d: number, eps: number): void;
+
+  /**
+   * Rotary position embedding in Hugging Face's rotate-half layout, in place on x (n, nHeads,
+   * headDim): token i is at position positions[i] (positions has at least n entries, an ordinary
+   * Int32Array), and for every head and j < headDim / 2, with a = x[j], b = x[j + headDim / 2],
+   * c = cos[pos, j], s = sin[pos, j]: x[j] = a·c − b·s, x[j + headDim / 2] = b·c + a·s.
+   * cos and sin are (maxPositions, headDim / 2), made once per model by the caller (inv_freq and
+   * its scaling are the caller's); headDim is even.
+   */
+  rope(x: Float32Array, n: number, nHeads: number, headDim: number, positions: Int32Array, cos: Float32Array, sin: Float32Array): void;
+
+  /**
+   * SwiGLU's gate: out (n, d) = silu(gate) * up, silu(g) = g / (1 + exp(−g)), where each row of
+   * gateUp (n, 2d) is [gate (d) | up (d)] (the two projections fused into one matmul). out may be
+   * the start of gateUp's memory (out = gateUp.subarray(0, n·d)): rows are done in order, and
+   * row i's output lands on gateUp's row ⌊i / 2⌋ (row 0's on its own gate, element by element
+   * after reading it), all already read (the wasm backend then runs it on the calling thread
+   * alone, in order). Any other overlap of out and gateUp is not allowed.
+   */
+  siluMul(out: Float32Array, gateUp: Float32Array, n: number, d: number): void;
+
   /** x (length,) = gelu_new(x), the tanh approximation GPT-2 uses, in place. */
   gelu(x: Float32Array, length: number): void;
 
@@ -100,7 +141,9 @@ export interface Backend {
    * [pos, pos + t) and whose keys/values for positions [0, pos + t) are already in the cache.
    * Its queries and outputs are rows [row, row + t) of q and out (·, n_head · head_dim): one call
    * per sequence of a batch, no views made for it.
-   * out (t, n_head, head_dim) = softmax(q kᵀ / sqrt(head_dim) + causal mask) v.
+   * out (t, n_head, head_dim) = softmax(q kᵀ / sqrt(head_dim) + causal mask) v, where query
+   * head h reads the cache's head ⌊h / (nHead / nKVHead)⌋ (grouped-query attention; nKVHead
+   * divides nHead, and nKVHead = nHead is multi-head attention).
    * `scratch` holds at least n_head * (pos + t) floats: one row of attention scores per head, so
    * heads can run in parallel.
    */
@@ -112,6 +155,7 @@ export interface Backend {
     pos: number,
     t: number,
     nHead: number,
+    nKVHead: number,
     headDim: number,
     scratch: Float32Array,
   ): void;
@@ -121,7 +165,7 @@ export interface Backend {
    * call so that threads can share out all of their positions at once: sequence i's query and
    * output are row `row + i` of q and out, its keys and values kvs[i], its new token at position
    * positions[i]. Every output has the bits `attention` gives that sequence alone; the backend
-   * keeps its own scratch.
+   * keeps its own scratch. Heads are grouped as in `attention`.
    */
   attentionDecode(
     out: Float32Array,
@@ -131,6 +175,7 @@ export interface Backend {
     positions: Int32Array,
     count: number,
     nHead: number,
+    nKVHead: number,
     headDim: number,
   ): void;
 

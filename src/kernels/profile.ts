@@ -1,7 +1,7 @@
 import type { Backend } from "./backend.js";
 
-type KernelName = "matmul" | "layerNorm" | "gelu" | "addInPlace" | "attention";
-const KERNELS: readonly KernelName[] = ["matmul", "layerNorm", "gelu", "addInPlace", "attention"];
+type KernelName = "matmul" | "layerNorm" | "rmsNorm" | "rope" | "siluMul" | "gelu" | "addInPlace" | "attention";
+const KERNELS: readonly KernelName[] = ["matmul", "layerNorm", "rmsNorm", "rope", "siluMul", "gelu", "addInPlace", "attention"];
 
 export interface KernelProfile {
   readonly kernel: string;
@@ -39,16 +39,20 @@ export function profileBackend(inner: Backend): KernelProfiler {
     writeMatrixColumns: (m, firstCol, src, count) => inner.writeMatrixColumns(m, firstCol, src, count),
     matmul: timed("matmul", (out, x, w, bias, n) => inner.matmul(out, x, w, bias, n)),
     layerNorm: timed("layerNorm", (out, x, weight, bias, n, d, eps) => inner.layerNorm(out, x, weight, bias, n, d, eps)),
+    rmsNorm: timed("rmsNorm", (out, x, weight, n, d, eps) => inner.rmsNorm(out, x, weight, n, d, eps)),
+    rope: timed("rope", (x, n, nHeads, headDim, positions, cos, sin) => inner.rope(x, n, nHeads, headDim, positions, cos, sin)),
+    siluMul: timed("siluMul", (out, gateUp, n, d) => inner.siluMul(out, gateUp, n, d)),
     gelu: timed("gelu", (x, length) => inner.gelu(x, length)),
     addInPlace: timed("addInPlace", (x, y, length) => inner.addInPlace(x, y, length)),
-    attention: timed("attention", (out, q, row, kv, pos, t, nHead, headDim, scratch) => inner.attention(out, q, row, kv, pos, t, nHead, headDim, scratch)),
-    attentionDecode: timed("attention", (out, q, row, kvs, positions, count, nHead, headDim) => inner.attentionDecode(out, q, row, kvs, positions, count, nHead, headDim)),
+    attention: timed("attention", (out, q, row, kv, pos, t, nHead, nKVHead, headDim, scratch) => inner.attention(out, q, row, kv, pos, t, nHead, nKVHead, headDim, scratch)),
+    attentionDecode: timed("attention", (out, q, row, kvs, positions, count, nHead, nKVHead, headDim) => inner.attentionDecode(out, q, row, kvs, positions, count, nHead, nKVHead, headDim)),
     readSum: (data) => inner.readSum(data), // a benchmark's probe, not part of a forward pass
     close: () => inner.close(),
   };
   return {
     backend,
-    report: () => KERNELS.map((k) => ({ kernel: k, calls: calls.get(k) ?? 0, ms: ms.get(k) ?? 0 })),
+    // Only the kernels the model calls: GPT-2 has no rmsNorm, rope or siluMul, Llama no layerNorm or gelu.
+    report: () => KERNELS.filter((k) => calls.has(k)).map((k) => ({ kernel: k, calls: calls.get(k) ?? 0, ms: ms.get(k) ?? 0 })),
     reset: () => {
       calls.clear();
       ms.clear();

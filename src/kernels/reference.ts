@@ -1,5 +1,5 @@
 import type { Backend, KVView, Matrix, WeightArray } from "./backend.js";
-import { Q8_BLOCK } from "./backend.js";
+import { headGroup, Q8_BLOCK } from "./backend.js";
 import { weightHalfTable } from "./f16.js";
 import { writeMatrixColumns, writeMatrixRows } from "./write-matrix.js";
 
@@ -81,20 +81,24 @@ export function attention(
   pos: number,
   t: number,
   nHead: number,
+  nKVHead: number,
   headDim: number,
   scratch: Float32Array,
 ): void {
   const { k, v, blockTable, blockSize } = kv;
-  const width = nHead * headDim; // floats per cached position
+  const group = headGroup("attention", nHead, nKVHead);
+  const width = nHead * headDim; // floats per query and output row
+  const kvWidth = nKVHead * headDim; // floats per cached position
   const scale = 1 / Math.sqrt(headDim);
   for (let h = 0; h < nHead; h++) {
     const scores = scratch.subarray(h * (pos + t), (h + 1) * (pos + t));
+    const kvHead = Math.floor(h / group) * headDim;
     for (let i = 0; i < t; i++) {
       const qOff = (row + i) * width + h * headDim;
       const visible = pos + i + 1; // causal: query i sees cache positions [0, pos + i]
       let max = -Infinity;
       for (let p = 0; p < visible; p++) {
-        const kOff = (blockTable[Math.floor(p / blockSize)] * blockSize + (p % blockSize)) * width + h * headDim;
+        const kOff = (blockTable[Math.floor(p / blockSize)] * blockSize + (p % blockSize)) * kvWidth + kvHead;
         let dot = 0;
         for (let j = 0; j < headDim; j++) dot += q[qOff + j] * k[kOff + j];
         scores[p] = dot * scale;
@@ -108,10 +112,47 @@ export function attention(
       const oOff = (row + i) * width + h * headDim;
       for (let j = 0; j < headDim; j++) out[oOff + j] = 0;
       for (let p = 0; p < visible; p++) {
-        const vOff = (blockTable[Math.floor(p / blockSize)] * blockSize + (p % blockSize)) * width + h * headDim;
+        const vOff = (blockTable[Math.floor(p / blockSize)] * blockSize + (p % blockSize)) * kvWidth + kvHead;
         const weight = scores[p] / sum;
         for (let j = 0; j < headDim; j++) out[oOff + j] += weight * v[vOff + j];
       }
+    }
+  }
+}
+
+export function rmsNorm(out: Float32Array, x: Float32Array, weight: Float32Array, n: number, d: number, eps: number): void {
+  for (let i = 0; i < n; i++) {
+    const off = i * d;
+    let squares = 0;
+    for (let j = 0; j < d; j++) squares += x[off + j] * x[off + j];
+    const invRms = 1 / Math.sqrt(squares / d + eps);
+    for (let j = 0; j < d; j++) out[off + j] = x[off + j] * invRms * weight[j];
+  }
+}
+
+export function rope(x: Float32Array, n: number, nHeads: number, headDim: number, positions: Int32Array, cos: Float32Array, sin: Float32Array): void {
+  const half = headDim / 2;
+  for (let i = 0; i < n; i++) {
+    const table = positions[i] * half;
+    for (let h = 0; h < nHeads; h++) {
+      const off = (i * nHeads + h) * headDim;
+      for (let j = 0; j < half; j++) {
+        const a = x[off + j], b = x[off + j + half];
+        const c = cos[table + j], s = sin[table + j];
+        x[off + j] = a * c - b * s;
+        x[off + j + half] = b * c + a * s;
+      }
+    }
+  }
+}
+
+export function siluMul(out: Float32Array, gateUp: Float32Array, n: number, d: number): void {
+  // Row by row, each element read before it is written: safe for out = gateUp.subarray(0, n·d).
+  for (let i = 0; i < n; i++) {
+    const gOff = 2 * i * d;
+    for (let j = 0; j < d; j++) {
+      const g = gateUp[gOff + j];
+      out[i * d + j] = (g / (1 + Math.exp(-g))) * gateUp[gOff + d + j];
     }
   }
 }
@@ -128,14 +169,17 @@ export function createReferenceBackend(): Backend {
     writeMatrixColumns,
     matmul,
     layerNorm,
+    rmsNorm,
+    rope,
+    siluMul,
     gelu,
     addInPlace,
     attention,
-    attentionDecode: (out, q, row, kvs, positions, count, nHead, headDim) => {
+    attentionDecode: (out, q, row, kvs, positions, count, nHead, nKVHead, headDim) => {
       for (let i = 0; i < count; i++) {
         const need = nHead * (positions[i] + 1);
         if (scratch.length < need) scratch = new Float32Array(need);
-        attention(out, q, row + i, kvs[i], positions[i], 1, nHead, headDim, scratch);
+        attention(out, q, row + i, kvs[i], positions[i], 1, nHead, nKVHead, headDim, scratch);
       }
     },
     readSum,

@@ -52,7 +52,7 @@ function attend(k: Backend, state: RunState, cache: KVCache, layer: number, batc
   for (let c = 0, row = 0; c < batch.numChunks; ) {
     const t = batch.chunkLength[c];
     if (t > 1) {
-      k.attention(attnOut, q, row, cache.view(layer, batch.chunkSlot[c]), batch.chunkStart[c], t, nh, hs, state.scores); // # (t, nh, hs)
+      k.attention(attnOut, q, row, cache.view(layer, batch.chunkSlot[c]), batch.chunkStart[c], t, nh, nh, hs, state.scores); // # (t, nh, hs)
       row += t;
       c++;
       continue;
@@ -62,7 +62,7 @@ function attend(k: Backend, state: RunState, cache: KVCache, layer: number, batc
       state.decodeKVs[n] = cache.view(layer, batch.chunkSlot[c]);
       state.decodePositions[n] = batch.chunkStart[c];
     }
-    k.attentionDecode(attnOut, q, row, state.decodeKVs, state.decodePositions, n, nh, hs); // # (n, nh, hs)
+    k.attentionDecode(attnOut, q, row, state.decodeKVs, state.decodePositions, n, nh, nh, hs); // # (n, nh, hs)
     row += n;
   }
 }

@@ -16,12 +16,15 @@ export interface KernelExports {
   readonly halvesOfColumns: IntKernel; // (dst, src, rows, cols, firstCol, count) → the same
   readonly transposeColumnsF32: Kernel; // (dst, src, rows, cols, firstCol, count)
   readonly layerNorm: Kernel; // (out, x, weight, bias, d, eps, i0, i1)
+  readonly rmsNorm: Kernel; // (out, x, weight, d, eps, i0, i1)
+  readonly rope: Kernel; // (x, nHeads, headDim, positions, cos, sin, i0, i1)
+  readonly siluMul: Kernel; // (out, gateUp, d, i0, i1)
   readonly gelu: Kernel; // (x, i0, i1)
   readonly addInPlace: Kernel; // (x, y, i0, i1)
-  readonly attention: Kernel; // (out, q, k, v, table, blockSize, pos, t, nHead, headDim, scratch, work, h0, h1)
-  readonly attnChunks: Kernel; // (out, q, k, v, table, blockSize, nHead, headDim, scores, visible, stats, partials, c0, c1)
+  readonly attention: Kernel; // (out, q, k, v, table, blockSize, pos, t, nHead, nKVHead, headDim, scratch, work, h0, h1)
+  readonly attnChunks: Kernel; // (out, q, k, v, table, blockSize, nHead, nKVHead, headDim, scores, visible, stats, partials, c0, c1)
   readonly attnCombine: Kernel; // (out, partials, stats, chunks, nHead, headDim)
-  readonly attnBatchChunks: Kernel; // (desc, count, i0, i1, nHead, headDim)
+  readonly attnBatchChunks: Kernel; // (desc, count, i0, i1, nHead, nKVHead, headDim)
   readonly readSum: Kernel; // (out, data, i0, i1): out = wrapping sum of the words of bytes [i0, i1)
   /** Positions per chunk of attention's sums (CHUNK in assembly/attention.ts). */
   readonly attnChunkPositions: number;
@@ -59,6 +62,9 @@ export function instantiateKernels(module: WebAssembly.Module, memory: WebAssemb
     halvesOfColumns: kernel(exports, "halvesOfColumns"),
     transposeColumnsF32: kernel(exports, "transposeColumnsF32"),
     layerNorm: kernel(exports, "layerNorm"),
+    rmsNorm: kernel(exports, "rmsNorm"),
+    rope: kernel(exports, "rope"),
+    siluMul: kernel(exports, "siluMul"),
     gelu: kernel(exports, "gelu"),
     addInPlace: kernel(exports, "addInPlace"),
     attention: kernel(exports, "attention"),

@@ -73,6 +73,9 @@ export const enum Op {
   MatmulF16 = 9,
   AttentionDecodeBatch = 10,
   ReadSum = 11,
+  RmsNorm = 12,
+  Rope = 13,
+  SiluMul = 14,
 }
 
 /** Where chunk `c` of `chunks` starts among `total` items, chunks being multiples of `align`. */
@@ -153,6 +156,21 @@ export function runJob(k: KernelExports, a: Int32Array, f: Float32Array, c: numb
         start(n, c, chunks, 1), start(n, c + 1, chunks, 1));
       return;
     }
+    case Op.RmsNorm: {
+      const n = a[ARG + 5];
+      k.rmsNorm(a[ARG], a[ARG + 1], a[ARG + 2], a[ARG + 3], f[ARG + 4], start(n, c, chunks, 1), start(n, c + 1, chunks, 1));
+      return;
+    }
+    case Op.Rope: {
+      const n = a[ARG + 6];
+      k.rope(a[ARG], a[ARG + 1], a[ARG + 2], a[ARG + 3], a[ARG + 4], a[ARG + 5], start(n, c, chunks, 1), start(n, c + 1, chunks, 1));
+      return;
+    }
+    case Op.SiluMul: {
+      const n = a[ARG + 3];
+      k.siluMul(a[ARG], a[ARG + 1], a[ARG + 2], start(n, c, chunks, 1), start(n, c + 1, chunks, 1));
+      return;
+    }
     case Op.Gelu: {
       const len = a[ARG + 1];
       k.gelu(a[ARG], start(len, c, chunks, 16), start(len, c + 1, chunks, 16));
@@ -166,13 +184,13 @@ export function runJob(k: KernelExports, a: Int32Array, f: Float32Array, c: numb
     case Op.Attention: {
       const nHead = a[ARG + 8];
       k.attention(a[ARG], a[ARG + 1], a[ARG + 2], a[ARG + 3], a[ARG + 4], a[ARG + 5], a[ARG + 6], a[ARG + 7],
-        nHead, a[ARG + 9], a[ARG + 10], a[ARG + 11], start(nHead, c, chunks, 1), start(nHead, c + 1, chunks, 1));
+        nHead, a[ARG + 9], a[ARG + 10], a[ARG + 11], a[ARG + 12], start(nHead, c, chunks, 1), start(nHead, c + 1, chunks, 1));
       return;
     }
     case Op.AttentionDecodeBatch: {
       // Job chunk `c` takes a range of all the sequences' position chunks (assembly/attention.ts).
       const total = a[ARG + 2];
-      k.attnBatchChunks(a[ARG], a[ARG + 1], start(total, c, chunks, 1), start(total, c + 1, chunks, 1), a[ARG + 3], a[ARG + 4]);
+      k.attnBatchChunks(a[ARG], a[ARG + 1], start(total, c, chunks, 1), start(total, c + 1, chunks, 1), a[ARG + 3], a[ARG + 4], a[ARG + 5]);
       return;
     }
     case Op.ReadSum: {
