@@ -13,7 +13,7 @@ import path from "node:path";
 import { parseArgs } from "node:util";
 import { convertCommand } from "../src/cli/convert.js";
 import { LLM } from "../src/engine/llm.js";
-import { GGUF_OUT_TYPES, type GGUFOutType } from "../src/io/gguf-export.js";
+import { GGUF_OUT_TYPES, type GGUFOutType } from "../src/model/families/gpt2/export-gguf.js";
 import type { BackendKind } from "../src/kernels/index.js";
 import { peerModule } from "../bench/peers-runner/paths.js";
 import { installPeers } from "../bench/peers-runner/setup.js";

@@ -5,8 +5,10 @@ export { resolveSamplingParams, DEFAULT_SAMPLING } from "./engine/sampling-param
 export type { SamplingParams } from "./engine/sampling-params.js";
 export type { FinishReason } from "./engine/sequence.js";
 export { loadModel, openModel, type LoadedModel, type OpenedModel } from "./model/load.js";
-export type { GPT2Config } from "./model/config.js";
-export type { GPT2Weights, WeightDType } from "./model/weights.js";
+export type { WeightDType } from "./model/matrix.js";
+export type { Model, ModelSpec } from "./model/model.js";
+export type { ModelShape } from "./model/shape.js";
+export { FAMILIES } from "./model/families/index.js";
 export { defaultModelDir } from "./model/default-model.js";
 export { loadTokenizer, BpeTokenizer, type Tokenizer, type StreamDecoder } from "./tokenizer/index.js";
 export { createBackend, enableRelaxedSimd, type Backend, type BackendKind } from "./kernels/index.js";

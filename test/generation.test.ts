@@ -119,7 +119,7 @@ for (const threads of [1, 2]) {
     it("f16 weights (the checkpoint's own halves) give the f32 run's perplexity and goldens, bit for bit", async () => {
       const f16 = await LLM.load(defaultModelDir, { backend: "wasm", threads, dtype: "f16", maxBatch: 3 });
       try {
-        assert.equal(f16.weights.blocks[0].mlpFc.kind, "f16");
+        assert.ok(f16.model.decodeWeightArrays().every((a) => a instanceof Uint16Array), "every matrix is stored as halves");
         const ids = f16.tokenize(fs.readFileSync(path.join(fixtures, "shakespeare-val-40x256.txt"), "utf8"));
         assert.equal(f16.perplexity(ids, 256).nll, llm.perplexity(ids, 256).nll);
         const batched = f16.generateBatch(golden.prompts.map((p) => p.ids), { temperature: 0, maxTokens: golden.n_new, ignoreEos: true });
@@ -147,7 +147,7 @@ for (const threads of [1, 2]) {
       // of the whole vocabulary are the logits less one log-sum-exp: equal means equal logits.
       const engine = await LLMEngine.load(defaultModelDir, { backend: "wasm", threads, maxBatch: 3, maxStepTokens: 8 });
       try {
-        const vocab = engine.config.vocabSize;
+        const vocab = engine.shape.vocabSize;
         const prompts = ["ROMEO:", "First Citizen:\nBefore we proceed any further, hear me speak.", "O"].map((p) => engine.tokenizer.encode(p));
         for (const temperature of [0, 0.9]) {
           const params = resolveSamplingParams({ temperature, maxTokens: 24, seed: 7, ignoreEos: true });

@@ -7,14 +7,16 @@ import { convertCommand } from "../src/cli/convert.js";
 import { infoCommand } from "../src/cli/info.js";
 import { LLM } from "../src/engine/llm.js";
 import { GGMLType, ggmlTypeName } from "../src/io/gguf.js";
-import { writeGPT2GGUF, type GGUFOutType } from "../src/io/gguf-export.js";
+import { writeGPT2GGUF, type GGUFOutType } from "../src/model/families/gpt2/export-gguf.js";
+import { parseGPT2Config } from "../src/model/families/gpt2/config.js";
+import { loadSafetensorsWeights } from "../src/model/families/gpt2/load-safetensors.js";
 import { decodeF32, encode, encodedSize } from "../src/io/gguf-quant.js";
 import { f16ToF32, f32ToF16 } from "../src/io/half.js";
 import { readGGUF } from "../src/io/gguf-read.js";
 import { tokenizerTablesFromFolder } from "../src/io/gguf-tokenizer.js";
 import { loadSourceTokenizer } from "../src/io/hub/source.js";
 import { createReferenceBackend } from "../src/kernels/reference.js";
-import { loadModel, openModelFolder } from "../src/model/load.js";
+import { loadModel, readConfigJson } from "../src/model/load.js";
 import { maxAbsDiff } from "./helpers.js";
 import { fixtures } from "./paths.js";
 
@@ -148,7 +150,7 @@ describe("GGUF round trip of gpt2-tiny-random", () => {
     for (const backend of ["reference", "wasm"] as const) {
       const f16 = await LLM.load(file("f16"), { backend, threads: 2, dtype: "f16" });
       const f32 = await LLM.load(file("f16"), { backend, threads: 2, dtype: "f32" });
-      assert.equal(f16.weights.wte.kind, "f16");
+      assert.ok(f16.model.decodeWeightArrays().every((a) => a instanceof Uint16Array), "every matrix is stored as halves");
       assert.deepEqual(lastLogits(f16, ids), lastLogits(f32, ids));
       f16.close();
       f32.close();
@@ -160,13 +162,12 @@ describe("GGUF round trip of gpt2-tiny-random", () => {
       const backend = createReferenceBackend();
       const q8 = await loadModel(file(dtype), backend, "q8");
       const f32 = await loadModel(file(dtype), backend, "f32");
-      const m = q8.weights.blocks[0].attnQKV;
-      const d = f32.weights.blocks[0].attnQKV;
-      assert.equal(m.kind, "q8");
-      assert.equal(d.kind, "f32");
-      if (m.kind !== "q8" || d.kind !== "f32") return;
-      for (let i = 0; i < m.q.length; i++) assert.equal(m.q[i] * m.scales[i >> 5], d.data[i], `${dtype} weight ${i}`);
-      if (dtype === "q4_0") assert.ok(m.q.every((v) => v >= -8 && v <= 7));
+      // The first matrix a decode step reads: block 0's fused qkv, as int8 + scales and as f32.
+      const [q, scales] = q8.model.decodeWeightArrays();
+      const [d] = f32.model.decodeWeightArrays();
+      assert.ok(q instanceof Int8Array && scales instanceof Float32Array && d instanceof Float32Array);
+      for (let i = 0; i < q.length; i++) assert.equal(q[i] * scales[i >> 5], d[i], `${dtype} weight ${i}`);
+      if (dtype === "q4_0") assert.ok(q.every((v) => v >= -8 && v <= 7));
     }
   });
 
@@ -191,15 +192,14 @@ describe("GGUF round trip of gpt2-tiny-random", () => {
 
   it("an untied head is written as output.weight and read back", async () => {
     const backend = createReferenceBackend();
-    const opened = await openModelFolder(tiny);
-    const config = opened.config;
-    const weights = opened.loadWeights(backend, "f32");
-    const head = weights.wte.kind === "f32" ? { ...weights.wte, data: weights.wte.data.map((v) => v * 0.5) } : weights.wte;
+    const config = parseGPT2Config(readConfigJson(tiny), tiny);
+    const weights = loadSafetensorsWeights(tiny, config, backend, "f32");
+    const head = weights.wte.kind === "f32" ? { ...weights.wte, data: weights.wte.data.map((v: number) => v * 0.5) } : weights.wte;
     const out = path.join(work, "untied.gguf");
     writeGPT2GGUF(out, { name: "untied", config: { ...config, tieWordEmbeddings: false }, weights: { ...weights, lmHead: head }, tokenizer: tokenizerTablesFromFolder(tiny, config.vocabSize) }, "f32");
     assert.ok(readGGUF(out).tensors.some((t) => t.name === "output.weight"));
     const llm = await LLM.load(out, { backend: "reference" });
-    assert.equal(llm.config.tieWordEmbeddings, false);
+    assert.equal(llm.model.parameterCount(), config.vocabSize * config.nEmbd + (await LLM.load(tiny, { backend: "reference" })).model.parameterCount(), "the head is counted apart");
     const logits = lastLogits(llm, ids);
     const diff = maxAbsDiff(logits, expected.map((v) => v * 0.5));
     assert.ok(diff < 1e-5, `halved head halves the logits: ${diff}`);

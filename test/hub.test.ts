@@ -163,7 +163,7 @@ describe("Hub downloads against a mock Hub", () => {
     assert.ok(fs.existsSync(path.join(dir, "model-00001-of-00002.safetensors")));
     assert.ok(fs.existsSync(path.join(dir, "model-00002-of-00002.safetensors")));
     const llm = await LLM.load(dir, { backend: "reference" });
-    assert.equal(llm.config.nLayer, 2);
+    assert.equal(llm.shape.nLayer, 2);
     llm.close();
   });
 
@@ -257,7 +257,7 @@ describe("Hub downloads against a mock Hub", () => {
     process.env.HF_HUB_CACHE = cache;
     try {
       const llm = await LLM.load("test-org/tiny", { backend: "reference" });
-      assert.equal(llm.config.vocabSize, 50257);
+      assert.equal(llm.shape.vocabSize, 50257);
       llm.close();
       const tokenizer = await loadSourceTokenizer("test-org/tiny", { quiet: true });
       assert.deepEqual(tokenizer.encode("Hello world"), [15496, 995]);

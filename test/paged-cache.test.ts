@@ -5,7 +5,7 @@ import { LLMEngine } from "../src/engine/llm-engine.js";
 import { PagedKVCache } from "../src/engine/paged-cache.js";
 import { resolveSamplingParams, type SamplingParams } from "../src/engine/sampling-params.js";
 import { createReferenceBackend } from "../src/kernels/reference.js";
-import type { GPT2Config } from "../src/model/config.js";
+import type { ModelShape } from "../src/model/shape.js";
 import { defaultModelDir } from "./paths.js";
 
 const params = (p: Partial<SamplingParams>): SamplingParams => resolveSamplingParams({ ignoreEos: true, ...p });
@@ -18,11 +18,8 @@ function prompts(count: number): string[] {
 
 describe("PagedKVCache", () => {
   it("writes each position into its block of the pool, per layer", () => {
-    const config: GPT2Config = {
-      nLayer: 2, nHead: 2, nEmbd: 4, nInner: 16, nPositions: 16, vocabSize: 10,
-      layerNormEpsilon: 1e-5, tieWordEmbeddings: true, bosTokenId: null, eosTokenId: null,
-    };
-    const cache = new PagedKVCache(config, createReferenceBackend(), 6, 4, 2);
+    const shape: ModelShape = { nLayer: 2, nHead: 2, nKVHead: 2, headDim: 2, vocabSize: 10, contextLength: 16 };
+    const cache = new PagedKVCache(shape, createReferenceBackend(), 6, 4, 2);
     const table = cache.tables[1];
     table.ids.set([5, 2, 0]);
     table.length = 3;
@@ -32,7 +29,7 @@ describe("PagedKVCache", () => {
       qkv[i * 12 + 4 + c] = i * 4 + c + 1;
       qkv[i * 12 + 8 + c] = -(i * 4 + c + 1);
     }
-    cache.update(1, 1, 3, qkv, 4, 8, 12, 3); // positions 3, 4, 5: last row of block 5, first two of block 2
+    cache.update(1, 1, 3, 3, qkv, 4, qkv, 8, 12); // positions 3, 4, 5: last row of block 5, first two of block 2
     const layer = 6 * 4 * 4;
     const at = (block: number, row: number): number => layer + (block * 4 + row) * 4;
     assert.deepEqual([...cache.k.subarray(at(5, 3), at(5, 3) + 4)], [1, 2, 3, 4]);
@@ -42,7 +39,7 @@ describe("PagedKVCache", () => {
     assert.equal(view.blockTable, table.ids);
     assert.equal(view.blockSize, 4);
     assert.equal(view, cache.view(1, 1), "views are made once");
-    assert.throws(() => cache.update(0, 1, 12, qkv, 4, 8, 12, 1), /no block/);
+    assert.throws(() => cache.update(0, 1, 12, 1, qkv, 4, qkv, 8, 12), /no block/);
   });
 });
 
@@ -127,7 +124,7 @@ describe("LLMEngine over the paged cache (reference backend, default model)", ()
   it("refuses what can never fit, with the numbers", async () => {
     const engine = await LLMEngine.load(defaultModelDir, { backend: "reference", maxBatch: 2, numBlocks: 4 });
     try {
-      assert.throws(() => engine.validate([1, 2, 3], 300), /context is 256 tokens, but 303 were requested/);
+      assert.throws(() => engine.validate([1, 2, 3], 300), /prompt \(3 tokens\) \+ max_tokens \(300\) = 303 exceeds the context of 256 tokens/);
       assert.throws(() => engine.validate([1, 2, 3], 100), /needs 102 KV positions \(7 blocks of 16\) but the KV pool has 4 blocks/);
       assert.throws(() => engine.validate([], 1), /empty/);
       assert.throws(() => engine.validate([300], 1), /outside the vocabulary/);

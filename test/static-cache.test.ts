@@ -2,23 +2,20 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { StaticKVCache } from "../src/engine/static-cache.js";
 import { createReferenceBackend } from "../src/kernels/reference.js";
-import type { GPT2Config } from "../src/model/config.js";
+import type { ModelShape } from "../src/model/shape.js";
 
 describe("StaticKVCache", () => {
-  const config: GPT2Config = {
-    nLayer: 2, nHead: 2, nEmbd: 4, nInner: 16, nPositions: 8, vocabSize: 10,
-    layerNormEpsilon: 1e-5, tieWordEmbeddings: true, bosTokenId: null, eosTokenId: null,
-  };
+  const shape: ModelShape = { nLayer: 2, nHead: 2, nKVHead: 2, headDim: 2, vocabSize: 10, contextLength: 8 };
 
   it("writes rows of a fused qkv to (layer, slot, position) and nothing else", () => {
-    const cache = new StaticKVCache(config, createReferenceBackend(), 3);
+    const cache = new StaticKVCache(shape, createReferenceBackend(), 3);
     // Two rows of a fused qkv (2, 3C), the second being the one stored: k = 1..4, v = -k.
     const qkv = Float32Array.from({ length: 2 * 12 }, (_, i) => 100 + i);
     for (let c = 0; c < 4; c++) {
       qkv[12 + 4 + c] = c + 1;
       qkv[12 + 8 + c] = -(c + 1);
     }
-    cache.update(1, 2, 5, qkv, 12 + 4, 12 + 8, 12, 1);
+    cache.update(1, 2, 5, 1, qkv, 12 + 4, qkv, 12 + 8, 12);
     const at = ((1 * 3 + 2) * 8 + 5) * 4; // (L, B, P, C)
     assert.deepEqual([...cache.k.subarray(at, at + 4)], [1, 2, 3, 4]);
     assert.deepEqual([...cache.v.subarray(at, at + 4)], [-1, -2, -3, -4]);
@@ -31,7 +28,7 @@ describe("StaticKVCache", () => {
   });
 
   it("refuses positions beyond its length", () => {
-    const cache = new StaticKVCache(config, createReferenceBackend(), 1);
-    assert.throws(() => cache.update(0, 0, 7, new Float32Array(24), 4, 8, 12, 2), /position 9 beyond 8/);
+    const cache = new StaticKVCache(shape, createReferenceBackend(), 1);
+    assert.throws(() => cache.update(0, 0, 7, 2, new Float32Array(24), 4, new Float32Array(24), 8, 12), /position 9 beyond 8/);
   });
 });

@@ -2,7 +2,6 @@ import { parseArgs } from "node:util";
 import { LLM } from "../engine/llm.js";
 import { Rng } from "../engine/rng.js";
 import type { WeightArray } from "../kernels/backend.js";
-import { decodeWeightArrays } from "../model/weights.js";
 import { intFlag, loadOptions, modelOptions, modelSource, type Command } from "./options.js";
 
 export const benchHelp = `nanogpt-infer bench [--model DIR] [--threads N] [--prompt-len P] [--gen G] [--dtype f32|f16|q8] [--repeat R] [--warmup W] [--profile] [--json]
@@ -47,7 +46,7 @@ export async function benchCommand(argv: string[]): Promise<void> {
   try {
     // Random ids (seeded) instead of text: the cost of a step does not depend on which tokens.
     const rng = new Rng(1234);
-    const prompt = Array.from({ length: promptLen }, () => rng.nextUint32() % Math.min(llm.config.vocabSize, llm.tokenizer.vocabSize));
+    const prompt = Array.from({ length: promptLen }, () => rng.nextUint32() % Math.min(llm.shape.vocabSize, llm.tokenizer.vocabSize));
     const params = { temperature: 0, maxTokens: gen, ignoreEos: true };
     // Warm-up at the measured shape. V8 tiers the JavaScript up, and two threads settle to
     // their speed only after some hundred decode steps: on the default model, the first two
@@ -58,7 +57,7 @@ export async function benchCommand(argv: string[]): Promise<void> {
     // whose memory bandwidth drifts (shared caches, neighbours on the host). Decode steps 1..G-1
     // see P + 1 .. P + G - 1 positions, P + G/2 on average. (A run longer than the context fails
     // below, with its own error.)
-    const weights = decodeWeightArrays(llm.weights);
+    const weights = llm.model.decodeWeightArrays();
     const kv = llm.cachedKV(0, Math.min(promptLen + Math.round(gen / 2), llm.contextLength));
     const reads = [...weights, ...kv];
     const bytesOf = (arrays: readonly WeightArray[]) => arrays.reduce((sum, a) => sum + a.byteLength, 0);

@@ -3,19 +3,18 @@ import path from "node:path";
 import { parseArgs } from "node:util";
 import { defaultModelDir } from "../model/default-model.js";
 import { UserError } from "../errors.js";
-import { GGUF_OUT_TYPES, writeGPT2GGUF, type GGUFOutType } from "../io/gguf-export.js";
-import { metaString, readGGUF } from "../io/gguf-read.js";
-import { tokenizerTablesFromFolder, tokenizerTablesFromGGUF, type TokenizerTables } from "../io/gguf-tokenizer.js";
+import { metaString } from "../io/gguf-read.js";
+import { tokenizerTablesFromFolder, tokenizerTablesFromGGUF } from "../io/gguf-tokenizer.js";
 import { parseHubId } from "../io/hub/id.js";
 import { formatBytes } from "../io/hub/progress.js";
-import { resolveHubModel } from "../io/hub/resolve.js";
-import { classifyModelSource } from "../io/hub/source.js";
 import type { Backend } from "../kernels/backend.js";
 import { createReferenceBackend } from "../kernels/reference.js";
-import type { GPT2Config } from "../model/config.js";
-import { ggufConfig, loadGGUFWeights } from "../model/load-gguf.js";
-import { openModelFolder } from "../model/load.js";
-import type { GPT2Weights } from "../model/weights.js";
+import { GGUF_OUT_TYPES, writeGPT2GGUF, type GGUFExportSource, type GGUFOutType } from "../model/families/gpt2/export-gguf.js";
+import { gpt2Family } from "../model/families/gpt2/index.js";
+import { parseGPT2Config } from "../model/families/gpt2/config.js";
+import { ggufConfig, loadGGUFWeights } from "../model/families/gpt2/load-gguf.js";
+import { loadSafetensorsWeights } from "../model/families/gpt2/load-safetensors.js";
+import { locateModel } from "../model/load.js";
 import type { Command } from "./options.js";
 
 export interface ConvertOptions {
@@ -56,22 +55,21 @@ export async function convertCommand(opts: ConvertOptions): Promise<ConvertResul
   }
 }
 
-async function loadSource(model: string, quiet: boolean, backend: Backend): Promise<{ name: string; config: GPT2Config; weights: GPT2Weights; tokenizer: TokenizerTables }> {
-  const kind = classifyModelSource(model);
-  if (kind === "gguf") {
-    const g = readGGUF(model);
+/** Writing GGUF is GPT-2's so far: other families say so. */
+async function loadSource(model: string, quiet: boolean, backend: Backend): Promise<GGUFExportSource> {
+  const location = await locateModel(model, { quiet, gguf: { arrays: "read" } });
+  if (location.family !== gpt2Family) throw new UserError(`convert --to gguf writes gpt2 models; ${model} is a ${location.family.name} model`);
+  if (location.kind === "gguf") {
+    const g = location.gguf;
     const config = ggufConfig(g);
-    const tokenizer = tokenizerTablesFromGGUF(g);
     const name = metaString(g, "general.name") ?? path.basename(model, ".gguf");
-    return { name, config, weights: loadGGUFWeights(g, config, backend, "f32"), tokenizer };
+    return { name, config, weights: loadGGUFWeights(g, config, backend, "f32"), tokenizer: tokenizerTablesFromGGUF(g) };
   }
-  const dir = kind === "hub" ? await resolveHubModel(model, { quiet }) : model;
-  const opened = await openModelFolder(dir);
-  const config = opened.config;
-  const weights = opened.loadWeights(backend, "f32");
-  const hub = kind === "hub" ? parseHubId(model) : null;
+  const dir = location.dir;
+  const config = parseGPT2Config(location.config, path.join(dir, "config.json"));
+  const hub = path.resolve(dir) !== path.resolve(model) ? parseHubId(model) : null;
   const name = hub !== null ? hub.repo.split("/")[1] : path.basename(path.resolve(dir));
-  return { name, config, weights, tokenizer: tokenizerTablesFromFolder(dir, config.vocabSize) };
+  return { name, config, weights: loadSafetensorsWeights(dir, config, backend, "f32"), tokenizer: tokenizerTablesFromFolder(dir, config.vocabSize) };
 }
 
 /** `nanogpt-infer convert ...` from raw arguments; prints one summary line to stderr. */

@@ -2,17 +2,13 @@ import fs from "node:fs";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { defaultModelDir } from "../model/default-model.js";
-import { UserError } from "../errors.js";
 import { ggmlTypeName } from "../io/gguf.js";
-import { metaString, readGGUF } from "../io/gguf-read.js";
+import { metaString, type GGUFFile } from "../io/gguf-read.js";
 import { tokenizerTablesFromFolder, tokenizerTablesFromGGUF } from "../io/gguf-tokenizer.js";
 import { formatBytes } from "../io/hub/progress.js";
-import { resolveHubModel } from "../io/hub/resolve.js";
-import { classifyModelSource } from "../io/hub/source.js";
-import type { GPT2Config } from "../model/config.js";
-import { ggufConfig } from "../model/load-gguf.js";
-import { readConfig } from "../model/load.js";
-import { listCheckpointTensors } from "../model/load-safetensors.js";
+import { listCheckpointTensors } from "../model/checkpoint.js";
+import { hasTokenizerFiles, locateModel, modelSpec } from "../model/load.js";
+import type { ModelSpec } from "../model/model.js";
 import type { Command } from "./options.js";
 
 export interface InfoOptions {
@@ -28,7 +24,7 @@ export const infoHelp = `nanogpt-infer info --model X
 interface Description {
   source: string;
   format: string;
-  config: GPT2Config;
+  spec: ModelSpec;
   parameters: number;
   dtypes: Map<string, number>; // type name -> tensor count
   tokenizer: string;
@@ -40,21 +36,15 @@ interface Description {
  * GGUF tensor table), so it is instant even for big checkpoints. Returns the printed text.
  */
 export async function infoCommand(opts: InfoOptions): Promise<string> {
-  const kind = classifyModelSource(opts.model);
-  let d: Description;
-  if (kind === "gguf") {
-    d = describeGGUF(opts.model);
-  } else {
-    const dir = kind === "hub" ? await resolveHubModel(opts.model, { quiet: opts.quiet }) : opts.model;
-    d = describeFolder(dir);
-    if (kind === "hub") d.source = `${opts.model} (Hugging Face Hub, cached at ${dir})`;
-  }
+  const location = await locateModel(opts.model, { quiet: opts.quiet, gguf: { arrays: "read" } });
+  const spec = modelSpec(location);
+  if (location.kind === "gguf") return format(describeGGUF(location.file, location.gguf, spec));
+  const d = describeFolder(location.dir, spec);
+  if (path.resolve(location.dir) !== path.resolve(opts.model)) d.source = `${opts.model} (Hugging Face Hub, cached at ${location.dir})`;
   return format(d);
 }
 
-function describeGGUF(file: string): Description {
-  const g = readGGUF(file);
-  const config = ggufConfig(g);
+function describeGGUF(file: string, g: GGUFFile, spec: ModelSpec): Description {
   const dtypes = new Map<string, number>();
   let parameters = 0;
   for (const t of g.tensors) {
@@ -65,7 +55,7 @@ function describeGGUF(file: string): Description {
   return {
     source: file,
     format: `GGUF v${g.version}${metaString(g, "general.name") !== null ? ` ("${metaString(g, "general.name")}")` : ""}`,
-    config,
+    spec,
     parameters,
     dtypes,
     tokenizer: `GPT-2 byte-level BPE (GGUF metadata, pre "${metaString(g, "tokenizer.ggml.pre") ?? "default"}"), ${tables.tokens.length} tokens, ${tables.merges.length} merges`,
@@ -73,9 +63,7 @@ function describeGGUF(file: string): Description {
   };
 }
 
-function describeFolder(dir: string): Description {
-  if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) throw new UserError(`model folder ${dir} does not exist`);
-  const config = readConfig(dir);
+function describeFolder(dir: string, spec: ModelSpec): Description {
   const tensors = listCheckpointTensors(dir);
   const dtypes = new Map<string, number>();
   let parameters = 0;
@@ -85,8 +73,12 @@ function describeFolder(dir: string): Description {
     dtypes.set(t.dtype, (dtypes.get(t.dtype) ?? 0) + 1);
     parameters += t.shape.reduce((a, b) => a * b, 1);
   }
-  const tables = tokenizerTablesFromFolder(dir, config.vocabSize);
-  const tokenizerFile = fs.existsSync(path.join(dir, "tokenizer.json")) ? "tokenizer.json" : "vocab.json + merges.txt";
+  let tokenizer = "none (prompts are token ids)";
+  if (hasTokenizerFiles(dir)) {
+    const tables = tokenizerTablesFromFolder(dir, spec.shape.vocabSize);
+    const tokenizerFile = fs.existsSync(path.join(dir, "tokenizer.json")) ? "tokenizer.json" : "vocab.json + merges.txt";
+    tokenizer = `GPT-2 byte-level BPE (${tokenizerFile}), ${tables.tokens.length} tokens, ${tables.merges.length} merges`;
+  }
   const files = fs
     .readdirSync(dir)
     .filter((f) => fs.statSync(path.join(dir, f)).isFile())
@@ -95,25 +87,26 @@ function describeFolder(dir: string): Description {
   return {
     source: dir,
     format: `Hugging Face folder (${tensors.size} safetensors tensors)`,
-    config,
+    spec,
     parameters,
     dtypes,
-    tokenizer: `GPT-2 byte-level BPE (${tokenizerFile}), ${tables.tokens.length} tokens, ${tables.merges.length} merges`,
+    tokenizer,
     files,
   };
 }
 
 function format(d: Description): string {
-  const c = d.config;
+  const c = d.spec.shape;
   const millions = d.parameters >= 1e6 ? `${(d.parameters / 1e6).toFixed(1)}M` : `${(d.parameters / 1e3).toFixed(1)}k`;
   const width = Math.max(...d.files.map((f) => f.name.length));
   const lines = [
     `model         ${d.source}`,
     `format        ${d.format}`,
-    `architecture  gpt2: ${c.nLayer} layers, ${c.nHead} heads, embedding ${c.nEmbd}, MLP ${c.nInner}, ${c.tieWordEmbeddings ? "tied" : "untied"} head`,
+    `architecture  ${d.spec.summary}`,
     `parameters    ${millions} (${d.parameters.toLocaleString("en-US")})`,
     `dtypes        ${[...d.dtypes].map(([t, n]) => `${t} × ${n}`).join(", ")}`,
-    `context       ${c.nPositions} tokens`,
+    `attention     ${c.nHead} heads, ${c.nKVHead} key/value heads${c.nKVHead < c.nHead ? ` (grouped-query, ${c.nHead / c.nKVHead} queries per key/value head)` : ""}, head_dim ${c.headDim}`,
+    `context       ${c.contextLength} tokens`,
     `vocabulary    ${c.vocabSize}`,
     `tokenizer     ${d.tokenizer}`,
     `files`,

@@ -2,7 +2,7 @@ import { UserError } from "../errors.js";
 import type { BackendKind } from "../kernels/index.js";
 import { defaultModelDir } from "../model/default-model.js";
 import type { LoadOptions } from "../engine/llm.js";
-import type { WeightDType } from "../model/weights.js";
+import type { WeightDType } from "../model/matrix.js";
 
 /** Options every model-loading command shares, in parseArgs form. */
 export const modelOptions = {

@@ -2,14 +2,15 @@ import { randomInt } from "node:crypto";
 import path from "node:path";
 import { UserError } from "../errors.js";
 import { createBackend, type Backend, type BackendKind, type BackendOptions } from "../kernels/index.js";
-import type { GPT2Config } from "../model/config.js";
 import { openModel, type LoadedModel } from "../model/load.js";
-import type { WeightDType } from "../model/weights.js";
+import type { WeightDType } from "../model/matrix.js";
+import type { ModelShape } from "../model/shape.js";
 import type { Tokenizer } from "../tokenizer/index.js";
 import { BlockManager, type BlockStats } from "./block-manager.js";
 import { tokenLogprobs } from "./logprobs.js";
 import { ModelRunner } from "./model-runner.js";
 import { PagedKVCache } from "./paged-cache.js";
+import { checkContextLength, checkPrompt } from "./prompt-checks.js";
 import { AbortedError, QueueFullError, SequenceHandle, type SequenceRequest, type SequenceResult } from "./request.js";
 import type { SamplingParams } from "./sampling-params.js";
 import { ScheduledSequence, Scheduler, type ScheduledChunk } from "./scheduler.js";
@@ -67,7 +68,7 @@ export interface EngineStats {
  * values do not depend on its neighbours, so batching never changes a result.
  */
 export class LLMEngine {
-  readonly config: GPT2Config;
+  readonly shape: ModelShape;
   readonly tokenizer: Tokenizer;
   readonly modelName: string;
   readonly contextLength: number;
@@ -89,19 +90,18 @@ export class LLMEngine {
     readonly backend: Backend,
     options: EngineOptions = {},
   ) {
-    this.config = model.config;
+    this.shape = model.model.shape;
     this.tokenizer = model.tokenizer;
-    this.modelName = options.modelName ?? "gpt2";
-    const config = model.config;
+    this.modelName = options.modelName ?? model.model.family;
+    const shape = this.shape;
     const maxBatch = positiveInt(options.maxBatch ?? DEFAULTS.maxBatch, "maxBatch");
     const blockSize = positiveInt(options.blockSize ?? DEFAULTS.blockSize, "blockSize");
-    this.contextLength = positiveInt(options.contextLength ?? config.nPositions, "contextLength");
-    if (this.contextLength > config.nPositions) throw new UserError(`invalid context length ${this.contextLength}: the model has ${config.nPositions} positions`);
+    this.contextLength = checkContextLength(options.contextLength, shape);
     this.maxQueue = positiveInt(options.maxQueue ?? DEFAULTS.maxQueue, "maxQueue");
     const maxStepTokens = Math.max(positiveInt(options.maxStepTokens ?? DEFAULTS.maxStepTokens, "maxStepTokens"), maxBatch);
     const numBlocks = options.numBlocks ?? this.blocksForMemory(options.kvMemoryMB, blockSize, maxBatch);
     positiveInt(numBlocks, "numBlocks");
-    this.cache = new PagedKVCache(config, backend, numBlocks, blockSize, maxBatch, this.contextLength);
+    this.cache = new PagedKVCache(shape, backend, numBlocks, blockSize, maxBatch, this.contextLength);
     this.blocks = new BlockManager(numBlocks, blockSize);
     this.scheduler = new Scheduler(this.blocks, this.cache.tables, {
       maxBatch,
@@ -110,14 +110,14 @@ export class LLMEngine {
       watermarkBlocks: Math.ceil(numBlocks * 0.01),
     });
     // Logit rows: one per decoding sequence, or one per token of a chunk that wants prompt logprobs.
-    this.runner = new ModelRunner(config, model.weights, backend, this.cache, { maxTokens: maxStepTokens, maxChunks: maxBatch, maxLogitRows: maxStepTokens });
+    this.runner = new ModelRunner(model.model, this.cache, { maxTokens: maxStepTokens, maxChunks: maxBatch, maxLogitRows: maxStepTokens });
   }
 
   static async load(source: string, options: EngineOptions = {}): Promise<LLMEngine> {
-    const { config, tokenizer, loadWeights } = await openModel(source, { quiet: options.quiet });
+    const { tokenizer, loadWeights } = await openModel(source, { quiet: options.quiet });
     const backend = await createBackend({ kind: options.backend ?? "wasm", threads: options.threads, simd: options.simd });
     try {
-      const model = { config, tokenizer, weights: loadWeights(backend, options.dtype ?? "f32") };
+      const model = { tokenizer, model: loadWeights(backend, options.dtype ?? "f32") };
       return new LLMEngine(model, backend, { ...options, modelName: options.modelName ?? path.basename(path.resolve(source)) });
     } catch (e) {
       backend.close();
@@ -126,7 +126,7 @@ export class LLMEngine {
   }
 
   private blocksForMemory(kvMemoryMB: number | undefined, blockSize: number, maxBatch: number): number {
-    const bytesPerBlock = PagedKVCache.bytesPerBlock(this.config, blockSize);
+    const bytesPerBlock = PagedKVCache.bytesPerBlock(this.shape, blockSize);
     if (kvMemoryMB === undefined) {
       const full = maxBatch * Math.ceil(this.contextLength / blockSize);
       return Math.max(1, Math.min(full, Math.floor((DEFAULTS.defaultKvCapMB * 2 ** 20) / bytesPerBlock)));
@@ -143,17 +143,8 @@ export class LLMEngine {
 
   /** Throws a UserError, with the numbers, if a prompt and max_tokens can never be served. */
   validate(promptIds: readonly number[], maxTokens: number): void {
-    if (promptIds.length === 0) throw new UserError("the prompt is empty: give at least one token");
-    const V = this.config.vocabSize;
-    for (const id of promptIds) {
-      if (!Number.isInteger(id) || id < 0 || id >= V) throw new UserError(`token id ${id} is outside the vocabulary [0, ${V})`);
-    }
+    checkPrompt(promptIds, maxTokens, this.shape, this.contextLength);
     const total = promptIds.length + maxTokens;
-    if (total > this.contextLength) {
-      throw new UserError(
-        `this model's context is ${this.contextLength} tokens, but ${total} were requested (${promptIds.length} in the prompt, ${maxTokens} max_tokens): shorten the prompt or lower max_tokens`,
-      );
-    }
     // The last sampled token is never fed back, so it needs no cache position.
     const positions = Math.max(promptIds.length, total - 1);
     const blocks = this.blocks.blocksFor(positions);
@@ -176,7 +167,7 @@ export class LLMEngine {
     this.validate(request.promptIds, request.params.maxTokens);
     if (!this.canQueue(1)) throw new QueueFullError(`the queue is full (${this.maxQueue} waiting sequences)`);
     const seed = request.seed ?? request.params.seed ?? randomInt(2 ** 31);
-    const seq = new Sequence([...request.promptIds], request.params, this.tokenizer, this.config.vocabSize, seed);
+    const seq = new Sequence([...request.promptIds], request.params, this.tokenizer, this.shape.vocabSize, seed);
     const wantPromptLogits = request.promptLogprobs !== null && request.promptLogprobs !== undefined;
     const handle = new SequenceHandle(this, new ScheduledSequence(this.nextId++, seq, wantPromptLogits), request, seed);
     if (seq.finishReason !== null && !wantPromptLogits) {

@@ -2,13 +2,15 @@ import { randomInt } from "node:crypto";
 import { UserError } from "../errors.js";
 import { createBackend, type Backend, type BackendKind, type BackendOptions } from "../kernels/index.js";
 import { profileBackend, type KernelProfiler } from "../kernels/profile.js";
-import type { GPT2Config } from "../model/config.js";
 import { openModel } from "../model/load.js";
-import type { GPT2Weights, WeightDType } from "../model/weights.js";
+import type { WeightDType } from "../model/matrix.js";
+import type { Model } from "../model/model.js";
+import type { ModelShape } from "../model/shape.js";
 import type { Tokenizer } from "../tokenizer/index.js";
 import { decodeOne, prefill } from "./generate.js";
 import { ModelRunner } from "./model-runner.js";
 import { resolveSamplingParams, type SamplingParams } from "./sampling-params.js";
+import { checkContextLength, checkPrompt } from "./prompt-checks.js";
 import { Sequence, type FinishReason } from "./sequence.js";
 import { StaticKVCache } from "./static-cache.js";
 
@@ -61,9 +63,10 @@ export class LLM {
   private readonly cache: StaticKVCache;
   private scoringRunner: ModelRunner | null = null;
 
+  readonly shape: ModelShape;
+
   private constructor(
-    readonly config: GPT2Config,
-    readonly weights: GPT2Weights,
+    readonly model: Model,
     readonly tokenizer: Tokenizer,
     readonly backend: Backend,
     readonly maxBatch: number,
@@ -72,9 +75,10 @@ export class LLM {
     /** Per-kernel timings when loaded with `profile: true`. */
     readonly profiler: KernelProfiler | null = null,
   ) {
+    this.shape = model.shape;
     this.contextLength = contextLength;
-    this.cache = new StaticKVCache(config, backend, maxBatch, contextLength);
-    this.runner = new ModelRunner(config, weights, backend, this.cache, {
+    this.cache = new StaticKVCache(model.shape, backend, maxBatch, contextLength);
+    this.runner = new ModelRunner(model, this.cache, {
       maxTokens: Math.max(prefillChunk, maxBatch),
       maxChunks: maxBatch,
       maxLogitRows: maxBatch,
@@ -84,17 +88,14 @@ export class LLM {
   static async load(modelSource: string, options: LoadOptions = {}): Promise<LLM> {
     const maxBatch = options.maxBatch ?? 1;
     if (!Number.isInteger(maxBatch) || maxBatch < 1) throw new UserError(`invalid maxBatch ${maxBatch}: must be an integer >= 1`);
-    const { config, tokenizer, loadWeights } = await openModel(modelSource, { quiet: options.quiet });
-    const contextLength = options.contextLength ?? config.nPositions;
-    if (!Number.isInteger(contextLength) || contextLength < 1 || contextLength > config.nPositions) {
-      throw new UserError(`invalid context length ${contextLength}: must be in [1, ${config.nPositions}]`);
-    }
+    const { spec, tokenizer, loadWeights } = await openModel(modelSource, { quiet: options.quiet });
+    const contextLength = checkContextLength(options.contextLength, spec.shape);
     const created = await createBackend({ kind: options.backend ?? "wasm", threads: options.threads, simd: options.simd });
     const profiler = options.profile ? profileBackend(created) : null;
     const backend = profiler?.backend ?? created;
     try {
-      const weights = loadWeights(backend, options.dtype ?? "f32");
-      return new LLM(config, weights, tokenizer, backend, maxBatch, contextLength, options.prefillChunk ?? 128, profiler);
+      const model = loadWeights(backend, options.dtype ?? "f32");
+      return new LLM(model, tokenizer, backend, maxBatch, contextLength, options.prefillChunk ?? 128, profiler);
     } catch (e) {
       backend.close();
       throw e;
@@ -129,21 +130,10 @@ export class LLM {
     const seed = resolved.seed ?? randomInt(2 ** 31);
     const sequences = prompts.map((p) => {
       const ids = typeof p === "string" ? this.tokenize(p) : [...p];
-      this.checkFits(ids, resolved.maxTokens);
-      return new Sequence(ids, resolved, this.tokenizer, this.config.vocabSize, seed);
+      checkPrompt(ids, resolved.maxTokens, this.shape, this.contextLength);
+      return new Sequence(ids, resolved, this.tokenizer, this.shape.vocabSize, seed);
     });
     return new BatchRun(this.runner, sequences);
-  }
-
-  private checkFits(ids: readonly number[], maxTokens: number): void {
-    if (ids.length === 0) throw new UserError("the prompt is empty: give at least one token");
-    for (const id of ids) {
-      if (!Number.isInteger(id) || id < 0 || id >= this.config.vocabSize) throw new UserError(`token id ${id} is outside the vocabulary [0, ${this.config.vocabSize})`);
-    }
-    // The last generated token is never fed back, so prompt + max_tokens - 1 positions are used.
-    if (ids.length + maxTokens > this.contextLength) {
-      throw new UserError(`prompt (${ids.length} tokens) + max_tokens (${maxTokens}) = ${ids.length + maxTokens} exceeds the context of ${this.contextLength} tokens`);
-    }
   }
 
   /**
@@ -151,8 +141,8 @@ export class LLM {
    * every position, in order: for perplexity, prompt logprobs and tests.
    */
   forEachPositionLogits(ids: readonly number[], onLogits: (position: number, logits: Float32Array) => void): void {
-    this.checkFits(ids, 0);
-    this.scoringRunner ??= new ModelRunner(this.config, this.weights, this.backend, this.cache, {
+    checkPrompt(ids, 0, this.shape, this.contextLength);
+    this.scoringRunner ??= new ModelRunner(this.model, this.cache, {
       maxTokens: this.prefillChunk,
       maxChunks: 1,
       maxLogitRows: this.prefillChunk,

@@ -1,34 +1,28 @@
-import type { Backend } from "../kernels/backend.js";
 import { StepBatch } from "../model/batch.js";
-import type { GPT2Config } from "../model/config.js";
-import { forward } from "../model/gpt2.js";
 import type { KVCache } from "../model/kv-cache.js";
-import { RunState } from "../model/run-state.js";
-import type { GPT2Weights } from "../model/weights.js";
+import type { ForwardPass, Model, StepLimits } from "../model/model.js";
 
 /** The model plus the buffers of one forward pass over a KV cache: fill `batch`, call `run()`. */
 export class ModelRunner {
   readonly batch: StepBatch;
-  readonly state: RunState;
+  private readonly pass: ForwardPass;
 
   constructor(
-    readonly config: GPT2Config,
-    readonly weights: GPT2Weights,
-    readonly backend: Backend,
+    readonly model: Model,
     readonly cache: KVCache,
-    limits: { maxTokens: number; maxChunks: number; maxLogitRows: number },
+    limits: StepLimits,
   ) {
     this.batch = new StepBatch(limits.maxTokens, limits.maxChunks, limits.maxLogitRows);
-    this.state = new RunState(config, backend, limits.maxTokens, limits.maxLogitRows, limits.maxChunks);
+    this.pass = model.forwardPass(limits);
   }
 
   run(): void {
-    forward(this.config, this.weights, this.backend, this.state, this.cache, this.batch);
+    this.pass.run(this.cache, this.batch);
   }
 
   /** The logits (V,) of the i-th logit row of the last run. */
   logits(i: number): Float32Array {
-    const V = this.config.vocabSize;
-    return this.state.logits.subarray(i * V, (i + 1) * V);
+    const V = this.model.shape.vocabSize;
+    return this.pass.logits.subarray(i * V, (i + 1) * V);
   }
 }

@@ -1,33 +1,34 @@
 import type { Backend, KVView } from "../kernels/backend.js";
-import type { GPT2Config } from "../model/config.js";
 import { copyFloats } from "../model/copy.js";
 import type { KVCache } from "../model/kv-cache.js";
+import { kvWidth, type ModelShape } from "../model/shape.js";
 import { BlockTable } from "./block-manager.js";
 
 /**
  * The paged KV cache (vLLM's PagedAttention): one pool of fixed-size blocks per layer, shaped
- * (layers, num_blocks, block_size, n_head, head_dim) and allocated once, plus one block table
+ * (layers, num_blocks, block_size, n_kv_head, head_dim) and allocated once, plus one block table
  * per batch slot saying which pool blocks hold that sequence's positions. Memory is spent per
  * block actually used, not per sequence at full context. BlockManager decides the tables.
  */
 export class PagedKVCache implements KVCache {
-  readonly k: Float32Array; // (L, numBlocks, blockSize, C)
+  readonly k: Float32Array; // (L, numBlocks, blockSize, nkv · hs)
   readonly v: Float32Array;
   readonly tables: BlockTable[]; // [slot]
   readonly maxBlocksPerSequence: number;
   private readonly views: KVView[][]; // [layer][slot], made once so the hot path allocates nothing
-  private readonly width: number; // C floats per position
+  private readonly width: number; // nkv · hs floats per position
   private readonly layerFloats: number;
 
   constructor(
-    config: GPT2Config,
+    shape: ModelShape,
     backend: Backend,
     readonly numBlocks: number,
     readonly blockSize: number,
     readonly numSlots: number,
-    maxPositions: number = config.nPositions,
+    maxPositions: number = shape.contextLength,
   ) {
-    const { nLayer: L, nEmbd: C } = config;
+    const { nLayer: L } = shape;
+    const C = kvWidth(shape);
     this.width = C;
     this.layerFloats = numBlocks * blockSize * C;
     this.maxBlocksPerSequence = Math.ceil(maxPositions / blockSize);
@@ -49,15 +50,15 @@ export class PagedKVCache implements KVCache {
   }
 
   /** Blocks that fit in `bytes` of keys and values. */
-  static blocksInBytes(config: GPT2Config, blockSize: number, bytes: number): number {
-    return Math.floor(bytes / PagedKVCache.bytesPerBlock(config, blockSize));
+  static blocksInBytes(shape: ModelShape, blockSize: number, bytes: number): number {
+    return Math.floor(bytes / PagedKVCache.bytesPerBlock(shape, blockSize));
   }
 
-  static bytesPerBlock(config: GPT2Config, blockSize: number): number {
-    return 2 * config.nLayer * blockSize * config.nEmbd * Float32Array.BYTES_PER_ELEMENT;
+  static bytesPerBlock(shape: ModelShape, blockSize: number): number {
+    return 2 * shape.nLayer * blockSize * kvWidth(shape) * Float32Array.BYTES_PER_ELEMENT;
   }
 
-  update(layer: number, slot: number, pos: number, src: Float32Array, kAt: number, vAt: number, stride: number, t: number): void {
+  update(layer: number, slot: number, pos: number, t: number, k: Float32Array, kAt: number, v: Float32Array, vAt: number, stride: number): void {
     const { width: C, blockSize: bs } = this;
     const table = this.tables[slot];
     const base = layer * this.layerFloats;
@@ -66,8 +67,8 @@ export class PagedKVCache implements KVCache {
       const blockIndex = Math.floor(p / bs);
       if (blockIndex >= table.length) throw new Error(`PagedKVCache: position ${p} of slot ${slot} has no block`);
       const offset = base + (table.ids[blockIndex] * bs + (p % bs)) * C;
-      copyFloats(this.k, offset, src, kAt + i * stride, C);
-      copyFloats(this.v, offset, src, vAt + i * stride, C);
+      copyFloats(this.k, offset, k, kAt + i * stride, C);
+      copyFloats(this.v, offset, v, vAt + i * stride, C);
     }
   }
 

@@ -1,21 +1,22 @@
 import type { Backend, KVView } from "../kernels/backend.js";
-import type { GPT2Config } from "../model/config.js";
 import { copyFloats } from "../model/copy.js";
 import type { KVCache } from "../model/kv-cache.js";
+import { kvWidth, type ModelShape } from "../model/shape.js";
 
 /**
- * The static KV cache: allocated once, shaped (layers, batch, position, heads, head_dim), so a
- * sequence's keys for one layer are one contiguous (P, nh, hs) slab that attention walks in
+ * The static KV cache: allocated once, shaped (layers, batch, position, kv_heads, head_dim),
+ * so a sequence's keys for one layer are one contiguous (P, nkv, hs) slab that attention walks in
  * order. Attention sees it as a paged cache with one block of P positions per sequence.
  */
 export class StaticKVCache implements KVCache {
-  readonly k: Float32Array; // (L, B, P, nh, hs)
-  readonly v: Float32Array; // (L, B, P, nh, hs)
+  readonly k: Float32Array; // (L, B, P, nkv, hs)
+  readonly v: Float32Array; // (L, B, P, nkv, hs)
   private readonly views: KVView[][]; // [layer][slot]
-  private readonly rowWidth: number; // nh * hs = C floats per position
+  private readonly rowWidth: number; // nkv * hs floats per position
 
-  constructor(config: GPT2Config, backend: Backend, readonly batchSize: number, readonly maxPositions: number = config.nPositions) {
-    const { nLayer: L, nEmbd: C } = config;
+  constructor(shape: ModelShape, backend: Backend, readonly batchSize: number, readonly maxPositions: number = shape.contextLength) {
+    const { nLayer: L } = shape;
+    const C = kvWidth(shape);
     this.rowWidth = C;
     this.k = backend.allocF32(L * batchSize * maxPositions * C);
     this.v = backend.allocF32(L * batchSize * maxPositions * C);
@@ -28,13 +29,13 @@ export class StaticKVCache implements KVCache {
     }
   }
 
-  update(layer: number, slot: number, pos: number, src: Float32Array, kAt: number, vAt: number, stride: number, t: number): void {
+  update(layer: number, slot: number, pos: number, t: number, k: Float32Array, kAt: number, v: Float32Array, vAt: number, stride: number): void {
     if (pos + t > this.maxPositions) throw new Error(`StaticKVCache: position ${pos + t} beyond ${this.maxPositions}`);
     const C = this.rowWidth;
     const offset = this.rowOffset(layer, slot, pos);
     for (let i = 0; i < t; i++) {
-      copyFloats(this.k, offset + i * C, src, kAt + i * stride, C);
-      copyFloats(this.v, offset + i * C, src, vAt + i * stride, C);
+      copyFloats(this.k, offset + i * C, k, kAt + i * stride, C);
+      copyFloats(this.v, offset + i * C, v, vAt + i * stride, C);
     }
   }
 

@@ -3,14 +3,15 @@ import type { KVView } from "../kernels/backend.js";
 /**
  * What the forward pass needs from a KV cache, static or paged: a place to write the keys and
  * values of new tokens, and a view attention reads them through. `slot` names a sequence.
+ * A cached position holds nKVHead · headDim floats (kvWidth) of keys and as many of values.
  */
 export interface KVCache {
   /**
    * Writes the keys and values of t tokens to positions [pos, pos + t) of a sequence: token i's
-   * key is src[kAt + i·stride, kAt + i·stride + C), its value the same from vAt. Rows of the
-   * fused qkv projection are read in place (stride 3C), without a view per token.
+   * key is k[kAt + i·stride, kAt + i·stride + kvWidth), its value the same in v from vAt. Rows of
+   * a fused qkv projection are read in place (stride = its row width), without a view per token.
    */
-  update(layer: number, slot: number, pos: number, src: Float32Array, kAt: number, vAt: number, stride: number, t: number): void;
+  update(layer: number, slot: number, pos: number, t: number, k: Float32Array, kAt: number, v: Float32Array, vAt: number, stride: number): void;
   /** The keys and values of one sequence in one layer, as attention reads them. */
   view(layer: number, slot: number): KVView;
 }

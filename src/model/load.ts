@@ -1,24 +1,61 @@
 import fs from "node:fs";
 import path from "node:path";
 import { UserError } from "../errors.js";
-import type { Backend } from "../kernels/backend.js";
-import { parseGPT2Config, type GPT2Config } from "./config.js";
-import { loadSafetensorsWeights } from "./load-safetensors.js";
-import { openGGUFModel } from "./load-gguf.js";
+import { readGGUF, type GGUFFile } from "../io/gguf-read.js";
 import { resolveHubModel } from "../io/hub/resolve.js";
 import { classifyModelSource } from "../io/hub/source.js";
-import type { GPT2Weights, WeightDType } from "./weights.js";
-import { loadTokenizer, type Tokenizer } from "../tokenizer/index.js";
+import { loadGGUFTokenizer, loadTokenizer, type Tokenizer } from "../tokenizer/index.js";
+import { IdsOnlyTokenizer } from "../tokenizer/ids-only.js";
+import { familyOfConfig, familyOfGGUF } from "./families/index.js";
+import type { ModelFamily } from "./family.js";
+import type { WeightDType } from "./matrix.js";
+import type { Model, ModelSpec } from "./model.js";
+import type { Backend } from "../kernels/backend.js";
 
-/** Everything a loaded checkpoint provides. */
-export interface LoadedModel {
-  readonly config: GPT2Config;
-  readonly weights: GPT2Weights;
-  readonly tokenizer: Tokenizer;
+/**
+ * Where a checkpoint is: a Hugging Face folder (config.json, tokenizer files, model.safetensors
+ * or a sharded index) or a GGUF file whose header has been read. A Hub id becomes the folder of
+ * its cached snapshot.
+ */
+export type ModelLocation =
+  | { readonly kind: "folder"; readonly dir: string; readonly family: ModelFamily; readonly config: Readonly<Record<string, unknown>> }
+  | { readonly kind: "gguf"; readonly file: string; readonly family: ModelFamily; readonly gguf: GGUFFile };
+
+/**
+ * The one dispatch on what `--model` names: an existing folder, a .gguf file, or a Hub id
+ * "org/name[@revision]" (downloaded into the HF cache first). Reads the config (or GGUF header)
+ * and picks the family.
+ */
+export async function locateModel(source: string, options: { quiet?: boolean; gguf?: { arrays: "read" | "skip" } } = {}): Promise<ModelLocation> {
+  switch (classifyModelSource(source)) {
+    case "gguf": {
+      const gguf = readGGUF(source, { arrays: options.gguf?.arrays ?? "skip" });
+      return { kind: "gguf", file: source, family: familyOfGGUF(gguf), gguf };
+    }
+    case "hub": {
+      let dir: string;
+      try {
+        dir = await resolveHubModel(source, { quiet: options.quiet });
+      } catch (e) {
+        // A mistyped relative path looks like org/name too; say so rather than only blame the Hub.
+        if (e instanceof UserError) throw new UserError(`${e.message} (and there is no local folder ${source})`);
+        throw e;
+      }
+      return folderLocation(dir);
+    }
+    case "folder":
+      return folderLocation(source);
+  }
 }
 
-/** Reads and validates config.json of a model folder in Hugging Face layout. */
-export function readConfig(dir: string): GPT2Config {
+function folderLocation(dir: string): ModelLocation {
+  if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) throw new UserError(`model folder ${dir} does not exist`);
+  const config = readConfigJson(dir);
+  return { kind: "folder", dir, family: familyOfConfig(config, path.join(dir, "config.json")), config };
+}
+
+/** config.json of a model folder as an object. */
+export function readConfigJson(dir: string): Readonly<Record<string, unknown>> {
   const file = path.join(dir, "config.json");
   let text: string;
   try {
@@ -32,57 +69,60 @@ export function readConfig(dir: string): GPT2Config {
   } catch (e) {
     throw new UserError(`${file}: invalid JSON (${(e as Error).message})`);
   }
-  return parseGPT2Config(json, file);
+  if (typeof json !== "object" || json === null || Array.isArray(json)) throw new UserError(`${file}: not a JSON object`);
+  return json as Record<string, unknown>;
+}
+
+/** The family's reading of the checkpoint's config; the weights stay on disk. */
+export function modelSpec(location: ModelLocation): ModelSpec {
+  return location.kind === "gguf" ? location.family.fromGGUF(location.gguf) : location.family.fromFolder(location.dir, location.config, path.join(location.dir, "config.json"));
+}
+
+/** True when a folder has tokenizer files (a folder may hold a checkpoint alone). */
+export function hasTokenizerFiles(dir: string): boolean {
+  return fs.existsSync(path.join(dir, "tokenizer.json")) || (fs.existsSync(path.join(dir, "vocab.json")) && fs.existsSync(path.join(dir, "merges.txt")));
 }
 
 /** A model whose config and tokenizer are read and whose weights are still on disk. */
 export interface OpenedModel {
-  readonly config: GPT2Config;
+  readonly location: ModelLocation;
+  readonly spec: ModelSpec;
   readonly tokenizer: Tokenizer;
   /** Reads the weights into the backend's memory, converting layouts (and quantizing for q8). */
-  loadWeights(backend: Backend, dtype: WeightDType): GPT2Weights;
+  loadWeights(backend: Backend, dtype: WeightDType): Model;
+}
+
+/** Everything a loaded checkpoint provides. */
+export interface LoadedModel {
+  readonly model: Model;
+  readonly tokenizer: Tokenizer;
 }
 
 /**
- * Opens a model: `source` is a folder in Hugging Face layout (config.json, tokenizer files,
- * model.safetensors or a sharded index), a .gguf file, or a Hugging Face Hub id
- * "org/name[@revision]" (downloaded into the HF cache first). Everything but the weights is
- * read here, so a bad config or tokenizer fails before a backend exists, and the tokenizer's
- * short-lived loader is gone before the weights arrive.
+ * Opens a model (see locateModel). Everything but the weights is read here, so a bad config or
+ * tokenizer fails before a backend exists, and the tokenizer's short-lived loader is gone before
+ * the weights arrive. A folder without tokenizer files still opens: prompts are then token ids.
  */
 export async function openModel(source: string, options: { quiet?: boolean } = {}): Promise<OpenedModel> {
-  switch (classifyModelSource(source)) {
-    case "gguf":
-      return openGGUFModel(source);
-    case "hub": {
-      let dir: string;
-      try {
-        dir = await resolveHubModel(source, { quiet: options.quiet });
-      } catch (e) {
-        // A mistyped relative path looks like org/name too; say so rather than only blame the Hub.
-        if (e instanceof UserError) throw new UserError(`${e.message} (and there is no local folder ${source})`);
-        throw e;
-      }
-      return openModelFolder(dir);
-    }
-    case "folder":
-      return openModelFolder(source);
+  const location = await locateModel(source, options);
+  const spec = modelSpec(location);
+  const where = location.kind === "gguf" ? location.file : location.dir;
+  let tokenizer: Tokenizer;
+  if (location.kind === "gguf") tokenizer = await loadGGUFTokenizer(location.file);
+  else if (hasTokenizerFiles(location.dir)) tokenizer = await loadTokenizer(location.dir);
+  else tokenizer = new IdsOnlyTokenizer(spec.shape.vocabSize, null, spec.eosTokenIds[0] ?? null, where);
+  if (tokenizer.vocabSize > spec.shape.vocabSize) {
+    throw new UserError(
+      location.kind === "gguf"
+        ? `${location.file}: token_embd.weight has ${spec.shape.vocabSize} rows but the tokenizer has ${tokenizer.vocabSize} tokens`
+        : `${path.join(location.dir, "config.json")}: vocab_size ${spec.shape.vocabSize} is smaller than the tokenizer's ${tokenizer.vocabSize} tokens`,
+    );
   }
+  return { location, spec, tokenizer, loadWeights: (backend, dtype) => spec.loadWeights(backend, dtype) };
 }
 
 /** openModel, then the weights into `backend`. */
 export async function loadModel(source: string, backend: Backend, dtype: WeightDType, options: { quiet?: boolean } = {}): Promise<LoadedModel> {
-  const { config, tokenizer, loadWeights } = await openModel(source, options);
-  return { config, tokenizer, weights: loadWeights(backend, dtype) };
-}
-
-/** Reads config and tokenizer of a Hugging Face model folder; the weights load on demand. */
-export async function openModelFolder(dir: string): Promise<OpenedModel> {
-  if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) throw new UserError(`model folder ${dir} does not exist`);
-  const config = readConfig(dir);
-  const tokenizer = await loadTokenizer(dir);
-  if (tokenizer.vocabSize > config.vocabSize) {
-    throw new UserError(`${path.join(dir, "config.json")}: vocab_size ${config.vocabSize} is smaller than the tokenizer's ${tokenizer.vocabSize} tokens`);
-  }
-  return { config, tokenizer, loadWeights: (backend, dtype) => loadSafetensorsWeights(dir, config, backend, dtype) };
+  const opened = await openModel(source, options);
+  return { model: opened.loadWeights(backend, dtype), tokenizer: opened.tokenizer };
 }

@@ -1,4 +1,6 @@
-import { UserError } from "../errors.js";
+import { UserError } from "../../../errors.js";
+import type { AttentionHeads } from "../../layers/attention.js";
+import type { ModelShape } from "../../shape.js";
 
 /** The hyperparameters of a GPT-2 model, immutable once loaded (llama2.c's `Config`). */
 export interface GPT2Config {
@@ -12,24 +14,22 @@ export interface GPT2Config {
   readonly tieWordEmbeddings: boolean;
   readonly bosTokenId: number | null;
   readonly eosTokenId: number | null;
+  readonly heads: AttentionHeads; // nHead heads of C / nHead, no grouping
 }
 
-export function headDim(config: GPT2Config): number {
-  return config.nEmbd / config.nHead;
+export function gpt2Shape(c: GPT2Config): ModelShape {
+  return { nLayer: c.nLayer, nHead: c.nHead, nKVHead: c.nHead, headDim: c.heads.headDim, vocabSize: c.vocabSize, contextLength: c.nPositions };
+}
+
+/** The fields of a GPT2Config that follow from the others. */
+export function gpt2Heads(nEmbd: number, nHead: number): AttentionHeads {
+  return { nHead, nKVHead: nHead, headDim: nEmbd / nHead };
 }
 
 const SUPPORTED_ACTIVATIONS = ["gelu_new", "gelu_pytorch_tanh"];
 
 /** Validates a parsed config.json (Hugging Face GPT2Config fields). `source` names it in errors. */
-export function parseGPT2Config(json: unknown, source: string): GPT2Config {
-  if (typeof json !== "object" || json === null) throw new UserError(`${source}: not a JSON object`);
-  const c = json as Record<string, unknown>;
-  const modelType = c.model_type;
-  const architectures = Array.isArray(c.architectures) ? c.architectures : [];
-  if (modelType !== "gpt2") {
-    const arch = architectures.length > 0 ? architectures.join(", ") : String(modelType);
-    throw new UserError(`${source}: unsupported architecture ${arch} (model_type ${JSON.stringify(modelType)}); supported: gpt2`);
-  }
+export function parseGPT2Config(c: Readonly<Record<string, unknown>>, source: string): GPT2Config {
   const int = (key: string, fallback?: number): number => {
     const v = c[key] ?? fallback;
     if (typeof v !== "number" || !Number.isInteger(v) || v <= 0) throw new UserError(`${source}: ${key} must be a positive integer, got ${JSON.stringify(c[key])}`);
@@ -64,5 +64,6 @@ export function parseGPT2Config(json: unknown, source: string): GPT2Config {
     tieWordEmbeddings: c.tie_word_embeddings !== false,
     bosTokenId: optionalId("bos_token_id"),
     eosTokenId: optionalId("eos_token_id"),
+    heads: gpt2Heads(nEmbd, nHead),
   };
 }

@@ -1,43 +1,19 @@
-import fs from "node:fs";
-import path from "node:path";
-import { UserError } from "../errors.js";
-import { fileInside } from "../io/inside.js";
-import type { Backend, Matrix } from "../kernels/backend.js";
-import { readSafetensorsHeader, TensorReader, type TensorInfo } from "../io/safetensors.js";
+import { UserError } from "../../../errors.js";
+import { TensorReader, type TensorInfo } from "../../../io/safetensors.js";
+import type { Backend, Matrix } from "../../../kernels/backend.js";
+import { Q8_BLOCK } from "../../../kernels/backend.js";
+import { listCheckpointTensors } from "../../checkpoint.js";
+import { allocMatrix, type WeightDType } from "../../matrix.js";
 import type { GPT2Config } from "./config.js";
-import { Q8_BLOCK } from "../kernels/backend.js";
-import { allocMatrix, type BlockWeights, type GPT2Weights, type LayerNormWeights, type WeightDType } from "./weights.js";
+import type { BlockWeights, GPT2Weights, LayerNormWeights } from "./weights.js";
 
-/** The tensors of model.safetensors or of every shard listed in model.safetensors.index.json. */
-export function listCheckpointTensors(dir: string): Map<string, TensorInfo> {
-  const single = path.join(dir, "model.safetensors");
-  const index = path.join(dir, "model.safetensors.index.json");
-  let files: string[];
-  if (fs.existsSync(single)) {
-    files = [single];
-  } else if (fs.existsSync(index)) {
-    let weightMap: unknown;
-    try {
-      weightMap = (JSON.parse(fs.readFileSync(index, "utf8")) as { weight_map?: unknown }).weight_map;
-    } catch (e) {
-      throw new UserError(`${index}: invalid JSON (${(e as Error).message})`);
-    }
-    if (typeof weightMap !== "object" || weightMap === null) throw new UserError(`${index}: missing weight_map`);
-    const shards = new Set(Object.values(weightMap).map(String));
-    files = [...shards].map((s) => fileInside(dir, s, index));
-    for (const f of files) if (!fs.existsSync(f)) throw new UserError(`${index}: shard ${path.basename(f)} is missing`);
-  } else {
-    throw new UserError(`${dir}: no model.safetensors or model.safetensors.index.json`);
-  }
+/** GPT2LMHeadModel checkpoints say "transformer.h.0...", bare GPT2Model ones "h.0...". */
+export function gpt2Tensors(dir: string): Map<string, TensorInfo> {
   const tensors = new Map<string, TensorInfo>();
-  for (const f of files) {
-    for (const t of readSafetensorsHeader(f)) {
-      // GPT2LMHeadModel checkpoints say "transformer.h.0...", bare GPT2Model ones "h.0...".
-      tensors.set(t.name.startsWith("transformer.") ? t.name.slice("transformer.".length) : t.name, t);
-    }
-  }
+  for (const [name, t] of listCheckpointTensors(dir)) tensors.set(name.startsWith("transformer.") ? name.slice("transformer.".length) : name, t);
   return tensors;
 }
+
 
 /**
  * Loads GPT-2 weights into the backend's memory, converting layouts once: HF's Conv1D stores
@@ -47,7 +23,7 @@ export function listCheckpointTensors(dir: string): Map<string, TensorInfo> {
 export function loadSafetensorsWeights(dir: string, config: GPT2Config, backend: Backend, dtype: WeightDType): GPT2Weights {
   const reader = new TensorReader();
   try {
-    return readWeights(dir, listCheckpointTensors(dir), reader, config, backend, dtype);
+    return readWeights(dir, gpt2Tensors(dir), reader, config, backend, dtype);
   } finally {
     reader.close();
   }

@@ -1,10 +1,11 @@
-import type { Matrix } from "../kernels/backend.js";
-import type { GPT2Config } from "../model/config.js";
-import { readMatrixRow, type GPT2Weights } from "../model/weights.js";
-import { GGMLType, LLAMA_FILE_TYPE, type GGUFEntry, type SupportedGGMLType } from "./gguf.js";
-import { QK, encode, encodedSize } from "./gguf-quant.js";
-import { tokenizerMetadata, type TokenizerTables } from "./gguf-tokenizer.js";
-import { writeGGUF, type GGUFTensorPlan } from "./gguf-write.js";
+import { GGMLType, LLAMA_FILE_TYPE, type GGUFEntry, type SupportedGGMLType } from "../../../io/gguf.js";
+import { QK, encode, encodedSize } from "../../../io/gguf-quant.js";
+import { tokenizerMetadata, type TokenizerTables } from "../../../io/gguf-tokenizer.js";
+import { writeGGUF, type GGUFTensorPlan } from "../../../io/gguf-write.js";
+import type { Matrix } from "../../../kernels/backend.js";
+import { readMatrixRow } from "../../matrix.js";
+import type { GPT2Config } from "./config.js";
+import type { GPT2Weights } from "./weights.js";
 
 /** The `--dtype` choices of `convert --to gguf`: the type of the weight matrices. */
 export type GGUFOutType = "f32" | "f16" | "q8_0" | "q4_0";

@@ -1,12 +1,11 @@
-import { UserError } from "../errors.js";
-import type { Backend, Matrix } from "../kernels/backend.js";
-import { GGMLType, ggmlTypeName, isSupportedType } from "../io/gguf.js";
-import { decodeBlocksToQ8, decodeF32 } from "../io/gguf-quant.js";
-import { metaInt, metaString, readGGUF, readTensorRows, type GGUFFile, type GGUFTensorInfo } from "../io/gguf-read.js";
-import { loadGGUFTokenizer } from "../tokenizer/index.js";
-import type { GPT2Config } from "./config.js";
-import type { OpenedModel } from "./load.js";
-import { allocMatrix, type BlockWeights, type GPT2Weights, type LayerNormWeights, type WeightDType } from "./weights.js";
+import { UserError } from "../../../errors.js";
+import { GGMLType, ggmlTypeName, isSupportedType } from "../../../io/gguf.js";
+import { decodeBlocksToQ8, decodeF32 } from "../../../io/gguf-quant.js";
+import { metaInt, readTensorRows, type GGUFFile, type GGUFTensorInfo } from "../../../io/gguf-read.js";
+import type { Backend, Matrix } from "../../../kernels/backend.js";
+import { allocMatrix, type WeightDType } from "../../matrix.js";
+import { gpt2Heads, type GPT2Config } from "./config.js";
+import type { BlockWeights, GPT2Weights, LayerNormWeights } from "./weights.js";
 
 /**
  * GPT-2 from a GGUF file as llama.cpp's converter writes it (token_embd, position_embd,
@@ -19,19 +18,9 @@ import { allocMatrix, type BlockWeights, type GPT2Weights, type LayerNormWeights
 const READ_CHUNK = 1 << 20;
 /** f32 values staged at a time for conversion to f16 or q8 storage (never freed: kept small). */
 const STAGING_FLOATS = 1 << 16;
-export const SUPPORTED_ARCHITECTURES = ["gpt2"];
-
-export function ggufArchitecture(g: GGUFFile): string {
-  const arch = metaString(g, "general.architecture");
-  if (arch === null) throw new UserError(`${g.file}: general.architecture is missing`);
-  if (!SUPPORTED_ARCHITECTURES.includes(arch)) throw new UserError(`${g.file}: unsupported architecture "${arch}" (supported: ${SUPPORTED_ARCHITECTURES.join(", ")})`);
-  return arch;
-}
-
 /** The model's hyperparameters from gpt2.* metadata and the embedding's shape. */
 export function ggufConfig(g: GGUFFile): GPT2Config {
-  const arch = ggufArchitecture(g);
-  const key = (k: string) => `${arch}.${k}`;
+  const key = (k: string) => `gpt2.${k}`;
   const nEmbd = metaInt(g, key("embedding_length"));
   const nHead = metaInt(g, key("attention.head_count"));
   if (nHead === 0 || nEmbd % nHead !== 0) throw new UserError(`${g.file}: embedding_length ${nEmbd} is not divisible by head_count ${nHead}`);
@@ -55,21 +44,8 @@ export function ggufConfig(g: GGUFFile): GPT2Config {
     tieWordEmbeddings: !g.tensors.some((t) => t.name === "output.weight"),
     bosTokenId: tokenId("tokenizer.ggml.bos_token_id"),
     eosTokenId: tokenId("tokenizer.ggml.eos_token_id"),
+    heads: gpt2Heads(nEmbd, nHead),
   };
-}
-
-/**
- * Reads a GGUF file's config and tensor table, and its tokenizer on a worker thread (as a
- * folder's: see loadTokenizer); the weights load on demand.
- */
-export async function openGGUFModel(file: string): Promise<OpenedModel> {
-  const g = readGGUF(file, { arrays: "skip" });
-  const config = ggufConfig(g);
-  const tokenizer = await loadGGUFTokenizer(file);
-  if (tokenizer.vocabSize > config.vocabSize) {
-    throw new UserError(`${file}: token_embd.weight has ${config.vocabSize} rows but the tokenizer has ${tokenizer.vocabSize} tokens`);
-  }
-  return { config, tokenizer, loadWeights: (backend, dtype) => loadGGUFWeights(g, config, backend, dtype) };
 }
 
 export function loadGGUFWeights(g: GGUFFile, config: GPT2Config, backend: Backend, dtype: WeightDType): GPT2Weights {

@@ -1,4 +1,6 @@
-import type { Backend, KVView } from "../kernels/backend.js";
+import type { Backend } from "../../../kernels/backend.js";
+import { AttentionScratch } from "../../layers/attention.js";
+import type { StepLimits } from "../../model.js";
 import type { GPT2Config } from "./config.js";
 
 /**
@@ -15,13 +17,11 @@ export class RunState {
   readonly hidden: Float32Array; // (N, 4C) MLP hidden activations, in qkv's memory
   readonly lastHidden: Float32Array; // (R, C) final hidden states of the rows that get logits
   readonly logits: Float32Array; // (R, V)
-  readonly scores: Float32Array; // (n_head, P) attention scores of one query row per head
-  readonly decodeKVs: KVView[]; // (maxChunks,) the caches of a step's single-token chunks, one layer at a time
-  readonly decodePositions: Int32Array; // (maxChunks,) the positions of their tokens
+  readonly attention: AttentionScratch; // scores (n_head, P) and the decode step's cache views
 
-  constructor(config: GPT2Config, backend: Backend, readonly maxTokens: number, readonly maxLogitRows: number, maxChunks: number) {
+  constructor(config: GPT2Config, backend: Backend, limits: StepLimits) {
     const { nEmbd: C, nInner, vocabSize: V, nPositions: P, nHead } = config;
-    const N = maxTokens;
+    const { maxTokens: N, maxLogitRows, maxChunks } = limits;
     // Buffers whose lives do not overlap share memory. qkv is dead once q, k and v are copied
     // out: attention writes attnOut there, and once the projection has read it the MLP makes
     // `hidden` there. q is dead once attention has read it: each sublayer's output goes there.
@@ -36,8 +36,6 @@ export class RunState {
     this.hidden = qkvMemory.subarray(0, N * nInner);
     this.lastHidden = backend.allocF32(maxLogitRows * C);
     this.logits = backend.allocF32(maxLogitRows * V);
-    this.scores = backend.allocF32(nHead * P);
-    this.decodeKVs = new Array<KVView>(maxChunks);
-    this.decodePositions = new Int32Array(maxChunks);
+    this.attention = new AttentionScratch(backend, nHead, P, maxChunks);
   }
 }

@@ -1,0 +1,40 @@
+import type { Backend, Matrix } from "../kernels/backend.js";
+import { Q8_BLOCK } from "../kernels/backend.js";
+import { weightHalfTable } from "../kernels/f16.js";
+import { copyFloats } from "./copy.js";
+
+/** How matrices are stored in memory: f32, IEEE half (f16), or int8 with a scale per 32 weights (q8). */
+export type WeightDType = "f32" | "f16" | "q8";
+
+/** A zeroed matrix in the backend's memory. */
+export function allocMatrix(backend: Backend, rows: number, cols: number, dtype: WeightDType): Matrix {
+  if (dtype === "f32") return { kind: "f32", rows, cols, data: backend.allocF32(rows * cols) };
+  if (dtype === "f16") return { kind: "f16", rows, cols, data: backend.allocU16(rows * cols) };
+  if (cols % Q8_BLOCK !== 0) throw new Error(`q8 needs rows whose length is a multiple of ${Q8_BLOCK}, got ${cols}`);
+  return { kind: "q8", rows, cols, q: backend.allocI8(rows * cols), scales: backend.allocF32((rows * cols) / Q8_BLOCK) };
+}
+
+/** out[at, at + C) = row `row` of the matrix as f32: an embedding lookup, dequantizing if needed. */
+export function readMatrixRow(out: Float32Array, at: number, m: Matrix, row: number): void {
+  const { cols } = m;
+  const from = row * cols;
+  if (m.kind === "f32") {
+    copyFloats(out, at, m.data, from, cols);
+    return;
+  }
+  if (m.kind === "f16") {
+    const half = weightHalfTable();
+    for (let c = 0; c < cols; c++) out[at + c] = half[m.data[from + c]];
+    return;
+  }
+  for (let c = 0; c < cols; c++) out[at + c] = m.q[from + c] * m.scales[(from + c) / Q8_BLOCK | 0];
+}
+
+export function matrixSize(m: Matrix): number {
+  return m.rows * m.cols;
+}
+
+/** The arrays a matrix's values live in (what a decode step reads of it). */
+export function matrixArrays(m: Matrix): (Float32Array | Uint16Array | Int8Array)[] {
+  return m.kind === "q8" ? [m.q, m.scales] : [m.data];
+}
