@@ -133,10 +133,10 @@ describe("bad model files get a clear error", () => {
   });
 
   it("unsupported architecture", async () => {
-    const dir = modelCopy("llama");
+    const dir = modelCopy("mamba");
     const config = JSON.parse(fs.readFileSync(path.join(dir, "config.json"), "utf8"));
-    fs.writeFileSync(path.join(dir, "config.json"), JSON.stringify({ ...config, model_type: "llama", architectures: ["LlamaForCausalLM"] }));
-    await rejectsWith(load(dir), /unsupported architecture LlamaForCausalLM/);
+    fs.writeFileSync(path.join(dir, "config.json"), JSON.stringify({ ...config, model_type: "mamba", architectures: ["MambaForCausalLM"] }));
+    await rejectsWith(load(dir), /unsupported architecture MambaForCausalLM \(model_type "mamba"\); supported: gpt2, llama, qwen2, qwen3$/);
   });
 
   it("config and weights disagree", async () => {

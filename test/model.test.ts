@@ -5,7 +5,7 @@ import { LLM, type LoadOptions } from "../src/engine/llm.js";
 import { fixtures } from "./paths.js";
 import { maxAbsDiff, readGolden } from "./helpers.js";
 
-const variants = ["gpt2-tiny-random", "gpt2-tiny-random-f16", "gpt2-tiny-random-f16-sharded"];
+const variants = ["gpt2-tiny-random", "gpt2-tiny-random-f16", "gpt2-tiny-random-f16-sharded", "llama-tiny-random"];
 
 const backends: { name: string; options: LoadOptions }[] = [
   { name: "reference", options: { backend: "reference" } },

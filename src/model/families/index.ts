@@ -2,9 +2,12 @@ import { UserError } from "../../errors.js";
 import { metaString, type GGUFFile } from "../../io/gguf-read.js";
 import type { ModelFamily } from "../family.js";
 import { gpt2Family } from "./gpt2/index.js";
+import { llamaFamily } from "./llama/index.js";
+import { qwen2Family } from "./qwen2/index.js";
+import { qwen3Family } from "./qwen3/index.js";
 
 /** Every family the engine runs. */
-export const FAMILIES: readonly ModelFamily[] = [gpt2Family];
+export const FAMILIES: readonly ModelFamily[] = [gpt2Family, llamaFamily, qwen2Family, qwen3Family];
 
 const supported = () => FAMILIES.map((f) => f.name).join(", ");
 

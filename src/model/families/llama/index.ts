@@ -1,0 +1,67 @@
+import { UserError } from "../../../errors.js";
+import type { Backend } from "../../../kernels/backend.js";
+import type { ModelFamily } from "../../family.js";
+import { describeRope } from "../../layers/rope.js";
+import type { WeightDType } from "../../matrix.js";
+import type { Model, ModelSpec } from "../../model.js";
+import { llamaShape, parseLlamaConfig, type LlamaConfig, type LlamaVariant } from "./config.js";
+import { forward } from "./forward.js";
+import { loadLlamaSafetensors } from "./load-safetensors.js";
+import { LlamaRunState } from "./run-state.js";
+import { countParameters, decodeWeightArrays, type LlamaWeights } from "./weights.js";
+
+export interface LlamaFamilyNames {
+  readonly hfModelTypes: readonly string[];
+  readonly hfArchitectures: readonly string[];
+  readonly ggufArchitectures: readonly string[];
+}
+
+/** A family that runs the Llama forward pass; Qwen2 and Qwen3 are variants of it. */
+export function llamaStyleFamily(variant: LlamaVariant, names: LlamaFamilyNames): ModelFamily {
+  return {
+    name: variant.name,
+    ...names,
+    fromFolder: (dir, json, file) => {
+      const config = parseLlamaConfig(json, file, variant);
+      return llamaSpec(variant.name, config, (backend, dtype) => loadLlamaSafetensors(dir, config, backend, dtype));
+    },
+    fromGGUF: (g) => {
+      throw new UserError(`${g.file}: reading ${variant.name} GGUF files is not supported yet (use the Hugging Face folder)`);
+    },
+  };
+}
+
+/** Llama 2/3, TinyLlama, SmolLM/SmolLM2, Mistral-style checkpoints within their window. */
+export const llamaFamily = llamaStyleFamily(
+  { name: "llama", qkvBias: "attention_bias", qkNorm: false },
+  { hfModelTypes: ["llama", "mistral"], hfArchitectures: ["LlamaForCausalLM", "MistralForCausalLM"], ggufArchitectures: ["llama"] },
+);
+
+export function llamaSpec(family: string, config: LlamaConfig, load: (backend: Backend, dtype: WeightDType) => LlamaWeights): ModelSpec {
+  const { nHead, nKVHead, headDim } = config.heads;
+  const extras = [config.qkvBias ? "qkv bias" : "", config.qkNorm ? "q/k norm" : "", config.mlpBias ? "mlp bias" : ""].filter((x) => x !== "");
+  return {
+    family,
+    shape: llamaShape(config),
+    eosTokenIds: config.eosTokenIds,
+    summary:
+      `${family}: ${config.nLayer} layers, hidden ${config.hidden}, ${nHead} heads / ${nKVHead} KV heads of ${headDim}, ` +
+      `SwiGLU MLP ${config.intermediate}, ${describeRope(config.rope)}, ${config.tieWordEmbeddings ? "tied" : "untied"} head` +
+      (extras.length > 0 ? `, ${extras.join(", ")}` : ""),
+    loadWeights: (backend, dtype) => llamaModel(family, config, load(backend, dtype), backend),
+  };
+}
+
+export function llamaModel(family: string, config: LlamaConfig, weights: LlamaWeights, backend: Backend): Model {
+  return {
+    family,
+    shape: llamaShape(config),
+    backend,
+    forwardPass: (limits) => {
+      const state = new LlamaRunState(config, backend, limits);
+      return { logits: state.logits, run: (cache, batch) => forward(config, weights, backend, state, cache, batch) };
+    },
+    decodeWeightArrays: () => decodeWeightArrays(weights),
+    parameterCount: () => countParameters(weights),
+  };
+}

@@ -1,0 +1,113 @@
+import assert from "node:assert/strict";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { after, describe, it } from "node:test";
+import { UserError } from "../src/errors.js";
+import { LLM } from "../src/engine/llm.js";
+import { LLMEngine } from "../src/engine/llm-engine.js";
+import { PagedKVCache } from "../src/engine/paged-cache.js";
+import { resolveSamplingParams } from "../src/engine/sampling-params.js";
+import { inverseFrequencies, parseRopeConfig } from "../src/model/layers/rope.js";
+import { readGolden } from "./helpers.js";
+import { fixtures } from "./paths.js";
+
+const dir = path.join(fixtures, "llama-tiny-random");
+const { golden } = readGolden(dir);
+const tmpRoot = fs.mkdtempSync(path.join(os.tmpdir(), "nanogpt-llama-"));
+after(() => fs.rmSync(tmpRoot, { recursive: true, force: true }));
+
+describe("llama-tiny-random (GQA 4/2) beyond the shared golden checks", () => {
+  it("is read as the llama family with grouped-query attention, and has no tokenizer", async () => {
+    const llm = await LLM.load(dir, { backend: "reference" });
+    try {
+      assert.equal(llm.model.family, "llama");
+      assert.deepEqual(llm.shape, { nLayer: 2, nHead: 4, nKVHead: 2, headDim: 16, vocabSize: 1000, contextLength: 128 });
+      assert.throws(() => llm.tokenize("hello"), /has no tokenizer: give the prompt as token ids/);
+      const [r] = llm.generateBatch([golden.prompts[0].ids], { temperature: 0, maxTokens: 4, ignoreEos: true });
+      assert.equal(r.text, "", "no text without a tokenizer");
+    } finally {
+      llm.close();
+    }
+  });
+
+  it("a batch of mixed prompts equals each prompt alone, on the static and the paged cache", async () => {
+    const prompts = golden.prompts.map((p) => p.ids);
+    const greedy = golden.prompts.map((p) => p.greedy);
+    const params = { temperature: 0, maxTokens: golden.n_new, ignoreEos: true };
+    const llm = await LLM.load(dir, { backend: "wasm", threads: 2, maxBatch: prompts.length });
+    try {
+      assert.deepEqual(llm.generateBatch(prompts, params).map((r) => r.tokens), greedy);
+    } finally {
+      llm.close();
+    }
+    const engine = await LLMEngine.load(dir, { backend: "wasm", threads: 2, maxBatch: prompts.length, maxStepTokens: 8, blockSize: 4 });
+    try {
+      const results = await Promise.all(prompts.map((ids) => engine.generate(ids, resolveSamplingParams(params))));
+      assert.deepEqual(results.map((r) => r.tokenIds), greedy);
+    } finally {
+      engine.close();
+    }
+  });
+
+  it("caches nKVHead · headDim floats per position: half of what 4 full heads would take", () => {
+    const shape = { nLayer: 2, nHead: 4, nKVHead: 2, headDim: 16, vocabSize: 1000, contextLength: 128 };
+    const blockSize = 16;
+    // keys and values × layers × positions × (2 KV heads · 16) floats × 4 bytes
+    assert.equal(PagedKVCache.bytesPerBlock(shape, blockSize), 2 * 2 * blockSize * 2 * 16 * 4);
+    assert.equal(PagedKVCache.bytesPerBlock({ ...shape, nKVHead: 4 }, blockSize), 2 * PagedKVCache.bytesPerBlock(shape, blockSize));
+  });
+});
+
+describe("RoPE frequencies", () => {
+  it("llama3 scaling divides low frequencies, keeps high ones and blends between (HF _compute_llama3_parameters)", () => {
+    const rope = parseRopeConfig({ rope_theta: 500000, rope_scaling: { rope_type: "llama3", factor: 32, low_freq_factor: 1, high_freq_factor: 4, original_max_position_embeddings: 8192 } }, "config.json");
+    const plain = inverseFrequencies(64, { theta: 500000, scaling: { type: "default" } });
+    const scaled = inverseFrequencies(64, rope);
+    assert.equal(scaled[0], plain[0], "the highest frequency is kept");
+    assert.ok(Math.abs(scaled[31] - plain[31] / 32) < 1e-12, "the lowest is divided by the factor");
+    const wavelen = (i: number) => (2 * Math.PI) / plain[i];
+    const mid = [...plain.keys()].find((i) => wavelen(i) > 8192 / 4 && wavelen(i) < 8192);
+    assert.ok(mid !== undefined && scaled[mid] < plain[mid] && scaled[mid] > plain[mid] / 32, "a medium frequency is blended");
+  });
+
+  it("accepts transformers 5's rope_parameters and the older rope_theta + rope_scaling alike", () => {
+    const a = parseRopeConfig({ rope_parameters: { rope_type: "linear", rope_theta: 1e4, factor: 2 } }, "c");
+    const b = parseRopeConfig({ rope_theta: 1e4, rope_scaling: { type: "linear", factor: 2 } }, "c");
+    assert.deepEqual(a, b);
+  });
+});
+
+describe("bad Llama configs get one-line errors", () => {
+  const config = JSON.parse(fs.readFileSync(path.join(dir, "config.json"), "utf8")) as Record<string, unknown>;
+  const variant = (name: string, patch: Record<string, unknown>, drop: string[] = []): string => {
+    const out = path.join(tmpRoot, name);
+    fs.mkdirSync(out);
+    for (const f of fs.readdirSync(dir)) fs.copyFileSync(path.join(dir, f), path.join(out, f));
+    const c: Record<string, unknown> = { ...config, ...patch };
+    for (const k of drop) delete c[k];
+    fs.writeFileSync(path.join(out, "config.json"), JSON.stringify(c));
+    return out;
+  };
+  const rejects = (source: string, pattern: RegExp) =>
+    assert.rejects(LLM.load(source, { backend: "reference" }), (e: unknown) => {
+      assert.ok(e instanceof UserError, String(e));
+      assert.match(e.message, pattern);
+      assert.ok(!e.message.includes("\n"));
+      return true;
+    });
+
+  it("an unknown architecture lists the supported ones", () =>
+    rejects(variant("falcon", { model_type: "falcon", architectures: ["FalconForCausalLM"] }), /unsupported architecture FalconForCausalLM \(model_type "falcon"\); supported: gpt2, llama, qwen2, qwen3/));
+  it("heads not a multiple of KV heads", () => rejects(variant("heads", { num_key_value_heads: 3 }), /num_attention_heads 4 is not a multiple of num_key_value_heads 3/));
+  it("an unsupported rope type is named", () =>
+    rejects(variant("yarn", { rope_parameters: { rope_type: "yarn", rope_theta: 10000, factor: 4 } }), /unsupported rope type "yarn" \(supported: default, linear, llama3\)/));
+  it("a missing tensor is named", () => {
+    const out = variant("missing", { num_hidden_layers: 3 });
+    return rejects(out, /tensor model\.layers\.2\.input_layernorm\.weight is missing from the checkpoint/);
+  });
+  it("attention_bias without bias tensors names the first missing one", () => {
+    const out = variant("tied", { tie_word_embeddings: false, attention_bias: true });
+    return rejects(out, /tensor model\.layers\.0\.self_attn\.q_proj\.bias is missing/);
+  });
+});
