@@ -40,6 +40,8 @@ export interface MockHub {
   readonly corrupt: Set<string>;
   /** extra listing entries (any name, "../x" included) with their bytes, served like files. */
   readonly extraFiles: Map<string, Buffer>;
+  /** Routes that accept the request and never answer: "api" (revision, tree, paths-info) and/or "resolve" (file downloads). */
+  readonly silent: Set<"api" | "resolve">;
   close(): Promise<void>;
 }
 
@@ -81,6 +83,7 @@ export async function startMockHub(repos: readonly MockRepo[]): Promise<MockHub>
   const fakeOid = new Map<string, string>();
   const corrupt = new Set<string>();
   const extraFiles = new Map<string, Buffer>();
+  const silent = new Set<"api" | "resolve">();
   const withExtras = (files: FileEntry[]): FileEntry[] => [...files, ...[...extraFiles].map(([name, content]) => entry(name, content))];
 
   const server = http.createServer((req, res) => {
@@ -90,6 +93,7 @@ export async function startMockHub(repos: readonly MockRepo[]): Promise<MockHub>
     const parts = url.pathname.split("/").filter((p) => p !== "").map(decodeURIComponent);
 
     const api = parts[0] === "api" && parts[1] === "models";
+    if (silent.has(api ? "api" : "resolve")) return; // the socket stays open, no byte comes back
     const repoId = api ? `${parts[2]}/${parts[3]}` : `${parts[0]}/${parts[1]}`;
     const found = byId.get(repoId);
     if (found === undefined) return json(res, 404, { error: "Repository not found" });
@@ -186,6 +190,7 @@ export async function startMockHub(repos: readonly MockRepo[]): Promise<MockHub>
     fakeOid,
     corrupt,
     extraFiles,
+    silent,
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();

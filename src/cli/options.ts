@@ -1,3 +1,4 @@
+import { availableParallelism } from "node:os";
 import { UserError } from "../errors.js";
 import type { BackendKind } from "../kernels/index.js";
 import { defaultModelDir } from "../model/default-model.js";
@@ -57,10 +58,21 @@ export function modelSource(values: FlagValues): string {
 export function loadOptions(values: FlagValues): LoadOptions {
   return {
     backend: choiceFlag(values, "backend", BACKENDS) ?? "wasm",
-    threads: intFlag(values, "threads", 1),
+    threads: threadsFlag(values),
     dtype: choiceFlag(values, "dtype", DTYPES) ?? "f32",
     quiet: values.quiet === true,
   };
+}
+
+/**
+ * More threads than the machine runs at once only adds waiting: every step joins all of them, so
+ * one descheduled thread stalls the rest (1000 threads on 2 cores took over a minute for 3 tokens).
+ */
+export function threadsFlag(values: FlagValues): number | undefined {
+  const threads = intFlag(values, "threads", 1);
+  const cpus = availableParallelism();
+  if (threads !== undefined && threads > cpus) throw new UserError(`--threads ${threads} is more than the ${cpus} this machine can run at once (os.availableParallelism())`);
+  return threads;
 }
 
 /**

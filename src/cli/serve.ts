@@ -8,7 +8,10 @@ export const serveHelp = `nanogpt-infer serve [options]   OpenAI-compatible HTTP
   --model DIR|FILE.gguf|org/name   model (default: the embedded shakespeare-byte-gpt2)
   --host H            address to listen on (default 127.0.0.1: this machine only)
   --port P            port (default 8080; 0 picks a free one)
-  --api-key KEY       require "Authorization: Bearer KEY" on /v1/* (default: $NANOGPT_API_KEY, else none)
+  --api-key KEY       require "Authorization: Bearer KEY" on /v1/* (default: $NANOGPT_API_KEY, else none);
+                      /health and /metrics stay open
+  --allowed-origins LIST   comma-separated origins (https://app.example) whose web pages may call
+                      the server (CORS), or * for any (default: none)
   --served-model-name NAME   the model id clients use (default: the model folder's name)
   --max-batch N       sequences decoded together at most (default 64)
   --kv-memory MB      KV cache pool size (default: max-batch full contexts, at most 1024 MB)
@@ -29,6 +32,7 @@ export async function serveCommand(argv: string[]): Promise<void> {
       host: { type: "string" },
       port: { type: "string" },
       "api-key": { type: "string" },
+      "allowed-origins": { type: "string" },
       "served-model-name": { type: "string" },
       "max-batch": { type: "string" },
       "kv-memory": { type: "string" },
@@ -46,6 +50,7 @@ export async function serveCommand(argv: string[]): Promise<void> {
   if (!(maxBodyMB > 0)) throw new UserError(`--max-body must be > 0, got ${maxBodyMB}`);
   const kvMemoryMB = numberFlag(flags, "kv-memory");
   if (kvMemoryMB !== undefined && !(kvMemoryMB > 0)) throw new UserError(`--kv-memory must be > 0, got ${kvMemoryMB}`);
+  const allowedOrigins = parseOrigins(stringFlag(flags, "allowed-origins"));
   const quiet = values.quiet === true;
   const log = (line: string): void => {
     process.stderr.write(`${new Date().toISOString()} ${line}\n`);
@@ -70,6 +75,7 @@ export async function serveCommand(argv: string[]): Promise<void> {
     port,
     apiKey: stringFlag(flags, "api-key") ?? process.env.NANOGPT_API_KEY ?? null,
     maxBodyBytes: Math.floor(maxBodyMB * 2 ** 20),
+    allowedOrigins,
     log,
     logRequests: !quiet,
   });
@@ -88,6 +94,26 @@ export async function serveCommand(argv: string[]): Promise<void> {
     process.once("SIGTERM", () => stop("SIGTERM"));
   });
   engine.close();
+}
+
+/** "https://a.example, http://localhost:3000" or "*"; each must be an origin exactly as browsers send it. */
+export function parseOrigins(list: string | undefined): string[] {
+  if (list === undefined) return [];
+  const origins = list
+    .split(",")
+    .map((o) => o.trim())
+    .filter((o) => o !== "");
+  for (const o of origins) {
+    if (o === "*") continue;
+    let origin: string | null = null;
+    try {
+      origin = new URL(o).origin;
+    } catch {
+      origin = null;
+    }
+    if (origin !== o) throw new UserError(`--allowed-origins: ${JSON.stringify(o)} is not an origin like https://app.example or http://localhost:3000 (scheme://host[:port], no path or trailing slash), nor *`);
+  }
+  return origins;
 }
 
 export const command: Command = { run: serveCommand, help: serveHelp };

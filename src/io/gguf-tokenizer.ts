@@ -143,6 +143,10 @@ export function tokenizerTablesFromFolder(dir: string, vocabSize: number): Token
     throw new UserError(`no tokenizer in ${dir}: expected tokenizer.json, or vocab.json and merges.txt`);
   }
 
+  // An id past every token the files define would size the tables below (99,999,999: gigabytes).
+  const bound = Math.max(vocabSize, Object.keys(vocab).length + added.size);
+  const ids: [string, Json][] = [...Object.entries(vocab), ...[...added].map(([id, t]): [string, Json] => [t.content, id])];
+  for (const [token, id] of ids) if (typeof id === "number" && id >= bound) throw new UserError(`${dir}: token ${JSON.stringify(token)} has id ${id}, beyond the ${bound} tokens of the model and its tokenizer`);
   let size = vocabSize;
   for (const id of [...Object.values(vocab), ...added.keys()]) if (typeof id === "number") size = Math.max(size, id + 1);
   const tokens: string[] = new Array<string>(size).fill("");

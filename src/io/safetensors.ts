@@ -39,7 +39,7 @@ export function readSafetensorsHeader(file: string): TensorInfo[] {
     fs.readSync(fd, lenBuf, 0, 8, 0);
     const headerLen = Number(lenBuf.readBigUInt64LE(0));
     if (headerLen > fileSize - 8 || headerLen > MAX_HEADER_BYTES) {
-      throw new UserError(`${name}: header length ${headerLen} runs past the end of the ${fileSize}-byte file (truncated or not safetensors)`);
+      throw new UserError(`${name}: header length ${lenBuf.readBigUInt64LE(0)} runs past the end of the ${fileSize}-byte file (truncated or not safetensors)`);
     }
     const headerBuf = Buffer.alloc(headerLen);
     fs.readSync(fd, headerBuf, 0, headerLen, 8);

@@ -19,7 +19,9 @@ export function asBody(json: unknown): Body {
 export function optionalNumber(body: Body, name: string): number | undefined {
   const v = body[name];
   if (v === undefined || v === null) return undefined;
-  if (typeof v !== "number" || !Number.isFinite(v)) throw badParam(name, `${name} must be a number, got ${JSON.stringify(v)}`);
+  if (typeof v !== "number") throw badParam(name, `${name} must be a number, got ${JSON.stringify(v)}`);
+  // JSON.parse turns a literal beyond a double's range (1e999) into ±Infinity, which JSON.stringify would show as null.
+  if (!Number.isFinite(v)) throw badParam(name, `${name} must be a finite number, got ${v} (the value is beyond a 64-bit float's range)`);
   return v;
 }
 

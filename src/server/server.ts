@@ -23,6 +23,11 @@ export interface ServerOptions {
   modelName?: string;
   /** Largest request body accepted (bytes). */
   maxBodyBytes?: number;
+  /**
+   * Origins ("https://app.example", or "*" for any) whose web pages may call the server: they get
+   * CORS headers and preflight answers. Empty (the default): browsers on other origins are refused.
+   */
+  allowedOrigins?: readonly string[];
   /** Receives internal errors and, unless logRequests is false, one line per generation request. */
   log?: (line: string) => void;
   logRequests?: boolean;
@@ -63,15 +68,30 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     return given.length === key.length && timingSafeEqual(given, key);
   };
 
+  const origins = new Set(options.allowedOrigins ?? []);
+  /** Whether a browser request from `origin` may be answered; adds the CORS headers when it may. */
+  const cors = (req: IncomingMessage, res: ServerResponse): boolean => {
+    const origin = req.headers.origin;
+    // Caches must not hand one origin's answer to another.
+    if (origins.size > 0) res.setHeader("Vary", "Origin");
+    if (origin === undefined || !(origins.has("*") || origins.has(origin))) return false;
+    res.setHeader("Access-Control-Allow-Origin", origin);
+    res.setHeader("Access-Control-Expose-Headers", "x-request-id");
+    return true;
+  };
+
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const startedAt = performance.now();
-    const path = new URL(req.url ?? "/", "http://localhost").pathname.replace(/\/+$/, "") || "/";
+    const path = requestPath(req.url ?? "/").replace(/\/+$/, "") || "/";
     const method = req.method ?? "GET";
     let status = 200;
     let summary: RequestSummary | null = null;
     let failure = "";
     try {
-      if (path === "/health") {
+      const allowed = cors(req, res);
+      if (method === "OPTIONS") {
+        preflight(req, res, allowed);
+      } else if (path === "/health") {
         if (method !== "GET" && method !== "HEAD") throw notAllowed(method, path);
         sendJson(res, 200, { status: "ok" });
       } else if (path === "/metrics") {
@@ -84,6 +104,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         const handler = GENERATE[path];
         if (handler !== undefined) {
           if (method !== "POST") throw notAllowed(method, path);
+          requireJson(req);
+          watchHalfClose(req, res);
           summary = await handler(ctx, asBody(await readJson(req, maxBodyBytes)), res);
           status = summary.status;
         } else if (path === "/v1/models" || path.startsWith("/v1/models/")) {
@@ -103,7 +125,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       if (res.headersSent) res.destroy();
       else sendError(res, err);
     }
-    if (GENERATE[path] !== undefined) {
+    if (GENERATE[path] !== undefined && method !== "OPTIONS") {
       metrics.recordRequest(path, status, summary?.timeToFirstTokenMs ?? null);
       if (options.logRequests !== false) log(accessLine(method, path, status, summary, performance.now() - startedAt, failure));
     }
@@ -117,6 +139,10 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     });
   });
   server.on("clientError", (_err, socket) => socket.destroy());
+  // By default node:http takes a client's FIN for an abort and drops its request, but a client
+  // may half-close after sending a whole request (shutdown(SHUT_WR)) and still read the answer.
+  // Only a real close cancels (watchHalfClose finds out which); the property is untyped.
+  Object.assign(server, { httpAllowHalfOpen: true });
 
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
@@ -147,9 +173,94 @@ function models(ctx: ServerContext, path: string, res: ServerResponse): void {
     sendJson(res, 200, { object: "list", data: [card] });
     return;
   }
-  const id = decodeURIComponent(path.slice("/v1/models/".length));
+  let id: string;
+  try {
+    id = decodeURIComponent(path.slice("/v1/models/".length));
+  } catch {
+    throw new HttpError(400, `the model id in ${path} is not valid percent-encoding`);
+  }
   if (id !== ctx.modelName) throw new HttpError(404, `The model \`${id}\` does not exist`, "invalid_request_error", "model", "model_not_found");
   sendJson(res, 200, card);
+}
+
+/**
+ * The path of a request target. An origin-form target ("/v1/models?x") is taken as sent, so
+ * "//health" stays "//health" instead of becoming a URL whose host is "health"; the absolute
+ * form a proxy may send ("http://host/health") is parsed as a URL.
+ */
+function requestPath(target: string): string {
+  if (target.startsWith("/")) return target.replace(/[?#].*$/s, "");
+  try {
+    return new URL(target).pathname;
+  } catch {
+    return target; // routed nowhere: a 404 naming it
+  }
+}
+
+const ALLOWED_METHODS = "GET, HEAD, POST, OPTIONS";
+
+/**
+ * A CORS preflight (OPTIONS with Origin and Access-Control-Request-Method) from an allowed origin
+ * gets the methods and headers it may use; one from another origin gets 403. A plain OPTIONS
+ * (no Origin) gets the methods in Allow.
+ */
+function preflight(req: IncomingMessage, res: ServerResponse, allowed: boolean): void {
+  const origin = req.headers.origin;
+  if (origin !== undefined && req.headers["access-control-request-method"] !== undefined) {
+    if (!allowed) throw new HttpError(403, `the origin ${origin} is not allowed (see serve --allowed-origins)`, "invalid_request_error", null, "origin_not_allowed");
+    res.writeHead(204, {
+      "Access-Control-Allow-Methods": ALLOWED_METHODS,
+      "Access-Control-Allow-Headers": "Authorization, Content-Type",
+      "Access-Control-Max-Age": "600",
+      "Content-Length": "0",
+    });
+    res.end();
+    return;
+  }
+  res.writeHead(204, { Allow: ALLOWED_METHODS, "Content-Length": "0" });
+  res.end();
+}
+
+/**
+ * Generation bodies must be declared JSON. Besides catching clients that send something else,
+ * this keeps browsers from posting to the server from any page without asking: text/plain is
+ * a "simple" request that skips the CORS preflight, application/json never does.
+ */
+function requireJson(req: IncomingMessage): void {
+  const type = req.headers["content-type"];
+  const media = (type ?? "").split(";")[0].trim().toLowerCase();
+  if (media !== "application/json") {
+    const got = type === undefined ? "no Content-Type" : `Content-Type ${JSON.stringify(type)}`;
+    throw new HttpError(415, `the body must be sent as Content-Type: application/json, got ${got}`, "invalid_request_error", null, "unsupported_media_type");
+  }
+}
+
+const PROBE_MS = 100;
+
+/**
+ * After the client's FIN a socket may be half-closed (the client still reads) or gone; only a
+ * write tells them apart, since a closed peer answers it with a reset. So until the response is
+ * done, probe with what the client must ignore: an interim "102 Processing" before the status
+ * line, an SSE comment after it. A gone client then fails the next write, and "close" cancels.
+ */
+function watchHalfClose(req: IncomingMessage, res: ServerResponse): void {
+  const socket = req.socket;
+  let timer: NodeJS.Timeout | undefined;
+  const probe = (): void => {
+    if (res.writableEnded || res.destroyed) return;
+    if (!res.headersSent) res.writeProcessing();
+    else res.write(": \n\n"); // only an event stream sends its head before its end
+  };
+  const onEnd = (): void => {
+    probe();
+    timer = setInterval(probe, PROBE_MS);
+  };
+  if (socket.readableEnded) onEnd();
+  else socket.once("end", onEnd);
+  res.once("close", () => {
+    clearInterval(timer);
+    socket.off("end", onEnd);
+  });
 }
 
 function notAllowed(method: string, path: string): HttpError {

@@ -14,6 +14,8 @@ interface Tables {
   merges: [string, string][];
   specialTokens: SpecialToken[];
   addPrefixSpace: boolean;
+  /** How many tokens the files define: no id may reach it (see checkIdBound). */
+  tokenCount: number;
 }
 
 /**
@@ -70,11 +72,14 @@ export async function readTokenizerFolder(dir: string): Promise<CompiledTokenize
   if (await exists(file("tokenizer.json"))) {
     tables = parseTokenizerJson(await readJsonObject(file("tokenizer.json")), file("tokenizer.json"));
   } else if (await exists(file("vocab.json"))) {
+    const vocab = await readJsonObject(file("vocab.json"));
+    const tokenCount = Object.keys(vocab).length;
     tables = {
-      vocab: vocabArray(await readJsonObject(file("vocab.json")), file("vocab.json")),
+      vocab: vocabArray(vocab, file("vocab.json"), tokenCount),
       merges: parseMergesTxt(await readText(file("merges.txt")), file("merges.txt")),
       specialTokens: [],
       addPrefixSpace: false,
+      tokenCount,
     };
   } else {
     throw new UserError(`no tokenizer in ${dir}: expected tokenizer.json, or vocab.json and merges.txt`);
@@ -100,7 +105,7 @@ export async function readTokenizerFolder(dir: string): Promise<CompiledTokenize
 
   // The config's named tokens are special even when only the vocabulary lists them (vocab.json
   // has no "special" flag), so "<|endoftext|>" typed in a prompt still becomes one id.
-  const specialTokens = [...tables.specialTokens, ...addedTokensFromConfig(config, configFile)];
+  const specialTokens = [...tables.specialTokens, ...addedTokensFromConfig(config, configFile, tables.tokenCount)];
   for (const id of [bosTokenId, eosTokenId]) {
     if (id === null || specialTokens.some((t) => t.id === id)) continue;
     specialTokens.push({ id, content: new TextDecoder().decode(tokenStringToBytes(tables.vocab[id])) });
@@ -130,21 +135,37 @@ function parseTokenizerJson(json: JsonObject, file: string): Tables {
   if (!isObject(vocab)) throw new UserError(`invalid ${file}: model.vocab must be an object`);
   const merges = model["merges"] ?? [];
   if (!Array.isArray(merges)) throw new UserError(`invalid ${file}: model.merges must be an array`);
+  const added = json["added_tokens"] ?? [];
+  if (!Array.isArray(added)) throw new UserError(`invalid ${file}: added_tokens must be an array`);
+  const tokenCount = Object.keys(vocab).length + added.length;
   return {
-    vocab: vocabArray(vocab, file),
+    specialTokens: addedTokens(added, file, tokenCount),
+    vocab: vocabArray(vocab, file, tokenCount),
     merges: merges.map((m, i) => parseMerge(m, i, file)),
-    specialTokens: addedTokens(json["added_tokens"] ?? [], file),
     addPrefixSpace: pre["add_prefix_space"] === true,
+    tokenCount,
   };
 }
 
+/**
+ * Ids are dense: n tokens (vocabulary and added tokens together) use ids below n, give or take
+ * tokens listed in both. A larger id would make the tables grow to its size, which for an id
+ * like 99,999,999 means gigabytes before anything else fails.
+ */
+function checkIdBound(token: string, id: number, tokenCount: number, file: string): void {
+  if (id >= tokenCount) {
+    throw new UserError(`invalid ${file}: token ${JSON.stringify(token)} has id ${id}, beyond the ${tokenCount} tokens the file defines (ids must be below ${tokenCount})`);
+  }
+}
+
 /** { token: id } -> token by id, with "" for ids nothing maps to. */
-function vocabArray(vocab: JsonObject, file: string): string[] {
+function vocabArray(vocab: JsonObject, file: string, tokenCount: number): string[] {
   const out: string[] = [];
   for (const [token, id] of Object.entries(vocab)) {
     if (typeof id !== "number" || !Number.isInteger(id) || id < 0) {
       throw new UserError(`invalid ${file}: token ${JSON.stringify(token)} has id ${JSON.stringify(id)}`);
     }
+    checkIdBound(token, id, tokenCount, file);
     while (out.length <= id) out.push("");
     out[id] = token;
   }
@@ -171,10 +192,10 @@ function parseMergesTxt(text: string, file: string): [string, string][] {
  * tokenizer.json's added_tokens. All of them are cut out of the text before BPE, as HF does by
  * default; "special" only matters to skip_special_tokens, which this tokenizer does not offer.
  */
-function addedTokens(list: Json, file: string): SpecialToken[] {
-  if (!Array.isArray(list)) throw new UserError(`invalid ${file}: added_tokens must be an array`);
+function addedTokens(list: Json[], file: string, tokenCount: number): SpecialToken[] {
   return list.map((t) => {
     if (isObject(t) && typeof t["id"] === "number" && typeof t["content"] === "string") {
+      if (Number.isInteger(t["id"])) checkIdBound(t["content"], t["id"], tokenCount, file);
       return { id: t["id"], content: t["content"] };
     }
     throw new UserError(`invalid ${file}: bad added token ${JSON.stringify(t)}`);
@@ -182,11 +203,15 @@ function addedTokens(list: Json, file: string): SpecialToken[] {
 }
 
 /** tokenizer_config.json's added_tokens_decoder: { "50256": { "content": "<|endoftext|>", ... } }. */
-function addedTokensFromConfig(config: JsonObject | null, file: string): SpecialToken[] {
+function addedTokensFromConfig(config: JsonObject | null, file: string, tokenCount: number): SpecialToken[] {
   const decoder = config?.["added_tokens_decoder"];
   if (!isObject(decoder)) return [];
+  const bound = tokenCount + Object.keys(decoder).length;
   return Object.entries(decoder).map(([id, t]) => {
-    if (isObject(t) && typeof t["content"] === "string" && /^\d+$/.test(id)) return { id: Number(id), content: t["content"] };
+    if (isObject(t) && typeof t["content"] === "string" && /^\d+$/.test(id)) {
+      checkIdBound(t["content"], Number(id), bound, file);
+      return { id: Number(id), content: t["content"] };
+    }
     throw new UserError(`invalid ${file}: bad added_tokens_decoder entry ${JSON.stringify(id)}`);
   });
 }

@@ -11,7 +11,18 @@ import type { Progress } from "./progress.js";
  * restarts from zero, reports no progress and checks no size, hence this small downloader.)
  */
 
-const STALL_MS = 60_000;
+/** huggingface_hub's defaults for HF_HUB_ETAG_TIMEOUT and HF_HUB_DOWNLOAD_TIMEOUT, in seconds. */
+export const DEFAULT_ETAG_TIMEOUT_S = 10;
+export const DEFAULT_DOWNLOAD_TIMEOUT_S = 10;
+
+/** A timeout in seconds from the environment, as huggingface_hub reads it; unset or empty means the default. */
+export function timeoutFromEnv(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
+  const v = env[name];
+  if (v === undefined || v.trim() === "") return fallback;
+  const seconds = Number(v);
+  if (!(seconds > 0) || !Number.isFinite(seconds)) throw new UserError(`${name} must be a positive number of seconds, got ${JSON.stringify(v)}`);
+  return seconds;
+}
 
 export interface BlobDownload {
   readonly url: string;
@@ -23,6 +34,8 @@ export interface BlobDownload {
   readonly headers: Record<string, string>;
   readonly fetch: typeof fetch;
   readonly progress: Progress;
+  /** Seconds without a byte (or without response headers) before giving up: HF_HUB_DOWNLOAD_TIMEOUT. */
+  readonly stallSeconds: number;
 }
 
 export interface BlobDigest {
@@ -84,7 +97,9 @@ function fileSizeOf(file: string): number {
 async function fetchInto(d: BlobDownload, partial: string, have: number): Promise<void> {
   const abort = new AbortController();
   let stalled = false;
-  let timer = setTimeout(() => ((stalled = true), abort.abort()), STALL_MS);
+  const stallMs = d.stallSeconds * 1000;
+  const stallNote = `no data for ${d.stallSeconds} s (HF_HUB_DOWNLOAD_TIMEOUT)`;
+  let timer = setTimeout(() => ((stalled = true), abort.abort()), stallMs);
   const headers: Record<string, string> = { ...d.headers };
   if (have > 0) headers["Range"] = `bytes=${have}-`;
   let res: Response;
@@ -92,7 +107,7 @@ async function fetchInto(d: BlobDownload, partial: string, have: number): Promis
     res = await d.fetch(d.url, { headers, signal: abort.signal, redirect: "follow" });
   } catch (e) {
     clearTimeout(timer);
-    throw new UserError(`cannot download ${d.url}: ${stalled ? `no answer for ${STALL_MS / 1000} s` : networkReason(e)}`);
+    throw new UserError(`cannot download ${d.url}: ${stalled ? stallNote : networkReason(e)}`);
   }
   if (res.status === 416 && have > 0) {
     // The server has no bytes past ours: our partial file is not a prefix of this blob. Start over.
@@ -121,11 +136,11 @@ async function fetchInto(d: BlobDownload, partial: string, have: number): Promis
       received += value.length;
       bar.update(received);
       clearTimeout(timer);
-      timer = setTimeout(() => ((stalled = true), abort.abort()), STALL_MS);
+      timer = setTimeout(() => ((stalled = true), abort.abort()), stallMs);
     }
   } catch (e) {
     bar.fail();
-    throw new UserError(`download of ${d.url} was cut after ${received} of ${d.size} bytes (${stalled ? `stalled for ${STALL_MS / 1000} s` : networkReason(e)}); run again to resume`);
+    throw new UserError(`download of ${d.url} was cut after ${received} of ${d.size} bytes (${stalled ? stallNote : networkReason(e)}); run again to resume`);
   } finally {
     clearTimeout(timer);
     fs.closeSync(out);

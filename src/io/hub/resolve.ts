@@ -3,7 +3,7 @@ import path from "node:path";
 import { UserError } from "../../errors.js";
 import { blobPath, cachedCommit, fileSize, hubCacheDir, indexShards, linkIntoSnapshot, missingModelFiles, repoCacheDir, snapshotDir, writeRef } from "./cache.js";
 import { fileInside } from "../inside.js";
-import { blobDigest, downloadBlob, httpError, isNetworkError, networkReason } from "./download.js";
+import { blobDigest, DEFAULT_DOWNLOAD_TIMEOUT_S, DEFAULT_ETAG_TIMEOUT_S, downloadBlob, httpError, isNetworkError, networkReason, timeoutFromEnv } from "./download.js";
 import { COMMIT_HASH, formatHubId, parseHubId, type HubId } from "./id.js";
 import { createProgress, type Progress } from "./progress.js";
 
@@ -78,11 +78,22 @@ async function download(id: HubId, repoDir: string, env: NodeJS.ProcessEnv, prog
   const endpoint = (env.HF_ENDPOINT || "https://huggingface.co").replace(/\/+$/, "");
   const token = env.HF_TOKEN || env.HUGGING_FACE_HUB_TOKEN;
   const headers: Record<string, string> = token ? { Authorization: `Bearer ${token}` } : {};
-  // The library's own token check insists on "hf_" prefixes that mirrors need not use.
-  const hubFetch: typeof fetch = (input, init) => {
+  const etagTimeout = timeoutFromEnv(env, "HF_HUB_ETAG_TIMEOUT", DEFAULT_ETAG_TIMEOUT_S);
+  const stallSeconds = timeoutFromEnv(env, "HF_HUB_DOWNLOAD_TIMEOUT", DEFAULT_DOWNLOAD_TIMEOUT_S);
+  // The library's own token check insists on "hf_" prefixes that mirrors need not use. The
+  // timeout is here because the library sets none: a mirror that never answers would hang us.
+  const hubFetch: typeof fetch = async (input, init) => {
     const h = new Headers(init?.headers);
     for (const [k, v] of Object.entries(headers)) if (!h.has(k)) h.set(k, v);
-    return fetch(input, { ...init, headers: h });
+    const timeout = AbortSignal.timeout(etagTimeout * 1000);
+    const signal = init?.signal ? AbortSignal.any([init.signal, timeout]) : timeout;
+    try {
+      return await fetch(input, { ...init, headers: h, signal });
+    } catch (e) {
+      if (!timeout.aborted) throw e;
+      const url = input instanceof Request ? input.url : String(input);
+      throw new OfflineError(`no answer from ${url} within ${etagTimeout} s (HF_HUB_ETAG_TIMEOUT)`);
+    }
   };
   const name = formatHubId(id);
   const { modelInfo, listFiles, HubApiError } = await import("@huggingface/hub");
@@ -90,6 +101,9 @@ async function download(id: HubId, repoDir: string, env: NodeJS.ProcessEnv, prog
     try {
       return await call();
     } catch (e) {
+      if (e instanceof UserError) throw e;
+      // A body that stops mid-way times out while the library reads it, past hubFetch's catch.
+      if (e instanceof DOMException && e.name === "TimeoutError") throw new OfflineError(`no answer from ${url} within ${etagTimeout} s (HF_HUB_ETAG_TIMEOUT)`);
       if (e instanceof HubApiError) throw httpError(e.statusCode, e.url || url, what);
       if (isNetworkError(e)) throw new OfflineError(`cannot reach ${endpoint} for ${name}: ${networkReason(e)}`);
       throw new UserError(`${what}: ${(e as Error).message} (${url})`);
@@ -122,7 +136,7 @@ async function download(id: HubId, repoDir: string, env: NodeJS.ProcessEnv, prog
     if (fileSize(blob) !== file.size) {
       const url = `${endpoint}/${id.repo}/resolve/${commit}/${file.path.split("/").map(encodeURIComponent).join("/")}`;
       try {
-        await downloadBlob({ url, blob, size: file.size, label: `${id.repo}/${file.path}`, digest: blobDigest(file.etag, file.lfs), headers, fetch, progress });
+        await downloadBlob({ url, blob, size: file.size, label: `${id.repo}/${file.path}`, digest: blobDigest(file.etag, file.lfs), headers, fetch, progress, stallSeconds });
       } catch (e) {
         if (e instanceof UserError) throw e;
         throw new UserError(`download of ${url} failed: ${networkReason(e)}`);

@@ -1,4 +1,8 @@
+import { UserError } from "../../errors.js";
+
 const PAGE = 65536;
+/** wasm32 addresses are 32-bit: 65536 pages of 64 KiB. */
+export const MAX_MEMORY_BYTES = 65536 * PAGE;
 /** AssemblyScript writes its static data low in the memory at every instantiation: keep out. */
 export const RESERVED_BYTES = 65536;
 
@@ -18,22 +22,30 @@ export class Arena {
 
   constructor(initialBytes: number) {
     const initial = Math.ceil((RESERVED_BYTES + initialBytes) / PAGE);
-    this.memory = new WebAssembly.Memory({ initial, maximum: 65536, shared: true });
+    this.memory = new WebAssembly.Memory({ initial, maximum: MAX_MEMORY_BYTES / PAGE, shared: true });
     this.current = this.buffer();
   }
 
   /** Reserves `bytes` (16-byte aligned) and returns their byte offset. */
   allocBytes(bytes: number): number {
     if (!Number.isInteger(bytes) || bytes < 0) throw new Error(`invalid allocation size ${bytes}`);
-    const offset = (this.top + 15) & ~15;
+    // Plain arithmetic, not `& ~15`: bitwise operators work on signed 32 bits, and offsets
+    // past 2 GiB would turn negative.
+    const offset = Math.ceil(this.top / 16) * 16;
     const end = offset + bytes;
+    if (end > MAX_MEMORY_BYTES) {
+      throw new UserError(
+        `the model and its caches need ${gib(end)} of wasm memory (${end} bytes), more than the 4 GiB (${MAX_MEMORY_BYTES} bytes) wasm32 can address: ` +
+          `use a smaller --dtype (f16 needs half the weight memory of f32, q8 about a quarter) or a smaller --kv-memory`,
+      );
+    }
     const have = this.memory.buffer.byteLength;
     if (end > have) {
       const pages = Math.ceil((end - have) / PAGE);
       try {
         this.memory.grow(pages);
       } catch (err) {
-        throw new Error(`wasm memory cannot grow to ${end} bytes (4 GiB maximum)`, { cause: err });
+        throw new Error(`wasm memory cannot grow from ${have} to ${end} bytes: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
       }
     }
     this.top = end;
@@ -78,4 +90,8 @@ export class Arena {
     this.known.add(b);
     return b;
   }
+}
+
+function gib(bytes: number): string {
+  return `${(bytes / 2 ** 30).toFixed(2)} GiB`;
 }
