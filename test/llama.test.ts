@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -10,7 +11,7 @@ import { PagedKVCache } from "../src/engine/paged-cache.js";
 import { resolveSamplingParams } from "../src/engine/sampling-params.js";
 import { inverseFrequencies, parseRopeConfig } from "../src/model/layers/rope.js";
 import { readGolden } from "./helpers.js";
-import { fixtures } from "./paths.js";
+import { fixtures, repoRoot } from "./paths.js";
 
 const dir = path.join(fixtures, "llama-tiny-random");
 const { golden } = readGolden(dir);
@@ -56,6 +57,45 @@ describe("llama-tiny-random (GQA 4/2) beyond the shared golden checks", () => {
     // keys and values × layers × positions × (2 KV heads · 16) floats × 4 bytes
     assert.equal(PagedKVCache.bytesPerBlock(shape, blockSize), 2 * 2 * blockSize * 2 * 16 * 4);
     assert.equal(PagedKVCache.bytesPerBlock({ ...shape, nKVHead: 4 }, blockSize), 2 * PagedKVCache.bytesPerBlock(shape, blockSize));
+  });
+});
+
+describe("generate --prompt-ids", () => {
+  const cli = path.join(repoRoot, "dist", "src", "cli", "main.js");
+  const run = (...args: string[]) => spawnSync(process.execPath, [cli, "generate", "--model", dir, ...args], { encoding: "utf8" });
+
+  it("prints the greedy continuation of a tokenizer-less checkpoint as ids, equal to HF's", () => {
+    for (const backend of ["reference", "wasm"]) {
+      const p = golden.prompts[0];
+      const r = run("--prompt-ids", p.ids.join(","), "--temperature", "0", "--max-tokens", String(golden.n_new), "--ignore-eos", "--backend", backend, "--quiet");
+      assert.equal(r.status, 0, r.stderr);
+      assert.equal(r.stdout.trim(), p.greedy.join(","));
+    }
+  });
+
+  it("refuses ids that are not ids, ids beyond the vocabulary, and text with no tokenizer", () => {
+    const bad: [string[], RegExp][] = [
+      [["--prompt-ids", "1,x,3"], /--prompt-ids must be comma-separated token ids, got "x" in "1,x,3"/],
+      [["--prompt-ids", "1,1000"], /token id 1000 is outside the vocabulary \[0, 1000\)/],
+      [["hello"], /has no tokenizer: give the prompt as token ids/],
+      [["hello", "--prompt-ids", "1"], /give the prompt as text or as --prompt-ids, not both/],
+    ];
+    for (const [args, pattern] of bad) {
+      const r = run(...args, "--backend", "reference", "--max-tokens", "2");
+      assert.equal(r.status, 1, r.stderr);
+      assert.match(r.stderr, pattern);
+      assert.equal(r.stderr.trim().split("\n").length, 1, r.stderr);
+    }
+  });
+});
+
+describe("info on a Llama folder", () => {
+  it("shows the family, grouped-query heads, head_dim and RoPE", () => {
+    const r = spawnSync(process.execPath, [path.join(repoRoot, "dist", "src", "cli", "main.js"), "info", "--model", dir], { encoding: "utf8" });
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /architecture  llama: 2 layers, hidden 64, 4 heads \/ 2 KV heads of 16, SwiGLU MLP 172, RoPE θ 10000, untied head/);
+    assert.match(r.stdout, /attention     4 heads, 2 key\/value heads \(grouped-query, 2 queries per key\/value head\), head_dim 16/);
+    assert.match(r.stdout, /tokenizer     none \(prompts are token ids\)/);
   });
 });
 

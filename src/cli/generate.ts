@@ -1,10 +1,12 @@
 import { parseArgs } from "node:util";
+import { UserError } from "../errors.js";
 import { LLM } from "../engine/llm.js";
 import type { SamplingParams } from "../engine/sampling-params.js";
 import { intFlag, loadOptions, modelOptions, modelSource, numberFlag, type FlagValues, type Command } from "./options.js";
 
 export const generateHelp = `nanogpt-infer generate [PROMPT] [options]
   --model DIR|FILE.gguf|org/name   model (default: the embedded shakespeare-byte-gpt2)
+  --prompt-ids 1,17,300  the prompt as token ids (for checkpoints without a tokenizer)
   --max-tokens N      tokens to generate (default 200, capped by the context)
   --temperature T     0 = greedy (default 0.8)
   --top-k K  --top-p P  --min-p M
@@ -32,14 +34,19 @@ export async function generateCommand(argv: string[]): Promise<void> {
       seed: { type: "string" },
       stop: { type: "string", multiple: true },
       "ignore-eos": { type: "boolean" },
+      "prompt-ids": { type: "string" },
     },
   });
   const flags: FlagValues = values;
   const prompt = positionals.join(" ");
+  const givenIds = values["prompt-ids"] === undefined ? null : parsePromptIds(values["prompt-ids"]);
+  if (givenIds !== null && prompt !== "") throw new UserError("give the prompt as text or as --prompt-ids, not both");
   const llm = await LLM.load(modelSource(flags), loadOptions(flags));
   try {
+    // An empty prompt starts from the end-of-text token, as GPT-2 was trained to.
+    const promptIds = givenIds ?? (prompt === "" ? [llm.tokenizer.bosTokenId ?? llm.tokenizer.eosTokenId ?? 0] : llm.tokenize(prompt));
     const params: Partial<SamplingParams> = {
-      maxTokens: intFlag(flags, "max-tokens", 0) ?? Math.min(200, llm.contextLength - Math.max(1, llm.tokenize(prompt).length)),
+      maxTokens: intFlag(flags, "max-tokens", 0) ?? Math.max(1, Math.min(200, llm.contextLength - promptIds.length)),
       temperature: numberFlag(flags, "temperature") ?? 0.8,
       topK: intFlag(flags, "top-k", 0),
       topP: numberFlag(flags, "top-p"),
@@ -51,8 +58,6 @@ export async function generateCommand(argv: string[]): Promise<void> {
       stop: values.stop,
       ignoreEos: values["ignore-eos"],
     };
-    // An empty prompt starts from the end-of-text token, as GPT-2 was trained to.
-    const promptIds = prompt === "" ? [llm.tokenizer.bosTokenId ?? llm.tokenizer.eosTokenId ?? 0] : llm.tokenize(prompt);
     const generation = llm.generate(promptIds, params);
     if (values.json) {
       for await (const piece of generation) void piece;
@@ -60,9 +65,15 @@ export async function generateCommand(argv: string[]): Promise<void> {
       process.stdout.write(JSON.stringify({ text: r.text, tokens: r.tokens, prompt_tokens: r.promptTokens, finish_reason: r.finishReason, timings: r.timings }) + "\n");
       return;
     }
-    if (prompt !== "") process.stdout.write(prompt);
-    for await (const piece of generation) process.stdout.write(piece);
-    process.stdout.write("\n");
+    if (llm.tokenizer.hasText) {
+      if (prompt !== "") process.stdout.write(prompt);
+      for await (const piece of generation) process.stdout.write(piece);
+      process.stdout.write("\n");
+    } else {
+      // No tokenizer, no text: the continuation is printed as ids.
+      for await (const piece of generation) void piece;
+      process.stdout.write((await generation.result).tokens.join(",") + "\n");
+    }
     const t = (await generation.result).timings;
     if (!values.quiet) {
       process.stderr.write(
@@ -72,6 +83,15 @@ export async function generateCommand(argv: string[]): Promise<void> {
   } finally {
     llm.close();
   }
+}
+
+/** "1,17,300" → [1, 17, 300]; each must be a non-negative integer (the model checks the range). */
+export function parsePromptIds(text: string): number[] {
+  const parts = text.split(",").map((p) => p.trim());
+  return parts.map((p) => {
+    if (!/^\d+$/.test(p)) throw new UserError(`--prompt-ids must be comma-separated token ids, got ${JSON.stringify(p)} in ${JSON.stringify(text)}`);
+    return Number(p);
+  });
 }
 
 export const command: Command = { run: generateCommand, help: generateHelp };

@@ -15,6 +15,7 @@ const utf8 = new TextEncoder();
 /** GPT-2's byte-level BPE, built from in-memory tables (see load.ts for reading a model folder). */
 export class BpeTokenizer implements Tokenizer {
   readonly vocabSize: number;
+  readonly hasText = true;
   readonly bosTokenId: number | null;
   readonly eosTokenId: number | null;
   readonly bosToken: string | null;

@@ -6,6 +6,8 @@ export type { StreamDecoder } from "./stream.js";
 export interface Tokenizer {
   /** One past the largest id, including special tokens. */
   readonly vocabSize: number;
+  /** False for a checkpoint without a tokenizer: prompts and output are token ids only. */
+  readonly hasText: boolean;
   readonly bosTokenId: number | null;
   readonly eosTokenId: number | null;
   readonly bosToken: string | null;
