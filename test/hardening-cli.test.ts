@@ -6,6 +6,7 @@ import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { UserError } from "../src/errors.js";
 import { readSafetensorsHeader } from "../src/io/safetensors.js";
+import { startServeChild } from "./helpers.js";
 import { fixtures, repoRoot } from "./paths.js";
 
 const main = path.join(repoRoot, "dist", "src", "cli", "main.js");
@@ -103,28 +104,15 @@ describe("flags with limits", () => {
   });
 
   it("--kv-memory 2100 (past 2 GiB of wasm memory) serves", async () => {
-    const child = spawn(process.execPath, [main, "serve", "--kv-memory", "2100", "--port", "0", "--quiet"], { stdio: ["ignore", "ignore", "pipe"] });
-    let log = "";
-    child.stderr.on("data", (d: Buffer) => (log += d.toString()));
+    const { child, url, log } = await startServeChild(main, ["--kv-memory", "2100", "--port", "0", "--quiet"]);
     try {
-      const url = await new Promise<string>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`no "serving" line:\n${log}`)), 20000);
-        child.stderr.on("data", () => {
-          const m = /serving \S+ on (http:\/\/127\.0\.0\.1:\d+)/.exec(log);
-          if (m) {
-            clearTimeout(timer);
-            resolve(m[1]);
-          }
-        });
-        child.on("exit", () => reject(new Error(`exited:\n${log}`)));
-      });
       const res = await fetch(`${url}/v1/completions`, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ prompt: "ROMEO:", max_tokens: 3 }) });
       assert.equal(res.status, 200, await res.clone().text());
       await res.json();
     } finally {
       child.kill("SIGTERM");
     }
-    assert.doesNotMatch(log, /internal error/);
+    assert.doesNotMatch(log(), /internal error/);
   });
 });
 

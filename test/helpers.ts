@@ -1,3 +1,4 @@
+import { spawn, type ChildProcess } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { readSafetensorsHeader, TensorReader } from "../src/io/safetensors.js";
@@ -35,4 +36,26 @@ export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   let max = 0;
   for (let i = 0; i < a.length; i++) max = Math.max(max, Math.abs(a[i] - b[i]));
   return max;
+}
+
+/**
+ * Starts `nanogpt-infer serve ARGS` as a child process and resolves with its URL once it logs
+ * "serving … on http://127.0.0.1:PORT"; `log()` is everything it wrote to stderr so far.
+ */
+export async function startServeChild(main: string, args: readonly string[]): Promise<{ child: ChildProcess; url: string; log: () => string }> {
+  const child = spawn(process.execPath, [main, "serve", ...args], { stdio: ["ignore", "ignore", "pipe"] });
+  let log = "";
+  child.stderr?.on("data", (d: Buffer) => (log += d.toString()));
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no "serving" line:\n${log}`)), 20000);
+    child.stderr?.on("data", () => {
+      const m = /serving \S+ on (http:\/\/127\.0\.0\.1:\d+)/.exec(log);
+      if (m) {
+        clearTimeout(timer);
+        resolve(m[1]);
+      }
+    });
+    child.on("exit", () => reject(new Error(`exited:\n${log}`)));
+  });
+  return { child, url, log: () => log };
 }

@@ -1,30 +1,18 @@
 import assert from "node:assert/strict";
-import { spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { once } from "node:events";
 import path from "node:path";
 import { describe, it } from "node:test";
+import { startServeChild } from "./helpers.js";
 import { repoRoot } from "./paths.js";
 
 const main = path.join(repoRoot, "dist", "src", "cli", "main.js");
 
 describe("nanogpt-infer serve (child process)", () => {
   it("listens on loopback, logs one line per request, and shuts down on SIGTERM", async () => {
-    const child = spawn(process.execPath, [main, "serve", "--port", "0", "--backend", "reference", "--max-batch", "4", "--api-key", "k"], {
-      stdio: ["ignore", "ignore", "pipe"],
-    });
-    let log = "";
-    child.stderr.on("data", (d: Buffer) => (log += d.toString()));
+    const { child, url, log: logged } = await startServeChild(main, ["--port", "0", "--backend", "reference", "--max-batch", "4", "--api-key", "k"]);
+    let log = logged();
     try {
-      const url = await new Promise<string>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`no "serving" line:\n${log}`)), 20000);
-        child.stderr.on("data", () => {
-          const m = /serving \S+ on (http:\/\/127\.0\.0\.1:\d+)/.exec(log);
-          if (m) {
-            clearTimeout(timer);
-            resolve(m[1]);
-          }
-        });
-      });
       const res = await fetch(`${url}/v1/completions`, {
         method: "POST",
         headers: { Authorization: "Bearer k", "Content-Type": "application/json" },
@@ -33,14 +21,14 @@ describe("nanogpt-infer serve (child process)", () => {
       assert.equal(res.status, 200);
       await res.json();
       const deadline = Date.now() + 5000;
-      while (!/POST \/v1\/completions 200/.test(log) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      while (!/POST \/v1\/completions 200/.test((log = logged())) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
       assert.match(log, /cmpl-[0-9a-f]+ POST \/v1\/completions 200 prompt=6 completion=5 cached=0 ttft=\d+ms [\d.]+ tok\/s total=\d+ms/);
     } finally {
       child.kill("SIGTERM");
     }
     const [code] = await once(child, "exit");
     assert.equal(code, 0);
-    assert.match(log, /SIGTERM: shutting down/);
+    assert.match(logged(), /SIGTERM: shutting down/);
   });
 
   it("bad flags: one line on stderr, exit status 1", () => {
