@@ -129,6 +129,33 @@ describe("llama2.c stories260K against run.c's goldens", () => {
     }
   });
 
+  it("a separate classifier (negative vocab_size) is read after the RoPE tables, as run.c reads it", async () => {
+    // stories260K with vocab_size -512 and twice its embedding appended as the classifier: logits double.
+    const bytes = fs.readFileSync(modelFile);
+    const header = Buffer.from(bytes.subarray(0, 28));
+    header.writeInt32LE(-512, 20);
+    const embedding = new Float32Array(bytes.buffer.slice(bytes.byteOffset + 28, bytes.byteOffset + 28 + 512 * 64 * 4));
+    const classifier = Buffer.from(embedding.map((x) => 2 * x).buffer);
+    const file = path.join(tmpRoot, "unshared.bin");
+    fs.writeFileSync(file, Buffer.concat([header, bytes.subarray(28), classifier]));
+    const llm = await LLM.load(file, { backend: "reference", tokenizer: tokFile });
+    try {
+      llm.forEachPositionLogits([1], (_, logits) => assert.ok(maxAbsDiff(logits, golden.bos_logits_pos0.map((x) => 2 * x)) < 2e-4));
+    } finally {
+      llm.close();
+    }
+  });
+
+  it("f16 weights load; q8 says which width is not a multiple of 32", async () => {
+    const llm = await LLM.load(modelFile, { backend: "wasm", dtype: "f16", tokenizer: tokFile });
+    try {
+      assert.equal(llm.generateBatch([golden.cases[1].prompt], { temperature: 0, maxTokens: 8 })[0].tokens.length, 8);
+    } finally {
+      llm.close();
+    }
+    await assert.rejects(LLM.load(modelFile, { backend: "wasm", dtype: "q8", tokenizer: tokFile }), /--dtype q8 needs row widths that are multiples of 32, but hidden_dim is 172/);
+  });
+
   it("CLI generate prints run.c's stdout for every golden case", () => {
     for (const c of golden.cases) {
       const args = [cli, "generate", "--model", modelFile, "--tokenizer", tokFile, "--temperature", "0", "--max-tokens", String(maxTokens(c)), "--quiet"];

@@ -1,6 +1,7 @@
 import fs from "node:fs";
 import { llama2cLayout, readLlama2cFloats, type Llama2cArray, type Llama2cHeader } from "../../../io/llama2c.js";
-import type { Backend, Matrix } from "../../../kernels/backend.js";
+import { UserError } from "../../../errors.js";
+import { Q8_BLOCK, type Backend, type Matrix } from "../../../kernels/backend.js";
 import { ropeTables } from "../../layers/rope.js";
 import { allocMatrix, type WeightDType } from "../../matrix.js";
 import type { ModelSpec } from "../../model.js";
@@ -47,6 +48,9 @@ export function llama2cSpec(h: Llama2cHeader): ModelSpec {
  * convert_llama_weights_to_hf), so the forward pass is the family's own.
  */
 export function loadLlama2cWeights(h: Llama2cHeader, c: LlamaConfig, backend: Backend, dtype: WeightDType): LlamaWeights {
+  // q8 scales blocks of 32 along each row; tiny llama2.c models (hidden_dim 172) have other widths.
+  const odd = Object.entries({ dim: h.dim, hidden_dim: h.hiddenDim }).find(([, n]) => n % Q8_BLOCK !== 0);
+  if (dtype === "q8" && odd !== undefined) throw new UserError(`${h.file}: --dtype q8 needs row widths that are multiples of ${Q8_BLOCK}, but ${odd[0]} is ${odd[1]} (use f32 or f16)`);
   const layout = llama2cLayout(h);
   const fd = fs.openSync(h.file, "r");
   try {
