@@ -1,5 +1,6 @@
 import fs from "node:fs";
 import { UserError } from "../errors.js";
+import { MinHeap } from "./heap.js";
 import type { StreamDecoder, Tokenizer } from "./types.js";
 
 const BOS = 1;
@@ -28,6 +29,7 @@ export class Llama2cTokenizer implements Tokenizer {
   private readonly pieces: readonly string[];
   private readonly ids: ReadonlyMap<string, number>;
   private readonly bytes: readonly Uint8Array[];
+  private readonly scoreRank: Int32Array;
 
   constructor(
     pieces: readonly Uint8Array[],
@@ -41,6 +43,10 @@ export class Llama2cTokenizer implements Tokenizer {
       if (!ids.has(p)) ids.set(p, id);
     });
     this.ids = ids;
+    // Rank 0 is the highest score; equal scores share a rank so position breaks the tie.
+    const distinct = [...new Set(scores)].sort((x, y) => y - x);
+    const rankOf = new Map(distinct.map((score, rank) => [score, rank]));
+    this.scoreRank = Int32Array.from(scores, (score) => rankOf.get(score) ?? 0);
     this.bytes = pieces.map((p) => {
       const m = /^<0x([0-9A-Fa-f]{2})>$/.exec(Buffer.from(p).toString("latin1"));
       return m === null ? p : Uint8Array.of(parseInt(m[1], 16));
@@ -69,23 +75,45 @@ export class Llama2cTokenizer implements Tokenizer {
       else for (const b of ch) tokens.push(b + BYTE_FALLBACK_OFFSET);
       start = i + 1;
     }
-    // Greedy merges: the best-scoring adjacent pair (the leftmost among equals) until none is a piece.
-    for (;;) {
-      let bestScore = -1e10;
-      let bestId = -1;
-      let bestIdx = -1;
-      for (let i = 0; i + 1 < tokens.length; i++) {
-        const id = this.ids.get(this.pieces[tokens[i]] + this.pieces[tokens[i + 1]]);
-        if (id !== undefined && this.scores[id] > bestScore) {
-          bestScore = this.scores[id];
-          bestId = id;
-          bestIdx = i;
-        }
-      }
-      if (bestIdx === -1) break;
-      tokens.splice(bestIdx, 2, bestId);
+    return this.merge(tokens);
+  }
+
+  /**
+   * run.c's merge loop: replace the best-scoring adjacent pair that is a piece (the leftmost
+   * among equal scores) until none is. run.c rescans every pair per merge, quadratic in the text;
+   * a heap keyed by (score rank, position) with stale entries skipped picks the same pairs.
+   */
+  private merge(tokens: number[]): number[] {
+    const n = tokens.length;
+    const next = Int32Array.from({ length: n }, (_, i) => (i + 1 < n ? i + 1 : -1));
+    const prev = Int32Array.from({ length: n }, (_, i) => i - 1);
+    const alive = new Uint8Array(n).fill(1);
+    const heap = new MinHeap();
+    const mergeAt = (i: number): number => {
+      const j = next[i];
+      if (j < 0) return -1;
+      const id = this.ids.get(this.pieces[tokens[i]] + this.pieces[tokens[j]]);
+      return id !== undefined && this.scores[id] > -1e10 ? id : -1;
+    };
+    const push = (i: number) => {
+      const id = mergeAt(i);
+      if (id >= 0) heap.push(this.scoreRank[id] * n + i);
+    };
+    for (let i = 0; i < n; i++) push(i);
+    while (heap.size > 0) {
+      const key = heap.pop();
+      const i = key % n;
+      const id = alive[i] === 1 ? mergeAt(i) : -1;
+      if (id < 0 || this.scoreRank[id] !== Math.floor(key / n)) continue;
+      const j = next[i];
+      tokens[i] = id;
+      alive[j] = 0;
+      next[i] = next[j];
+      if (next[j] >= 0) prev[next[j]] = i;
+      if (prev[i] >= 0) push(prev[i]);
+      push(i);
     }
-    return tokens;
+    return tokens.filter((_, i) => alive[i] === 1);
   }
 
   /** run.c's decode over a sequence: a piece right after BOS loses its leading space. */
