@@ -58,7 +58,7 @@ export async function convertCommand(opts: ConvertOptions): Promise<ConvertResul
 /** Writing GGUF is GPT-2's so far: other families say so. */
 async function loadSource(model: string, quiet: boolean, backend: Backend): Promise<GGUFExportSource> {
   const location = await locateModel(model, { quiet, gguf: { arrays: "read" } });
-  if (location.family !== gpt2Family) throw new UserError(`convert --to gguf writes gpt2 models; ${model} is a ${location.family.name} model`);
+  if (location.family !== gpt2Family || location.kind === "llama2c") throw new UserError(`convert --to gguf writes gpt2 models; ${model} is a ${location.family.name} model`);
   if (location.kind === "gguf") {
     const g = location.gguf;
     const config = ggufConfig(g);

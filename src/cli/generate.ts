@@ -5,7 +5,8 @@ import type { SamplingParams } from "../engine/sampling-params.js";
 import { intFlag, loadOptions, modelOptions, modelSource, numberFlag, type FlagValues, type Command } from "./options.js";
 
 export const generateHelp = `nanogpt-infer generate [PROMPT] [options]
-  --model DIR|FILE.gguf|org/name   model (default: the embedded shakespeare-byte-gpt2)
+  --model DIR|FILE.gguf|FILE.bin|org/name   model (default: the embedded shakespeare-byte-gpt2)
+  --tokenizer FILE    the tokenizer.bin of a llama2.c FILE.bin checkpoint
   --prompt-ids 1,17,300  the prompt as token ids (for checkpoints without a tokenizer)
   --max-tokens N      tokens to generate (default 200, capped by the context)
   --temperature T     0 = greedy (default 0.8)

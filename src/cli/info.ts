@@ -4,6 +4,7 @@ import { parseArgs } from "node:util";
 import { defaultModelDir } from "../model/default-model.js";
 import { ggmlTypeName } from "../io/gguf.js";
 import { metaString, type GGUFFile } from "../io/gguf-read.js";
+import { llama2cParameters, type Llama2cHeader } from "../io/llama2c.js";
 import { tokenizerTablesFromFolder, tokenizerTablesFromGGUF } from "../io/gguf-tokenizer.js";
 import { formatBytes } from "../io/hub/progress.js";
 import { listCheckpointTensors } from "../model/checkpoint.js";
@@ -39,6 +40,7 @@ export async function infoCommand(opts: InfoOptions): Promise<string> {
   const location = await locateModel(opts.model, { quiet: opts.quiet, gguf: { arrays: "read" } });
   const spec = modelSpec(location);
   if (location.kind === "gguf") return format(describeGGUF(location.file, location.gguf, spec));
+  if (location.kind === "llama2c") return format(describeLlama2c(location.file, location.header, spec));
   const d = describeFolder(location.dir, spec);
   if (path.resolve(location.dir) !== path.resolve(opts.model)) d.source = `${opts.model} (Hugging Face Hub, cached at ${location.dir})`;
   return format(d);
@@ -60,6 +62,19 @@ function describeGGUF(file: string, g: GGUFFile, spec: ModelSpec): Description {
     dtypes,
     tokenizer: `GPT-2 byte-level BPE (GGUF metadata, pre "${metaString(g, "tokenizer.ggml.pre") ?? "default"}"), ${tables.tokens.length} tokens, ${tables.merges.length} merges`,
     files: [{ name: path.basename(file), bytes: g.fileSize }],
+  };
+}
+
+function describeLlama2c(file: string, h: Llama2cHeader, spec: ModelSpec): Description {
+  const { parameters, tensors } = llama2cParameters(h);
+  return {
+    source: file,
+    format: `llama2.c checkpoint (version 0, ${h.sharedClassifier ? "classifier shared with the embedding" : "separate classifier"})`,
+    spec,
+    parameters,
+    dtypes: new Map([["F32", tensors]]),
+    tokenizer: "a separate llama2.c tokenizer.bin (give it with --tokenizer)",
+    files: [{ name: path.basename(file), bytes: fs.statSync(file).size }],
   };
 }
 

@@ -8,6 +8,7 @@ import type { WeightDType } from "../model/matrix.js";
 /** Options every model-loading command shares, in parseArgs form. */
 export const modelOptions = {
   model: { type: "string" },
+  tokenizer: { type: "string" },
   backend: { type: "string" },
   threads: { type: "string" },
   dtype: { type: "string" },
@@ -61,6 +62,7 @@ export function loadOptions(values: FlagValues): LoadOptions {
     threads: threadsFlag(values),
     dtype: choiceFlag(values, "dtype", DTYPES) ?? "f32",
     quiet: values.quiet === true,
+    tokenizer: stringFlag(values, "tokenizer"),
   };
 }
 

@@ -12,7 +12,7 @@ export async function tokenizeCommand(argv: string[]): Promise<void> {
   const file = stringFlag(values, "file");
   if (file !== undefined && positionals.length > 0) throw new UserError("give either TEXT or --file, not both");
   const text = file !== undefined ? readText(file) : positionals.join(" ");
-  const tokenizer = await loadSourceTokenizer(modelSource(values), { quiet: values.quiet });
+  const tokenizer = await loadSourceTokenizer(modelSource(values), { quiet: values.quiet, tokenizer: stringFlag(values, "tokenizer") });
   const ids = tokenizer.encode(text);
   process.stdout.write(values.json ? JSON.stringify({ ids }) + "\n" : ids.join(" ") + "\n");
 }

@@ -45,6 +45,8 @@ export interface EngineOptions {
   modelName?: string;
   /** No download progress on stderr when the model comes from the Hub. */
   quiet?: boolean;
+  /** The tokenizer.bin of a llama2.c .bin checkpoint (which does not carry its own). */
+  tokenizer?: string;
 }
 
 const DEFAULTS = { maxBatch: 64, blockSize: 16, maxStepTokens: 256, maxQueue: 1024, defaultKvCapMB: 1024 };
@@ -114,7 +116,7 @@ export class LLMEngine {
   }
 
   static async load(source: string, options: EngineOptions = {}): Promise<LLMEngine> {
-    const { tokenizer, loadWeights } = await openModel(source, { quiet: options.quiet });
+    const { tokenizer, loadWeights } = await openModel(source, { quiet: options.quiet, tokenizer: options.tokenizer });
     const backend = await createBackend({ kind: options.backend ?? "wasm", threads: options.threads, simd: options.simd });
     try {
       const model = { tokenizer, model: loadWeights(backend, options.dtype ?? "f32") };

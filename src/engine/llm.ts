@@ -32,6 +32,8 @@ export interface LoadOptions {
   profile?: boolean;
   /** No download progress on stderr when the model comes from the Hub. */
   quiet?: boolean;
+  /** The tokenizer.bin of a llama2.c .bin checkpoint (which does not carry its own). */
+  tokenizer?: string;
 }
 
 export interface Timings {
@@ -88,7 +90,7 @@ export class LLM {
   static async load(modelSource: string, options: LoadOptions = {}): Promise<LLM> {
     const maxBatch = options.maxBatch ?? 1;
     if (!Number.isInteger(maxBatch) || maxBatch < 1) throw new UserError(`invalid maxBatch ${maxBatch}: must be an integer >= 1`);
-    const { spec, tokenizer, loadWeights } = await openModel(modelSource, { quiet: options.quiet });
+    const { spec, tokenizer, loadWeights } = await openModel(modelSource, { quiet: options.quiet, tokenizer: options.tokenizer });
     const contextLength = checkContextLength(options.contextLength, spec.shape);
     const created = await createBackend({ kind: options.backend ?? "wasm", threads: options.threads, simd: options.simd });
     const profiler = options.profile ? profileBackend(created) : null;

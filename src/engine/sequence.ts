@@ -25,7 +25,7 @@ export class Sequence {
   ) {
     this.sampler = new Sampler(params, vocabSize, seed);
     this.sampler.observePrompt(promptIds);
-    this.decoder = tokenizer.createStreamDecoder();
+    this.decoder = tokenizer.createStreamDecoder(promptIds);
     this.stops = new StopStringMatcher(params.stop);
     this.eosTokenId = params.ignoreEos ? null : tokenizer.eosTokenId;
     if (params.maxTokens === 0) this.finishReason = "length";

@@ -2,11 +2,15 @@ import fs from "node:fs";
 import path from "node:path";
 import { UserError } from "../errors.js";
 import { readGGUF, type GGUFFile } from "../io/gguf-read.js";
+import { readLlama2cHeader, type Llama2cHeader } from "../io/llama2c.js";
 import { resolveHubModel } from "../io/hub/resolve.js";
 import { classifyModelSource } from "../io/hub/source.js";
 import { loadGGUFTokenizer, loadTokenizer, type Tokenizer } from "../tokenizer/index.js";
 import { IdsOnlyTokenizer } from "../tokenizer/ids-only.js";
+import { loadLlama2cTokenizer } from "../tokenizer/llama2c.js";
 import { familyOfConfig, familyOfGGUF } from "./families/index.js";
+import { llamaFamily } from "./families/llama/index.js";
+import { llama2cSpec } from "./families/llama/load-llama2c.js";
 import type { ModelFamily } from "./family.js";
 import type { WeightDType } from "./matrix.js";
 import type { Model, ModelSpec } from "./model.js";
@@ -19,7 +23,8 @@ import type { Backend } from "../kernels/backend.js";
  */
 export type ModelLocation =
   | { readonly kind: "folder"; readonly dir: string; readonly family: ModelFamily; readonly config: Readonly<Record<string, unknown>> }
-  | { readonly kind: "gguf"; readonly file: string; readonly family: ModelFamily; readonly gguf: GGUFFile };
+  | { readonly kind: "gguf"; readonly file: string; readonly family: ModelFamily; readonly gguf: GGUFFile }
+  | { readonly kind: "llama2c"; readonly file: string; readonly family: ModelFamily; readonly header: Llama2cHeader };
 
 /**
  * The one dispatch on what `--model` names: an existing folder, a .gguf file, or a Hub id
@@ -32,6 +37,8 @@ export async function locateModel(source: string, options: { quiet?: boolean; gg
       const gguf = readGGUF(source, { arrays: options.gguf?.arrays ?? "skip" });
       return { kind: "gguf", file: source, family: familyOfGGUF(gguf), gguf };
     }
+    case "llama2c":
+      return { kind: "llama2c", file: source, family: llamaFamily, header: readLlama2cHeader(source) };
     case "hub": {
       let dir: string;
       try {
@@ -75,7 +82,14 @@ export function readConfigJson(dir: string): Readonly<Record<string, unknown>> {
 
 /** The family's reading of the checkpoint's config; the weights stay on disk. */
 export function modelSpec(location: ModelLocation): ModelSpec {
-  return location.kind === "gguf" ? location.family.fromGGUF(location.gguf) : location.family.fromFolder(location.dir, location.config, path.join(location.dir, "config.json"));
+  switch (location.kind) {
+    case "gguf":
+      return location.family.fromGGUF(location.gguf);
+    case "llama2c":
+      return llama2cSpec(location.header);
+    case "folder":
+      return location.family.fromFolder(location.dir, location.config, path.join(location.dir, "config.json"));
+  }
 }
 
 /** True when a folder has tokenizer files (a folder may hold a checkpoint alone). */
@@ -103,15 +117,22 @@ export interface LoadedModel {
  * tokenizer fails before a backend exists, and the tokenizer's short-lived loader is gone before
  * the weights arrive. A folder without tokenizer files still opens: prompts are then token ids.
  */
-export async function openModel(source: string, options: { quiet?: boolean } = {}): Promise<OpenedModel> {
+export async function openModel(source: string, options: { quiet?: boolean; tokenizer?: string } = {}): Promise<OpenedModel> {
   const location = await locateModel(source, options);
   const spec = modelSpec(location);
-  const where = location.kind === "gguf" ? location.file : location.dir;
+  const where = location.kind === "folder" ? location.dir : location.file;
+  if (options.tokenizer !== undefined && location.kind !== "llama2c") {
+    throw new UserError(`--tokenizer reads a llama2.c tokenizer.bin for a llama2.c .bin model; ${source} has its own tokenizer`);
+  }
   let tokenizer: Tokenizer;
-  if (location.kind === "gguf") tokenizer = await loadGGUFTokenizer(location.file);
+  if (location.kind === "llama2c") {
+    // Without its tokenizer.bin a checkpoint still runs on token ids, as a folder without tokenizer files does.
+    tokenizer = options.tokenizer !== undefined ? loadLlama2cTokenizer(options.tokenizer) : new IdsOnlyTokenizer(spec.shape.vocabSize, null, spec.eosTokenIds[0] ?? null, where);
+    if (tokenizer.vocabSize !== spec.shape.vocabSize) throw new UserError(`${options.tokenizer}: has ${tokenizer.vocabSize} tokens but ${location.file} has vocab_size ${spec.shape.vocabSize}`);
+  } else if (location.kind === "gguf") tokenizer = await loadGGUFTokenizer(location.file);
   else if (hasTokenizerFiles(location.dir)) tokenizer = await loadTokenizer(location.dir);
   else tokenizer = new IdsOnlyTokenizer(spec.shape.vocabSize, null, spec.eosTokenIds[0] ?? null, where);
-  if (tokenizer.vocabSize > spec.shape.vocabSize) {
+  if (location.kind !== "llama2c" && tokenizer.vocabSize > spec.shape.vocabSize) {
     throw new UserError(
       location.kind === "gguf"
         ? `${location.file}: token_embd.weight has ${spec.shape.vocabSize} rows but the tokenizer has ${tokenizer.vocabSize} tokens`
@@ -122,7 +143,7 @@ export async function openModel(source: string, options: { quiet?: boolean } = {
 }
 
 /** openModel, then the weights into `backend`. */
-export async function loadModel(source: string, backend: Backend, dtype: WeightDType, options: { quiet?: boolean } = {}): Promise<LoadedModel> {
+export async function loadModel(source: string, backend: Backend, dtype: WeightDType, options: { quiet?: boolean; tokenizer?: string } = {}): Promise<LoadedModel> {
   const opened = await openModel(source, options);
   return { model: opened.loadWeights(backend, dtype), tokenizer: opened.tokenizer };
 }

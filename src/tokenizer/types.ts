@@ -19,7 +19,11 @@ export interface Tokenizer {
   decode(ids: ArrayLike<number>): string;
   /** The raw bytes of one token (possibly part of a UTF-8 character); empty for unknown ids. */
   tokenBytes(id: number): Uint8Array;
-  createStreamDecoder(): StreamDecoder;
+  /**
+   * `context` is what the stream continues (the prompt ids): SentencePiece-style tokenizers drop
+   * a piece's leading space right after BOS. Byte-level ones ignore it.
+   */
+  createStreamDecoder(context?: readonly number[]): StreamDecoder;
 }
 
 export interface SpecialToken {

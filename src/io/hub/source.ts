@@ -1,15 +1,18 @@
 import fs from "node:fs";
 import { loadGGUFTokenizer, loadTokenizer, type Tokenizer } from "../../tokenizer/index.js";
+import { UserError } from "../../errors.js";
+import { loadLlama2cTokenizer } from "../../tokenizer/llama2c.js";
 import { GGUF_MAGIC } from "../gguf.js";
 import { parseHubId } from "./id.js";
 import { resolveHubModel, type ResolveHubOptions } from "./resolve.js";
 
 /**
  * What a `--model` string points at: an existing folder, a GGUF file (by extension, or by magic
- * for an existing file), or, when no such path exists, a Hub id "org/name[@revision]".
+ * for an existing file), a llama2.c checkpoint (a file named *.bin that is not GGUF; its header
+ * is checked when read), or, when no such path exists, a Hub id "org/name[@revision]".
  * Anything else is treated as a folder so the folder loader reports it as missing.
  */
-export type ModelSourceKind = "folder" | "gguf" | "hub";
+export type ModelSourceKind = "folder" | "gguf" | "llama2c" | "hub";
 
 export function classifyModelSource(source: string): ModelSourceKind {
   let stat: fs.Stats | null = null;
@@ -21,6 +24,7 @@ export function classifyModelSource(source: string): ModelSourceKind {
   if (stat?.isDirectory()) return "folder";
   if (source.toLowerCase().endsWith(".gguf")) return "gguf";
   if (stat?.isFile() && hasGGUFMagic(source)) return "gguf";
+  if (source.toLowerCase().endsWith(".bin")) return "llama2c";
   if (stat === null && parseHubId(source) !== null) return "hub";
   return "folder";
 }
@@ -39,10 +43,17 @@ function hasGGUFMagic(file: string): boolean {
  * Only the tokenizer of any model source (for `tokenize`): a GGUF file's header, a folder's
  * tokenizer files, or a Hub model's (downloaded like the whole model, so it is cached for later).
  */
-export async function loadSourceTokenizer(source: string, options: ResolveHubOptions = {}): Promise<Tokenizer> {
-  switch (classifyModelSource(source)) {
+export async function loadSourceTokenizer(source: string, options: ResolveHubOptions & { tokenizer?: string } = {}): Promise<Tokenizer> {
+  const kind = classifyModelSource(source);
+  if (options.tokenizer !== undefined) {
+    if (kind !== "llama2c") throw new UserError(`--tokenizer reads a llama2.c tokenizer.bin for a llama2.c .bin model; ${source} has its own tokenizer`);
+    return loadLlama2cTokenizer(options.tokenizer);
+  }
+  switch (kind) {
     case "gguf":
       return loadGGUFTokenizer(source);
+    case "llama2c":
+      throw new UserError(`${source} is a llama2.c checkpoint, whose tokenizer is a separate file: give it with --tokenizer tokenizer.bin`);
     case "hub":
       return loadTokenizer(await resolveHubModel(source, options));
     case "folder":
