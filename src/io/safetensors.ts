@@ -2,6 +2,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { UserError } from "../errors.js";
 import { f16Table } from "./half.js";
+import { checkRegularFile } from "./regular-file.js";
 
 /**
  * safetensors: an 8-byte little-endian header length, a JSON header mapping tensor names to
@@ -26,6 +27,7 @@ export interface TensorInfo {
 /** Reads and validates the header of one .safetensors file. */
 export function readSafetensorsHeader(file: string): TensorInfo[] {
   const name = path.basename(file);
+  checkRegularFile(file);
   let fd: number;
   try {
     fd = fs.openSync(file, "r");
@@ -127,15 +129,17 @@ export class TensorReader {
       if (got === 0) throw new UserError(`${path.basename(info.file)}: tensor ${info.name} is truncated`);
       done += got;
     }
-    if (info.dtype === "F32") return;
-    const halves = new Uint16Array(out.buffer, out.byteOffset + count * 2, count);
-    if (info.dtype === "F16") {
-      const table = f16Table();
-      for (let i = 0; i < count; i++) out[i] = table[halves[i]];
-    } else {
-      const bits = new Uint32Array(out.buffer, out.byteOffset, count);
-      for (let i = 0; i < count; i++) bits[i] = halves[i] << 16;
+    if (info.dtype !== "F32") {
+      const halves = new Uint16Array(out.buffer, out.byteOffset + count * 2, count);
+      if (info.dtype === "F16") {
+        const table = f16Table();
+        for (let i = 0; i < count; i++) out[i] = table[halves[i]];
+      } else {
+        const bits = new Uint32Array(out.buffer, out.byteOffset, count);
+        for (let i = 0; i < count; i++) bits[i] = halves[i] << 16;
+      }
     }
+    checkFinite(out, count, () => `${path.basename(info.file)}: tensor ${info.name}`, start);
   }
 
   close(): void {
@@ -150,5 +154,20 @@ export class TensorReader {
       this.fds.set(file, fd);
     }
     return fd;
+  }
+}
+
+/**
+ * Refuses a NaN or infinite weight: one poisons every logit it reaches, and generation then
+ * "works" (greedy repeats token 0, sampling ends at once) with nothing saying why. x - x is 0
+ * for every finite x and NaN otherwise, so one sum answers for the slice; only a bad slice is
+ * searched for the element to name.
+ */
+export function checkFinite(values: Float32Array, count: number, where: () => string, firstIndex = 0): void {
+  let sum = 0;
+  for (let i = 0; i < count; i++) sum += values[i] - values[i];
+  if (sum === 0) return;
+  for (let i = 0; i < count; i++) {
+    if (!Number.isFinite(values[i])) throw new UserError(`${where()} holds ${values[i]} at element ${firstIndex + i} (a corrupt or diverged checkpoint)`);
   }
 }

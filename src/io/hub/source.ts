@@ -1,4 +1,6 @@
 import fs from "node:fs";
+import { UserError } from "../../errors.js";
+import { fileKind } from "../regular-file.js";
 import { loadGGUFTokenizer, loadTokenizer, type Tokenizer } from "../../tokenizer/index.js";
 import { GGUF_MAGIC } from "../gguf.js";
 import { parseHubId } from "./id.js";
@@ -19,6 +21,7 @@ export function classifyModelSource(source: string): ModelSourceKind {
     stat = null;
   }
   if (stat?.isDirectory()) return "folder";
+  if (stat !== null && !stat.isFile()) throw new UserError(`--model ${source}: not a regular file or a folder (${fileKind(stat)})`);
   if (source.toLowerCase().endsWith(".gguf")) return "gguf";
   if (stat?.isFile() && hasGGUFMagic(source)) return "gguf";
   if (stat === null && parseHubId(source) !== null) return "hub";
