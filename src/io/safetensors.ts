@@ -159,14 +159,25 @@ export class TensorReader {
 
 /**
  * Refuses a NaN or infinite weight: one poisons every logit it reaches, and generation then
- * "works" (greedy repeats token 0, sampling ends at once) with nothing saying why. x - x is 0
- * for every finite x and NaN otherwise, so one sum answers for the slice; only a bad slice is
- * searched for the element to name.
+ * "works" (greedy repeats token 0, sampling ends at once) with nothing saying why. x * 0 is 0
+ * for every finite x and NaN otherwise, so one sum answers for the slice (four sums, to not
+ * wait on one add chain: 0.8 ns a float, ~2% of a load); only a bad slice is searched for the
+ * element to name.
  */
 export function checkFinite(values: Float32Array, count: number, where: () => string, firstIndex = 0): void {
-  let sum = 0;
-  for (let i = 0; i < count; i++) sum += values[i] - values[i];
-  if (sum === 0) return;
+  let s0 = 0;
+  let s1 = 0;
+  let s2 = 0;
+  let s3 = 0;
+  let i = 0;
+  for (; i + 4 <= count; i += 4) {
+    s0 += values[i] * 0;
+    s1 += values[i + 1] * 0;
+    s2 += values[i + 2] * 0;
+    s3 += values[i + 3] * 0;
+  }
+  for (; i < count; i++) s0 += values[i] * 0;
+  if (s0 + s1 + s2 + s3 === 0) return;
   for (let i = 0; i < count; i++) {
     if (!Number.isFinite(values[i])) throw new UserError(`${where()} holds ${values[i]} at element ${firstIndex + i} (a corrupt or diverged checkpoint)`);
   }
