@@ -100,7 +100,7 @@ describe("flags with limits", () => {
 
   it("--kv-memory beyond the 4 GiB wasm limit: exit 1 with the numbers and what to change", async () => {
     const r = await runCli(["serve", "--kv-memory", "5000", "--port", "0"]);
-    assertUserError(r, /^nanogpt-infer: the model and its caches need 4\.\d\d GiB of wasm memory \(\d+ bytes\), more than the 4 GiB \(4294967296 bytes\) wasm32 can address: use a smaller --dtype \(f16 .*q8 .*\) or a smaller --kv-memory$/m);
+    assertUserError(r, /^nanogpt-infer: the model and its caches need 4\.\d\d GiB of wasm memory \(\d+ bytes\), more than the 4 GiB \(4294967296 bytes\) wasm32 can address: the f32 weights take 0\.\d\d GiB and the KV cache \(--kv-memory 5000 MB\) 4\.88 GiB; keep the KV cache under \d+ MB with a smaller --kv-memory$/m);
   });
 
   it("--kv-memory 2100 (past 2 GiB of wasm memory) serves", async () => {

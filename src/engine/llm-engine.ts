@@ -8,6 +8,7 @@ import type { ModelShape } from "../model/shape.js";
 import type { Tokenizer } from "../tokenizer/index.js";
 import { BlockManager, type BlockStats } from "./block-manager.js";
 import { tokenLogprobs } from "./logprobs.js";
+import { checkModelFits } from "./memory-checks.js";
 import { ModelRunner } from "./model-runner.js";
 import { PagedKVCache } from "./paged-cache.js";
 import { checkContextLength, checkPrompt } from "./prompt-checks.js";
@@ -101,7 +102,7 @@ export class LLMEngine {
     this.contextLength = checkContextLength(options.contextLength, shape);
     this.maxQueue = positiveInt(options.maxQueue ?? DEFAULTS.maxQueue, "maxQueue");
     const maxStepTokens = Math.max(positiveInt(options.maxStepTokens ?? DEFAULTS.maxStepTokens, "maxStepTokens"), maxBatch);
-    const numBlocks = options.numBlocks ?? this.blocksForMemory(options.kvMemoryMB, blockSize, maxBatch);
+    const numBlocks = options.numBlocks ?? poolBlocks(shape, this.contextLength, options.kvMemoryMB, blockSize, maxBatch);
     positiveInt(numBlocks, "numBlocks");
     this.cache = new PagedKVCache(shape, backend, numBlocks, blockSize, maxBatch, this.contextLength);
     this.blocks = new BlockManager(numBlocks, blockSize);
@@ -116,7 +117,13 @@ export class LLMEngine {
   }
 
   static async load(source: string, options: EngineOptions = {}): Promise<LLMEngine> {
-    const { tokenizer, loadWeights } = await openModel(source, { quiet: options.quiet, tokenizer: options.tokenizer });
+    const { spec, tokenizer, loadWeights } = await openModel(source, { quiet: options.quiet, tokenizer: options.tokenizer });
+    // The constructor's sizes, worked out before the weights so a pool that cannot fit is refused first.
+    const blockSize = positiveInt(options.blockSize ?? DEFAULTS.blockSize, "blockSize");
+    const contextLength = checkContextLength(options.contextLength, spec.shape);
+    const numBlocks = options.numBlocks ?? poolBlocks(spec.shape, contextLength, options.kvMemoryMB, blockSize, positiveInt(options.maxBatch ?? DEFAULTS.maxBatch, "maxBatch"));
+    const kvWhat = options.numBlocks !== undefined ? `${numBlocks} blocks` : options.kvMemoryMB !== undefined ? `--kv-memory ${options.kvMemoryMB} MB` : "the default pool";
+    checkModelFits(spec, options.backend ?? "wasm", options.dtype ?? "f32", numBlocks * PagedKVCache.bytesPerBlock(spec.shape, blockSize), { what: kvWhat, flag: "--kv-memory" });
     const backend = await createBackend({ kind: options.backend ?? "wasm", threads: options.threads, simd: options.simd });
     try {
       const model = { tokenizer, model: loadWeights(backend, options.dtype ?? "f32") };
@@ -125,18 +132,6 @@ export class LLMEngine {
       backend.close();
       throw e;
     }
-  }
-
-  private blocksForMemory(kvMemoryMB: number | undefined, blockSize: number, maxBatch: number): number {
-    const bytesPerBlock = PagedKVCache.bytesPerBlock(this.shape, blockSize);
-    if (kvMemoryMB === undefined) {
-      const full = maxBatch * Math.ceil(this.contextLength / blockSize);
-      return Math.max(1, Math.min(full, Math.floor((DEFAULTS.defaultKvCapMB * 2 ** 20) / bytesPerBlock)));
-    }
-    if (!(kvMemoryMB > 0)) throw new UserError(`invalid KV memory ${kvMemoryMB} MB: must be > 0`);
-    const n = Math.floor((kvMemoryMB * 2 ** 20) / bytesPerBlock);
-    if (n < 1) throw new UserError(`KV memory of ${kvMemoryMB} MB holds no block: one block of ${blockSize} positions takes ${(bytesPerBlock / 2 ** 20).toFixed(2)} MB`);
-    return n;
   }
 
   get maxBatch(): number {
@@ -314,5 +309,18 @@ export class LLMEngine {
 
 function positiveInt(n: number, what: string): number {
   if (!Number.isSafeInteger(n) || n < 1) throw new UserError(`invalid ${what} ${n}: must be an integer >= 1`);
+  return n;
+}
+
+/** KV pool blocks for `kvMemoryMB` MiB, or by default maxBatch full contexts capped at 1 GiB. */
+function poolBlocks(shape: ModelShape, contextLength: number, kvMemoryMB: number | undefined, blockSize: number, maxBatch: number): number {
+  const bytesPerBlock = PagedKVCache.bytesPerBlock(shape, blockSize);
+  if (kvMemoryMB === undefined) {
+    const full = maxBatch * Math.ceil(contextLength / blockSize);
+    return Math.max(1, Math.min(full, Math.floor((DEFAULTS.defaultKvCapMB * 2 ** 20) / bytesPerBlock)));
+  }
+  if (!(kvMemoryMB > 0)) throw new UserError(`invalid KV memory ${kvMemoryMB} MB: must be > 0`);
+  const n = Math.floor((kvMemoryMB * 2 ** 20) / bytesPerBlock);
+  if (n < 1) throw new UserError(`KV memory of ${kvMemoryMB} MB holds no block: one block of ${blockSize} positions takes ${(bytesPerBlock / 2 ** 20).toFixed(2)} MB`);
   return n;
 }

@@ -5,7 +5,8 @@ import { profileBackend, type KernelProfiler } from "../kernels/profile.js";
 import { openModel } from "../model/load.js";
 import type { WeightDType } from "../model/matrix.js";
 import type { Model } from "../model/model.js";
-import type { ModelShape } from "../model/shape.js";
+import { kvWidth, type ModelShape } from "../model/shape.js";
+import { checkModelFits } from "./memory-checks.js";
 import type { Tokenizer } from "../tokenizer/index.js";
 import { decodeOne, prefill } from "./generate.js";
 import { ModelRunner } from "./model-runner.js";
@@ -92,6 +93,8 @@ export class LLM {
     if (!Number.isInteger(maxBatch) || maxBatch < 1) throw new UserError(`invalid maxBatch ${maxBatch}: must be an integer >= 1`);
     const { spec, tokenizer, loadWeights } = await openModel(modelSource, { quiet: options.quiet, tokenizer: options.tokenizer });
     const contextLength = checkContextLength(options.contextLength, spec.shape);
+    const kvBytes = 2 * spec.shape.nLayer * maxBatch * contextLength * kvWidth(spec.shape) * Float32Array.BYTES_PER_ELEMENT;
+    checkModelFits(spec, options.backend ?? "wasm", options.dtype ?? "f32", kvBytes, { what: `${maxBatch} × ${contextLength} positions`, flag: "context length" });
     const created = await createBackend({ kind: options.backend ?? "wasm", threads: options.threads, simd: options.simd });
     const profiler = options.profile ? profileBackend(created) : null;
     const backend = profiler?.backend ?? created;

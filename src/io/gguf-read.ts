@@ -11,6 +11,7 @@ import {
   type GGUFScalar,
   type GGUFValue,
 } from "./gguf.js";
+import { checkRegularFile } from "./regular-file.js";
 
 /**
  * Reads a GGUF header through a small window of the file, never the whole file: metadata and
@@ -149,6 +150,7 @@ function readValue(r: HeaderReader, type: number, key: string, arrays: "read" | 
  * the weights need none of them, and decoding them makes 100k short-lived strings.
  */
 export function readGGUF(file: string, options: { arrays?: "read" | "skip" } = {}): GGUFFile {
+  checkRegularFile(file);
   let fd: number;
   try {
     fd = fs.openSync(file, "r");

@@ -1,6 +1,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { UserError } from "../errors.js";
+import { checkRegularFile } from "./regular-file.js";
 import { compileTokenizer, type CompiledTokenizer } from "../tokenizer/compile.js";
 import type { SpecialToken } from "../tokenizer/index.js";
 import { TokenType, type GGUFEntry } from "./gguf.js";
@@ -94,6 +95,7 @@ type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 type JsonObject = { [key: string]: Json };
 
 function readJson(file: string): JsonObject {
+  checkRegularFile(file);
   let value: Json;
   try {
     value = JSON.parse(fs.readFileSync(file, "utf8")) as Json; // JSON.parse gives `any`; its output is Json by construction
@@ -136,6 +138,7 @@ export function tokenizerTablesFromFolder(dir: string, vocabSize: number): Token
     }
   } else if (fs.existsSync(file("vocab.json"))) {
     vocab = readJson(file("vocab.json"));
+    checkRegularFile(file("merges.txt"));
     const lines = fs.readFileSync(file("merges.txt"), "utf8").split("\n").map((l) => l.replace(/\r$/, ""));
     if (lines[0]?.startsWith("#version")) lines.shift();
     mergeList = lines.filter((l) => l !== "");

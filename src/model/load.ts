@@ -5,6 +5,7 @@ import { readGGUF, type GGUFFile } from "../io/gguf-read.js";
 import { readLlama2cHeader, type Llama2cHeader } from "../io/llama2c.js";
 import { resolveHubModel } from "../io/hub/resolve.js";
 import { classifyModelSource } from "../io/hub/source.js";
+import { checkRegularFile } from "../io/regular-file.js";
 import { loadGGUFTokenizer, loadTokenizer, type Tokenizer } from "../tokenizer/index.js";
 import { IdsOnlyTokenizer } from "../tokenizer/ids-only.js";
 import { loadLlama2cTokenizer } from "../tokenizer/llama2c.js";
@@ -64,6 +65,7 @@ function folderLocation(dir: string): ModelLocation {
 /** config.json of a model folder as an object. */
 export function readConfigJson(dir: string): Readonly<Record<string, unknown>> {
   const file = path.join(dir, "config.json");
+  checkRegularFile(file);
   let text: string;
   try {
     text = fs.readFileSync(file, "utf8");

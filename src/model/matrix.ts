@@ -14,6 +14,11 @@ export function allocMatrix(backend: Backend, rows: number, cols: number, dtype:
   return { kind: "q8", rows, cols, q: backend.allocI8(rows * cols), scales: backend.allocF32((rows * cols) / Q8_BLOCK) };
 }
 
+/** Bytes allocMatrix takes for `elements` weights: q8 adds an f32 scale per 32. */
+export function matrixBytes(elements: number, dtype: WeightDType): number {
+  return dtype === "f32" ? 4 * elements : dtype === "f16" ? 2 * elements : elements + (elements / Q8_BLOCK) * 4;
+}
+
 /** out[at, at + C) = row `row` of the matrix as f32: an embedding lookup, dequantizing if needed. */
 export function readMatrixRow(out: Float32Array, at: number, m: Matrix, row: number): void {
   const { cols } = m;

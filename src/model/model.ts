@@ -42,6 +42,12 @@ export interface ModelSpec {
   readonly eosTokenIds: readonly number[];
   /** For `info`: the family and the hyperparameters that set this model apart. */
   readonly summary: string;
+  /**
+   * The bytes loadWeights allocates for `dtype` (weights and tables computed at load), after
+   * checking the config against the checkpoint's tensor table: an absurd config value is named
+   * here, before anything is allocated.
+   */
+  weightBytes(dtype: WeightDType): number;
   /** Reads the weights into the backend's memory, converting layouts (and quantizing for q8/f16). */
   loadWeights(backend: Backend, dtype: WeightDType): Model;
 }

@@ -15,3 +15,9 @@ export interface ModelShape {
 export function kvWidth(shape: ModelShape): number {
   return shape.nKVHead * shape.headDim;
 }
+
+/**
+ * The most positions a config may declare when no tensor shows them (RoPE models): 16M, beyond
+ * any released model, and far below what would overflow a cache size computed from it.
+ */
+export const MAX_CONTEXT_LENGTH = 2 ** 24;

@@ -49,6 +49,25 @@ const GENERATE: Record<string, Handler> = {
 };
 
 /** An OpenAI-compatible HTTP server over an LLMEngine (node:http, no framework). */
+/** Why the server could not listen, as the user's to fix when it is the host or port they gave. */
+function listenError(e: NodeJS.ErrnoException, host: string, port: number): Error {
+  const at = `${host}:${port}`;
+  switch (e.code) {
+    case "EADDRINUSE":
+      return new UserError(`cannot listen on ${at}: port ${port} is already in use (EADDRINUSE); pick another --port, or 0 for a free one`);
+    case "EADDRNOTAVAIL":
+      return new UserError(`cannot listen on ${at}: --host ${host} is not an address of this machine (EADDRNOTAVAIL)`);
+    case "ENOTFOUND":
+    case "EAI_AGAIN":
+    case "EAI_FAIL":
+      return new UserError(`cannot listen on ${at}: --host ${host} is not an IP address or a resolvable name (${e.code})`);
+    case "EACCES":
+      return new UserError(`cannot listen on ${at}: permission denied (EACCES); ports below 1024 need privileges`);
+    default:
+      return e;
+  }
+}
+
 export async function startServer(options: ServerOptions): Promise<RunningServer> {
   const { engine } = options;
   const ctx: ServerContext = {
@@ -144,9 +163,11 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   // Only a real close cancels (watchHalfClose finds out which); the property is untyped.
   Object.assign(server, { httpAllowHalfOpen: true });
 
+  const listenHost = options.host ?? "127.0.0.1";
+  const listenPort = options.port ?? 8080;
   await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(options.port ?? 8080, options.host ?? "127.0.0.1", () => {
+    server.once("error", (e: NodeJS.ErrnoException) => reject(listenError(e, listenHost, listenPort)));
+    server.listen(listenPort, listenHost, () => {
       server.off("error", reject);
       resolve();
     });

@@ -21,6 +21,12 @@ export async function exists(file: string): Promise<boolean> {
 }
 
 export async function readText(file: string): Promise<string> {
+  // A FIFO would block readFile forever and a directory fails with EISDIR: say what it is.
+  const kind = await stat(file).then(
+    (s) => (s.isFile() ? null : s.isDirectory() ? "a directory" : s.isFIFO() ? "a FIFO" : "a device or socket"),
+    () => null,
+  );
+  if (kind !== null) throw new UserError(`${file}: not a regular file (${kind})`);
   try {
     return await readFile(file, "utf8");
   } catch (err) {

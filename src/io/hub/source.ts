@@ -1,6 +1,7 @@
 import fs from "node:fs";
-import { loadGGUFTokenizer, loadTokenizer, type Tokenizer } from "../../tokenizer/index.js";
 import { UserError } from "../../errors.js";
+import { fileKind } from "../regular-file.js";
+import { loadGGUFTokenizer, loadTokenizer, type Tokenizer } from "../../tokenizer/index.js";
 import { loadLlama2cTokenizer } from "../../tokenizer/llama2c.js";
 import { GGUF_MAGIC } from "../gguf.js";
 import { parseHubId } from "./id.js";
@@ -22,6 +23,7 @@ export function classifyModelSource(source: string): ModelSourceKind {
     stat = null;
   }
   if (stat?.isDirectory()) return "folder";
+  if (stat !== null && !stat.isFile()) throw new UserError(`--model ${source}: not a regular file or a folder (${fileKind(stat)})`);
   if (source.toLowerCase().endsWith(".gguf")) return "gguf";
   if (stat?.isFile() && hasGGUFMagic(source)) return "gguf";
   if (source.toLowerCase().endsWith(".bin")) return "llama2c";

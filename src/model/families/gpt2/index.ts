@@ -1,12 +1,12 @@
 import type { GGUFFile } from "../../../io/gguf-read.js";
 import type { Backend } from "../../../kernels/backend.js";
 import type { ModelFamily } from "../../family.js";
-import type { WeightDType } from "../../matrix.js";
+import { matrixBytes, type WeightDType } from "../../matrix.js";
 import type { Model, ModelSpec } from "../../model.js";
 import { gpt2Shape, parseGPT2Config, type GPT2Config } from "./config.js";
 import { forward } from "./forward.js";
-import { ggufConfig, loadGGUFWeights } from "./load-gguf.js";
-import { loadSafetensorsWeights } from "./load-safetensors.js";
+import { checkGGUFTensors, ggufConfig, loadGGUFWeights } from "./load-gguf.js";
+import { checkGPT2Tensors, loadSafetensorsWeights } from "./load-safetensors.js";
 import { RunState } from "./run-state.js";
 import { countParameters, decodeWeightArrays, type GPT2Weights } from "./weights.js";
 
@@ -18,18 +18,26 @@ export const gpt2Family: ModelFamily = {
   ggufArchitectures: ["gpt2"],
   fromFolder: (dir, json, file) => {
     const config = parseGPT2Config(json, file);
-    return gpt2Spec(config, (backend, dtype) => loadSafetensorsWeights(dir, config, backend, dtype));
+    return gpt2Spec(config, (backend, dtype) => loadSafetensorsWeights(dir, config, backend, dtype), () => checkGPT2Tensors(dir, config));
   },
   fromGGUF: (g: GGUFFile) => {
     const config = ggufConfig(g);
-    return gpt2Spec(config, (backend, dtype) => loadGGUFWeights(g, config, backend, dtype));
+    return gpt2Spec(config, (backend, dtype) => loadGGUFWeights(g, config, backend, dtype), () => checkGGUFTensors(g, config));
   },
 };
 
-/** A GPT-2 spec whose weights come from `load`. */
-export function gpt2Spec(config: GPT2Config, load: (backend: Backend, dtype: WeightDType) => GPT2Weights): ModelSpec & { readonly config: GPT2Config } {
+/** A GPT-2 spec whose weights come from `load`; `checkTensors` holds the config against the checkpoint. */
+export function gpt2Spec(
+  config: GPT2Config,
+  load: (backend: Backend, dtype: WeightDType) => GPT2Weights,
+  checkTensors: () => void = () => {},
+): ModelSpec & { readonly config: GPT2Config } {
   const c = config;
   return {
+    weightBytes: (dtype) => {
+      checkTensors();
+      return gpt2WeightBytes(config, dtype);
+    },
     family: "gpt2",
     config,
     shape: gpt2Shape(config),
@@ -53,4 +61,12 @@ export function gpt2Model(config: GPT2Config, weights: GPT2Weights, backend: Bac
     decodeWeightArrays: () => decodeWeightArrays(weights),
     parameterCount: () => countParameters(weights),
   };
+}
+
+/** What loadSafetensorsWeights / loadGGUFWeights allocate: matrices in `dtype`, vectors and wpe in f32. */
+export function gpt2WeightBytes(c: GPT2Config, dtype: WeightDType): number {
+  const { nEmbd: C, nInner, vocabSize: V, nPositions: P, nLayer: L } = c;
+  const matrices = V * C * (c.tieWordEmbeddings ? 1 : 2) + L * (4 * C * C + 2 * C * nInner);
+  const vectors = P * C + L * (9 * C + nInner) + 2 * C;
+  return matrixBytes(matrices, dtype) + 4 * vectors;
 }

@@ -1,6 +1,7 @@
 import { UserError } from "../../../errors.js";
 import { GGMLType, ggmlTypeName, isSupportedType } from "../../../io/gguf.js";
 import { decodeBlocksToQ8, decodeF32 } from "../../../io/gguf-quant.js";
+import { checkFinite } from "../../../io/safetensors.js";
 import { metaInt, readTensorRows, type GGUFFile, type GGUFTensorInfo } from "../../../io/gguf-read.js";
 import type { Backend, Matrix } from "../../../kernels/backend.js";
 import { allocMatrix, type WeightDType } from "../../matrix.js";
@@ -48,31 +49,47 @@ export function ggufConfig(g: GGUFFile): GPT2Config {
   };
 }
 
+function checkedTensor(g: GGUFFile, byName: ReadonlyMap<string, GGUFTensorInfo>, name: string, dims: readonly number[]): GGUFTensorInfo {
+  const t = byName.get(name);
+  if (t === undefined) throw new UserError(`${g.file}: tensor ${name} is missing`);
+  if (t.dims.length !== dims.length || t.dims.some((d, i) => d !== dims[i])) {
+    throw new UserError(`${g.file}: tensor ${name} has shape [${t.dims.join(", ")}] but the metadata implies [${dims.join(", ")}]`);
+  }
+  if (!isSupportedType(t.type)) {
+    throw new UserError(`${g.file}: tensor ${name} has type ${ggmlTypeName(t.type)}, which this engine cannot read (supported: F32, F16, Q8_0, Q4_0)`);
+  }
+  return t;
+}
+
+/** The tensors every metadata dimension shows in and the block count, checked before anything is allocated. */
+export function checkGGUFTensors(g: GGUFFile, config: GPT2Config, byName: ReadonlyMap<string, GGUFTensorInfo> = new Map(g.tensors.map((t) => [t.name, t]))): void {
+  const { nEmbd: C, nInner, vocabSize: V, nPositions: P, nLayer: L } = config;
+  for (const t of g.tensors) {
+    const layer = /^blk\.(\d+)\./.exec(t.name);
+    if (layer !== null && Number(layer[1]) >= L) throw new UserError(`${g.file}: tensor ${t.name} is beyond block_count ${L}`);
+  }
+  checkedTensor(g, byName, "token_embd.weight", [C, V]);
+  checkedTensor(g, byName, "position_embd.weight", [C, P]);
+  checkedTensor(g, byName, "blk.0.attn_qkv.weight", [C, 3 * C]);
+  checkedTensor(g, byName, "blk.0.ffn_up.weight", [C, nInner]);
+  checkedTensor(g, byName, `blk.${L - 1}.attn_norm.weight`, [C]);
+}
+
 export function loadGGUFWeights(g: GGUFFile, config: GPT2Config, backend: Backend, dtype: WeightDType): GPT2Weights {
   const byName = new Map(g.tensors.map((t) => [t.name, t]));
   const { nEmbd: C, nInner, vocabSize: V, nPositions: P } = config;
+  checkGGUFTensors(g, config, byName);
   const chunk = Buffer.alloc(READ_CHUNK);
-  for (const t of g.tensors) {
-    const layer = /^blk\.(\d+)\./.exec(t.name);
-    if (layer !== null && Number(layer[1]) >= config.nLayer) throw new UserError(`${g.file}: tensor ${t.name} is beyond block_count ${config.nLayer}`);
-  }
 
-  const tensor = (name: string, dims: number[]): GGUFTensorInfo => {
-    const t = byName.get(name);
-    if (t === undefined) throw new UserError(`${g.file}: tensor ${name} is missing`);
-    if (t.dims.length !== dims.length || t.dims.some((d, i) => d !== dims[i])) {
-      throw new UserError(`${g.file}: tensor ${name} has shape [${t.dims.join(", ")}] but the metadata implies [${dims.join(", ")}]`);
-    }
-    if (!isSupportedType(t.type)) {
-      throw new UserError(`${g.file}: tensor ${name} has type ${ggmlTypeName(t.type)}, which this engine cannot read (supported: F32, F16, Q8_0, Q4_0)`);
-    }
-    return t;
-  };
+  const tensor = (name: string, dims: number[]): GGUFTensorInfo => checkedTensor(g, byName, name, dims);
   const f32Into = (t: GGUFTensorInfo, out: Float32Array): Float32Array => {
     const type = t.type;
     if (!isSupportedType(type)) throw new Error("unreachable: checked in tensor()");
     const cols = t.dims[0];
-    readTensorRows(t, chunk, (bytes, firstRow, rows) => decodeF32(type, bytes, rows * cols, out, firstRow * cols));
+    readTensorRows(t, chunk, (bytes, firstRow, rows) => {
+      decodeF32(type, bytes, rows * cols, out, firstRow * cols);
+      checkFinite(out.subarray(firstRow * cols), rows * cols, () => `${g.file}: tensor ${t.name}`, firstRow * cols);
+    });
     return out;
   };
   const vector = (name: string, length: number): Float32Array => f32Into(tensor(name, [length]), backend.allocF32(length));
@@ -91,7 +108,10 @@ export function loadGGUFWeights(g: GGUFFile, config: GPT2Config, backend: Backen
     } else if (m.kind === "q8" && (type === GGMLType.Q8_0 || type === GGMLType.Q4_0)) {
       // Already int8-with-a-scale-per-32: copied as is, never requantized.
       const blocksPerRow = inFeatures / 32;
-      readTensorRows(t, chunk, (bytes, firstRow, rows) => decodeBlocksToQ8(type, bytes, rows * blocksPerRow, m.q, firstRow * inFeatures, m.scales, firstRow * blocksPerRow));
+      readTensorRows(t, chunk, (bytes, firstRow, rows) => {
+        decodeBlocksToQ8(type, bytes, rows * blocksPerRow, m.q, firstRow * inFeatures, m.scales, firstRow * blocksPerRow);
+        checkFinite(m.scales.subarray(firstRow * blocksPerRow), rows * blocksPerRow, () => `${g.file}: tensor ${t.name} (block scales)`, firstRow * blocksPerRow);
+      });
     } else {
       const stage = (staging ??= backend.allocF32(Math.max(STAGING_FLOATS, C, nInner)));
       const sliceRows = Math.floor(stage.length / inFeatures);
@@ -100,6 +120,7 @@ export function loadGGUFWeights(g: GGUFFile, config: GPT2Config, backend: Backen
         for (let r = 0; r < rows; r += sliceRows) {
           const n = Math.min(sliceRows, rows - r);
           decodeF32(type, bytes.subarray(r * rowBytes, (r + n) * rowBytes), n * inFeatures, stage, 0);
+          checkFinite(stage, n * inFeatures, () => `${g.file}: tensor ${t.name}`, (firstRow + r) * inFeatures);
           backend.writeMatrixRows(m, firstRow + r, stage, n);
         }
       });

@@ -29,16 +29,32 @@ export function loadSafetensorsWeights(dir: string, config: GPT2Config, backend:
   }
 }
 
+function checkedTensor(dir: string, tensors: ReadonlyMap<string, TensorInfo>, name: string, shape: readonly number[]): TensorInfo {
+  const t = tensors.get(name);
+  if (t === undefined) throw new UserError(`${dir}: tensor ${name} is missing from the checkpoint`);
+  if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i])) {
+    throw new UserError(`${dir}: tensor ${name} has shape [${t.shape.join(", ")}] but config.json implies [${shape.join(", ")}]`);
+  }
+  return t;
+}
+
+/**
+ * The tensors every config dimension shows in, checked before anything is allocated: a config
+ * saying n_inner 1e12 or n_positions 1e9 must be named, not turned into a giant allocation.
+ */
+export function checkGPT2Tensors(dir: string, config: GPT2Config, tensors: ReadonlyMap<string, TensorInfo> = gpt2Tensors(dir)): void {
+  const { nEmbd: C, nInner, vocabSize: V, nPositions: P, nLayer: L } = config;
+  checkedTensor(dir, tensors, "wte.weight", [V, C]);
+  checkedTensor(dir, tensors, "wpe.weight", [P, C]);
+  checkedTensor(dir, tensors, "h.0.attn.c_attn.weight", [C, 3 * C]);
+  checkedTensor(dir, tensors, "h.0.mlp.c_fc.weight", [C, nInner]);
+  checkedTensor(dir, tensors, `h.${L - 1}.ln_1.weight`, [C]);
+}
+
 function readWeights(dir: string, tensors: Map<string, TensorInfo>, reader: TensorReader, config: GPT2Config, backend: Backend, dtype: WeightDType): GPT2Weights {
   const { nEmbd: C, nInner, vocabSize: V, nPositions: P } = config;
-  const tensor = (name: string, shape: number[]): TensorInfo => {
-    const t = tensors.get(name);
-    if (t === undefined) throw new UserError(`${dir}: tensor ${name} is missing from the checkpoint`);
-    if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i])) {
-      throw new UserError(`${dir}: tensor ${name} has shape [${t.shape.join(", ")}] but config.json implies [${shape.join(", ")}]`);
-    }
-    return t;
-  };
+  checkGPT2Tensors(dir, config, tensors);
+  const tensor = (name: string, shape: number[]): TensorInfo => checkedTensor(dir, tensors, name, shape);
   const vector = (name: string, length: number): Float32Array => {
     const out = backend.allocF32(length);
     reader.readF32(tensor(name, [length]), out);

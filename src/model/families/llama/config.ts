@@ -1,7 +1,7 @@
 import { UserError } from "../../../errors.js";
 import type { AttentionHeads } from "../../layers/attention.js";
 import { parseRopeConfig, type RopeConfig } from "../../layers/rope.js";
-import type { ModelShape } from "../../shape.js";
+import { MAX_CONTEXT_LENGTH, type ModelShape } from "../../shape.js";
 
 /**
  * The hyperparameters of a Llama-style decoder (Llama 2/3, TinyLlama, SmolLM, Mistral, Qwen2,
@@ -62,13 +62,15 @@ export function parseLlamaConfig(c: Readonly<Record<string, unknown>>, source: s
   const eps = c.rms_norm_eps ?? 1e-6;
   if (typeof eps !== "number" || !(eps > 0)) throw new UserError(`${source}: rms_norm_eps must be a positive number, got ${JSON.stringify(eps)}`);
   const attentionBias = flag("attention_bias");
+  const contextLength = int("max_position_embeddings");
+  if (contextLength > MAX_CONTEXT_LENGTH) throw new UserError(`${source}: max_position_embeddings ${contextLength} is more than the ${MAX_CONTEXT_LENGTH} positions this engine supports`);
   return {
     nLayer: int("num_hidden_layers"),
     hidden,
     intermediate: int("intermediate_size"),
     heads: { nHead, nKVHead, headDim },
     vocabSize: int("vocab_size"),
-    contextLength: int("max_position_embeddings"),
+    contextLength,
     rmsNormEps: eps,
     rope: parseRopeConfig(c, source),
     qkvBias: variant.qkvBias === "always" || attentionBias,

@@ -2,11 +2,11 @@ import { UserError } from "../../../errors.js";
 import type { Backend } from "../../../kernels/backend.js";
 import type { ModelFamily } from "../../family.js";
 import { describeRope } from "../../layers/rope.js";
-import type { WeightDType } from "../../matrix.js";
+import { matrixBytes, type WeightDType } from "../../matrix.js";
 import type { Model, ModelSpec } from "../../model.js";
 import { llamaShape, parseLlamaConfig, type LlamaConfig, type LlamaVariant } from "./config.js";
 import { forward } from "./forward.js";
-import { loadLlamaSafetensors } from "./load-safetensors.js";
+import { checkLlamaTensors, loadLlamaSafetensors } from "./load-safetensors.js";
 import { LlamaRunState } from "./run-state.js";
 import { countParameters, decodeWeightArrays, type LlamaWeights } from "./weights.js";
 
@@ -23,7 +23,7 @@ export function llamaStyleFamily(variant: LlamaVariant, names: LlamaFamilyNames)
     ...names,
     fromFolder: (dir, json, file) => {
       const config = parseLlamaConfig(json, file, variant);
-      return llamaSpec(variant.name, config, (backend, dtype) => loadLlamaSafetensors(dir, config, backend, dtype));
+      return llamaSpec(variant.name, config, (backend, dtype) => loadLlamaSafetensors(dir, config, backend, dtype), () => checkLlamaTensors(dir, config));
     },
     fromGGUF: (g) => {
       throw new UserError(`${g.file}: reading ${variant.name} GGUF files is not supported yet (use the Hugging Face folder)`);
@@ -37,7 +37,8 @@ export const llamaFamily = llamaStyleFamily(
   { hfModelTypes: ["llama", "mistral"], hfArchitectures: ["LlamaForCausalLM", "MistralForCausalLM"], ggufArchitectures: ["llama"] },
 );
 
-export function llamaSpec(family: string, config: LlamaConfig, load: (backend: Backend, dtype: WeightDType) => LlamaWeights): ModelSpec {
+/** A Llama-style spec whose weights come from `load`; `checkTensors` holds the config against the checkpoint. */
+export function llamaSpec(family: string, config: LlamaConfig, load: (backend: Backend, dtype: WeightDType) => LlamaWeights, checkTensors: () => void = () => {}): ModelSpec {
   const { nHead, nKVHead, headDim } = config.heads;
   const extras = [config.qkvBias ? "qkv bias" : "", config.qkNorm ? "q/k norm" : "", config.mlpBias ? "mlp bias" : ""].filter((x) => x !== "");
   return {
@@ -48,8 +49,23 @@ export function llamaSpec(family: string, config: LlamaConfig, load: (backend: B
       `${family}: ${config.nLayer} layers, hidden ${config.hidden}, ${nHead} heads / ${nKVHead} KV heads of ${headDim}, ` +
       `SwiGLU MLP ${config.intermediate}, ${describeRope(config.rope)}, ${config.tieWordEmbeddings ? "tied" : "untied"} head` +
       (extras.length > 0 ? `, ${extras.join(", ")}` : ""),
+    weightBytes: (dtype) => {
+      checkTensors();
+      return llamaWeightBytes(config, dtype);
+    },
     loadWeights: (backend, dtype) => llamaModel(family, config, load(backend, dtype), backend),
   };
+}
+
+/** What loadLlamaSafetensors allocates: matrices in `dtype`; norms, biases and the RoPE tables in f32. */
+export function llamaWeightBytes(c: LlamaConfig, dtype: WeightDType): number {
+  const { hidden: C, intermediate: I, vocabSize: V, nLayer: L } = c;
+  const { nHead: nh, nKVHead: nkv, headDim: hs } = c.heads;
+  const qkvRows = (nh + 2 * nkv) * hs;
+  const matrices = V * C * (c.tieWordEmbeddings ? 1 : 2) + L * (qkvRows * C + C * nh * hs + 3 * I * C);
+  const perLayer = 2 * C + (c.qkvBias ? qkvRows : 0) + (c.qkNorm ? 2 * hs : 0) + (c.outputBias ? C : 0) + (c.mlpBias ? 2 * I + C : 0);
+  const rope = c.contextLength * hs;
+  return matrixBytes(matrices, dtype) + 4 * (L * perLayer + C + rope);
 }
 
 export function llamaModel(family: string, config: LlamaConfig, weights: LlamaWeights, backend: Backend): Model {

@@ -1,5 +1,5 @@
 import { UserError } from "../../../errors.js";
-import { TensorReader } from "../../../io/safetensors.js";
+import { TensorReader, type TensorInfo } from "../../../io/safetensors.js";
 import type { Backend } from "../../../kernels/backend.js";
 import { listCheckpointTensors } from "../../checkpoint.js";
 import { HFTensors } from "../../layers/hf-tensors.js";
@@ -12,10 +12,31 @@ import type { LlamaBlockWeights, LlamaWeights } from "./weights.js";
  * Loads a Hugging Face LlamaForCausalLM / Qwen2ForCausalLM / Qwen3ForCausalLM checkpoint
  * (model.layers.N.self_attn.q_proj.weight, ...), stacking q, k, v and gate, up as it goes.
  */
+/**
+ * The tensors every config dimension shows in, checked before anything is allocated: a config
+ * saying intermediate_size 1e12 must be named, not turned into a giant allocation.
+ */
+export function checkLlamaTensors(dir: string, c: LlamaConfig, tensors: ReadonlyMap<string, TensorInfo> = listCheckpointTensors(dir)): void {
+  const { hidden: C, intermediate: I, vocabSize: V, nLayer: L } = c;
+  const { nHead: nh, headDim: hs } = c.heads;
+  const check = (name: string, shape: readonly number[]): void => {
+    const t = tensors.get(name);
+    if (t === undefined) throw new UserError(`${dir}: tensor ${name} is missing from the checkpoint`);
+    if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i])) {
+      throw new UserError(`${dir}: tensor ${name} has shape [${t.shape.join(", ")}] but config.json implies [${shape.join(", ")}]`);
+    }
+  };
+  check("model.embed_tokens.weight", [V, C]);
+  check("model.layers.0.self_attn.q_proj.weight", [nh * hs, C]);
+  check("model.layers.0.mlp.gate_proj.weight", [I, C]);
+  check(`model.layers.${L - 1}.input_layernorm.weight`, [C]);
+}
+
 export function loadLlamaSafetensors(dir: string, c: LlamaConfig, backend: Backend, dtype: WeightDType): LlamaWeights {
   const reader = new TensorReader();
   try {
     const tensors = listCheckpointTensors(dir);
+    checkLlamaTensors(dir, c, tensors);
     const t = new HFTensors(dir, tensors, reader, backend, dtype);
     const { hidden: C, intermediate: I, vocabSize: V } = c;
     const { nHead: nh, nKVHead: nkv, headDim: hs } = c.heads;
