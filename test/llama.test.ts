@@ -137,6 +137,13 @@ describe("bad Llama configs get one-line errors", () => {
       return true;
     });
 
+  it("--dtype q8 on rows that are not whole 32-weight blocks (intermediate 172)", () =>
+    assert.rejects(LLM.load(dir, { backend: "reference", dtype: "q8" }), (e: unknown) => {
+      assert.ok(e instanceof UserError, String(e));
+      assert.match(e.message, /--dtype q8 needs matrix rows whose length is a multiple of 32, but this model has rows of 172: use --dtype f16 or f32/);
+      return true;
+    }));
+
   it("an unknown architecture lists the supported ones", () =>
     rejects(variant("falcon", { model_type: "falcon", architectures: ["FalconForCausalLM"] }), /unsupported architecture FalconForCausalLM \(model_type "falcon"\); supported: gpt2, llama, qwen2, qwen3/));
   it("heads not a multiple of KV heads", () => rejects(variant("heads", { num_key_value_heads: 3 }), /num_attention_heads 4 is not a multiple of num_key_value_heads 3/));

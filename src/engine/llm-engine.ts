@@ -1,14 +1,14 @@
 import { randomInt } from "node:crypto";
 import path from "node:path";
 import { UserError } from "../errors.js";
-import { createBackend, type Backend, type BackendKind, type BackendOptions } from "../kernels/index.js";
-import { openModel, type LoadedModel } from "../model/load.js";
-import type { WeightDType } from "../model/matrix.js";
+import type { Backend } from "../kernels/index.js";
+import type { LoadedModel } from "../model/load.js";
+import type { ModelSpec } from "../model/model.js";
 import type { ModelShape } from "../model/shape.js";
 import type { Tokenizer } from "../tokenizer/index.js";
 import { BlockManager, type BlockStats } from "./block-manager.js";
 import { tokenLogprobs } from "./logprobs.js";
-import { checkModelFits } from "./memory-checks.js";
+import { loadOnBackend, type KVBudget, type ModelLoadOptions } from "./load-model.js";
 import { ModelRunner } from "./model-runner.js";
 import { PagedKVCache } from "./paged-cache.js";
 import { checkContextLength, checkPrompt } from "./prompt-checks.js";
@@ -19,13 +19,7 @@ import { Sequence } from "./sequence.js";
 
 export { AbortedError, QueueFullError, SequenceHandle, type SequenceRequest, type SequenceResult, type TokenEvent } from "./request.js";
 
-export interface EngineOptions {
-  /** "wasm" (default) or "reference". */
-  backend?: BackendKind;
-  threads?: number;
-  /** wasm only: "relaxed" runs the fused multiply-add build (see WasmBackendOptions.simd). */
-  simd?: BackendOptions["simd"];
-  dtype?: WeightDType;
+export interface EngineOptions extends ModelLoadOptions {
   /** Sequences in the running batch at most. */
   maxBatch?: number;
   /** Positions per sequence; the model's context by default. */
@@ -44,10 +38,6 @@ export interface EngineOptions {
   prefixCaching?: boolean;
   /** The name the model is served as; load() uses the folder's name. */
   modelName?: string;
-  /** No download progress on stderr when the model comes from the Hub. */
-  quiet?: boolean;
-  /** The tokenizer.bin of a llama2.c .bin checkpoint (which does not carry its own). */
-  tokenizer?: string;
 }
 
 const DEFAULTS = { maxBatch: 64, blockSize: 16, maxStepTokens: 256, maxQueue: 1024, defaultKvCapMB: 1024 };
@@ -117,17 +107,17 @@ export class LLMEngine {
   }
 
   static async load(source: string, options: EngineOptions = {}): Promise<LLMEngine> {
-    const { spec, tokenizer, loadWeights } = await openModel(source, { quiet: options.quiet, tokenizer: options.tokenizer });
     // The constructor's sizes, worked out before the weights so a pool that cannot fit is refused first.
-    const blockSize = positiveInt(options.blockSize ?? DEFAULTS.blockSize, "blockSize");
-    const contextLength = checkContextLength(options.contextLength, spec.shape);
-    const numBlocks = options.numBlocks ?? poolBlocks(spec.shape, contextLength, options.kvMemoryMB, blockSize, positiveInt(options.maxBatch ?? DEFAULTS.maxBatch, "maxBatch"));
-    const kvWhat = options.numBlocks !== undefined ? `${numBlocks} blocks` : options.kvMemoryMB !== undefined ? `--kv-memory ${options.kvMemoryMB} MB` : "the default pool";
-    checkModelFits(spec, options.backend ?? "wasm", options.dtype ?? "f32", numBlocks * PagedKVCache.bytesPerBlock(spec.shape, blockSize), { what: kvWhat, flag: "--kv-memory" });
-    const backend = await createBackend({ kind: options.backend ?? "wasm", threads: options.threads, simd: options.simd });
+    const budget = (spec: ModelSpec): KVBudget => {
+      const blockSize = positiveInt(options.blockSize ?? DEFAULTS.blockSize, "blockSize");
+      const contextLength = checkContextLength(options.contextLength, spec.shape);
+      const numBlocks = options.numBlocks ?? poolBlocks(spec.shape, contextLength, options.kvMemoryMB, blockSize, positiveInt(options.maxBatch ?? DEFAULTS.maxBatch, "maxBatch"));
+      const what = options.numBlocks !== undefined ? `${numBlocks} blocks` : options.kvMemoryMB !== undefined ? `--kv-memory ${options.kvMemoryMB} MB` : "the default pool";
+      return { bytes: numBlocks * PagedKVCache.bytesPerBlock(spec.shape, blockSize), what, flag: "--kv-memory" };
+    };
+    const { model, tokenizer, backend } = await loadOnBackend(source, options, budget);
     try {
-      const model = { tokenizer, model: loadWeights(backend, options.dtype ?? "f32") };
-      return new LLMEngine(model, backend, { ...options, modelName: options.modelName ?? path.basename(path.resolve(source)) });
+      return new LLMEngine({ model, tokenizer }, backend, { ...options, modelName: options.modelName ?? path.basename(path.resolve(source)) });
     } catch (e) {
       backend.close();
       throw e;

@@ -1,28 +1,19 @@
 import { randomInt } from "node:crypto";
 import { UserError } from "../errors.js";
-import { createBackend, type Backend, type BackendKind, type BackendOptions } from "../kernels/index.js";
+import type { Backend } from "../kernels/index.js";
 import { profileBackend, type KernelProfiler } from "../kernels/profile.js";
-import { openModel } from "../model/load.js";
-import type { WeightDType } from "../model/matrix.js";
-import type { Model } from "../model/model.js";
+import type { Model, ModelSpec } from "../model/model.js";
 import { kvWidth, type ModelShape } from "../model/shape.js";
-import { checkModelFits } from "./memory-checks.js";
 import type { Tokenizer } from "../tokenizer/index.js";
 import { decodeOne, prefill } from "./generate.js";
+import { loadOnBackend, type KVBudget, type ModelLoadOptions } from "./load-model.js";
 import { ModelRunner } from "./model-runner.js";
 import { resolveSamplingParams, type SamplingParams } from "./sampling-params.js";
 import { checkContextLength, checkPrompt } from "./prompt-checks.js";
 import { Sequence, type FinishReason } from "./sequence.js";
 import { StaticKVCache } from "./static-cache.js";
 
-export interface LoadOptions {
-  /** Kernel backend: "wasm" (SIMD, threads) or "reference" (plain TypeScript). */
-  backend?: BackendKind;
-  threads?: number;
-  /** wasm only: "relaxed" runs the fused multiply-add build (see WasmBackendOptions.simd). */
-  simd?: BackendOptions["simd"];
-  /** Weight storage: "f32", "f16" (IEEE half, widened as read), or "q8" (int8 with a scale per 32 weights). */
-  dtype?: WeightDType;
+export interface LoadOptions extends ModelLoadOptions {
   /** Sequences generated together at most (slots in the static KV cache). */
   maxBatch?: number;
   /** Tokens per sequence the KV cache holds; the model's context by default. */
@@ -31,10 +22,6 @@ export interface LoadOptions {
   prefillChunk?: number;
   /** Time every kernel call (see `profiler`); costs ~0.1 µs per call. */
   profile?: boolean;
-  /** No download progress on stderr when the model comes from the Hub. */
-  quiet?: boolean;
-  /** The tokenizer.bin of a llama2.c .bin checkpoint (which does not carry its own). */
-  tokenizer?: string;
 }
 
 export interface Timings {
@@ -91,15 +78,18 @@ export class LLM {
   static async load(modelSource: string, options: LoadOptions = {}): Promise<LLM> {
     const maxBatch = options.maxBatch ?? 1;
     if (!Number.isInteger(maxBatch) || maxBatch < 1) throw new UserError(`invalid maxBatch ${maxBatch}: must be an integer >= 1`);
-    const { spec, tokenizer, loadWeights } = await openModel(modelSource, { quiet: options.quiet, tokenizer: options.tokenizer });
-    const contextLength = checkContextLength(options.contextLength, spec.shape);
-    const kvBytes = 2 * spec.shape.nLayer * maxBatch * contextLength * kvWidth(spec.shape) * Float32Array.BYTES_PER_ELEMENT;
-    checkModelFits(spec, options.backend ?? "wasm", options.dtype ?? "f32", kvBytes, { what: `${maxBatch} × ${contextLength} positions`, flag: "context length" });
-    const created = await createBackend({ kind: options.backend ?? "wasm", threads: options.threads, simd: options.simd });
-    const profiler = options.profile ? profileBackend(created) : null;
-    const backend = profiler?.backend ?? created;
+    let contextLength = 0;
+    const budget = (spec: ModelSpec): KVBudget => {
+      contextLength = checkContextLength(options.contextLength, spec.shape);
+      const bytes = 2 * spec.shape.nLayer * maxBatch * contextLength * kvWidth(spec.shape) * Float32Array.BYTES_PER_ELEMENT;
+      return { bytes, what: `${maxBatch} × ${contextLength} positions`, flag: "context length" };
+    };
+    let profiler: KernelProfiler | null = null;
+    const { model, tokenizer, backend } = await loadOnBackend(modelSource, options, budget, (created) => {
+      profiler = options.profile ? profileBackend(created) : null;
+      return profiler?.backend ?? created;
+    });
     try {
-      const model = loadWeights(backend, options.dtype ?? "f32");
       return new LLM(model, tokenizer, backend, maxBatch, contextLength, options.prefillChunk ?? 128, profiler);
     } catch (e) {
       backend.close();

@@ -1,5 +1,6 @@
 import type { Backend, Matrix } from "../kernels/backend.js";
 import { Q8_BLOCK } from "../kernels/backend.js";
+import { UserError } from "../errors.js";
 import { weightHalfTable } from "../kernels/f16.js";
 import { copyFloats } from "./copy.js";
 
@@ -10,7 +11,7 @@ export type WeightDType = "f32" | "f16" | "q8";
 export function allocMatrix(backend: Backend, rows: number, cols: number, dtype: WeightDType): Matrix {
   if (dtype === "f32") return { kind: "f32", rows, cols, data: backend.allocF32(rows * cols) };
   if (dtype === "f16") return { kind: "f16", rows, cols, data: backend.allocU16(rows * cols) };
-  if (cols % Q8_BLOCK !== 0) throw new Error(`q8 needs rows whose length is a multiple of ${Q8_BLOCK}, got ${cols}`);
+  if (cols % Q8_BLOCK !== 0) throw new UserError(`--dtype q8 needs matrix rows whose length is a multiple of ${Q8_BLOCK}, but this model has rows of ${cols}: use --dtype f16 or f32`);
   return { kind: "q8", rows, cols, q: backend.allocI8(rows * cols), scales: backend.allocF32((rows * cols) / Q8_BLOCK) };
 }
 

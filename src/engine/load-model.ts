@@ -1,0 +1,53 @@
+import { createBackend, type Backend, type BackendKind, type BackendOptions } from "../kernels/index.js";
+import { openModel } from "../model/load.js";
+import type { WeightDType } from "../model/matrix.js";
+import type { Model, ModelSpec } from "../model/model.js";
+import type { Tokenizer } from "../tokenizer/index.js";
+import { checkModelFits } from "./memory-checks.js";
+
+/** What LLM.load and LLMEngine.load both take about the model and where it runs. */
+export interface ModelLoadOptions {
+  /** Kernel backend: "wasm" (SIMD, threads; the default) or "reference" (plain TypeScript). */
+  backend?: BackendKind;
+  threads?: number;
+  /** wasm only: "relaxed" runs the fused multiply-add build (see WasmBackendOptions.simd). */
+  simd?: BackendOptions["simd"];
+  /** Weight storage: "f32", "f16" (IEEE half, widened as read), or "q8" (int8 with a scale per 32 weights). */
+  dtype?: WeightDType;
+  /** No download progress on stderr when the model comes from the Hub. */
+  quiet?: boolean;
+  /** The tokenizer.bin of a llama2.c .bin checkpoint (which does not carry its own). */
+  tokenizer?: string;
+}
+
+/** The KV cache a caller will allocate, so it is counted before any weight is read. */
+export interface KVBudget {
+  readonly bytes: number;
+  readonly what: string; // what sized it, for the error
+  readonly flag: string; // the option that shrinks it
+}
+
+/**
+ * The one load path of LLM and LLMEngine: open the checkpoint (config and tokenizer), refuse it
+ * if weights and cache cannot fit, make the backend, read the weights. The backend is closed if
+ * anything after its creation fails. `wrap` lets LLM put its kernel profiler around the backend.
+ */
+export async function loadOnBackend(
+  source: string,
+  options: ModelLoadOptions,
+  kvBudget: (spec: ModelSpec) => KVBudget,
+  wrap: (backend: Backend) => Backend = (b) => b,
+): Promise<{ spec: ModelSpec; model: Model; tokenizer: Tokenizer; backend: Backend }> {
+  const { spec, tokenizer, loadWeights } = await openModel(source, { quiet: options.quiet, tokenizer: options.tokenizer });
+  const dtype = options.dtype ?? "f32";
+  const kv = kvBudget(spec);
+  checkModelFits(spec, options.backend ?? "wasm", dtype, kv.bytes, kv);
+  const created = await createBackend({ kind: options.backend ?? "wasm", threads: options.threads, simd: options.simd });
+  try {
+    const backend = wrap(created);
+    return { spec, model: loadWeights(backend, dtype), tokenizer, backend };
+  } catch (e) {
+    created.close();
+    throw e;
+  }
+}
