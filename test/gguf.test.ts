@@ -11,7 +11,7 @@ import { writeGPT2GGUF, type GGUFOutType } from "../src/model/families/gpt2/expo
 import { parseGPT2Config } from "../src/model/families/gpt2/config.js";
 import { loadSafetensorsWeights } from "../src/model/families/gpt2/load-safetensors.js";
 import { decodeF32, encode, encodedSize } from "../src/io/gguf-quant.js";
-import { f16ToF32, f32ToF16 } from "../src/io/half.js";
+import { f16ToF32, f32ToF16 } from "../src/numeric/half.js";
 import { readGGUF } from "../src/io/gguf-read.js";
 import { tokenizerTablesFromFolder } from "../src/io/gguf-tokenizer.js";
 import { loadSourceTokenizer } from "../src/io/hub/source.js";

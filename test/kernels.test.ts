@@ -9,7 +9,7 @@ import type { Backend, KVView, Matrix } from "../src/kernels/backend.js";
 import { Q8_BLOCK } from "../src/kernels/backend.js";
 import { createBackend, createReferenceBackend, createWasmBackend, quantizeQ8 } from "../src/kernels/index.js";
 import { allocMatrix, type WeightDType } from "../src/model/matrix.js";
-import { f16Table, f32ToF16 } from "../src/io/half.js";
+import { f16Table, f32ToF16 } from "../src/numeric/half.js";
 import { toWeightHalf, weightHalfOfBits, weightHalfTable } from "../src/kernels/f16.js";
 
 /** Deterministic uniform [-1, 1) numbers (mulberry32), so failures reproduce. */

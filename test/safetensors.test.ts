@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { f16ToF32, f32ToF16 } from "../src/io/half.js";
+import { f16ToF32, f32ToF16 } from "../src/numeric/half.js";
 import { readSafetensorsHeader, TensorReader } from "../src/io/safetensors.js";
 
 /** A safetensors file with the same 37 values (F16-exact, so every dtype holds them) as F32, F16 and BF16. */

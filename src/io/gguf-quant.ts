@@ -1,4 +1,4 @@
-import { f16Table, f32ToF16 } from "./half.js";
+import { f16Table, f32ToF16 } from "../numeric/half.js";
 import { GGMLType, type SupportedGGMLType } from "./gguf.js";
 
 /**

@@ -1,7 +1,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { UserError } from "../errors.js";
-import { f16Table } from "./half.js";
+import { f16Table } from "../numeric/half.js";
 import { checkRegularFile } from "./regular-file.js";
 
 /**

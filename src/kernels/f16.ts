@@ -1,5 +1,5 @@
 import { UserError } from "../errors.js";
-import { f16Table, f32BitsToF16, f32ToF16 } from "../io/half.js";
+import { f16Table, f32BitsToF16, f32ToF16 } from "../numeric/half.js";
 
 /**
  * F16 matrices store the half of w · 2^F16_SHIFT, not of w. Widened by moving bits (all wasm
