@@ -24,6 +24,16 @@ export interface TokenizerTables {
 /** Pre-tokenizers whose regex is GPT-2's own; anything else would split text differently. */
 const GPT2_PRE = ["gpt-2", "default"];
 
+/** Why this engine cannot read a GGUF file's tokenizer as text (one phrase), or null when it can. */
+export function unreadableGGUFTokenizer(g: GGUFFile): string | null {
+  const model = metaString(g, "tokenizer.ggml.model");
+  if (model === null || model === "no_vocab" || model === "none") return "the file has no vocabulary";
+  if (model !== "gpt2") return `tokenizer.ggml.model "${model}" is not supported yet`;
+  const pre = metaString(g, "tokenizer.ggml.pre");
+  if (pre !== null && !GPT2_PRE.includes(pre)) return `tokenizer.ggml.pre "${pre}" is not supported yet`;
+  return null;
+}
+
 export function tokenizerTablesFromGGUF(g: GGUFFile): TokenizerTables {
   const model = metaString(g, "tokenizer.ggml.model");
   if (model === null) throw new UserError(`${g.file}: no tokenizer (tokenizer.ggml.model is missing)`);

@@ -4,6 +4,7 @@ import { UserError } from "../errors.js";
 import { readGGUF, type GGUFFile } from "../io/gguf-read.js";
 import { resolveHubModel } from "../io/hub/resolve.js";
 import { classifyModelSource } from "../io/hub/source.js";
+import { unreadableGGUFTokenizer } from "../io/gguf-tokenizer.js";
 import { loadGGUFTokenizer, loadTokenizer, type Tokenizer } from "../tokenizer/index.js";
 import { IdsOnlyTokenizer } from "../tokenizer/ids-only.js";
 import { familyOfConfig, familyOfGGUF } from "./families/index.js";
@@ -83,6 +84,16 @@ export function hasTokenizerFiles(dir: string): boolean {
   return fs.existsSync(path.join(dir, "tokenizer.json")) || (fs.existsSync(path.join(dir, "vocab.json")) && fs.existsSync(path.join(dir, "merges.txt")));
 }
 
+/**
+ * Why a GGUF file's tokenizer is replaced by token ids, or null when it is read. Llama-family
+ * files carry SentencePiece or llama-bpe vocabularies this engine cannot read yet; they still
+ * load, with prompts as ids. A GPT-2 file always carries GPT-2's tokenizer, so another one
+ * there is a broken file, reported by loadGGUFTokenizer.
+ */
+export function ggufIdsOnlyReason(g: GGUFFile, spec: ModelSpec): string | null {
+  return spec.family === "gpt2" ? null : unreadableGGUFTokenizer(g);
+}
+
 /** A model whose config and tokenizer are read and whose weights are still on disk. */
 export interface OpenedModel {
   readonly location: ModelLocation;
@@ -108,8 +119,9 @@ export async function openModel(source: string, options: { quiet?: boolean } = {
   const spec = modelSpec(location);
   const where = location.kind === "gguf" ? location.file : location.dir;
   let tokenizer: Tokenizer;
-  if (location.kind === "gguf") tokenizer = await loadGGUFTokenizer(location.file);
-  else if (hasTokenizerFiles(location.dir)) tokenizer = await loadTokenizer(location.dir);
+  const idsOnly = location.kind === "gguf" ? ggufIdsOnlyReason(location.gguf, spec) : null;
+  if (location.kind === "gguf" && idsOnly === null) tokenizer = await loadGGUFTokenizer(location.file);
+  else if (location.kind === "folder" && hasTokenizerFiles(location.dir)) tokenizer = await loadTokenizer(location.dir);
   else tokenizer = new IdsOnlyTokenizer(spec.shape.vocabSize, null, spec.eosTokenIds[0] ?? null, where);
   if (tokenizer.vocabSize > spec.shape.vocabSize) {
     throw new UserError(
