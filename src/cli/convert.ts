@@ -4,7 +4,7 @@ import { parseArgs } from "node:util";
 import { defaultModelDir } from "../model/default-model.js";
 import { UserError } from "../errors.js";
 import { metaString } from "../io/gguf-read.js";
-import { tokenizerTablesFromFolder, tokenizerTablesFromGGUF } from "../io/gguf-tokenizer.js";
+import { IDS_ONLY_KEY, tokenizerTablesFromFolder, tokenizerTablesFromGGUF } from "../io/gguf-tokenizer.js";
 import { parseHubId } from "../io/hub/id.js";
 import { formatBytes } from "../io/hub/progress.js";
 import type { Backend } from "../kernels/backend.js";
@@ -94,7 +94,8 @@ function loadLlamaSource(model: string, location: ModelLocation, variant: LlamaV
   if (location.kind === "gguf") {
     const g = location.gguf;
     const tokenizer = metaString(g, "tokenizer.ggml.model");
-    if (tokenizer !== null && tokenizer !== "no_vocab" && tokenizer !== "none") throw new UserError(`convert --to gguf cannot carry over the ${JSON.stringify(tokenizer)} tokenizer of ${model} yet (${arch} files are written without a vocabulary)`);
+    const placeholders = metaString(g, IDS_ONLY_KEY) === "ids-only";
+    if (!placeholders && tokenizer !== null && tokenizer !== "no_vocab" && tokenizer !== "none") throw new UserError(`convert --to gguf cannot carry over the ${JSON.stringify(tokenizer)} tokenizer of ${model} yet (${arch} files are written without a vocabulary)`);
     const config = llamaConfigFromGGUF(g, variant);
     const name = metaString(g, "general.name") ?? path.basename(model, ".gguf");
     return { name, arch, config, weights: loadLlamaGGUF(g, config, backend, "f32") };

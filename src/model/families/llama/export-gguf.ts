@@ -1,6 +1,7 @@
 import { UserError } from "../../../errors.js";
 import { GGMLType, LLAMA_FILE_TYPE, type GGUFEntry, type SupportedGGMLType } from "../../../io/gguf.js";
 import { QK, encode, encodedSize } from "../../../io/gguf-quant.js";
+import { idsOnlyTokenizerMetadata } from "../../../io/gguf-tokenizer.js";
 import { writeGGUF, type GGUFTensorPlan } from "../../../io/gguf-write.js";
 import type { Matrix } from "../../../kernels/backend.js";
 import { inverseFrequencies, type RopeConfig } from "../../layers/rope.js";
@@ -28,9 +29,8 @@ export interface LlamaGGUFExportSource {
  * blocks). For `llama` the rows of q and k are permuted within each head into ggml's
  * interleaved RoPE order (see load-gguf.ts); Llama 3 scaling becomes a rope_freqs tensor.
  *
- * The vocabulary is written as llama.cpp's "no_vocab" with {arch}.vocab_size dummy tokens:
- * this engine reads Llama-family tokenizers only as token ids so far, and llama.cpp runs such
- * a file on token ids.
+ * The vocabulary is placeholders (idsOnlyTokenizerMetadata): this engine reads Llama-family
+ * tokenizers only as token ids so far, and llama.cpp runs such a file on token ids.
  */
 export function writeLlamaGGUF(file: string, src: LlamaGGUFExportSource, outType: GGUFOutType): { tensors: number } {
   const { config: c, weights: w, arch } = src;
@@ -57,8 +57,7 @@ export function writeLlamaGGUF(file: string, src: LlamaGGUFExportSource, outType
   ];
   const s = c.rope.scaling;
   if (s.type === "linear") metadata.push([key("rope.scaling.type"), { type: "string", value: "linear" }], [key("rope.scaling.factor"), { type: "f32", value: s.factor }]);
-  metadata.push(["tokenizer.ggml.model", { type: "string", value: "no_vocab" }]);
-  if (c.eosTokenIds.length > 0) metadata.push(["tokenizer.ggml.eos_token_id", { type: "u32", value: c.eosTokenIds[0] }]);
+  metadata.push(...idsOnlyTokenizerMetadata(c.vocabSize, c.eosTokenIds[0] ?? null));
 
   const freqFactors = ropeFreqFactors(hs, c.rope);
   if (freqFactors !== null && arch !== "llama") throw new UserError(`${src.name}: llama.cpp's ${arch} takes no rope_freqs factors, so its Llama 3 RoPE scaling cannot be written`);
