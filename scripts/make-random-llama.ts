@@ -95,6 +95,8 @@ export function writeRandomLlamaFolder(outDir: string, config: Record<string, un
   const hs = typeof config.head_dim === "number" ? config.head_dim : C / nh;
   const qkvBias = config.model_type === "qwen2" || config.attention_bias === true;
   const qkNorm = config.model_type === "qwen3";
+  const outputBias = config.model_type !== "qwen2" && config.attention_bias === true;
+  const mlpBias = config.mlp_bias === true;
   const std = options.std ?? 0.08;
   const normal = makeNormal(options.seed ?? 1234);
 
@@ -117,6 +119,14 @@ export function writeRandomLlamaFolder(outDir: string, config: Record<string, un
         { name: `${p}.self_attn.q_proj.bias`, shape: [nh * hs], fill: "normal" },
         { name: `${p}.self_attn.k_proj.bias`, shape: [nkv * hs], fill: "normal" },
         { name: `${p}.self_attn.v_proj.bias`, shape: [nkv * hs], fill: "normal" },
+      );
+    }
+    if (outputBias) plan.push({ name: `${p}.self_attn.o_proj.bias`, shape: [C], fill: "normal" });
+    if (mlpBias) {
+      plan.push(
+        { name: `${p}.mlp.gate_proj.bias`, shape: [I], fill: "normal" },
+        { name: `${p}.mlp.up_proj.bias`, shape: [I], fill: "normal" },
+        { name: `${p}.mlp.down_proj.bias`, shape: [C], fill: "normal" },
       );
     }
     if (qkNorm) plan.push({ name: `${p}.self_attn.q_norm.weight`, shape: [hs], fill: "gain" }, { name: `${p}.self_attn.k_norm.weight`, shape: [hs], fill: "gain" });

@@ -133,6 +133,23 @@ describe("Llama-family GGUF from random checkpoints", () => {
     });
   }
 
+  it("llama with attention_bias and mlp_bias: biases (q and k permuted like their rows) round-trip within 1e-5", async () => {
+    const config = { ...randomLlamaConfig("llama3"), attention_bias: true, mlp_bias: true, tie_word_embeddings: false };
+    const dir = writeRandomLlamaFolder(path.join(work, "llama-bias"), config, { seed: 3 });
+    const file = await convert(dir, "f32", "llama-bias.gguf");
+    const names = readGGUF(file).tensors.map((t) => t.name);
+    for (const n of ["attn_q.bias", "attn_k.bias", "attn_v.bias", "attn_output.bias", "ffn_gate.bias", "ffn_up.bias", "ffn_down.bias"]) assert.ok(names.includes(`blk.0.${n}`), n);
+    const ids = Array.from({ length: 40 }, (_, i) => (i * 53 + 7) % 512);
+    const [fromFolder, fromGGUF] = [await LLM.load(dir, { backend: "reference" }), await LLM.load(file, { backend: "reference" })];
+    try {
+      const a = allLogits(fromFolder, ids);
+      allLogits(fromGGUF, ids).forEach((logits, pos) => assert.ok(maxAbsDiff(logits, a[pos]) < 1e-5, `position ${pos}`));
+    } finally {
+      fromFolder.close();
+      fromGGUF.close();
+    }
+  });
+
   it("llama3: Llama 3 scaling is written as rope_freqs factors (1 high, 8 low, blended between)", () => {
     const g = readGGUF(path.join(work, "llama3-f32.gguf"));
     const config = llamaConfigFromGGUF(g, { name: "llama", qkvBias: "attention_bias", qkNorm: false });
