@@ -116,7 +116,7 @@ describe("corrupt and unsupported GGUF files", () => {
     rejects(variant((b) => void b.writeUInt32LE(3, after_(b, "blk.0.attn_qkv.weight") + 4 + 16)), /tensor blk\.0\.attn_qkv\.weight has type Q4_1, which this engine cannot read \(supported: F32, F16, Q8_0, Q4_0\)/));
 
   it("another architecture", () =>
-    rejects(variant((b) => void b.write("gptj", after_(b, "general.architecture") + 4 + 8)), /unsupported architecture "gptj" \(supported: gpt2\)/));
+    rejects(variant((b) => void b.write("gptj", after_(b, "general.architecture") + 4 + 8)), /unsupported architecture "gptj" \(supported: gpt2, llama, qwen2, qwen3\)/));
 
   it("another tokenizer", () => rejects(variant((b) => void b.write("bert", after_(b, "tokenizer.ggml.model") + 4 + 8)), /unsupported tokenizer\.ggml\.model "bert"/));
 

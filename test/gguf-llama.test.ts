@@ -84,7 +84,7 @@ describe("Llama GGUF round trip of llama-tiny-random (GQA 4/2, HF goldens)", () 
       llm.close();
     }
     const text = await infoCommand({ model: file, quiet: true });
-    assert.match(text, /tokenizer\s+none: the file was written without a vocabulary \(placeholder tokens\) \(prompts are token ids\)/);
+    assert.match(text, /tokenizer\s+none: written with placeholder tokens, no vocabulary \(prompts are token ids\)/);
   });
 
   it("refuses to convert a llama folder that has tokenizer files (it would lose them)", async () => {

@@ -50,7 +50,7 @@ export function idsOnlyTokenizerMetadata(vocabSize: number, eosTokenId: number |
 
 /** Why this engine cannot read a GGUF file's tokenizer as text (one phrase), or null when it can. */
 export function unreadableGGUFTokenizer(g: GGUFFile): string | null {
-  if (metaString(g, IDS_ONLY_KEY) === "ids-only") return "the file was written without a vocabulary (placeholder tokens)";
+  if (metaString(g, IDS_ONLY_KEY) === "ids-only") return "written with placeholder tokens, no vocabulary";
   const model = metaString(g, "tokenizer.ggml.model");
   if (model === null || model === "no_vocab" || model === "none") return "the file has no vocabulary";
   if (model !== "gpt2") return `tokenizer.ggml.model "${model}" is not supported yet`;

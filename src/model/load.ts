@@ -122,7 +122,7 @@ export async function openModel(source: string, options: { quiet?: boolean } = {
   const idsOnly = location.kind === "gguf" ? ggufIdsOnlyReason(location.gguf, spec) : null;
   if (location.kind === "gguf" && idsOnly === null) tokenizer = await loadGGUFTokenizer(location.file);
   else if (location.kind === "folder" && hasTokenizerFiles(location.dir)) tokenizer = await loadTokenizer(location.dir);
-  else tokenizer = new IdsOnlyTokenizer(spec.shape.vocabSize, null, spec.eosTokenIds[0] ?? null, where);
+  else tokenizer = new IdsOnlyTokenizer(spec.shape.vocabSize, null, spec.eosTokenIds[0] ?? null, idsOnly === null ? where : `${where} (${idsOnly})`);
   if (tokenizer.vocabSize > spec.shape.vocabSize) {
     throw new UserError(
       location.kind === "gguf"

@@ -113,10 +113,10 @@ function ropeFromGGUF(g: GGUFFile, arch: string, headDim: number): RopeConfig {
   if (freqs === undefined) return rope;
   // Small (hs / 2 floats): read with the config, so a bad one fails before any weights load.
   const t = checkTensor(g, freqs, [headDim / 2]);
-  const type_ = t.type;
-  if (!isSupportedType(type_) || (type_ !== GGMLType.F32 && type_ !== GGMLType.F16)) throw new UserError(`${g.file}: tensor rope_freqs.weight has type ${ggmlTypeName(type_)} (expected F32 or F16)`);
+  const factorType = t.type;
+  if (!isSupportedType(factorType) || (factorType !== GGMLType.F32 && factorType !== GGMLType.F16)) throw new UserError(`${g.file}: tensor rope_freqs.weight has type ${ggmlTypeName(factorType)} (expected F32 or F16)`);
   const factors = new Float32Array(headDim / 2);
-  readTensorRows(t, Buffer.alloc(t.byteLength), (bytes) => decodeF32(type_, bytes, factors.length, factors, 0));
+  readTensorRows(t, Buffer.alloc(t.byteLength), (bytes) => decodeF32(factorType, bytes, factors.length, factors, 0));
   if (!factors.every((f) => f > 0)) throw new UserError(`${g.file}: tensor rope_freqs.weight must hold positive factors`);
   return { ...rope, freqFactors: [...factors] };
 }
