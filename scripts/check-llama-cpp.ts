@@ -4,8 +4,11 @@
  * each --dtype, both engines load the same file, tokenize the same prompts and continue them
  * greedily; token ids must be identical.
  *
- *   npm run check:llama-cpp -- [--models tiny,124m] [--dtypes f32,f16,q8_0,q4_0] [--tokens 24]
- *                              [--backend wasm|reference] [--work DIR]
+ * Then the Llama family (llama-cpp-llama-family.ts): random Llama 3, Qwen2 and Qwen3
+ * checkpoints, token-id prompts, llama.cpp vs this engine on the GGUF and on the HF folder.
+ *
+ *   npm run check:llama-cpp -- [--models tiny,124m,llama3,qwen2,qwen3] [--dtypes f32,f16,q8_0,q4_0]
+ *                              [--tokens 24] [--backend wasm|reference] [--work DIR]
  */
 import fs from "node:fs";
 import os from "node:os";
@@ -18,6 +21,7 @@ import type { BackendKind } from "../src/kernels/index.js";
 import { peerModule } from "../bench/peers-runner/paths.js";
 import { installPeers } from "../bench/peers-runner/setup.js";
 import { makeRandomGPT2, repoRoot } from "./make-random-gpt2.js";
+import { checkLlamaFamily, formatLlamaFamilyTable, RANDOM_LLAMA_KINDS } from "./llama-cpp-llama-family.js";
 import type { Llama, LlamaModel, NodeLlamaCpp } from "../bench/peers-runner/llama-api.js";
 
 const PROMPTS = ["Hello, my name is", "The quick brown fox jumps over the lazy dog.", " In 1492, Columbus sailed"];
@@ -122,7 +126,7 @@ async function checkFile(llama: Llama, file: string, label: string, dtype: GGUFO
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
-      models: { type: "string", default: "tiny,124m" },
+      models: { type: "string", default: "tiny,124m,llama3,qwen2,qwen3" },
       dtypes: { type: "string", default: GGUF_OUT_TYPES.join(",") },
       tokens: { type: "string", default: "24" },
       backend: { type: "string", default: "wasm" },
@@ -172,6 +176,12 @@ async function main(): Promise<void> {
         console.log(`${label.padEnd(18)} ${dtype.padEnd(5)} tokenize ${r.tokenizeOk ? "same" : "DIFFERENT"}; greedy, ${PROMPTS.length} prompts × ${nTokens} tokens: ${verdict} (${seconds} s)`);
         if (r.detail !== "") console.log(`    ${r.detail}`);
       }
+    }
+    const kinds = RANDOM_LLAMA_KINDS.filter((k) => wanted.includes(k));
+    if (kinds.length > 0) {
+      const rows = await checkLlamaFamily(llama, { kinds, dtypes, nTokens, backend, work: values.work, log: (s) => console.log(s) });
+      console.log(formatLlamaFamilyTable(rows, nTokens));
+      for (const r of rows) results.push({ model: `${r.model} ${r.prompt}`, dtype: r.dtype, tokenizeOk: true, greedyOk: r.ok, identical: 0, detail: "" });
     }
   } finally {
     await llama.dispose();

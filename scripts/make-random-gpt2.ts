@@ -46,7 +46,7 @@ function makeUniform(seed: number): () => number {
   };
 }
 
-function makeNormal(seed: number): () => number {
+export function makeNormal(seed: number): () => number {
   const uniform = makeUniform(seed);
   let spare: number | null = null;
   return () => {

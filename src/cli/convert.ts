@@ -4,7 +4,7 @@ import { parseArgs } from "node:util";
 import { defaultModelDir } from "../model/default-model.js";
 import { UserError } from "../errors.js";
 import { metaString } from "../io/gguf-read.js";
-import { tokenizerTablesFromFolder, tokenizerTablesFromGGUF } from "../io/gguf-tokenizer.js";
+import { IDS_ONLY_KEY, tokenizerTablesFromFolder, tokenizerTablesFromGGUF } from "../io/gguf-tokenizer.js";
 import { parseHubId } from "../io/hub/id.js";
 import { formatBytes } from "../io/hub/progress.js";
 import type { Backend } from "../kernels/backend.js";
@@ -14,7 +14,12 @@ import { gpt2Family } from "../model/families/gpt2/index.js";
 import { parseGPT2Config } from "../model/families/gpt2/config.js";
 import { ggufConfig, loadGGUFWeights } from "../model/families/gpt2/load-gguf.js";
 import { loadSafetensorsWeights } from "../model/families/gpt2/load-safetensors.js";
-import { locateModel } from "../model/load.js";
+import { parseLlamaConfig, type LlamaVariant } from "../model/families/llama/config.js";
+import { writeLlamaGGUF, type LlamaGGUFExportSource } from "../model/families/llama/export-gguf.js";
+import { LLAMA_STYLE_VARIANTS } from "../model/families/llama/index.js";
+import { llamaConfigFromGGUF, loadLlamaGGUF } from "../model/families/llama/load-gguf.js";
+import { loadLlamaSafetensors } from "../model/families/llama/load-safetensors.js";
+import { hasTokenizerFiles, locateModel, type ModelLocation } from "../model/load.js";
 import type { Command } from "./options.js";
 
 export interface ConvertOptions {
@@ -48,28 +53,59 @@ export async function convertCommand(opts: ConvertOptions): Promise<ConvertResul
   const backend = createReferenceBackend();
   try {
     const src = await loadSource(opts.model, opts.quiet ?? false, backend);
-    const { tensors } = writeGPT2GGUF(opts.out, src, opts.dtype);
+    const { tensors } = src.kind === "llama" ? writeLlamaGGUF(opts.out, src.source, opts.dtype) : writeGPT2GGUF(opts.out, src.source, opts.dtype);
     return { out: opts.out, bytes: fs.statSync(opts.out).size, tensors };
   } finally {
     backend.close();
   }
 }
 
-/** Writing GGUF is GPT-2's so far: other families say so. */
-async function loadSource(model: string, quiet: boolean, backend: Backend): Promise<GGUFExportSource> {
+type ExportSource = { kind: "gpt2"; source: GGUFExportSource } | { kind: "llama"; source: LlamaGGUFExportSource };
+
+/** GPT-2 and the Llama-style families can be written; other families say so. */
+async function loadSource(model: string, quiet: boolean, backend: Backend): Promise<ExportSource> {
   const location = await locateModel(model, { quiet, gguf: { arrays: "read" } });
-  if (location.family !== gpt2Family || location.kind === "llama2c") throw new UserError(`convert --to gguf writes gpt2 models; ${model} is a ${location.family.name} model`);
+  if (location.kind === "llama2c") throw new UserError(`convert --to gguf reads Hugging Face folders and GGUF files; ${model} is a llama2.c checkpoint`);
+  const llama = LLAMA_STYLE_VARIANTS.get(location.family);
+  if (llama !== undefined) return { kind: "llama", source: loadLlamaSource(model, location, llama, backend) };
+  if (location.family !== gpt2Family) throw new UserError(`convert --to gguf writes gpt2, llama, qwen2 and qwen3 models; ${model} is a ${location.family.name} model`);
   if (location.kind === "gguf") {
     const g = location.gguf;
     const config = ggufConfig(g);
     const name = metaString(g, "general.name") ?? path.basename(model, ".gguf");
-    return { name, config, weights: loadGGUFWeights(g, config, backend, "f32"), tokenizer: tokenizerTablesFromGGUF(g) };
+    return { kind: "gpt2", source: { name, config, weights: loadGGUFWeights(g, config, backend, "f32"), tokenizer: tokenizerTablesFromGGUF(g) } };
   }
   const dir = location.dir;
   const config = parseGPT2Config(location.config, path.join(dir, "config.json"));
+  return { kind: "gpt2", source: { name: sourceName(model, dir), config, weights: loadSafetensorsWeights(dir, config, backend, "f32"), tokenizer: tokenizerTablesFromFolder(dir, config.vocabSize) } };
+}
+
+function sourceName(model: string, dir: string): string {
   const hub = path.resolve(dir) !== path.resolve(model) ? parseHubId(model) : null;
-  const name = hub !== null ? hub.repo.split("/")[1] : path.basename(path.resolve(dir));
-  return { name, config, weights: loadSafetensorsWeights(dir, config, backend, "f32"), tokenizer: tokenizerTablesFromFolder(dir, config.vocabSize) };
+  return hub !== null ? hub.repo.split("/")[1] : path.basename(path.resolve(dir));
+}
+
+/**
+ * Llama-family tokenizers (SentencePiece, llama-bpe, qwen2) are not read by this engine yet, so
+ * only checkpoints without one are written (as llama.cpp's no_vocab): refusing beats a GGUF
+ * that silently lost its tokenizer.
+ */
+function loadLlamaSource(model: string, location: ModelLocation, variant: LlamaVariant, backend: Backend): LlamaGGUFExportSource {
+  const arch = variant.name;
+  if (location.kind === "gguf") {
+    const g = location.gguf;
+    const tokenizer = metaString(g, "tokenizer.ggml.model");
+    const placeholders = metaString(g, IDS_ONLY_KEY) === "ids-only";
+    if (!placeholders && tokenizer !== null && tokenizer !== "no_vocab" && tokenizer !== "none") throw new UserError(`convert --to gguf cannot carry over the ${JSON.stringify(tokenizer)} tokenizer of ${model} yet (${arch} files are written without a vocabulary)`);
+    const config = llamaConfigFromGGUF(g, variant);
+    const name = metaString(g, "general.name") ?? path.basename(model, ".gguf");
+    return { name, arch, config, weights: loadLlamaGGUF(g, config, backend, "f32") };
+  }
+  if (location.kind !== "folder") throw new UserError(`convert --to gguf reads Hugging Face folders and GGUF files; ${model} is a llama2.c checkpoint`);
+  const dir = location.dir;
+  if (hasTokenizerFiles(dir)) throw new UserError(`convert --to gguf cannot write the tokenizer of ${model} yet (${arch} models are written only from folders without tokenizer files)`);
+  const config = parseLlamaConfig(location.config, path.join(dir, "config.json"), variant);
+  return { name: sourceName(model, dir), arch, config, weights: loadLlamaSafetensors(dir, config, backend, "f32") };
 }
 
 /** `nanogpt-infer convert ...` from raw arguments; prints one summary line to stderr. */

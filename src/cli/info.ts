@@ -8,7 +8,7 @@ import { llama2cParameters, type Llama2cHeader } from "../io/llama2c.js";
 import { tokenizerTablesFromFolder, tokenizerTablesFromGGUF } from "../io/gguf-tokenizer.js";
 import { formatBytes } from "../io/hub/progress.js";
 import { listCheckpointTensors } from "../model/checkpoint.js";
-import { hasTokenizerFiles, locateModel, modelSpec } from "../model/load.js";
+import { ggufIdsOnlyReason, hasTokenizerFiles, locateModel, modelSpec } from "../model/load.js";
 import type { ModelSpec } from "../model/model.js";
 import type { Command } from "./options.js";
 
@@ -53,14 +53,18 @@ function describeGGUF(file: string, g: GGUFFile, spec: ModelSpec): Description {
     dtypes.set(ggmlTypeName(t.type), (dtypes.get(ggmlTypeName(t.type)) ?? 0) + 1);
     parameters += t.dims.reduce((a, b) => a * b, 1);
   }
-  const tables = tokenizerTablesFromGGUF(g);
+  const idsOnly = ggufIdsOnlyReason(g, spec);
+  const tables = idsOnly === null ? tokenizerTablesFromGGUF(g) : null;
   return {
     source: file,
     format: `GGUF v${g.version}${metaString(g, "general.name") !== null ? ` ("${metaString(g, "general.name")}")` : ""}`,
     spec,
     parameters,
     dtypes,
-    tokenizer: `GPT-2 byte-level BPE (GGUF metadata, pre "${metaString(g, "tokenizer.ggml.pre") ?? "default"}"), ${tables.tokens.length} tokens, ${tables.merges.length} merges`,
+    tokenizer:
+      tables === null
+        ? `none: ${idsOnly} (prompts are token ids)`
+        : `GPT-2 byte-level BPE (GGUF metadata, pre "${metaString(g, "tokenizer.ggml.pre") ?? "default"}"), ${tables.tokens.length} tokens, ${tables.merges.length} merges`,
     files: [{ name: path.basename(file), bytes: g.fileSize }],
   };
 }

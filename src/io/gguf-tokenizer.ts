@@ -25,6 +25,41 @@ export interface TokenizerTables {
 /** Pre-tokenizers whose regex is GPT-2's own; anything else would split text differently. */
 const GPT2_PRE = ["gpt-2", "default"];
 
+/**
+ * Marks a file whose vocabulary is placeholders (see idsOnlyTokenizerMetadata); llama.cpp
+ * ignores keys it does not know.
+ */
+export const IDS_ONLY_KEY = "nanogpt-infer.tokenizer";
+
+/**
+ * A vocabulary llama.cpp loads for a checkpoint that has none: `vocabSize` unique placeholder
+ * tokens of type UNUSED, a gpt2 model with no merges. Its own "no_vocab" model would do, but
+ * node-llama-cpp tokenizes while loading and aborts on it (llama.cpp 3.21.1's bundle).
+ */
+export function idsOnlyTokenizerMetadata(vocabSize: number, eosTokenId: number | null): [string, GGUFEntry][] {
+  const entries: [string, GGUFEntry][] = [
+    [IDS_ONLY_KEY, { type: "string", value: "ids-only" }],
+    ["tokenizer.ggml.model", { type: "string", value: "gpt2" }],
+    ["tokenizer.ggml.pre", { type: "string", value: "default" }],
+    ["tokenizer.ggml.tokens", { type: "string[]", value: Array.from({ length: vocabSize }, (_, id) => `[PAD${id}]`) }],
+    ["tokenizer.ggml.token_type", { type: "i32[]", value: new Array<number>(vocabSize).fill(TokenType.UNUSED) }],
+    ["tokenizer.ggml.merges", { type: "string[]", value: [] }],
+  ];
+  if (eosTokenId !== null) entries.push(["tokenizer.ggml.eos_token_id", { type: "u32", value: eosTokenId }]);
+  return entries;
+}
+
+/** Why this engine cannot read a GGUF file's tokenizer as text (one phrase), or null when it can. */
+export function unreadableGGUFTokenizer(g: GGUFFile): string | null {
+  if (metaString(g, IDS_ONLY_KEY) === "ids-only") return "written with placeholder tokens, no vocabulary";
+  const model = metaString(g, "tokenizer.ggml.model");
+  if (model === null || model === "no_vocab" || model === "none") return "the file has no vocabulary";
+  if (model !== "gpt2") return `tokenizer.ggml.model "${model}" is not supported yet`;
+  const pre = metaString(g, "tokenizer.ggml.pre");
+  if (pre !== null && !GPT2_PRE.includes(pre)) return `tokenizer.ggml.pre "${pre}" is not supported yet`;
+  return null;
+}
+
 export function tokenizerTablesFromGGUF(g: GGUFFile): TokenizerTables {
   const model = metaString(g, "tokenizer.ggml.model");
   if (model === null) throw new UserError(`${g.file}: no tokenizer (tokenizer.ggml.model is missing)`);

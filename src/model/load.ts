@@ -6,6 +6,7 @@ import { readLlama2cHeader, type Llama2cHeader } from "../io/llama2c.js";
 import { resolveHubModel } from "../io/hub/resolve.js";
 import { classifyModelSource } from "../io/hub/source.js";
 import { checkRegularFile } from "../io/regular-file.js";
+import { unreadableGGUFTokenizer } from "../io/gguf-tokenizer.js";
 import { loadGGUFTokenizer, loadTokenizer, type Tokenizer } from "../tokenizer/index.js";
 import { IdsOnlyTokenizer } from "../tokenizer/ids-only.js";
 import { loadLlama2cTokenizer } from "../tokenizer/llama2c.js";
@@ -99,6 +100,16 @@ export function hasTokenizerFiles(dir: string): boolean {
   return fs.existsSync(path.join(dir, "tokenizer.json")) || (fs.existsSync(path.join(dir, "vocab.json")) && fs.existsSync(path.join(dir, "merges.txt")));
 }
 
+/**
+ * Why a GGUF file's tokenizer is replaced by token ids, or null when it is read. Llama-family
+ * files carry SentencePiece or llama-bpe vocabularies this engine cannot read yet; they still
+ * load, with prompts as ids. A GPT-2 file always carries GPT-2's tokenizer, so another one
+ * there is a broken file, reported by loadGGUFTokenizer.
+ */
+export function ggufIdsOnlyReason(g: GGUFFile, spec: ModelSpec): string | null {
+  return spec.family === "gpt2" ? null : unreadableGGUFTokenizer(g);
+}
+
 /** A model whose config and tokenizer are read and whose weights are still on disk. */
 export interface OpenedModel {
   readonly location: ModelLocation;
@@ -127,13 +138,14 @@ export async function openModel(source: string, options: { quiet?: boolean; toke
     throw new UserError(`--tokenizer reads a llama2.c tokenizer.bin for a llama2.c .bin model; ${source} has its own tokenizer`);
   }
   let tokenizer: Tokenizer;
+  const idsOnly = location.kind === "gguf" ? ggufIdsOnlyReason(location.gguf, spec) : null;
   if (location.kind === "llama2c") {
     // Without its tokenizer.bin a checkpoint still runs on token ids, as a folder without tokenizer files does.
     tokenizer = options.tokenizer !== undefined ? loadLlama2cTokenizer(options.tokenizer) : new IdsOnlyTokenizer(spec.shape.vocabSize, null, spec.eosTokenIds[0] ?? null, where);
     if (tokenizer.vocabSize !== spec.shape.vocabSize) throw new UserError(`${options.tokenizer}: has ${tokenizer.vocabSize} tokens but ${location.file} has vocab_size ${spec.shape.vocabSize}`);
-  } else if (location.kind === "gguf") tokenizer = await loadGGUFTokenizer(location.file);
-  else if (hasTokenizerFiles(location.dir)) tokenizer = await loadTokenizer(location.dir);
-  else tokenizer = new IdsOnlyTokenizer(spec.shape.vocabSize, null, spec.eosTokenIds[0] ?? null, where);
+  } else if (location.kind === "gguf" && idsOnly === null) tokenizer = await loadGGUFTokenizer(location.file);
+  else if (location.kind === "folder" && hasTokenizerFiles(location.dir)) tokenizer = await loadTokenizer(location.dir);
+  else tokenizer = new IdsOnlyTokenizer(spec.shape.vocabSize, null, spec.eosTokenIds[0] ?? null, idsOnly === null ? where : `${where} (${idsOnly})`);
   if (location.kind !== "llama2c" && tokenizer.vocabSize > spec.shape.vocabSize) {
     throw new UserError(
       location.kind === "gguf"

@@ -21,6 +21,12 @@ export type RopeScaling =
 export interface RopeConfig {
   readonly theta: number; // rope_theta, the base
   readonly scaling: RopeScaling;
+  /**
+   * (hs / 2) divisors of the frequencies, applied after `scaling`: how llama.cpp stores Llama 3
+   * scaling (a rope_freqs.weight tensor, frequency / factor), kept in that form so a GGUF file's
+   * own rounding is what the tables see.
+   */
+  readonly freqFactors?: readonly number[];
 }
 
 export const ROPE_TYPES = ["default", "linear", "llama3"];
@@ -51,6 +57,7 @@ export function inverseFrequencies(headDim: number, rope: RopeConfig): Float64Ar
       }
     }
   }
+  if (rope.freqFactors !== undefined) for (let i = 0; i < half; i++) inv[i] = f32(inv[i] / rope.freqFactors[i]);
   return inv;
 }
 
@@ -113,5 +120,6 @@ function isObject(v: unknown): v is Readonly<Record<string, unknown>> {
 export function describeRope(rope: RopeConfig): string {
   const s = rope.scaling;
   const scaling = s.type === "default" ? "" : s.type === "linear" ? `, linear ×${s.factor}` : `, llama3 ×${s.factor} (low ${s.lowFreqFactor}, high ${s.highFreqFactor}, original context ${s.originalContext})`;
-  return `RoPE θ ${rope.theta}${scaling}`;
+  const factors = rope.freqFactors === undefined ? "" : `, per-frequency factors ${Math.min(...rope.freqFactors)}..${Math.max(...rope.freqFactors)} (rope_freqs)`;
+  return `RoPE θ ${rope.theta}${scaling}${factors}`;
 }

@@ -1,4 +1,3 @@
-import { UserError } from "../../../errors.js";
 import type { Backend } from "../../../kernels/backend.js";
 import type { ModelFamily } from "../../family.js";
 import { describeRope } from "../../layers/rope.js";
@@ -6,6 +5,7 @@ import { matrixBytes, type WeightDType } from "../../matrix.js";
 import type { Model, ModelSpec } from "../../model.js";
 import { llamaShape, parseLlamaConfig, type LlamaConfig, type LlamaVariant } from "./config.js";
 import { forward } from "./forward.js";
+import { llamaConfigFromGGUF, loadLlamaGGUF } from "./load-gguf.js";
 import { checkLlamaTensors, loadLlamaSafetensors } from "./load-safetensors.js";
 import { LlamaRunState } from "./run-state.js";
 import { countParameters, decodeWeightArrays, type LlamaWeights } from "./weights.js";
@@ -18,7 +18,7 @@ export interface LlamaFamilyNames {
 
 /** A family that runs the Llama forward pass; Qwen2 and Qwen3 are variants of it. */
 export function llamaStyleFamily(variant: LlamaVariant, names: LlamaFamilyNames): ModelFamily {
-  return {
+  const family: ModelFamily = {
     name: variant.name,
     ...names,
     fromFolder: (dir, json, file) => {
@@ -26,10 +26,16 @@ export function llamaStyleFamily(variant: LlamaVariant, names: LlamaFamilyNames)
       return llamaSpec(variant.name, config, (backend, dtype) => loadLlamaSafetensors(dir, config, backend, dtype), () => checkLlamaTensors(dir, config));
     },
     fromGGUF: (g) => {
-      throw new UserError(`${g.file}: reading ${variant.name} GGUF files is not supported yet (use the Hugging Face folder)`);
+      const config = llamaConfigFromGGUF(g, variant);
+      return llamaSpec(variant.name, config, (backend, dtype) => loadLlamaGGUF(g, config, backend, dtype));
     },
   };
+  LLAMA_STYLE_VARIANTS.set(family, variant);
+  return family;
 }
+
+/** The variant behind each Llama-style family, for the code that writes them (convert). */
+export const LLAMA_STYLE_VARIANTS = new Map<ModelFamily, LlamaVariant>();
 
 /** Llama 2/3, TinyLlama, SmolLM/SmolLM2, Mistral-style checkpoints within their window. */
 export const llamaFamily = llamaStyleFamily(

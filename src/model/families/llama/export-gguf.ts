@@ -1,0 +1,147 @@
+import { UserError } from "../../../errors.js";
+import { GGMLType, LLAMA_FILE_TYPE, type GGUFEntry, type SupportedGGMLType } from "../../../io/gguf.js";
+import { QK, encode, encodedSize } from "../../../io/gguf-quant.js";
+import { idsOnlyTokenizerMetadata } from "../../../io/gguf-tokenizer.js";
+import { writeGGUF, type GGUFTensorPlan } from "../../../io/gguf-write.js";
+import type { Matrix } from "../../../kernels/backend.js";
+import { inverseFrequencies, type RopeConfig } from "../../layers/rope.js";
+import { readMatrixRow } from "../../matrix.js";
+import type { GGUFOutType } from "../gpt2/export-gguf.js";
+import type { LlamaConfig } from "./config.js";
+import { deinterleavedRow } from "./load-gguf.js";
+import type { LlamaWeights } from "./weights.js";
+
+const OUT_TYPE: Record<GGUFOutType, SupportedGGMLType> = { f32: GGMLType.F32, f16: GGMLType.F16, q8_0: GGMLType.Q8_0, q4_0: GGMLType.Q4_0 };
+const CHUNK_BYTES = 4 << 20;
+const GGML_QUANT_VERSION = 2;
+
+export interface LlamaGGUFExportSource {
+  readonly name: string;
+  /** general.architecture: llama, qwen2 or qwen3. */
+  readonly arch: string;
+  readonly config: LlamaConfig;
+  readonly weights: LlamaWeights;
+}
+
+/**
+ * Writes a Llama-style model as convert_hf_to_gguf.py does: {arch}.* metadata, its tensor
+ * names, 1-D tensors in F32 and matrices in `outType` (F16 when a row is not whole 32-value
+ * blocks). For `llama` the rows of q and k are permuted within each head into ggml's
+ * interleaved RoPE order (see load-gguf.ts); Llama 3 scaling becomes a rope_freqs tensor.
+ *
+ * The vocabulary is placeholders (idsOnlyTokenizerMetadata): this engine reads Llama-family
+ * tokenizers only as token ids so far, and llama.cpp runs such a file on token ids.
+ */
+export function writeLlamaGGUF(file: string, src: LlamaGGUFExportSource, outType: GGUFOutType): { tensors: number } {
+  const { config: c, weights: w, arch } = src;
+  const target = OUT_TYPE[outType];
+  const { nHead: nh, nKVHead: nkv, headDim: hs } = c.heads;
+  const key = (k: string) => `${arch}.${k}`;
+  const metadata: [string, GGUFEntry][] = [
+    ["general.architecture", { type: "string", value: arch }],
+    ["general.name", { type: "string", value: src.name }],
+    ["general.file_type", { type: "u32", value: LLAMA_FILE_TYPE[target] }],
+    ["general.quantization_version", { type: "u32", value: GGML_QUANT_VERSION }],
+    [key("vocab_size"), { type: "u32", value: c.vocabSize }],
+    [key("context_length"), { type: "u32", value: c.contextLength }],
+    [key("embedding_length"), { type: "u32", value: c.hidden }],
+    [key("feed_forward_length"), { type: "u32", value: c.intermediate }],
+    [key("block_count"), { type: "u32", value: c.nLayer }],
+    [key("attention.head_count"), { type: "u32", value: nh }],
+    [key("attention.head_count_kv"), { type: "u32", value: nkv }],
+    [key("attention.key_length"), { type: "u32", value: hs }],
+    [key("attention.value_length"), { type: "u32", value: hs }],
+    [key("rope.dimension_count"), { type: "u32", value: hs }],
+    [key("rope.freq_base"), { type: "f32", value: c.rope.theta }],
+    [key("attention.layer_norm_rms_epsilon"), { type: "f32", value: c.rmsNormEps }],
+  ];
+  const s = c.rope.scaling;
+  if (s.type === "linear") metadata.push([key("rope.scaling.type"), { type: "string", value: "linear" }], [key("rope.scaling.factor"), { type: "f32", value: s.factor }]);
+  metadata.push(...idsOnlyTokenizerMetadata(c.vocabSize, c.eosTokenIds[0] ?? null));
+
+  const freqFactors = ropeFreqFactors(hs, c.rope);
+  if (freqFactors !== null && arch !== "llama") throw new UserError(`${src.name}: llama.cpp's ${arch} takes no rope_freqs factors, so its Llama 3 RoPE scaling cannot be written`);
+
+  const interleave = arch === "llama";
+  const tensors: GGUFTensorPlan[] = [];
+  const vector = (name: string, v: Float32Array, rowOf: (i: number) => number = (i) => i): void => {
+    const out = new Float32Array(v.length);
+    for (let i = 0; i < v.length; i++) out[i] = v[rowOf(i)];
+    tensors.push({ name, dims: [v.length], type: GGMLType.F32, write: (emit) => emit(new Uint8Array(out.buffer)) });
+  };
+  /** Rows [first, first + rows) of m, file row i taken from m's row first + rowOf(i). */
+  const matrix = (name: string, m: Matrix, first = 0, rows = m.rows, rowOf: (i: number) => number = (i) => i): void => {
+    const t = target !== GGMLType.F32 && target !== GGMLType.F16 && m.cols % QK !== 0 ? GGMLType.F16 : target;
+    tensors.push({ name, dims: [m.cols, rows], type: t, write: (emit) => writeRows(m, rows, (i) => first + rowOf(i), t, emit) });
+  };
+  const qkOrder = interleave ? (i: number) => deinterleavedRow(i, hs) : undefined;
+
+  matrix("token_embd.weight", w.embed);
+  if (freqFactors !== null) vector("rope_freqs.weight", Float32Array.from(freqFactors));
+  w.blocks.forEach((b, l) => {
+    const p = `blk.${l}`;
+    const parts: [string, number, number, ((i: number) => number) | undefined][] = [
+      ["attn_q", 0, nh * hs, qkOrder],
+      ["attn_k", nh * hs, nkv * hs, qkOrder],
+      ["attn_v", (nh + nkv) * hs, nkv * hs, undefined],
+    ];
+    vector(`${p}.attn_norm.weight`, b.attnNorm);
+    for (const [name, first, rows, order] of parts) {
+      matrix(`${p}.${name}.weight`, b.qkv, first, rows, order);
+      const bias = b.qkvBias;
+      if (bias !== null) vector(`${p}.${name}.bias`, bias.subarray(first, first + rows), order);
+    }
+    if (b.qNorm !== null) vector(`${p}.attn_q_norm.weight`, b.qNorm);
+    if (b.kNorm !== null) vector(`${p}.attn_k_norm.weight`, b.kNorm);
+    matrix(`${p}.attn_output.weight`, b.o);
+    if (b.oBias !== null) vector(`${p}.attn_output.bias`, b.oBias);
+    vector(`${p}.ffn_norm.weight`, b.mlpNorm);
+    matrix(`${p}.ffn_gate.weight`, b.gateUp, 0, c.intermediate);
+    matrix(`${p}.ffn_up.weight`, b.gateUp, c.intermediate, c.intermediate);
+    if (b.gateUpBias !== null) {
+      vector(`${p}.ffn_gate.bias`, b.gateUpBias.subarray(0, c.intermediate));
+      vector(`${p}.ffn_up.bias`, b.gateUpBias.subarray(c.intermediate));
+    }
+    matrix(`${p}.ffn_down.weight`, b.down);
+    if (b.downBias !== null) vector(`${p}.ffn_down.bias`, b.downBias);
+  });
+  vector("output_norm.weight", w.norm);
+  // A tied head is not written: llama.cpp falls back to token_embd when output is absent.
+  if (w.lmHead !== w.embed) matrix("output.weight", w.lmHead);
+
+  writeGGUF(file, metadata, tensors);
+  return { tensors: tensors.length };
+}
+
+/**
+ * The rope_freqs factors llama.cpp divides each frequency by: Llama 3 scaling computed as
+ * convert_hf_to_gguf.py does (1 above the high-frequency wavelength, `factor` below the low
+ * one, 1 / ((1 − smooth) / factor + smooth) between), or a GGUF source's own; null for none.
+ */
+export function ropeFreqFactors(headDim: number, rope: RopeConfig): number[] | null {
+  const s = rope.scaling;
+  if (s.type !== "llama3") return rope.freqFactors === undefined ? null : [...rope.freqFactors];
+  const freqs = inverseFrequencies(headDim, { theta: rope.theta, scaling: { type: "default" } });
+  const lowWavelen = s.originalContext / s.lowFreqFactor;
+  const highWavelen = s.originalContext / s.highFreqFactor;
+  return [...freqs].map((freq) => {
+    const wavelen = (2 * Math.PI) / freq;
+    if (wavelen < highWavelen) return 1;
+    if (wavelen > lowWavelen) return s.factor;
+    const smooth = (s.originalContext / wavelen - s.lowFreqFactor) / (s.highFreqFactor - s.lowFreqFactor);
+    return 1 / ((1 - smooth) / s.factor + smooth);
+  });
+}
+
+/** Encodes `rows` rows, row i read from m's row rowOf(i), a few MB at a time. */
+function writeRows(m: Matrix, rows: number, rowOf: (i: number) => number, type: SupportedGGMLType, emit: (bytes: Uint8Array) => void): void {
+  const rowsPerChunk = Math.max(1, Math.floor(CHUNK_BYTES / (m.cols * 4)));
+  const buf = new Float32Array(Math.min(rowsPerChunk, rows) * m.cols);
+  const out = Buffer.alloc(encodedSize(type, buf.length));
+  for (let r0 = 0; r0 < rows; r0 += rowsPerChunk) {
+    const n = Math.min(rowsPerChunk, rows - r0);
+    for (let r = 0; r < n; r++) readMatrixRow(buf, r * m.cols, m, rowOf(r0 + r));
+    encode(type, buf, n * m.cols, out);
+    emit(out.subarray(0, encodedSize(type, n * m.cols)));
+  }
+}
