@@ -1,6 +1,7 @@
 /**
  * This engine side by side with onnxruntime and llama.cpp on the same weights, threads and prompt,
- * in one run: `npm run bench:peers -- [--rounds 3] [--threads 1,2] [--repeat 1] [--warmup 2] [--quick] [--quiet-wait 20]`.
+ * in one run: `npm run bench:peers -- [--rounds 3] [--threads 1,2] [--repeat 1] [--warmup 2] [--quick] [--quiet-wait 20] [--models gpt2,smollm2]`.
+ * Every peer runs as its users run it: its default settings (llama.cpp's F16 KV cache included).
  * Each measurement is its own child process, so peak RSS and thread pools never mix; the order
  * alternates engine, onnxruntime, llama.cpp, engine, ... for every configuration in every round,
  * so a noisy neighbour slows all columns alike, and each cell is the median over the rounds.
@@ -12,7 +13,7 @@ import path from "node:path";
 import { parseArgs } from "node:util";
 import type { ChildResult } from "./peers-runner/child.js";
 import { repoRoot } from "./peers-runner/paths.js";
-import { cacheDir, cliPath, gguf, installPeers, onnxModel, PEER_VERSIONS, randomGPT2, type Prepared } from "./peers-runner/setup.js";
+import { cacheDir, cliPath, gguf, installPeers, onnxModel, PEER_VERSIONS, randomGPT2, randomSmolLM2, type Prepared } from "./peers-runner/setup.js";
 import { waitForQuiet } from "./peers-runner/quiet.js";
 import { formatCeilings, formatOwnTimers, formatTable, PEERS, type Peer, type Row } from "./peers-runner/table.js";
 
@@ -25,6 +26,8 @@ interface Options {
   gen: number;
   /** Seconds to wait at most for an idle machine before each measurement (0: only look). */
   quietWait: number;
+  /** Only the rows whose model name contains one of these (case-insensitive); all when empty. */
+  models: string[];
 }
 
 /** A measurement starts once less than this share of all cores is busy (or the wait runs out). */
@@ -52,6 +55,7 @@ function options(): Options {
       gen: { type: "string" },
       quick: { type: "boolean", default: false },
       "quiet-wait": { type: "string", default: "20" },
+      models: { type: "string", default: "" },
     },
   });
   const int = (s: string, name: string, min = 1) => {
@@ -69,6 +73,7 @@ function options(): Options {
     promptLen: int(values["prompt-len"] ?? (quick ? "16" : "128"), "prompt-len"),
     gen: int(values.gen ?? (quick ? "16" : "128"), "gen"),
     quietWait: int(values["quiet-wait"], "quiet-wait", 0),
+    models: values.models.split(",").map((m) => m.trim().toLowerCase()).filter((m) => m !== ""),
   };
 }
 
@@ -99,6 +104,10 @@ async function configs(opts: Options): Promise<Config[]> {
   const ggufF32 = await needs("node-llama-cpp", () => gguf(random, "f32", log));
   const ggufF16 = await needs("node-llama-cpp", () => gguf(random, "f16", log));
   const ggufQ8 = await needs("node-llama-cpp", () => gguf(random, "q8_0", log));
+  const smol = await randomSmolLM2(log);
+  const smolF32 = await needs("node-llama-cpp", () => gguf(smol, "f32", log));
+  const smolQ8 = await needs("node-llama-cpp", () => gguf(smol, "q8_0", log));
+  const vSmol = vocabOf(smol);
   const v124 = vocabOf(random);
   const vShakespeare = vocabOf(shakespeare);
   const out: Config[] = [];
@@ -112,9 +121,11 @@ async function configs(opts: Options): Promise<Config[]> {
       { row: row("GPT-2-124M shapes (random)", "F16"), commands: { engine: engine(random, "f16", t), "llama.cpp": peer("llama-cpp.js", ggufF16, t, v124) } },
       { row: row("GPT-2-124M shapes (random)", "q8 / Q8_0"), commands: { engine: engine(random, "q8", t), "llama.cpp": peer("llama-cpp.js", ggufQ8, t, v124) } },
       { row: row("shakespeare-byte-gpt2", "F32"), commands: { engine: engine(shakespeare, "f32", t), onnxruntime: peer("onnx.js", onnxShakespeare, t, vShakespeare) } },
+      { row: row("SmolLM2-135M shapes (random)", "F32"), commands: { engine: engine(smol, "f32", t), "llama.cpp": peer("llama-cpp.js", smolF32, t, vSmol) } },
+      { row: row("SmolLM2-135M shapes (random)", "q8 / Q8_0"), commands: { engine: engine(smol, "q8", t), "llama.cpp": peer("llama-cpp.js", smolQ8, t, vSmol) } },
     );
   }
-  return out;
+  return opts.models.length === 0 ? out : out.filter((c) => opts.models.some((m) => c.row.model.toLowerCase().includes(m)));
 }
 
 /** Runs one child; its result is the last JSON line it prints. */
@@ -182,7 +193,7 @@ async function main(): Promise<void> {
     formatTable(all.map((c) => c.row)),
     "",
     "ratios are engine ÷ peer on medians: above 1 the engine is faster (tok/s) or, for peak RSS, uses more memory.",
-    "onnxruntime's graph computes logits for every prompt position; the engine and llama.cpp only for the last. KV caches are F32 in all three.",
+    "onnxruntime's graph computes logits for every prompt position; the engine and llama.cpp only for the last. KV caches: F32 in the engine and onnxruntime, llama.cpp's default (F16).",
     formatCeilings(all.map((c) => c.row)),
     formatOwnTimers(all.map((c) => c.row)),
     `raw results: ${path.relative(repoRoot(), resultsFile)}`,

@@ -5,16 +5,18 @@
  *           context of 64 (so scaling changes positions well inside 300), context 512
  *   qwen2   Qwen2ForCausalLM, q/k/v biases, untied head
  *   qwen3   Qwen3ForCausalLM, q/k norms, head_dim 32 ≠ hidden / heads, untied head
+ *   smollm2 SmolLM2-135M's shapes (30 layers, hidden 576, 9 heads / 3 KV heads, MLP 1536,
+ *           vocab 49152, tied, rope_theta 100000), for benchmarks
  *
- *   node dist/scripts/make-random-llama.js llama3|qwen2|qwen3 OUT_DIR [--seed N]
+ *   node dist/scripts/make-random-llama.js llama3|qwen2|qwen3|smollm2 OUT_DIR [--seed N]
  */
 import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { makeNormal } from "./make-random-gpt2.js";
 
-export type RandomLlamaKind = "llama3" | "qwen2" | "qwen3";
-export const RANDOM_LLAMA_KINDS: readonly RandomLlamaKind[] = ["llama3", "qwen2", "qwen3"];
+export type RandomLlamaKind = "llama3" | "qwen2" | "qwen3" | "smollm2";
+export const RANDOM_LLAMA_KINDS: readonly RandomLlamaKind[] = ["llama3", "qwen2", "qwen3", "smollm2"];
 
 /** A config.json for each kind; everything the weights need is read back from it. */
 export function randomLlamaConfig(kind: RandomLlamaKind): Record<string, unknown> {
@@ -69,6 +71,24 @@ export function randomLlamaConfig(kind: RandomLlamaKind): Record<string, unknown
         rope_theta: 1000000.0,
         attention_bias: false,
         tie_word_embeddings: false,
+      };
+    case "smollm2":
+      return {
+        ...common,
+        architectures: ["LlamaForCausalLM"],
+        model_type: "llama",
+        hidden_size: 576,
+        intermediate_size: 1536,
+        num_hidden_layers: 30,
+        num_attention_heads: 9,
+        num_key_value_heads: 3,
+        vocab_size: 49152,
+        max_position_embeddings: 8192,
+        rms_norm_eps: 1e-5,
+        rope_theta: 100000.0,
+        tie_word_embeddings: true,
+        attention_bias: false,
+        mlp_bias: false,
       };
   }
 }
@@ -156,7 +176,8 @@ export function writeRandomLlamaFolder(outDir: string, config: Record<string, un
 }
 
 export function makeRandomLlama(outDir: string, kind: RandomLlamaKind, seed = 1234): string {
-  return writeRandomLlamaFolder(outDir, randomLlamaConfig(kind), { seed });
+  // Benchmark shapes get trained-model-sized weights (std 0.02, as GPT-2's random checkpoint has).
+  return writeRandomLlamaFolder(outDir, randomLlamaConfig(kind), { seed, std: kind === "smollm2" ? 0.02 : undefined });
 }
 
 if (process.argv[1] !== undefined && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {

@@ -20,8 +20,9 @@ export interface LlamaModel {
     threads: number | { ideal: number; min: number };
     flashAttention?: boolean;
     performanceTracking?: boolean;
-    experimentalKvCacheKeyType: "F32";
-    experimentalKvCacheValueType: "F32";
+    /** llama.cpp's default is F16; the correctness checks ask for F32 to compare with the engine. */
+    experimentalKvCacheKeyType?: "F32";
+    experimentalKvCacheValueType?: "F32";
   }): Promise<LlamaContext>;
   dispose(): Promise<void>;
 }

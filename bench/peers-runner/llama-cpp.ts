@@ -26,9 +26,6 @@ runChild("llama-cpp", async () => {
     sequences: 1,
     threads: { ideal: args.threads, min: args.threads },
     performanceTracking: true,
-    // F32 caches, as the engine's and the ONNX graph's, so only the weights' type differs by row.
-    experimentalKvCacheKeyType: "F32",
-    experimentalKvCacheValueType: "F32",
   });
   const loadMs = performance.now() - t0;
   const sequence = context.getSequence();

@@ -8,6 +8,7 @@ import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { makeRandomGPT2 } from "../../scripts/make-random-gpt2.js";
+import { makeRandomLlama } from "../../scripts/make-random-llama.js";
 import { peersDir, repoRoot } from "./paths.js";
 
 export const PEER_VERSIONS = { "onnxruntime-node": "1.30.0", "node-llama-cpp": "3.21.1" } as const;
@@ -101,12 +102,27 @@ function firstError(r: { status: number | null; stderr: string; error?: Error })
   return line ?? `exit status ${r.status}`;
 }
 
+/** A random checkpoint of SmolLM2-135M's shapes (Llama family, GQA 9/3, tied, vocab 49152). */
+export async function randomSmolLM2(log: (s: string) => void): Promise<string> {
+  const dir = path.join(cacheDir(), "random-smollm2-135m");
+  if (!fs.existsSync(path.join(dir, "model.safetensors"))) {
+    log(`writing a random SmolLM2-135M-shaped checkpoint to ${dir} ...`);
+    await makeAtomically(dir, async (tmp) => {
+      makeRandomLlama(tmp, "smollm2");
+      return null;
+    });
+  }
+  return dir;
+}
+
 /** A GGUF of `modelDir` written by the engine's `nanogpt-infer convert --to gguf`. */
 export async function gguf(modelDir: string, dtype: "f32" | "f16" | "q8_0", log: (s: string) => void): Promise<Prepared> {
   const out = path.join(cacheDir(), `${path.basename(modelDir)}-${dtype}.gguf`);
   // Sources, not dist/: every build rewrites dist/ and would void the cache.
   const io = path.join(repoRoot(), "src", "io");
-  const converter = [path.join(repoRoot(), "src", "cli", "convert.ts"), ...fs.readdirSync(io).filter((f) => f.startsWith("gguf")).map((f) => path.join(io, f))];
+  const families = path.join(repoRoot(), "src", "model", "families");
+  const exporters = fs.readdirSync(families).map((f) => path.join(families, f, "export-gguf.ts"));
+  const converter = [path.join(repoRoot(), "src", "cli", "convert.ts"), ...exporters, ...fs.readdirSync(io).filter((f) => f.startsWith("gguf")).map((f) => path.join(io, f))];
   if (fresh(out, [path.join(modelDir, "model.safetensors"), ...converter])) return { ok: true, path: out };
   log(`converting ${modelDir} to ${out} ...`);
   return makeAtomically(out, async (tmp) => {
