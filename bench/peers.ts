@@ -12,8 +12,9 @@ import os from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import type { ChildResult } from "./peers-runner/child.js";
-import { repoRoot } from "./peers-runner/paths.js";
-import { cacheDir, cliPath, gguf, installPeers, onnxModel, PEER_VERSIONS, randomGPT2, randomSmolLM2, type Prepared } from "./peers-runner/setup.js";
+import { installPeers, PEER_VERSIONS } from "../scripts/peers/install.js";
+import { repoRoot } from "../scripts/peers/paths.js";
+import { cacheDir, cliPath, gguf, onnxModel, randomGPT2, randomSmolLM2, type Prepared } from "./peers-runner/setup.js";
 import { waitForQuiet } from "./peers-runner/quiet.js";
 import { formatCeilings, formatOwnTimers, formatTable, PEERS, type Peer, type Row } from "./peers-runner/table.js";
 

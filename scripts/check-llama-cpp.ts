@@ -18,11 +18,11 @@ import { convertCommand } from "../src/cli/convert.js";
 import { LLM } from "../src/engine/llm.js";
 import { GGUF_OUT_TYPES, type GGUFOutType } from "../src/model/families/gpt2/export-gguf.js";
 import type { BackendKind } from "../src/kernels/index.js";
-import { peerModule } from "../bench/peers-runner/paths.js";
-import { installPeers } from "../bench/peers-runner/setup.js";
+import { peerModule } from "./peers/paths.js";
+import { installPeers } from "./peers/install.js";
 import { makeRandomGPT2, repoRoot } from "./make-random-gpt2.js";
 import { checkLlamaFamily, formatLlamaFamilyTable, RANDOM_LLAMA_KINDS } from "./llama-cpp-llama-family.js";
-import type { Llama, LlamaModel, NodeLlamaCpp } from "../bench/peers-runner/llama-api.js";
+import type { Llama, LlamaModel, NodeLlamaCpp } from "./peers/llama-api.js";
 
 const PROMPTS = ["Hello, my name is", "The quick brown fox jumps over the lazy dog.", " In 1492, Columbus sailed"];
 

@@ -11,7 +11,7 @@ import { LLM } from "../src/engine/llm.js";
 import type { GGUFOutType } from "../src/model/families/gpt2/export-gguf.js";
 import type { BackendKind } from "../src/kernels/index.js";
 import { makeRandomLlama, RANDOM_LLAMA_KINDS, type RandomLlamaKind } from "./make-random-llama.js";
-import type { Llama, LlamaModel } from "../bench/peers-runner/llama-api.js";
+import type { Llama, LlamaModel } from "./peers/llama-api.js";
 
 /** As in the GPT-2 half: a divergence counts only where our top two logits are this close. */
 const NEAR_TIE: Record<GGUFOutType, number> = { f32: 1e-3, f16: 5e-3, q8_0: 5e-2, q4_0: 5e-2 };

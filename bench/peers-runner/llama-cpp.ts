@@ -5,8 +5,8 @@
  *   node dist/bench/peers-runner/llama-cpp.js --model FILE.gguf --threads N --prompt-len P --gen G --vocab V
  */
 import { childArgs, measure, medianTiming, report, runChild, type Timing } from "./child.js";
-import { peerModule } from "./paths.js";
-import type { NodeLlamaCpp } from "./llama-api.js";
+import { peerModule } from "../../scripts/peers/paths.js";
+import type { NodeLlamaCpp } from "../../scripts/peers/llama-api.js";
 
 runChild("llama-cpp", async () => {
   const args = childArgs();

@@ -7,7 +7,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { childArgs, measure, report, runChild } from "./child.js";
-import { peerModule } from "./paths.js";
+import { peerModule } from "../../scripts/peers/paths.js";
 
 /** The slice of onnxruntime-node's API this runner uses. */
 interface OrtTensor {

@@ -9,10 +9,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { makeRandomGPT2 } from "../../scripts/make-random-gpt2.js";
 import { makeRandomLlama } from "../../scripts/make-random-llama.js";
-import { peersDir, repoRoot } from "./paths.js";
-
-export const PEER_VERSIONS = { "onnxruntime-node": "1.30.0", "node-llama-cpp": "3.21.1" } as const;
-export type PeerPackage = keyof typeof PEER_VERSIONS;
+import { peersDir, repoRoot } from "../../scripts/peers/paths.js";
 
 /** A prepared input, or why it could not be made (shown in the table instead of a number). */
 export type Prepared = { ok: true; path: string } | { ok: false; reason: string };
@@ -23,41 +20,6 @@ export function cacheDir(): string {
 
 export function cliPath(): string {
   return path.join(repoRoot(), "dist", "src", "cli", "main.js");
-}
-
-function installedVersion(pkg: PeerPackage): string | undefined {
-  const file = path.join(peersDir(), "node_modules", pkg, "package.json");
-  if (!fs.existsSync(file)) return undefined;
-  const json: { version?: string } = JSON.parse(fs.readFileSync(file, "utf8"));
-  return json.version;
-}
-
-/**
- * Installs those of `packages` (default: every peer) whose pinned version is missing; returns,
- * per package, null or why it is unusable.
- */
-export function installPeers(log: (s: string) => void, packages?: readonly PeerPackage[]): Record<PeerPackage, string | null> {
-  const dir = peersDir();
-  fs.mkdirSync(dir, { recursive: true });
-  // Keeps the install and the cache out of git without touching the project's .gitignore.
-  fs.writeFileSync(path.join(dir, ".gitignore"), "*\n");
-  // Its own package.json, so npm never walks up to the project's.
-  if (!fs.existsSync(path.join(dir, "package.json"))) fs.writeFileSync(path.join(dir, "package.json"), '{ "private": true }\n');
-  const pkgs = packages ?? Object.keys(PEER_VERSIONS).filter((p): p is PeerPackage => p in PEER_VERSIONS);
-  const missing = pkgs.filter((p) => installedVersion(p) !== PEER_VERSIONS[p]);
-  if (missing.length > 0) {
-    const specs = missing.map((p) => `${p}@${PEER_VERSIONS[p]}`);
-    log(`installing ${specs.join(", ")} into ${dir} ...`);
-    const npm = process.platform === "win32" ? "npm.cmd" : "npm";
-    // ONNXRUNTIME_NODE_INSTALL=skip: its install script would otherwise fetch GPU libraries; the CPU binary ships in the package.
-    spawnSync(npm, ["install", "--prefix", dir, "--save-exact", "--no-audit", "--no-fund", ...specs], {
-      // npm's output to stderr: stdout carries only the table.
-      stdio: ["ignore", 2, 2],
-      env: { ...process.env, ONNXRUNTIME_NODE_INSTALL: "skip" },
-    });
-  }
-  const status = (p: PeerPackage) => (installedVersion(p) === PEER_VERSIONS[p] ? null : `npm install ${p}@${PEER_VERSIONS[p]} failed`);
-  return { "onnxruntime-node": status("onnxruntime-node"), "node-llama-cpp": status("node-llama-cpp") };
 }
 
 /** True when `out` exists and is newer than every input, so a changed input or converter rebuilds it. */

@@ -1,6 +1,6 @@
 import path from "node:path";
 import { pathToFileURL } from "node:url";
-import { repoRoot } from "../../scripts/make-random-gpt2.js";
+import { repoRoot } from "../make-random-gpt2.js";
 
 export { repoRoot };
 
