@@ -8,7 +8,7 @@ import { infoCommand } from "../src/cli/info.js";
 import { LLM } from "../src/engine/llm.js";
 import { UserError } from "../src/errors.js";
 import { readGGUF, type GGUFFile } from "../src/io/gguf-read.js";
-import { unreadableGGUFTokenizer } from "../src/io/gguf-tokenizer.js";
+import { unreadableGGUFTokenizer } from "../src/tokenizer/gguf.js";
 import type { Matrix } from "../src/kernels/backend.js";
 import { createReferenceBackend } from "../src/kernels/reference.js";
 import { deinterleavedRow, llamaConfigFromGGUF, loadLlamaGGUF } from "../src/model/families/llama/load-gguf.js";

@@ -13,10 +13,9 @@ import { loadSafetensorsWeights } from "../src/model/families/gpt2/load-safetens
 import { decodeF32, encode, encodedSize } from "../src/io/gguf-quant.js";
 import { f16ToF32, f32ToF16 } from "../src/numeric/half.js";
 import { readGGUF } from "../src/io/gguf-read.js";
-import { tokenizerTablesFromFolder } from "../src/io/gguf-tokenizer.js";
-import { loadSourceTokenizer } from "../src/io/hub/source.js";
+import { tokenizerTablesFromFolder } from "../src/tokenizer/gguf.js";
 import { createReferenceBackend } from "../src/kernels/reference.js";
-import { loadModel, readConfigJson } from "../src/model/load.js";
+import { loadModel, loadSourceTokenizer, readConfigJson } from "../src/model/load.js";
 import { maxAbsDiff } from "./helpers.js";
 import { fixtures } from "./paths.js";
 

@@ -8,7 +8,7 @@ import { UserError } from "../src/errors.js";
 import { LLM } from "../src/engine/llm.js";
 import { parseHubId } from "../src/io/hub/id.js";
 import { resolveHubModel } from "../src/io/hub/resolve.js";
-import { loadSourceTokenizer } from "../src/io/hub/source.js";
+import { loadSourceTokenizer } from "../src/model/load.js";
 import { startMockHub, type MockHub } from "./hub-mock-server.js";
 import { fixtures } from "./paths.js";
 

@@ -4,7 +4,7 @@ import { parseArgs } from "node:util";
 import { defaultModelDir } from "../model/default-model.js";
 import { UserError } from "../errors.js";
 import { metaString } from "../io/gguf-read.js";
-import { IDS_ONLY_KEY, tokenizerTablesFromFolder, tokenizerTablesFromGGUF } from "../io/gguf-tokenizer.js";
+import { IDS_ONLY_KEY, tokenizerTablesFromFolder, tokenizerTablesFromGGUF } from "../tokenizer/gguf.js";
 import { parseHubId } from "../io/hub/id.js";
 import { formatBytes } from "../io/hub/progress.js";
 import type { Backend } from "../kernels/backend.js";

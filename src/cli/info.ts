@@ -5,7 +5,7 @@ import { defaultModelDir } from "../model/default-model.js";
 import { ggmlTypeName } from "../io/gguf.js";
 import { metaString, type GGUFFile } from "../io/gguf-read.js";
 import { llama2cParameters, type Llama2cHeader } from "../io/llama2c.js";
-import { tokenizerTablesFromFolder, tokenizerTablesFromGGUF } from "../io/gguf-tokenizer.js";
+import { tokenizerTablesFromFolder, tokenizerTablesFromGGUF } from "../tokenizer/gguf.js";
 import { formatBytes } from "../io/hub/progress.js";
 import { listCheckpointTensors } from "../model/checkpoint.js";
 import { ggufIdsOnlyReason, hasTokenizerFiles, locateModel, modelSpec } from "../model/load.js";

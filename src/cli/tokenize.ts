@@ -1,7 +1,7 @@
 import fs from "node:fs";
 import { parseArgs } from "node:util";
 import { UserError } from "../errors.js";
-import { loadSourceTokenizer } from "../io/hub/source.js";
+import { loadSourceTokenizer } from "../model/load.js";
 import { modelOptions, modelSource, stringFlag, type Command } from "./options.js";
 
 export const tokenizeHelp = `nanogpt-infer tokenize [TEXT | --file F] [--model DIR] [--json]

@@ -3,10 +3,10 @@ import path from "node:path";
 import { UserError } from "../errors.js";
 import { readGGUF, type GGUFFile } from "../io/gguf-read.js";
 import { readLlama2cHeader, type Llama2cHeader } from "../io/llama2c.js";
-import { resolveHubModel } from "../io/hub/resolve.js";
+import { resolveHubModel, type ResolveHubOptions } from "../io/hub/resolve.js";
 import { classifyModelSource } from "../io/hub/source.js";
 import { checkRegularFile } from "../io/regular-file.js";
-import { unreadableGGUFTokenizer } from "../io/gguf-tokenizer.js";
+import { unreadableGGUFTokenizer } from "../tokenizer/gguf.js";
 import { loadGGUFTokenizer, loadTokenizer, type Tokenizer } from "../tokenizer/index.js";
 import { IdsOnlyTokenizer } from "../tokenizer/ids-only.js";
 import { loadLlama2cTokenizer } from "../tokenizer/llama2c.js";
@@ -160,4 +160,26 @@ export async function openModel(source: string, options: { quiet?: boolean; toke
 export async function loadModel(source: string, backend: Backend, dtype: WeightDType, options: { quiet?: boolean; tokenizer?: string } = {}): Promise<LoadedModel> {
   const opened = await openModel(source, options);
   return { model: opened.loadWeights(backend, dtype), tokenizer: opened.tokenizer };
+}
+
+/**
+ * Only the tokenizer of any model source (for `tokenize`): a GGUF file's header, a folder's
+ * tokenizer files, or a Hub model's (downloaded like the whole model, so it is cached for later).
+ */
+export async function loadSourceTokenizer(source: string, options: ResolveHubOptions & { tokenizer?: string } = {}): Promise<Tokenizer> {
+  const kind = classifyModelSource(source);
+  if (options.tokenizer !== undefined) {
+    if (kind !== "llama2c") throw new UserError(`--tokenizer reads a llama2.c tokenizer.bin for a llama2.c .bin model; ${source} has its own tokenizer`);
+    return loadLlama2cTokenizer(options.tokenizer);
+  }
+  switch (kind) {
+    case "gguf":
+      return loadGGUFTokenizer(source);
+    case "llama2c":
+      throw new UserError(`${source} is a llama2.c checkpoint, whose tokenizer is a separate file: give it with --tokenizer tokenizer.bin`);
+    case "hub":
+      return loadTokenizer(await resolveHubModel(source, options));
+    case "folder":
+      return loadTokenizer(source);
+  }
 }

@@ -3,7 +3,7 @@
 import { parentPort, workerData } from "node:worker_threads";
 import { UserError } from "../errors.js";
 import { readGGUF } from "../io/gguf-read.js";
-import { compileTokenizerFromTables, tokenizerTablesFromGGUF } from "../io/gguf-tokenizer.js";
+import { compileTokenizerFromTables, tokenizerTablesFromGGUF } from "../tokenizer/gguf.js";
 import type { CompiledTokenizer } from "./compile.js";
 import { readTokenizerFolder, type TokenizerSource, type WorkerReply } from "./load.js";
 

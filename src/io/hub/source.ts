@@ -1,11 +1,8 @@
 import fs from "node:fs";
 import { UserError } from "../../errors.js";
 import { fileKind } from "../regular-file.js";
-import { loadGGUFTokenizer, loadTokenizer, type Tokenizer } from "../../tokenizer/index.js";
-import { loadLlama2cTokenizer } from "../../tokenizer/llama2c.js";
 import { GGUF_MAGIC } from "../gguf.js";
 import { parseHubId } from "./id.js";
-import { resolveHubModel, type ResolveHubOptions } from "./resolve.js";
 
 /**
  * What a `--model` string points at: an existing folder, a GGUF file (by extension, or by magic
@@ -38,27 +35,5 @@ function hasGGUFMagic(file: string): boolean {
     return fs.readSync(fd, buf, 0, 4, 0) === 4 && buf.readUInt32LE(0) === GGUF_MAGIC;
   } finally {
     fs.closeSync(fd);
-  }
-}
-
-/**
- * Only the tokenizer of any model source (for `tokenize`): a GGUF file's header, a folder's
- * tokenizer files, or a Hub model's (downloaded like the whole model, so it is cached for later).
- */
-export async function loadSourceTokenizer(source: string, options: ResolveHubOptions & { tokenizer?: string } = {}): Promise<Tokenizer> {
-  const kind = classifyModelSource(source);
-  if (options.tokenizer !== undefined) {
-    if (kind !== "llama2c") throw new UserError(`--tokenizer reads a llama2.c tokenizer.bin for a llama2.c .bin model; ${source} has its own tokenizer`);
-    return loadLlama2cTokenizer(options.tokenizer);
-  }
-  switch (kind) {
-    case "gguf":
-      return loadGGUFTokenizer(source);
-    case "llama2c":
-      throw new UserError(`${source} is a llama2.c checkpoint, whose tokenizer is a separate file: give it with --tokenizer tokenizer.bin`);
-    case "hub":
-      return loadTokenizer(await resolveHubModel(source, options));
-    case "folder":
-      return loadTokenizer(source);
   }
 }

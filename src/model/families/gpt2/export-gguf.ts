@@ -1,6 +1,6 @@
 import { GGMLType, LLAMA_FILE_TYPE, type GGUFEntry, type SupportedGGMLType } from "../../../io/gguf.js";
 import { QK, encode, encodedSize } from "../../../io/gguf-quant.js";
-import { tokenizerMetadata, type TokenizerTables } from "../../../io/gguf-tokenizer.js";
+import { tokenizerMetadata, type TokenizerTables } from "../../../tokenizer/gguf.js";
 import { writeGGUF, type GGUFTensorPlan } from "../../../io/gguf-write.js";
 import type { Matrix } from "../../../kernels/backend.js";
 import { readMatrixRow } from "../../matrix.js";

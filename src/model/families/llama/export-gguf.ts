@@ -1,7 +1,7 @@
 import { UserError } from "../../../errors.js";
 import { GGMLType, LLAMA_FILE_TYPE, type GGUFEntry, type SupportedGGMLType } from "../../../io/gguf.js";
 import { QK, encode, encodedSize } from "../../../io/gguf-quant.js";
-import { idsOnlyTokenizerMetadata } from "../../../io/gguf-tokenizer.js";
+import { idsOnlyTokenizerMetadata } from "../../../tokenizer/gguf.js";
 import { writeGGUF, type GGUFTensorPlan } from "../../../io/gguf-write.js";
 import type { Matrix } from "../../../kernels/backend.js";
 import { inverseFrequencies, type RopeConfig } from "../../layers/rope.js";

@@ -1,11 +1,11 @@
 import fs from "node:fs";
 import path from "node:path";
 import { UserError } from "../errors.js";
-import { checkRegularFile } from "./regular-file.js";
-import { compileTokenizer, type CompiledTokenizer } from "../tokenizer/compile.js";
-import type { SpecialToken } from "../tokenizer/index.js";
-import { TokenType, type GGUFEntry } from "./gguf.js";
-import { metaString, metaStringArray, type GGUFFile } from "./gguf-read.js";
+import { checkRegularFile } from "../io/regular-file.js";
+import { compileTokenizer, type CompiledTokenizer } from "./compile.js";
+import type { SpecialToken } from "./index.js";
+import { TokenType, type GGUFEntry } from "../io/gguf.js";
+import { metaString, metaStringArray, type GGUFFile } from "../io/gguf-read.js";
 
 /**
  * A GPT-2 tokenizer as GGUF stores it (tokenizer.ggml.*): tokens in byte-level form, one type per
