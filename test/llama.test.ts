@@ -9,8 +9,10 @@ import { LLM } from "../src/engine/llm.js";
 import { LLMEngine } from "../src/engine/llm-engine.js";
 import { PagedKVCache } from "../src/engine/paged-cache.js";
 import { resolveSamplingParams } from "../src/engine/sampling-params.js";
+import { readSafetensorsHeader, TensorReader } from "../src/io/safetensors.js";
 import { inverseFrequencies, parseRopeConfig } from "../src/model/layers/rope.js";
-import { readGolden } from "./helpers.js";
+import { f16ToF32, f32ToF16 } from "../src/numeric/half.js";
+import { maxAbsDiff, readGolden } from "./helpers.js";
 import { fixtures, repoRoot } from "./paths.js";
 
 const dir = path.join(fixtures, "llama-tiny-random");
@@ -58,6 +60,70 @@ describe("llama-tiny-random (GQA 4/2) beyond the shared golden checks", () => {
     assert.equal(PagedKVCache.bytesPerBlock(shape, blockSize), 2 * 2 * blockSize * 2 * 16 * 4);
     assert.equal(PagedKVCache.bytesPerBlock({ ...shape, nKVHead: 4 }, blockSize), 2 * PagedKVCache.bytesPerBlock(shape, blockSize));
   });
+});
+
+/**
+ * A copy of llama-tiny-random whose weights are rounded to F16 or BF16, stored as such (as
+ * checkpoints ship) or, with `asF32`, as the same rounded values in F32.
+ */
+function halfCopy(dtype: "F16" | "BF16", asF32 = false): string {
+  const out = path.join(tmpRoot, `half-${dtype}${asF32 ? "-as-f32" : ""}`);
+  fs.mkdirSync(out, { recursive: true });
+  fs.copyFileSync(path.join(dir, "config.json"), path.join(out, "config.json"));
+  const reader = new TensorReader();
+  const header: Record<string, unknown> = {};
+  const parts: Buffer[] = [];
+  let offset = 0;
+  for (const info of readSafetensorsHeader(path.join(dir, "model.safetensors"))) {
+    const values = new Float32Array(info.shape.reduce((a, b) => a * b, 1));
+    reader.readF32(info, values);
+    const bits = new Uint16Array(values.length);
+    const f32Bits = new Uint32Array(values.buffer);
+    // BF16: the top half of the f32 bits, rounded to nearest even.
+    for (let i = 0; i < values.length; i++) bits[i] = dtype === "F16" ? f32ToF16(values[i]) : (f32Bits[i] + 0x7fff + ((f32Bits[i] >>> 16) & 1)) >>> 16;
+    const rounded = Float32Array.from(bits, (b) => (dtype === "F16" ? f16ToF32(b) : new Float32Array(Uint32Array.of(b << 16).buffer)[0]));
+    const data = asF32 ? Buffer.from(rounded.buffer) : Buffer.from(bits.buffer);
+    header[info.name] = { dtype: asF32 ? "F32" : dtype, shape: info.shape, data_offsets: [offset, offset + data.length] };
+    offset += data.length;
+    parts.push(data);
+  }
+  reader.close();
+  const json = Buffer.from(JSON.stringify(header));
+  const len = Buffer.alloc(8);
+  len.writeBigUInt64LE(BigInt(json.length));
+  fs.writeFileSync(path.join(out, "model.safetensors"), Buffer.concat([len, json, ...parts]));
+  return out;
+}
+
+describe("llama-tiny-random stored as F16 and BF16", () => {
+  const lastLogits = (llm: LLM, ids: readonly number[]): Float32Array => {
+    let last = new Float32Array(0);
+    llm.forEachPositionLogits(ids, (pos, logits) => {
+      if (pos === ids.length - 1) last = logits.slice();
+    });
+    return last;
+  };
+
+  for (const dtype of ["F16", "BF16"] as const) {
+    it(`${dtype}: widened at load, the logits equal those of the same values in F32 bit for bit${dtype === "F16" ? " (and kept as f16, too)" : ""}`, async () => {
+      const half = await LLM.load(halfCopy(dtype), { backend: "wasm", threads: 2 });
+      const same = await LLM.load(halfCopy(dtype, true), { backend: "wasm", threads: 2 });
+      const kept = await LLM.load(halfCopy(dtype), { backend: "wasm", threads: 2, dtype: "f16" });
+      const { tensors } = readGolden(dir);
+      try {
+        golden.prompts.forEach((p, i) => {
+          const widened = lastLogits(half, p.ids);
+          assert.deepEqual(widened, lastLogits(same, p.ids), `prompt ${i}`);
+          // F16 weights kept as halves are exact; BF16 ones are not (a half has a smaller exponent range).
+          if (dtype === "F16") assert.deepEqual(lastLogits(kept, p.ids), widened, `prompt ${i} kept as f16`);
+          // Rounding the weights moves the logits, but only a little.
+          assert.ok(maxAbsDiff(widened, tensors.get(`last_logits_${i}`) ?? []) < 0.1, `prompt ${i} near HF's f32 logits`);
+        });
+      } finally {
+        for (const llm of [half, same, kept]) llm.close();
+      }
+    });
+  }
 });
 
 describe("generate --prompt-ids", () => {
