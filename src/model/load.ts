@@ -137,23 +137,38 @@ export async function openModel(source: string, options: { quiet?: boolean; toke
   if (options.tokenizer !== undefined && location.kind !== "llama2c") {
     throw new UserError(`--tokenizer reads a llama2.c tokenizer.bin for a llama2.c .bin model; ${source} has its own tokenizer`);
   }
-  let tokenizer: Tokenizer;
-  const idsOnly = location.kind === "gguf" ? ggufIdsOnlyReason(location.gguf, spec) : null;
+  const tokenizer = await openTokenizer(location, spec, where, options.tokenizer);
+  return { location, spec, tokenizer, loadWeights: (backend, dtype) => spec.loadWeights(backend, dtype) };
+}
+
+/**
+ * The tokenizer a location carries: a GGUF file's metadata, a folder's files, or for llama2.c the
+ * separate tokenizer.bin. Without one (or with a vocabulary this engine cannot read yet, named in
+ * `info`), prompts and output are token ids.
+ */
+async function openTokenizer(location: ModelLocation, spec: ModelSpec, where: string, llama2cTokenizer: string | undefined): Promise<Tokenizer> {
+  const idsOnly = (why: string | null) => new IdsOnlyTokenizer(spec.shape.vocabSize, null, spec.eosTokenIds[0] ?? null, why === null ? where : `${where} (${why})`);
   if (location.kind === "llama2c") {
-    // Without its tokenizer.bin a checkpoint still runs on token ids, as a folder without tokenizer files does.
-    tokenizer = options.tokenizer !== undefined ? loadLlama2cTokenizer(options.tokenizer) : new IdsOnlyTokenizer(spec.shape.vocabSize, null, spec.eosTokenIds[0] ?? null, where);
-    if (tokenizer.vocabSize !== spec.shape.vocabSize) throw new UserError(`${options.tokenizer}: has ${tokenizer.vocabSize} tokens but ${location.file} has vocab_size ${spec.shape.vocabSize}`);
-  } else if (location.kind === "gguf" && idsOnly === null) tokenizer = await loadGGUFTokenizer(location.file);
-  else if (location.kind === "folder" && hasTokenizerFiles(location.dir)) tokenizer = await loadTokenizer(location.dir);
-  else tokenizer = new IdsOnlyTokenizer(spec.shape.vocabSize, null, spec.eosTokenIds[0] ?? null, idsOnly === null ? where : `${where} (${idsOnly})`);
-  if (location.kind !== "llama2c" && tokenizer.vocabSize > spec.shape.vocabSize) {
+    if (llama2cTokenizer === undefined) return idsOnly(null);
+    const tokenizer = loadLlama2cTokenizer(llama2cTokenizer);
+    if (tokenizer.vocabSize !== spec.shape.vocabSize) throw new UserError(`${llama2cTokenizer}: has ${tokenizer.vocabSize} tokens but ${location.file} has vocab_size ${spec.shape.vocabSize}`);
+    return tokenizer;
+  }
+  let tokenizer: Tokenizer;
+  if (location.kind === "gguf") {
+    const unreadable = ggufIdsOnlyReason(location.gguf, spec);
+    tokenizer = unreadable === null ? await loadGGUFTokenizer(location.file) : idsOnly(unreadable);
+  } else {
+    tokenizer = hasTokenizerFiles(location.dir) ? await loadTokenizer(location.dir) : idsOnly(null);
+  }
+  if (tokenizer.vocabSize > spec.shape.vocabSize) {
     throw new UserError(
       location.kind === "gguf"
         ? `${location.file}: token_embd.weight has ${spec.shape.vocabSize} rows but the tokenizer has ${tokenizer.vocabSize} tokens`
         : `${path.join(location.dir, "config.json")}: vocab_size ${spec.shape.vocabSize} is smaller than the tokenizer's ${tokenizer.vocabSize} tokens`,
     );
   }
-  return { location, spec, tokenizer, loadWeights: (backend, dtype) => spec.loadWeights(backend, dtype) };
+  return tokenizer;
 }
 
 /** openModel, then the weights into `backend`. */
