@@ -433,7 +433,7 @@ export function attnChunks(out: usize, q: usize, k: usize, v: usize, table: usiz
   const strideBytes = <usize>visible << 2;
   const scale = <f32>(1 / Math.sqrt(<f64>headDim));
   // All the K rows, then all the V rows: switching between the two streams chunk by chunk
-  // measured 2 µs per chunk more with the cache cold (prefetchers start over).
+  // costs more with the cache cold (the prefetchers start over at each switch).
   const end = min(c1 * CHUNK, visible);
   scoreRows(q, k, table, blockSize, kvRowBytes, headBytes, group, headDim, 0, nHead, c0 * CHUNK, end, scores, strideBytes, scale, false);
   for (let c = c0; c < c1; c++) {

@@ -6,6 +6,6 @@ export { matmulQ8, matmulQ8F32, quantizeQ8 } from "./q8";
 export { layerNorm, rmsNorm } from "./norm";
 export { gelu, addInPlace, siluMul } from "./elementwise";
 export { rope } from "./rope";
-export { attention, attnBatchChunks, attnChunkPositions, attnChunks, attnCombine } from "./attention";
+export { attention, attnBatchChunks, attnChunkPositions, attnCombine } from "./attention";
 export { quantizeRowsQ8, quantizeColumnsQ8, halvesOfRows, halvesOfColumns, transposeColumnsF32 } from "./pack";
 export { readSum } from "./read";

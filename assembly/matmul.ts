@@ -8,8 +8,8 @@
 //   s = hsum((a0 + a1) + (a2 + a3)); s += x[c]·w[c] for the cols & 3 last columns, in order;
 //   out = s + bias.
 // That is the order of the one-row matvec, which keeps the four chains in flight over one
-// sequential weight stream: chains spread over a row (four quarter streams) measured half the
-// DRAM bandwidth, and 256 bytes apart 25 % less. The kernels for more rows follow it: up to
+// sequential weight stream: chains spread over a row (four quarter streams) get much less of
+// the DRAM bandwidth, and even chains 256 bytes apart get less. The kernels for more rows follow it: up to
 // SMALL_N rows, two x rows per weight row (still one weight stream); beyond, 2×4 register blocks
 // in four passes, one per chain, over column panels that stay in L1.
 import { hsum, madd, transposeSum4 } from "./math";
@@ -65,8 +65,8 @@ const PANEL_BYTES: usize = 1024 << 2;
 /** One x pair's running sums between panels: 4 passes × 8 pairs × f32x4. */
 const STATE_BYTES: usize = 512;
 /**
- * Up to this many x rows, dot2x1 (one weight stream) beats the 2×4 blocks (four) from DRAM:
- * 29 against 24 GFLOP/s at 4 rows, 23–26 against 26–29 at 5 and 6.
+ * Up to this many x rows, dot2x1 (one weight stream) beats the 2×4 blocks (four) from DRAM;
+ * from 5 rows on the blocks win.
  */
 export const SMALL_N = 4;
 
@@ -159,8 +159,8 @@ function finish2x4(out: usize, x: usize, w: usize, rowBytes: usize, vecBytes: us
  * twice over, sharing the w loads. One weight stream, so it streams from DRAM like the matvec.
  * TurboFan hoists all twelve loads of an iteration to its top and then spills three of the eight
  * sums to the stack every iteration; a store into out[0] (overwritten at the end) after each
- * vector fences the next loads behind it. With it, 2–4 x rows went from 22–24 to 28–31 GFLOP/s
- * (bench/kernels.ts); two stores per iteration instead of four gained nothing.
+ * vector fences the next loads behind it, which keeps the sums in registers; two stores per
+ * iteration instead of four were not enough.
  */
 function dot2x1(out: usize, x: usize, w: usize, cols: i32, outRowBytes: usize, b: f32): void {
   const x1 = x + (<usize>cols << 2);

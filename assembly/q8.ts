@@ -1,5 +1,5 @@
-// int8 matmul: weights are Q8_0 blocks (32 int8 + one f32 scale). Two variants, both measured
-// (see bench/kernels.ts): quantize x to Q8_0 too and do integer dot products (fewer instructions
+// int8 matmul: weights are Q8_0 blocks (32 int8 + one f32 scale). Two variants, both kept
+// (bench/kernels.ts times them): quantize x to Q8_0 too and do integer dot products (fewer instructions
 // per weight, but x loses precision to 8 bits per block), or widen weights to f32 (exact x).
 // The quantized x is stored widened to i16: every weight row reads it again. The weights are not
 // sign-extended (one shuffle µop per 8, two per cycle: what bounded this kernel): each i16 lane
@@ -108,8 +108,8 @@ export function matmulQ8(out: usize, xq: usize, xs: usize, wq: usize, ws: usize,
   const nb = cols / QB;
   const sBytes = <usize>nb << 2;
   // Rows outer: one weight row (cols bytes) stays in L1 while every x row passes over it.
-  // One row at a time: interleaving two rows (sharing the x loads) measured 7 % faster with the
-  // weights in cache but 3× slower streaming them from DRAM (21 → 7 GB/s).
+  // One row at a time: interleaving two rows (sharing the x loads) is a little faster with the
+  // weights in cache but much slower streaming them from DRAM (two streams instead of one).
   for (let r = r0; r < r1; r++) {
     const wr = wq + <usize>r * <usize>cols;
     const sr = ws + <usize>r * sBytes;

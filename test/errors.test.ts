@@ -4,10 +4,10 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { after, describe, it } from "node:test";
-import { UserError } from "../src/errors.js";
 import { LLM } from "../src/engine/llm.js";
 import { resolveSamplingParams } from "../src/engine/sampling-params.js";
 import { fixtures, repoRoot } from "./paths.js";
+import { rejectsWith } from "./helpers.js";
 
 const source = path.join(fixtures, "gpt2-tiny-random");
 const tmpRoot = fs.mkdtempSync(path.join(os.tmpdir(), "nanogpt-errors-"));
@@ -34,15 +34,6 @@ function realHeader(): { header: Record<string, { dtype: string; shape: number[]
   const bytes = fs.readFileSync(path.join(source, "model.safetensors"));
   const n = Number(bytes.readBigUInt64LE(0));
   return { header: JSON.parse(bytes.subarray(8, 8 + n).toString("utf8")), data: bytes.subarray(8 + n) };
-}
-
-async function rejectsWith(load: Promise<unknown>, pattern: RegExp): Promise<void> {
-  await assert.rejects(load, (e: unknown) => {
-    assert.ok(e instanceof UserError, `expected a UserError, got ${String(e)}`);
-    assert.match(e.message, pattern);
-    assert.ok(!e.message.includes("\n"), "error messages are one line");
-    return true;
-  });
 }
 
 const load = (dir: string) => LLM.load(dir, { backend: "reference" });

@@ -6,7 +6,7 @@ import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { UserError } from "../src/errors.js";
 import { readSafetensorsHeader } from "../src/io/safetensors.js";
-import { startServeChild } from "./helpers.js";
+import { assertUserError, startServeChild } from "./helpers.js";
 import { fixtures, repoRoot } from "./paths.js";
 
 const main = path.join(repoRoot, "dist", "src", "cli", "main.js");
@@ -34,13 +34,6 @@ export function runCli(args: string[], env: NodeJS.ProcessEnv = process.env, tim
       resolve({ status, stdout, stderr, ms: performance.now() - t0 });
     });
   });
-}
-
-/** Exit status 1 and exactly one line on stderr matching `pattern`. */
-function assertUserError(r: Run, pattern: RegExp): void {
-  assert.equal(r.status, 1, r.stderr);
-  assert.equal(r.stderr.split("\n").filter((l) => l !== "").length, 1, r.stderr);
-  assert.match(r.stderr, pattern);
 }
 
 describe("tokenizer ids beyond the vocabulary", () => {

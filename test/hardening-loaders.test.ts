@@ -9,6 +9,7 @@ import { LLM } from "../src/engine/llm.js";
 import { UserError } from "../src/errors.js";
 import { readGGUF } from "../src/io/gguf-read.js";
 import { readSafetensorsHeader } from "../src/io/safetensors.js";
+import { assertUserError as assertOneLineUserError } from "./helpers.js";
 import { fixtures, repoRoot } from "./paths.js";
 
 const main = path.join(repoRoot, "dist", "src", "cli", "main.js");
@@ -36,9 +37,7 @@ function runCli(args: string[], timeoutMs = 20000): Promise<Run> {
 
 /** Exit 1, one line on stderr matching `pattern`, within a few seconds. */
 function assertUserError(r: Run, pattern: RegExp): void {
-  assert.equal(r.status, 1, r.stderr);
-  assert.equal(r.stderr.split("\n").filter((l) => l !== "").length, 1, r.stderr);
-  assert.match(r.stderr, pattern);
+  assertOneLineUserError(r, pattern);
   assert.ok(r.ms < 5000, `${r.ms} ms`);
 }
 

@@ -2,10 +2,10 @@ import assert from "node:assert/strict";
 import http from "node:http";
 import net from "node:net";
 import { after, before, describe, it } from "node:test";
-import { setTimeout as sleep } from "node:timers/promises";
 import { LLMEngine } from "../src/engine/llm-engine.js";
 import { startServer, type RunningServer } from "../src/server/server.js";
 import { defaultModelDir } from "./paths.js";
+import { until } from "./helpers.js";
 
 const KEY = "sk-hardening";
 const APP = "https://app.example";
@@ -30,14 +30,6 @@ async function serve(allowedOrigins: string[]): Promise<Served> {
       engine.close();
     },
   };
-}
-
-async function until(what: string, check: () => boolean, ms = 5000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > end) assert.fail(`timed out waiting for ${what}`);
-    await sleep(10);
-  }
 }
 
 interface ErrorJson {

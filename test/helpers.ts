@@ -1,6 +1,9 @@
+import assert from "node:assert/strict";
 import { spawn, type ChildProcess } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { UserError } from "../src/errors.js";
 import { readSafetensorsHeader, TensorReader } from "../src/io/safetensors.js";
 
 export interface GoldenPrompt {
@@ -58,4 +61,45 @@ export async function startServeChild(main: string, args: readonly string[]): Pr
     child.on("exit", () => reject(new Error(`exited:\n${log}`)));
   });
   return { child, url, log: () => log };
+}
+
+/** mulberry32: uniform numbers in [0, 1) from a seed, so a failing random case reproduces. */
+export function mulberry32(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
+  };
+}
+
+/** For assert.rejects / assert.throws: a UserError with a one-line message matching `pattern`. */
+export function userErrorMatching(pattern: RegExp): (e: unknown) => true {
+  return (e: unknown) => {
+    assert.ok(e instanceof UserError, `expected a UserError, got ${String(e)}`);
+    assert.match(e.message, pattern);
+    assert.ok(!e.message.includes("\n"), `error messages are one line: ${e.message}`);
+    return true;
+  };
+}
+
+export async function rejectsWith(promise: Promise<unknown>, pattern: RegExp): Promise<void> {
+  await assert.rejects(promise, userErrorMatching(pattern));
+}
+
+/** A CLI run that failed as a user error: exit status 1 and exactly one line on stderr matching `pattern`. */
+export function assertUserError(r: { status: number | null; stderr: string }, pattern: RegExp): void {
+  assert.equal(r.status, 1, r.stderr);
+  assert.equal(r.stderr.split("\n").filter((l) => l !== "").length, 1, r.stderr);
+  assert.match(r.stderr, pattern);
+}
+
+export async function until(what: string, check: () => boolean, ms = 5000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > end) assert.fail(`timed out waiting for ${what}`);
+    await sleep(10);
+  }
 }

@@ -4,13 +4,13 @@ import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
-import { UserError } from "../src/errors.js";
 import { LLM } from "../src/engine/llm.js";
 import { parseHubId } from "../src/io/hub/id.js";
 import { resolveHubModel } from "../src/io/hub/resolve.js";
 import { loadSourceTokenizer } from "../src/model/load.js";
 import { startMockHub, type MockHub } from "./hub-mock-server.js";
 import { fixtures } from "./paths.js";
+import { userErrorMatching } from "./helpers.js";
 
 const SHA = "0123456789abcdef0123456789abcdef01234567";
 const SHARDED_SHA = "89abcdef0123456789abcdef0123456789abcdef";
@@ -25,15 +25,6 @@ async function refusedPort(): Promise<number> {
   const { port } = server.address() as net.AddressInfo;
   await new Promise<void>((resolve) => server.close(() => resolve()));
   return port;
-}
-
-function rejectsWith(pattern: RegExp) {
-  return (e: unknown) => {
-    assert.ok(e instanceof UserError, `expected a UserError, got ${String(e)}`);
-    assert.match(e.message, pattern);
-    assert.ok(!e.message.includes("\n"), `one line: ${e.message}`);
-    return true;
-  };
 }
 
 describe("Hub model ids", () => {
@@ -87,9 +78,9 @@ describe("Hub downloads against a mock Hub", () => {
     const { root, e } = hostileCache();
     hub.fakeOid.set("config.json", "../../../PWNED");
     try {
-      await assert.rejects(resolveHubModel("test-org/tiny", { quiet: true, env: e }), rejectsWith(/model test-org\/tiny: .*tree.* gave config\.json the oid "\.\.\/\.\.\/\.\.\/PWNED", not 40 hex digits/));
+      await assert.rejects(resolveHubModel("test-org/tiny", { quiet: true, env: e }), userErrorMatching(/model test-org\/tiny: .*tree.* gave config\.json the oid "\.\.\/\.\.\/\.\.\/PWNED", not 40 hex digits/));
       hub.fakeOid.set("config.json", "f".repeat(64));
-      await assert.rejects(resolveHubModel("test-org/tiny", { quiet: true, env: e }), rejectsWith(/not 40 hex digits/));
+      await assert.rejects(resolveHubModel("test-org/tiny", { quiet: true, env: e }), userErrorMatching(/not 40 hex digits/));
     } finally {
       hub.fakeOid.delete("config.json");
     }
@@ -103,7 +94,7 @@ describe("Hub downloads against a mock Hub", () => {
       hub.corrupt.add(file);
       try {
         const kind = file === "config.json" ? "git-sha1" : "sha256";
-        await assert.rejects(resolveHubModel("test-org/tiny", { quiet: true, env: e }), rejectsWith(new RegExp(`/${file.replace(".", "\\.")}: ${kind} check failed: got [0-9a-f]+, expected [0-9a-f]+; the file was removed`)));
+        await assert.rejects(resolveHubModel("test-org/tiny", { quiet: true, env: e }), userErrorMatching(new RegExp(`/${file.replace(".", "\\.")}: ${kind} check failed: got [0-9a-f]+, expected [0-9a-f]+; the file was removed`)));
       } finally {
         hub.corrupt.delete(file);
       }
@@ -123,7 +114,7 @@ describe("Hub downloads against a mock Hub", () => {
     const { root, e } = hostileCache();
     hub.extraFiles.set(ESCAPING_SHARD, Buffer.from("not a checkpoint"));
     try {
-      await assert.rejects(resolveHubModel("test-org/escape", { quiet: true, env: e }), rejectsWith(/model test-org\/escape: refusing file name "\.\.\/\.\.\/\.\.\/\.\.\/PWNED\.safetensors": it must be a relative path inside /));
+      await assert.rejects(resolveHubModel("test-org/escape", { quiet: true, env: e }), userErrorMatching(/model test-org\/escape: refusing file name "\.\.\/\.\.\/\.\.\/\.\.\/PWNED\.safetensors": it must be a relative path inside /));
     } finally {
       hub.extraFiles.delete(ESCAPING_SHARD);
     }
@@ -185,14 +176,14 @@ describe("Hub downloads against a mock Hub", () => {
   });
 
   it("HF_HUB_OFFLINE=1 with nothing cached fails naming the model", async () => {
-    await assert.rejects(resolveHubModel("test-org/not-cached", { quiet: true, env: env({ HF_HUB_OFFLINE: "1" }) }), rejectsWith(/test-org\/not-cached is not in the cache .*HF_HUB_OFFLINE/));
+    await assert.rejects(resolveHubModel("test-org/not-cached", { quiet: true, env: env({ HF_HUB_OFFLINE: "1" }) }), userErrorMatching(/test-org\/not-cached is not in the cache .*HF_HUB_OFFLINE/));
   });
 
   it("resumes a download cut in the middle, leaving no corrupt file in the cache", async () => {
     const local = fs.mkdtempSync(path.join(os.tmpdir(), "nanogpt-hub-cut-"));
     const e = env({ HF_HUB_CACHE: local });
     hub.cutAfter.set("model.safetensors", 1_000_000);
-    await assert.rejects(resolveHubModel("test-org/tiny", { quiet: true, env: e }), rejectsWith(/download of http:\/\/127\.0\.0\.1:\d+\/test-org\/tiny\/resolve\/[0-9a-f]{40}\/model\.safetensors was cut after \d+ of 6545576 bytes/));
+    await assert.rejects(resolveHubModel("test-org/tiny", { quiet: true, env: e }), userErrorMatching(/download of http:\/\/127\.0\.0\.1:\d+\/test-org\/tiny\/resolve\/[0-9a-f]{40}\/model\.safetensors was cut after \d+ of 6545576 bytes/));
     const blobs = path.join(local, "models--test-org--tiny", "blobs");
     const partial = fs.readdirSync(blobs).filter((b) => b.endsWith(".incomplete"));
     assert.equal(partial.length, 1, "the partial download is kept only as .incomplete");
@@ -212,7 +203,7 @@ describe("Hub downloads against a mock Hub", () => {
     const local = fs.mkdtempSync(path.join(os.tmpdir(), "nanogpt-hub-short-"));
     hub.shortBy.set("model.safetensors", 100);
     try {
-      await assert.rejects(resolveHubModel("test-org/tiny", { quiet: true, env: env({ HF_HUB_CACHE: local }) }), rejectsWith(/model\.safetensors: size check failed: got 6545476 bytes, expected 6545576/));
+      await assert.rejects(resolveHubModel("test-org/tiny", { quiet: true, env: env({ HF_HUB_CACHE: local }) }), userErrorMatching(/model\.safetensors: size check failed: got 6545476 bytes, expected 6545576/));
     } finally {
       hub.shortBy.delete("model.safetensors");
     }
@@ -221,15 +212,15 @@ describe("Hub downloads against a mock Hub", () => {
   });
 
   it("404: an unknown model fails with one line naming it and the URL", async () => {
-    await assert.rejects(resolveHubModel("test-org/missing", { quiet: true, env: env() }), rejectsWith(/model test-org\/missing: not found \(404 from http:\/\/127\.0\.0\.1:\d+\/api\/models\/test-org\/missing\/revision\/main/));
+    await assert.rejects(resolveHubModel("test-org/missing", { quiet: true, env: env() }), userErrorMatching(/model test-org\/missing: not found \(404 from http:\/\/127\.0\.0\.1:\d+\/api\/models\/test-org\/missing\/revision\/main/));
   });
 
   it("404: an unknown revision", async () => {
-    await assert.rejects(resolveHubModel("test-org/tiny@v9", { quiet: true, env: env() }), rejectsWith(/model test-org\/tiny@v9: not found \(404 from .*revision\/v9/));
+    await assert.rejects(resolveHubModel("test-org/tiny@v9", { quiet: true, env: env() }), userErrorMatching(/model test-org\/tiny@v9: not found \(404 from .*revision\/v9/));
   });
 
   it("401: a private model needs HF_TOKEN, and works with it", async () => {
-    await assert.rejects(resolveHubModel("test-org/private", { quiet: true, env: env() }), rejectsWith(/model test-org\/private: 401 Unauthorized from http:\/\/127\.0\.0\.1:\d+\/api\/models\/test-org\/private\/revision\/main.*HF_TOKEN/));
+    await assert.rejects(resolveHubModel("test-org/private", { quiet: true, env: env() }), userErrorMatching(/model test-org\/private: 401 Unauthorized from http:\/\/127\.0\.0\.1:\d+\/api\/models\/test-org\/private\/revision\/main.*HF_TOKEN/));
     const dir = await resolveHubModel("test-org/private", { quiet: true, env: env({ HF_TOKEN: TOKEN }) });
     assert.ok(fs.existsSync(path.join(dir, "model.safetensors")));
   });
@@ -237,7 +228,7 @@ describe("Hub downloads against a mock Hub", () => {
   it("401 on a gated model's files names the file's URL", async () => {
     await assert.rejects(
       resolveHubModel("test-org/gated", { quiet: true, env: env() }),
-      rejectsWith(/test-org\/gated\/config\.json: 401 Unauthorized from http:\/\/127\.0\.0\.1:\d+\/test-org\/gated\/resolve\/[0-9a-f]{40}\/config\.json: .*set HF_TOKEN/),
+      userErrorMatching(/test-org\/gated\/config\.json: 401 Unauthorized from http:\/\/127\.0\.0\.1:\d+\/test-org\/gated\/resolve\/[0-9a-f]{40}\/config\.json: .*set HF_TOKEN/),
     );
     const dir = await resolveHubModel("test-org/gated", { quiet: true, env: env({ HF_TOKEN: TOKEN }) });
     assert.ok(fs.existsSync(path.join(dir, "model.safetensors")));
@@ -247,7 +238,7 @@ describe("Hub downloads against a mock Hub", () => {
     const port = await refusedPort();
     await assert.rejects(
       resolveHubModel("test-org/elsewhere", { quiet: true, env: env({ HF_ENDPOINT: `http://127.0.0.1:${port}` }) }),
-      rejectsWith(new RegExp(`cannot reach http://127\\.0\\.0\\.1:${port} for test-org/elsewhere: connection refused`)),
+      userErrorMatching(new RegExp(`cannot reach http://127\\.0\\.0\\.1:${port} for test-org/elsewhere: connection refused`)),
     );
   });
 
@@ -261,7 +252,7 @@ describe("Hub downloads against a mock Hub", () => {
       llm.close();
       const tokenizer = await loadSourceTokenizer("test-org/tiny", { quiet: true });
       assert.deepEqual(tokenizer.encode("Hello world"), [15496, 995]);
-      await assert.rejects(LLM.load("test-org/missing", { backend: "reference" }), rejectsWith(/not found \(404 from .*\(and there is no local folder test-org\/missing\)$/));
+      await assert.rejects(LLM.load("test-org/missing", { backend: "reference" }), userErrorMatching(/not found \(404 from .*\(and there is no local folder test-org\/missing\)$/));
     } finally {
       for (const [k, v] of [["HF_ENDPOINT", saved.endpoint], ["HF_HUB_CACHE", saved.cache]] as const) {
         if (v === undefined) delete process.env[k];

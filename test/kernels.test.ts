@@ -11,17 +11,12 @@ import { createBackend, createReferenceBackend, createWasmBackend, quantizeQ8 } 
 import { allocMatrix, type WeightDType } from "../src/model/matrix.js";
 import { f16Table, f32ToF16 } from "../src/numeric/half.js";
 import { toWeightHalf, weightHalfOfBits, weightHalfTable } from "../src/kernels/f16.js";
+import { mulberry32 } from "./helpers.js";
 
-/** Deterministic uniform [-1, 1) numbers (mulberry32), so failures reproduce. */
+/** Uniform in [-1, 1), so weights and activations take both signs. */
 function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 31 - 1;
-  };
+  const u = mulberry32(seed);
+  return () => 2 * u() - 1;
 }
 
 function random(length: number, rand: () => number, scale = 1): Float32Array {

@@ -1,11 +1,11 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { setTimeout as sleep } from "node:timers/promises";
 import OpenAI from "openai";
 import { LLM } from "../src/engine/llm.js";
 import { LLMEngine, type EngineOptions } from "../src/engine/llm-engine.js";
 import { startServer, type RunningServer } from "../src/server/server.js";
 import { defaultModelDir } from "./paths.js";
+import { until } from "./helpers.js";
 
 const KEY = "sk-faults";
 
@@ -27,14 +27,6 @@ async function serve(options: EngineOptions): Promise<{ engine: LLMEngine; serve
 async function post(url: string, body: string | object, headers: Record<string, string> = { Authorization: `Bearer ${KEY}` }): Promise<{ status: number; json: { error: { message: string; type: string; param: string | null; code: string | null } } }> {
   const res = await fetch(url, { method: "POST", headers: { "Content-Type": "application/json", ...headers }, body: typeof body === "string" ? body : JSON.stringify(body) });
   return { status: res.status, json: await res.json() };
-}
-
-async function until(what: string, check: () => boolean, ms = 5000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > end) assert.fail(`timed out waiting for ${what}`);
-    await sleep(10);
-  }
 }
 
 describe("server faults", () => {

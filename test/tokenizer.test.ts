@@ -8,6 +8,7 @@ import { BpeTokenizer, loadTokenizer, type Tokenizer } from "../src/tokenizer/in
 import { readTokenizerFolder } from "../src/tokenizer/load.js";
 import { byteToChar } from "../src/tokenizer/bytes.js";
 import { defaultModelDir, fixtures } from "./paths.js";
+import { mulberry32, userErrorMatching } from "./helpers.js";
 
 const gpt2Dir = path.join(fixtures, "gpt2-tokenizer");
 
@@ -38,16 +39,6 @@ async function withLegacyCopy(from: string, fn: (dir: string) => Promise<void>):
     }
     await fn(dir);
   });
-}
-
-/** mulberry32: a tiny seeded PRNG, so a failing random case reproduces. */
-function rng(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 const PIECES = [
@@ -96,7 +87,7 @@ test("vocab.json + merges.txt load identically to tokenizer.json", async () => {
     for (const key of ["vocabSize", "bosTokenId", "eosTokenId", "bosToken", "eosToken", "chatTemplate"] as const) {
       assert.equal(legacy[key], gpt2[key], key);
     }
-    const next = rng(7);
+    const next = mulberry32(7);
     const texts = [...golden.cases.map((c) => c.text), ...Array.from({ length: 100 }, () => randomString(next))];
     for (const text of texts) assert.deepEqual(legacy.encode(text), gpt2.encode(text), JSON.stringify(text));
   });
@@ -127,7 +118,7 @@ test("invalid UTF-8 decodes to U+FFFD like HF", () => {
 });
 
 test("property: decode(encode(s)) === s for ~300 random strings", () => {
-  const next = rng(12345);
+  const next = mulberry32(12345);
   for (let i = 0; i < 300; i++) {
     const s = randomString(next);
     for (const [name, tok] of [["gpt2", gpt2], ["byte", byteLevel]] as const) {
@@ -184,31 +175,27 @@ test("chat template from tokenizer_config.json or chat_template.jinja", async ()
   });
 });
 
-function rejectsWith(pattern: RegExp): (e: unknown) => boolean {
-  return (e) => e instanceof UserError && pattern.test(e.message) && !e.message.includes("\n");
-}
-
 test("bad model folders throw one-line UserErrors naming the problem", async () => {
-  await assert.rejects(loadTokenizer(path.join(fixtures, "does-not-exist")), rejectsWith(/model folder not found: .*does-not-exist/));
+  await assert.rejects(loadTokenizer(path.join(fixtures, "does-not-exist")), userErrorMatching(/model folder not found: .*does-not-exist/));
   await withTempDir(async (dir) => {
-    await assert.rejects(loadTokenizer(dir), rejectsWith(/no tokenizer in .*: expected tokenizer\.json, or vocab\.json and merges\.txt/));
+    await assert.rejects(loadTokenizer(dir), userErrorMatching(/no tokenizer in .*: expected tokenizer\.json, or vocab\.json and merges\.txt/));
 
     await writeFile(path.join(dir, "vocab.json"), "{}");
-    await assert.rejects(loadTokenizer(dir), rejectsWith(/cannot read .*merges\.txt: file not found/));
+    await assert.rejects(loadTokenizer(dir), userErrorMatching(/cannot read .*merges\.txt: file not found/));
 
     await writeFile(path.join(dir, "tokenizer.json"), '{"model": {"type": "BPE", ');
-    await assert.rejects(loadTokenizer(dir), rejectsWith(/invalid JSON in .*tokenizer\.json/));
+    await assert.rejects(loadTokenizer(dir), userErrorMatching(/invalid JSON in .*tokenizer\.json/));
 
     await writeFile(path.join(dir, "tokenizer.json"), JSON.stringify({ model: { type: "WordPiece", vocab: {} } }));
-    await assert.rejects(loadTokenizer(dir), rejectsWith(/tokenizer\.json: unsupported tokenizer model type "WordPiece"/));
+    await assert.rejects(loadTokenizer(dir), userErrorMatching(/tokenizer\.json: unsupported tokenizer model type "WordPiece"/));
 
     const bpe = { model: { type: "BPE", vocab: { a: 0 }, merges: [] } };
     await writeFile(path.join(dir, "tokenizer.json"), JSON.stringify({ ...bpe, pre_tokenizer: { type: "Metaspace" } }));
-    await assert.rejects(loadTokenizer(dir), rejectsWith(/tokenizer\.json: unsupported pre_tokenizer .*Metaspace/));
+    await assert.rejects(loadTokenizer(dir), userErrorMatching(/tokenizer\.json: unsupported pre_tokenizer .*Metaspace/));
 
     await writeFile(path.join(dir, "tokenizer.json"), JSON.stringify({ ...bpe, pre_tokenizer: { type: "ByteLevel" } }));
     await writeFile(path.join(dir, "tokenizer_config.json"), "not json");
-    await assert.rejects(loadTokenizer(dir), rejectsWith(/invalid JSON in .*tokenizer_config\.json/));
+    await assert.rejects(loadTokenizer(dir), userErrorMatching(/invalid JSON in .*tokenizer_config\.json/));
   });
 });
 

@@ -49,8 +49,7 @@ export async function benchCommand(argv: string[]): Promise<void> {
     const prompt = Array.from({ length: promptLen }, () => rng.nextUint32() % Math.min(llm.shape.vocabSize, llm.tokenizer.vocabSize));
     const params = { temperature: 0, maxTokens: gen, ignoreEos: true };
     // Warm-up at the measured shape. V8 tiers the JavaScript up, and two threads settle to
-    // their speed only after some hundred decode steps: on the default model, the first two
-    // 128-token runs on 2 threads measured 1500-2200 tok/s and the later ones 3000-3300.
+    // their speed only after some hundred decode steps, so the first runs are much slower.
     for (let w = 0; w < warmup; w++) llm.generateBatch([prompt], params);
     const runs: { prefillMs: number; decodeMs: number }[] = [];
     // The ceiling is measured between the decode runs, so both see the same state of a machine

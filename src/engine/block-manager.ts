@@ -172,15 +172,6 @@ export class BlockManager {
     table.lastHash = NO_HASH;
   }
 
-  /** Forgets every cached prefix (their blocks stay free). */
-  resetPrefixCache(): void {
-    for (const b of this.byHash.values()) {
-      if (this.refCount[b] === 0) this.cachedFree--;
-      this.hash[b] = NO_HASH;
-    }
-    this.byHash.clear();
-  }
-
   private holds(b: number, tokenAt: TokenAt, start: number): boolean {
     const bs = this.blockSize;
     for (let j = 0; j < bs; j++) if (this.tokens[b * bs + j] !== tokenAt(start + j)) return false;

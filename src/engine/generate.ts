@@ -40,12 +40,3 @@ export function decodeOne(runner: ModelRunner, sequences: readonly Sequence[], p
     pieces[slot] = sequences[slot].appendFrom(runner.logits(c));
   }
 }
-
-/** Decodes until every sequence has finished, calling onPieces after each step. */
-export function decodeN(runner: ModelRunner, sequences: readonly Sequence[], onPieces: (pieces: readonly string[]) => void): void {
-  const pieces = sequences.map(() => "");
-  while (sequences.some((s) => s.finishReason === null)) {
-    decodeOne(runner, sequences, pieces);
-    onPieces(pieces);
-  }
-}

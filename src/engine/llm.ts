@@ -20,7 +20,7 @@ export interface LoadOptions extends ModelLoadOptions {
   contextLength?: number;
   /** Tokens per prefill pass; longer prompts are prefilled in chunks. */
   prefillChunk?: number;
-  /** Time every kernel call (see `profiler`); costs ~0.1 µs per call. */
+  /** Time every kernel call (see `profiler`); costs two clock reads per call. */
   profile?: boolean;
 }
 

@@ -49,11 +49,6 @@ export class PagedKVCache implements KVCache {
     }
   }
 
-  /** Blocks that fit in `bytes` of keys and values. */
-  static blocksInBytes(shape: ModelShape, blockSize: number, bytes: number): number {
-    return Math.floor(bytes / PagedKVCache.bytesPerBlock(shape, blockSize));
-  }
-
   static bytesPerBlock(shape: ModelShape, blockSize: number): number {
     return 2 * shape.nLayer * blockSize * kvWidth(shape) * Float32Array.BYTES_PER_ELEMENT;
   }

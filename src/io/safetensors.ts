@@ -161,7 +161,7 @@ export class TensorReader {
  * Refuses a NaN or infinite weight: one poisons every logit it reaches, and generation then
  * "works" (greedy repeats token 0, sampling ends at once) with nothing saying why. x * 0 is 0
  * for every finite x and NaN otherwise, so one sum answers for the slice (four sums, to not
- * wait on one add chain: 0.8 ns a float, ~2% of a load); only a bad slice is searched for the
+ * wait on one add chain, which keeps the check a small part of a load); only a bad slice is searched for the
  * element to name.
  */
 export function checkFinite(values: Float32Array, count: number, where: () => string, firstIndex = 0): void {

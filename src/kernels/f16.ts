@@ -4,7 +4,8 @@ import { f16Table, f32BitsToF16, f32ToF16 } from "../numeric/half.js";
 /**
  * F16 matrices store the half of w · 2^F16_SHIFT, not of w. Widened by moving bits (all wasm
  * has), a half below 2^-14 (a subnormal) becomes an f32 denormal, which x86 multiplies in
- * microcode, and wasm cannot flush denormals: 0.24% of such weights made F16 decode 22% slower.
+ * microcode, and wasm cannot flush denormals: a small share of such weights slows F16 decode down
+ * markedly.
  * Times 2^10, every nonzero half of a weight is normal. The price: |w| can be at most 63.97.
  */
 export const F16_SHIFT = 10;

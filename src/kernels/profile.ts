@@ -12,7 +12,7 @@ export interface KernelProfile {
 /**
  * Wraps a backend so every kernel call is timed, for `--profile`: it answers "where does a
  * step's time go" before anyone guesses. Kernel calls are synchronous (threads included), so
- * wall time around each call is the kernel's time. The wrapper costs ~0.1 µs per call.
+ * wall time around each call is the kernel's time. The wrapper costs two clock reads per call.
  */
 export interface KernelProfiler {
   readonly backend: Backend;

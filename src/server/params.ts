@@ -42,13 +42,6 @@ export function optionalBool(body: Body, name: string): boolean | undefined {
   return v;
 }
 
-export function optionalString(body: Body, name: string): string | undefined {
-  const v = body[name];
-  if (v === undefined || v === null) return undefined;
-  if (typeof v !== "string") throw badParam(name, `${name} must be a string, got ${JSON.stringify(v)}`);
-  return v;
-}
-
 /** Fields this server does not implement: refused unless absent or a no-op value. */
 export function rejectUnsupported(body: Body, names: readonly string[]): void {
   for (const name of names) {

@@ -20,7 +20,7 @@ export interface WasmBackendOptions {
   readonly q8Activations?: "int8" | "f32";
   /**
    * "auto" (default) and "baseline" run the plain SIMD build, whose results are the same bits on
-   * every CPU and engine. "relaxed" runs the fused multiply-add build (~+25 % on prefill
+   * every CPU and engine. "relaxed" runs the fused multiply-add build (faster prefill
    * matmuls) where the engine supports relaxed SIMD (Node ≥ 22, or Node 20 after
    * enableRelaxedSimd()), and throws elsewhere; relaxed_madd fuses or not depending on the
    * hardware, so outputs may then differ between machines (never between batch compositions
@@ -40,13 +40,12 @@ const DEFAULT_MIN_PARALLEL_NANOS = 4000;
 // Single-thread cost per unit of work, measured with bench/kernels.ts (rounded up): per
 // multiply-add for matmul and attention, per element for the rest.
 const NS_PER_MAC_F32 = 0.1;
-const NS_PER_MAC_F16 = 0.1; // 20.7 GFLOP/s streaming, 22.6 in cache
+const NS_PER_MAC_F16 = 0.1;
 const NS_PER_MAC_Q8 = 0.05;
 const NS_PER_ATTENTION_MAC = 0.1;
 const NS_PER_GELU = 1.5;
 const NS_PER_NORM = 0.8;
-// Llama's, timed alone on one thread (4096-wide rows, 32 heads of 128), rounded up: 0.35, 0.12
-// and 1.31 ns per element (layerNorm 0.55 and gelu 1.82 in the same run).
+// Llama's, timed alone on one thread at Llama shapes (4096-wide rows, 32 heads of 128), rounded up.
 const NS_PER_RMS_NORM = 0.5;
 const NS_PER_ROPE = 0.2;
 const NS_PER_SILU = 1.5;
@@ -55,14 +54,13 @@ const CHUNK_NANOS = 8000;
 /**
  * A thread's matmul rows are one contiguous region, taken front to back (jobs.ts), so its weight
  * reads stay one stream; 2 chunks per thread still let a thread that is done early take the last
- * chunk of a late one. GPT-2-124M decode on 2 threads, in alternating runs against the previous
- * scheme (one shared counter, 8 chunks per thread, so the threads' chunks interleaved): q8
- * 245-259 → 271-280 tok/s, F32 78-84 → 84-87, F16 139-144 → 143-149.
+ * chunk of a late one. Many small chunks from one shared counter would interleave the threads'
+ * rows and break each thread's stream, which decode (bound by reading weights) pays for.
  */
 const MATMUL_CHUNKS_PER_THREAD = 2;
 /** readSum reads as a matmul reads its weight rows: one region per thread, in two chunks. */
 const READ_CHUNKS_PER_THREAD = MATMUL_CHUNKS_PER_THREAD;
-const NS_PER_BYTE_READ = 0.04; // 25 GB/s on one thread
+const NS_PER_BYTE_READ = 0.04; // one thread's streaming read bandwidth
 const DEFAULT_SPIN_MICROS = 5000;
 /** What an f32 or f16 matmul block keeps per pair of x rows between column panels (assembly/matmul.ts). */
 const MATMUL_STATE_BYTES = 512;

@@ -22,7 +22,6 @@ export interface KernelExports {
   readonly gelu: Kernel; // (x, i0, i1)
   readonly addInPlace: Kernel; // (x, y, i0, i1)
   readonly attention: Kernel; // (out, q, k, v, table, blockSize, pos, t, nHead, nKVHead, headDim, scratch, work, h0, h1)
-  readonly attnChunks: Kernel; // (out, q, k, v, table, blockSize, nHead, nKVHead, headDim, scores, visible, stats, partials, c0, c1)
   readonly attnCombine: Kernel; // (out, partials, stats, chunks, nHead, headDim)
   readonly attnBatchChunks: Kernel; // (desc, count, i0, i1, nHead, nKVHead, headDim)
   readonly readSum: Kernel; // (out, data, i0, i1): out = wrapping sum of the words of bytes [i0, i1)
@@ -68,7 +67,6 @@ export function instantiateKernels(module: WebAssembly.Module, memory: WebAssemb
     gelu: kernel(exports, "gelu"),
     addInPlace: kernel(exports, "addInPlace"),
     attention: kernel(exports, "attention"),
-    attnChunks: kernel(exports, "attnChunks"),
     attnCombine: kernel(exports, "attnCombine"),
     attnBatchChunks: kernel(exports, "attnBatchChunks"),
     readSum: kernel(exports, "readSum"),

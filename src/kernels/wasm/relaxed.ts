@@ -3,7 +3,7 @@ import { setFlagsFromString } from "node:v8";
 /**
  * Turns on V8's relaxed SIMD on Node 20, where it is still behind a flag (it ships by default
  * from Node 22), so wasm backends created afterwards with `simd: "relaxed"` can use the fused
- * multiply-add kernels (~+25 % on prefill matmuls). It changes a process-wide engine flag, so it
+ * multiply-add kernels, which speed up prefill matmuls. It changes a process-wide engine flag, so it
  * is the application's call, not the library's: call it once at startup, before creating a
  * backend. Returns whether it worked.
  */
