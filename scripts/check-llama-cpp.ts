@@ -16,13 +16,14 @@ import path from "node:path";
 import { parseArgs } from "node:util";
 import { convertCommand } from "../src/cli/convert.js";
 import { LLM } from "../src/engine/llm.js";
-import { GGUF_OUT_TYPES, type GGUFOutType } from "../src/model/families/gpt2/export-gguf.js";
+import { GGUF_OUT_TYPES, type GGUFOutType } from "../src/model/layers/gguf-out.js";
 import type { BackendKind } from "../src/kernels/index.js";
 import { peerModule } from "./peers/paths.js";
 import { installPeers } from "./peers/install.js";
 import { makeRandomGPT2, repoRoot } from "./make-random-gpt2.js";
 import { checkLlamaFamily, formatLlamaFamilyTable, RANDOM_LLAMA_KINDS } from "./llama-cpp-llama-family.js";
-import type { Llama, LlamaModel, NodeLlamaCpp } from "./peers/llama-api.js";
+import type { Llama, NodeLlamaCpp } from "./peers/llama-api.js";
+import { llamaGreedy } from "./peers/llama-greedy.js";
 
 const PROMPTS = ["Hello, my name is", "The quick brown fox jumps over the lazy dog.", " In 1492, Columbus sailed"];
 
@@ -64,28 +65,6 @@ function maxGapAlong(ours: LLM, ids: number[], theirTokens: number[]): number {
   return gap;
 }
 
-/** llama.cpp's greedy continuation of `ids`, in a fresh context so the KV cache starts empty. */
-async function llamaGreedy(model: LlamaModel, ids: number[], nTokens: number, contextSize: number): Promise<number[]> {
-  const context = await model.createContext({
-    contextSize,
-    threads: os.availableParallelism(),
-    flashAttention: false,
-    // F32 caches, so that only the file's own rounding separates the two engines.
-    experimentalKvCacheKeyType: "F32",
-    experimentalKvCacheValueType: "F32",
-  });
-  try {
-    const tokens: number[] = [];
-    for await (const token of context.getSequence().evaluate(ids, { temperature: 0 })) {
-      tokens.push(token);
-      if (tokens.length >= nTokens) break;
-    }
-    return tokens;
-  } finally {
-    await context.dispose();
-  }
-}
-
 async function checkFile(llama: Llama, file: string, label: string, dtype: GGUFOutType, nTokens: number, backend: BackendKind): Promise<CaseResult> {
   const ours = await LLM.load(file, { backend, dtype: dtype === "q8_0" || dtype === "q4_0" ? "q8" : "f32" });
   const theirs = await llama.loadModel({ modelPath: file });
@@ -102,7 +81,7 @@ async function checkFile(llama: Llama, file: string, label: string, dtype: GGUFO
         problems.push(`tokenize ${JSON.stringify(prompt)}: ours [${ids}] llama.cpp [${theirIds}]`);
       }
       const [mine] = ours.generateBatch([ids], { temperature: 0, maxTokens: nTokens, ignoreEos: true });
-      const theirTokens = await llamaGreedy(theirs, ids, nTokens, ours.contextLength);
+      const theirTokens = await llamaGreedy(theirs, ids, nTokens, ours.contextLength, { yieldEog: false });
       if (JSON.stringify(mine.tokens) === JSON.stringify(theirTokens)) {
         identical++;
         continue;

@@ -4,14 +4,14 @@
  * the same GGUF, this engine also the Hugging Face folder, and all continue token-id prompts
  * (short ones and one of 300 ids, well past the Llama 3 model's original context of 64) greedily.
  */
-import os from "node:os";
 import path from "node:path";
 import { convertCommand } from "../src/cli/convert.js";
 import { LLM } from "../src/engine/llm.js";
-import type { GGUFOutType } from "../src/model/families/gpt2/export-gguf.js";
+import type { GGUFOutType } from "../src/model/layers/gguf-out.js";
 import type { BackendKind } from "../src/kernels/index.js";
 import { makeRandomLlama, RANDOM_LLAMA_KINDS, type RandomLlamaKind } from "./make-random-llama.js";
-import type { Llama, LlamaModel } from "./peers/llama-api.js";
+import type { Llama } from "./peers/llama-api.js";
+import { llamaGreedy } from "./peers/llama-greedy.js";
 
 /** As in the GPT-2 half: a divergence counts only where our top two logits are this close. */
 const NEAR_TIE: Record<GGUFOutType, number> = { f32: 1e-3, f16: 5e-3, q8_0: 5e-2, q4_0: 5e-2 };
@@ -40,27 +40,6 @@ function prompts(vocab: number): [string, number[]][] {
     ["12 ids", [3, 141, 59, 26, 53, 58, 97, 93, 23, 84, 62, 64]],
     ["300 ids", long],
   ];
-}
-
-/** llama.cpp's greedy continuation in a fresh context; EOG tokens are yielded, not stops, as ours run with ignoreEos. */
-async function llamaGreedy(model: LlamaModel, ids: number[], nTokens: number, contextSize: number): Promise<number[]> {
-  const context = await model.createContext({
-    contextSize,
-    threads: os.availableParallelism(),
-    flashAttention: false,
-    experimentalKvCacheKeyType: "F32",
-    experimentalKvCacheValueType: "F32",
-  });
-  try {
-    const tokens: number[] = [];
-    for await (const token of context.getSequence().evaluate(ids, { temperature: 0, yieldEogToken: true })) {
-      tokens.push(token);
-      if (tokens.length >= nTokens) break;
-    }
-    return tokens;
-  } finally {
-    await context.dispose();
-  }
 }
 
 function maxGapAlong(ours: LLM, ids: number[], theirTokens: number[]): number {
@@ -100,7 +79,7 @@ export async function checkLlamaFamily(
         try {
           for (const [label, ids] of prompts(ours.shape.vocabSize)) {
             const mine = greedy(ours, ids);
-            const theirTokens = await llamaGreedy(theirs, ids, options.nTokens, ours.contextLength);
+            const theirTokens = await llamaGreedy(theirs, ids, options.nTokens, ours.contextLength, { yieldEog: true });
             const g = compare(ours, ids, mine, theirTokens, NEAR_TIE[dtype]);
             // The folder is f32: only the f32 file is expected to be the same model exactly.
             const f = dtype === "f32" ? compare(folder, ids, greedy(folder, ids), mine, 1e-4) : { text: "-", ok: true };

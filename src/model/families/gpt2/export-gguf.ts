@@ -3,17 +3,11 @@ import { QK, encode, encodedSize } from "../../../io/gguf-quant.js";
 import { tokenizerMetadata, type TokenizerTables } from "../../../tokenizer/gguf.js";
 import { writeGGUF, type GGUFTensorPlan } from "../../../io/gguf-write.js";
 import type { Matrix } from "../../../kernels/backend.js";
+import { CHUNK_BYTES, GGML_QUANT_VERSION, OUT_TYPE, type GGUFOutType } from "../../layers/gguf-out.js";
 import { readMatrixRow } from "../../matrix.js";
 import type { GPT2Config } from "./config.js";
 import type { GPT2Weights } from "./weights.js";
 
-/** The `--dtype` choices of `convert --to gguf`: the type of the weight matrices. */
-export type GGUFOutType = "f32" | "f16" | "q8_0" | "q4_0";
-export const GGUF_OUT_TYPES: readonly GGUFOutType[] = ["f32", "f16", "q8_0", "q4_0"];
-
-const OUT_TYPE: Record<GGUFOutType, SupportedGGMLType> = { f32: GGMLType.F32, f16: GGMLType.F16, q8_0: GGMLType.Q8_0, q4_0: GGMLType.Q4_0 };
-const CHUNK_BYTES = 4 << 20;
-const GGML_QUANT_VERSION = 2;
 
 export interface GGUFExportSource {
   readonly name: string;

@@ -5,15 +5,12 @@ import { idsOnlyTokenizerMetadata } from "../../../tokenizer/gguf.js";
 import { writeGGUF, type GGUFTensorPlan } from "../../../io/gguf-write.js";
 import type { Matrix } from "../../../kernels/backend.js";
 import { inverseFrequencies, type RopeConfig } from "../../layers/rope.js";
+import { CHUNK_BYTES, GGML_QUANT_VERSION, OUT_TYPE, type GGUFOutType } from "../../layers/gguf-out.js";
 import { readMatrixRow } from "../../matrix.js";
-import type { GGUFOutType } from "../gpt2/export-gguf.js";
 import type { LlamaConfig } from "./config.js";
 import { deinterleavedRow } from "./load-gguf.js";
 import type { LlamaWeights } from "./weights.js";
 
-const OUT_TYPE: Record<GGUFOutType, SupportedGGMLType> = { f32: GGMLType.F32, f16: GGMLType.F16, q8_0: GGMLType.Q8_0, q4_0: GGMLType.Q4_0 };
-const CHUNK_BYTES = 4 << 20;
-const GGML_QUANT_VERSION = 2;
 
 export interface LlamaGGUFExportSource {
   readonly name: string;
