@@ -24,6 +24,7 @@ import { makeRandomGPT2, repoRoot } from "./make-random-gpt2.js";
 import { checkLlamaFamily, formatLlamaFamilyTable, RANDOM_LLAMA_KINDS } from "./llama-cpp-llama-family.js";
 import type { Llama, NodeLlamaCpp } from "./peers/llama-api.js";
 import { llamaGreedy } from "./peers/llama-greedy.js";
+import { maxGapAlong } from "./peers/near-tie.js";
 
 const PROMPTS = ["Hello, my name is", "The quick brown fox jumps over the lazy dog.", " In 1492, Columbus sailed"];
 
@@ -52,18 +53,6 @@ interface CaseResult {
  * its q8_0/q4_0 matmuls), so a divergence is accepted only below these gaps.
  */
 const NEAR_TIE: Record<GGUFOutType, number> = { f32: 1e-3, f16: 5e-3, q8_0: 5e-2, q4_0: 5e-2 };
-
-function maxGapAlong(ours: LLM, ids: number[], theirTokens: number[]): number {
-  let gap = 0;
-  ours.forEachPositionLogits([...ids, ...theirTokens.slice(0, -1)], (pos, logits) => {
-    const step = pos - (ids.length - 1);
-    if (step < 0) return;
-    let best = -Infinity;
-    for (let i = 0; i < logits.length; i++) best = Math.max(best, logits[i]);
-    gap = Math.max(gap, best - logits[theirTokens[step]]);
-  });
-  return gap;
-}
 
 async function checkFile(llama: Llama, file: string, label: string, dtype: GGUFOutType, nTokens: number, backend: BackendKind): Promise<CaseResult> {
   const ours = await LLM.load(file, { backend, dtype: dtype === "q8_0" || dtype === "q4_0" ? "q8" : "f32" });

@@ -12,6 +12,7 @@ import type { BackendKind } from "../src/kernels/index.js";
 import { makeRandomLlama, RANDOM_LLAMA_KINDS, type RandomLlamaKind } from "./make-random-llama.js";
 import type { Llama } from "./peers/llama-api.js";
 import { llamaGreedy } from "./peers/llama-greedy.js";
+import { maxGapAlong } from "./peers/near-tie.js";
 
 /** As in the GPT-2 half: a divergence counts only where our top two logits are this close. */
 const NEAR_TIE: Record<GGUFOutType, number> = { f32: 1e-3, f16: 5e-3, q8_0: 5e-2, q4_0: 5e-2 };
@@ -40,18 +41,6 @@ function prompts(vocab: number): [string, number[]][] {
     ["12 ids", [3, 141, 59, 26, 53, 58, 97, 93, 23, 84, 62, 64]],
     ["300 ids", long],
   ];
-}
-
-function maxGapAlong(ours: LLM, ids: number[], theirTokens: number[]): number {
-  let gap = 0;
-  ours.forEachPositionLogits([...ids, ...theirTokens.slice(0, -1)], (pos, logits) => {
-    const step = pos - (ids.length - 1);
-    if (step < 0) return;
-    let best = -Infinity;
-    for (let i = 0; i < logits.length; i++) best = Math.max(best, logits[i]);
-    gap = Math.max(gap, best - logits[theirTokens[step]]);
-  });
-  return gap;
 }
 
 function compare(ours: LLM, ids: number[], mine: number[], theirs: number[], tolerance: number): { text: string; ok: boolean } {
