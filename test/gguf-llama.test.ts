@@ -109,6 +109,25 @@ function sameWeights(a: LlamaWeights, b: LlamaWeights): void {
   for (const [name, x, y] of pairs) assert.deepEqual(rows(x), rows(y), name);
 }
 
+describe("NaN and Inf in a Llama-family GGUF", () => {
+  it("are named with their tensor and element at load", async () => {
+    const file = await convert(tiny, "f32", "poisoned.gguf");
+    for (const [tensorName, value] of [["blk.1.attn_q.weight", Number.NaN], ["blk.0.ffn_gate.weight", Infinity]] as const) {
+      const t = readGGUF(file).tensors.find((x) => x.name === tensorName);
+      assert.ok(t !== undefined);
+      const bytes = fs.readFileSync(file);
+      bytes.writeFloatLE(value, t.byteOffset + 4 * 70);
+      const poisoned = path.join(work, `poisoned-${tensorName}.gguf`);
+      fs.writeFileSync(poisoned, bytes);
+      await assert.rejects(LLM.load(poisoned, { backend: "reference" }), (e: unknown) => {
+        assert.ok(e instanceof UserError, String(e));
+        assert.match(e.message, new RegExp(`tensor ${tensorName.replace(/\./g, "\\.")} holds ${value} at element \\d+`));
+        return true;
+      });
+    }
+  });
+});
+
 describe("Llama-family GGUF from random checkpoints", () => {
   for (const kind of RANDOM_LLAMA_KINDS) {
     it(`${kind}: the f32 GGUF's logits equal the folder's within 1e-5 at every position`, async () => {

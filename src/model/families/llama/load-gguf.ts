@@ -1,6 +1,7 @@
 import { UserError } from "../../../errors.js";
 import { GGMLType, ggmlTypeName, isSupportedType, type SupportedGGMLType } from "../../../io/gguf.js";
 import { decodeBlocksToQ8, decodeF32 } from "../../../io/gguf-quant.js";
+import { checkFinite } from "../../../io/safetensors.js";
 import { metaString, readTensorRows, type GGUFFile, type GGUFTensorInfo } from "../../../io/gguf-read.js";
 import type { Backend, Matrix } from "../../../kernels/backend.js";
 import { ropeTables, type RopeConfig } from "../../layers/rope.js";
@@ -172,6 +173,7 @@ export function loadLlamaGGUF(g: GGUFFile, c: LlamaConfig, backend: Backend, dty
       const t = tensor(p.name, [p.length]);
       const values = new Float32Array(p.length);
       readTensorRows(t, chunk, (bytes) => decodeF32(t.type, bytes, p.length, values, 0));
+      checkFinite(values, p.length, () => `${g.file}: tensor ${p.name}`);
       for (let i = 0; i < p.length; i++) out[at + (p.map === null ? i : p.map(i))] = values[i];
       at += p.length;
     }
@@ -197,6 +199,7 @@ export function loadLlamaGGUF(g: GGUFFile, c: LlamaConfig, backend: Backend, dty
           for (let r = 0; r < rows; r++) {
             const d = dest(firstRow + r);
             decodeBlocksToQ8(type, bytes.subarray(r * rowBytes, (r + 1) * rowBytes), blocks, m.q, d * cols, m.scales, d * blocks);
+            checkFinite(m.scales.subarray(d * blocks), blocks, () => `${g.file}: tensor ${t.name} (block scales)`, (firstRow + r) * blocks);
           }
         });
       } else {
@@ -207,6 +210,7 @@ export function loadLlamaGGUF(g: GGUFFile, c: LlamaConfig, backend: Backend, dty
           for (let r = 0; r < rows; r += sliceRows) {
             const n = Math.min(sliceRows, rows - r);
             decodeF32(type, bytes.subarray(r * rowBytes, (r + n) * rowBytes), n * cols, stage, 0);
+            checkFinite(stage, n * cols, () => `${g.file}: tensor ${t.name}`, (firstRow + r) * cols);
             if (p.map === null) backend.writeMatrixRows(m, dest(firstRow + r), stage, n);
             else for (let i = 0; i < n; i++) backend.writeMatrixRows(m, dest(firstRow + r + i), stage.subarray(i * cols, (i + 1) * cols), 1);
           }
