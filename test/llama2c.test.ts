@@ -221,6 +221,15 @@ describe("llama2.c files that are not right", () => {
     await oneLine(openModel(path.join(tmpRoot, "missing.bin")), /model file .*missing\.bin does not exist/);
   });
 
+  it("a NaN or Inf in the weights is named at load", async () => {
+    // After the 28-byte header: the token embedding (512 × 64), rms_att (5 × 64), then wq of layer 0.
+    for (const [name, value, at] of [["nan.bin", Number.NaN, 28 + 4 * 100], ["inf.bin", Infinity, 28 + 4 * (512 * 64 + 5 * 64 + 10)]] as const) {
+      const poisoned = Buffer.from(bytes);
+      poisoned.writeFloatLE(value, at);
+      await oneLine(LLM.load(write(name, poisoned), { backend: "reference" }), new RegExp(`${name.replace(".", "\\.")}: \\w+ of layer \\d+ holds ${value} at element \\d+`));
+    }
+  });
+
   it("a missing, garbled or mismatched tokenizer file", async () => {
     await oneLine(openModel(modelFile, { tokenizer: path.join(tmpRoot, "nope.bin") }), /tokenizer file .*nope\.bin does not exist/);
     await oneLine(openModel(modelFile, { tokenizer: modelFile }), /stories260K\.bin: not a llama2\.c tokenizer\.bin: token \d+ /);

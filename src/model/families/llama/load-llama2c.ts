@@ -1,6 +1,7 @@
 import fs from "node:fs";
 import { llama2cLayout, readLlama2cFloats, type Llama2cArray, type Llama2cHeader } from "../../../io/llama2c.js";
 import { UserError } from "../../../errors.js";
+import { checkFinite } from "../../../io/safetensors.js";
 import { Q8_BLOCK, type Backend, type Matrix } from "../../../kernels/backend.js";
 import { ropeTables } from "../../layers/rope.js";
 import { allocMatrix, type WeightDType } from "../../matrix.js";
@@ -65,6 +66,7 @@ export function loadLlama2cWeights(h: Llama2cHeader, c: LlamaConfig, backend: Ba
       const { offset, cols } = at(name, layer);
       const out = backend.allocF32(cols);
       readLlama2cFloats(fd, offset, out, cols);
+      checkFinite(out, cols, () => `${h.file}: ${name} of layer ${layer}`);
       return out;
     };
     // One matrix whose rows are those of each part in turn; `rotaryHeads` parts get their rows permuted per head.
@@ -80,6 +82,7 @@ export function loadLlama2cWeights(h: Llama2cHeader, c: LlamaConfig, backend: Ba
         for (let r = 0; r < s.rows; r += sliceRows) {
           const n = Math.min(sliceRows, s.rows - r);
           readLlama2cFloats(fd, s.offset + r * cols, raw, n * cols);
+          checkFinite(raw, n * cols, () => `${h.file}: ${s.name} of layer ${s.layer}`, r * cols);
           for (let i = 0; i < n; i++) {
             const to = s.rotaryHeads ? rotateHalfRow(i, hs) : i;
             stage.set(raw.subarray(i * cols, (i + 1) * cols), to * cols);
