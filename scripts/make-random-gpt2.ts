@@ -34,8 +34,8 @@ export function repoRoot(): string {
   return dir;
 }
 
-/** mulberry32: tiny, seedable, and good enough for weights nobody trains. */
-function makeUniform(seed: number): () => number {
+/** mulberry32: uniform numbers in [0, 1) from a seed; tiny, and good enough for weights nobody trains or for reproducible random tests. */
+export function makeUniform(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;

@@ -63,17 +63,8 @@ export async function startServeChild(main: string, args: readonly string[]): Pr
   return { child, url, log: () => log };
 }
 
-/** mulberry32: uniform numbers in [0, 1) from a seed, so a failing random case reproduces. */
-export function mulberry32(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
+/** mulberry32, seeded, so a failing random case reproduces. */
+export { makeUniform as mulberry32 } from "../scripts/make-random-gpt2.js";
 
 /** For assert.rejects / assert.throws: a UserError with a one-line message matching `pattern`. */
 export function userErrorMatching(pattern: RegExp): (e: unknown) => true {

@@ -1,10 +1,8 @@
 import { UserError } from "../../../errors.js";
-import { GGMLType, ggmlTypeName, isSupportedType } from "../../../io/gguf.js";
-import { decodeBlocksToQ8, decodeF32 } from "../../../io/gguf-quant.js";
-import { checkFinite } from "../../../io/safetensors.js";
-import { metaInt, readTensorRows, type GGUFFile, type GGUFTensorInfo } from "../../../io/gguf-read.js";
-import type { Backend, Matrix } from "../../../kernels/backend.js";
-import { allocMatrix, type WeightDType } from "../../matrix.js";
+import { metaInt, type GGUFFile } from "../../../io/gguf-read.js";
+import type { Backend } from "../../../kernels/backend.js";
+import { checkBlockCount, checkedGGUFTensor, GGUFTensors } from "../../layers/gguf-tensors.js";
+import type { WeightDType } from "../../matrix.js";
 import { gpt2Heads, type GPT2Config } from "./config.js";
 import type { BlockWeights, GPT2Weights, LayerNormWeights } from "./weights.js";
 
@@ -12,13 +10,9 @@ import type { BlockWeights, GPT2Weights, LayerNormWeights } from "./weights.js";
  * GPT-2 from a GGUF file as llama.cpp's converter writes it (token_embd, position_embd,
  * blk.N.{attn_norm, attn_qkv, attn_output, ffn_norm, ffn_up, ffn_down}, output_norm, optional
  * output). ggml matrices are stored row by row with the input dimension first, which is already
- * the engine's (out, in) layout: no transposes. Each tensor is read from disk straight into the
- * buffer that keeps it, through one 1 MiB read buffer.
+ * the engine's (out, in) layout: no transposes (layers/gguf-tensors.ts reads them).
  */
 
-const READ_CHUNK = 1 << 20;
-/** f32 values staged at a time for conversion to f16 or q8 storage (never freed: kept small). */
-const STAGING_FLOATS = 1 << 16;
 /** The model's hyperparameters from gpt2.* metadata and the embedding's shape. */
 export function ggufConfig(g: GGUFFile): GPT2Config {
   const key = (k: string) => `gpt2.${k}`;
@@ -49,104 +43,44 @@ export function ggufConfig(g: GGUFFile): GPT2Config {
   };
 }
 
-function checkedTensor(g: GGUFFile, byName: ReadonlyMap<string, GGUFTensorInfo>, name: string, dims: readonly number[]): GGUFTensorInfo {
-  const t = byName.get(name);
-  if (t === undefined) throw new UserError(`${g.file}: tensor ${name} is missing`);
-  if (t.dims.length !== dims.length || t.dims.some((d, i) => d !== dims[i])) {
-    throw new UserError(`${g.file}: tensor ${name} has shape [${t.dims.join(", ")}] but the metadata implies [${dims.join(", ")}]`);
-  }
-  if (!isSupportedType(t.type)) {
-    throw new UserError(`${g.file}: tensor ${name} has type ${ggmlTypeName(t.type)}, which this engine cannot read (supported: F32, F16, Q8_0, Q4_0)`);
-  }
-  return t;
-}
-
 /** The tensors every metadata dimension shows in and the block count, checked before anything is allocated. */
-export function checkGGUFTensors(g: GGUFFile, config: GPT2Config, byName: ReadonlyMap<string, GGUFTensorInfo> = new Map(g.tensors.map((t) => [t.name, t]))): void {
+export function checkGGUFTensors(g: GGUFFile, config: GPT2Config): void {
   const { nEmbd: C, nInner, vocabSize: V, nPositions: P, nLayer: L } = config;
-  for (const t of g.tensors) {
-    const layer = /^blk\.(\d+)\./.exec(t.name);
-    if (layer !== null && Number(layer[1]) >= L) throw new UserError(`${g.file}: tensor ${t.name} is beyond block_count ${L}`);
-  }
-  checkedTensor(g, byName, "token_embd.weight", [C, V]);
-  checkedTensor(g, byName, "position_embd.weight", [C, P]);
-  checkedTensor(g, byName, "blk.0.attn_qkv.weight", [C, 3 * C]);
-  checkedTensor(g, byName, "blk.0.ffn_up.weight", [C, nInner]);
-  checkedTensor(g, byName, `blk.${L - 1}.attn_norm.weight`, [C]);
+  checkBlockCount(g, L);
+  const t = new Map(g.tensors.map((x) => [x.name, x]));
+  const check = (name: string, dims: number[]) => checkedGGUFTensor(g, t.get(name), name, dims);
+  check("token_embd.weight", [C, V]);
+  check("position_embd.weight", [C, P]);
+  check("blk.0.attn_qkv.weight", [C, 3 * C]);
+  check("blk.0.ffn_up.weight", [C, nInner]);
+  check(`blk.${L - 1}.attn_norm.weight`, [C]);
 }
 
 export function loadGGUFWeights(g: GGUFFile, config: GPT2Config, backend: Backend, dtype: WeightDType): GPT2Weights {
-  const byName = new Map(g.tensors.map((t) => [t.name, t]));
   const { nEmbd: C, nInner, vocabSize: V, nPositions: P } = config;
-  checkGGUFTensors(g, config, byName);
-  const chunk = Buffer.alloc(READ_CHUNK);
+  checkGGUFTensors(g, config);
+  const t = new GGUFTensors(g, backend, dtype);
+  const layerNorm = (prefix: string): LayerNormWeights => ({ weight: t.vector(`${prefix}.weight`, C), bias: t.vector(`${prefix}.bias`, C) });
 
-  const tensor = (name: string, dims: number[]): GGUFTensorInfo => checkedTensor(g, byName, name, dims);
-  const f32Into = (t: GGUFTensorInfo, out: Float32Array): Float32Array => {
-    const type = t.type;
-    if (!isSupportedType(type)) throw new Error("unreachable: checked in tensor()");
-    const cols = t.dims[0];
-    readTensorRows(t, chunk, (bytes, firstRow, rows) => {
-      decodeF32(type, bytes, rows * cols, out, firstRow * cols);
-      checkFinite(out.subarray(firstRow * cols), rows * cols, () => `${g.file}: tensor ${t.name}`, firstRow * cols);
-    });
-    return out;
-  };
-  const vector = (name: string, length: number): Float32Array => f32Into(tensor(name, [length]), backend.allocF32(length));
-  const layerNorm = (prefix: string): LayerNormWeights => ({ weight: vector(`${prefix}.weight`, C), bias: vector(`${prefix}.bias`, C) });
-
-  // The backend's, so its kernels can convert from it; allocated on first use and never freed,
-  // so a read's rows are converted a few at a time through it rather than all at once.
-  let staging: Float32Array | null = null;
-  const matrix = (name: string, inFeatures: number, outFeatures: number): Matrix => {
-    const t = tensor(name, [inFeatures, outFeatures]);
-    const type = t.type;
-    if (!isSupportedType(type)) throw new Error("unreachable: checked in tensor()");
-    const m = allocMatrix(backend, outFeatures, inFeatures, dtype);
-    if (m.kind === "f32") {
-      f32Into(t, m.data);
-    } else if (m.kind === "q8" && (type === GGMLType.Q8_0 || type === GGMLType.Q4_0)) {
-      // Already int8-with-a-scale-per-32: copied as is, never requantized.
-      const blocksPerRow = inFeatures / 32;
-      readTensorRows(t, chunk, (bytes, firstRow, rows) => {
-        decodeBlocksToQ8(type, bytes, rows * blocksPerRow, m.q, firstRow * inFeatures, m.scales, firstRow * blocksPerRow);
-        checkFinite(m.scales.subarray(firstRow * blocksPerRow), rows * blocksPerRow, () => `${g.file}: tensor ${t.name} (block scales)`, firstRow * blocksPerRow);
-      });
-    } else {
-      const stage = (staging ??= backend.allocF32(Math.max(STAGING_FLOATS, C, nInner)));
-      const sliceRows = Math.floor(stage.length / inFeatures);
-      readTensorRows(t, chunk, (bytes, firstRow, rows) => {
-        const rowBytes = bytes.length / rows;
-        for (let r = 0; r < rows; r += sliceRows) {
-          const n = Math.min(sliceRows, rows - r);
-          decodeF32(type, bytes.subarray(r * rowBytes, (r + n) * rowBytes), n * inFeatures, stage, 0);
-          checkFinite(stage, n * inFeatures, () => `${g.file}: tensor ${t.name}`, (firstRow + r) * inFeatures);
-          backend.writeMatrixRows(m, firstRow + r, stage, n);
-        }
-      });
-    }
-    return m;
-  };
-
-  const wte = matrix("token_embd.weight", C, V);
-  const wpe = f32Into(tensor("position_embd.weight", [C, P]), backend.allocF32(P * C));
+  const wte = t.matrix("token_embd.weight", V, C);
+  const wpe = t.floats("position_embd.weight", [C, P]);
   const blocks: BlockWeights[] = [];
   for (let l = 0; l < config.nLayer; l++) {
     const b = `blk.${l}`;
     blocks.push({
       ln1: layerNorm(`${b}.attn_norm`),
-      attnQKV: matrix(`${b}.attn_qkv.weight`, C, 3 * C),
-      attnQKVBias: vector(`${b}.attn_qkv.bias`, 3 * C),
-      attnProj: matrix(`${b}.attn_output.weight`, C, C),
-      attnProjBias: vector(`${b}.attn_output.bias`, C),
+      attnQKV: t.matrix(`${b}.attn_qkv.weight`, 3 * C, C),
+      attnQKVBias: t.vector(`${b}.attn_qkv.bias`, 3 * C),
+      attnProj: t.matrix(`${b}.attn_output.weight`, C, C),
+      attnProjBias: t.vector(`${b}.attn_output.bias`, C),
       ln2: layerNorm(`${b}.ffn_norm`),
-      mlpFc: matrix(`${b}.ffn_up.weight`, C, nInner),
-      mlpFcBias: vector(`${b}.ffn_up.bias`, nInner),
-      mlpProj: matrix(`${b}.ffn_down.weight`, nInner, C),
-      mlpProjBias: vector(`${b}.ffn_down.bias`, C),
+      mlpFc: t.matrix(`${b}.ffn_up.weight`, nInner, C),
+      mlpFcBias: t.vector(`${b}.ffn_up.bias`, nInner),
+      mlpProj: t.matrix(`${b}.ffn_down.weight`, C, nInner),
+      mlpProjBias: t.vector(`${b}.ffn_down.bias`, C),
     });
   }
   const lnF = layerNorm("output_norm");
-  const lmHead = config.tieWordEmbeddings ? wte : matrix("output.weight", C, V);
+  const lmHead = config.tieWordEmbeddings ? wte : t.matrix("output.weight", V, C);
   return { wte, wpe, blocks, lnF, lmHead };
 }

@@ -1,0 +1,150 @@
+import { UserError } from "../../errors.js";
+import { GGMLType, ggmlTypeName, isSupportedType, type SupportedGGMLType } from "../../io/gguf.js";
+import { decodeBlocksToQ8, decodeF32 } from "../../io/gguf-quant.js";
+import { readTensorRows, type GGUFFile, type GGUFTensorInfo } from "../../io/gguf-read.js";
+import { checkFinite } from "../../io/safetensors.js";
+import type { Backend, Matrix } from "../../kernels/backend.js";
+import { allocMatrix, type WeightDType } from "../matrix.js";
+
+/** Bytes read from the file at a time. */
+const READ_CHUNK = 1 << 20;
+/** f32 values staged at a time for conversion to f16 or q8 storage (never freed: kept small). */
+const STAGING_FLOATS = 1 << 16;
+
+/** Where row r of a tensor goes in the matrix being built (null: row r). */
+export type RowMap = ((row: number) => number) | null;
+
+/** A GGUF tensor of the dims the metadata implies, in a type this engine reads. */
+export function checkedGGUFTensor(g: GGUFFile, t: GGUFTensorInfo | undefined, name: string, dims: readonly number[]): GGUFTensorInfo & { readonly type: SupportedGGMLType } {
+  if (t === undefined) throw new UserError(`${g.file}: tensor ${name} is missing`);
+  if (t.dims.length !== dims.length || t.dims.some((d, i) => d !== dims[i])) {
+    throw new UserError(`${g.file}: tensor ${name} has shape [${t.dims.join(", ")}] but the metadata implies [${dims.join(", ")}]`);
+  }
+  const type = t.type;
+  if (!isSupportedType(type)) {
+    throw new UserError(`${g.file}: tensor ${name} has type ${ggmlTypeName(type)}, which this engine cannot read (supported: F32, F16, Q8_0, Q4_0)`);
+  }
+  return { ...t, type };
+}
+
+/** No tensor of a block at or past block_count: the file and its metadata disagree. */
+export function checkBlockCount(g: GGUFFile, nLayer: number): void {
+  for (const t of g.tensors) {
+    const layer = /^blk\.(\d+)\./.exec(t.name);
+    if (layer !== null && Number(layer[1]) >= nLayer) throw new UserError(`${g.file}: tensor ${t.name} is beyond block_count ${nLayer}`);
+  }
+}
+
+/**
+ * Reads a GGUF file's tensors into the backend's memory, each straight from disk through one
+ * read buffer; ggml stores matrices row by row with the input dimension first, already the
+ * engine's (out, in) layout. Q8_0/Q4_0 blocks go into q8 matrices as they are; other storage
+ * goes through a small staging buffer a few rows at a time. Every value is checked for NaN/Inf.
+ * `stacked` lays several tensors' rows one after another, each through its row map (how q, k, v
+ * become one projection, and how interleaved RoPE rows are put back).
+ */
+export class GGUFTensors {
+  private readonly byName: ReadonlyMap<string, GGUFTensorInfo>;
+  private readonly chunk = Buffer.alloc(READ_CHUNK);
+  private staging: Float32Array | null = null;
+
+  constructor(
+    private readonly g: GGUFFile,
+    private readonly backend: Backend,
+    private readonly dtype: WeightDType,
+  ) {
+    this.byName = new Map(g.tensors.map((t) => [t.name, t]));
+  }
+
+  has(name: string): boolean {
+    return this.byName.has(name);
+  }
+
+  tensor(name: string, dims: readonly number[]): GGUFTensorInfo & { readonly type: SupportedGGMLType } {
+    return checkedGGUFTensor(this.g, this.byName.get(name), name, dims);
+  }
+
+  /** A tensor of any shape as f32, in ggml's order (position embeddings, norms, biases). */
+  floats(name: string, dims: readonly number[]): Float32Array {
+    const t = this.tensor(name, dims);
+    const out = this.backend.allocF32(dims.reduce((a, b) => a * b, 1));
+    const cols = dims[0];
+    readTensorRows(t, this.chunk, (bytes, firstRow, rows) => {
+      decodeF32(t.type, bytes, rows * cols, out, firstRow * cols);
+      checkFinite(out.subarray(firstRow * cols), rows * cols, () => `${this.g.file}: tensor ${name}`, firstRow * cols);
+    });
+    return out;
+  }
+
+  vector(name: string, length: number): Float32Array {
+    return this.floats(name, [length]);
+  }
+
+  /** Vectors end to end (the biases of a stacked matrix), each through its own row map. */
+  stackedVector(parts: readonly { name: string; length: number; map: RowMap }[]): Float32Array {
+    const out = this.backend.allocF32(parts.reduce((a, p) => a + p.length, 0));
+    let at = 0;
+    for (const p of parts) {
+      const values = this.floats(p.name, [p.length]);
+      for (let i = 0; i < p.length; i++) out[at + (p.map === null ? i : p.map(i))] = values[i];
+      at += p.length;
+    }
+    return out;
+  }
+
+  matrix(name: string, rows: number, cols: number): Matrix {
+    return this.stacked([{ name, rows, map: null }], cols);
+  }
+
+  /** One (Σ rows, cols) matrix whose rows are each part's (rows, cols) tensor's rows in turn. */
+  stacked(parts: readonly { name: string; rows: number; map: RowMap }[], cols: number): Matrix {
+    const { backend, g } = this;
+    const m = allocMatrix(backend, parts.reduce((a, p) => a + p.rows, 0), cols, this.dtype);
+    let first = 0;
+    for (const p of parts) {
+      const t = this.tensor(p.name, [cols, p.rows]);
+      const type = t.type;
+      const dest = (r: number) => first + (p.map === null ? r : p.map(r));
+      const where = () => `${g.file}: tensor ${p.name}`;
+      if (m.kind === "f32" && p.map === null) {
+        // Decoded straight into the matrix: no staging.
+        readTensorRows(t, this.chunk, (bytes, firstRow, rows) => {
+          decodeF32(type, bytes, rows * cols, m.data, (first + firstRow) * cols);
+          checkFinite(m.data.subarray((first + firstRow) * cols), rows * cols, where, firstRow * cols);
+        });
+      } else if (m.kind === "q8" && (type === GGMLType.Q8_0 || type === GGMLType.Q4_0)) {
+        // Already int8-with-a-scale-per-32: copied as is, never requantized.
+        const blocks = cols / 32;
+        readTensorRows(t, this.chunk, (bytes, firstRow, rows) => {
+          const rowBytes = bytes.length / rows;
+          for (let r = 0; r < rows; r++) {
+            const d = dest(firstRow + r);
+            decodeBlocksToQ8(type, bytes.subarray(r * rowBytes, (r + 1) * rowBytes), blocks, m.q, d * cols, m.scales, d * blocks);
+            checkFinite(m.scales.subarray(d * blocks), blocks, () => `${where()} (block scales)`, (firstRow + r) * blocks);
+          }
+        });
+      } else {
+        const stage = this.stage(cols);
+        const sliceRows = Math.floor(stage.length / cols);
+        readTensorRows(t, this.chunk, (bytes, firstRow, rows) => {
+          const rowBytes = bytes.length / rows;
+          for (let r = 0; r < rows; r += sliceRows) {
+            const n = Math.min(sliceRows, rows - r);
+            decodeF32(type, bytes.subarray(r * rowBytes, (r + n) * rowBytes), n * cols, stage, 0);
+            checkFinite(stage, n * cols, where, (firstRow + r) * cols);
+            if (p.map === null) backend.writeMatrixRows(m, dest(firstRow + r), stage, n);
+            else for (let i = 0; i < n; i++) backend.writeMatrixRows(m, dest(firstRow + r + i), stage.subarray(i * cols, (i + 1) * cols), 1);
+          }
+        });
+      }
+      first += p.rows;
+    }
+    return m;
+  }
+
+  /** The backend's staging buffer (so its kernels can convert from it), holding at least one row. */
+  private stage(cols: number): Float32Array {
+    if (this.staging === null || this.staging.length < cols) this.staging = this.backend.allocF32(Math.max(STAGING_FLOATS, cols));
+    return this.staging;
+  }
+}
