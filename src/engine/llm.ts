@@ -78,9 +78,8 @@ export class LLM {
   static async load(modelSource: string, options: LoadOptions = {}): Promise<LLM> {
     const maxBatch = options.maxBatch ?? 1;
     if (!Number.isInteger(maxBatch) || maxBatch < 1) throw new UserError(`invalid maxBatch ${maxBatch}: must be an integer >= 1`);
-    let contextLength = 0;
     const budget = (spec: ModelSpec): KVBudget => {
-      contextLength = checkContextLength(options.contextLength, spec.shape);
+      const contextLength = checkContextLength(options.contextLength, spec.shape);
       const bytes = 2 * spec.shape.nLayer * maxBatch * contextLength * kvWidth(spec.shape) * Float32Array.BYTES_PER_ELEMENT;
       return { bytes, what: `${maxBatch} × ${contextLength} positions`, flag: "context length" };
     };
@@ -90,7 +89,7 @@ export class LLM {
       return profiler?.backend ?? created;
     });
     try {
-      return new LLM(model, tokenizer, backend, maxBatch, contextLength, options.prefillChunk ?? 128, profiler);
+      return new LLM(model, tokenizer, backend, maxBatch, checkContextLength(options.contextLength, model.shape), options.prefillChunk ?? 128, profiler);
     } catch (e) {
       backend.close();
       throw e;
