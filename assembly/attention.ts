@@ -464,7 +464,8 @@ export function attnCombine(out: usize, partials: usize, stats: usize, chunks: i
 
 /**
  * Decode for a batch of sequences, one new token each: items [i0, i1) of all their position
- * chunks, numbered sequence after sequence. Sequence i is described by 12 i32 at desc + 48i: out,
+ * chunks, numbered sequence after sequence. Sequence i is described by 12 i32 at desc + 48i
+ * (DecodeDesc in src/kernels/wasm/job-args.ts): out,
  * q, k, v, table, blockSize, scores, visible, stats, partials (as attnChunks takes them), its first
  * item and its number of chunks. Each chunk is computed as attnChunks computes it alone.
  */

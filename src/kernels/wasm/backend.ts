@@ -6,7 +6,8 @@ import { checkColumnRange, checkRowRange } from "../write-matrix.js";
 import { Arena } from "./arena.js";
 import { BlockTables } from "./block-table.js";
 import { compileKernels, instantiateKernels, pickSimdLevel, type KernelExports, type SimdLevel } from "./exports.js";
-import { ARG, controlInts, Op } from "./jobs.js";
+import { controlInts, Op } from "./jobs.js";
+import { AddArgs, AttentionArgs, AttentionDecodeArgs, DECODE_DESC_INTS, DecodeDesc, GeluArgs, LayerNormArgs, MatmulArgs, MatmulQ8Args, MatmulQ8F32Args, ReadSumArgs, RmsNormArgs, RopeArgs, SiluMulArgs } from "./job-args.js";
 import { ThreadPool } from "./pool.js";
 
 export interface WasmBackendOptions {
@@ -68,9 +69,6 @@ const MAIN_SPIN_MICROS = 300;
 
 type View = Float32Array | Int8Array | Uint16Array | Int32Array;
 type WorkBuffer = "partials" | "stats" | "work" | "scaledX" | "scores";
-/** i32 per sequence of a batched decode attention (attnBatchChunks in assembly/attention.ts). */
-const DESC_INTS = 12;
-
 /** How a kernel and its arguments are named in errors, made once rather than per call. */
 interface ArgNames {
   readonly kernel: string;
@@ -120,7 +118,7 @@ class WasmBackend implements Backend {
     this.xq = arena.i16(4096);
     this.xs = arena.f32(4096 / Q8_BLOCK);
     this.tables = new BlockTables(arena);
-    this.descs = arena.i32(DESC_INTS * 16);
+    this.descs = arena.i32(DECODE_DESC_INTS * 16);
     this.ropePositions = arena.i32(1024);
     this.scratch = this.growScratch(64 * MATMUL_STATE_BYTES);
     this.readSums = arena.i32(READ_CHUNKS_PER_THREAD * pool.threads);
@@ -215,18 +213,18 @@ class WasmBackend implements Backend {
     const biasPtr = bias === null ? 0 : this.ptr(bias, rows, "matmul bias");
     const work = n * rows * cols;
     if (w.kind === "f32" || w.kind === "f16") {
-      a[ARG] = outPtr;
-      a[ARG + 1] = xPtr;
-      a[ARG + 2] = this.ptr(w.data, rows * cols, "matmul w");
-      a[ARG + 3] = biasPtr;
-      a[ARG + 4] = n;
-      a[ARG + 5] = rows;
-      a[ARG + 6] = cols;
+      a[MatmulArgs.out] = outPtr;
+      a[MatmulArgs.x] = xPtr;
+      a[MatmulArgs.w] = this.ptr(w.data, rows * cols, "matmul w");
+      a[MatmulArgs.bias] = biasPtr;
+      a[MatmulArgs.n] = n;
+      a[MatmulArgs.rows] = rows;
+      a[MatmulArgs.cols] = cols;
       // f16 widens four weight rows at a time into the thread's scratch, ahead of the block state.
       const stateBytes = Math.ceil(n / 2) * MATMUL_STATE_BYTES + (w.kind === "f16" ? 16 * cols : 0);
       if (this.scratchPerThread < stateBytes) this.scratch = this.growScratch(Math.max(stateBytes, 2 * this.scratchPerThread));
-      a[ARG + 7] = this.scratch.byteOffset;
-      a[ARG + 8] = this.scratchPerThread;
+      a[MatmulArgs.scratch] = this.scratch.byteOffset;
+      a[MatmulArgs.scratchPerThread] = this.scratchPerThread;
       if (w.kind === "f32") {
         this.dispatch(Op.MatmulF32, work, NS_PER_MAC_F32, rows, 4, MATMUL_CHUNKS_PER_THREAD);
         return;
@@ -234,8 +232,8 @@ class WasmBackend implements Backend {
       // Decode reads the halves' bits as w · 2^-102 against x · 2^102 (assembly/f16.ts).
       const scaledX = n === 1 ? this.grow("scaledX", cols).byteOffset : 0;
       const xScaled = n === 1 ? this.kernels.scaleForF16(scaledX, xPtr, cols) : 0;
-      if (xScaled === 1) a[ARG + 1] = scaledX;
-      a[ARG + 9] = xScaled;
+      if (xScaled === 1) a[MatmulArgs.x] = scaledX;
+      a[MatmulArgs.xScaled] = xScaled;
       this.dispatch(Op.MatmulF16, work, NS_PER_MAC_F16, rows, 4, MATMUL_CHUNKS_PER_THREAD);
       return;
     }
@@ -243,14 +241,14 @@ class WasmBackend implements Backend {
     const wq = this.ptr(w.q, rows * cols, "matmul w.q");
     const ws = this.ptr(w.scales, (rows * cols) / Q8_BLOCK, "matmul w.scales");
     if (!this.intActivations) {
-      a[ARG] = outPtr;
-      a[ARG + 1] = xPtr;
-      a[ARG + 2] = wq;
-      a[ARG + 3] = ws;
-      a[ARG + 4] = biasPtr;
-      a[ARG + 5] = n;
-      a[ARG + 6] = rows;
-      a[ARG + 7] = cols;
+      a[MatmulQ8F32Args.out] = outPtr;
+      a[MatmulQ8F32Args.x] = xPtr;
+      a[MatmulQ8F32Args.wq] = wq;
+      a[MatmulQ8F32Args.ws] = ws;
+      a[MatmulQ8F32Args.bias] = biasPtr;
+      a[MatmulQ8F32Args.n] = n;
+      a[MatmulQ8F32Args.rows] = rows;
+      a[MatmulQ8F32Args.cols] = cols;
       this.dispatch(Op.MatmulQ8F32, work, NS_PER_MAC_F32, rows, 4, MATMUL_CHUNKS_PER_THREAD);
       return;
     }
@@ -262,15 +260,15 @@ class WasmBackend implements Backend {
       this.xs = this.arena.f32(cap / Q8_BLOCK);
     }
     this.kernels.quantizeQ8(this.xq.byteOffset, this.xs.byteOffset, xPtr, len / Q8_BLOCK);
-    a[ARG] = outPtr;
-    a[ARG + 1] = this.xq.byteOffset;
-    a[ARG + 2] = this.xs.byteOffset;
-    a[ARG + 3] = wq;
-    a[ARG + 4] = ws;
-    a[ARG + 5] = biasPtr;
-    a[ARG + 6] = n;
-    a[ARG + 7] = rows;
-    a[ARG + 8] = cols;
+    a[MatmulQ8Args.out] = outPtr;
+    a[MatmulQ8Args.xq] = this.xq.byteOffset;
+    a[MatmulQ8Args.xs] = this.xs.byteOffset;
+    a[MatmulQ8Args.wq] = wq;
+    a[MatmulQ8Args.ws] = ws;
+    a[MatmulQ8Args.bias] = biasPtr;
+    a[MatmulQ8Args.n] = n;
+    a[MatmulQ8Args.rows] = rows;
+    a[MatmulQ8Args.cols] = cols;
     this.dispatch(Op.MatmulQ8, work, NS_PER_MAC_Q8, rows, 4, MATMUL_CHUNKS_PER_THREAD);
   }
 
@@ -281,24 +279,24 @@ class WasmBackend implements Backend {
 
   layerNorm(out: Float32Array, x: Float32Array, weight: Float32Array, bias: Float32Array, n: number, d: number, eps: number): void {
     const a = this.a;
-    a[ARG] = this.ptr(out, n * d, "layerNorm out");
-    a[ARG + 1] = this.ptr(x, n * d, "layerNorm x");
-    a[ARG + 2] = this.ptr(weight, d, "layerNorm weight");
-    a[ARG + 3] = this.ptr(bias, d, "layerNorm bias");
-    a[ARG + 4] = d;
-    this.af[ARG + 5] = eps;
-    a[ARG + 6] = n;
+    a[LayerNormArgs.out] = this.ptr(out, n * d, "layerNorm out");
+    a[LayerNormArgs.x] = this.ptr(x, n * d, "layerNorm x");
+    a[LayerNormArgs.weight] = this.ptr(weight, d, "layerNorm weight");
+    a[LayerNormArgs.bias] = this.ptr(bias, d, "layerNorm bias");
+    a[LayerNormArgs.d] = d;
+    this.af[LayerNormArgs.eps] = eps;
+    a[LayerNormArgs.n] = n;
     this.dispatch(Op.LayerNorm, n * d, NS_PER_NORM, n, 1, 4);
   }
 
   rmsNorm(out: Float32Array, x: Float32Array, weight: Float32Array, n: number, d: number, eps: number): void {
     const a = this.a;
-    a[ARG] = this.ptr(out, n * d, "rmsNorm out");
-    a[ARG + 1] = this.ptr(x, n * d, "rmsNorm x");
-    a[ARG + 2] = this.ptr(weight, d, "rmsNorm weight");
-    a[ARG + 3] = d;
-    this.af[ARG + 4] = eps;
-    a[ARG + 5] = n;
+    a[RmsNormArgs.out] = this.ptr(out, n * d, "rmsNorm out");
+    a[RmsNormArgs.x] = this.ptr(x, n * d, "rmsNorm x");
+    a[RmsNormArgs.weight] = this.ptr(weight, d, "rmsNorm weight");
+    a[RmsNormArgs.d] = d;
+    this.af[RmsNormArgs.eps] = eps;
+    a[RmsNormArgs.n] = n;
     this.dispatch(Op.RmsNorm, n * d, NS_PER_RMS_NORM, n, 1, 4);
   }
 
@@ -308,14 +306,14 @@ class WasmBackend implements Backend {
     if (!(Number.isInteger(nHeads) && nHeads >= 0)) throw new Error(`rope: nHeads ${nHeads} is not a head count`);
     const half = headDim / 2;
     const a = this.a;
-    a[ARG] = this.ptr(x, n * nHeads * headDim, "rope x");
-    a[ARG + 1] = nHeads;
-    a[ARG + 2] = headDim;
+    a[RopeArgs.x] = this.ptr(x, n * nHeads * headDim, "rope x");
+    a[RopeArgs.nHeads] = nHeads;
+    a[RopeArgs.headDim] = headDim;
     // Both tables are read at every position's row: one past their end would read other buffers.
     const tablePositions = Math.floor(Math.min(cos.length, sin.length) / half);
-    a[ARG + 4] = this.ptr(cos, 0, "rope cos");
-    a[ARG + 5] = this.ptr(sin, 0, "rope sin");
-    a[ARG + 6] = n;
+    a[RopeArgs.cos] = this.ptr(cos, 0, "rope cos");
+    a[RopeArgs.sin] = this.ptr(sin, 0, "rope sin");
+    a[RopeArgs.n] = n;
     if (this.ropePositions.length < n) this.ropePositions = this.arena.i32(Math.max(n, 2 * this.ropePositions.length));
     const copy = this.ropePositions;
     for (let i = 0; i < n; i++) {
@@ -323,7 +321,7 @@ class WasmBackend implements Backend {
       if (!(p >= 0 && p < tablePositions)) throw new Error(`rope: position ${p} of token ${i} outside the tables' ${tablePositions} positions`);
       copy[i] = p;
     }
-    a[ARG + 3] = copy.byteOffset;
+    a[RopeArgs.positions] = copy.byteOffset;
     this.dispatch(Op.Rope, n * nHeads * headDim, NS_PER_ROPE, n, 1, 4);
   }
 
@@ -331,10 +329,10 @@ class WasmBackend implements Backend {
     const a = this.a;
     const outPtr = this.ptr(out, n * d, "siluMul out");
     const gateUpPtr = this.ptr(gateUp, 2 * n * d, "siluMul gateUp");
-    a[ARG] = outPtr;
-    a[ARG + 1] = gateUpPtr;
-    a[ARG + 2] = d;
-    a[ARG + 3] = n;
+    a[SiluMulArgs.out] = outPtr;
+    a[SiluMulArgs.gateUp] = gateUpPtr;
+    a[SiluMulArgs.d] = d;
+    a[SiluMulArgs.n] = n;
     const bytes = n * d * Float32Array.BYTES_PER_ELEMENT;
     // Written over gateUp, rows must go in order (assembly/elementwise.ts): threads taking
     // later rows would overwrite rows not yet read.
@@ -348,16 +346,16 @@ class WasmBackend implements Backend {
 
   gelu(x: Float32Array, length: number): void {
     const a = this.a;
-    a[ARG] = this.ptr(x, length, "gelu x");
-    a[ARG + 1] = length;
+    a[GeluArgs.x] = this.ptr(x, length, "gelu x");
+    a[GeluArgs.length] = length;
     this.dispatch(Op.Gelu, length, NS_PER_GELU, length, 1024, 4);
   }
 
   addInPlace(x: Float32Array, y: Float32Array, length: number): void {
     const a = this.a;
-    a[ARG] = this.ptr(x, length, "addInPlace x");
-    a[ARG + 1] = this.ptr(y, length, "addInPlace y");
-    a[ARG + 2] = length;
+    a[AddArgs.x] = this.ptr(x, length, "addInPlace x");
+    a[AddArgs.y] = this.ptr(y, length, "addInPlace y");
+    a[AddArgs.length] = length;
     this.dispatch(Op.Add, length, NS_PER_ADD, length, 4096, 4);
   }
 
@@ -382,20 +380,20 @@ class WasmBackend implements Backend {
     const table = this.tables.stage(kv, Math.ceil((pos + t) / blockSize), blockSize * kvWidth);
     const scratchPtr = this.ptr(scratch, nHead * (pos + t), "attention scratch");
     const macs = t * (pos + t) * width;
-    a[ARG] = outPtr;
-    a[ARG + 1] = qPtr;
-    a[ARG + 2] = kPtr;
-    a[ARG + 3] = vPtr;
-    a[ARG + 4] = table;
-    a[ARG + 5] = blockSize;
-    a[ARG + 6] = pos;
-    a[ARG + 7] = t;
-    a[ARG + 8] = nHead;
-    a[ARG + 9] = nKVHead;
-    a[ARG + 10] = headDim;
-    a[ARG + 11] = scratchPtr;
+    a[AttentionArgs.out] = outPtr;
+    a[AttentionArgs.q] = qPtr;
+    a[AttentionArgs.k] = kPtr;
+    a[AttentionArgs.v] = vPtr;
+    a[AttentionArgs.table] = table;
+    a[AttentionArgs.blockSize] = blockSize;
+    a[AttentionArgs.pos] = pos;
+    a[AttentionArgs.t] = t;
+    a[AttentionArgs.nHead] = nHead;
+    a[AttentionArgs.nKVHead] = nKVHead;
+    a[AttentionArgs.headDim] = headDim;
+    a[AttentionArgs.scratch] = scratchPtr;
     // Each head's P_c and its chunks' [m_c, l_c] (assembly/attention.ts).
-    a[ARG + 12] = this.grow("work", width + 2 * nHead * Math.ceil((pos + t) / this.kernels.attnChunkPositions)).byteOffset;
+    a[AttentionArgs.work] = this.grow("work", width + 2 * nHead * Math.ceil((pos + t) / this.kernels.attnChunkPositions)).byteOffset;
     // Few chunks of several heads each: a thread then reads longer runs of every cached row.
     this.dispatch(Op.Attention, macs, NS_PER_ATTENTION_MAC, nHead, 1, 2);
   }
@@ -434,42 +432,42 @@ class WasmBackend implements Backend {
       macs += visible * width;
     }
     this.tables.reserve(tableEntries);
-    if (this.descs.length < DESC_INTS * count) this.descs = this.arena.i32(Math.max(DESC_INTS * count, 2 * this.descs.length));
+    if (this.descs.length < DECODE_DESC_INTS * count) this.descs = this.arena.i32(Math.max(DECODE_DESC_INTS * count, 2 * this.descs.length));
     let scoresAt = this.grow("scores", scores).byteOffset;
     const stats = this.grow("stats", 2 * chunks * nHead).byteOffset;
     const partials = this.grow("partials", chunks * width).byteOffset;
-    const d = this.descs;
-    for (let i = 0, c = 0, entries = 0, at = 0; i < count; i++, at += DESC_INTS) {
+    const d = this.descs, D = DecodeDesc;
+    for (let i = 0, c = 0, entries = 0, at = 0; i < count; i++, at += DECODE_DESC_INTS) {
       const kv = kvs[i];
       const visible = positions[i] + 1;
       const n = Math.ceil(visible / chunkPositions);
       const used = Math.ceil(visible / kv.blockSize);
-      d[at] = outPtr + i * rowBytes;
-      d[at + 1] = qPtr + i * rowBytes;
-      d[at + 2] = this.ptr(kv.k, 0, names.k);
-      d[at + 3] = this.ptr(kv.v, kv.k.length, names.v);
-      d[at + 4] = this.tables.stage(kv, used, kv.blockSize * kvWidth, entries);
-      d[at + 5] = kv.blockSize;
-      d[at + 6] = scoresAt;
-      d[at + 7] = visible;
-      d[at + 8] = stats + 8 * c * nHead; // [m_c, l_c] per head and chunk
-      d[at + 9] = partials + c * rowBytes; // P_c per chunk (chunk 0's goes to out)
-      d[at + 10] = c;
-      d[at + 11] = n;
+      d[at + D.out] = outPtr + i * rowBytes;
+      d[at + D.q] = qPtr + i * rowBytes;
+      d[at + D.k] = this.ptr(kv.k, 0, names.k);
+      d[at + D.v] = this.ptr(kv.v, kv.k.length, names.v);
+      d[at + D.table] = this.tables.stage(kv, used, kv.blockSize * kvWidth, entries);
+      d[at + D.blockSize] = kv.blockSize;
+      d[at + D.scores] = scoresAt;
+      d[at + D.visible] = visible;
+      d[at + D.stats] = stats + 8 * c * nHead; // [m_c, l_c] per head and chunk
+      d[at + D.partials] = partials + c * rowBytes; // P_c per chunk (chunk 0's goes to out)
+      d[at + D.firstChunk] = c;
+      d[at + D.chunks] = n;
       scoresAt += nHead * visible * Float32Array.BYTES_PER_ELEMENT;
       c += n;
       entries += used;
     }
     const a = this.a;
-    a[ARG] = d.byteOffset;
-    a[ARG + 1] = count;
-    a[ARG + 2] = chunks;
-    a[ARG + 3] = nHead;
-    a[ARG + 4] = nKVHead;
-    a[ARG + 5] = headDim;
+    a[AttentionDecodeArgs.descs] = d.byteOffset;
+    a[AttentionDecodeArgs.count] = count;
+    a[AttentionDecodeArgs.chunks] = chunks;
+    a[AttentionDecodeArgs.nHead] = nHead;
+    a[AttentionDecodeArgs.nKVHead] = nKVHead;
+    a[AttentionDecodeArgs.headDim] = headDim;
     this.dispatch(Op.AttentionDecodeBatch, macs, NS_PER_ATTENTION_MAC, chunks, 1, 4);
-    for (let i = 0, at = 0; i < count; i++, at += DESC_INTS) {
-      this.kernels.attnCombine(d[at], d[at + 9], d[at + 8], d[at + 11], nHead, headDim);
+    for (let i = 0, at = 0; i < count; i++, at += DECODE_DESC_INTS) {
+      this.kernels.attnCombine(d[at + D.out], d[at + D.partials], d[at + D.stats], d[at + D.chunks], nHead, headDim);
     }
   }
 
@@ -477,9 +475,9 @@ class WasmBackend implements Backend {
     const a = this.a;
     const sums = this.readSums;
     sums.fill(0); // a short call runs as one chunk and leaves the other slots alone
-    a[ARG] = sums.byteOffset;
-    a[ARG + 1] = this.ptr(data, data.length, "readSum data");
-    a[ARG + 2] = data.byteLength;
+    a[ReadSumArgs.sums] = sums.byteOffset;
+    a[ReadSumArgs.data] = this.ptr(data, data.length, "readSum data");
+    a[ReadSumArgs.bytes] = data.byteLength;
     this.dispatch(Op.ReadSum, data.byteLength, NS_PER_BYTE_READ, data.byteLength, 64, READ_CHUNKS_PER_THREAD);
     let sum = 0;
     for (let i = 0; i < sums.length; i++) sum = (sum + sums[i]) | 0;

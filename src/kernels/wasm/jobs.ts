@@ -1,4 +1,5 @@
 import type { KernelExports } from "./exports.js";
+import { OP, AddArgs, AttentionArgs, AttentionDecodeArgs, GeluArgs, LayerNormArgs, MatmulArgs, MatmulQ8Args, MatmulQ8F32Args, ReadSumArgs, RmsNormArgs, RopeArgs, SiluMulArgs } from "./job-args.js";
 
 /**
  * The control block shared by the main thread and the workers (Int32 indices). Words that
@@ -10,8 +11,7 @@ export const COMPLETED = 32; // chunks finished by the workers (the main thread 
 export const SLEEPERS = 48; // workers parked in Atomics.wait: the main thread notifies only then
 export const MAIN_WAITING = 49; // the main thread parked on COMPLETED: workers notify only then
 export const FAILED = 50; // set when a chunk threw
-export const OP = 64; // the job: an opcode, then up to 15 i32 (or f32) arguments
-export const ARG = 65;
+export { OP, ARG } from "./job-args.js"; // the job: an opcode, then its arguments
 const CONTROL_INTS = 96;
 /**
  * After the fixed words, one line per thread: (end << 16) | next of the chunks it owns. Each
@@ -127,76 +127,75 @@ export function runClaimed(k: KernelExports, a: Int32Array, f: Float32Array, thr
 export function runJob(k: KernelExports, a: Int32Array, f: Float32Array, c: number, chunks: number, thread: number): void {
   switch (a[OP]) {
     case Op.MatmulF32: {
-      const rows = a[ARG + 5];
-      k.matmulF32(a[ARG], a[ARG + 1], a[ARG + 2], a[ARG + 3], a[ARG + 4], rows, a[ARG + 6],
-        start(rows, c, chunks, 4), start(rows, c + 1, chunks, 4), a[ARG + 7] + thread * a[ARG + 8]);
+      const m = MatmulArgs, rows = a[m.rows];
+      k.matmulF32(a[m.out], a[m.x], a[m.w], a[m.bias], a[m.n], rows, a[m.cols],
+        start(rows, c, chunks, 4), start(rows, c + 1, chunks, 4), a[m.scratch] + thread * a[m.scratchPerThread]);
       return;
     }
     case Op.MatmulF16: {
-      const rows = a[ARG + 5];
-      k.matmulF16(a[ARG], a[ARG + 1], a[ARG + 2], a[ARG + 3], a[ARG + 4], rows, a[ARG + 6],
-        start(rows, c, chunks, 4), start(rows, c + 1, chunks, 4), a[ARG + 7] + thread * a[ARG + 8], a[ARG + 9]);
+      const m = MatmulArgs, rows = a[m.rows];
+      k.matmulF16(a[m.out], a[m.x], a[m.w], a[m.bias], a[m.n], rows, a[m.cols],
+        start(rows, c, chunks, 4), start(rows, c + 1, chunks, 4), a[m.scratch] + thread * a[m.scratchPerThread], a[m.xScaled]);
       return;
     }
     case Op.MatmulQ8: {
-      const rows = a[ARG + 7];
-      k.matmulQ8(a[ARG], a[ARG + 1], a[ARG + 2], a[ARG + 3], a[ARG + 4], a[ARG + 5], a[ARG + 6], rows, a[ARG + 8],
+      const m = MatmulQ8Args, rows = a[m.rows];
+      k.matmulQ8(a[m.out], a[m.xq], a[m.xs], a[m.wq], a[m.ws], a[m.bias], a[m.n], rows, a[m.cols],
         start(rows, c, chunks, 4), start(rows, c + 1, chunks, 4));
       return;
     }
     case Op.MatmulQ8F32: {
-      const rows = a[ARG + 6];
-      k.matmulQ8F32(a[ARG], a[ARG + 1], a[ARG + 2], a[ARG + 3], a[ARG + 4], a[ARG + 5], rows, a[ARG + 7],
+      const m = MatmulQ8F32Args, rows = a[m.rows];
+      k.matmulQ8F32(a[m.out], a[m.x], a[m.wq], a[m.ws], a[m.bias], a[m.n], rows, a[m.cols],
         start(rows, c, chunks, 4), start(rows, c + 1, chunks, 4));
       return;
     }
     case Op.LayerNorm: {
-      const n = a[ARG + 6];
-      k.layerNorm(a[ARG], a[ARG + 1], a[ARG + 2], a[ARG + 3], a[ARG + 4], f[ARG + 5],
-        start(n, c, chunks, 1), start(n, c + 1, chunks, 1));
+      const m = LayerNormArgs, n = a[m.n];
+      k.layerNorm(a[m.out], a[m.x], a[m.weight], a[m.bias], a[m.d], f[m.eps], start(n, c, chunks, 1), start(n, c + 1, chunks, 1));
       return;
     }
     case Op.RmsNorm: {
-      const n = a[ARG + 5];
-      k.rmsNorm(a[ARG], a[ARG + 1], a[ARG + 2], a[ARG + 3], f[ARG + 4], start(n, c, chunks, 1), start(n, c + 1, chunks, 1));
+      const m = RmsNormArgs, n = a[m.n];
+      k.rmsNorm(a[m.out], a[m.x], a[m.weight], a[m.d], f[m.eps], start(n, c, chunks, 1), start(n, c + 1, chunks, 1));
       return;
     }
     case Op.Rope: {
-      const n = a[ARG + 6];
-      k.rope(a[ARG], a[ARG + 1], a[ARG + 2], a[ARG + 3], a[ARG + 4], a[ARG + 5], start(n, c, chunks, 1), start(n, c + 1, chunks, 1));
+      const m = RopeArgs, n = a[m.n];
+      k.rope(a[m.x], a[m.nHeads], a[m.headDim], a[m.positions], a[m.cos], a[m.sin], start(n, c, chunks, 1), start(n, c + 1, chunks, 1));
       return;
     }
     case Op.SiluMul: {
-      const n = a[ARG + 3];
-      k.siluMul(a[ARG], a[ARG + 1], a[ARG + 2], start(n, c, chunks, 1), start(n, c + 1, chunks, 1));
+      const m = SiluMulArgs, n = a[m.n];
+      k.siluMul(a[m.out], a[m.gateUp], a[m.d], start(n, c, chunks, 1), start(n, c + 1, chunks, 1));
       return;
     }
     case Op.Gelu: {
-      const len = a[ARG + 1];
-      k.gelu(a[ARG], start(len, c, chunks, 16), start(len, c + 1, chunks, 16));
+      const m = GeluArgs, len = a[m.length];
+      k.gelu(a[m.x], start(len, c, chunks, 16), start(len, c + 1, chunks, 16));
       return;
     }
     case Op.Add: {
-      const len = a[ARG + 2];
-      k.addInPlace(a[ARG], a[ARG + 1], start(len, c, chunks, 16), start(len, c + 1, chunks, 16));
+      const m = AddArgs, len = a[m.length];
+      k.addInPlace(a[m.x], a[m.y], start(len, c, chunks, 16), start(len, c + 1, chunks, 16));
       return;
     }
     case Op.Attention: {
-      const nHead = a[ARG + 8];
-      k.attention(a[ARG], a[ARG + 1], a[ARG + 2], a[ARG + 3], a[ARG + 4], a[ARG + 5], a[ARG + 6], a[ARG + 7],
-        nHead, a[ARG + 9], a[ARG + 10], a[ARG + 11], a[ARG + 12], start(nHead, c, chunks, 1), start(nHead, c + 1, chunks, 1));
+      const m = AttentionArgs, nHead = a[m.nHead];
+      k.attention(a[m.out], a[m.q], a[m.k], a[m.v], a[m.table], a[m.blockSize], a[m.pos], a[m.t],
+        nHead, a[m.nKVHead], a[m.headDim], a[m.scratch], a[m.work], start(nHead, c, chunks, 1), start(nHead, c + 1, chunks, 1));
       return;
     }
     case Op.AttentionDecodeBatch: {
       // Job chunk `c` takes a range of all the sequences' position chunks (assembly/attention.ts).
-      const total = a[ARG + 2];
-      k.attnBatchChunks(a[ARG], a[ARG + 1], start(total, c, chunks, 1), start(total, c + 1, chunks, 1), a[ARG + 3], a[ARG + 4], a[ARG + 5]);
+      const m = AttentionDecodeArgs, total = a[m.chunks];
+      k.attnBatchChunks(a[m.descs], a[m.count], start(total, c, chunks, 1), start(total, c + 1, chunks, 1), a[m.nHead], a[m.nKVHead], a[m.headDim]);
       return;
     }
     case Op.ReadSum: {
       // Chunk c leaves its sum in slot c; the caller adds the slots.
-      const bytes = a[ARG + 2];
-      k.readSum(a[ARG] + 4 * c, a[ARG + 1], start(bytes, c, chunks, 64), start(bytes, c + 1, chunks, 64));
+      const m = ReadSumArgs, bytes = a[m.bytes];
+      k.readSum(a[m.sums] + 4 * c, a[m.data], start(bytes, c, chunks, 64), start(bytes, c + 1, chunks, 64));
       return;
     }
     default:
