@@ -21,6 +21,7 @@ import type { BackendKind } from "../src/kernels/index.js";
 import { peerModule } from "./peers/paths.js";
 import { installPeers } from "./peers/install.js";
 import { makeRandomGPT2, repoRoot } from "./make-random-gpt2.js";
+import { assembleFixtureModel } from "./fixture-models.js";
 import { checkLlamaFamily, formatLlamaFamilyTable, RANDOM_LLAMA_KINDS } from "./llama-cpp-llama-family.js";
 import type { Llama, NodeLlamaCpp } from "./peers/llama-api.js";
 import { llamaGreedy } from "./peers/llama-greedy.js";
@@ -111,7 +112,7 @@ async function main(): Promise<void> {
   });
   fs.mkdirSync(values.work, { recursive: true });
   const models: [string, () => string][] = [
-    ["gpt2-tiny-random", () => path.join(root, "test", "fixtures", "gpt2-tiny-random")],
+    ["gpt2-tiny-random", () => assembleFixtureModel(path.join(root, "test", "fixtures"), "gpt2-tiny-random", values.work)],
     [
       "random-gpt2-124m",
       () => {

@@ -6,10 +6,10 @@ import path from "node:path";
 import { after, describe, it } from "node:test";
 import { LLM } from "../src/engine/llm.js";
 import { resolveSamplingParams } from "../src/engine/sampling-params.js";
-import { fixtures, repoRoot } from "./paths.js";
+import { fixtureModel, fixtures, repoRoot } from "./paths.js";
 import { rejectsWith } from "./helpers.js";
 
-const source = path.join(fixtures, "gpt2-tiny-random");
+const source = fixtureModel("gpt2-tiny-random");
 const tmpRoot = fs.mkdtempSync(path.join(os.tmpdir(), "nanogpt-errors-"));
 after(() => fs.rmSync(tmpRoot, { recursive: true, force: true }));
 

@@ -8,7 +8,7 @@ import { UserError } from "../src/errors.js";
 import { createReferenceBackend } from "../src/kernels/reference.js";
 import { loadModel } from "../src/model/load.js";
 import { loadGGUFTokenizer } from "../src/tokenizer/index.js";
-import { fixtures } from "./paths.js";
+import { fixtureModel } from "./paths.js";
 
 /**
  * Every way a GGUF file can be broken must end in one line naming the file and the problem,
@@ -52,7 +52,7 @@ describe("corrupt and unsupported GGUF files", () => {
   before(async () => {
     work = fs.mkdtempSync(path.join(os.tmpdir(), "nanogpt-gguf-bad-"));
     const file = path.join(work, "good.gguf");
-    await convertCommand({ model: path.join(fixtures, "gpt2-tiny-random"), to: "gguf", dtype: "f32", out: file, quiet: true });
+    await convertCommand({ model: fixtureModel("gpt2-tiny-random"), to: "gguf", dtype: "f32", out: file, quiet: true });
     good = fs.readFileSync(file);
   });
   after(() => fs.rmSync(work, { recursive: true, force: true }));

@@ -18,9 +18,9 @@ import { tokenizerTablesFromFolder } from "../src/tokenizer/gguf.js";
 import { createReferenceBackend } from "../src/kernels/reference.js";
 import { loadModel, loadSourceTokenizer, readConfigJson } from "../src/model/load.js";
 import { maxAbsDiff } from "./helpers.js";
-import { fixtures } from "./paths.js";
+import { fixtureModel } from "./paths.js";
 
-const tiny = path.join(fixtures, "gpt2-tiny-random");
+const tiny = fixtureModel("gpt2-tiny-random");
 const TEXT = "Hello world, this is a test of the GGUF loader. <|endoftext|> And after it: 1492!";
 
 function lastLogits(llm: LLM, ids: number[]): Float32Array {
@@ -215,7 +215,7 @@ describe("GGUF round trip of gpt2-tiny-random", () => {
     assert.match(g, /context +64 tokens/);
     assert.match(g, /tokenizer +GPT-2 byte-level BPE .*50257 tokens, 50000 merges/);
     assert.match(g, /tiny-q4_0\.gguf +\d/);
-    const f = await infoCommand({ model: path.join(fixtures, "gpt2-tiny-random-f16-sharded") });
+    const f = await infoCommand({ model: fixtureModel("gpt2-tiny-random-f16-sharded") });
     assert.match(f, /parameters +1\.6M \(1,635,744\)/);
     assert.match(f, /dtypes +F16 × 28/);
     assert.match(f, /model-00002-of-00002\.safetensors +\d/);

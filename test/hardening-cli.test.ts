@@ -7,7 +7,7 @@ import { after, before, describe, it } from "node:test";
 import { UserError } from "../src/errors.js";
 import { readSafetensorsHeader } from "../src/io/safetensors.js";
 import { assertUserError, startServeChild } from "./helpers.js";
-import { fixtures, repoRoot } from "./paths.js";
+import { fixtureModel, repoRoot } from "./paths.js";
 
 const main = path.join(repoRoot, "dist", "src", "cli", "main.js");
 
@@ -40,7 +40,7 @@ describe("tokenizer ids beyond the vocabulary", () => {
   let tmp: string;
   const copy = (name: string, edit: (tokenizer: { model: { vocab: Record<string, number> }; added_tokens: object[] }) => void): string => {
     const dir = path.join(tmp, name);
-    fs.cpSync(path.join(fixtures, "gpt2-tiny-random"), dir, { recursive: true });
+    fs.cpSync(fixtureModel("gpt2-tiny-random"), dir, { recursive: true });
     const file = path.join(dir, "tokenizer.json");
     const json = JSON.parse(fs.readFileSync(file, "utf8")) as { model: { vocab: Record<string, number> }; added_tokens: object[] };
     edit(json);

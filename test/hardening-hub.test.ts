@@ -8,7 +8,7 @@ import { UserError } from "../src/errors.js";
 import { DEFAULT_DOWNLOAD_TIMEOUT_S, DEFAULT_ETAG_TIMEOUT_S, timeoutFromEnv } from "../src/io/hub/download.js";
 import { resolveHubModel } from "../src/io/hub/resolve.js";
 import { startMockHub, type MockHub } from "./hub-mock-server.js";
-import { fixtures, repoRoot } from "./paths.js";
+import { fixtureModel, repoRoot } from "./paths.js";
 
 const SHA = "0123456789abcdef0123456789abcdef01234567";
 const main = path.join(repoRoot, "dist", "src", "cli", "main.js");
@@ -28,7 +28,7 @@ describe("Hub timeouts (HF_HUB_ETAG_TIMEOUT, HF_HUB_DOWNLOAD_TIMEOUT)", () => {
   const env = (extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv => ({ HF_ENDPOINT: hub.url, HF_HUB_CACHE: cache, ...extra });
 
   before(async () => {
-    hub = await startMockHub([{ id: "test-org/tiny", dir: path.join(fixtures, "gpt2-tiny-random"), sha: SHA }]);
+    hub = await startMockHub([{ id: "test-org/tiny", dir: fixtureModel("gpt2-tiny-random"), sha: SHA }]);
   });
   beforeEach(() => {
     hub.silent.clear();

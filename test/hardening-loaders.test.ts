@@ -10,7 +10,8 @@ import { UserError } from "../src/errors.js";
 import { readGGUF } from "../src/io/gguf-read.js";
 import { readSafetensorsHeader } from "../src/io/safetensors.js";
 import { assertUserError as assertOneLineUserError } from "./helpers.js";
-import { fixtures, repoRoot } from "./paths.js";
+import { fixtureModel, fixtures, repoRoot } from "./paths.js";
+import type { GPT2FixtureModel } from "../scripts/fixture-models.js";
 
 const main = path.join(repoRoot, "dist", "src", "cli", "main.js");
 
@@ -43,9 +44,9 @@ function assertUserError(r: Run, pattern: RegExp): void {
 
 let tmp: string;
 /** A copy of a fixture folder, to break. */
-function copyOf(fixture: string, name: string): string {
+function copyOf(fixture: GPT2FixtureModel | "llama-tiny-random", name: string): string {
   const dir = path.join(tmp, name);
-  fs.cpSync(path.join(fixtures, fixture), dir, { recursive: true });
+  fs.cpSync(fixture === "llama-tiny-random" ? path.join(fixtures, fixture) : fixtureModel(fixture), dir, { recursive: true });
   return dir;
 }
 function editConfig(dir: string, edit: Record<string, unknown>): void {
@@ -123,7 +124,7 @@ describe("NaN or Inf in the weights", () => {
 
   it("a -Inf in a GGUF file", async () => {
     const file = path.join(tmp, "inf.gguf");
-    const r = await runCli(["convert", "--model", path.join(fixtures, "gpt2-tiny-random"), "--to", "gguf", "--dtype", "f32", file]);
+    const r = await runCli(["convert", "--model", fixtureModel("gpt2-tiny-random"), "--to", "gguf", "--dtype", "f32", file]);
     assert.equal(r.status, 0, r.stderr);
     const t = readGGUF(file).tensors.find((x) => x.name === "blk.0.ffn_down.weight");
     assert.ok(t !== undefined);

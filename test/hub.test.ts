@@ -9,7 +9,7 @@ import { parseHubId } from "../src/io/hub/id.js";
 import { resolveHubModel } from "../src/io/hub/resolve.js";
 import { loadSourceTokenizer } from "../src/model/load.js";
 import { startMockHub, type MockHub } from "./hub-mock-server.js";
-import { fixtures } from "./paths.js";
+import { fixtureModel } from "./paths.js";
 import { userErrorMatching } from "./helpers.js";
 
 const SHA = "0123456789abcdef0123456789abcdef01234567";
@@ -47,17 +47,17 @@ describe("Hub downloads against a mock Hub", () => {
   before(async () => {
     // A repository whose index sends a shard outside the snapshot.
     escapeDir = fs.mkdtempSync(path.join(os.tmpdir(), "nanogpt-hub-escape-"));
-    const sharded = path.join(fixtures, "gpt2-tiny-random-f16-sharded");
+    const sharded = fixtureModel("gpt2-tiny-random-f16-sharded");
     for (const f of ["config.json", "tokenizer.json"]) fs.copyFileSync(path.join(sharded, f), path.join(escapeDir, f));
     const index = JSON.parse(fs.readFileSync(path.join(sharded, "model.safetensors.index.json"), "utf8")) as { weight_map: Record<string, string> };
     for (const k of Object.keys(index.weight_map)) index.weight_map[k] = ESCAPING_SHARD;
     fs.writeFileSync(path.join(escapeDir, "model.safetensors.index.json"), JSON.stringify(index));
     hub = await startMockHub([
       { id: "test-org/escape", dir: escapeDir, sha: SHA },
-      { id: "test-org/tiny", dir: path.join(fixtures, "gpt2-tiny-random"), sha: SHA },
-      { id: "test-org/tiny-sharded", dir: path.join(fixtures, "gpt2-tiny-random-f16-sharded"), sha: SHARDED_SHA },
-      { id: "test-org/private", dir: path.join(fixtures, "gpt2-tiny-random"), sha: PRIVATE_SHA, token: TOKEN },
-      { id: "test-org/gated", dir: path.join(fixtures, "gpt2-tiny-random"), sha: PRIVATE_SHA, token: TOKEN, gated: true },
+      { id: "test-org/tiny", dir: fixtureModel("gpt2-tiny-random"), sha: SHA },
+      { id: "test-org/tiny-sharded", dir: fixtureModel("gpt2-tiny-random-f16-sharded"), sha: SHARDED_SHA },
+      { id: "test-org/private", dir: fixtureModel("gpt2-tiny-random"), sha: PRIVATE_SHA, token: TOKEN },
+      { id: "test-org/gated", dir: fixtureModel("gpt2-tiny-random"), sha: PRIVATE_SHA, token: TOKEN, gated: true },
     ]);
     cache = fs.mkdtempSync(path.join(os.tmpdir(), "nanogpt-hub-"));
   });
@@ -131,7 +131,7 @@ describe("Hub downloads against a mock Hub", () => {
       const link = path.join(dir, f);
       assert.ok(fs.lstatSync(link).isSymbolicLink(), `${f} is a symlink into blobs/`);
       assert.ok(!path.isAbsolute(fs.readlinkSync(link)), "relative links, as huggingface_hub makes them");
-      assert.deepEqual(fs.readFileSync(link), fs.readFileSync(path.join(fixtures, "gpt2-tiny-random", f)));
+      assert.deepEqual(fs.readFileSync(link), fs.readFileSync(path.join(fixtureModel("gpt2-tiny-random"), f)));
     }
     // LFS files are stored under their sha256, like the Python tools do.
     const blobs = fs.readdirSync(path.join(repoDir("test-org/tiny"), "blobs"));
@@ -139,7 +139,7 @@ describe("Hub downloads against a mock Hub", () => {
     assert.ok(!blobs.some((b) => b.endsWith(".incomplete")));
 
     const fromHub = await LLM.load(dir, { backend: "reference" });
-    const local = await LLM.load(path.join(fixtures, "gpt2-tiny-random"), { backend: "reference" });
+    const local = await LLM.load(fixtureModel("gpt2-tiny-random"), { backend: "reference" });
     const ids = local.tokenize("Hello from the Hub");
     const [a] = fromHub.generateBatch([ids], { temperature: 0, maxTokens: 8, ignoreEos: true });
     const [b] = local.generateBatch([ids], { temperature: 0, maxTokens: 8, ignoreEos: true });
@@ -194,7 +194,7 @@ describe("Hub downloads against a mock Hub", () => {
     const dir = await resolveHubModel("test-org/tiny", { quiet: true, env: e });
     const resumed = hub.requests.filter((r) => r.path.endsWith("/model.safetensors") && r.range !== undefined).at(-1);
     assert.equal(resumed?.range, `bytes=${kept}-`);
-    assert.deepEqual(fs.readFileSync(path.join(dir, "model.safetensors")), fs.readFileSync(path.join(fixtures, "gpt2-tiny-random", "model.safetensors")));
+    assert.deepEqual(fs.readFileSync(path.join(dir, "model.safetensors")), fs.readFileSync(path.join(fixtureModel("gpt2-tiny-random"), "model.safetensors")));
     assert.ok(!fs.readdirSync(blobs).some((b) => b.endsWith(".incomplete")));
     fs.rmSync(local, { recursive: true, force: true });
   });

@@ -2,10 +2,14 @@ import assert from "node:assert/strict";
 import path from "node:path";
 import { describe, it, after } from "node:test";
 import { LLM, type LoadOptions } from "../src/engine/llm.js";
-import { fixtures } from "./paths.js";
+import { GPT2_FIXTURE_MODELS } from "../scripts/fixture-models.js";
+import { fixtureModel, fixtures } from "./paths.js";
 import { maxAbsDiff, readGolden } from "./helpers.js";
 
-const variants = ["gpt2-tiny-random", "gpt2-tiny-random-f16", "gpt2-tiny-random-f16-sharded", "llama-tiny-random"];
+const variants: [string, () => string][] = [
+  ...GPT2_FIXTURE_MODELS.map((name): [string, () => string] => [name, () => fixtureModel(name)]),
+  ["llama-tiny-random", () => path.join(fixtures, "llama-tiny-random")],
+];
 
 const backends: { name: string; options: LoadOptions }[] = [
   { name: "reference", options: { backend: "reference" } },
@@ -13,9 +17,9 @@ const backends: { name: string; options: LoadOptions }[] = [
   { name: "wasm, 2 threads", options: { backend: "wasm", threads: 2 } },
 ];
 
-for (const variant of variants) for (const backend of backends) {
+for (const [variant, folder] of variants) for (const backend of backends) {
   describe(`${variant} matches Hugging Face (${backend.name})`, async () => {
-    const dir = path.join(fixtures, variant);
+    const dir = folder();
     const { golden, tensors } = readGolden(dir);
     const llm = await LLM.load(dir, backend.options);
     after(() => llm.close());
@@ -72,7 +76,7 @@ for (const variant of variants) for (const backend of backends) {
 for (const backend of backends) {
   describe(`gpt2-tiny-random-f16 kept as f16 (${backend.name})`, () => {
     it("logits at every position equal the f32-widened load's, and are within 1e-4 of Hugging Face's", async () => {
-      const dir = path.join(fixtures, "gpt2-tiny-random-f16");
+      const dir = fixtureModel("gpt2-tiny-random-f16");
       const { golden, tensors } = readGolden(dir);
       const f16 = await LLM.load(dir, { ...backend.options, dtype: "f16" });
       const f32 = await LLM.load(dir, { ...backend.options, dtype: "f32" });
@@ -102,7 +106,7 @@ const Q8_LOGIT_TOLERANCE = 0.06;
 for (const backend of backends.slice(0, 2)) {
   describe(`gpt2-tiny-random with q8 weights (${backend.name})`, () => {
     it(`last-position logits within ${Q8_LOGIT_TOLERANCE} of Hugging Face's f32`, async () => {
-      const dir = path.join(fixtures, "gpt2-tiny-random");
+      const dir = fixtureModel("gpt2-tiny-random");
       const { golden, tensors } = readGolden(dir);
       const llm = await LLM.load(dir, { ...backend.options, dtype: "q8" });
       try {

@@ -8,7 +8,7 @@ import { LLM } from "../src/engine/llm.js";
 import { LLMEngine } from "../src/engine/llm-engine.js";
 import type { SamplingParams } from "../src/engine/sampling-params.js";
 import { startServer, type RunningServer } from "../src/server/server.js";
-import { defaultModelDir, fixtures } from "./paths.js";
+import { defaultModelDir, fixtureModel } from "./paths.js";
 
 const API_KEY = "sk-test-key";
 
@@ -243,7 +243,7 @@ describe("chat with the tokenizer's own chat_template (gpt2-tiny-random, jinja)"
 
   before(async () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), "nanogpt-chat-"));
-    const src = path.join(fixtures, "gpt2-tiny-random");
+    const src = fixtureModel("gpt2-tiny-random");
     for (const f of fs.readdirSync(src)) if (f !== "tokenizer_config.json") fs.symlinkSync(path.join(src, f), path.join(dir, f));
     const config = JSON.parse(fs.readFileSync(path.join(src, "tokenizer_config.json"), "utf8"));
     fs.writeFileSync(path.join(dir, "tokenizer_config.json"), JSON.stringify({ ...config, chat_template: template }));

@@ -7,7 +7,7 @@ import { UserError } from "../src/errors.js";
 import { BpeTokenizer, loadTokenizer, type Tokenizer } from "../src/tokenizer/index.js";
 import { readTokenizerFolder } from "../src/tokenizer/load.js";
 import { byteToChar } from "../src/tokenizer/bytes.js";
-import { defaultModelDir, fixtures } from "./paths.js";
+import { defaultModelDir, fixtureModel, fixtures } from "./paths.js";
 import { mulberry32, userErrorMatching } from "./helpers.js";
 
 const gpt2Dir = path.join(fixtures, "gpt2-tokenizer");
@@ -93,8 +93,8 @@ test("vocab.json + merges.txt load identically to tokenizer.json", async () => {
   });
 });
 
-test("gpt2-tiny-random ships the same GPT-2 tokenizer", async () => {
-  const tiny = await loadTokenizer(path.join(fixtures, "gpt2-tiny-random"));
+test("the tiny GPT-2 fixtures get the shared GPT-2 tokenizer", async () => {
+  const tiny = await loadTokenizer(fixtureModel("gpt2-tiny-random"));
   for (const c of golden.cases) assert.deepEqual(tiny.encode(c.text), c.ids);
 });
 
