@@ -1,7 +1,6 @@
 import { Template } from "@huggingface/jinja";
 import { UserError } from "../errors.js";
 import type { Tokenizer } from "../tokenizer/index.js";
-import { HttpError } from "./errors.js";
 
 export interface ChatMessage {
   role: string;
@@ -17,12 +16,26 @@ export interface ChatMessage {
  */
 export const FALLBACK_STOP = "\nUser:";
 
-/** Turns chat messages into prompt text, the way the model was trained to see them. */
-export class ChatFormatter {
-  private readonly template: Template | null;
+/** The template rejected the messages (raise_exception) or failed while rendering them. */
+export class ChatTemplateError extends UserError {}
 
-  constructor(private readonly tokenizer: Tokenizer) {
+/**
+ * The model's chat template (tokenizer_config.json's chat_template, chat_template.jinja, or GGUF
+ * tokenizer.chat_template, as the tokenizer read them), compiled once, rendered with what
+ * transformers.js's apply_chat_template passes: the messages, add_generation_prompt, tools and
+ * documents as null, and the special tokens the tokenizer names.
+ */
+export class ChatTemplate {
+  private readonly template: Template | null;
+  private readonly specialTokens: Record<string, string>;
+
+  constructor(tokenizer: Tokenizer) {
     const source = tokenizer.chatTemplate;
+    const tokens: Record<string, string> = {};
+    // transformers.js leaves a token the config does not name out of the context (undefined, not "").
+    if (tokenizer.bosToken !== null) tokens.bos_token = tokenizer.bosToken;
+    if (tokenizer.eosToken !== null) tokens.eos_token = tokenizer.eosToken;
+    this.specialTokens = tokens;
     if (source === null) {
       this.template = null;
       return;
@@ -30,7 +43,7 @@ export class ChatFormatter {
     try {
       this.template = new Template(source);
     } catch (e) {
-      throw new UserError(`the model's chat_template does not parse: ${(e as Error).message}`);
+      throw new UserError(`the model's chat_template does not parse: ${oneLine(e)}`);
     }
   }
 
@@ -38,20 +51,15 @@ export class ChatFormatter {
     return this.template === null;
   }
 
-  /** The prompt, and stop strings the format implies. */
+  /** The prompt text for the assistant's next message, and the stop strings the format implies. */
   render(messages: readonly ChatMessage[]): { text: string; stop: string[] } {
     if (this.template === null) return { text: fallback(messages), stop: [FALLBACK_STOP] };
     try {
-      const text = this.template.render({
-        messages,
-        add_generation_prompt: true,
-        bos_token: this.tokenizer.bosToken ?? "",
-        eos_token: this.tokenizer.eosToken ?? "",
-      });
+      const text = this.template.render({ messages, add_generation_prompt: true, tools: null, documents: null, ...this.specialTokens });
       return { text, stop: [] };
     } catch (e) {
       // Templates reject what they cannot express (raise_exception), e.g. roles out of order.
-      throw new HttpError(400, `the chat template rejected the messages: ${(e as Error).message}`, "invalid_request_error", "messages");
+      throw new ChatTemplateError(`the chat template rejected the messages: ${oneLine(e)}`);
     }
   }
 }
@@ -63,4 +71,8 @@ function fallback(messages: readonly ChatMessage[]): string {
     text += `${role}: ${m.content}\n\n`;
   }
   return text + "Assistant:";
+}
+
+function oneLine(e: unknown): string {
+  return (e instanceof Error ? e.message : String(e)).replace(/\s+/g, " ").trim();
 }
