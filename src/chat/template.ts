@@ -29,7 +29,7 @@ export class ChatTemplate {
   private readonly template: Template | null;
   private readonly specialTokens: Record<string, string>;
 
-  constructor(tokenizer: Tokenizer) {
+  constructor(tokenizer: Pick<Tokenizer, "chatTemplate" | "bosToken" | "eosToken">) {
     const source = tokenizer.chatTemplate;
     const tokens: Record<string, string> = {};
     // transformers.js leaves a token the config does not name out of the context (undefined, not "").
