@@ -169,23 +169,23 @@ describe("nanogpt-infer chat and SIGINT", () => {
       child.stdin.write("Tell me a story\n");
       await until("the reply to start", () => stdout.length > 0, 30000);
       child.kill("SIGINT");
-      await until("the reply to stop", () => stderr.includes("(reply stopped)"), 10000);
+      // The reply's closing newline (stdout) and the note (stderr) come through separate pipes.
+      await until("the reply to stop", () => stderr.includes("(reply stopped)") && stdout.endsWith("\n"), 10000);
       const stoppedAt = stdout.length;
-      assert.ok(stdout.endsWith("\n"));
       // A 120-token reply is far longer than what came before the signal.
       assert.ok(stoppedAt < 100, `stopped after ${stoppedAt} characters`);
 
       child.stdin.write("Tell me a story\n");
       await until("a second reply", () => stdout.length > stoppedAt, 30000);
       // The reply has ended once nothing more comes for a while: the program is at the prompt.
-      for (let seen = -1, waited = 0; seen !== stdout.length || !stdout.endsWith("\n"); waited += 1500) {
+      for (let seen = -1, waited = 0; seen !== stdout.length || !stdout.endsWith("\n"); waited += 2500) {
         assert.ok(waited < 60000, "the second reply never ended");
         seen = stdout.length;
-        await sleep(1500);
+        await sleep(2500);
       }
       child.kill("SIGINT");
       assert.equal(await exited, 130);
-      assert.equal(stderr, "(reply stopped)\n", "the second reply ran to its end");
+      assert.equal(stderr.match(/\(reply stopped\)/g)?.length, 1, `the second reply ran to its end: ${stderr}`);
     } finally {
       child.kill("SIGKILL");
     }

@@ -62,6 +62,7 @@ async function converse(engine: LLMEngine, template: ChatTemplate, conversation:
   const interrupt = (): void => {
     if (replying !== null) return replying.abort();
     exitCode = INTERRUPTED_EXIT;
+    if (interactive) process.stderr.write("\n"); // the shell's prompt on a line of its own
     rl.close();
   };
   // A terminal's Ctrl-C reaches readline as a key; a pipe's comes as the signal.
