@@ -6,13 +6,15 @@ import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { AutoTokenizer, env } from "@huggingface/transformers";
+import { convertCommand } from "../src/cli/convert.js";
 import { LLM } from "../src/engine/llm.js";
+import { readGGUF } from "../src/io/gguf-read.js";
 import { LLMEngine } from "../src/engine/llm-engine.js";
 import { startServer } from "../src/server/server.js";
 import { byteToChar } from "../src/tokenizer/bytes.js";
 import { randomLlamaConfig, writeRandomLlamaFolder } from "../scripts/make-random-llama.js";
 import { assertUserError, until } from "./helpers.js";
-import { defaultModelDir, repoRoot } from "./paths.js";
+import { defaultModelDir, fixtures, repoRoot } from "./paths.js";
 
 const main = path.join(repoRoot, "dist", "src", "cli", "main.js");
 const LLAMA3_TEMPLATE = String(JSON.parse(fs.readFileSync(path.join(repoRoot, "node_modules", "@lenml", "tokenizer-llama3", "models", "tokenizer_config.json"), "utf8")).chat_template);
@@ -147,6 +149,26 @@ describe("nanogpt-infer chat, piped", () => {
       await server.close();
       engine.close();
     }
+  });
+
+  it("GGUF: the template comes from tokenizer.chat_template, and chats as the folder it was converted from", async () => {
+    const dir = path.join(work, "gpt2-templated");
+    const src = path.join(fixtures, "gpt2-tiny-random");
+    fs.mkdirSync(dir);
+    for (const f of fs.readdirSync(src)) if (f !== "tokenizer_config.json") fs.symlinkSync(path.join(src, f), path.join(dir, f));
+    const template = "{% for m in messages %}{{ '<|im_start|>' + m.role + '\\n' + m.content + '<|im_end|>\\n' }}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}";
+    fs.writeFileSync(path.join(dir, "tokenizer_config.json"), JSON.stringify({ bos_token: "<|endoftext|>", eos_token: "<|endoftext|>", chat_template: template }));
+    const file = path.join(work, "gpt2-templated.gguf");
+    await convertCommand({ model: dir, to: "gguf", dtype: "f32", out: file, quiet: true });
+    assert.equal(readGGUF(file).metadata.get("tokenizer.chat_template"), template);
+    const args = ["--temperature", "0", "--max-tokens", "8", "--system", "Be brief."];
+    const fromFolder = chat(["--model", dir, ...args], "Hi\nAgain\n");
+    const fromGGUF = chat(["--model", file, ...args], "Hi\nAgain\n");
+    assert.equal(fromGGUF.status, 0, fromGGUF.stderr);
+    assert.doesNotMatch(fromGGUF.stderr, /no chat template/);
+    assert.equal(fromGGUF.stderr, fromFolder.stderr);
+    assert.equal(fromGGUF.stdout, fromFolder.stdout);
+    assert.ok(fromGGUF.stdout.length > 2);
   });
 
   it("refuses what cannot chat: a model without a tokenizer, --max-tokens as long as the context", () => {
