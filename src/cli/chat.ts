@@ -2,7 +2,7 @@ import readline from "node:readline";
 import { parseArgs } from "node:util";
 import { Conversation } from "../chat/history.js";
 import { chatPrompt, type ChatPrompt } from "../chat/prompt.js";
-import { ChatTemplate, ChatTemplateError } from "../chat/template.js";
+import { ChatTemplate, ChatTemplateError, type ChatMessage } from "../chat/template.js";
 import { UserError } from "../errors.js";
 import { AbortedError, LLMEngine, type SequenceHandle } from "../engine/llm-engine.js";
 import { resolveSamplingParams, type SamplingParams } from "../engine/sampling-params.js";
@@ -68,8 +68,8 @@ async function converse(engine: LLMEngine, template: ChatTemplate, conversation:
   // A terminal's Ctrl-C reaches readline as a key; a pipe's comes as the signal.
   rl.on("SIGINT", interrupt);
   process.on("SIGINT", interrupt);
-  const build = (messages: Parameters<typeof template.render>[0]): ChatPrompt => chatPrompt(template, engine.tokenizer, messages);
-  const note = (text: string): boolean => process.stderr.write(`(${text})\n`);
+  const build = (messages: readonly ChatMessage[]): ChatPrompt => chatPrompt(template, engine.tokenizer, messages);
+  const note = (text: string): void => void process.stderr.write(`(${text})\n`);
   rl.setPrompt("> ");
   if (interactive) rl.prompt();
   try {
@@ -90,24 +90,13 @@ async function converse(engine: LLMEngine, template: ChatTemplate, conversation:
           continue;
         }
         if (asked.dropped > 0) note(`context full: dropped the oldest ${asked.dropped === 1 ? "exchange" : `${asked.dropped} exchanges`}`);
-        const { prompt } = asked;
-        let text = "";
         const handle = engine.add({
-          promptIds: prompt.ids,
-          params: { ...params, stop: prompt.stop },
-          onToken: (ev) => {
-            text += ev.piece;
-            process.stdout.write(ev.piece);
-          },
+          promptIds: asked.prompt.ids,
+          params: { ...params, stop: asked.prompt.stop },
+          onToken: (ev) => process.stdout.write(ev.piece),
         });
         replying = handle;
-        const stopped = await handle.result.then(
-          () => false,
-          (e: unknown) => {
-            if (e instanceof AbortedError) return true;
-            throw e;
-          },
-        );
+        const { text, stopped } = await finished(handle);
         replying = null;
         process.stdout.write("\n");
         if (stopped) note("reply stopped");
@@ -120,6 +109,16 @@ async function converse(engine: LLMEngine, template: ChatTemplate, conversation:
     rl.close();
   }
   return exitCode;
+}
+
+/** A reply's text, also when Ctrl-C cut it short (what was shown is what the history keeps). */
+async function finished(handle: SequenceHandle): Promise<{ text: string; stopped: boolean }> {
+  try {
+    return { text: (await handle.result).text, stopped: false };
+  } catch (e) {
+    if (!(e instanceof AbortedError)) throw e;
+    return { text: handle.state.seq.text, stopped: true };
+  }
 }
 
 export const command: Command = { run: chatCommand, help: chatHelp };
