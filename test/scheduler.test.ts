@@ -15,7 +15,7 @@ function seqOf(promptLength: number, maxTokens: number, wantPromptLogits = false
   const offset = nextId * 7; // distinct prompts, so no two sequences share a prefix by accident
   const prompt = Array.from({ length: promptLength }, (_, i) => 65 + ((i + offset) % 26));
   const params = resolveSamplingParams({ maxTokens, ignoreEos: true, temperature: 0 });
-  return new ScheduledSequence(nextId++, new Sequence(prompt, params, tokenizer, 257, 0), wantPromptLogits);
+  return new ScheduledSequence(nextId++, new Sequence(prompt, params, tokenizer, 257, 0, []), wantPromptLogits);
 }
 
 function setup(opts: { numBlocks: number; blockSize: number; maxBatch: number; maxStepTokens: number; watermark?: number }) {

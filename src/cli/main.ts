@@ -6,6 +6,7 @@ import { joinNegativeNumbers, type Command } from "./options.js";
 // its template engine or the GGUF writer, and start sooner with less memory.
 const commands: Record<string, () => Promise<{ command: Command }>> = {
   generate: () => import("./generate.js"),
+  chat: () => import("./chat.js"),
   tokenize: () => import("./tokenize.js"),
   perplexity: () => import("./perplexity.js"),
   bench: () => import("./bench.js"),

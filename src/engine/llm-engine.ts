@@ -15,7 +15,7 @@ import { checkContextLength, checkPrompt } from "./prompt-checks.js";
 import { AbortedError, QueueFullError, SequenceHandle, type SequenceRequest, type SequenceResult } from "./request.js";
 import type { SamplingParams } from "./sampling-params.js";
 import { ScheduledSequence, Scheduler, type ScheduledChunk } from "./scheduler.js";
-import { Sequence } from "./sequence.js";
+import { endTokenIds, Sequence } from "./sequence.js";
 
 export { AbortedError, QueueFullError, SequenceHandle, type SequenceRequest, type SequenceResult, type TokenEvent } from "./request.js";
 
@@ -63,6 +63,8 @@ export interface EngineStats {
 export class LLMEngine {
   readonly shape: ModelShape;
   readonly tokenizer: Tokenizer;
+  /** The ids generation stops on (unless ignore_eos). */
+  readonly eosTokenIds: readonly number[];
   readonly modelName: string;
   readonly contextLength: number;
   readonly cache: PagedKVCache;
@@ -85,6 +87,7 @@ export class LLMEngine {
   ) {
     this.shape = model.model.shape;
     this.tokenizer = model.tokenizer;
+    this.eosTokenIds = endTokenIds(model.eosTokenIds, model.tokenizer);
     this.modelName = options.modelName ?? model.model.family;
     const shape = this.shape;
     const maxBatch = positiveInt(options.maxBatch ?? DEFAULTS.maxBatch, "maxBatch");
@@ -115,9 +118,9 @@ export class LLMEngine {
       const what = options.numBlocks !== undefined ? `${numBlocks} blocks` : options.kvMemoryMB !== undefined ? `--kv-memory ${options.kvMemoryMB} MB` : "the default pool";
       return { bytes: numBlocks * PagedKVCache.bytesPerBlock(spec.shape, blockSize), what, flag: "--kv-memory" };
     };
-    const { model, tokenizer, backend } = await loadOnBackend(source, options, budget);
+    const { model, tokenizer, eosTokenIds, backend } = await loadOnBackend(source, options, budget);
     try {
-      return new LLMEngine({ model, tokenizer }, backend, { ...options, modelName: options.modelName ?? path.basename(path.resolve(source)) });
+      return new LLMEngine({ model, tokenizer, eosTokenIds }, backend, { ...options, modelName: options.modelName ?? path.basename(path.resolve(source)) });
     } catch (e) {
       backend.close();
       throw e;
@@ -154,7 +157,7 @@ export class LLMEngine {
     this.validate(request.promptIds, request.params.maxTokens);
     if (!this.canQueue(1)) throw new QueueFullError(`the queue is full (${this.maxQueue} waiting sequences)`);
     const seed = request.seed ?? request.params.seed ?? randomInt(2 ** 31);
-    const seq = new Sequence([...request.promptIds], request.params, this.tokenizer, this.shape.vocabSize, seed);
+    const seq = new Sequence([...request.promptIds], request.params, this.tokenizer, this.shape.vocabSize, seed, this.eosTokenIds);
     const wantPromptLogits = request.promptLogprobs !== null && request.promptLogprobs !== undefined;
     const handle = new SequenceHandle(this, new ScheduledSequence(this.nextId++, seq, wantPromptLogits), request, seed);
     if (seq.finishReason !== null && !wantPromptLogits) {

@@ -10,7 +10,7 @@ import { loadOnBackend, type KVBudget, type ModelLoadOptions } from "./load-mode
 import { ModelRunner } from "./model-runner.js";
 import { resolveSamplingParams, type SamplingParams } from "./sampling-params.js";
 import { checkContextLength, checkPrompt } from "./prompt-checks.js";
-import { Sequence, type FinishReason } from "./sequence.js";
+import { endTokenIds, Sequence, type FinishReason } from "./sequence.js";
 import { StaticKVCache } from "./static-cache.js";
 
 export interface LoadOptions extends ModelLoadOptions {
@@ -54,10 +54,13 @@ export class LLM {
   private scoringRunner: ModelRunner | null = null;
 
   readonly shape: ModelShape;
+  /** The ids generation stops on (unless ignoreEos). */
+  readonly eosTokenIds: readonly number[];
 
   private constructor(
     readonly model: Model,
     readonly tokenizer: Tokenizer,
+    declaredEosTokenIds: readonly number[],
     readonly backend: Backend,
     readonly maxBatch: number,
     contextLength: number,
@@ -66,6 +69,7 @@ export class LLM {
     readonly profiler: KernelProfiler | null = null,
   ) {
     this.shape = model.shape;
+    this.eosTokenIds = endTokenIds(declaredEosTokenIds, tokenizer);
     this.contextLength = contextLength;
     this.cache = new StaticKVCache(model.shape, backend, maxBatch, contextLength);
     this.runner = new ModelRunner(model, this.cache, {
@@ -84,12 +88,12 @@ export class LLM {
       return { bytes, what: `${maxBatch} × ${contextLength} positions`, flag: "context length" };
     };
     let profiler: KernelProfiler | null = null;
-    const { model, tokenizer, backend } = await loadOnBackend(modelSource, options, budget, (created) => {
+    const { model, tokenizer, eosTokenIds, backend } = await loadOnBackend(modelSource, options, budget, (created) => {
       profiler = options.profile ? profileBackend(created) : null;
       return profiler?.backend ?? created;
     });
     try {
-      return new LLM(model, tokenizer, backend, maxBatch, checkContextLength(options.contextLength, model.shape), options.prefillChunk ?? 128, profiler);
+      return new LLM(model, tokenizer, eosTokenIds, backend, maxBatch, checkContextLength(options.contextLength, model.shape), options.prefillChunk ?? 128, profiler);
     } catch (e) {
       backend.close();
       throw e;
@@ -125,7 +129,7 @@ export class LLM {
     const sequences = prompts.map((p) => {
       const ids = typeof p === "string" ? this.tokenize(p) : [...p];
       checkPrompt(ids, resolved.maxTokens, this.shape, this.contextLength);
-      return new Sequence(ids, resolved, this.tokenizer, this.shape.vocabSize, seed);
+      return new Sequence(ids, resolved, this.tokenizer, this.shape.vocabSize, seed, this.eosTokenIds);
     });
     return new BatchRun(this.runner, sequences);
   }

@@ -37,7 +37,7 @@ export async function loadOnBackend(
   options: ModelLoadOptions,
   kvBudget: (spec: ModelSpec) => KVBudget,
   wrap: (backend: Backend) => Backend = (b) => b,
-): Promise<{ spec: ModelSpec; model: Model; tokenizer: Tokenizer; backend: Backend }> {
+): Promise<{ spec: ModelSpec; model: Model; tokenizer: Tokenizer; eosTokenIds: readonly number[]; backend: Backend }> {
   const { spec, tokenizer, loadWeights } = await openModel(source, { quiet: options.quiet, tokenizer: options.tokenizer });
   const dtype = options.dtype ?? "f32";
   const kv = kvBudget(spec);
@@ -45,7 +45,7 @@ export async function loadOnBackend(
   const created = await createBackend({ kind: options.backend ?? "wasm", threads: options.threads, simd: options.simd });
   try {
     const backend = wrap(created);
-    return { spec, model: loadWeights(backend, dtype), tokenizer, backend };
+    return { spec, model: loadWeights(backend, dtype), tokenizer, eosTokenIds: spec.eosTokenIds, backend };
   } catch (e) {
     created.close();
     throw e;

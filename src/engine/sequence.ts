@@ -6,6 +6,16 @@ import { StopStringMatcher } from "./stop-strings.js";
 /** Why a sequence ended, in OpenAI's words: "stop" (end of text or a stop string) or "length". */
 export type FinishReason = "stop" | "length";
 
+/**
+ * The ids generation stops on: every end id the checkpoint's configs declare (a list for Llama 3
+ * Instruct, Qwen and others) and the tokenizer's eos_token, which some checkpoints name only there.
+ */
+export function endTokenIds(declared: readonly number[], tokenizer: Tokenizer): number[] {
+  const ids = [...declared];
+  if (tokenizer.eosTokenId !== null && !ids.includes(tokenizer.eosTokenId)) ids.push(tokenizer.eosTokenId);
+  return ids;
+}
+
 /** One prompt being continued: its tokens, its sampler, and the text it has produced so far. */
 export class Sequence {
   readonly outputIds: number[] = [];
@@ -14,7 +24,7 @@ export class Sequence {
   readonly sampler: Sampler;
   private readonly decoder: StreamDecoder;
   private readonly stops: StopStringMatcher;
-  private readonly eosTokenId: number | null;
+  private readonly eosTokenIds: readonly number[];
 
   constructor(
     readonly promptIds: readonly number[],
@@ -22,12 +32,14 @@ export class Sequence {
     tokenizer: Tokenizer,
     vocabSize: number,
     readonly seed: number,
+    /** Every id that ends the sequence (see endTokenIds). */
+    eosTokenIds: readonly number[],
   ) {
     this.sampler = new Sampler(params, vocabSize, seed);
     this.sampler.observePrompt(promptIds);
     this.decoder = tokenizer.createStreamDecoder(promptIds);
     this.stops = new StopStringMatcher(params.stop);
-    this.eosTokenId = params.ignoreEos ? null : tokenizer.eosTokenId;
+    this.eosTokenIds = params.ignoreEos ? [] : eosTokenIds;
     if (params.maxTokens === 0) this.finishReason = "length";
   }
 
@@ -51,7 +63,7 @@ export class Sequence {
   append(id: number): string {
     if (this.finishReason !== null) throw new Error("Sequence.append: sequence already finished");
     let piece: string;
-    if (id === this.eosTokenId) {
+    if (this.eosTokenIds.includes(id)) {
       piece = this.finish("stop");
     } else {
       this.outputIds.push(id);

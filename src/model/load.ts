@@ -123,6 +123,8 @@ export interface OpenedModel {
 export interface LoadedModel {
   readonly model: Model;
   readonly tokenizer: Tokenizer;
+  /** The end-of-sequence ids the checkpoint's configs declare (ModelSpec.eosTokenIds). */
+  readonly eosTokenIds: readonly number[];
 }
 
 /**
@@ -174,7 +176,7 @@ async function openTokenizer(location: ModelLocation, spec: ModelSpec, where: st
 /** openModel, then the weights into `backend`. */
 export async function loadModel(source: string, backend: Backend, dtype: WeightDType, options: { quiet?: boolean; tokenizer?: string } = {}): Promise<LoadedModel> {
   const opened = await openModel(source, options);
-  return { model: opened.loadWeights(backend, dtype), tokenizer: opened.tokenizer };
+  return { model: opened.loadWeights(backend, dtype), tokenizer: opened.tokenizer, eosTokenIds: opened.spec.eosTokenIds };
 }
 
 /**

@@ -1,7 +1,8 @@
 import type { ServerResponse } from "node:http";
+import { chatPrompt, type ChatPrompt } from "../chat/prompt.js";
+import { ChatTemplateError, type ChatMessage } from "../chat/template.js";
 import type { LogprobCandidate, TokenLogprobs } from "../engine/logprobs.js";
 import type { Tokenizer } from "../tokenizer/index.js";
-import type { ChatMessage } from "./chat-template.js";
 import { Choices } from "./choices.js";
 import { checkModel, finishRequest, requestId, usage, type RequestSummary, type ServerContext } from "./context.js";
 import { badParam } from "./errors.js";
@@ -26,9 +27,8 @@ export async function chatCompletions(ctx: ServerContext, body: Body, res: Serve
     throw badParam("response_format", 'only response_format {"type": "text"} is supported');
   }
   const messages = parseMessages(body.messages);
-  const { text, stop } = ctx.chat.render(messages);
   const tok = ctx.engine.tokenizer;
-  const ids = tok.encode(text);
+  const { ids, stop } = render(ctx, messages);
   const n = optionalInt(body, "n", 1, MAX_N) ?? 1;
   const given = optionalInt(body, "max_completion_tokens", 1) ?? optionalInt(body, "max_tokens", 1);
   // Without a limit the answer may run to the end of the context, as with OpenAI's chat API.
@@ -103,6 +103,15 @@ export async function chatCompletions(ctx: ServerContext, body: Body, res: Serve
     { "x-request-id": id },
   );
   return summary;
+}
+
+function render(ctx: ServerContext, messages: readonly ChatMessage[]): ChatPrompt {
+  try {
+    return chatPrompt(ctx.chat, ctx.engine.tokenizer, messages);
+  } catch (e) {
+    if (e instanceof ChatTemplateError) throw badParam("messages", e.message);
+    throw e;
+  }
 }
 
 function parseMessages(v: unknown): ChatMessage[] {

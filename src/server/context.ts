@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import type { ServerResponse } from "node:http";
 import { AbortedError, type LLMEngine, type SequenceHandle, type SequenceResult } from "../engine/llm-engine.js";
-import type { ChatFormatter } from "./chat-template.js";
+import type { ChatTemplate } from "../chat/template.js";
 import type { Choices } from "./choices.js";
 import { HttpError } from "./errors.js";
 import type { EventStream } from "./http.js";
@@ -11,7 +11,7 @@ import type { Body } from "./params.js";
 export interface ServerContext {
   readonly engine: LLMEngine;
   readonly modelName: string;
-  readonly chat: ChatFormatter;
+  readonly chat: ChatTemplate;
   readonly createdAt: number; // unix seconds, for /v1/models
 }
 

@@ -1,9 +1,9 @@
 import { timingSafeEqual } from "node:crypto";
 import http, { type IncomingMessage, type ServerResponse } from "node:http";
 import { UserError } from "../errors.js";
+import { ChatTemplate } from "../chat/template.js";
 import { QueueFullError, type LLMEngine } from "../engine/llm-engine.js";
 import { chatCompletions } from "./chat.js";
-import { ChatFormatter } from "./chat-template.js";
 import { completions } from "./completions.js";
 import type { RequestSummary, ServerContext } from "./context.js";
 import { HttpError } from "./errors.js";
@@ -73,7 +73,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const ctx: ServerContext = {
     engine,
     modelName: options.modelName ?? engine.modelName,
-    chat: new ChatFormatter(engine.tokenizer),
+    chat: new ChatTemplate(engine.tokenizer),
     createdAt: Math.floor(Date.now() / 1000),
   };
   const maxBodyBytes = options.maxBodyBytes ?? 2 ** 20;

@@ -1,5 +1,6 @@
 import type { GGUFFile } from "../../../io/gguf-read.js";
 import type { Backend } from "../../../kernels/backend.js";
+import { folderEosTokenIds, ggufEosTokenIds } from "../../eos.js";
 import type { ModelFamily } from "../../family.js";
 import { matrixBytes, type WeightDType } from "../../matrix.js";
 import type { Model, ModelSpec } from "../../model.js";
@@ -18,17 +19,22 @@ export const gpt2Family: ModelFamily = {
   ggufArchitectures: ["gpt2"],
   fromFolder: (dir, json, file) => {
     const config = parseGPT2Config(json, file);
-    return gpt2Spec(config, (backend, dtype) => loadSafetensorsWeights(dir, config, backend, dtype), () => checkGPT2Tensors(dir, config));
+    const eos = folderEosTokenIds(dir, config.eosTokenId === null ? [] : [config.eosTokenId]);
+    return gpt2Spec(config, eos, (backend, dtype) => loadSafetensorsWeights(dir, config, backend, dtype), () => checkGPT2Tensors(dir, config));
   },
   fromGGUF: (g: GGUFFile) => {
     const config = ggufConfig(g);
-    return gpt2Spec(config, (backend, dtype) => loadGGUFWeights(g, config, backend, dtype), () => checkGGUFTensors(g, config));
+    return gpt2Spec(config, ggufEosTokenIds(g), (backend, dtype) => loadGGUFWeights(g, config, backend, dtype), () => checkGGUFTensors(g, config));
   },
 };
 
-/** A GPT-2 spec whose weights come from `load`; `checkTensors` holds the config against the checkpoint. */
+/**
+ * A GPT-2 spec whose weights come from `load`; `checkTensors` holds the config against the
+ * checkpoint. `eosTokenIds` are every end id the checkpoint declares (see model/eos.ts).
+ */
 export function gpt2Spec(
   config: GPT2Config,
+  eosTokenIds: readonly number[],
   load: (backend: Backend, dtype: WeightDType) => GPT2Weights,
   checkTensors: () => void = () => {},
 ): ModelSpec & { readonly config: GPT2Config } {
@@ -41,7 +47,7 @@ export function gpt2Spec(
     family: "gpt2",
     config,
     shape: gpt2Shape(config),
-    eosTokenIds: c.eosTokenId === null ? [] : [c.eosTokenId],
+    eosTokenIds,
     summary: `gpt2: ${c.nLayer} layers, ${c.nHead} heads, embedding ${c.nEmbd}, MLP ${c.nInner}, ${c.tieWordEmbeddings ? "tied" : "untied"} head`,
     loadWeights: (backend, dtype) => gpt2Model(config, load(backend, dtype), backend),
   };

@@ -1,6 +1,7 @@
 import { UserError } from "../../../errors.js";
 import type { AttentionHeads } from "../../layers/attention.js";
 import { parseRopeConfig, type RopeConfig } from "../../layers/rope.js";
+import { eosTokenIds } from "../../eos.js";
 import { MAX_CONTEXT_LENGTH, type ModelShape } from "../../shape.js";
 
 /**
@@ -78,12 +79,6 @@ export function parseLlamaConfig(c: Readonly<Record<string, unknown>>, source: s
     mlpBias: flag("mlp_bias"),
     qkNorm: variant.qkNorm,
     tieWordEmbeddings: c.tie_word_embeddings === true,
-    eosTokenIds: tokenIds(c.eos_token_id),
+    eosTokenIds: eosTokenIds(c.eos_token_id, source),
   };
-}
-
-/** eos_token_id may be one id or a list (Llama 3 stops on several). */
-export function tokenIds(v: unknown): number[] {
-  const list = Array.isArray(v) ? v : [v];
-  return list.filter((id): id is number => typeof id === "number" && Number.isInteger(id) && id >= 0);
 }

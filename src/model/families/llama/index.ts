@@ -1,4 +1,5 @@
 import type { Backend } from "../../../kernels/backend.js";
+import { folderEosTokenIds } from "../../eos.js";
 import type { ModelFamily } from "../../family.js";
 import { describeRope } from "../../layers/rope.js";
 import { matrixBytes, type WeightDType } from "../../matrix.js";
@@ -22,7 +23,8 @@ export function llamaStyleFamily(variant: LlamaVariant, names: LlamaFamilyNames)
     name: variant.name,
     ...names,
     fromFolder: (dir, json, file) => {
-      const config = parseLlamaConfig(json, file, variant);
+      const parsed = parseLlamaConfig(json, file, variant);
+      const config = { ...parsed, eosTokenIds: folderEosTokenIds(dir, parsed.eosTokenIds) };
       return llamaSpec(variant.name, config, (backend, dtype) => loadLlamaSafetensors(dir, config, backend, dtype), () => checkLlamaTensors(dir, config));
     },
     fromGGUF: (g) => {

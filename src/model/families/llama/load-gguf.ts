@@ -6,6 +6,7 @@ import type { Backend } from "../../../kernels/backend.js";
 import { checkBlockCount, checkedGGUFTensor, GGUFTensors, type RowMap } from "../../layers/gguf-tensors.js";
 import { ropeTables, type RopeConfig } from "../../layers/rope.js";
 import type { WeightDType } from "../../matrix.js";
+import { ggufEosTokenIds } from "../../eos.js";
 import type { LlamaConfig, LlamaVariant } from "./config.js";
 import type { LlamaBlockWeights, LlamaWeights } from "./weights.js";
 
@@ -73,7 +74,6 @@ export function llamaConfigFromGGUF(g: GGUFFile, variant: LlamaVariant): LlamaCo
   if (embd === undefined) throw new UserError(`${g.file}: tensor token_embd.weight is missing`);
   if (embd.dims.length !== 2) throw new UserError(`${g.file}: token_embd.weight must be 2-D, got [${embd.dims.join(", ")}]`);
 
-  const eos = g.metadata.get("tokenizer.ggml.eos_token_id");
   return {
     nLayer: int("block_count"),
     hidden,
@@ -89,7 +89,7 @@ export function llamaConfigFromGGUF(g: GGUFFile, variant: LlamaVariant): LlamaCo
     mlpBias: has("blk.0.ffn_gate.bias"),
     qkNorm: variant.qkNorm,
     tieWordEmbeddings: !has("output.weight"),
-    eosTokenIds: typeof eos === "number" && Number.isInteger(eos) && eos >= 0 ? [eos] : [],
+    eosTokenIds: ggufEosTokenIds(g),
   };
 }
 
