@@ -7,7 +7,7 @@
  * Then the Llama family (llama-cpp-llama-family.ts): random Llama 3, Qwen2 and Qwen3
  * checkpoints, token-id prompts, llama.cpp vs this engine on the GGUF and on the HF folder.
  *
- *   npm run check:llama-cpp -- [--models tiny,124m,llama3,qwen2,qwen3] [--dtypes f32,f16,q8_0,q4_0]
+ *   npm run check:llama-cpp -- [--models tiny,124m,llama3,qwen2,qwen3] [--dtypes f32,f16,q8_0,q4_0,q4_k,q6_k]
  *                              [--tokens 24] [--backend wasm|reference] [--work DIR]
  */
 import fs from "node:fs";
@@ -24,7 +24,7 @@ import { makeRandomGPT2, repoRoot } from "./make-random-gpt2.js";
 import { checkLlamaFamily, formatLlamaFamilyTable, RANDOM_LLAMA_KINDS } from "./llama-cpp-llama-family.js";
 import type { Llama, NodeLlamaCpp } from "./peers/llama-api.js";
 import { llamaGreedy } from "./peers/llama-greedy.js";
-import { maxGapAlong } from "./peers/near-tie.js";
+import { engineDType, maxGapAlong, NEAR_TIE } from "./peers/near-tie.js";
 
 const PROMPTS = ["Hello, my name is", "The quick brown fox jumps over the lazy dog.", " In 1492, Columbus sailed"];
 
@@ -46,16 +46,8 @@ interface CaseResult {
   detail: string;
 }
 
-/**
- * Largest logit gap, in our engine, between our best token and llama.cpp's token at each step of
- * llama.cpp's continuation. Two correct engines can only disagree where the top two logits are
- * closer than their rounding differences (f16 activations in ggml's f16 matmuls, int8 ones in
- * its q8_0/q4_0 matmuls), so a divergence is accepted only below these gaps.
- */
-const NEAR_TIE: Record<GGUFOutType, number> = { f32: 1e-3, f16: 5e-3, q8_0: 5e-2, q4_0: 5e-2 };
-
 async function checkFile(llama: Llama, file: string, label: string, dtype: GGUFOutType, nTokens: number, backend: BackendKind): Promise<CaseResult> {
-  const ours = await LLM.load(file, { backend, dtype: dtype === "q8_0" || dtype === "q4_0" ? "q8" : "f32" });
+  const ours = await LLM.load(file, { backend, dtype: engineDType(dtype) });
   const theirs = await llama.loadModel({ modelPath: file });
   const problems: string[] = [];
   let tokenizeOk = true;

@@ -12,10 +12,8 @@ import type { BackendKind } from "../src/kernels/index.js";
 import { makeRandomLlama, RANDOM_LLAMA_KINDS, type RandomLlamaKind } from "./make-random-llama.js";
 import type { Llama } from "./peers/llama-api.js";
 import { llamaGreedy } from "./peers/llama-greedy.js";
-import { maxGapAlong } from "./peers/near-tie.js";
+import { engineDType, maxGapAlong, NEAR_TIE } from "./peers/near-tie.js";
 
-/** As in the GPT-2 half: a divergence counts only where our top two logits are this close. */
-const NEAR_TIE: Record<GGUFOutType, number> = { f32: 1e-3, f16: 5e-3, q8_0: 5e-2, q4_0: 5e-2 };
 
 export interface LlamaFamilyRow {
   readonly model: RandomLlamaKind;
@@ -63,7 +61,7 @@ export async function checkLlamaFamily(
       for (const dtype of options.dtypes) {
         const file = path.join(options.work, `random-${kind}-${dtype}.gguf`);
         await convertCommand({ model: dir, to: "gguf", dtype, out: file, quiet: true });
-        const ours = await LLM.load(file, { backend: options.backend, dtype: dtype === "q8_0" || dtype === "q4_0" ? "q8" : "f32" });
+        const ours = await LLM.load(file, { backend: options.backend, dtype: engineDType(dtype) });
         const theirs = await llama.loadModel({ modelPath: file });
         try {
           for (const [label, ids] of prompts(ours.shape.vocabSize)) {
