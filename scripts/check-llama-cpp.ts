@@ -7,7 +7,7 @@
  * Then the Llama family (llama-cpp-llama-family.ts): random Llama 3, Qwen2 and Qwen3
  * checkpoints, token-id prompts, llama.cpp vs this engine on the GGUF and on the HF folder.
  *
- *   npm run check:llama-cpp -- [--models tiny,124m,llama3,qwen2,qwen3] [--dtypes f32,f16,q8_0,q4_0,q4_k,q6_k]
+ *   npm run check:llama-cpp -- [--models tiny,124m,llama3,qwen2,qwen3,foreign] [--dtypes f32,f16,q8_0,q4_0,q4_k,q6_k]
  *                              [--tokens 24] [--backend wasm|reference] [--work DIR]
  */
 import fs from "node:fs";
@@ -38,7 +38,7 @@ async function loadNodeLlamaCpp(): Promise<NodeLlamaCpp> {
 
 interface CaseResult {
   model: string;
-  dtype: GGUFOutType;
+  dtype: string;
   tokenizeOk: boolean;
   greedyOk: boolean;
   /** Prompts whose greedy continuations are the same token for token. */
@@ -86,7 +86,7 @@ async function checkFile(llama: Llama, file: string, label: string, dtype: GGUFO
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
-      models: { type: "string", default: "tiny,124m,llama3,qwen2,qwen3" },
+      models: { type: "string", default: "tiny,124m,llama3,qwen2,qwen3,foreign" },
       dtypes: { type: "string", default: GGUF_OUT_TYPES.join(",") },
       tokens: { type: "string", default: "24" },
       backend: { type: "string", default: "wasm" },
@@ -138,8 +138,8 @@ async function main(): Promise<void> {
       }
     }
     const kinds = RANDOM_LLAMA_KINDS.filter((k) => wanted.includes(k));
-    if (kinds.length > 0) {
-      const rows = await checkLlamaFamily(llama, { kinds, dtypes, nTokens, backend, work: values.work, log: (s) => console.log(s) });
+    if (kinds.length > 0 || wanted.includes("foreign")) {
+      const rows = await checkLlamaFamily(llama, { kinds, foreign: wanted.includes("foreign"), dtypes, nTokens, backend, work: values.work, log: (s) => console.log(s) });
       console.log(formatLlamaFamilyTable(rows, nTokens));
       for (const r of rows) results.push({ model: `${r.model} ${r.prompt}`, dtype: r.dtype, tokenizeOk: true, greedyOk: r.ok, identical: 0, detail: "" });
     }

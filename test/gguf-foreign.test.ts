@@ -88,7 +88,7 @@ for (const kind of FOREIGN_KINDS) {
       const types = new Set(g.tensors.filter((t) => t.dims.length === 2).map((t) => ggmlTypeName(t.type)));
       const expected: Record<ForeignKind, string[]> = {
         llama: ["Q4_K", "Q6_K", "Q5_0", "Q8_0"],
-        qwen2: ["Q5_K", "Q6_K", "Q5_1", "Q8_0"],
+        qwen2: ["Q5_K", "Q6_K", "Q8_0"],
         qwen3: ["Q8_0", "Q4_0", "Q4_1", "Q5_1", "Q5_0", "F16", "BF16"],
       };
       assert.deepEqual([...types].sort(), expected[kind].sort());

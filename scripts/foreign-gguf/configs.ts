@@ -42,6 +42,7 @@ export function foreignConfig(kind: ForeignKind): Record<string, unknown> {
         mlp_bias: false,
       };
     case "qwen2":
+      // llama.cpp's qwen2 takes head_dim = hidden / heads, as every Qwen2 has.
       return {
         ...common,
         architectures: ["Qwen2ForCausalLM"],
@@ -49,9 +50,8 @@ export function foreignConfig(kind: ForeignKind): Record<string, unknown> {
         hidden_size: 256,
         intermediate_size: 64,
         num_hidden_layers: 1,
-        num_attention_heads: 2,
-        num_key_value_heads: 1,
-        head_dim: 32,
+        num_attention_heads: 8,
+        num_key_value_heads: 2,
         vocab_size: 40,
         rms_norm_eps: 1e-6,
         rope_theta: 1000000.0,

@@ -4,11 +4,11 @@ write, made with llama.cpp's own gguf-py (GGUFWriter, quants.py) from the Huggin
 of configs.ts. llama.cpp's convert_hf_to_gguf.py needs torch and transformers, absent here, so
 this follows its conventions by hand (LlamaModel / Qwen2Model / Qwen3Model: metadata keys,
 tensor names, the q/k row permutation of `llama`, Llama 3's rope_freqs, 1-D tensors in F32,
-a tokenizer vocabulary) and then mixes block types as llama-quantize's presets do:
+a byte-level BPE vocabulary) and then mixes block types as llama-quantize's presets do:
 
   llama  Q4_K_M: Q4_K, with Q6_K for the (tied) output and attn_v/ffn_down; rows not whole
          256-value blocks fall back (llama-quant.cpp): Q4_K -> Q5_0, Q6_K -> Q8_0
-  qwen2  Q5_K_M: Q5_K, Q6_K; fallbacks Q5_K -> Q5_1, Q6_K -> Q8_0
+  qwen2  Q5_K_M: Q5_K, with Q6_K for output/attn_v/ffn_down (fallback Q6_K -> Q8_0)
   qwen3  one of each 32-value block type and the halves: Q8_0, Q4_0, Q4_1, Q5_1, Q5_0, F16, BF16
 
 K-quants come from ggml-quants.c's quantize_row_*_ref (gguf-py has no K-quantizer), through
@@ -111,26 +111,18 @@ FILE_TYPE = {"llama": 15, "qwen2": 17, "qwen3": 7}  # llama_ftype: MOSTLY_Q4_K_M
 
 
 def add_vocab(w: gguf.GGUFWriter, kind: str, h: dict) -> None:
+    """_set_vocab_gpt2 as for Llama 3 (pre-tokenizer llama-bpe) and Qwen (qwen2): byte-level BPE tokens and merges."""
     v = h["vocab_size"]
-    if kind == "llama":  # _set_vocab_sentencepiece: <unk>, <s>, </s>, then pieces with scores
-        tokens = ["<unk>", "<s>", "</s>"] + [f"\u2581t{i}" for i in range(v - 3)]
-        w.add_tokenizer_model("llama")
-        w.add_tokenizer_pre("default")
-        w.add_token_list(tokens)
-        w.add_token_scores([0.0, 0.0, 0.0] + [-float(i) for i in range(v - 3)])
-        w.add_token_types([gguf.TokenType.UNKNOWN, gguf.TokenType.CONTROL, gguf.TokenType.CONTROL] + [gguf.TokenType.NORMAL] * (v - 3))
-        w.add_unk_token_id(0)
-    else:  # _set_vocab_gpt2 with Qwen's pre-tokenizer
-        letters = [chr(ord("a") + i) for i in range(26)]
-        merges = [f"{a} {b}" for a, b in zip(letters, letters[1:])][: v - 26 - 1]
-        tokens = letters + [m.replace(" ", "") for m in merges] + ["<|endoftext|>"]
-        tokens += [f"[PAD{i}]" for i in range(v - len(tokens))]
-        types = [gguf.TokenType.NORMAL] * (26 + len(merges)) + [gguf.TokenType.CONTROL] + [gguf.TokenType.UNUSED] * (v - 27 - len(merges))
-        w.add_tokenizer_model("gpt2")
-        w.add_tokenizer_pre("qwen2")
-        w.add_token_list(tokens)
-        w.add_token_types(types)
-        w.add_token_merges(merges)
+    letters = [chr(ord("a") + i) for i in range(26)]
+    merges = [f"{a} {b}" for a, b in zip(letters, letters[1:])][: v - 26 - 1]
+    tokens = letters + [m.replace(" ", "") for m in merges] + ["<|endoftext|>"]
+    tokens += [f"[PAD{i}]" for i in range(v - len(tokens))]
+    types = [gguf.TokenType.NORMAL] * (26 + len(merges)) + [gguf.TokenType.CONTROL] + [gguf.TokenType.UNUSED] * (v - 27 - len(merges))
+    w.add_tokenizer_model("gpt2")
+    w.add_tokenizer_pre("llama-bpe" if kind == "llama" else "qwen2")
+    w.add_token_list(tokens)
+    w.add_token_types(types)
+    w.add_token_merges(merges)
     w.add_bos_token_id(h["bos_token_id"])
     w.add_eos_token_id(h["eos_token_id"])
 

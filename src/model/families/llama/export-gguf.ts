@@ -113,20 +113,22 @@ export function writeLlamaGGUF(file: string, src: LlamaGGUFExportSource, outType
 /**
  * The rope_freqs factors llama.cpp divides each frequency by: Llama 3 scaling computed as
  * convert_hf_to_gguf.py does (1 above the high-frequency wavelength, `factor` below the low
- * one, 1 / ((1 − smooth) / factor + smooth) between), or a GGUF source's own; null for none.
+ * one, 1 / ((1 − smooth) / factor + smooth) between; float32 steps, as its torch scalars take
+ * them, so the bytes are the same), or a GGUF source's own; null for none.
  */
 export function ropeFreqFactors(headDim: number, rope: RopeConfig): number[] | null {
   const s = rope.scaling;
   if (s.type !== "llama3") return rope.freqFactors === undefined ? null : [...rope.freqFactors];
+  const f = Math.fround;
   const freqs = inverseFrequencies(headDim, { theta: rope.theta, scaling: { type: "default" } });
   const lowWavelen = s.originalContext / s.lowFreqFactor;
   const highWavelen = s.originalContext / s.highFreqFactor;
   return [...freqs].map((freq) => {
-    const wavelen = (2 * Math.PI) / freq;
+    const wavelen = f(f(2 * Math.PI) / freq);
     if (wavelen < highWavelen) return 1;
     if (wavelen > lowWavelen) return s.factor;
-    const smooth = (s.originalContext / wavelen - s.lowFreqFactor) / (s.highFreqFactor - s.lowFreqFactor);
-    return 1 / ((1 - smooth) / s.factor + smooth);
+    const smooth = f(f(f(f(s.originalContext) / wavelen) - f(s.lowFreqFactor)) / f(s.highFreqFactor - s.lowFreqFactor));
+    return f(1 / f(f(f(1 - smooth) / f(s.factor)) + smooth));
   });
 }
 
