@@ -3,7 +3,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { describe, it } from "node:test";
 import { GGMLType, ggmlByteSize, type ReadableGGMLType, type WritableGGMLType } from "../src/io/gguf.js";
-import { decodeBlocksToQ8, decodeF32, encode, encodedSize, type IntBlockType } from "../src/io/gguf-quant.js";
+import { decodeBlocksToQ8, decodeF32, encode, encodedSize, INT_BLOCK_BITS, type IntBlockType } from "../src/io/gguf-quant.js";
 import { fixtures } from "./paths.js";
 
 /**
@@ -77,7 +77,7 @@ describe("GGUF dequantization matches ggml's reference bit for bit", () => {
       const q = new Int8Array(want.length);
       const scales = new Float32Array(want.length / 32);
       decodeBlocksToQ8(type, blocks, scales.length, q, 0, scales, 0);
-      const bits = type === GGMLType.Q8_0 ? 8 : type === GGMLType.Q5_0 ? 5 : 4;
+      const bits = INT_BLOCK_BITS[type];
       for (let i = 0; i < want.length; i++) {
         assert.ok(q[i] >= -(2 ** (bits - 1)) && q[i] < 2 ** (bits - 1), `${name} q[${i}] = ${q[i]} fits ${bits} bits`);
         assert.equal(Math.fround(q[i] * scales[i >> 5]), want[i], `${name} value ${i}`);

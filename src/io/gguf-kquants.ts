@@ -27,10 +27,14 @@ function nearestInt(x: number): number {
   return f(x + 12582912) - 12582912;
 }
 
-/** The j-th 6-bit scale and min of a Q4_K/Q5_K block's 12 scale bytes at `at` (get_scale_min_k4). */
-function scaleMin(b: Uint8Array, at: number, j: number): [number, number] {
-  if (j < 4) return [b[at + j] & 63, b[at + j + 4] & 63];
-  return [(b[at + j + 4] & 0xf) | ((b[at + j - 4] >> 6) << 4), (b[at + j + 4] >> 4) | ((b[at + j] >> 6) << 4)];
+/** The j-th 6-bit scale of a Q4_K/Q5_K block's 12 scale bytes at `at` (get_scale_min_k4's d). */
+function scaleOf(b: Uint8Array, at: number, j: number): number {
+  return j < 4 ? b[at + j] & 63 : (b[at + j + 4] & 0xf) | ((b[at + j - 4] >> 6) << 4);
+}
+
+/** The j-th 6-bit min (get_scale_min_k4's m). */
+function minOf(b: Uint8Array, at: number, j: number): number {
+  return j < 4 ? b[at + j + 4] & 63 : (b[at + j + 4] >> 4) | ((b[at + j] >> 6) << 4);
 }
 
 function half(b: Uint8Array, at: number): number {
@@ -44,9 +48,8 @@ export function dequantizeQ4K(b: Uint8Array, at: number, blocks: number, out: Fl
     const min = half(b, at + 2);
     let q = at + 16;
     for (let j = 0, is = 0; j < QK_K; j += 64, is += 2, q += 32) {
-      const [sc1, m1i] = scaleMin(b, at + 4, is);
-      const [sc2, m2i] = scaleMin(b, at + 4, is + 1);
-      const d1 = f(d * sc1), m1 = f(min * m1i), d2 = f(d * sc2), m2 = f(min * m2i);
+      const d1 = f(d * scaleOf(b, at + 4, is)), m1 = f(min * minOf(b, at + 4, is));
+      const d2 = f(d * scaleOf(b, at + 4, is + 1)), m2 = f(min * minOf(b, at + 4, is + 1));
       for (let l = 0; l < 32; l++) out[o++] = f(d1 * (b[q + l] & 0xf)) - m1;
       for (let l = 0; l < 32; l++) out[o++] = f(d2 * (b[q + l] >> 4)) - m2;
     }
@@ -62,9 +65,8 @@ export function dequantizeQ5K(b: Uint8Array, at: number, blocks: number, out: Fl
     let ql = at + 48;
     let u1 = 1, u2 = 2;
     for (let j = 0, is = 0; j < QK_K; j += 64, is += 2, ql += 32, u1 <<= 2, u2 <<= 2) {
-      const [sc1, m1i] = scaleMin(b, at + 4, is);
-      const [sc2, m2i] = scaleMin(b, at + 4, is + 1);
-      const d1 = f(d * sc1), m1 = f(min * m1i), d2 = f(d * sc2), m2 = f(min * m2i);
+      const d1 = f(d * scaleOf(b, at + 4, is)), m1 = f(min * minOf(b, at + 4, is));
+      const d2 = f(d * scaleOf(b, at + 4, is + 1)), m2 = f(min * minOf(b, at + 4, is + 1));
       for (let l = 0; l < 32; l++) out[o++] = f(d1 * ((b[ql + l] & 0xf) + (b[qh + l] & u1 ? 16 : 0))) - m1;
       for (let l = 0; l < 32; l++) out[o++] = f(d2 * ((b[ql + l] >> 4) + (b[qh + l] & u2 ? 16 : 0))) - m2;
     }
@@ -203,10 +205,9 @@ export function quantizeQ4K(x: Float32Array, xo: number, blocks: number, out: Ui
     const dHalf = half(out, o);
     const dminHalf = half(out, o + 2);
     for (let j = 0; j < QK_K / 32; j++) {
-      const [sc, m] = scaleMin(out, s, j);
-      const d = f(dHalf * sc);
+      const d = f(dHalf * scaleOf(out, s, j));
       if (d === 0) continue;
-      const dm = f(dminHalf * m);
+      const dm = f(dminHalf * minOf(out, s, j));
       for (let ii = 0; ii < 32; ii++) L[32 * j + ii] = Math.max(0, Math.min(15, nearestInt(f(f(x[xo + 32 * j + ii] + dm) / d))));
     }
     let q = o + 16;
