@@ -12,6 +12,7 @@ import { LLM } from "../src/engine/llm.js";
 import type { GGUFOutType } from "../src/model/layers/gguf-out.js";
 import type { WeightDType } from "../src/model/matrix.js";
 import { FOREIGN_KINDS, writeForeignFolder } from "./foreign-gguf/configs.js";
+import { writeF32Twin } from "./foreign-gguf/f32-twin.js";
 import { repoRoot } from "./make-random-gpt2.js";
 import type { BackendKind } from "../src/kernels/index.js";
 import { makeRandomLlama, RANDOM_LLAMA_KINDS, type RandomLlamaKind } from "./make-random-llama.js";
@@ -84,8 +85,13 @@ export async function checkLlamaFamily(
     // Files this engine did not write: gguf-py's mixes of K-quants and fallbacks, then the same folders through convert.
     for (const kind of FOREIGN_KINDS) {
       const dir = writeForeignFolder(path.join(options.work, `foreign-${kind}`), kind);
-      const fixture = { dtype: "gguf-py", storage: "f32" as const, tolerance: NEAR_TIE.q4_k, make: () => Promise.resolve(path.join(repoRoot(), "test", "fixtures", "foreign-gguf", `${kind}.gguf`)) };
-      cases.push({ model: `foreign-${kind}`, dir, files: [fixture, ...converted(`foreign-${kind}`, dir)] });
+      const fixture = path.join(repoRoot(), "test", "fixtures", "foreign-gguf", `${kind}.gguf`);
+      const files = [
+        { dtype: "gguf-py", storage: "f32" as const, tolerance: NEAR_TIE.q4_k, make: () => Promise.resolve(fixture) },
+        // Its weights as this engine decodes them, in F32: llama.cpp must then agree as on any f32 file.
+        { dtype: "gguf-py as F32", storage: "f32" as const, tolerance: NEAR_TIE.f32, make: () => Promise.resolve(writeF32Twin(fixture, path.join(options.work, `foreign-${kind}-f32-twin.gguf`))) },
+      ];
+      cases.push({ model: `foreign-${kind}`, dir, files: [...files, ...converted(`foreign-${kind}`, dir)] });
     }
   }
   const rows: LlamaFamilyRow[] = [];
