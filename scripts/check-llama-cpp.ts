@@ -7,7 +7,7 @@
  * Then the Llama family (llama-cpp-llama-family.ts): random Llama 3, Qwen2 and Qwen3
  * checkpoints, token-id prompts, llama.cpp vs this engine on the GGUF and on the HF folder.
  *
- *   npm run check:llama-cpp -- [--models tiny,124m,llama3,qwen2,qwen3] [--dtypes f32,f16,q8_0,q4_0]
+ *   npm run check:llama-cpp -- [--models tiny,124m,llama3,qwen2,qwen3,foreign] [--dtypes f32,f16,q8_0,q4_0,q4_k,q6_k]
  *                              [--tokens 24] [--backend wasm|reference] [--work DIR]
  */
 import fs from "node:fs";
@@ -25,7 +25,7 @@ import { assembleFixtureModel } from "./fixture-models.js";
 import { checkLlamaFamily, formatLlamaFamilyTable, RANDOM_LLAMA_KINDS } from "./llama-cpp-llama-family.js";
 import type { Llama, NodeLlamaCpp } from "./peers/llama-api.js";
 import { llamaGreedy } from "./peers/llama-greedy.js";
-import { maxGapAlong } from "./peers/near-tie.js";
+import { engineDType, maxGapAlong, NEAR_TIE } from "./peers/near-tie.js";
 
 const PROMPTS = ["Hello, my name is", "The quick brown fox jumps over the lazy dog.", " In 1492, Columbus sailed"];
 
@@ -39,7 +39,7 @@ async function loadNodeLlamaCpp(): Promise<NodeLlamaCpp> {
 
 interface CaseResult {
   model: string;
-  dtype: GGUFOutType;
+  dtype: string;
   tokenizeOk: boolean;
   greedyOk: boolean;
   /** Prompts whose greedy continuations are the same token for token. */
@@ -47,16 +47,8 @@ interface CaseResult {
   detail: string;
 }
 
-/**
- * Largest logit gap, in our engine, between our best token and llama.cpp's token at each step of
- * llama.cpp's continuation. Two correct engines can only disagree where the top two logits are
- * closer than their rounding differences (f16 activations in ggml's f16 matmuls, int8 ones in
- * its q8_0/q4_0 matmuls), so a divergence is accepted only below these gaps.
- */
-const NEAR_TIE: Record<GGUFOutType, number> = { f32: 1e-3, f16: 5e-3, q8_0: 5e-2, q4_0: 5e-2 };
-
 async function checkFile(llama: Llama, file: string, label: string, dtype: GGUFOutType, nTokens: number, backend: BackendKind): Promise<CaseResult> {
-  const ours = await LLM.load(file, { backend, dtype: dtype === "q8_0" || dtype === "q4_0" ? "q8" : "f32" });
+  const ours = await LLM.load(file, { backend, dtype: engineDType(dtype) });
   const theirs = await llama.loadModel({ modelPath: file });
   const problems: string[] = [];
   let tokenizeOk = true;
@@ -95,7 +87,7 @@ async function checkFile(llama: Llama, file: string, label: string, dtype: GGUFO
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
-      models: { type: "string", default: "tiny,124m,llama3,qwen2,qwen3" },
+      models: { type: "string", default: "tiny,124m,llama3,qwen2,qwen3,foreign" },
       dtypes: { type: "string", default: GGUF_OUT_TYPES.join(",") },
       tokens: { type: "string", default: "24" },
       backend: { type: "string", default: "wasm" },
@@ -147,8 +139,8 @@ async function main(): Promise<void> {
       }
     }
     const kinds = RANDOM_LLAMA_KINDS.filter((k) => wanted.includes(k));
-    if (kinds.length > 0) {
-      const rows = await checkLlamaFamily(llama, { kinds, dtypes, nTokens, backend, work: values.work, log: (s) => console.log(s) });
+    if (kinds.length > 0 || wanted.includes("foreign")) {
+      const rows = await checkLlamaFamily(llama, { kinds, foreign: wanted.includes("foreign"), dtypes, nTokens, backend, work: values.work, log: (s) => console.log(s) });
       console.log(formatLlamaFamilyTable(rows, nTokens));
       for (const r of rows) results.push({ model: `${r.model} ${r.prompt}`, dtype: r.dtype, tokenizeOk: true, greedyOk: r.ok, identical: 0, detail: "" });
     }

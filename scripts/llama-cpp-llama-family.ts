@@ -3,23 +3,28 @@
  * (make-random-llama.ts) are converted with `convert --to gguf`; llama.cpp and this engine load
  * the same GGUF, this engine also the Hugging Face folder, and all continue token-id prompts
  * (short ones and one of 300 ids, well past the Llama 3 model's original context of 64) greedily.
+ * With `foreign`, also the tiny checkpoints of foreign-gguf/configs.ts: their GGUF files written by
+ * llama.cpp's gguf-py (test/fixtures/foreign-gguf/, Q4_K_M-style mixes), and convert's files.
  */
 import path from "node:path";
 import { convertCommand } from "../src/cli/convert.js";
 import { LLM } from "../src/engine/llm.js";
 import type { GGUFOutType } from "../src/model/layers/gguf-out.js";
+import type { WeightDType } from "../src/model/matrix.js";
+import { FOREIGN_KINDS, writeForeignFolder } from "./foreign-gguf/configs.js";
+import { writeF32Twin } from "./foreign-gguf/f32-twin.js";
+import { repoRoot } from "./make-random-gpt2.js";
 import type { BackendKind } from "../src/kernels/index.js";
 import { makeRandomLlama, RANDOM_LLAMA_KINDS, type RandomLlamaKind } from "./make-random-llama.js";
 import type { Llama } from "./peers/llama-api.js";
 import { llamaGreedy } from "./peers/llama-greedy.js";
-import { maxGapAlong } from "./peers/near-tie.js";
+import { engineDType, maxGapAlong, NEAR_TIE } from "./peers/near-tie.js";
 
-/** As in the GPT-2 half: a divergence counts only where our top two logits are this close. */
-const NEAR_TIE: Record<GGUFOutType, number> = { f32: 1e-3, f16: 5e-3, q8_0: 5e-2, q4_0: 5e-2 };
 
 export interface LlamaFamilyRow {
-  readonly model: RandomLlamaKind;
-  readonly dtype: GGUFOutType;
+  readonly model: string;
+  /** A convert --dtype, or "gguf-py" for a fixture file written by llama.cpp's tools. */
+  readonly dtype: string;
   readonly prompt: string;
   /** llama.cpp vs this engine on the GGUF: "identical", "near-tie at N" or "MISMATCH at N". */
   readonly gguf: string;
@@ -37,8 +42,8 @@ function prompts(vocab: number): [string, number[]][] {
   });
   return [
     ["[1]", [1]],
-    ["[1,17,42,5]", [1, 17, 42, 5]],
-    ["12 ids", [3, 141, 59, 26, 53, 58, 97, 93, 23, 84, 62, 64]],
+    ["[1,17,42,5]", [1, 17, 42, 5].map((id) => id % vocab)],
+    ["12 ids", [3, 141, 59, 26, 53, 58, 97, 93, 23, 84, 62, 64].map((id) => id % vocab)],
     ["300 ids", long],
   ];
 }
@@ -50,30 +55,64 @@ function compare(ours: LLM, ids: number[], mine: number[], theirs: number[], tol
   return gap <= tolerance ? { text: `near-tie at ${at} (gap ${gap.toExponential(1)})`, ok: true } : { text: `MISMATCH at ${at} (gap ${gap.toExponential(1)})`, ok: false };
 }
 
+/** A model folder and the GGUF files of it to run: each with its type and the engine storage to load it into. */
+interface FamilyCase {
+  readonly model: string;
+  readonly dir: string;
+  readonly files: readonly { readonly dtype: string; readonly make: () => Promise<string>; readonly storage: WeightDType; readonly tolerance: number }[];
+}
+
 export async function checkLlamaFamily(
   llama: Llama,
-  options: { kinds: readonly RandomLlamaKind[]; dtypes: readonly GGUFOutType[]; nTokens: number; backend: BackendKind; work: string; log: (s: string) => void },
+  options: { kinds: readonly RandomLlamaKind[]; foreign: boolean; dtypes: readonly GGUFOutType[]; nTokens: number; backend: BackendKind; work: string; log: (s: string) => void },
 ): Promise<LlamaFamilyRow[]> {
-  const rows: LlamaFamilyRow[] = [];
-  for (const kind of options.kinds) {
-    const dir = makeRandomLlama(path.join(options.work, `random-${kind}`), kind);
-    const folder = await LLM.load(dir, { backend: options.backend });
-    const greedy = (llm: LLM, ids: number[]) => llm.generateBatch([ids], { temperature: 0, maxTokens: options.nTokens, ignoreEos: true })[0].tokens;
-    try {
-      for (const dtype of options.dtypes) {
-        const file = path.join(options.work, `random-${kind}-${dtype}.gguf`);
+  const converted = (model: string, dir: string) =>
+    options.dtypes.map((dtype) => ({
+      dtype,
+      storage: engineDType(dtype),
+      tolerance: NEAR_TIE[dtype],
+      make: async () => {
+        const file = path.join(options.work, `${model}-${dtype}.gguf`);
         await convertCommand({ model: dir, to: "gguf", dtype, out: file, quiet: true });
-        const ours = await LLM.load(file, { backend: options.backend, dtype: dtype === "q8_0" || dtype === "q4_0" ? "q8" : "f32" });
+        return file;
+      },
+    }));
+  const cases: FamilyCase[] = options.kinds.map((kind) => {
+    const dir = makeRandomLlama(path.join(options.work, `random-${kind}`), kind);
+    return { model: kind, dir, files: converted(kind, dir) };
+  });
+  if (options.foreign) {
+    // Files this engine did not write: gguf-py's mixes of K-quants and fallbacks, then the same folders through convert.
+    for (const kind of FOREIGN_KINDS) {
+      const dir = writeForeignFolder(path.join(options.work, `foreign-${kind}`), kind);
+      const fixture = path.join(repoRoot(), "test", "fixtures", "foreign-gguf", `${kind}.gguf`);
+      const files = [
+        { dtype: "gguf-py", storage: "f32" as const, tolerance: NEAR_TIE.q4_k, make: () => Promise.resolve(fixture) },
+        // Its weights as this engine decodes them, in F32: llama.cpp must then agree as on any f32 file.
+        { dtype: "gguf-py as F32", storage: "f32" as const, tolerance: NEAR_TIE.f32, make: () => Promise.resolve(writeF32Twin(fixture, path.join(options.work, `foreign-${kind}-f32-twin.gguf`))) },
+      ];
+      cases.push({ model: `foreign-${kind}`, dir, files: [...files, ...converted(`foreign-${kind}`, dir)] });
+    }
+  }
+  const rows: LlamaFamilyRow[] = [];
+  const greedy = (llm: LLM, ids: number[]) => llm.generateBatch([ids], { temperature: 0, maxTokens: options.nTokens, ignoreEos: true })[0].tokens;
+  for (const c of cases) {
+    const folder = await LLM.load(c.dir, { backend: options.backend });
+    try {
+      for (const f of c.files) {
+        const file = await f.make();
+        const ours = await LLM.load(file, { backend: options.backend, dtype: f.storage });
         const theirs = await llama.loadModel({ modelPath: file });
         try {
-          for (const [label, ids] of prompts(ours.shape.vocabSize)) {
+          // The tiny foreign checkpoints have a context of 128: the 300-id prompt is for the others.
+          for (const [label, ids] of prompts(ours.shape.vocabSize).filter(([, ids]) => ids.length + options.nTokens <= ours.contextLength)) {
             const mine = greedy(ours, ids);
             const theirTokens = await llamaGreedy(theirs, ids, options.nTokens, ours.contextLength, { yieldEog: true });
-            const g = compare(ours, ids, mine, theirTokens, NEAR_TIE[dtype]);
+            const g = compare(ours, ids, mine, theirTokens, f.tolerance);
             // The folder is f32: only the f32 file is expected to be the same model exactly.
-            const f = dtype === "f32" ? compare(folder, ids, greedy(folder, ids), mine, 1e-4) : { text: "-", ok: true };
-            rows.push({ model: kind, dtype, prompt: label, gguf: g.text, folder: f.text, ok: g.ok && f.ok, firstIds: theirTokens.slice(0, 8).join(",") });
-            if (!g.ok) options.log(`    ${kind} ${dtype} ${label}\n      ours      [${mine}]\n      llama.cpp [${theirTokens}]`);
+            const h = f.dtype === "f32" ? compare(folder, ids, greedy(folder, ids), mine, 1e-4) : { text: "-", ok: true };
+            rows.push({ model: c.model, dtype: f.dtype, prompt: label, gguf: g.text, folder: h.text, ok: g.ok && h.ok, firstIds: theirTokens.slice(0, 8).join(",") });
+            if (!g.ok) options.log(`    ${c.model} ${f.dtype} ${label}\n      ours      [${mine}]\n      llama.cpp [${theirTokens}]`);
           }
         } finally {
           await theirs.dispose();

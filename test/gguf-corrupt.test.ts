@@ -113,7 +113,7 @@ describe("corrupt and unsupported GGUF files", () => {
   it("an unknown tensor type", () => rejects(variant((b) => void b.writeUInt32LE(200, after_(b, "blk.0.attn_qkv.weight") + 4 + 16)), /tensor blk\.0\.attn_qkv\.weight has unknown ggml type 200/));
 
   it("a tensor type this engine cannot read", () =>
-    rejects(variant((b) => void b.writeUInt32LE(3, after_(b, "blk.0.attn_qkv.weight") + 4 + 16)), /tensor blk\.0\.attn_qkv\.weight has type Q4_1, which this engine cannot read \(supported: F32, F16, Q8_0, Q4_0\)/));
+    rejects(variant((b) => void b.writeUInt32LE(20, after_(b, "blk.0.attn_qkv.weight") + 4 + 16)), /tensor blk\.0\.attn_qkv\.weight has type IQ4_NL, which this engine cannot read \(supported: F32, F16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K, Q6_K, BF16\)/));
 
   it("another architecture", () =>
     rejects(variant((b) => void b.write("gptj", after_(b, "general.architecture") + 4 + 8)), /unsupported architecture "gptj" \(supported: gpt2, llama, qwen2, qwen3\)/));

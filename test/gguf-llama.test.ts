@@ -202,13 +202,13 @@ describe("Llama-family GGUF from random checkpoints", () => {
     const buf = fs.readFileSync(file);
     const name = Buffer.from("blk.0.ffn_up.weight");
     const at = buf.indexOf(name) + name.length + 4 + 16; // then u32 n_dims, two u64 dims, u32 type
-    buf.writeUInt32LE(12, at); // Q4_K: fewer bytes than the F32 data, so the layout stays valid
+    buf.writeUInt32LE(11, at); // Q3_K: fewer bytes than the F32 data, so the layout stays valid
     fs.writeFileSync(file, buf);
     const backend = createReferenceBackend();
     try {
       await assert.rejects(loadModel(file, backend, "f32"), (e: unknown) => {
         assert.ok(e instanceof UserError);
-        assert.match(e.message, /tensor blk\.0\.ffn_up\.weight has type Q4_K, which this engine cannot read \(supported: F32, F16, Q8_0, Q4_0\)/);
+        assert.match(e.message, /tensor blk\.0\.ffn_up\.weight has type Q3_K, which this engine cannot read \(supported: F32, F16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K, Q6_K, BF16\)/);
         assert.ok(!e.message.includes("\n"));
         return true;
       });

@@ -57,7 +57,7 @@ function gitBlobOid(content: Buffer): string {
 }
 
 function entry(name: string, content: Buffer): FileEntry {
-  const lfs = name.endsWith(".safetensors") ? { oid: createHash("sha256").update(content).digest("hex"), size: content.length, pointerSize: 134 } : undefined;
+  const lfs = name.endsWith(".safetensors") || name.endsWith(".gguf") ? { oid: createHash("sha256").update(content).digest("hex"), size: content.length, pointerSize: 134 } : undefined;
   return { path: name, size: content.length, oid: gitBlobOid(content), lfs };
 }
 

@@ -1,4 +1,24 @@
 import type { LLM } from "../../src/engine/llm.js";
+import type { GGUFOutType } from "../../src/model/layers/gguf-out.js";
+import type { WeightDType } from "../../src/model/matrix.js";
+
+/**
+ * Largest logit gap, in our engine, between our best token and llama.cpp's token at a step where
+ * the two continuations split. Two correct engines can only disagree where the top two logits
+ * are closer than their rounding differences: f16 activations in ggml's f16 matmuls, int8 ones
+ * in its quantized matmuls: Q8_0 (a scale per 32) for Q8_0/Q4_0/Q5_0 weights, Q8_K (a scale per
+ * 256, coarser) for the K-quants. On a K-quant file's F32 twin (foreign-gguf/f32-twin.ts) the two
+ * engines agree token for token, so what remains is that activation rounding.
+ */
+export const NEAR_TIE: Record<GGUFOutType, number> = { f32: 1e-3, f16: 5e-3, q8_0: 5e-2, q4_0: 5e-2, q4_k: 0.1, q6_k: 0.1 };
+
+/**
+ * The engine storage a check loads each file type into: Q8_0/Q4_0 as q8 (their blocks are q8
+ * storage unrounded), the K-quants as f32 (their exact dequantized weights; q8 would round them).
+ */
+export function engineDType(dtype: GGUFOutType): WeightDType {
+  return dtype === "q8_0" || dtype === "q4_0" ? "q8" : "f32";
+}
 
 /**
  * How far below this engine's best logit the tokens another engine chose were, along that

@@ -1,12 +1,12 @@
 import fs from "node:fs";
 import { UserError } from "../errors.js";
-import { GGUF_DEFAULT_ALIGNMENT, GGUF_MAGIC, GGUF_VERSION, GGUFValueType, alignUp, ggmlByteSize, type GGUFEntry, type SupportedGGMLType } from "./gguf.js";
+import { GGUF_DEFAULT_ALIGNMENT, GGUF_MAGIC, GGUF_VERSION, GGUFValueType, alignUp, ggmlByteSize, type GGUFEntry, type WritableGGMLType } from "./gguf.js";
 
 /** One tensor to write: its ggml shape (row length first), type, and a producer of its bytes. */
 export interface GGUFTensorPlan {
   readonly name: string;
   readonly dims: readonly number[];
-  readonly type: SupportedGGMLType;
+  readonly type: WritableGGMLType;
   /** Calls `emit` with the encoded bytes in order; buffers may be reused after emit returns. */
   readonly write: (emit: (bytes: Uint8Array) => void) => void;
 }

@@ -40,9 +40,11 @@ export type GGUFEntry =
   | { readonly type: "string[]"; readonly value: readonly string[] }
   | { readonly type: "i32[]"; readonly value: readonly number[] };
 
-/** The ggml tensor types this engine reads and writes. */
-export const GGMLType = { F32: 0, F16: 1, Q4_0: 2, Q8_0: 8 } as const;
-export type SupportedGGMLType = (typeof GGMLType)[keyof typeof GGMLType];
+/** The ggml tensor types this engine reads (real files: F32/F16/BF16 and the 32- and 256-value block quants). */
+export const GGMLType = { F32: 0, F16: 1, Q4_0: 2, Q4_1: 3, Q5_0: 6, Q5_1: 7, Q8_0: 8, Q4_K: 12, Q5_K: 13, Q6_K: 14, BF16: 30 } as const;
+export type ReadableGGMLType = (typeof GGMLType)[keyof typeof GGMLType];
+/** The types `convert` writes: the --dtype choices and the types rows not whole K-blocks fall back to. */
+export type WritableGGMLType = typeof GGMLType.F32 | typeof GGMLType.F16 | typeof GGMLType.Q8_0 | typeof GGMLType.Q4_0 | typeof GGMLType.Q5_0 | typeof GGMLType.Q4_K | typeof GGMLType.Q6_K;
 
 /** Elements per block and bytes per block of every ggml type, so any file's layout can be checked. */
 const GGML_TYPES: Record<number, { name: string; blockSize: number; typeSize: number }> = {
@@ -84,8 +86,15 @@ export function ggmlTypeName(type: number): string {
   return GGML_TYPES[type]?.name ?? `type ${type}`;
 }
 
-export function isSupportedType(type: number): type is SupportedGGMLType {
-  return type === GGMLType.F32 || type === GGMLType.F16 || type === GGMLType.Q4_0 || type === GGMLType.Q8_0;
+const READABLE: ReadonlySet<number> = new Set(Object.values(GGMLType));
+
+export function isReadableType(type: number): type is ReadableGGMLType {
+  return READABLE.has(type);
+}
+
+/** The names of the readable types, for errors. */
+export function readableTypeNames(): string {
+  return Object.keys(GGMLType).join(", ");
 }
 
 /** Block size and bytes per block, or null for a type this table does not know. */
@@ -100,8 +109,8 @@ export function ggmlByteSize(type: number, elements: number): number {
   return (elements / layout.blockSize) * layout.typeSize;
 }
 
-/** llama.cpp's general.file_type for a file whose matrices are all of one type. */
-export const LLAMA_FILE_TYPE: Record<SupportedGGMLType, number> = { 0: 0, 1: 1, 2: 2, 8: 7 };
+/** llama.cpp's general.file_type (llama_ftype) for a file whose matrices are mostly of one type. */
+export const LLAMA_FILE_TYPE: Record<WritableGGMLType, number> = { 0: 0, 1: 1, 2: 2, 6: 8, 8: 7, 12: 14, 14: 18 };
 
 export function alignUp(n: number, alignment: number): number {
   return Math.ceil(n / alignment) * alignment;

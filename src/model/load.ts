@@ -3,7 +3,7 @@ import path from "node:path";
 import { UserError } from "../errors.js";
 import { readGGUF, type GGUFFile } from "../io/gguf-read.js";
 import { readLlama2cHeader, type Llama2cHeader } from "../io/llama2c.js";
-import { resolveHubModel, type ResolveHubOptions } from "../io/hub/resolve.js";
+import { resolveHubGGUF, resolveHubModel, type ResolveHubOptions } from "../io/hub/resolve.js";
 import { classifyModelSource } from "../io/hub/source.js";
 import { checkRegularFile } from "../io/regular-file.js";
 import { unreadableGGUFTokenizer } from "../tokenizer/gguf.js";
@@ -35,26 +35,32 @@ export type ModelLocation =
  */
 export async function locateModel(source: string, options: { quiet?: boolean; gguf?: { arrays: "read" | "skip" } } = {}): Promise<ModelLocation> {
   switch (classifyModelSource(source)) {
-    case "gguf": {
-      const gguf = readGGUF(source, { arrays: options.gguf?.arrays ?? "skip" });
-      return { kind: "gguf", file: source, family: familyOfGGUF(gguf), gguf };
-    }
+    case "gguf":
+      return ggufLocation(source, options);
+    case "hub-gguf":
+      return ggufLocation(await fromHub(source, "file", () => resolveHubGGUF(source, { quiet: options.quiet })), options);
     case "llama2c":
       return { kind: "llama2c", file: source, family: llamaFamily, header: readLlama2cHeader(source) };
-    case "hub": {
-      let dir: string;
-      try {
-        dir = await resolveHubModel(source, { quiet: options.quiet });
-      } catch (e) {
-        // A mistyped relative path looks like org/name too; say so rather than only blame the Hub.
-        if (e instanceof UserError) throw new UserError(`${e.message} (and there is no local folder ${source})`);
-        throw e;
-      }
-      return folderLocation(dir);
-    }
+    case "hub":
+      return folderLocation(await fromHub(source, "folder", () => resolveHubModel(source, { quiet: options.quiet })));
     case "folder":
       return folderLocation(source);
   }
+}
+
+/** A Hub download; a mistyped relative path looks like a Hub id too, so its errors say there is no such path. */
+async function fromHub(source: string, local: "file" | "folder", resolve: () => Promise<string>): Promise<string> {
+  try {
+    return await resolve();
+  } catch (e) {
+    if (e instanceof UserError) throw new UserError(`${e.message} (and there is no local ${local} ${source})`);
+    throw e;
+  }
+}
+
+function ggufLocation(file: string, options: { gguf?: { arrays: "read" | "skip" } }): ModelLocation {
+  const gguf = readGGUF(file, { arrays: options.gguf?.arrays ?? "skip" });
+  return { kind: "gguf", file, family: familyOfGGUF(gguf), gguf };
 }
 
 function folderLocation(dir: string): ModelLocation {
@@ -196,6 +202,8 @@ export async function loadSourceTokenizer(source: string, options: ResolveHubOpt
       throw new UserError(`${source} is a llama2.c checkpoint, whose tokenizer is a separate file: give it with --tokenizer tokenizer.bin`);
     case "hub":
       return loadTokenizer(await resolveHubModel(source, options));
+    case "hub-gguf":
+      return loadGGUFTokenizer(await resolveHubGGUF(source, options));
     case "folder":
       return loadTokenizer(source);
   }

@@ -6,6 +6,7 @@ import { fileInside } from "../inside.js";
 import { blobDigest, DEFAULT_DOWNLOAD_TIMEOUT_S, DEFAULT_ETAG_TIMEOUT_S, downloadBlob, httpError, isNetworkError, networkReason, timeoutFromEnv } from "./download.js";
 import { COMMIT_HASH, formatHubId, parseHubId, type HubId } from "./id.js";
 import { createProgress, type Progress } from "./progress.js";
+import { formatHubGGUFId, ggufFiles, parseHubGGUFId, pickGGUF, type HubGGUFId } from "./gguf-pick.js";
 
 export interface ResolveHubOptions {
   /** No progress output. */
@@ -52,15 +53,58 @@ export async function resolveHubModel(source: string, options: ResolveHubOptions
     if (cached !== null) return cached;
     throw new UserError(`${formatHubId(id)} is not in the cache (${repoDir}) and HF_HUB_OFFLINE is set`);
   }
+  return withCachedFallback(cached, progress, () => download(id, formatHubId(id), repoDir, env, progress, modelFiles));
+}
+
+/**
+ * Makes one GGUF file of a Hub repository available in the Hugging Face cache and returns its
+ * path: "org/name[@revision]:QUANT" or "org/name/file.gguf" (see gguf-pick.ts). Nothing else
+ * of the repository is fetched. Offline and cache rules as for resolveHubModel.
+ */
+export async function resolveHubGGUF(source: string, options: ResolveHubOptions = {}): Promise<string> {
+  const id = parseHubGGUFId(source);
+  if (id === null) throw new UserError(`${source} is not a Hugging Face GGUF id (expected org/name:QUANT or org/name/file.gguf)`);
+  const env = options.env ?? process.env;
+  const progress = createProgress({ quiet: options.quiet });
+  const repoDir = repoCacheDir(hubCacheDir(env), id.repo);
+
+  const cached = cachedGGUF(repoDir, id);
+  if (cached !== null && COMMIT_HASH.test(id.revision)) return cached;
+  if (truthy(env.HF_HUB_OFFLINE)) {
+    if (cached !== null) return cached;
+    throw new UserError(`${formatHubGGUFId(id)} is not in the cache (${repoDir}) and HF_HUB_OFFLINE is set`);
+  }
+  return withCachedFallback(cached, progress, () => download(id, formatHubGGUFId(id), repoDir, env, progress, (remote) => ggufChoice(id, remote)));
+}
+
+/** The download, or when the Hub cannot be reached at all, what the cache already has. */
+async function withCachedFallback(cached: string | null, progress: Progress, run: () => Promise<string>): Promise<string> {
   try {
-    return await download(id, repoDir, env, progress);
+    return await run();
   } catch (e) {
     if (e instanceof OfflineError && cached !== null) {
-      progress.note(`${e.message}; using the cached snapshot ${path.basename(cached)}`);
+      progress.note(`${e.message}; using the cached ${path.basename(cached)}`);
       return cached;
     }
     throw e;
   }
+}
+
+/** The cached file a GGUF id names, by the same choice as online, among the snapshot's files. */
+function cachedGGUF(repoDir: string, id: HubGGUFId): string | null {
+  const commit = cachedCommit(repoDir, id.revision);
+  if (commit === null) return null;
+  const dir = snapshotDir(repoDir, commit);
+  if (!fs.existsSync(dir)) return null;
+  const files = fs.readdirSync(dir, { recursive: true, encoding: "utf8" }).map((f) => f.split(path.sep).join("/"));
+  let file: string;
+  try {
+    file = pickGGUF(id, files);
+  } catch {
+    return null;
+  }
+  const full = path.join(dir, file);
+  return fileSize(full) >= 0 ? full : null;
 }
 
 /** The cached snapshot of a revision if it has every file the engine needs. */
@@ -74,7 +118,13 @@ function cachedSnapshot(repoDir: string, id: HubId): string | null {
 /** The Hub could not be reached at all (as opposed to answering with an error). */
 class OfflineError extends UserError {}
 
-async function download(id: HubId, repoDir: string, env: NodeJS.ProcessEnv, progress: Progress): Promise<string> {
+/**
+ * Which files of a repository listing to fetch, and the path to return once they are in the
+ * snapshot folder `dir`; `fetchFile` fetches one at once (an index whose shards it names).
+ */
+type Choose = (remote: ReadonlyMap<string, RemoteFile>, fetchFile: (f: RemoteFile) => Promise<string>, name: string) => Promise<{ files: RemoteFile[]; result: (dir: string) => string }>;
+
+async function download(id: HubId, name: string, repoDir: string, env: NodeJS.ProcessEnv, progress: Progress, choose: Choose): Promise<string> {
   const endpoint = (env.HF_ENDPOINT || "https://huggingface.co").replace(/\/+$/, "");
   const token = env.HF_TOKEN || env.HUGGING_FACE_HUB_TOKEN;
   const headers: Record<string, string> = token ? { Authorization: `Bearer ${token}` } : {};
@@ -95,7 +145,6 @@ async function download(id: HubId, repoDir: string, env: NodeJS.ProcessEnv, prog
       throw new OfflineError(`no answer from ${url} within ${etagTimeout} s (HF_HUB_ETAG_TIMEOUT)`);
     }
   };
-  const name = formatHubId(id);
   const { modelInfo, listFiles, HubApiError } = await import("@huggingface/hub");
   const api = async <T>(what: string, url: string, call: () => Promise<T>): Promise<T> => {
     try {
@@ -144,12 +193,23 @@ async function download(id: HubId, repoDir: string, env: NodeJS.ProcessEnv, prog
     }
     return linkIntoSnapshot(repoDir, commit, file.path, file.etag);
   };
+  const { files, result } = await choose(remote, fetchFile, name);
+  for (const f of files) await fetchFile(f);
+  writeRef(repoDir, id.revision, commit);
+  return result(snapshotDir(repoDir, commit));
+}
+
+/** What a safetensors model needs: config, tokenizer, the weights (one file, or an index and its shards). */
+const modelFiles: Choose = async (remote, fetchFile, name) => {
   const need = (file: string): RemoteFile => {
     const f = remote.get(file);
     if (f === undefined) throw new UserError(`model ${name}: ${file} is missing from the repository`);
     return f;
   };
-
+  if (!remote.has("config.json") && !remote.has("model.safetensors") && !remote.has("model.safetensors.index.json")) {
+    const gguf = ggufFiles(remote.keys());
+    if (gguf.length > 0) throw new UserError(`model ${name} has only GGUF files: pick one with ${name}:QUANT (as llama.cpp's -hf) or ${name}/FILE.gguf; there: ${gguf.join(", ")}`);
+  }
   const files: RemoteFile[] = [need("config.json")];
   if (remote.has("tokenizer.json")) files.push(need("tokenizer.json"));
   else if (remote.has("vocab.json") && remote.has("merges.txt")) files.push(need("vocab.json"), need("merges.txt"));
@@ -169,11 +229,18 @@ async function download(id: HubId, repoDir: string, env: NodeJS.ProcessEnv, prog
     const list = [...remote.keys()].join(", ");
     throw new UserError(`model ${name} has no model.safetensors or model.safetensors.index.json (only safetensors checkpoints are supported; files: ${list})`);
   }
-  for (const f of files) await fetchFile(f);
-  writeRef(repoDir, id.revision, commit);
+  const result = (dir: string): string => {
+    const missing = missingModelFiles(dir);
+    if (missing.length > 0) throw new UserError(`model ${name}: snapshot ${dir} still lacks ${missing.join(", ")}`);
+    return dir;
+  };
+  return { files, result };
+};
 
-  const dir = snapshotDir(repoDir, commit);
-  const missing = missingModelFiles(dir);
-  if (missing.length > 0) throw new UserError(`model ${name}: snapshot ${dir} still lacks ${missing.join(", ")}`);
-  return dir;
+/** The one GGUF file the id picks (gguf-pick.ts), and nothing else. */
+async function ggufChoice(id: HubGGUFId, remote: ReadonlyMap<string, RemoteFile>): Promise<{ files: RemoteFile[]; result: (dir: string) => string }> {
+  const file = pickGGUF(id, [...remote.keys()]);
+  const f = remote.get(file);
+  if (f === undefined) throw new Error(`pickGGUF chose ${file}, which is not listed`);
+  return { files: [f], result: (dir) => path.join(dir, file) };
 }

@@ -1,6 +1,6 @@
 import { UserError } from "../../errors.js";
-import { GGMLType, ggmlTypeName, isSupportedType, type SupportedGGMLType } from "../../io/gguf.js";
-import { decodeBlocksToQ8, decodeF32 } from "../../io/gguf-quant.js";
+import { ggmlTypeName, isReadableType, readableTypeNames, type ReadableGGMLType } from "../../io/gguf.js";
+import { decodeBlocksToQ8, decodeF32, isIntBlockType } from "../../io/gguf-quant.js";
 import { readTensorRows, type GGUFFile, type GGUFTensorInfo } from "../../io/gguf-read.js";
 import { checkFinite } from "../../io/safetensors.js";
 import type { Backend, Matrix } from "../../kernels/backend.js";
@@ -15,14 +15,14 @@ const STAGING_FLOATS = 1 << 16;
 export type RowMap = ((row: number) => number) | null;
 
 /** A GGUF tensor of the dims the metadata implies, in a type this engine reads. */
-export function checkedGGUFTensor(g: GGUFFile, t: GGUFTensorInfo | undefined, name: string, dims: readonly number[]): GGUFTensorInfo & { readonly type: SupportedGGMLType } {
+export function checkedGGUFTensor(g: GGUFFile, t: GGUFTensorInfo | undefined, name: string, dims: readonly number[]): GGUFTensorInfo & { readonly type: ReadableGGMLType } {
   if (t === undefined) throw new UserError(`${g.file}: tensor ${name} is missing`);
   if (t.dims.length !== dims.length || t.dims.some((d, i) => d !== dims[i])) {
     throw new UserError(`${g.file}: tensor ${name} has shape [${t.dims.join(", ")}] but the metadata implies [${dims.join(", ")}]`);
   }
   const type = t.type;
-  if (!isSupportedType(type)) {
-    throw new UserError(`${g.file}: tensor ${name} has type ${ggmlTypeName(type)}, which this engine cannot read (supported: F32, F16, Q8_0, Q4_0)`);
+  if (!isReadableType(type)) {
+    throw new UserError(`${g.file}: tensor ${name} has type ${ggmlTypeName(type)}, which this engine cannot read (supported: ${readableTypeNames()})`);
   }
   return { ...t, type };
 }
@@ -38,8 +38,9 @@ export function checkBlockCount(g: GGUFFile, nLayer: number): void {
 /**
  * Reads a GGUF file's tensors into the backend's memory, each straight from disk through one
  * read buffer; ggml stores matrices row by row with the input dimension first, already the
- * engine's (out, in) layout. Q8_0/Q4_0 blocks go into q8 matrices as they are; other storage
- * goes through a small staging buffer a few rows at a time. Every value is checked for NaN/Inf.
+ * engine's (out, in) layout. Q8_0/Q5_0/Q4_0 blocks go into q8 matrices as they are; every other
+ * pairing is decoded to f32 exactly as ggml does and goes through a small staging buffer a few
+ * rows at a time, into the requested storage (so Q4_K, Q6_K, Q4_1... are requantized for q8). Every value is checked for NaN/Inf.
  * `stacked` lays several tensors' rows one after another, each through its row map (how q, k, v
  * become one projection, and how interleaved RoPE rows are put back).
  */
@@ -60,7 +61,7 @@ export class GGUFTensors {
     return this.byName.has(name);
   }
 
-  tensor(name: string, dims: readonly number[]): GGUFTensorInfo & { readonly type: SupportedGGMLType } {
+  tensor(name: string, dims: readonly number[]): GGUFTensorInfo & { readonly type: ReadableGGMLType } {
     return checkedGGUFTensor(this.g, this.byName.get(name), name, dims);
   }
 
@@ -112,8 +113,8 @@ export class GGUFTensors {
           decodeF32(type, bytes, rows * cols, m.data, (first + firstRow) * cols);
           checkFinite(m.data.subarray((first + firstRow) * cols), rows * cols, where, firstRow * cols);
         });
-      } else if (m.kind === "q8" && (type === GGMLType.Q8_0 || type === GGMLType.Q4_0)) {
-        // Already int8-with-a-scale-per-32: copied as is, never requantized.
+      } else if (m.kind === "q8" && isIntBlockType(type)) {
+        // Already integers with a scale per 32: copied as is, never requantized.
         const blocks = cols / 32;
         readTensorRows(t, this.chunk, (bytes, firstRow, rows) => {
           const rowBytes = bytes.length / rows;

@@ -1,9 +1,9 @@
-import { GGMLType, LLAMA_FILE_TYPE, type GGUFEntry, type SupportedGGMLType } from "../../../io/gguf.js";
-import { QK, encode, encodedSize } from "../../../io/gguf-quant.js";
+import { GGMLType, LLAMA_FILE_TYPE, type GGUFEntry, type WritableGGMLType } from "../../../io/gguf.js";
+import { encode, encodedSize } from "../../../io/gguf-quant.js";
 import { tokenizerMetadata, type TokenizerTables } from "../../../tokenizer/gguf.js";
 import { writeGGUF, type GGUFTensorPlan } from "../../../io/gguf-write.js";
 import type { Matrix } from "../../../kernels/backend.js";
-import { CHUNK_BYTES, GGML_QUANT_VERSION, OUT_TYPE, type GGUFOutType } from "../../layers/gguf-out.js";
+import { CHUNK_BYTES, GGML_QUANT_VERSION, OUT_TYPE, matrixOutType, type GGUFOutType } from "../../layers/gguf-out.js";
 import { readMatrixRow } from "../../matrix.js";
 import type { GPT2Config } from "./config.js";
 import type { GPT2Weights } from "./weights.js";
@@ -19,8 +19,8 @@ export interface GGUFExportSource {
 /**
  * Writes a GPT-2 model as llama.cpp's convert_hf_to_gguf.py does: its metadata keys and tensor
  * names, matrices as (out, in) rows, 1-D tensors, norms, biases and position_embd in F32 (what
- * llama.cpp keeps in F32 too), the other matrices in `outType`, falling back to F16 when a row
- * length is not a multiple of the 32-value block.
+ * llama.cpp keeps in F32 too), the other matrices in `outType`, falling back as llama.cpp's
+ * quantizer does when a row is not whole blocks (matrixOutType).
  */
 export function writeGPT2GGUF(file: string, src: GGUFExportSource, outType: GGUFOutType): { tensors: number } {
   const { config: c, weights: w } = src;
@@ -43,8 +43,8 @@ export function writeGPT2GGUF(file: string, src: GGUFExportSource, outType: GGUF
   const vector = (name: string, v: Float32Array): void => {
     tensors.push({ name, dims: [v.length], type: GGMLType.F32, write: (emit) => emit(new Uint8Array(v.buffer, v.byteOffset, v.length * 4)) });
   };
-  const matrix = (name: string, m: Matrix, type: SupportedGGMLType = target): void => {
-    const t = type !== GGMLType.F32 && type !== GGMLType.F16 && m.cols % QK !== 0 ? GGMLType.F16 : type;
+  const matrix = (name: string, m: Matrix, type: WritableGGMLType = target): void => {
+    const t = matrixOutType(type, m.cols);
     tensors.push({ name, dims: [m.cols, m.rows], type: t, write: (emit) => writeRows(m, t, emit) });
   };
 
@@ -76,7 +76,7 @@ export function writeGPT2GGUF(file: string, src: GGUFExportSource, outType: GGUF
 }
 
 /** Encodes a matrix a few MB of rows at a time, so no second full-size copy is ever made. */
-function writeRows(m: Matrix, type: SupportedGGMLType, emit: (bytes: Uint8Array) => void): void {
+function writeRows(m: Matrix, type: WritableGGMLType, emit: (bytes: Uint8Array) => void): void {
   const rowsPerChunk = Math.max(1, Math.floor(CHUNK_BYTES / (m.cols * 4)));
   const rows = new Float32Array(Math.min(rowsPerChunk, m.rows) * m.cols);
   const out = Buffer.alloc(encodedSize(type, rows.length));

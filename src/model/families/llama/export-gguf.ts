@@ -1,11 +1,11 @@
 import { UserError } from "../../../errors.js";
-import { GGMLType, LLAMA_FILE_TYPE, type GGUFEntry, type SupportedGGMLType } from "../../../io/gguf.js";
-import { QK, encode, encodedSize } from "../../../io/gguf-quant.js";
+import { GGMLType, LLAMA_FILE_TYPE, type GGUFEntry, type WritableGGMLType } from "../../../io/gguf.js";
+import { encode, encodedSize } from "../../../io/gguf-quant.js";
 import { idsOnlyTokenizerMetadata } from "../../../tokenizer/gguf.js";
 import { writeGGUF, type GGUFTensorPlan } from "../../../io/gguf-write.js";
 import type { Matrix } from "../../../kernels/backend.js";
 import { inverseFrequencies, type RopeConfig } from "../../layers/rope.js";
-import { CHUNK_BYTES, GGML_QUANT_VERSION, OUT_TYPE, type GGUFOutType } from "../../layers/gguf-out.js";
+import { CHUNK_BYTES, GGML_QUANT_VERSION, OUT_TYPE, matrixOutType, type GGUFOutType } from "../../layers/gguf-out.js";
 import { readMatrixRow } from "../../matrix.js";
 import type { LlamaConfig } from "./config.js";
 import { deinterleavedRow } from "./load-gguf.js";
@@ -22,8 +22,8 @@ export interface LlamaGGUFExportSource {
 
 /**
  * Writes a Llama-style model as convert_hf_to_gguf.py does: {arch}.* metadata, its tensor
- * names, 1-D tensors in F32 and matrices in `outType` (F16 when a row is not whole 32-value
- * blocks). For `llama` the rows of q and k are permuted within each head into ggml's
+ * names, 1-D tensors in F32 and matrices in `outType` (every matrix in that one type, as
+ * llama-quantize --pure does, but for rows too short for its blocks: see matrixOutType). For `llama` the rows of q and k are permuted within each head into ggml's
  * interleaved RoPE order (see load-gguf.ts); Llama 3 scaling becomes a rope_freqs tensor.
  *
  * The vocabulary is placeholders (idsOnlyTokenizerMetadata): this engine reads Llama-family
@@ -68,7 +68,7 @@ export function writeLlamaGGUF(file: string, src: LlamaGGUFExportSource, outType
   };
   /** Rows [first, first + rows) of m, file row i taken from m's row first + rowOf(i). */
   const matrix = (name: string, m: Matrix, first = 0, rows = m.rows, rowOf: (i: number) => number = (i) => i): void => {
-    const t = target !== GGMLType.F32 && target !== GGMLType.F16 && m.cols % QK !== 0 ? GGMLType.F16 : target;
+    const t = matrixOutType(target, m.cols);
     tensors.push({ name, dims: [m.cols, rows], type: t, write: (emit) => writeRows(m, rows, (i) => first + rowOf(i), t, emit) });
   };
   const qkOrder = interleave ? (i: number) => deinterleavedRow(i, hs) : undefined;
@@ -113,25 +113,27 @@ export function writeLlamaGGUF(file: string, src: LlamaGGUFExportSource, outType
 /**
  * The rope_freqs factors llama.cpp divides each frequency by: Llama 3 scaling computed as
  * convert_hf_to_gguf.py does (1 above the high-frequency wavelength, `factor` below the low
- * one, 1 / ((1 − smooth) / factor + smooth) between), or a GGUF source's own; null for none.
+ * one, 1 / ((1 − smooth) / factor + smooth) between; float32 steps, as its torch scalars take
+ * them, so the bytes are the same), or a GGUF source's own; null for none.
  */
 export function ropeFreqFactors(headDim: number, rope: RopeConfig): number[] | null {
   const s = rope.scaling;
   if (s.type !== "llama3") return rope.freqFactors === undefined ? null : [...rope.freqFactors];
+  const f = Math.fround;
   const freqs = inverseFrequencies(headDim, { theta: rope.theta, scaling: { type: "default" } });
   const lowWavelen = s.originalContext / s.lowFreqFactor;
   const highWavelen = s.originalContext / s.highFreqFactor;
   return [...freqs].map((freq) => {
-    const wavelen = (2 * Math.PI) / freq;
+    const wavelen = f(f(2 * Math.PI) / freq);
     if (wavelen < highWavelen) return 1;
     if (wavelen > lowWavelen) return s.factor;
-    const smooth = (s.originalContext / wavelen - s.lowFreqFactor) / (s.highFreqFactor - s.lowFreqFactor);
-    return 1 / ((1 - smooth) / s.factor + smooth);
+    const smooth = f(f(f(f(s.originalContext) / wavelen) - f(s.lowFreqFactor)) / f(s.highFreqFactor - s.lowFreqFactor));
+    return f(1 / f(f(f(1 - smooth) / f(s.factor)) + smooth));
   });
 }
 
 /** Encodes `rows` rows, row i read from m's row rowOf(i), a few MB at a time. */
-function writeRows(m: Matrix, rows: number, rowOf: (i: number) => number, type: SupportedGGMLType, emit: (bytes: Uint8Array) => void): void {
+function writeRows(m: Matrix, rows: number, rowOf: (i: number) => number, type: WritableGGMLType, emit: (bytes: Uint8Array) => void): void {
   const rowsPerChunk = Math.max(1, Math.floor(CHUNK_BYTES / (m.cols * 4)));
   const buf = new Float32Array(Math.min(rowsPerChunk, rows) * m.cols);
   const out = Buffer.alloc(encodedSize(type, buf.length));

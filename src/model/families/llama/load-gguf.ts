@@ -1,5 +1,5 @@
 import { UserError } from "../../../errors.js";
-import { GGMLType, ggmlTypeName, isSupportedType } from "../../../io/gguf.js";
+import { GGMLType, ggmlTypeName } from "../../../io/gguf.js";
 import { decodeF32 } from "../../../io/gguf-quant.js";
 import { metaString, readTensorRows, type GGUFFile } from "../../../io/gguf-read.js";
 import type { Backend } from "../../../kernels/backend.js";
@@ -112,7 +112,7 @@ function ropeFromGGUF(g: GGUFFile, arch: string, headDim: number): RopeConfig {
   // Small (hs / 2 floats): read with the config, so a bad one fails before any weights load.
   const t = checkedGGUFTensor(g, freqs, "rope_freqs.weight", [headDim / 2]);
   const factorType = t.type;
-  if (!isSupportedType(factorType) || (factorType !== GGMLType.F32 && factorType !== GGMLType.F16)) throw new UserError(`${g.file}: tensor rope_freqs.weight has type ${ggmlTypeName(factorType)} (expected F32 or F16)`);
+  if (factorType !== GGMLType.F32 && factorType !== GGMLType.F16) throw new UserError(`${g.file}: tensor rope_freqs.weight has type ${ggmlTypeName(factorType)} (expected F32 or F16)`);
   const factors = new Float32Array(headDim / 2);
   readTensorRows(t, Buffer.alloc(t.byteLength), (bytes) => decodeF32(factorType, bytes, factors.length, factors, 0));
   if (!factors.every((f) => f > 0)) throw new UserError(`${g.file}: tensor rope_freqs.weight must hold positive factors`);
