@@ -11,10 +11,12 @@
 // Relaxed build: i16x8.relaxed_dot_i8x16_i7x16_s multiplies 16 int8 weights by 16 bytes of x in
 // one instruction (pmaddubsw on x64, sdot on arm64), but its second operand must be in [0, 127]
 // for every engine to give the same sums: x is quantized to [-63, 63] (7 bits, half the steps of
-// the baseline build's 8) and stored plus 64. The weights' own dot with 64 takes the offset back
-// out per pair of products, which leaves pair sums small enough to add two vectors in i16
-// before widening. Integer sums are exact, so each build gives the same bits at every n, thread
-// count and batch place; the two builds differ from each other by x's rounding.
+// the baseline build's 8) and stored plus 64. The weights' own dot with 64, made once per block
+// and shared by every x row, takes the offset back out while the sums are still i16 (the
+// offset-free sums fit, so wrapping on the way does no harm); then one widening per block.
+// x is rounded to 7 bits rather than 8 because sums of w·(x + 64) need the 8th bit's headroom.
+// Integer sums are exact, so each build gives the same bits at every n, thread count and batch
+// place; the two builds differ from each other by x's rounding.
 import { hsum, transposeSum4i } from "./math";
 import { biasAt } from "./matmul";
 
@@ -73,14 +75,16 @@ export function quantizeQ8(xq: usize, xs: usize, x: usize, blocks: i32): void {
 /**
  * One weight block (v: weights 0..15, u: 16..31) made ready for preparedDot, which several x
  * rows may share: w0..w3 = prep(v, u, 0..3). Baseline: the even and odd weights of each 16, times
- * 256, as i16. Relaxed: the two halves and each one's pair sums times 64 (the offset of x).
+ * 256, as i16. Relaxed: the two halves, and the pair sums of both times 64 (the offset of x).
  */
 @inline
 function prep(v: v128, u: v128, k: i32): v128 {
   if (ASC_FEATURE_RELAXED_SIMD) {
     if (k == 0) return v;
     if (k == 1) return u;
-    return i16x8.relaxed_dot_i8x16_i7x16_s(k == 2 ? v : u, i8x16.splat(64));
+    if (k == 3) return v128.splat<i32>(0);
+    const o = i8x16.splat(64);
+    return i16x8.add(i16x8.relaxed_dot_i8x16_i7x16_s(v, o), i16x8.relaxed_dot_i8x16_i7x16_s(u, o));
   }
   const high = i16x8.splat(-256);
   if (k == 0) return i16x8.shl(v, 8);
@@ -97,10 +101,11 @@ function prep(v: v128, u: v128, k: i32): v128 {
 @inline
 function preparedDot(w0: v128, w1: v128, w2: v128, w3: v128, x: usize): v128 {
   if (ASC_FEATURE_RELAXED_SIMD) {
-    // Per pair: w·(x + 64) - 64·w = w·x, |w·x| ≤ 2·128·63, so two vectors add in i16.
-    const p0 = i16x8.sub(i16x8.relaxed_dot_i8x16_i7x16_s(w0, v128.load(x)), w2);
-    const p1 = i16x8.sub(i16x8.relaxed_dot_i8x16_i7x16_s(w1, v128.load(x, 16)), w3);
-    return i32x4.extadd_pairwise_i16x8_s(i16x8.add(p0, p1));
+    // Σ over both halves of w·(x + 64) - 64·w = w·x per lane, |w·x| ≤ 4·128·63: it fits i16,
+    // so the wrapping i16 sums on the way are exact.
+    const p0 = i16x8.relaxed_dot_i8x16_i7x16_s(w0, v128.load(x));
+    const p1 = i16x8.relaxed_dot_i8x16_i7x16_s(w1, v128.load(x, 16));
+    return i32x4.extadd_pairwise_i16x8_s(i16x8.sub(i16x8.add(p0, p1), w2));
   }
   const d0 = i32x4.dot_i16x8_s(w0, v128.load(x));
   const d1 = i32x4.dot_i16x8_s(w1, v128.load(x, 16));

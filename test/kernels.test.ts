@@ -78,11 +78,12 @@ const wasm: Wasm[] = [];
 const wasmF32Acts: Wasm[] = [];
 
 /**
- * This file runs again in a child process where the engine has relaxed SIMD (see the end): there
- * every backend asks for the fused multiply-add build, which must pass the same tests.
+ * Every backend here runs the SIMD build "auto" picks (relaxed where the engine has it); this file
+ * runs again in a child process on the other build (see the end), which must pass the same tests.
  */
-const relaxedChild = process.env.KERNELS_TEST_RELAXED === "1";
-const simd = relaxedChild ? "relaxed" : "auto";
+const childLevel = process.env.KERNELS_TEST_SIMD;
+const child = childLevel === "relaxed" || childLevel === "baseline";
+const simd = child ? childLevel : "auto";
 
 /** The SIMD build a wasm backend runs, from its name ("wasm-simd(relaxed, …)"). */
 function simdLevel(b: Backend): string {
@@ -102,7 +103,6 @@ before(async () => {
   wasm.push({ label: "wasm×2 default split", backend: await createWasmBackend({ threads: 2, simd }) });
   // Workers that park at once wake up late for every job: the caller takes most chunks itself.
   wasm.push({ label: "wasm×2 parked workers", backend: await createWasmBackend({ threads: 2, minParallelNanos: 0, spinMicros: 0, simd }) });
-  if (!relaxedChild) wasm.push({ label: "wasm×2 baseline simd", backend: await createWasmBackend({ threads: 2, minParallelNanos: 0, simd: "baseline" }) });
   for (const threads of [1, 2, 3]) {
     wasmF32Acts.push({ label: `wasm×${threads} f32 x`, backend: await createWasmBackend({ threads, minParallelNanos: 0, q8Activations: "f32", simd }) });
   }
@@ -1317,32 +1317,30 @@ describe("wasm memory", () => {
   });
 });
 
-describe("relaxed SIMD build", () => {
-  const child = relaxedChild;
-
-  test("runs when asked for, where the engine has relaxed SIMD", { skip: !child && "checked in the child process below" }, () => {
-    assert.match(wasm[0].backend.name, /relaxed/);
-  });
-
-  test("is the default where the engine has relaxed SIMD, else baseline; baseline when asked", async () => {
+describe("SIMD builds", () => {
+  test("relaxed is the default where the engine has relaxed SIMD, else baseline; each when asked", async () => {
     const has = await createWasmBackend({ threads: 1, simd: "relaxed" }).then((b) => (b.close(), true), () => false);
-    assert.equal(has, child || Number(process.versions.node.split(".")[0]) >= 22, "Node ≥ 22 has relaxed SIMD, Node 20 only with the flag");
+    const flagged = process.execArgv.includes("--experimental-wasm-relaxed-simd");
+    assert.equal(has, flagged || Number(process.versions.node.split(".")[0]) >= 22, "Node ≥ 22 has relaxed SIMD, Node 20 only with the flag");
     const auto = await createWasmBackend({ threads: 1 });
-    assert.match(auto.name, has ? /\(relaxed/ : /\(baseline/);
+    assert.equal(simdLevel(auto), has ? "relaxed" : "baseline");
     auto.close();
     const baseline = await createWasmBackend({ threads: 1, simd: "baseline" });
-    assert.match(baseline.name, /\(baseline/);
+    assert.equal(simdLevel(baseline), "baseline");
     baseline.close();
     if (!has) await assert.rejects(createWasmBackend({ threads: 1, simd: "relaxed" }), /does not support relaxed SIMD/);
+    assert.equal(simdLevel(wasm[0].backend), child ? childLevel : simdLevel(auto));
   });
 
-  // Node 20 keeps relaxed SIMD behind a flag: run this whole file again in a process that has it,
-  // so the fused multiply-add kernels pass the same comparisons.
-  test("passes every kernel test under --experimental-wasm-relaxed-simd", { skip: child && "already the child" }, () => {
-    const r = spawnSync(process.execPath, ["--experimental-wasm-relaxed-simd", "--test", fileURLToPath(import.meta.url)], {
-      env: { ...process.env, KERNELS_TEST_RELAXED: "1" },
+  // Run this whole file again on the build "auto" did not pick, so both pass every comparison;
+  // Node 20 has relaxed SIMD only behind a flag.
+  test("passes every kernel test on the other SIMD build", { skip: child && "already the child" }, () => {
+    const other = simdLevel(wasm[0].backend) === "relaxed" ? "baseline" : "relaxed";
+    const flags = other === "relaxed" ? ["--experimental-wasm-relaxed-simd"] : [];
+    const r = spawnSync(process.execPath, [...flags, "--test", fileURLToPath(import.meta.url)], {
+      env: { ...process.env, KERNELS_TEST_SIMD: other },
       encoding: "utf8",
-      timeout: 60_000,
+      timeout: 120_000,
     });
     assert.equal(r.status, 0, `${r.stdout}\n${r.stderr}`.slice(-4000));
   });
