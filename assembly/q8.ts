@@ -1,18 +1,39 @@
 // int8 matmul: weights are Q8_0 blocks (32 int8 + one f32 scale). Two variants, both kept
 // (bench/kernels.ts times them): quantize x to Q8_0 too and do integer dot products (fewer instructions
 // per weight, but x loses precision to 8 bits per block), or widen weights to f32 (exact x).
-// The quantized x is stored widened to i16: every weight row reads it again. The weights are not
-// sign-extended (one shuffle µop per 8, two per cycle: what bounded this kernel): each i16 lane
-// of a plain load holds two of them, and a shift and a mask put either one, times 256, in the
-// lane's high byte. x is stored with its even and odd positions of every 16 apart to match, and
-// its scale divided by 256 (exactly: a power of two) to cancel the factor.
+//
+// Baseline build: the quantized x is stored widened to i16, since every weight row reads it again.
+// The weights are not sign-extended (one shuffle µop per 8, two per cycle: what bounded this
+// kernel): each i16 lane of a plain load holds two of them, and a shift and a mask put either
+// one, times 256, in the lane's high byte. x is stored with its even and odd positions of every
+// 16 apart to match, and its scale divided by 256 (exactly: a power of two) to cancel the factor.
+//
+// Relaxed build: i16x8.relaxed_dot_i8x16_i7x16_s multiplies 16 int8 weights by 16 bytes of x in
+// one instruction (pmaddubsw on x64, sdot on arm64), but its second operand must be in [0, 127]
+// for every engine to give the same sums: x is quantized to [-63, 63] (7 bits, half the steps of
+// the baseline build's 8) and stored plus 64. The weights' own dot with 64, made once per block
+// and shared by every x row, takes the offset back out while the sums are still i16 (the
+// offset-free sums fit, so wrapping on the way does no harm); then one widening per block.
+// x is rounded to 7 bits rather than 8 because sums of w·(x + 64) need the 8th bit's headroom.
+// Integer sums are exact, so each build gives the same bits at every n, thread count and batch
+// place; the two builds differ from each other by x's rounding.
 import { hsum, transposeSum4i } from "./math";
+import { biasAt } from "./matmul";
 
 const QB: i32 = 32;
+/** Weight bytes per tile of rows in the matmul of several x rows: with an x pair, within L1. */
+const TILE_BYTES: usize = 16 << 10;
+/** Largest quantized |x|: the relaxed build's dot needs x + 64 to fit 7 bits. */
+const XMAX: f32 = ASC_FEATURE_RELAXED_SIMD ? 63 : 127;
+/** Bytes of quantized x per block: bytes (relaxed) or i16 (baseline). */
+const XB: usize = ASC_FEATURE_RELAXED_SIMD ? 32 : 64;
+/** The baseline build's weights come out of prep times 256; x's scale cancels it. */
+const XSCALE: f32 = ASC_FEATURE_RELAXED_SIMD ? 1 : <f32>1 / 256;
 
 /**
- * x (n·cols) f32 → xq: int8 values stored as i16, each 16 as [even positions, odd positions],
- * plus one scale / 256 per 32 values; cols·n must be a multiple of 32.
+ * x (n·cols) f32 → xq and one scale per 32 values (times XSCALE); cols·n must be a multiple of
+ * 32. Baseline: int8 values stored as i16, each 16 as [even positions, odd positions]. Relaxed:
+ * values in [-63, 63] stored as bytes plus 64, in order.
  */
 export function quantizeQ8(xq: usize, xs: usize, x: usize, blocks: i32): void {
   for (let b = 0; b < blocks; b++) {
@@ -22,9 +43,9 @@ export function quantizeQ8(xq: usize, xs: usize, x: usize, blocks: i32): void {
     m = f32x4.max(m, f32x4.max(f32x4.max(f32x4.abs(v4), f32x4.abs(v5)), f32x4.max(f32x4.abs(v6), f32x4.abs(v7))));
     m = f32x4.max(m, v128.shuffle<f32>(m, m, 2, 3, 0, 1));
     const amax = max(f32x4.extract_lane(m, 0), f32x4.extract_lane(m, 1));
-    const scale: f32 = amax / 127;
-    store<f32>(xs, scale * (<f32>1 / 256));
-    const inv = f32x4.splat(amax == 0 ? <f32>0 : <f32>127 / amax);
+    const scale: f32 = amax / XMAX;
+    store<f32>(xs, scale * XSCALE);
+    const inv = f32x4.splat(amax == 0 ? <f32>0 : XMAX / amax);
     const q0 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v0, inv)));
     const q1 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v1, inv)));
     const q2 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v2, inv)));
@@ -35,29 +56,74 @@ export function quantizeQ8(xq: usize, xs: usize, x: usize, blocks: i32): void {
     const q7 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v7, inv)));
     const a = i16x8.narrow_i32x4_s(q0, q1), b = i16x8.narrow_i32x4_s(q2, q3);
     const c = i16x8.narrow_i32x4_s(q4, q5), d = i16x8.narrow_i32x4_s(q6, q7);
-    v128.store(xq, v128.shuffle<i16>(a, b, 0, 2, 4, 6, 8, 10, 12, 14));
-    v128.store(xq, v128.shuffle<i16>(a, b, 1, 3, 5, 7, 9, 11, 13, 15), 16);
-    v128.store(xq, v128.shuffle<i16>(c, d, 0, 2, 4, 6, 8, 10, 12, 14), 32);
-    v128.store(xq, v128.shuffle<i16>(c, d, 1, 3, 5, 7, 9, 11, 13, 15), 48);
+    if (ASC_FEATURE_RELAXED_SIMD) {
+      const k = i16x8.splat(64);
+      v128.store(xq, i8x16.narrow_i16x8_u(i16x8.add(a, k), i16x8.add(b, k)));
+      v128.store(xq, i8x16.narrow_i16x8_u(i16x8.add(c, k), i16x8.add(d, k)), 16);
+    } else {
+      v128.store(xq, v128.shuffle<i16>(a, b, 0, 2, 4, 6, 8, 10, 12, 14));
+      v128.store(xq, v128.shuffle<i16>(a, b, 1, 3, 5, 7, 9, 11, 13, 15), 16);
+      v128.store(xq, v128.shuffle<i16>(c, d, 0, 2, 4, 6, 8, 10, 12, 14), 32);
+      v128.store(xq, v128.shuffle<i16>(c, d, 1, 3, 5, 7, 9, 11, 13, 15), 48);
+    }
     x += 128;
-    xq += 64;
+    xq += XB;
     xs += 4;
   }
 }
 
 /**
- * 256 × Σ of one 32-block product as i32x4 lanes. |x| ≤ 127 and |w| ≤ 128, so a block's sum is
- * below 2^27 and, a multiple of 256, exact in f32.
+ * One weight block (v: weights 0..15, u: 16..31) made ready for preparedDot, which several x
+ * rows may share: w0..w3 = prep(v, u, 0..3). Baseline: the even and odd weights of each 16, times
+ * 256, as i16. Relaxed: the two halves, and the pair sums of both times 64 (the offset of x).
  */
 @inline
-function blockDot(x: usize, w: usize): v128 {
+function prep(v: v128, u: v128, k: i32): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) {
+    if (k == 0) return v;
+    if (k == 1) return u;
+    if (k == 3) return v128.splat<i32>(0);
+    const o = i8x16.splat(64);
+    return i16x8.add(i16x8.relaxed_dot_i8x16_i7x16_s(v, o), i16x8.relaxed_dot_i8x16_i7x16_s(u, o));
+  }
   const high = i16x8.splat(-256);
-  const w0 = v128.load(w), w1 = v128.load(w, 16);
-  const d0 = i32x4.dot_i16x8_s(i16x8.shl(w0, 8), v128.load(x));
-  const d1 = i32x4.dot_i16x8_s(v128.and(w0, high), v128.load(x, 16));
-  const d2 = i32x4.dot_i16x8_s(i16x8.shl(w1, 8), v128.load(x, 32));
-  const d3 = i32x4.dot_i16x8_s(v128.and(w1, high), v128.load(x, 48));
+  if (k == 0) return i16x8.shl(v, 8);
+  if (k == 1) return v128.and(v, high);
+  if (k == 2) return i16x8.shl(u, 8);
+  return v128.and(u, high);
+}
+
+/**
+ * Σ of one 32-block product of x (XB bytes at x) with a prepared weight block, as i32x4 lanes
+ * (times 256 in the baseline build). |x| ≤ 127 and |w| ≤ 128, so a block's sum is below 2^27:
+ * exact in f32.
+ */
+@inline
+function preparedDot(w0: v128, w1: v128, w2: v128, w3: v128, x: usize): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) {
+    // Σ over both halves of w·(x + 64) - 64·w = w·x per lane, |w·x| ≤ 4·128·63: it fits i16,
+    // so the wrapping i16 sums on the way are exact.
+    const p0 = i16x8.relaxed_dot_i8x16_i7x16_s(w0, v128.load(x));
+    const p1 = i16x8.relaxed_dot_i8x16_i7x16_s(w1, v128.load(x, 16));
+    return i32x4.extadd_pairwise_i16x8_s(i16x8.sub(i16x8.add(p0, p1), w2));
+  }
+  const d0 = i32x4.dot_i16x8_s(w0, v128.load(x));
+  const d1 = i32x4.dot_i16x8_s(w1, v128.load(x, 16));
+  const d2 = i32x4.dot_i16x8_s(w2, v128.load(x, 32));
+  const d3 = i32x4.dot_i16x8_s(w3, v128.load(x, 48));
   return i32x4.add(i32x4.add(d0, d1), i32x4.add(d2, d3));
+}
+
+@inline
+function blockDot(x: usize, w: usize): v128 {
+  const v = v128.load(w), u = v128.load(w, 16);
+  return preparedDot(prep(v, u, 0), prep(v, u, 1), prep(v, u, 2), prep(v, u, 3), x);
+}
+
+@inline
+function lanesSum(s: v128): i32 {
+  const t = i32x4.add(s, v128.shuffle<i32>(s, s, 2, 3, 0, 1));
+  return i32x4.extract_lane(t, 0) + i32x4.extract_lane(t, 1);
 }
 
 /**
@@ -75,16 +141,16 @@ function dotQ8(xq: usize, xs: usize, wq: usize, ws: usize, nb: i32, sink: usize)
   while (ws < end4) {
     const s0 = blockDot(xq, wq);
     v128.store32_lane(sink, s0, 0);
-    const s1 = blockDot(xq + 64, wq + 32);
+    const s1 = blockDot(xq + XB, wq + 32);
     v128.store32_lane(sink, s1, 0);
-    const s2 = blockDot(xq + 128, wq + 64);
+    const s2 = blockDot(xq + 2 * XB, wq + 64);
     v128.store32_lane(sink, s2, 0);
-    const s3 = blockDot(xq + 192, wq + 96);
+    const s3 = blockDot(xq + 3 * XB, wq + 96);
     const s = transposeSum4i(s0, s1, s2, s3);
     const d = f32x4.mul(v128.load(ws), v128.load(xs));
     acc = f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(s), d));
     v128.store32_lane(sink, s, 0);
-    xq += 256;
+    xq += 4 * XB;
     wq += 128;
     xs += 16;
     ws += 16;
@@ -92,11 +158,8 @@ function dotQ8(xq: usize, xs: usize, wq: usize, ws: usize, nb: i32, sink: usize)
   let sum = hsum(acc);
   const end = end4 + (<usize>(nb & 3) << 2);
   while (ws < end) {
-    const s = blockDot(xq, wq);
-    const t = i32x4.add(s, v128.shuffle<i32>(s, s, 2, 3, 0, 1));
-    const si = i32x4.extract_lane(t, 0) + i32x4.extract_lane(t, 1);
-    sum += <f32>si * (load<f32>(ws) * load<f32>(xs));
-    xq += 64;
+    sum += <f32>lanesSum(blockDot(xq, wq)) * (load<f32>(ws) * load<f32>(xs));
+    xq += XB;
     wq += 32;
     xs += 4;
     ws += 4;
@@ -104,19 +167,101 @@ function dotQ8(xq: usize, xs: usize, wq: usize, ws: usize, nb: i32, sink: usize)
   return sum;
 }
 
+/**
+ * Two x rows against one weight row, the weights prepared once for both. The float work is
+ * dotQ8's, lane for lane: acc01 holds [A's blocks 4j, 4j+1, B's 4j, 4j+1] and acc23 the next two,
+ * so each row's sums, and the final out, are the same bits as dotQ8 gives it alone. A store
+ * after every block product fences the next one's loads behind it (see dotQ8).
+ */
+@inline
+function dotQ8x2(oA: usize, oB: usize, xA: usize, xB: usize, xsA: usize, xsB: usize, wq: usize, ws: usize, nb: i32, bias: f32): void {
+  let acc01 = f32x4.splat(0), acc23 = f32x4.splat(0);
+  const end4 = ws + (<usize>(nb & ~3) << 2);
+  while (ws < end4) {
+    let v = v128.load(wq), u = v128.load(wq, 16);
+    let w0 = prep(v, u, 0), w1 = prep(v, u, 1), w2 = prep(v, u, 2), w3 = prep(v, u, 3);
+    const a0 = preparedDot(w0, w1, w2, w3, xA);
+    v128.store32_lane(oA, a0, 0);
+    const b0 = preparedDot(w0, w1, w2, w3, xB);
+    v128.store32_lane(oA, b0, 0);
+    v = v128.load(wq, 32);
+    u = v128.load(wq, 48);
+    w0 = prep(v, u, 0); w1 = prep(v, u, 1); w2 = prep(v, u, 2); w3 = prep(v, u, 3);
+    const a1 = preparedDot(w0, w1, w2, w3, xA + XB);
+    v128.store32_lane(oA, a1, 0);
+    const b1 = preparedDot(w0, w1, w2, w3, xB + XB);
+    const t01 = transposeSum4i(a0, a1, b0, b1);
+    v128.store32_lane(oA, t01, 0);
+    v = v128.load(wq, 64);
+    u = v128.load(wq, 80);
+    w0 = prep(v, u, 0); w1 = prep(v, u, 1); w2 = prep(v, u, 2); w3 = prep(v, u, 3);
+    const a2 = preparedDot(w0, w1, w2, w3, xA + 2 * XB);
+    v128.store32_lane(oA, a2, 0);
+    const b2 = preparedDot(w0, w1, w2, w3, xB + 2 * XB);
+    v128.store32_lane(oA, b2, 0);
+    v = v128.load(wq, 96);
+    u = v128.load(wq, 112);
+    w0 = prep(v, u, 0); w1 = prep(v, u, 1); w2 = prep(v, u, 2); w3 = prep(v, u, 3);
+    const a3 = preparedDot(w0, w1, w2, w3, xA + 3 * XB);
+    v128.store32_lane(oA, a3, 0);
+    const b3 = preparedDot(w0, w1, w2, w3, xB + 3 * XB);
+    const t23 = transposeSum4i(a2, a3, b2, b3);
+    const s01 = v128.load64_lane(xsB, v128.load64_zero(xsA), 1);
+    const s23 = v128.load64_lane(xsB + 8, v128.load64_zero(xsA + 8), 1);
+    acc01 = f32x4.add(acc01, f32x4.mul(f32x4.convert_i32x4_s(t01), f32x4.mul(v128.load64_splat(ws), s01)));
+    acc23 = f32x4.add(acc23, f32x4.mul(f32x4.convert_i32x4_s(t23), f32x4.mul(v128.load64_splat(ws + 8), s23)));
+    v128.store32_lane(oA, t23, 0);
+    xA += 4 * XB;
+    xB += 4 * XB;
+    wq += 128;
+    xsA += 16;
+    xsB += 16;
+    ws += 16;
+  }
+  let sumA = hsum(v128.shuffle<f32>(acc01, acc23, 0, 1, 4, 5));
+  let sumB = hsum(v128.shuffle<f32>(acc01, acc23, 2, 3, 6, 7));
+  const end = end4 + (<usize>(nb & 3) << 2);
+  while (ws < end) {
+    const v = v128.load(wq), u = v128.load(wq, 16);
+    const w0 = prep(v, u, 0), w1 = prep(v, u, 1), w2 = prep(v, u, 2), w3 = prep(v, u, 3);
+    sumA += <f32>lanesSum(preparedDot(w0, w1, w2, w3, xA)) * (load<f32>(ws) * load<f32>(xsA));
+    sumB += <f32>lanesSum(preparedDot(w0, w1, w2, w3, xB)) * (load<f32>(ws) * load<f32>(xsB));
+    xA += XB;
+    xB += XB;
+    wq += 32;
+    xsA += 4;
+    xsB += 4;
+    ws += 4;
+  }
+  store<f32>(oA, sumA + bias);
+  store<f32>(oB, sumB + bias);
+}
+
 export function matmulQ8(out: usize, xq: usize, xs: usize, wq: usize, ws: usize, bias: usize, n: i32, rows: i32, cols: i32, r0: i32, r1: i32): void {
   const nb = cols / QB;
   const sBytes = <usize>nb << 2;
-  // Rows outer: one weight row (cols bytes) stays in L1 while every x row passes over it.
-  // One row at a time: interleaving two rows (sharing the x loads) is a little faster with the
-  // weights in cache but much slower streaming them from DRAM (two streams instead of one).
-  for (let r = r0; r < r1; r++) {
-    const wr = wq + <usize>r * <usize>cols;
-    const sr = ws + <usize>r * sBytes;
-    const b: f32 = bias == 0 ? 0 : load<f32>(bias + (<usize>r << 2));
-    for (let i = 0; i < n; i++) {
-      const o = out + ((<usize>i * <usize>rows + <usize>r) << 2);
-      store<f32>(o, dotQ8(xq + ((<usize>i * <usize>cols) << 1), xs + <usize>i * sBytes, wr, sr, nb, o) + b);
+  const xBytes = <usize>nb * XB;
+  const oStride = <usize>rows << 2;
+  // One weight row at a time within a tile (one sequential stream from DRAM for decode: two rows
+  // interleaved, sharing the x loads, stream much slower). With several x rows, a tile of weight
+  // rows that stays in L1 meets every pair of x rows in turn, and each weight block is loaded and
+  // prepared once per pair; without tiles every x row would come from L2 once per weight row.
+  const tile = max(1, <i32>(TILE_BYTES / <usize>cols));
+  for (let t0 = r0; t0 < r1; t0 += tile) {
+    const t1 = min(r1, t0 + tile);
+    let i = 0;
+    for (; i + 1 < n; i += 2) {
+      const xA = xq + <usize>i * xBytes, xsA = xs + <usize>i * sBytes;
+      for (let r = t0; r < t1; r++) {
+        const oA = out + <usize>i * oStride + (<usize>r << 2);
+        dotQ8x2(oA, oA + oStride, xA, xA + xBytes, xsA, xsA + sBytes, wq + <usize>r * <usize>cols, ws + <usize>r * sBytes, nb, biasAt(bias, r));
+      }
+    }
+    if (i < n) {
+      for (let r = t0; r < t1; r++) {
+        const o = out + <usize>i * oStride + (<usize>r << 2);
+        store<f32>(o, dotQ8(xq + <usize>i * xBytes, xs + <usize>i * sBytes, wq + <usize>r * <usize>cols, ws + <usize>r * sBytes, nb, o) + biasAt(bias, r));
+      }
     }
   }
 }

@@ -2,7 +2,7 @@
 // Configurations run in alternation, round after round, and each reports its median round, so
 // drift (turbo, other processes) hits all of them alike.
 import type { Backend, Matrix } from "../src/kernels/backend.js";
-import { createWasmBackend } from "../src/kernels/index.js";
+import { createWasmBackend, enableRelaxedSimd } from "../src/kernels/index.js";
 import { toWeightHalf } from "../src/kernels/f16.js";
 import { quantizeQ8 } from "../src/kernels/quantize.js";
 
@@ -163,11 +163,16 @@ function wakeCost(b: Backend, label: string): void {
 }
 
 async function main(): Promise<void> {
-  const t1 = await createWasmBackend({ threads: 1 });
-  const t2 = await createWasmBackend({ threads: 2 });
-  const f1 = await createWasmBackend({ threads: 1, q8Activations: "f32" });
-  const f2 = await createWasmBackend({ threads: 2, q8Activations: "f32" });
-  const forced = await createWasmBackend({ threads: 2, minParallelNanos: 0 });
+  // The relaxed-SIMD build where the engine has it (after turning it on, on Node 20), as the CLI runs.
+  const relaxed = enableRelaxedSimd();
+  const t1 = await createWasmBackend({ threads: 1, simd: "baseline" });
+  const t2 = await createWasmBackend({ threads: 2, simd: "baseline" });
+  const r1 = relaxed ? await createWasmBackend({ threads: 1, simd: "relaxed" }) : t1;
+  const r2 = relaxed ? await createWasmBackend({ threads: 2, simd: "relaxed" }) : t2;
+  const f1 = await createWasmBackend({ threads: 1, q8Activations: "f32", simd: "baseline" });
+  const f2 = await createWasmBackend({ threads: 2, q8Activations: "f32", simd: "baseline" });
+  const forced = await createWasmBackend({ threads: 2, minParallelNanos: 0, simd: "baseline" });
+  console.log(`# baseline SIMD unless marked relaxed${relaxed ? "" : " (relaxed SIMD unavailable: relaxed rows rerun baseline)"}`);
 
   console.log(`# matvec 1×768 · 768×3072ᵀ, weights streamed from DRAM (16 f32 / 32 f16 / 32 q8 matrices per run)`);
   measure([
@@ -177,6 +182,8 @@ async function main(): Promise<void> {
     matmulCase("f16 matvec, 2 threads", t2, matrices(t2, "f16", 32, 3072, 768), 1),
     matmulCase("q8 matvec (int8 x), 1 thread", t1, matrices(t1, "q8", 32, 3072, 768), 1),
     matmulCase("q8 matvec (int8 x), 2 threads", t2, matrices(t2, "q8", 32, 3072, 768), 1),
+    matmulCase("q8 matvec (int8 x) relaxed, 1 thread", r1, matrices(r1, "q8", 32, 3072, 768), 1),
+    matmulCase("q8 matvec (int8 x) relaxed, 2 threads", r2, matrices(r2, "q8", 32, 3072, 768), 1),
     matmulCase("q8 matvec (f32 x), 1 thread", f1, matrices(f1, "q8", 32, 3072, 768), 1),
     matmulCase("q8 matvec (f32 x), 2 threads", f2, matrices(f2, "q8", 32, 3072, 768), 1),
   ]);
@@ -195,6 +202,7 @@ async function main(): Promise<void> {
     matmulCase("f32 matvec L2/L3, 1 thread", t1, matrices(t1, "f32", 1, 3072, 768), 1, 20),
     matmulCase("f16 matvec L2/L3, 1 thread", t1, matrices(t1, "f16", 1, 3072, 768), 1, 20),
     matmulCase("q8 matvec (int8 x) L2/L3, 1 thread", t1, matrices(t1, "q8", 1, 3072, 768), 1, 20),
+    matmulCase("q8 matvec (int8 x) relaxed L2/L3, 1 thread", r1, matrices(r1, "q8", 1, 3072, 768), 1, 20),
     matmulCase("q8 matvec (f32 x) L2/L3, 1 thread", f1, matrices(f1, "q8", 1, 3072, 768), 1, 20),
   ]);
 
@@ -206,6 +214,9 @@ async function main(): Promise<void> {
     matmulCase("f32 matmul 128×3072·3072×768ᵀ, 2 threads", t2, matrices(t2, "f32", 1, 768, 3072), 128),
     matmulCase("q8 matmul (int8 x), 1 thread", t1, matrices(t1, "q8", 1, 3072, 768), 128),
     matmulCase("q8 matmul (int8 x), 2 threads", t2, matrices(t2, "q8", 1, 3072, 768), 128),
+    matmulCase("q8 matmul (int8 x) relaxed, 1 thread", r1, matrices(r1, "q8", 1, 3072, 768), 128),
+    matmulCase("q8 matmul (int8 x) relaxed, 2 threads", r2, matrices(r2, "q8", 1, 3072, 768), 128),
+    matmulCase("q8 matmul 16 rows (a decode batch) relaxed, 1 thread", r1, matrices(r1, "q8", 1, 3072, 768), 16),
     matmulCase("q8 matmul (f32 x), 2 threads", f2, matrices(f2, "q8", 1, 3072, 768), 128),
   ]);
 
@@ -239,7 +250,7 @@ async function main(): Promise<void> {
   dispatchCost(t1, "add 8192 on 1 thread");
   wakeCost(forced, "add 8192 on 2 threads, worker parked");
 
-  for (const b of [t1, t2, f1, f2, forced]) b.close();
+  for (const b of new Set([t1, t2, r1, r2, f1, f2, forced])) b.close();
 }
 
 await main();

@@ -1,6 +1,6 @@
 /**
  * This engine side by side with onnxruntime and llama.cpp on the same weights, threads and prompt,
- * in one run: `npm run bench:peers -- [--rounds 3] [--threads 1,2] [--repeat 1] [--warmup 2] [--quick] [--quiet-wait 20] [--models gpt2,smollm2]`.
+ * in one run: `npm run bench:peers -- [--rounds 3] [--threads 1,2] [--repeat 1] [--warmup 2] [--quick] [--quiet-wait 20] [--models gpt2,smollm2] [--weights q8]`.
  * Every peer runs as its users run it: its default settings (llama.cpp's F16 KV cache included).
  * Each measurement is its own child process, so peak RSS and thread pools never mix; the order
  * alternates engine, onnxruntime, llama.cpp, engine, ... for every configuration in every round,
@@ -29,6 +29,8 @@ interface Options {
   quietWait: number;
   /** Only the rows whose model name contains one of these (case-insensitive); all when empty. */
   models: string[];
+  /** Only the rows whose weights (F32, F16, q8 / Q8_0) contain one of these; all when empty. */
+  weights: string[];
 }
 
 /** A measurement starts once less than this share of all cores is busy (or the wait runs out). */
@@ -57,6 +59,7 @@ function options(): Options {
       quick: { type: "boolean", default: false },
       "quiet-wait": { type: "string", default: "20" },
       models: { type: "string", default: "" },
+      weights: { type: "string", default: "" },
     },
   });
   const int = (s: string, name: string, min = 1) => {
@@ -75,6 +78,7 @@ function options(): Options {
     gen: int(values.gen ?? (quick ? "16" : "128"), "gen"),
     quietWait: int(values["quiet-wait"], "quiet-wait", 0),
     models: values.models.split(",").map((m) => m.trim().toLowerCase()).filter((m) => m !== ""),
+    weights: values.weights.split(",").map((m) => m.trim().toLowerCase()).filter((m) => m !== ""),
   };
 }
 
@@ -126,7 +130,8 @@ async function configs(opts: Options): Promise<Config[]> {
       { row: row("SmolLM2-135M shapes (random)", "q8 / Q8_0"), commands: { engine: engine(smol, "q8", t), "llama.cpp": peer("llama-cpp.js", smolQ8, t, vSmol) } },
     );
   }
-  return opts.models.length === 0 ? out : out.filter((c) => opts.models.some((m) => c.row.model.toLowerCase().includes(m)));
+  const wanted = (names: string[], value: string) => names.length === 0 || names.some((m) => value.toLowerCase().includes(m));
+  return out.filter((c) => wanted(opts.models, c.row.model) && wanted(opts.weights, c.row.weights));
 }
 
 /** Runs one child; its result is the last JSON line it prints. */

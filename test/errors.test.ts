@@ -187,6 +187,7 @@ describe("the CLI prints one line and exits non-zero", () => {
     ["perplexity without a file", ["perplexity"], /perplexity needs --file/],
     ["unreadable file", ["tokenize", "--file", "/nonexistent.txt"], /cannot read \/nonexistent\.txt/],
     ["negative warm-up", ["bench", "--warmup", "-1"], /--warmup must be an integer >= 0, got "-1"/],
+    ["unknown SIMD level", ["hi", "--simd", "avx512"], /--simd must be one of auto, relaxed, baseline, got "avx512"/],
   ];
   for (const [name, args, pattern] of cases) {
     it(name, () => {
@@ -218,6 +219,16 @@ describe("the CLI prints one line and exits non-zero", () => {
     const bad = run("bench", "--dtype", "f8");
     assert.equal(bad.status, 1);
     assert.match(bad.stderr, /--dtype must be one of f32, f16, q8/);
+  });
+
+  it("--simd: relaxed by default, turned on at startup where Node keeps it behind a flag; baseline on request", () => {
+    const cases: [string[], string][] = [[[], "relaxed"], [["--simd", "relaxed"], "relaxed"], [["--simd", "baseline"], "baseline"]];
+    for (const [flags, level] of cases) {
+      const args = ["bench", "--prompt-len", "4", "--gen", "3", "--repeat", "1", "--warmup", "0", "--dtype", "q8", "--threads", "1", "--json", ...flags];
+      const b = spawnSync(process.execPath, [cli, ...args], { encoding: "utf8" });
+      assert.equal(b.status, 0, b.stderr);
+      assert.match(JSON.parse(b.stdout).backend, new RegExp(`^wasm-simd\\(${level},`), flags.join(" "));
+    }
   });
 
   it("bench: a run longer than the context fails with the generation's error, before any ceiling pass", () => {

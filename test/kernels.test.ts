@@ -78,11 +78,22 @@ const wasm: Wasm[] = [];
 const wasmF32Acts: Wasm[] = [];
 
 /**
- * This file runs again in a child process where the engine has relaxed SIMD (see the end): there
- * every backend asks for the fused multiply-add build, which must pass the same tests.
+ * Every backend here runs the SIMD build "auto" picks (relaxed where the engine has it); this file
+ * runs again in a child process on the other build (see the end), which must pass the same tests.
  */
-const relaxedChild = process.env.KERNELS_TEST_RELAXED === "1";
-const simd = relaxedChild ? "relaxed" : "auto";
+const childLevel = process.env.KERNELS_TEST_SIMD;
+const child = childLevel === "relaxed" || childLevel === "baseline";
+const simd = child ? childLevel : "auto";
+
+/** The SIMD build a wasm backend runs, from its name ("wasm-simd(relaxed, …)"). */
+function simdLevel(b: Backend): string {
+  return /\(relaxed/.test(b.name) ? "relaxed" : "baseline";
+}
+
+/** Largest quantized |x| of a backend's q8 matmul: 7 bits in the relaxed build (assembly/q8.ts). */
+function int8Top(b: Backend): number {
+  return simdLevel(b) === "relaxed" ? 63 : 127;
+}
 
 before(async () => {
   // minParallelNanos 0: split even the tiny test shapes, so every thread's range logic runs.
@@ -92,7 +103,6 @@ before(async () => {
   wasm.push({ label: "wasm×2 default split", backend: await createWasmBackend({ threads: 2, simd }) });
   // Workers that park at once wake up late for every job: the caller takes most chunks itself.
   wasm.push({ label: "wasm×2 parked workers", backend: await createWasmBackend({ threads: 2, minParallelNanos: 0, spinMicros: 0, simd }) });
-  if (!relaxedChild) wasm.push({ label: "wasm×2 baseline simd", backend: await createWasmBackend({ threads: 2, minParallelNanos: 0, simd: "baseline" }) });
   for (const threads of [1, 2, 3]) {
     wasmF32Acts.push({ label: `wasm×${threads} f32 x`, backend: await createWasmBackend({ threads, minParallelNanos: 0, q8Activations: "f32", simd }) });
   }
@@ -350,10 +360,11 @@ describe("matmul q8", () => {
   shapes.push([1, 70, 768], [5, 33, 3072]);
 
   /**
-   * With int8 activations each x is replaced by x̂ with |x - x̂| ≤ amax(its 32-block)/254, so an
-   * output moves by at most Σ_c |w_c|·amax_c/254 from the reference (which uses exact x).
+   * With int8 activations each x is replaced by x̂ with |x - x̂| ≤ amax(its 32-block)/(2·top), top
+   * being 127 (baseline) or 63 (relaxed, 7 bits), so an output moves by at most
+   * Σ_c |w_c|·amax_c/(2·top) from the reference (which uses exact x).
    */
-  function int8Bound(x: Float32Array, w: Matrix, n: number): Float32Array {
+  function int8Bound(x: Float32Array, w: Matrix, n: number, top: number): Float32Array {
     if (w.kind !== "q8") throw new Error("q8 only");
     const bound = new Float32Array(n * w.rows);
     for (let i = 0; i < n; i++) {
@@ -363,7 +374,7 @@ describe("matmul q8", () => {
           let amax = 0;
           const b0 = i * w.cols + Math.floor(c / Q8_BLOCK) * Q8_BLOCK;
           for (let j = 0; j < Q8_BLOCK; j++) amax = Math.max(amax, Math.abs(x[b0 + j]));
-          s += Math.abs(w.q[r * w.cols + c] * w.scales[Math.floor((r * w.cols + c) / Q8_BLOCK)]) * (amax / 254);
+          s += Math.abs(w.q[r * w.cols + c] * w.scales[Math.floor((r * w.cols + c) / Q8_BLOCK)]) * (amax / (2 * top));
         }
         bound[i * w.rows + r] = s;
       }
@@ -377,11 +388,12 @@ describe("matmul q8", () => {
       const w = quantizeQ8(ref, random(rows * cols, rand), rows, cols);
       const x = random(n * cols, rand);
       const bias = random(rows, rand);
-      const bound = int8Bound(x, w, n);
+      const bounds = new Map([127, 63].map((top) => [top, int8Bound(x, w, n, top)]));
       for (const withBias of [false, true]) {
         const want = new Float32Array(n * rows);
         ref.matmul(want, x, w, withBias ? bias : null, n);
         for (const { label, backend } of wasm) {
+          const bound = bounds.get(int8Top(backend)) ?? [];
           const out = backend.allocF32(n * rows);
           backend.matmul(out, onto(backend, x), ontoMatrix(backend, w), withBias ? onto(backend, bias) : null, n);
           assertClose(out, want, (i) => 1.01 * bound[i] + 1e-5 * (1 + Math.abs(want[i])), `${label} q8 ${n}×${cols}·${rows} bias=${withBias}`);
@@ -391,15 +403,20 @@ describe("matmul q8", () => {
   });
 
   test("int8 activations: exact when x is already on the int8 grid", () => {
-    // x = k·(amax/127) with integer k: quantizing x loses nothing, so only f32 rounding remains.
+    // x = k·(amax/top) with integer k: quantizing x loses nothing, so only f32 rounding remains.
     const rand = rng(6);
     const [n, rows, cols] = [3, 9, 160];
     const w = quantizeQ8(ref, random(rows * cols, rand), rows, cols);
-    const x = new Float32Array(n * cols);
-    for (let i = 0; i < x.length; i++) x[i] = i % Q8_BLOCK === 0 ? 127 : Math.round(rand() * 127);
-    const want = new Float32Array(n * rows);
-    ref.matmul(want, x, w, null, n);
+    const onGrid = (top: number) => {
+      const x = new Float32Array(n * cols);
+      for (let i = 0; i < x.length; i++) x[i] = i % Q8_BLOCK === 0 ? top : Math.round(rand() * top);
+      const want = new Float32Array(n * rows);
+      ref.matmul(want, x, w, null, n);
+      return { x, want };
+    };
+    const grids = new Map([127, 63].map((top) => [top, onGrid(top)]));
     for (const { label, backend } of wasm) {
+      const { x, want } = grids.get(int8Top(backend)) ?? onGrid(0);
       const out = backend.allocF32(n * rows);
       backend.matmul(out, onto(backend, x), ontoMatrix(backend, w), null, n);
       assertClose(out, want, f32Tol(want), `${label} q8 on-grid`);
@@ -1047,16 +1064,21 @@ describe("results depend on nothing but the row's own inputs", () => {
    */
   function checkMatmul(backends: readonly Wasm[], w: Matrix, xs: readonly Float32Array[], bias: Float32Array | null, what: string): void {
     const { rows, cols } = w;
-    const first = backends[0].backend;
-    const fw = ontoMatrix(first, w);
-    const fb = bias === null ? null : onto(first, bias);
-    const alone = xs.map((x) => {
-      const out = first.allocF32(rows);
-      first.matmul(out, onto(first, x), fw, fb, 1);
-      return bits(out);
-    });
+    // Each row alone on the first backend of each SIMD level: the levels round differently.
+    const aloneByLevel = new Map<string, Uint32Array[]>();
+    for (const { backend: first } of backends) {
+      if (aloneByLevel.has(simdLevel(first))) continue;
+      const fw = ontoMatrix(first, w);
+      const fb = bias === null ? null : onto(first, bias);
+      aloneByLevel.set(simdLevel(first), xs.map((x) => {
+        const out = first.allocF32(rows);
+        first.matmul(out, onto(first, x), fw, fb, 1);
+        return bits(out);
+      }));
+    }
     const extra = random(cols, rng(99));
     for (const { label, backend } of backends) {
+      const alone = aloneByLevel.get(simdLevel(backend)) ?? [];
       const bw = ontoMatrix(backend, w);
       const bb = bias === null ? null : onto(backend, bias);
       const layouts: [string, Float32Array[], number[]][] = [
@@ -1102,7 +1124,7 @@ describe("results depend on nothing but the row's own inputs", () => {
 
   test("q8 matmul, int8 and f32 activations", () => {
     const rand = rng(21);
-    for (const [cols, rows, n] of [[32, 3, 2], [64, 7, 5], [96, 5, 3], [288, 9, 4], [768, 6, 7], [3072, 5, 3]]) {
+    for (const [cols, rows, n] of [[32, 3, 2], [64, 7, 5], [96, 5, 3], [288, 9, 4], [768, 6, 7], [3072, 5, 3], [3072, 13, 4], [160, 37, 16]]) {
       const w = quantizeQ8(ref, random(rows * cols, rand), rows, cols);
       const xs = rowsOf(n, cols, rand);
       const bias = random(rows, rand);
@@ -1295,31 +1317,30 @@ describe("wasm memory", () => {
   });
 });
 
-describe("relaxed SIMD build", () => {
-  const child = relaxedChild;
-
-  test("runs when asked for, where the engine has relaxed SIMD", { skip: !child && "checked in the child process below" }, () => {
-    assert.match(wasm[0].backend.name, /relaxed/);
+describe("SIMD builds", () => {
+  test("relaxed is the default where the engine has relaxed SIMD, else baseline; each when asked", async () => {
+    const has = await createWasmBackend({ threads: 1, simd: "relaxed" }).then((b) => (b.close(), true), () => false);
+    const flagged = process.execArgv.includes("--experimental-wasm-relaxed-simd");
+    assert.equal(has, flagged || Number(process.versions.node.split(".")[0]) >= 22, "Node ≥ 22 has relaxed SIMD, Node 20 only with the flag");
+    const auto = await createWasmBackend({ threads: 1 });
+    assert.equal(simdLevel(auto), has ? "relaxed" : "baseline");
+    auto.close();
+    const baseline = await createWasmBackend({ threads: 1, simd: "baseline" });
+    assert.equal(simdLevel(baseline), "baseline");
+    baseline.close();
+    if (!has) await assert.rejects(createWasmBackend({ threads: 1, simd: "relaxed" }), /does not support relaxed SIMD/);
+    assert.equal(simdLevel(wasm[0].backend), child ? childLevel : simdLevel(auto));
   });
 
-  test("is never picked by default, even where the engine has relaxed SIMD", { skip: !child && "checked in the child process below" }, async () => {
-    // Whether relaxed_madd fuses depends on the machine: the default must give the same bits everywhere.
-    const b = await createWasmBackend({ threads: 1 });
-    assert.match(b.name, /baseline/);
-    b.close();
-  });
-
-  test("asked for where the engine lacks relaxed SIMD, is an error", { skip: child && "the child has it" }, async () => {
-    await assert.rejects(createWasmBackend({ threads: 1, simd: "relaxed" }), /does not support relaxed SIMD/);
-  });
-
-  // Node 20 keeps relaxed SIMD behind a flag: run this whole file again in a process that has it,
-  // so the fused multiply-add kernels pass the same comparisons.
-  test("passes every kernel test under --experimental-wasm-relaxed-simd", { skip: child && "already the child" }, () => {
-    const r = spawnSync(process.execPath, ["--experimental-wasm-relaxed-simd", "--test", fileURLToPath(import.meta.url)], {
-      env: { ...process.env, KERNELS_TEST_RELAXED: "1" },
+  // Run this whole file again on the build "auto" did not pick, so both pass every comparison;
+  // Node 20 has relaxed SIMD only behind a flag.
+  test("passes every kernel test on the other SIMD build", { skip: child && "already the child" }, () => {
+    const other = simdLevel(wasm[0].backend) === "relaxed" ? "baseline" : "relaxed";
+    const flags = other === "relaxed" ? ["--experimental-wasm-relaxed-simd"] : [];
+    const r = spawnSync(process.execPath, [...flags, "--test", fileURLToPath(import.meta.url)], {
+      env: { ...process.env, KERNELS_TEST_SIMD: other },
       encoding: "utf8",
-      timeout: 60_000,
+      timeout: 120_000,
     });
     assert.equal(r.status, 0, `${r.stdout}\n${r.stderr}`.slice(-4000));
   });
@@ -1361,7 +1382,7 @@ describe("createBackend", () => {
         console.log(b.name); b.close();
       }`);
     assert.equal(r.status, 0, r.stderr);
-    assert.match(r.stdout, /^wasm-simd\(relaxed.*\nwasm-simd\(relaxed.*\nwasm-simd\(baseline/);
+    assert.match(r.stdout, /^wasm-simd\(relaxed.*\nwasm-simd\(relaxed.*\nwasm-simd\(relaxed/);
   });
 
   test("LLM.load and LLMEngine.load take simd: relaxed", () => {

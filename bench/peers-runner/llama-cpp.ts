@@ -1,7 +1,9 @@
 /**
  * llama.cpp through node-llama-cpp (its prebuilt CPU binary) on a GGUF written by
  * `nanogpt-infer convert`: the prompt is evaluated in one batch, then tokens are decoded greedily
- * one at a time through the sequence's evaluate() generator.
+ * one at a time through the sequence's evaluate() generator. Only the threads (ours), the context
+ * and the batch are set: the KV cache type (F16) and flash attention ("auto") stay llama.cpp's
+ * defaults, as its users run it.
  *   node dist/bench/peers-runner/llama-cpp.js --model FILE.gguf --threads N --prompt-len P --gen G --vocab V
  */
 import { childArgs, measure, medianTiming, report, runChild, type Timing } from "./child.js";

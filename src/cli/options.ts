@@ -1,6 +1,6 @@
 import { availableParallelism } from "node:os";
 import { UserError } from "../errors.js";
-import type { BackendKind } from "../kernels/index.js";
+import { enableRelaxedSimd, type BackendKind } from "../kernels/index.js";
 import { defaultModelDir } from "../model/default-model.js";
 import type { LoadOptions } from "../engine/llm.js";
 import type { WeightDType } from "../model/matrix.js";
@@ -12,6 +12,7 @@ export const modelOptions = {
   backend: { type: "string" },
   threads: { type: "string" },
   dtype: { type: "string" },
+  simd: { type: "string" },
   quiet: { type: "boolean" },
   json: { type: "boolean" },
 } as const;
@@ -61,9 +62,26 @@ export function loadOptions(values: FlagValues): LoadOptions {
     backend: choiceFlag(values, "backend", BACKENDS) ?? "wasm",
     threads: threadsFlag(values),
     dtype: choiceFlag(values, "dtype", DTYPES) ?? "f32",
+    simd: simdFlag(values),
     quiet: values.quiet === true,
     tokenizer: stringFlag(values, "tokenizer"),
   };
+}
+
+export const SIMD_LEVELS = ["auto", "relaxed", "baseline"] as const;
+
+/**
+ * --simd: "auto" (default) and "relaxed" run the relaxed-SIMD kernels, turning the engine's
+ * relaxed SIMD on first where it is behind a flag (Node 20): the CLI is the application, so
+ * this process-wide switch is its call. "baseline" leaves the flag alone and gives the same bits
+ * on every machine.
+ */
+export function simdFlag(values: FlagValues): (typeof SIMD_LEVELS)[number] {
+  const simd = choiceFlag(values, "simd", SIMD_LEVELS) ?? "auto";
+  if (simd !== "baseline" && !enableRelaxedSimd() && simd === "relaxed") {
+    throw new UserError("--simd relaxed: this Node.js cannot run relaxed SIMD; use --simd baseline or auto");
+  }
+  return simd;
 }
 
 /**

@@ -10,7 +10,7 @@ export interface ModelLoadOptions {
   /** Kernel backend: "wasm" (SIMD, threads; the default) or "reference" (plain TypeScript). */
   backend?: BackendKind;
   threads?: number;
-  /** wasm only: "relaxed" runs the fused multiply-add build (see WasmBackendOptions.simd). */
+  /** wasm only: "baseline" for the same bits on every machine (see WasmBackendOptions.simd). */
   simd?: BackendOptions["simd"];
   /** Weight storage: "f32", "f16" (IEEE half, widened as read), or "q8" (int8 with a scale per 32 weights). */
   dtype?: WeightDType;

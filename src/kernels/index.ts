@@ -18,7 +18,7 @@ export interface BackendOptions {
   readonly threads?: number;
   /** wasm only: see WasmBackendOptions.q8Activations. */
   readonly q8Activations?: "int8" | "f32";
-  /** wasm only: see WasmBackendOptions.simd (default: the baseline build, same bits everywhere). */
+  /** wasm only: see WasmBackendOptions.simd (default "auto": relaxed SIMD where the engine has it). */
   readonly simd?: WasmBackendOptions["simd"];
 }
 

@@ -20,12 +20,12 @@ export interface WasmBackendOptions {
    */
   readonly q8Activations?: "int8" | "f32";
   /**
-   * "auto" (default) and "baseline" run the plain SIMD build, whose results are the same bits on
-   * every CPU and engine. "relaxed" runs the fused multiply-add build (faster prefill
-   * matmuls) where the engine supports relaxed SIMD (Node ≥ 22, or Node 20 after
-   * enableRelaxedSimd()), and throws elsewhere; relaxed_madd fuses or not depending on the
-   * hardware, so outputs may then differ between machines (never between batch compositions
-   * or thread counts on one machine).
+   * "auto" (default) runs the relaxed-SIMD build where the engine supports it (Node ≥ 22,
+   * Chromium, or Node 20 after enableRelaxedSimd()) and the baseline build elsewhere. Relaxed:
+   * fused multiply-add and 16-lane int8 dot products (q8 activations rounded to 7 bits); whether
+   * relaxed_madd fuses depends on the hardware, so outputs may differ between machines (never
+   * between batch compositions or thread counts on one machine). "baseline" gives the same bits
+   * on every CPU and engine; "relaxed" throws where the engine lacks it.
    */
   readonly simd?: "auto" | SimdLevel;
   /** How long idle workers spin before parking (µs). */

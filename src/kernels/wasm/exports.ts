@@ -87,16 +87,16 @@ async function load(file: string) {
 }
 
 /**
- * "auto" is the baseline build. The relaxed-SIMD build (fused multiply-add) runs only when asked
- * for: relaxed_madd may or may not fuse, depending on the CPU and the engine, so its results are
- * not the same bits on every machine and Node version, which "same seed, same output" needs.
+ * "auto" is the relaxed-SIMD build where the engine validates it (Node ≥ 22, Chromium, Node 20
+ * after enableRelaxedSimd()), else the baseline build. Relaxed results can differ between CPUs
+ * (relaxed_madd fuses or not), so "baseline" is there for the same bits everywhere; "relaxed"
+ * insists, and fails where the engine lacks it.
  */
 export async function pickSimdLevel(wanted: "auto" | SimdLevel): Promise<SimdLevel> {
-  if (wanted !== "relaxed") return "baseline";
-  if (!WebAssembly.validate(await load("./kernels-relaxed.wasm"))) {
-    throw new Error("this JavaScript engine does not support relaxed SIMD (Node ≥ 22, or Node 20 after enableRelaxedSimd())");
-  }
-  return "relaxed";
+  if (wanted === "baseline") return "baseline";
+  if (WebAssembly.validate(await load("./kernels-relaxed.wasm"))) return "relaxed";
+  if (wanted === "auto") return "baseline";
+  throw new Error("this JavaScript engine does not support relaxed SIMD (Node ≥ 22, or Node 20 after enableRelaxedSimd())");
 }
 
 /** Each build is compiled once per process; every backend and worker instantiates it. */
