@@ -28,7 +28,9 @@ export async function chatCompletions(ctx: ServerContext, body: Body, res: Serve
   const messages = parseMessages(body.messages);
   const { text, stop } = ctx.chat.render(messages);
   const tok = ctx.engine.tokenizer;
-  const ids = tok.encode(text);
+  // The template writes the special tokens itself (bos_token included), so none are added, as
+  // transformers' apply_chat_template does.
+  const ids = tok.encode(text, { addSpecialTokens: false });
   const n = optionalInt(body, "n", 1, MAX_N) ?? 1;
   const given = optionalInt(body, "max_completion_tokens", 1) ?? optionalInt(body, "max_tokens", 1);
   // Without a limit the answer may run to the end of the context, as with OpenAI's chat API.

@@ -24,7 +24,7 @@ export function translateRegex(source: string, where: string): string {
 
 /** Escapes every regex metacharacter: a literal string as a pattern. */
 export function escapeRegex(text: string): string {
-  return text.replace(/[.*+?^${}()|[\]\\/-]/g, "\\$&");
+  return text.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&");
 }
 
 class Translator {
