@@ -246,29 +246,48 @@ function escapeInClass(c: string): string {
   return /[\]\\^-]/.test(c) ? `\\${c}` : c;
 }
 
-const variantCache = new Map<string, string[]>();
+/** The blocks holding every character with a case mapping (Latin through Adlam). */
+const CASED_RANGES: readonly (readonly [number, number])[] = [
+  [0x41, 0x58f], [0x10a0, 0x10ff], [0x13a0, 0x13ff], [0x1c80, 0x1cbf], [0x1d00, 0x1fff], [0x2100, 0x218f], [0x24b6, 0x24e9],
+  [0x2c00, 0x2d2f], [0xa640, 0xa7ff], [0xab70, 0xabbf], [0xfb00, 0xfb17], [0xff21, 0xff5a], [0x10400, 0x104ff], [0x10570, 0x105bf],
+  [0x10c80, 0x10cff], [0x118a0, 0x118df], [0x16e40, 0x16e9f], [0x1e900, 0x1e95f],
+];
+
+/** Characters by their lower case and by their upper case, built on first use. */
+let caseIndex: { lower: Map<string, string[]>; upper: Map<string, string[]> } | null = null;
+
+function buildCaseIndex(): { lower: Map<string, string[]>; upper: Map<string, string[]> } {
+  const lower = new Map<string, string[]>();
+  const upper = new Map<string, string[]>();
+  const add = (map: Map<string, string[]>, key: string, x: string) => {
+    const list = map.get(key);
+    if (list === undefined) map.set(key, [x]);
+    else list.push(x);
+  };
+  for (const [from, to] of CASED_RANGES) {
+    for (let cp = from; cp <= to; cp++) {
+      const x = String.fromCodePoint(cp);
+      const l = x.toLowerCase();
+      const u = x.toUpperCase();
+      if (l === u) continue;
+      add(lower, l, x);
+      add(upper, u, x);
+    }
+  }
+  return { lower, upper };
+}
 
 /**
  * The characters equal to `c` under Unicode simple case folding, as Oniguruma's (?i) and
  * JavaScript's `iu` flags both define it: "s" gives s, S and ſ (U+017F); "k" gives k, K and the
- * Kelvin sign. Found by asking an `iu` RegExp about every character whose upper or lower case
- * matches c's.
+ * Kelvin sign. The candidates share c's lower or upper case; an `iu` RegExp has the last word.
  */
 function caseVariants(c: string): string[] {
-  const cached = variantCache.get(c);
-  if (cached !== undefined) return cached;
-  const test = new RegExp(`^${escapeLiteral(c)}$`, "iu");
   const lower = c.toLowerCase();
   const upper = c.toUpperCase();
-  const found = new Set<string>([c]);
-  if (lower !== upper) {
-    for (let cp = 0; cp < 0x1f000; cp++) {
-      if (cp >= 0xd800 && cp < 0xe000) continue;
-      const x = String.fromCodePoint(cp);
-      if ((x.toLowerCase() === lower || x.toUpperCase() === upper) && test.test(x)) found.add(x);
-    }
-  }
-  const variants = [...found];
-  variantCache.set(c, variants);
-  return variants;
+  if (lower === upper) return [c];
+  caseIndex ??= buildCaseIndex();
+  const test = new RegExp(`^${escapeLiteral(c)}$`, "iu");
+  const candidates = [c, ...(caseIndex.lower.get(lower) ?? []), ...(caseIndex.upper.get(upper) ?? [])];
+  return [...new Set(candidates.filter((x) => x === c || test.test(x)))];
 }
