@@ -21,7 +21,7 @@ export interface TokenizerTables {
   readonly eosTokenId: number | null;
   readonly unknownTokenId: number | null;
   readonly chatTemplate: string | null;
-  /** tokenizer.ggml.pre (null: missing, which llama.cpp reads as "default"). Written as "gpt-2". */
+  /** tokenizer.ggml.pre (null: missing, which llama.cpp reads as "default"); tokenizerMetadata writes "gpt-2" when unset. */
   readonly pre?: string | null;
   /** tokenizer.ggml.add_bos_token / add_eos_token when the file has them. */
   readonly addBos?: boolean | null;
@@ -142,11 +142,11 @@ export function compileTokenizerFromTables(t: TokenizerTables, source: string): 
   });
 }
 
-/** The tokenizer.ggml.* metadata llama.cpp reads for a GPT-2 vocabulary. */
+/** The tokenizer.ggml.* metadata llama.cpp reads for a byte-level BPE vocabulary (GPT-2's unless `pre` says otherwise). */
 export function tokenizerMetadata(t: TokenizerTables): [string, GGUFEntry][] {
   const entries: [string, GGUFEntry][] = [
     ["tokenizer.ggml.model", { type: "string", value: "gpt2" }],
-    ["tokenizer.ggml.pre", { type: "string", value: "gpt-2" }],
+    ["tokenizer.ggml.pre", { type: "string", value: t.pre ?? "gpt-2" }],
     ["tokenizer.ggml.tokens", { type: "string[]", value: t.tokens }],
     ["tokenizer.ggml.token_type", { type: "i32[]", value: t.tokenTypes }],
     ["tokenizer.ggml.merges", { type: "string[]", value: t.merges }],
@@ -155,6 +155,8 @@ export function tokenizerMetadata(t: TokenizerTables): [string, GGUFEntry][] {
   if (t.eosTokenId !== null) entries.push(["tokenizer.ggml.eos_token_id", { type: "u32", value: t.eosTokenId }]);
   if (t.unknownTokenId !== null) entries.push(["tokenizer.ggml.unknown_token_id", { type: "u32", value: t.unknownTokenId }]);
   if (t.chatTemplate !== null) entries.push(["tokenizer.chat_template", { type: "string", value: t.chatTemplate }]);
+  if (typeof t.addBos === "boolean") entries.push(["tokenizer.ggml.add_bos_token", { type: "bool", value: t.addBos }]);
+  if (typeof t.addEos === "boolean") entries.push(["tokenizer.ggml.add_eos_token", { type: "bool", value: t.addEos }]);
   return entries;
 }
 
