@@ -10,7 +10,7 @@ export type { Model, ModelSpec } from "./model/model.js";
 export type { ModelShape } from "./model/shape.js";
 export { FAMILIES } from "./model/families/index.js";
 export { defaultModelDir } from "./model/default-model.js";
-export { loadTokenizer, BpeTokenizer, type Tokenizer, type StreamDecoder } from "./tokenizer/index.js";
+export { loadTokenizer, BpeTokenizer, type Tokenizer, type StreamDecoder, type EncodeOptions, type DecodeOptions } from "./tokenizer/index.js";
 export { createBackend, enableRelaxedSimd, type Backend, type BackendKind } from "./kernels/index.js";
 export { UserError } from "./errors.js";
 export { LLMEngine, SequenceHandle, QueueFullError, AbortedError } from "./engine/llm-engine.js";

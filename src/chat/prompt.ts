@@ -18,7 +18,5 @@ export interface ChatPrompt {
 export function chatPrompt(template: ChatTemplate, tokenizer: Tokenizer, messages: readonly ChatMessage[]): ChatPrompt {
   if (!tokenizer.hasText) throw new UserError("chat needs a model with a tokenizer: this one reads and writes token ids only");
   const { text, stop } = template.render(messages);
-  // The byte-level BPE tokenizer adds no special tokens, so encode is add_special_tokens=false
-  // for every tokenizer that reads a chat template; llama2.c's adds BOS, before the fallback format.
-  return { text, ids: tokenizer.encode(text), stop };
+  return { text, ids: tokenizer.encode(text, { addSpecialTokens: false }), stop };
 }

@@ -45,7 +45,7 @@ export async function generateCommand(argv: string[]): Promise<void> {
   const llm = await LLM.load(modelSource(flags), loadOptions(flags));
   try {
     // An empty prompt starts from the end-of-text token, as GPT-2 was trained to.
-    const promptIds = givenIds ?? (prompt === "" ? [llm.tokenizer.bosTokenId ?? llm.tokenizer.eosTokenId ?? 0] : llm.tokenize(prompt));
+    const promptIds = givenIds ?? (prompt === "" ? [llm.tokenizer.bosTokenId ?? llm.tokenizer.eosTokenId ?? 0] : llm.tokenize(prompt, { addSpecialTokens: true }));
     const params: Partial<SamplingParams> = {
       maxTokens: intFlag(flags, "max-tokens", 0) ?? Math.max(1, Math.min(200, llm.contextLength - promptIds.length)),
       temperature: numberFlag(flags, "temperature") ?? 0.8,

@@ -14,7 +14,8 @@ export async function perplexityCommand(argv: string[]): Promise<void> {
   const text = readText(file);
   const llm = await LLM.load(modelSource(values), loadOptions(values));
   try {
-    const ids = llm.tokenize(text);
+    // As HF's perplexity recipe: the text encoded once, with the special tokens it gets (Llama 2's BOS first).
+    const ids = llm.tokenize(text, { addSpecialTokens: true });
     const t0 = performance.now();
     const r = llm.perplexity(ids, intFlag(values, "context", 2) ?? llm.contextLength);
     const seconds = (performance.now() - t0) / 1000;

@@ -173,7 +173,8 @@ export class LLMEngine {
 
   /** Generates one completion (a convenience over add()). */
   generate(prompt: string | readonly number[], params: SamplingParams): Promise<SequenceResult> {
-    const promptIds = typeof prompt === "string" ? this.tokenizer.encode(prompt) : prompt;
+    // A text prompt gets the special tokens the model expects around it (Llama 2's BOS), as HF's encode gives.
+    const promptIds = typeof prompt === "string" ? this.tokenizer.encode(prompt, { addSpecialTokens: true }) : prompt;
     return this.add({ promptIds, params }).result;
   }
 

@@ -4,7 +4,7 @@ import type { Backend } from "../kernels/index.js";
 import { profileBackend, type KernelProfiler } from "../kernels/profile.js";
 import type { Model, ModelSpec } from "../model/model.js";
 import { kvWidth, type ModelShape } from "../model/shape.js";
-import type { Tokenizer } from "../tokenizer/index.js";
+import type { EncodeOptions, Tokenizer } from "../tokenizer/index.js";
 import { decodeOne, prefill } from "./generate.js";
 import { loadOnBackend, type KVBudget, type ModelLoadOptions } from "./load-model.js";
 import { ModelRunner } from "./model-runner.js";
@@ -100,8 +100,12 @@ export class LLM {
     }
   }
 
-  tokenize(text: string): number[] {
-    return this.tokenizer.encode(text);
+  /**
+   * Text to ids as HF's encode does: with the special tokens the tokenizer adds (Llama 2's BOS,
+   * which a prompt to continue needs) unless `addSpecialTokens` is false.
+   */
+  tokenize(text: string, options: EncodeOptions = {}): number[] {
+    return this.tokenizer.encode(text, options);
   }
 
   detokenize(ids: ArrayLike<number>): string {

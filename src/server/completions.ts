@@ -123,9 +123,12 @@ function parsePrompts(tok: Tokenizer, v: unknown): Prompt[] {
   throw bad();
 }
 
-/** An empty prompt starts from the end-of-text token, as GPT-2 was trained to. */
+/**
+ * A text prompt gets the special tokens the model expects (Llama 2's BOS); an empty one with none
+ * (GPT-2's) starts from the end-of-text token, as GPT-2 was trained to.
+ */
 function fromText(tok: Tokenizer, text: string): Prompt {
-  const ids = tok.encode(text);
+  const ids = tok.encode(text, { addSpecialTokens: true });
   return { text, ids: ids.length > 0 ? ids : [tok.bosTokenId ?? tok.eosTokenId ?? 0] };
 }
 

@@ -18,7 +18,8 @@ function buildByteToChar(): string[] {
 /** byteToChar[b] is the character GPT-2 vocabularies use for byte b. */
 export const byteToChar: readonly string[] = buildByteToChar();
 
-const charToByte = new Map<string, number>(byteToChar.map((ch, b) => [ch, b]));
+/** The inverse of byteToChar. */
+export const charToByte: ReadonlyMap<string, number> = new Map<string, number>(byteToChar.map((ch, b) => [ch, b]));
 
 const utf8 = new TextEncoder();
 

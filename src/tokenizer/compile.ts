@@ -1,34 +1,61 @@
 import { UserError } from "../errors.js";
 import { byteToChar, tokenStringToBytes } from "./bytes.js";
-import type { BpeTokenizerOptions, SpecialToken } from "./types.js";
+import { specialToken, type AddedToken } from "./pipeline/added-tokens.js";
+import type { BpeModelOptions, BpeModelTables } from "./pipeline/bpe-model.js";
+import { BYTE_LEVEL_DECODER, tokenDecoder, type TextStart } from "./pipeline/decoders.js";
+import type { NormalizerSpec } from "./pipeline/normalizers.js";
+import { NO_WRAP, type SpecialWrap } from "./pipeline/post-processor.js";
+import { isByteLevel, type PreTokenizerSpec } from "./pipeline/pre-tokenizers.js";
+import type { BpeTokenizerOptions } from "./types.js";
 
 /**
- * A tokenizer's tables in flat typed arrays: what BpeTokenizer runs on. A few large arrays
- * instead of 100k small strings and objects keep the tokenizer small in the JS heap, and can
- * be moved from the worker that parses tokenizer.json without copying.
+ * A tokenizer's tables in flat typed arrays, plus its pipeline as plain data: what BpeTokenizer
+ * runs on. A few large arrays instead of 100k small strings and objects keep the tokenizer small
+ * in the JS heap, and can be moved from the worker that parses tokenizer.json without copying.
  */
 export interface CompiledTokenizer {
-  /** One past the largest id, including special tokens. */
+  /** One past the largest id, including added tokens. */
   readonly vocabSize: number;
-  readonly tokenBytes: Uint8Array<ArrayBuffer>; // every token's raw bytes (special tokens: their UTF-8 text), concatenated
+  readonly tokenBytes: Uint8Array<ArrayBuffer>; // every token's bytes as the decoder renders it, concatenated
   readonly tokenOffsets: Uint32Array<ArrayBuffer>; // (vocabSize + 1,): token id is tokenBytes[offsets[id], offsets[id + 1])
-  readonly merges: Int32Array<ArrayBuffer>; // (3 · merges,): merge r fuses ids merges[3r] and merges[3r + 1] into merges[3r + 2]
-  readonly byteIds: Int32Array<ArrayBuffer>; // (256,): the id of each single-byte token, -1 if the vocabulary lacks it
-  readonly specialTokens: readonly SpecialToken[];
+  readonly model: BpeModelTables & {
+    readonly merges: Int32Array<ArrayBuffer>;
+    readonly byteIds: Int32Array<ArrayBuffer>;
+    readonly keyBytes: Uint8Array<ArrayBuffer>;
+    readonly keyOffsets: Uint32Array<ArrayBuffer>;
+  };
+  readonly addedTokens: readonly AddedToken[];
+  readonly normalizer: NormalizerSpec | null;
+  readonly preTokenizer: PreTokenizerSpec | null;
+  readonly textStart: TextStart;
+  /** What encode adds when asked for special tokens. */
+  readonly wrap: SpecialWrap;
   readonly bosTokenId: number | null;
   readonly eosTokenId: number | null;
   readonly chatTemplate: string | null;
-  readonly addPrefixSpace: boolean;
+}
+
+/** The buffers postMessage can move rather than copy. */
+export function transferables(t: CompiledTokenizer): ArrayBuffer[] {
+  const m = t.model;
+  return [t.tokenBytes.buffer, t.tokenOffsets.buffer, m.merges.buffer, m.byteIds.buffer, m.keyBytes.buffer, m.keyOffsets.buffer];
 }
 
 const utf8 = new TextEncoder();
 
-/** Resolves a string vocabulary and merges to ids, checking every merge and special id. */
+/** GPT-2's pre-tokenizer: ByteLevel with its regex. */
+export function gpt2PreTokenizer(addPrefixSpace: boolean): PreTokenizerSpec {
+  return { type: "ByteLevel", addPrefixSpace, useRegex: true };
+}
+
+/** Resolves a string vocabulary and merges to ids, checking every merge and added-token id. */
 export function compileTokenizer(options: BpeTokenizerOptions): CompiledTokenizer {
   const { vocab, merges } = options;
-  const specials = options.specialTokens ?? [];
-  for (const t of specials) checkId(t.id, `special token "${t.content}"`);
-  const vocabSize = Math.max(vocab.length, ...specials.map((t) => t.id + 1));
+  const added = [...(options.addedTokens ?? []), ...(options.specialTokens ?? []).map((t) => specialToken(t.id, t.content))];
+  for (const t of added) checkId(t.id, `added token "${t.content}"`);
+  const vocabSize = Math.max(vocab.length, ...added.map((t) => t.id + 1));
+  const preTokenizer = options.preTokenizer === undefined ? gpt2PreTokenizer(options.addPrefixSpace ?? false) : options.preTokenizer;
+  const byteLevel = isByteLevel(preTokenizer);
 
   const tokenToId = new Map<string, number>();
   vocab.forEach((token, id) => {
@@ -45,31 +72,58 @@ export function compileTokenizer(options: BpeTokenizerOptions): CompiledTokenize
     mergeIds.set([a, b, merged], 3 * rank);
   });
 
-  const bytesById: Uint8Array[] = Array.from({ length: vocabSize }, (_, id) => tokenStringToBytes(vocab[id] ?? ""));
-  for (const t of specials) bytesById[t.id] = utf8.encode(t.content);
-  const tokenOffsets = new Uint32Array(vocabSize + 1);
-  bytesById.forEach((b, id) => (tokenOffsets[id + 1] = tokenOffsets[id] + b.length));
-  const tokenBytes = new Uint8Array(tokenOffsets[vocabSize]);
-  bytesById.forEach((b, id) => tokenBytes.set(b, tokenOffsets[id]));
+  const keys = concat(vocabSize, (id) => (vocab[id] === undefined || vocab[id] === "" ? null : byteLevel ? tokenStringToBytes(vocab[id]) : utf8.encode(vocab[id])));
+  const decoder = tokenDecoder(options.decoder ?? BYTE_LEVEL_DECODER, "decoder");
+  const addedById = new Map(added.map((t) => [t.id, t.content]));
+  const text = concat(vocabSize, (id) => decoder.bytes(addedById.get(id) ?? vocab[id] ?? ""));
 
-  const knownId = (id: number | null | undefined, what: string): number | null => {
-    if (id === undefined || id === null) return null;
-    checkId(id, `${what} token id`);
-    if (id >= vocabSize) throw new UserError(`${what} token id ${id} is outside the vocabulary (size ${vocabSize})`);
-    return id;
+  const byteToken = (b: number) => (byteLevel ? byteToChar[b] : `<0x${b.toString(16).toUpperCase().padStart(2, "0")}>`);
+  const model: BpeModelOptions = {
+    byteLevel,
+    byteFallback: options.model?.byteFallback ?? false,
+    unkTokenId: knownId(options.model?.unkTokenId, "unk", vocabSize),
+    fuseUnk: options.model?.fuseUnk ?? false,
+    ignoreMerges: options.model?.ignoreMerges ?? false,
   };
   return {
     vocabSize,
-    tokenBytes,
-    tokenOffsets,
-    merges: mergeIds,
-    byteIds: Int32Array.from(byteToChar, (ch) => tokenToId.get(ch) ?? -1),
-    specialTokens: specials,
-    bosTokenId: knownId(options.bosTokenId, "bos"),
-    eosTokenId: knownId(options.eosTokenId, "eos"),
+    tokenBytes: text.bytes,
+    tokenOffsets: text.offsets,
+    model: {
+      options: model,
+      merges: mergeIds,
+      byteIds: Int32Array.from({ length: 256 }, (_, b) => tokenToId.get(byteToken(b)) ?? -1),
+      keyBytes: keys.bytes,
+      keyOffsets: keys.offsets,
+    },
+    addedTokens: added,
+    normalizer: options.normalizer ?? null,
+    preTokenizer,
+    textStart: decoder.start,
+    wrap: options.wrap ?? NO_WRAP,
+    bosTokenId: knownId(options.bosTokenId, "bos", vocabSize),
+    eosTokenId: knownId(options.eosTokenId, "eos", vocabSize),
     chatTemplate: options.chatTemplate ?? null,
-    addPrefixSpace: options.addPrefixSpace ?? false,
   };
+}
+
+/** Byte strings by id, concatenated, with offsets. */
+function concat(count: number, bytesOf: (id: number) => Uint8Array | null): { bytes: Uint8Array<ArrayBuffer>; offsets: Uint32Array<ArrayBuffer> } {
+  const parts = Array.from({ length: count }, (_, id) => bytesOf(id));
+  const offsets = new Uint32Array(count + 1);
+  parts.forEach((b, id) => (offsets[id + 1] = offsets[id] + (b?.length ?? 0)));
+  const bytes = new Uint8Array(offsets[count]);
+  parts.forEach((b, id) => {
+    if (b !== null) bytes.set(b, offsets[id]);
+  });
+  return { bytes, offsets };
+}
+
+function knownId(id: number | null | undefined, what: string, vocabSize: number): number | null {
+  if (id === undefined || id === null) return null;
+  checkId(id, `${what} token id`);
+  if (id >= vocabSize) throw new UserError(`${what} token id ${id} is outside the vocabulary (size ${vocabSize})`);
+  return id;
 }
 
 function checkId(id: number, what: string): void {

@@ -1,4 +1,4 @@
-/** GPT-2 byte-level BPE tokenizer: encode, decode, stream-decode, load from a HF model folder. */
-export type { Tokenizer, StreamDecoder, SpecialToken, BpeTokenizerOptions } from "./types.js";
+/** BPE tokenizers run from tokenizer.json (GPT-2, Llama 2/3, Qwen2/3) or GGUF: encode, decode, stream-decode. */
+export type { Tokenizer, StreamDecoder, SpecialToken, BpeTokenizerOptions, EncodeOptions, DecodeOptions } from "./types.js";
 export { BpeTokenizer } from "./tokenizer.js";
 export { loadGGUFTokenizer, loadTokenizer } from "./load.js";

@@ -1,7 +1,7 @@
 import fs from "node:fs";
 import { UserError } from "../errors.js";
 import { MinHeap } from "./heap.js";
-import type { StreamDecoder, Tokenizer } from "./types.js";
+import type { DecodeOptions, EncodeOptions, StreamDecoder, Tokenizer } from "./types.js";
 
 const BOS = 1;
 /**
@@ -55,10 +55,10 @@ export class Llama2cTokenizer implements Tokenizer {
     this.eosToken = this.bosToken;
   }
 
-  /** run.c's encode(text, bos=1, eos=0). */
-  encode(text: string): number[] {
+  /** run.c's encode(text, bos=1, eos=0); bos=0 without special tokens. */
+  encode(text: string, options: EncodeOptions = {}): number[] {
     const utf8 = Buffer.from(text, "utf8");
-    const tokens: number[] = [BOS];
+    const tokens: number[] = options.addSpecialTokens === false ? [] : [BOS];
     if (utf8.length > 0) {
       const space = this.ids.get(" ");
       if (space === undefined) throw new UserError("the llama2.c tokenizer has no \" \" piece for the dummy prefix");
@@ -116,11 +116,17 @@ export class Llama2cTokenizer implements Tokenizer {
     return tokens.filter((_, i) => alive[i] === 1);
   }
 
-  /** run.c's decode over a sequence: a piece right after BOS loses its leading space. */
-  decode(ids: ArrayLike<number>): string {
+  /**
+   * run.c's decode over a sequence: a piece right after BOS loses its leading space. Skipping
+   * special tokens leaves out <unk>, BOS and EOS (ids 0 to 2), as SentencePiece's decode does.
+   */
+  decode(ids: ArrayLike<number>, options: DecodeOptions = {}): string {
     const decoder = this.createStreamDecoder();
     let text = "";
-    for (let i = 0; i < ids.length; i++) text += decoder.push(ids[i]);
+    for (let i = 0; i < ids.length; i++) {
+      const piece = decoder.push(ids[i]);
+      if (!(options.skipSpecialTokens === true && ids[i] < BYTE_FALLBACK_OFFSET)) text += piece;
+    }
     return text + decoder.flush();
   }
 

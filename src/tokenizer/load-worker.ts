@@ -4,7 +4,7 @@ import { parentPort, workerData } from "node:worker_threads";
 import { UserError } from "../errors.js";
 import { readGGUF } from "../io/gguf-read.js";
 import { compileTokenizerFromTables, tokenizerTablesFromGGUF } from "../tokenizer/gguf.js";
-import type { CompiledTokenizer } from "./compile.js";
+import { transferables, type CompiledTokenizer } from "./compile.js";
 import { readTokenizerFolder, type TokenizerSource, type WorkerReply } from "./load.js";
 
 function isSource(d: unknown): d is TokenizerSource {
@@ -25,4 +25,4 @@ try {
   reply = { ok: false, message: e instanceof Error ? e.message : String(e), userError: e instanceof UserError };
 }
 const t = reply.ok ? reply.tables : null;
-port.postMessage(reply, t === null ? [] : [t.tokenBytes.buffer, t.tokenOffsets.buffer, t.merges.buffer, t.byteIds.buffer]);
+port.postMessage(reply, t === null ? [] : transferables(t));

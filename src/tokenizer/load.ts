@@ -5,22 +5,15 @@ import { exists, isObject, readJsonObject, readText, type Json, type JsonObject 
 import { tokenStringToBytes } from "./bytes.js";
 import { Worker } from "node:worker_threads";
 import { compileTokenizer, type CompiledTokenizer } from "./compile.js";
+import { parseAddedToken, specialToken, type AddedToken } from "./pipeline/added-tokens.js";
+import type { SpecialWrap } from "./pipeline/post-processor.js";
 import { BpeTokenizer } from "./tokenizer.js";
-import type { SpecialToken, Tokenizer } from "./types.js";
-
-/** The parts of a tokenizer that differ between the two on-disk formats. */
-interface Tables {
-  vocab: string[];
-  merges: [string, string][];
-  specialTokens: SpecialToken[];
-  addPrefixSpace: boolean;
-  /** How many tokens the files define: no id may reach it (see checkIdBound). */
-  tokenCount: number;
-}
+import { checkIdBound, parseMergesTxt, parseTokenizerJson, vocabArray, type FileTables } from "./tokenizer-json.js";
+import type { Tokenizer } from "./types.js";
 
 /**
- * Loads a GPT-2 style tokenizer from a HF model folder: tokenizer.json if present (what current
- * transformers writes), otherwise the older vocab.json + merges.txt pair. tokenizer_config.json,
+ * Loads a BPE tokenizer from a HF model folder: tokenizer.json if present (what current
+ * transformers writes; GPT-2, Llama 2/3, Qwen2/3), otherwise GPT-2's older vocab.json + merges.txt pair. tokenizer_config.json,
  * when present, supplies the bos/eos tokens and the chat template.
  */
 export async function loadTokenizer(dir: string): Promise<Tokenizer> {
@@ -68,17 +61,17 @@ export async function readTokenizerFolder(dir: string): Promise<CompiledTokenize
   if (info === null || !info.isDirectory()) throw new UserError(`model folder not found: ${dir}`);
 
   const file = (name: string): string => path.join(dir, name);
-  let tables: Tables;
+  let tables: FileTables;
   if (await exists(file("tokenizer.json"))) {
     tables = parseTokenizerJson(await readJsonObject(file("tokenizer.json")), file("tokenizer.json"));
   } else if (await exists(file("vocab.json"))) {
     const vocab = await readJsonObject(file("vocab.json"));
     const tokenCount = Object.keys(vocab).length;
+    // The older pair is GPT-2's format: its pipeline is GPT-2's, compileTokenizer's default.
     tables = {
       vocab: vocabArray(vocab, file("vocab.json"), tokenCount),
       merges: parseMergesTxt(await readText(file("merges.txt")), file("merges.txt")),
-      specialTokens: [],
-      addPrefixSpace: false,
+      addedTokens: [],
       tokenCount,
     };
   } else {
@@ -95,7 +88,7 @@ export async function readTokenizerFolder(dir: string): Promise<CompiledTokenize
   const eos = config === null ? "<|endoftext|>" : tokenContent(config["eos_token"]);
   const resolve = (token: string | null, what: string): number | null => {
     if (token === null) return null;
-    const id = tables.specialTokens.find((t) => t.content === token)?.id ?? tables.vocab.indexOf(token);
+    const id = tables.addedTokens.find((t) => t.content === token)?.id ?? tables.vocab.indexOf(token);
     if (id >= 0) return id;
     if (config === null) return null;
     throw new UserError(`${configFile}: ${what} "${token}" is not in the vocabulary`);
@@ -105,112 +98,38 @@ export async function readTokenizerFolder(dir: string): Promise<CompiledTokenize
 
   // The config's named tokens are special even when only the vocabulary lists them (vocab.json
   // has no "special" flag), so "<|endoftext|>" typed in a prompt still becomes one id.
-  const specialTokens = [...tables.specialTokens, ...addedTokensFromConfig(config, configFile, tables.tokenCount)];
+  const addedTokens = [...tables.addedTokens, ...addedTokensFromConfig(config, configFile, tables.tokenCount)];
   for (const id of [bosTokenId, eosTokenId]) {
-    if (id === null || specialTokens.some((t) => t.id === id)) continue;
-    specialTokens.push({ id, content: new TextDecoder().decode(tokenStringToBytes(tables.vocab[id])) });
+    if (id === null || addedTokens.some((t) => t.id === id)) continue;
+    addedTokens.push(specialToken(id, new TextDecoder().decode(tokenStringToBytes(tables.vocab[id]))));
   }
-
-  return compileTokenizer({ ...tables, specialTokens, bosTokenId, eosTokenId, chatTemplate });
-}
-
-function parseTokenizerJson(json: JsonObject, file: string): Tables {
-  const model = json["model"];
-  if (!isObject(model)) throw new UserError(`invalid ${file}: missing "model"`);
-  const type = model["type"] ?? "BPE"; // very old files omit the type; they are BPE
-  if (type !== "BPE") throw new UserError(`${file}: unsupported tokenizer model type "${String(type)}" (only BPE is supported)`);
-
-  // Anything but a plain ByteLevel pre-tokenizer would split text differently; refuse rather
-  // than silently produce ids the model was not trained on.
-  const pre = json["pre_tokenizer"];
-  if (!isObject(pre) || pre["type"] !== "ByteLevel" || pre["use_regex"] === false) {
-    throw new UserError(`${file}: unsupported pre_tokenizer ${JSON.stringify(pre)} (only GPT-2's ByteLevel is supported)`);
-  }
-  const normalizer = json["normalizer"];
-  if (normalizer !== undefined && normalizer !== null) {
-    throw new UserError(`${file}: unsupported normalizer ${JSON.stringify(normalizer)}`);
-  }
-
-  const vocab = model["vocab"];
-  if (!isObject(vocab)) throw new UserError(`invalid ${file}: model.vocab must be an object`);
-  const merges = model["merges"] ?? [];
-  if (!Array.isArray(merges)) throw new UserError(`invalid ${file}: model.merges must be an array`);
-  const added = json["added_tokens"] ?? [];
-  if (!Array.isArray(added)) throw new UserError(`invalid ${file}: added_tokens must be an array`);
-  const tokenCount = Object.keys(vocab).length + added.length;
-  return {
-    specialTokens: addedTokens(added, file, tokenCount),
-    vocab: vocabArray(vocab, file, tokenCount),
-    merges: merges.map((m, i) => parseMerge(m, i, file)),
-    addPrefixSpace: pre["add_prefix_space"] === true,
-    tokenCount,
-  };
+  const wrap = wrapFromConfig(config, configFile, bosTokenId, eosTokenId) ?? tables.wrap;
+  return compileTokenizer({ ...tables, addedTokens, bosTokenId, eosTokenId, chatTemplate, wrap });
 }
 
 /**
- * Ids are dense: n tokens (vocabulary and added tokens together) use ids below n, give or take
- * tokens listed in both. A larger id would make the tables grow to its size, which for an id
- * like 99,999,999 means gigabytes before anything else fails.
+ * tokenizer_config.json's add_bos_token / add_eos_token, when either is given, decide the special
+ * tokens around a text, as transformers' Llama-style tokenizers rebuild their post-processor
+ * from them (an unset one counts as false). Null when the config leaves it to tokenizer.json.
  */
-function checkIdBound(token: string, id: number, tokenCount: number, file: string): void {
-  if (id >= tokenCount) {
-    throw new UserError(`invalid ${file}: token ${JSON.stringify(token)} has id ${id}, beyond the ${tokenCount} tokens the file defines (ids must be below ${tokenCount})`);
-  }
+function wrapFromConfig(config: JsonObject | null, file: string, bos: number | null, eos: number | null): SpecialWrap | null {
+  const addBos = config?.["add_bos_token"];
+  const addEos = config?.["add_eos_token"];
+  if (typeof addBos !== "boolean" && typeof addEos !== "boolean") return null;
+  if (addBos === true && bos === null) throw new UserError(`${file}: add_bos_token is true but there is no bos_token`);
+  if (addEos === true && eos === null) throw new UserError(`${file}: add_eos_token is true but there is no eos_token`);
+  return { prefix: addBos === true && bos !== null ? [bos] : [], suffix: addEos === true && eos !== null ? [eos] : [] };
 }
 
-/** { token: id } -> token by id, with "" for ids nothing maps to. */
-function vocabArray(vocab: JsonObject, file: string, tokenCount: number): string[] {
-  const out: string[] = [];
-  for (const [token, id] of Object.entries(vocab)) {
-    if (typeof id !== "number" || !Number.isInteger(id) || id < 0) {
-      throw new UserError(`invalid ${file}: token ${JSON.stringify(token)} has id ${JSON.stringify(id)}`);
-    }
-    checkIdBound(token, id, tokenCount, file);
-    while (out.length <= id) out.push("");
-    out[id] = token;
-  }
-  return out;
-}
-
-/** A merge is "a b" in older files and ["a", "b"] in newer ones. */
-function parseMerge(merge: Json, index: number, file: string): [string, string] {
-  const parts = typeof merge === "string" ? merge.split(" ") : merge;
-  if (Array.isArray(parts) && parts.length === 2 && typeof parts[0] === "string" && typeof parts[1] === "string") {
-    return [parts[0], parts[1]];
-  }
-  throw new UserError(`invalid ${file}: merge #${index} is ${JSON.stringify(merge)}, expected "a b" or ["a", "b"]`);
-}
-
-function parseMergesTxt(text: string, file: string): [string, string][] {
-  const lines = text.split("\n").map((line) => line.replace(/\r$/, ""));
-  // Only a first line can be the header: "#" alone is a real token, so "# #" is a real merge.
-  if (lines[0]?.startsWith("#version")) lines.shift();
-  return lines.filter((line) => line !== "").map((line, i) => parseMerge(line, i, file));
-}
-
-/**
- * tokenizer.json's added_tokens. All of them are cut out of the text before BPE, as HF does by
- * default; "special" only matters to skip_special_tokens, which this tokenizer does not offer.
- */
-function addedTokens(list: Json[], file: string, tokenCount: number): SpecialToken[] {
-  return list.map((t) => {
-    if (isObject(t) && typeof t["id"] === "number" && typeof t["content"] === "string") {
-      if (Number.isInteger(t["id"])) checkIdBound(t["content"], t["id"], tokenCount, file);
-      return { id: t["id"], content: t["content"] };
-    }
-    throw new UserError(`invalid ${file}: bad added token ${JSON.stringify(t)}`);
-  });
-}
-
-/** tokenizer_config.json's added_tokens_decoder: { "50256": { "content": "<|endoftext|>", ... } }. */
-function addedTokensFromConfig(config: JsonObject | null, file: string, tokenCount: number): SpecialToken[] {
+/** tokenizer_config.json's added_tokens_decoder: { "50256": { "content": "<|endoftext|>", "special": true, ... } }. */
+function addedTokensFromConfig(config: JsonObject | null, file: string, tokenCount: number): AddedToken[] {
   const decoder = config?.["added_tokens_decoder"];
   if (!isObject(decoder)) return [];
   const bound = tokenCount + Object.keys(decoder).length;
   return Object.entries(decoder).map(([id, t]) => {
     if (isObject(t) && typeof t["content"] === "string" && /^\d+$/.test(id)) {
       checkIdBound(t["content"], Number(id), bound, file);
-      return { id: Number(id), content: t["content"] };
+      return parseAddedToken({ ...t, id: Number(id) }, file);
     }
     throw new UserError(`invalid ${file}: bad added_tokens_decoder entry ${JSON.stringify(id)}`);
   });

@@ -1,18 +1,19 @@
-import { BpeMerger } from "./bpe.js";
 import { compileTokenizer, type CompiledTokenizer } from "./compile.js";
-import { pretokenize } from "./pretokenize.js";
-import { SpecialSplitter } from "./special.js";
+import { AddedTokenMatcher } from "./pipeline/added-tokens.js";
+import { BpeModel } from "./pipeline/bpe-model.js";
+import { applyTextStart, initialPending } from "./pipeline/decoders.js";
+import { makeNormalizer, type Normalizer } from "./pipeline/normalizers.js";
+import { makePreTokenizer, type PreTokenizer } from "./pipeline/pre-tokenizers.js";
 import { createStreamDecoder, type StreamDecoder } from "./stream.js";
-import type { BpeTokenizerOptions, Tokenizer } from "./types.js";
-
-/** Words longer than this are not cached: they are rare, and would let one input bloat memory. */
-const MAX_CACHED_WORD = 64;
-const MAX_CACHE_ENTRIES = 50_000;
+import type { BpeTokenizerOptions, DecodeOptions, EncodeOptions, Tokenizer } from "./types.js";
 
 const EMPTY = new Uint8Array(0);
-const utf8 = new TextEncoder();
 
-/** GPT-2's byte-level BPE, built from in-memory tables (see load.ts for reading a model folder). */
+/**
+ * A BPE tokenizer run as HF's tokenizers library runs tokenizer.json: added tokens cut out,
+ * then per stretch of text normalizer, pre-tokenizer and BPE model, then the post-processor's
+ * special tokens; decoding through the decoder (see load.ts for reading a model folder).
+ */
 export class BpeTokenizer implements Tokenizer {
   readonly vocabSize: number;
   readonly hasText = true;
@@ -23,9 +24,13 @@ export class BpeTokenizer implements Tokenizer {
   readonly chatTemplate: string | null;
 
   private readonly tables: CompiledTokenizer;
-  private readonly merger: BpeMerger;
-  private readonly splitter: SpecialSplitter;
-  private readonly cache = new Map<string, number[]>();
+  private readonly model: BpeModel;
+  private readonly normalize: Normalizer | null;
+  private readonly preTokenize: PreTokenizer;
+  private readonly rawAdded: AddedTokenMatcher;
+  private readonly normalizedAdded: AddedTokenMatcher;
+  /** special[id] is 1 for added tokens marked special. */
+  private readonly special: Uint8Array;
   private readonly textDecoder = new TextDecoder("utf-8", { ignoreBOM: true });
 
   /** A tokenizer from string tables, as a tokenizer.json or a GGUF file holds them. */
@@ -36,8 +41,17 @@ export class BpeTokenizer implements Tokenizer {
   constructor(tables: CompiledTokenizer) {
     this.tables = tables;
     this.vocabSize = tables.vocabSize;
-    this.merger = new BpeMerger(tables.merges);
-    this.splitter = new SpecialSplitter(tables.specialTokens);
+    this.model = new BpeModel(tables.model);
+    const normalize = tables.normalizer === null ? null : makeNormalizer(tables.normalizer);
+    this.normalize = normalize;
+    this.preTokenize = makePreTokenizer(tables.preTokenizer);
+    this.rawAdded = new AddedTokenMatcher(tables.addedTokens.filter((t) => !t.normalized));
+    this.normalizedAdded = new AddedTokenMatcher(
+      tables.addedTokens.filter((t) => t.normalized),
+      (t) => (normalize === null ? t.content : normalize(t.content)),
+    );
+    this.special = new Uint8Array(this.vocabSize);
+    for (const t of tables.addedTokens) if (t.special) this.special[t.id] = 1;
     this.bosTokenId = tables.bosTokenId;
     this.eosTokenId = tables.eosTokenId;
     this.bosToken = this.bosTokenId === null ? null : this.decode([this.bosTokenId]);
@@ -45,36 +59,21 @@ export class BpeTokenizer implements Tokenizer {
     this.chatTemplate = tables.chatTemplate;
   }
 
-  encode(text: string): number[] {
-    const ids: number[] = [];
-    for (const segment of this.splitter.split(text)) {
+  encode(text: string, options: EncodeOptions = {}): number[] {
+    const addSpecial = options.addSpecialTokens ?? true;
+    const ids: number[] = addSpecial ? [...this.tables.wrap.prefix] : [];
+    for (const segment of this.rawAdded.split(text)) {
       if ("id" in segment) {
         ids.push(segment.id);
         continue;
       }
-      // HF's ByteLevel adds the prefix space per segment between special tokens, so we do too.
-      const plain = this.tables.addPrefixSpace && !segment.text.startsWith(" ") ? " " + segment.text : segment.text;
-      // A loop, not push(...word): one huge word would overflow the argument limit.
-      for (const word of pretokenize(plain)) for (const id of this.encodeWord(word)) ids.push(id);
+      const normalized = this.normalize === null ? segment.text : this.normalize(segment.text);
+      for (const part of this.normalizedAdded.split(normalized)) {
+        if ("id" in part) ids.push(part.id);
+        else for (const word of this.preTokenize(part.text, segment.start === 0 && part.start === 0)) this.model.encodeWord(word, ids);
+      }
     }
-    return ids;
-  }
-
-  private encodeWord(word: string): number[] {
-    const cached = this.cache.get(word);
-    if (cached !== undefined) return cached;
-    const symbols: number[] = [];
-    const byteIds = this.tables.byteIds;
-    for (const b of utf8.encode(word)) {
-      // Without an unknown token there is nothing to emit for a byte missing from the vocabulary;
-      // HF drops it too. Byte-level vocabularies (GPT-2's included) contain all 256.
-      if (byteIds[b] >= 0) symbols.push(byteIds[b]);
-    }
-    const ids = this.merger.merge(symbols);
-    if (word.length <= MAX_CACHED_WORD) {
-      if (this.cache.size >= MAX_CACHE_ENTRIES) this.cache.clear();
-      this.cache.set(word, ids);
-    }
+    if (addSpecial) for (const id of this.tables.wrap.suffix) ids.push(id);
     return ids;
   }
 
@@ -84,11 +83,21 @@ export class BpeTokenizer implements Tokenizer {
     return tokenBytes.subarray(tokenOffsets[id], tokenOffsets[id + 1]);
   }
 
-  decode(ids: ArrayLike<number>): string {
+  private isSpecial(id: number): boolean {
+    return this.special[id] === 1;
+  }
+
+  decode(ids: ArrayLike<number>, options: DecodeOptions = {}): string {
+    const skip = options.skipSpecialTokens ?? false;
+    const start = this.tables.textStart;
+    const state = { pending: initialPending(start) };
     const parts: Uint8Array[] = [];
     let length = 0;
     for (let i = 0; i < ids.length; i++) {
-      const bytes = this.tokenBytes(ids[i]);
+      const id = ids[i];
+      const raw = this.tokenBytes(id);
+      if (raw.length === 0 || (skip && this.isSpecial(id))) continue;
+      const bytes = applyTextStart(start, raw, state);
       parts.push(bytes);
       length += bytes.length;
     }
@@ -102,7 +111,11 @@ export class BpeTokenizer implements Tokenizer {
     return this.textDecoder.decode(all);
   }
 
-  createStreamDecoder(): StreamDecoder {
-    return createStreamDecoder((id) => this.tokenBytes(id));
+  /** The text starts after the context's last text token; its special tokens do not count. */
+  createStreamDecoder(context: readonly number[] = []): StreamDecoder {
+    const start = this.tables.textStart;
+    const state = { pending: initialPending(start) };
+    for (const id of context) if (state.pending > 0 && !this.isSpecial(id)) applyTextStart(start, this.tokenBytes(id), state);
+    return createStreamDecoder((id) => (this.isSpecial(id) ? this.tokenBytes(id) : applyTextStart(start, this.tokenBytes(id), state)));
   }
 }
