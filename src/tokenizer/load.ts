@@ -81,7 +81,8 @@ export async function readTokenizerFolder(dir: string): Promise<CompiledTokenize
   const configFile = file("tokenizer_config.json");
   const config = (await exists(configFile)) ? await readJsonObject(configFile) : null;
   const jinjaFile = file("chat_template.jinja");
-  const chatTemplate = templateFromConfig(config) ?? ((await exists(jinjaFile)) ? await readText(jinjaFile) : null);
+  // chat_template.jinja, written by current transformers, wins over tokenizer_config.json as it does there.
+  const chatTemplate = (await exists(jinjaFile)) ? await readText(jinjaFile) : templateFromConfig(config);
 
   // Without a config, fall back to what HF's GPT2Tokenizer assumes: <|endoftext|> is both.
   const bos = config === null ? "<|endoftext|>" : tokenContent(config["bos_token"]);
