@@ -4,6 +4,7 @@ import type { BackendKind } from "../kernels/index.js";
 import { defaultModelDir } from "../model/default-model.js";
 import type { LoadOptions } from "../engine/llm.js";
 import type { WeightDType } from "../model/matrix.js";
+import { KV_DTYPES } from "../kernels/backend.js";
 
 /** Options every model-loading command shares, in parseArgs form. */
 export const modelOptions = {
@@ -12,6 +13,7 @@ export const modelOptions = {
   backend: { type: "string" },
   threads: { type: "string" },
   dtype: { type: "string" },
+  "kv-dtype": { type: "string" },
   quiet: { type: "boolean" },
   json: { type: "boolean" },
 } as const;
@@ -61,6 +63,7 @@ export function loadOptions(values: FlagValues): LoadOptions {
     backend: choiceFlag(values, "backend", BACKENDS) ?? "wasm",
     threads: threadsFlag(values),
     dtype: choiceFlag(values, "dtype", DTYPES) ?? "f32",
+    kvDtype: choiceFlag(values, "kv-dtype", KV_DTYPES) ?? "f32",
     quiet: values.quiet === true,
     tokenizer: stringFlag(values, "tokenizer"),
   };

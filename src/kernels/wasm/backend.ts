@@ -375,6 +375,7 @@ class WasmBackend implements Backend {
     const names = ATTENTION_NAMES;
     const outPtr = this.rowsPtr(out, row, t, width, names.kernel, names.out);
     const qPtr = this.rowsPtr(q, row, t, width, names.kernel, names.q);
+    const kvHalves = this.kvHalves(kv, names);
     const kPtr = this.ptr(k, 0, names.k);
     const vPtr = this.ptr(v, k.length, names.v);
     const table = this.tables.stage(kv, Math.ceil((pos + t) / blockSize), blockSize * kvWidth);
@@ -392,6 +393,7 @@ class WasmBackend implements Backend {
     a[AttentionArgs.nKVHead] = nKVHead;
     a[AttentionArgs.headDim] = headDim;
     a[AttentionArgs.scratch] = scratchPtr;
+    a[AttentionArgs.kvHalves] = kvHalves;
     // Each head's P_c and its chunks' [m_c, l_c] (assembly/attention.ts).
     a[AttentionArgs.work] = this.grow("work", width + 2 * nHead * Math.ceil((pos + t) / this.kernels.attnChunkPositions)).byteOffset;
     // Few chunks of several heads each: a thread then reads longer runs of every cached row.
@@ -433,6 +435,7 @@ class WasmBackend implements Backend {
     }
     this.tables.reserve(tableEntries);
     if (this.descs.length < DECODE_DESC_INTS * count) this.descs = this.arena.i32(Math.max(DECODE_DESC_INTS * count, 2 * this.descs.length));
+    const kvHalves = this.kvHalves(kvs[0], names);
     let scoresAt = this.grow("scores", scores).byteOffset;
     const stats = this.grow("stats", 2 * chunks * nHead).byteOffset;
     const partials = this.grow("partials", chunks * width).byteOffset;
@@ -442,6 +445,7 @@ class WasmBackend implements Backend {
       const visible = positions[i] + 1;
       const n = Math.ceil(visible / chunkPositions);
       const used = Math.ceil(visible / kv.blockSize);
+      if (this.kvHalves(kv, names) !== kvHalves) throw new Error(`${names.kernel}: sequence ${i}'s cache is not stored as sequence 0's is`);
       d[at + D.out] = outPtr + i * rowBytes;
       d[at + D.q] = qPtr + i * rowBytes;
       d[at + D.k] = this.ptr(kv.k, 0, names.k);
@@ -465,10 +469,18 @@ class WasmBackend implements Backend {
     a[AttentionDecodeArgs.nHead] = nHead;
     a[AttentionDecodeArgs.nKVHead] = nKVHead;
     a[AttentionDecodeArgs.headDim] = headDim;
+    a[AttentionDecodeArgs.kvHalves] = kvHalves;
     this.dispatch(Op.AttentionDecodeBatch, macs, NS_PER_ATTENTION_MAC, chunks, 1, 4);
     for (let i = 0, at = 0; i < count; i++, at += DECODE_DESC_INTS) {
       this.kernels.attnCombine(d[at + D.out], d[at + D.partials], d[at + D.stats], d[at + D.chunks], nHead, headDim);
     }
+  }
+
+  /** 1 if a cache holds halves, 0 if f32; its keys and values must be stored alike. */
+  private kvHalves(kv: KVView, names: ArgNames): number {
+    const halves = kv.k instanceof Uint16Array;
+    if (halves !== kv.v instanceof Uint16Array) throw new Error(`${names.kernel}: kv.k and kv.v are stored differently`);
+    return halves ? 1 : 0;
   }
 
   readSum(data: WeightArray): number {

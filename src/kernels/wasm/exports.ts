@@ -21,9 +21,9 @@ export interface KernelExports {
   readonly siluMul: Kernel; // (out, gateUp, d, i0, i1)
   readonly gelu: Kernel; // (x, i0, i1)
   readonly addInPlace: Kernel; // (x, y, i0, i1)
-  readonly attention: Kernel; // (out, q, k, v, table, blockSize, pos, t, nHead, nKVHead, headDim, scratch, work, h0, h1)
+  readonly attention: Kernel; // (out, q, k, v, table, blockSize, pos, t, nHead, nKVHead, headDim, scratch, work, h0, h1, kvHalves)
   readonly attnCombine: Kernel; // (out, partials, stats, chunks, nHead, headDim)
-  readonly attnBatchChunks: Kernel; // (desc, count, i0, i1, nHead, nKVHead, headDim)
+  readonly attnBatchChunks: Kernel; // (desc, count, i0, i1, nHead, nKVHead, headDim, kvHalves)
   readonly readSum: Kernel; // (out, data, i0, i1): out = wrapping sum of the words of bytes [i0, i1)
   /** Positions per chunk of attention's sums (CHUNK in assembly/attention.ts). */
   readonly attnChunkPositions: number;

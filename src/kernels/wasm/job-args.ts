@@ -35,10 +35,10 @@ export const RopeArgs = args("x", "nHeads", "headDim", "positions", "cos", "sin"
 export const SiluMulArgs = args("out", "gateUp", "d", "n");
 export const GeluArgs = args("x", "length");
 export const AddArgs = args("x", "y", "length");
-/** Prefill attention; `work` holds each head's partial output and its chunks' [m, l]. */
-export const AttentionArgs = args("out", "q", "k", "v", "table", "blockSize", "pos", "t", "nHead", "nKVHead", "headDim", "scratch", "work");
-/** Decode attention of `count` sequences described at `descs` (DecodeDesc each). */
-export const AttentionDecodeArgs = args("descs", "count", "chunks", "nHead", "nKVHead", "headDim");
+/** Prefill attention; `work` holds each head's partial output and its chunks' [m, l]; `kvHalves` is 1 for an f16 cache. */
+export const AttentionArgs = args("out", "q", "k", "v", "table", "blockSize", "pos", "t", "nHead", "nKVHead", "headDim", "scratch", "work", "kvHalves");
+/** Decode attention of `count` sequences described at `descs` (DecodeDesc each), their caches all f32 or all halves (`kvHalves` 1). */
+export const AttentionDecodeArgs = args("descs", "count", "chunks", "nHead", "nKVHead", "headDim", "kvHalves");
 export const ReadSumArgs = args("sums", "data", "bytes");
 
 /**
