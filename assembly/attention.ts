@@ -17,10 +17,13 @@
 // never the arithmetic, so nKVHead = nHead gives multi-head attention's bits. Head loops step the
 // cache head with a counter, started from kvHeadStart(h0) and h0 % group, rather than dividing
 // per head: a division per head and position costs as much as a short dot product.
-// The cache holds f32 or IEEE halves (T = f32 or u16): halves are widened exactly in registers
-// as they are read, so an f16 cache gives the bits of an f32 cache holding the same values.
+// The cache holds f32 (T = f32) or IEEE halves, read in registers as assembly/half.ts explains:
+// T = u16 when q comes scaled by 2^112 (keys read as their values · 2^-112), i16 when q could
+// not be scaled (keys widened to their values); values are read · 2^-112 against softmax
+// weights · 2^112 either way. Every product is the f32 cache's for the same values, so an f16
+// cache gives its bits.
 import { exp4, hmax, hsum, madd, transposeSum4 } from "./math";
-import { halfAt, halves4 } from "./half";
+import { halfAt, halves4, moved4, movedAt, TWO_112 } from "./half";
 
 /**
  * Weights below e^-60 of the largest are set to exactly 0: they change no f32 sum (whose largest
@@ -28,6 +31,11 @@ import { halfAt, halves4 } from "./half";
  * microcode at ~100x the cost — wasm cannot turn on flush-to-zero.
  */
 const CUTOFF: f32 = -60;
+
+/** How the cache is read (the host's KVMode, src/kernels/wasm/job-args.ts): f32; halves with q scaled by 2^112; halves. */
+const KV_F32: i32 = 0;
+const KV_HALVES_SCALED_Q: i32 = 1;
+const KV_HALVES: i32 = 2;
 
 /** Positions per chunk: the unit of the decode split across threads. */
 export const CHUNK: i32 = 32;
@@ -38,18 +46,48 @@ function at<T>(c: usize): usize {
   return sizeof<T>() == 4 ? c : c >> 1;
 }
 
-/** Four cache elements at p as f32. */
+/** Four keys at p, as q is scaled to be multiplied by them. */
 @inline
-function load4<T>(p: usize): v128 {
+function key4<T>(p: usize): v128 {
   if (sizeof<T>() == 4) return v128.load(p);
-  return halves4(v128.load16x4_s(p));
+  if (isSigned<T>()) return halves4(v128.load16x4_s(p));
+  return moved4(v128.load16x4_s(p));
 }
 
-/** One cache element at p as f32. */
+/** One key at p, as key4 reads it. */
 @inline
-function load1<T>(p: usize): f32 {
+function key1<T>(p: usize): f32 {
   if (sizeof<T>() == 4) return load<f32>(p);
-  return halfAt(p);
+  if (isSigned<T>()) return halfAt(p);
+  return movedAt(p);
+}
+
+/** Four values at p: f32, or halves · 2^-112. */
+@inline
+function value4<T>(p: usize): v128 {
+  if (sizeof<T>() == 4) return v128.load(p);
+  return moved4(v128.load16x4_s(p));
+}
+
+/** One value at p, as value4 reads it. */
+@inline
+function value1<T>(p: usize): f32 {
+  if (sizeof<T>() == 4) return load<f32>(p);
+  return movedAt(p);
+}
+
+/** A softmax weight, scaled as values read by value4 need: by 2^112 against halves. */
+@inline
+function weight1<T>(w: f32): f32 {
+  if (sizeof<T>() == 4) return w;
+  return w * TWO_112;
+}
+
+/** Four softmax weights, scaled as weight1 scales one. */
+@inline
+function weights4<T>(w: v128): v128 {
+  if (sizeof<T>() == 4) return w;
+  return f32x4.mul(w, f32x4.splat(TWO_112));
 }
 
 /**
@@ -63,16 +101,16 @@ function dot1<T>(q: usize, k: usize, d: i32): f32 {
   const pairBytes = <usize>(d & ~7) << 2;
   let c: usize = 0;
   for (; c < pairBytes; c += 32) {
-    a = madd(v128.load(q + c), load4<T>(k + at<T>(c)), a);
-    b = madd(v128.load(q + c, 16), load4<T>(k + at<T>(c + 16)), b);
+    a = madd(v128.load(q + c), key4<T>(k + at<T>(c)), a);
+    b = madd(v128.load(q + c, 16), key4<T>(k + at<T>(c + 16)), b);
   }
   if (d & 4) {
-    a = madd(v128.load(q + c), load4<T>(k + at<T>(c)), a);
+    a = madd(v128.load(q + c), key4<T>(k + at<T>(c)), a);
     c += 16;
   }
   let s = hsum(f32x4.add(a, b));
   const bytes = <usize>d << 2;
-  for (; c < bytes; c += 4) s += load<f32>(q + c) * load1<T>(k + at<T>(c));
+  for (; c < bytes; c += 4) s += load<f32>(q + c) * key1<T>(k + at<T>(c));
   return s;
 }
 
@@ -90,29 +128,29 @@ function dot4rows<T>(q: usize, k: usize, stride: usize, d: i32, scale: f32): v12
   for (; c < pairBytes; c += 32) {
     const qa = v128.load(q + c), qb = v128.load(q + c, 16);
     const ca = at<T>(c), cb = at<T>(c + 16);
-    a0 = madd(qa, load4<T>(k + ca), a0);
-    b0 = madd(qb, load4<T>(k + cb), b0);
-    a1 = madd(qa, load4<T>(k1 + ca), a1);
-    b1 = madd(qb, load4<T>(k1 + cb), b1);
-    a2 = madd(qa, load4<T>(k2 + ca), a2);
-    b2 = madd(qb, load4<T>(k2 + cb), b2);
-    a3 = madd(qa, load4<T>(k3 + ca), a3);
-    b3 = madd(qb, load4<T>(k3 + cb), b3);
+    a0 = madd(qa, key4<T>(k + ca), a0);
+    b0 = madd(qb, key4<T>(k + cb), b0);
+    a1 = madd(qa, key4<T>(k1 + ca), a1);
+    b1 = madd(qb, key4<T>(k1 + cb), b1);
+    a2 = madd(qa, key4<T>(k2 + ca), a2);
+    b2 = madd(qb, key4<T>(k2 + cb), b2);
+    a3 = madd(qa, key4<T>(k3 + ca), a3);
+    b3 = madd(qb, key4<T>(k3 + cb), b3);
   }
   if (d & 4) {
     const qa = v128.load(q + c), ca = at<T>(c);
-    a0 = madd(qa, load4<T>(k + ca), a0);
-    a1 = madd(qa, load4<T>(k1 + ca), a1);
-    a2 = madd(qa, load4<T>(k2 + ca), a2);
-    a3 = madd(qa, load4<T>(k3 + ca), a3);
+    a0 = madd(qa, key4<T>(k + ca), a0);
+    a1 = madd(qa, key4<T>(k1 + ca), a1);
+    a2 = madd(qa, key4<T>(k2 + ca), a2);
+    a3 = madd(qa, key4<T>(k3 + ca), a3);
     c += 16;
   }
   let s = transposeSum4(f32x4.add(a0, b0), f32x4.add(a1, b1), f32x4.add(a2, b2), f32x4.add(a3, b3));
   const bytes = <usize>d << 2;
   for (; c < bytes; c += 4) {
     const ck = at<T>(c);
-    const kv = f32x4.replace_lane(f32x4.replace_lane(f32x4.replace_lane(f32x4.splat(load1<T>(k + ck)),
-      1, load1<T>(k1 + ck)), 2, load1<T>(k2 + ck)), 3, load1<T>(k3 + ck));
+    const kv = f32x4.replace_lane(f32x4.replace_lane(f32x4.replace_lane(f32x4.splat(key1<T>(k + ck)),
+      1, key1<T>(k1 + ck)), 2, key1<T>(k2 + ck)), 3, key1<T>(k3 + ck));
     s = f32x4.add(s, f32x4.mul(f32x4.splat(load<f32>(q + c)), kv));
   }
   return f32x4.mul(s, f32x4.splat(scale));
@@ -149,13 +187,13 @@ function axpy1<T>(o: usize, v: usize, a: f32, d: i32): void {
   const av = f32x4.splat(a);
   const end4 = o + (<usize>(d & ~3) << 2);
   while (o < end4) {
-    v128.store(o, madd(av, load4<T>(v), v128.load(o)));
+    v128.store(o, madd(av, value4<T>(v), v128.load(o)));
     o += 16;
     v += sizeof<T>() << 2;
   }
   const end = end4 + (<usize>(d & 3) << 2);
   while (o < end) {
-    store<f32>(o, load<f32>(o) + a * load1<T>(v));
+    store<f32>(o, load<f32>(o) + a * value1<T>(v));
     o += 4;
     v += sizeof<T>();
   }
@@ -170,20 +208,20 @@ function axpy4<T>(o: usize, v: usize, stride: usize, w: v128, d: i32): void {
   const vecBytes = <usize>(d & ~3) << 2;
   for (let c: usize = 0; c < vecBytes; c += 16) {
     const cv = at<T>(c);
-    let acc = madd(w0, load4<T>(v + cv), v128.load(o + c));
-    acc = madd(w1, load4<T>(v1 + cv), acc);
-    acc = madd(w2, load4<T>(v2 + cv), acc);
-    v128.store(o + c, madd(w3, load4<T>(v3 + cv), acc));
+    let acc = madd(w0, value4<T>(v + cv), v128.load(o + c));
+    acc = madd(w1, value4<T>(v1 + cv), acc);
+    acc = madd(w2, value4<T>(v2 + cv), acc);
+    v128.store(o + c, madd(w3, value4<T>(v3 + cv), acc));
   }
   const bytes = <usize>d << 2;
   const a0 = f32x4.extract_lane(w, 0), a1 = f32x4.extract_lane(w, 1);
   const a2 = f32x4.extract_lane(w, 2), a3 = f32x4.extract_lane(w, 3);
   for (let c = vecBytes; c < bytes; c += 4) {
     const cv = at<T>(c);
-    let acc = load<f32>(o + c) + a0 * load1<T>(v + cv);
-    acc += a1 * load1<T>(v1 + cv);
-    acc += a2 * load1<T>(v2 + cv);
-    store<f32>(o + c, acc + a3 * load1<T>(v3 + cv));
+    let acc = load<f32>(o + c) + a0 * value1<T>(v + cv);
+    acc += a1 * value1<T>(v1 + cv);
+    acc += a2 * value1<T>(v2 + cv);
+    store<f32>(o + c, acc + a3 * value1<T>(v3 + cv));
   }
 }
 
@@ -294,7 +332,7 @@ function chunkValues<T>(o: usize, v: usize, table: usize, blockSize: i32, kvRowB
       let sh = s + (<usize>j << 2) + <usize>h0 * strideBytes;
       let kh = kh0, g = g0;
       for (let h = begin; h < end; h += headBytes) {
-        axpy4<T>(o + h, vj + kh, kvRowBytes, v128.load(sh), d);
+        axpy4<T>(o + h, vj + kh, kvRowBytes, weights4<T>(v128.load(sh)), d);
         sh += strideBytes;
         if (++g == group) {
           g = 0;
@@ -307,7 +345,7 @@ function chunkValues<T>(o: usize, v: usize, table: usize, blockSize: i32, kvRowB
       let sh = s + (<usize>j << 2) + <usize>h0 * strideBytes;
       let kh = kh0, g = g0;
       for (let h = begin; h < end; h += headBytes) {
-        axpy1<T>(o + h, vj + kh, load<f32>(sh), d);
+        axpy1<T>(o + h, vj + kh, weight1<T>(load<f32>(sh)), d);
         sh += strideBytes;
         if (++g == group) {
           g = 0;
@@ -407,13 +445,14 @@ function mergeChunk(o: usize, partial: usize, b: f32, c: i32, d: i32): void {
  * Prefill: t query rows at positions [pos, pos + t), heads [h0, h1). Each head owns its row of
  * scores in scratch (stride pos + t), and in `work` its P_c (headDim floats at h·headDim) and
  * [m_c, l_c] (2 floats per chunk from nHead·headDim + 2h·chunks, chunks = ⌈(pos + t) / CHUNK⌉),
- * so threads can take disjoint head ranges. The cache holds halves if kvHalves is 1, else f32.
+ * so threads can take disjoint head ranges. kvMode: KV_F32, KV_HALVES_SCALED_Q or KV_HALVES.
  */
 export function attention(
   out: usize, q: usize, k: usize, v: usize, table: usize, blockSize: i32,
-  pos: i32, t: i32, nHead: i32, nKVHead: i32, headDim: i32, scratch: usize, work: usize, h0: i32, h1: i32, kvHalves: i32,
+  pos: i32, t: i32, nHead: i32, nKVHead: i32, headDim: i32, scratch: usize, work: usize, h0: i32, h1: i32, kvMode: i32,
 ): void {
-  if (kvHalves) attentionOf<u16>(out, q, k, v, table, blockSize, pos, t, nHead, nKVHead, headDim, scratch, work, h0, h1);
+  if (kvMode == KV_HALVES_SCALED_Q) attentionOf<u16>(out, q, k, v, table, blockSize, pos, t, nHead, nKVHead, headDim, scratch, work, h0, h1);
+  else if (kvMode == KV_HALVES) attentionOf<i16>(out, q, k, v, table, blockSize, pos, t, nHead, nKVHead, headDim, scratch, work, h0, h1);
   else attentionOf<f32>(out, q, k, v, table, blockSize, pos, t, nHead, nKVHead, headDim, scratch, work, h0, h1);
 }
 
@@ -504,11 +543,12 @@ export function attnCombine(out: usize, partials: usize, stats: usize, chunks: i
  * chunks, numbered sequence after sequence. Sequence i is described by 12 i32 at desc + 48i
  * (DecodeDesc in src/kernels/wasm/job-args.ts): out,
  * q, k, v, table, blockSize, scores, visible, stats, partials (as attnChunks takes them), its first
- * item and its number of chunks. Each chunk is computed as attnChunks computes it alone. The
- * caches hold halves if kvHalves is 1, else f32.
+ * item and its number of chunks. Each chunk is computed as attnChunks computes it alone. kvMode
+ * as attention takes it, for all the sequences.
  */
-export function attnBatchChunks(desc: usize, count: i32, i0: i32, i1: i32, nHead: i32, nKVHead: i32, headDim: i32, kvHalves: i32): void {
-  if (kvHalves) batchChunksOf<u16>(desc, count, i0, i1, nHead, nKVHead, headDim);
+export function attnBatchChunks(desc: usize, count: i32, i0: i32, i1: i32, nHead: i32, nKVHead: i32, headDim: i32, kvMode: i32): void {
+  if (kvMode == KV_HALVES_SCALED_Q) batchChunksOf<u16>(desc, count, i0, i1, nHead, nKVHead, headDim);
+  else if (kvMode == KV_HALVES) batchChunksOf<i16>(desc, count, i0, i1, nHead, nKVHead, headDim);
   else batchChunksOf<f32>(desc, count, i0, i1, nHead, nKVHead, headDim);
 }
 

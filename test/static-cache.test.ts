@@ -5,6 +5,7 @@ import { createReferenceBackend } from "../src/kernels/reference.js";
 import type { ModelShape } from "../src/model/shape.js";
 import type { KVArray } from "../src/kernels/backend.js";
 import { f32ToF16 } from "../src/numeric/half.js";
+import { userErrorMatching } from "./helpers.js";
 
 /** Elements whose bits are not all zero (so -0 counts for halves). */
 function nonzero(a: KVArray): number {
@@ -42,16 +43,24 @@ describe("StaticKVCache", () => {
     assert.equal(StaticKVCache.bytes(shape, 3, 8, "f16") * 2, StaticKVCache.bytes(shape, 3, 8, "f32"));
     assert.equal(StaticKVCache.bytes(shape, 3, 8, "f16"), cache.k.byteLength + cache.v.byteLength);
     // 1 + 2^-11 is a tie between 1 and 1 + 2^-10: to even, 1. 1 + 3·2^-11 rounds up to 1 + 2^-9.
-    // 70000 overflows to inf; 2^-20 is a subnormal half; -0 keeps its sign.
-    const k = Float32Array.of(1 + 2 ** -11, 1 + 3 * 2 ** -11, 70000, 2 ** -20);
+    // 65519 rounds down to the largest half; 2^-20 is a subnormal half; -0 keeps its sign.
+    const k = Float32Array.of(1 + 2 ** -11, 1 + 3 * 2 ** -11, 65519, 2 ** -20);
     const v = Float32Array.of(-0, -1.5, 65504, -(2 ** -24));
     cache.update(0, 1, 3, 1, k, 0, v, 0, 4);
     const at = ((0 * 3 + 1) * 8 + 3) * 4;
-    assert.deepEqual([...cache.k.subarray(at, at + 4)], [0x3c00, 0x3c02, 0x7c00, 0x0010]);
+    assert.deepEqual([...cache.k.subarray(at, at + 4)], [0x3c00, 0x3c02, 0x7bff, 0x0010]);
     assert.deepEqual([...cache.v.subarray(at, at + 4)], [0x8000, 0xbe00, 0x7bff, 0x8001]);
-    assert.deepEqual([...k].map(f32ToF16), [0x3c00, 0x3c02, 0x7c00, 0x0010], "the same rounding as numeric/half.ts");
+    assert.deepEqual([...k].map(f32ToF16), [0x3c00, 0x3c02, 0x7bff, 0x0010], "the same rounding as numeric/half.ts");
     assert.equal(nonzero(cache.k), 4);
     assert.equal(nonzero(cache.v), 4, "-0 is stored as its own bits");
+  });
+
+  it("f16: refuses a key or value no half holds, naming it and the way out", () => {
+    const cache = new StaticKVCache(shape, createReferenceBackend(), 1, shape.contextLength, "f16");
+    for (const bad of [65520, -1e6, Infinity, NaN]) {
+      const k = Float32Array.of(1, 2, bad, 3);
+      assert.throws(() => cache.update(0, 0, 0, 1, k, 0, Float32Array.of(1, 2, 3, 4), 0, 4), userErrorMatching(new RegExp(`^a key or value of ${bad} is beyond the f16 KV cache \\(finite halves, \\|x\\| < 65520\\): use the f32 KV cache \\(--kv-dtype f32\\)$`)));
+    }
   });
 
   it("refuses positions beyond its length", () => {
