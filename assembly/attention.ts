@@ -451,9 +451,9 @@ export function attention(
   out: usize, q: usize, k: usize, v: usize, table: usize, blockSize: i32,
   pos: i32, t: i32, nHead: i32, nKVHead: i32, headDim: i32, scratch: usize, work: usize, h0: i32, h1: i32, kvMode: i32,
 ): void {
-  if (kvMode == KV_HALVES_SCALED_Q) attentionOf<u16>(out, q, k, v, table, blockSize, pos, t, nHead, nKVHead, headDim, scratch, work, h0, h1);
-  else if (kvMode == KV_HALVES) attentionOf<i16>(out, q, k, v, table, blockSize, pos, t, nHead, nKVHead, headDim, scratch, work, h0, h1);
-  else attentionOf<f32>(out, q, k, v, table, blockSize, pos, t, nHead, nKVHead, headDim, scratch, work, h0, h1);
+  if (kvMode == KV_F32) attentionOf<f32>(out, q, k, v, table, blockSize, pos, t, nHead, nKVHead, headDim, scratch, work, h0, h1);
+  else if (kvMode == KV_HALVES_SCALED_Q) attentionOf<u16>(out, q, k, v, table, blockSize, pos, t, nHead, nKVHead, headDim, scratch, work, h0, h1);
+  else attentionOf<i16>(out, q, k, v, table, blockSize, pos, t, nHead, nKVHead, headDim, scratch, work, h0, h1);
 }
 
 function attentionOf<T>(
@@ -547,9 +547,9 @@ export function attnCombine(out: usize, partials: usize, stats: usize, chunks: i
  * as attention takes it, for all the sequences.
  */
 export function attnBatchChunks(desc: usize, count: i32, i0: i32, i1: i32, nHead: i32, nKVHead: i32, headDim: i32, kvMode: i32): void {
-  if (kvMode == KV_HALVES_SCALED_Q) batchChunksOf<u16>(desc, count, i0, i1, nHead, nKVHead, headDim);
-  else if (kvMode == KV_HALVES) batchChunksOf<i16>(desc, count, i0, i1, nHead, nKVHead, headDim);
-  else batchChunksOf<f32>(desc, count, i0, i1, nHead, nKVHead, headDim);
+  if (kvMode == KV_F32) batchChunksOf<f32>(desc, count, i0, i1, nHead, nKVHead, headDim);
+  else if (kvMode == KV_HALVES_SCALED_Q) batchChunksOf<u16>(desc, count, i0, i1, nHead, nKVHead, headDim);
+  else batchChunksOf<i16>(desc, count, i0, i1, nHead, nKVHead, headDim);
 }
 
 function batchChunksOf<T>(desc: usize, count: i32, i0: i32, i1: i32, nHead: i32, nKVHead: i32, headDim: i32): void {
