@@ -7,8 +7,7 @@ import { Arena } from "./arena.js";
 import { BlockTables } from "./block-table.js";
 import { compileKernels, instantiateKernels, pickSimdLevel, type KernelExports, type SimdLevel } from "./exports.js";
 import { controlInts, Op } from "./jobs.js";
-import { KVMode } from "./job-args.js";
-import { AddArgs, AttentionArgs, AttentionDecodeArgs, DECODE_DESC_INTS, DecodeDesc, GeluArgs, LayerNormArgs, MatmulArgs, MatmulQ8Args, MatmulQ8F32Args, ReadSumArgs, RmsNormArgs, RopeArgs, SiluMulArgs } from "./job-args.js";
+import { AddArgs, AttentionArgs, AttentionDecodeArgs, DECODE_DESC_INTS, DecodeDesc, GeluArgs, KVMode, LayerNormArgs, MatmulArgs, MatmulQ8Args, MatmulQ8F32Args, ReadSumArgs, RmsNormArgs, RopeArgs, SiluMulArgs } from "./job-args.js";
 import { ThreadPool } from "./pool.js";
 
 export interface WasmBackendOptions {
