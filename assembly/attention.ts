@@ -17,7 +17,13 @@
 // never the arithmetic, so nKVHead = nHead gives multi-head attention's bits. Head loops step the
 // cache head with a counter, started from kvHeadStart(h0) and h0 % group, rather than dividing
 // per head: a division per head and position costs as much as a short dot product.
+// The cache holds f32 (T = f32) or IEEE halves, read in registers as assembly/half.ts explains:
+// T = u16 when q comes scaled by 2^112 (keys read as their values · 2^-112), i16 when q could
+// not be scaled (keys widened to their values); values are read · 2^-112 against softmax
+// weights · 2^112 either way. Every product is the f32 cache's for the same values, so an f16
+// cache gives its bits.
 import { exp4, hmax, hsum, madd, transposeSum4 } from "./math";
+import { halfAt, halves4, moved4, movedAt, TWO_112 } from "./half";
 
 /**
  * Weights below e^-60 of the largest are set to exactly 0: they change no f32 sum (whose largest
@@ -26,8 +32,63 @@ import { exp4, hmax, hsum, madd, transposeSum4 } from "./math";
  */
 const CUTOFF: f32 = -60;
 
+/** How the cache is read (the host's KVMode, src/kernels/wasm/job-args.ts): f32; halves with q scaled by 2^112; halves. */
+const KV_F32: i32 = 0;
+const KV_HALVES_SCALED_Q: i32 = 1;
+const KV_HALVES: i32 = 2;
+
 /** Positions per chunk: the unit of the decode split across threads. */
 export const CHUNK: i32 = 32;
+
+/** Byte offset in a cache row of element c/4 (c a byte offset into an f32 row): c for f32, c/2 for halves. */
+@inline
+function at<T>(c: usize): usize {
+  return sizeof<T>() == 4 ? c : c >> 1;
+}
+
+/** Four keys at p, as q is scaled to be multiplied by them. */
+@inline
+function key4<T>(p: usize): v128 {
+  if (sizeof<T>() == 4) return v128.load(p);
+  if (isSigned<T>()) return halves4(v128.load16x4_s(p));
+  return moved4(v128.load16x4_s(p));
+}
+
+/** One key at p, as key4 reads it. */
+@inline
+function key1<T>(p: usize): f32 {
+  if (sizeof<T>() == 4) return load<f32>(p);
+  if (isSigned<T>()) return halfAt(p);
+  return movedAt(p);
+}
+
+/** Four values at p: f32, or halves · 2^-112. */
+@inline
+function value4<T>(p: usize): v128 {
+  if (sizeof<T>() == 4) return v128.load(p);
+  return moved4(v128.load16x4_s(p));
+}
+
+/** One value at p, as value4 reads it. */
+@inline
+function value1<T>(p: usize): f32 {
+  if (sizeof<T>() == 4) return load<f32>(p);
+  return movedAt(p);
+}
+
+/** A softmax weight, scaled as values read by value4 need: by 2^112 against halves. */
+@inline
+function weight1<T>(w: f32): f32 {
+  if (sizeof<T>() == 4) return w;
+  return w * TWO_112;
+}
+
+/** Four softmax weights, scaled as weight1 scales one. */
+@inline
+function weights4<T>(w: v128): v128 {
+  if (sizeof<T>() == 4) return w;
+  return f32x4.mul(w, f32x4.splat(TWO_112));
+}
 
 /**
  * q·k over d floats: two f32x4 chains, the first over vectors 0, 2, 4, ... (and a last odd one),
@@ -35,21 +96,21 @@ export const CHUNK: i32 = 32;
  * and add.
  */
 @inline
-function dot1(q: usize, k: usize, d: i32): f32 {
+function dot1<T>(q: usize, k: usize, d: i32): f32 {
   let a = f32x4.splat(0), b = f32x4.splat(0);
   const pairBytes = <usize>(d & ~7) << 2;
   let c: usize = 0;
   for (; c < pairBytes; c += 32) {
-    a = madd(v128.load(q + c), v128.load(k + c), a);
-    b = madd(v128.load(q + c, 16), v128.load(k + c, 16), b);
+    a = madd(v128.load(q + c), key4<T>(k + at<T>(c)), a);
+    b = madd(v128.load(q + c, 16), key4<T>(k + at<T>(c + 16)), b);
   }
   if (d & 4) {
-    a = madd(v128.load(q + c), v128.load(k + c), a);
+    a = madd(v128.load(q + c), key4<T>(k + at<T>(c)), a);
     c += 16;
   }
   let s = hsum(f32x4.add(a, b));
   const bytes = <usize>d << 2;
-  for (; c < bytes; c += 4) s += load<f32>(q + c) * load<f32>(k + c);
+  for (; c < bytes; c += 4) s += load<f32>(q + c) * key1<T>(k + at<T>(c));
   return s;
 }
 
@@ -58,7 +119,7 @@ function dot1(q: usize, k: usize, d: i32): f32 {
  * side (eight chains) sharing each q load.
  */
 @inline
-function dot4rows(q: usize, k: usize, stride: usize, d: i32, scale: f32): v128 {
+function dot4rows<T>(q: usize, k: usize, stride: usize, d: i32, scale: f32): v128 {
   const k1 = k + stride, k2 = k1 + stride, k3 = k2 + stride;
   let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
   let b0 = f32x4.splat(0), b1 = f32x4.splat(0), b2 = f32x4.splat(0), b3 = f32x4.splat(0);
@@ -66,28 +127,30 @@ function dot4rows(q: usize, k: usize, stride: usize, d: i32, scale: f32): v128 {
   let c: usize = 0;
   for (; c < pairBytes; c += 32) {
     const qa = v128.load(q + c), qb = v128.load(q + c, 16);
-    a0 = madd(qa, v128.load(k + c), a0);
-    b0 = madd(qb, v128.load(k + c, 16), b0);
-    a1 = madd(qa, v128.load(k1 + c), a1);
-    b1 = madd(qb, v128.load(k1 + c, 16), b1);
-    a2 = madd(qa, v128.load(k2 + c), a2);
-    b2 = madd(qb, v128.load(k2 + c, 16), b2);
-    a3 = madd(qa, v128.load(k3 + c), a3);
-    b3 = madd(qb, v128.load(k3 + c, 16), b3);
+    const ca = at<T>(c), cb = at<T>(c + 16);
+    a0 = madd(qa, key4<T>(k + ca), a0);
+    b0 = madd(qb, key4<T>(k + cb), b0);
+    a1 = madd(qa, key4<T>(k1 + ca), a1);
+    b1 = madd(qb, key4<T>(k1 + cb), b1);
+    a2 = madd(qa, key4<T>(k2 + ca), a2);
+    b2 = madd(qb, key4<T>(k2 + cb), b2);
+    a3 = madd(qa, key4<T>(k3 + ca), a3);
+    b3 = madd(qb, key4<T>(k3 + cb), b3);
   }
   if (d & 4) {
-    const qa = v128.load(q + c);
-    a0 = madd(qa, v128.load(k + c), a0);
-    a1 = madd(qa, v128.load(k1 + c), a1);
-    a2 = madd(qa, v128.load(k2 + c), a2);
-    a3 = madd(qa, v128.load(k3 + c), a3);
+    const qa = v128.load(q + c), ca = at<T>(c);
+    a0 = madd(qa, key4<T>(k + ca), a0);
+    a1 = madd(qa, key4<T>(k1 + ca), a1);
+    a2 = madd(qa, key4<T>(k2 + ca), a2);
+    a3 = madd(qa, key4<T>(k3 + ca), a3);
     c += 16;
   }
   let s = transposeSum4(f32x4.add(a0, b0), f32x4.add(a1, b1), f32x4.add(a2, b2), f32x4.add(a3, b3));
   const bytes = <usize>d << 2;
   for (; c < bytes; c += 4) {
-    const kv = f32x4.replace_lane(f32x4.replace_lane(f32x4.replace_lane(f32x4.splat(load<f32>(k + c)),
-      1, load<f32>(k1 + c)), 2, load<f32>(k2 + c)), 3, load<f32>(k3 + c));
+    const ck = at<T>(c);
+    const kv = f32x4.replace_lane(f32x4.replace_lane(f32x4.replace_lane(f32x4.splat(key1<T>(k + ck)),
+      1, key1<T>(k1 + ck)), 2, key1<T>(k2 + ck)), 3, key1<T>(k3 + ck));
     s = f32x4.add(s, f32x4.mul(f32x4.splat(load<f32>(q + c)), kv));
   }
   return f32x4.mul(s, f32x4.splat(scale));
@@ -102,61 +165,63 @@ function kvHeadStart(h0: i32, group: i32, headBytes: usize): usize {
 /**
  * Scores of one cache row for heads [h0, h1): s[h·strideBytes] = scale · q_h·k_⌊h/group⌋, head
  * after head, so the row is read as one run; out-of-order execution overlaps the heads' chains.
- * kh0 is kvHeadStart(h0) and g0 = h0 % group.
+ * kh0 is kvHeadStart(h0) and g0 = h0 % group; q heads are headBytes apart, cache heads kvHeadBytes.
  */
 @inline
-function rowScores(q: usize, kr: usize, headBytes: usize, group: i32, kh0: usize, g0: i32, h0: i32, h1: i32, d: i32, scale: f32, s: usize, strideBytes: usize): void {
+function rowScores<T>(q: usize, kr: usize, headBytes: usize, kvHeadBytes: usize, group: i32, kh0: usize, g0: i32, h0: i32, h1: i32, d: i32, scale: f32, s: usize, strideBytes: usize): void {
   let sh = s + <usize>h0 * strideBytes;
   let kh = kh0, g = g0;
   for (let o = <usize>h0 * headBytes, end = <usize>h1 * headBytes; o < end; o += headBytes) {
-    store<f32>(sh, dot1(q + o, kr + kh, d) * scale);
+    store<f32>(sh, dot1<T>(q + o, kr + kh, d) * scale);
     sh += strideBytes;
     if (++g == group) {
       g = 0;
-      kh += headBytes;
+      kh += kvHeadBytes;
     }
   }
 }
 
 /** o[0..d) = a·v[0..d) + o[0..d): one position's term of an output. */
 @inline
-function axpy1(o: usize, v: usize, a: f32, d: i32): void {
+function axpy1<T>(o: usize, v: usize, a: f32, d: i32): void {
   const av = f32x4.splat(a);
   const end4 = o + (<usize>(d & ~3) << 2);
   while (o < end4) {
-    v128.store(o, madd(av, v128.load(v), v128.load(o)));
+    v128.store(o, madd(av, value4<T>(v), v128.load(o)));
     o += 16;
-    v += 16;
+    v += sizeof<T>() << 2;
   }
   const end = end4 + (<usize>(d & 3) << 2);
   while (o < end) {
-    store<f32>(o, load<f32>(o) + a * load<f32>(v));
+    store<f32>(o, load<f32>(o) + a * value1<T>(v));
     o += 4;
-    v += 4;
+    v += sizeof<T>();
   }
 }
 
 /** axpy1 for four cache rows `stride` bytes apart with weights w, in row order; o read and written once. */
 @inline
-function axpy4(o: usize, v: usize, stride: usize, w: v128, d: i32): void {
+function axpy4<T>(o: usize, v: usize, stride: usize, w: v128, d: i32): void {
   const v1 = v + stride, v2 = v1 + stride, v3 = v2 + stride;
   const w0 = v128.shuffle<f32>(w, w, 0, 0, 0, 0), w1 = v128.shuffle<f32>(w, w, 1, 1, 1, 1);
   const w2 = v128.shuffle<f32>(w, w, 2, 2, 2, 2), w3 = v128.shuffle<f32>(w, w, 3, 3, 3, 3);
   const vecBytes = <usize>(d & ~3) << 2;
   for (let c: usize = 0; c < vecBytes; c += 16) {
-    let acc = madd(w0, v128.load(v + c), v128.load(o + c));
-    acc = madd(w1, v128.load(v1 + c), acc);
-    acc = madd(w2, v128.load(v2 + c), acc);
-    v128.store(o + c, madd(w3, v128.load(v3 + c), acc));
+    const cv = at<T>(c);
+    let acc = madd(w0, value4<T>(v + cv), v128.load(o + c));
+    acc = madd(w1, value4<T>(v1 + cv), acc);
+    acc = madd(w2, value4<T>(v2 + cv), acc);
+    v128.store(o + c, madd(w3, value4<T>(v3 + cv), acc));
   }
   const bytes = <usize>d << 2;
   const a0 = f32x4.extract_lane(w, 0), a1 = f32x4.extract_lane(w, 1);
   const a2 = f32x4.extract_lane(w, 2), a3 = f32x4.extract_lane(w, 3);
   for (let c = vecBytes; c < bytes; c += 4) {
-    let acc = load<f32>(o + c) + a0 * load<f32>(v + c);
-    acc += a1 * load<f32>(v1 + c);
-    acc += a2 * load<f32>(v2 + c);
-    store<f32>(o + c, acc + a3 * load<f32>(v3 + c));
+    const cv = at<T>(c);
+    let acc = load<f32>(o + c) + a0 * value1<T>(v + cv);
+    acc += a1 * value1<T>(v1 + cv);
+    acc += a2 * value1<T>(v2 + cv);
+    store<f32>(o + c, acc + a3 * value1<T>(v3 + cv));
   }
 }
 
@@ -217,10 +282,11 @@ function expSum(scores: usize, count: i32, mx: f32): f32 {
  * step streams each row once from DRAM, and several row streams at once cost bandwidth.
  */
 @inline
-function scoreRows(q: usize, k: usize, table: usize, blockSize: i32, kvRowBytes: usize, headBytes: usize, group: i32, d: i32,
+function scoreRows<T>(q: usize, k: usize, table: usize, blockSize: i32, kvRowBytes: usize, headBytes: usize, group: i32, d: i32,
   h0: i32, h1: i32, p0: i32, p1: i32, scores: usize, strideBytes: usize, scale: f32, four: bool): void {
   const begin = <usize>h0 * headBytes, end = <usize>h1 * headBytes;
-  const kh0 = kvHeadStart(h0, group, headBytes), g0 = h0 % group;
+  const kvHeadBytes = <usize>d * sizeof<T>();
+  const kh0 = kvHeadStart(h0, group, kvHeadBytes), g0 = h0 % group;
   // Within a block consecutive positions are consecutive rows.
   for (let p = p0; p < p1; ) {
     const run = min(blockSize - p % blockSize, p1 - p);
@@ -232,15 +298,15 @@ function scoreRows(q: usize, k: usize, table: usize, blockSize: i32, kvRowBytes:
       let sh = s + (<usize>j << 2) + <usize>h0 * strideBytes;
       let kh = kh0, g = g0;
       for (let h = begin; h < end; h += headBytes) {
-        v128.store(sh, dot4rows(q + h, kj + kh, kvRowBytes, d, scale));
+        v128.store(sh, dot4rows<T>(q + h, kj + kh, kvRowBytes, d, scale));
         sh += strideBytes;
         if (++g == group) {
           g = 0;
-          kh += headBytes;
+          kh += kvHeadBytes;
         }
       }
     }
-    for (; j < run; j++) rowScores(q, kr + <usize>j * kvRowBytes, headBytes, group, kh0, g0, h0, h1, d, scale, s + (<usize>j << 2), strideBytes);
+    for (; j < run; j++) rowScores<T>(q, kr + <usize>j * kvRowBytes, headBytes, kvHeadBytes, group, kh0, g0, h0, h1, d, scale, s + (<usize>j << 2), strideBytes);
     p += run;
   }
 }
@@ -250,10 +316,11 @@ function scoreRows(q: usize, k: usize, table: usize, blockSize: i32, kvRowBytes:
  * o + h·headBytes (zeroed here), position-major so that each cache row's part is read in one run.
  */
 @inline
-function chunkValues(o: usize, v: usize, table: usize, blockSize: i32, kvRowBytes: usize, headBytes: usize, group: i32, d: i32,
+function chunkValues<T>(o: usize, v: usize, table: usize, blockSize: i32, kvRowBytes: usize, headBytes: usize, group: i32, d: i32,
   h0: i32, h1: i32, p0: i32, p1: i32, scores: usize, strideBytes: usize, four: bool): void {
   const begin = <usize>h0 * headBytes, end = <usize>h1 * headBytes;
-  const kh0 = kvHeadStart(h0, group, headBytes), g0 = h0 % group;
+  const kvHeadBytes = <usize>d * sizeof<T>();
+  const kh0 = kvHeadStart(h0, group, kvHeadBytes), g0 = h0 % group;
   zero(o + begin, end - begin);
   for (let p = p0; p < p1; ) {
     const run = min(blockSize - p % blockSize, p1 - p);
@@ -265,11 +332,11 @@ function chunkValues(o: usize, v: usize, table: usize, blockSize: i32, kvRowByte
       let sh = s + (<usize>j << 2) + <usize>h0 * strideBytes;
       let kh = kh0, g = g0;
       for (let h = begin; h < end; h += headBytes) {
-        axpy4(o + h, vj + kh, kvRowBytes, v128.load(sh), d);
+        axpy4<T>(o + h, vj + kh, kvRowBytes, weights4<T>(v128.load(sh)), d);
         sh += strideBytes;
         if (++g == group) {
           g = 0;
-          kh += headBytes;
+          kh += kvHeadBytes;
         }
       }
     }
@@ -278,11 +345,11 @@ function chunkValues(o: usize, v: usize, table: usize, blockSize: i32, kvRowByte
       let sh = s + (<usize>j << 2) + <usize>h0 * strideBytes;
       let kh = kh0, g = g0;
       for (let h = begin; h < end; h += headBytes) {
-        axpy1(o + h, vj + kh, load<f32>(sh), d);
+        axpy1<T>(o + h, vj + kh, weight1<T>(load<f32>(sh)), d);
         sh += strideBytes;
         if (++g == group) {
           g = 0;
-          kh += headBytes;
+          kh += kvHeadBytes;
         }
       }
     }
@@ -378,15 +445,24 @@ function mergeChunk(o: usize, partial: usize, b: f32, c: i32, d: i32): void {
  * Prefill: t query rows at positions [pos, pos + t), heads [h0, h1). Each head owns its row of
  * scores in scratch (stride pos + t), and in `work` its P_c (headDim floats at h·headDim) and
  * [m_c, l_c] (2 floats per chunk from nHead·headDim + 2h·chunks, chunks = ⌈(pos + t) / CHUNK⌉),
- * so threads can take disjoint head ranges.
+ * so threads can take disjoint head ranges. kvMode: KV_F32, KV_HALVES_SCALED_Q or KV_HALVES.
  */
 export function attention(
+  out: usize, q: usize, k: usize, v: usize, table: usize, blockSize: i32,
+  pos: i32, t: i32, nHead: i32, nKVHead: i32, headDim: i32, scratch: usize, work: usize, h0: i32, h1: i32, kvMode: i32,
+): void {
+  if (kvMode == KV_F32) attentionOf<f32>(out, q, k, v, table, blockSize, pos, t, nHead, nKVHead, headDim, scratch, work, h0, h1);
+  else if (kvMode == KV_HALVES_SCALED_Q) attentionOf<u16>(out, q, k, v, table, blockSize, pos, t, nHead, nKVHead, headDim, scratch, work, h0, h1);
+  else attentionOf<i16>(out, q, k, v, table, blockSize, pos, t, nHead, nKVHead, headDim, scratch, work, h0, h1);
+}
+
+function attentionOf<T>(
   out: usize, q: usize, k: usize, v: usize, table: usize, blockSize: i32,
   pos: i32, t: i32, nHead: i32, nKVHead: i32, headDim: i32, scratch: usize, work: usize, h0: i32, h1: i32,
 ): void {
   const headBytes = <usize>headDim << 2;
   const rowBytes = <usize>nHead * headBytes;
-  const kvRowBytes = <usize>nKVHead * headBytes;
+  const kvRowBytes = <usize>nKVHead * headDim * sizeof<T>();
   const group = nHead / nKVHead;
   const strideBytes = <usize>(pos + t) << 2;
   const scale = <f32>(1 / Math.sqrt(<f64>headDim));
@@ -396,7 +472,7 @@ export function attention(
     const oi = out + <usize>i * rowBytes;
     const visible = pos + i + 1;
     const chunks = (visible + CHUNK - 1) / CHUNK;
-    scoreRows(q + <usize>i * rowBytes, k, table, blockSize, kvRowBytes, headBytes, group, headDim, h0, h1, 0, visible, scratch, strideBytes, scale, true);
+    scoreRows<T>(q + <usize>i * rowBytes, k, table, blockSize, kvRowBytes, headBytes, group, headDim, h0, h1, 0, visible, scratch, strideBytes, scale, true);
     for (let c = 0; c < chunks; c++) {
       const p0 = c * CHUNK;
       chunkStats(scratch, strideBytes, p0, min(CHUNK, visible - p0), h0, h1, stats + (<usize>c << 3), headStats);
@@ -409,7 +485,7 @@ export function attention(
     // P_0 goes straight to the output, P_c of later chunks through `work`.
     for (let c = 0; c < chunks; c++) {
       const p0 = c * CHUNK;
-      chunkValues(c == 0 ? oi : work, v, table, blockSize, kvRowBytes, headBytes, group, headDim, h0, h1, p0, min(p0 + CHUNK, visible), scratch, strideBytes, true);
+      chunkValues<T>(c == 0 ? oi : work, v, table, blockSize, kvRowBytes, headBytes, group, headDim, h0, h1, p0, min(p0 + CHUNK, visible), scratch, strideBytes, true);
       for (let h = h0; h < h1; h++) {
         mergeChunk(oi + <usize>h * headBytes, work + <usize>h * headBytes, load<f32>(stats + <usize>h * headStats + (<usize>c << 3)), c, headDim);
       }
@@ -424,25 +500,25 @@ export function attention(
  * P_c (nHead·headDim floats) at partials + c·nHead·headDim floats, chunk 0's at `out`. Score
  * rows are `visible` apart.
  */
-export function attnChunks(out: usize, q: usize, k: usize, v: usize, table: usize, blockSize: i32, nHead: i32, nKVHead: i32, headDim: i32,
+function attnChunks<T>(out: usize, q: usize, k: usize, v: usize, table: usize, blockSize: i32, nHead: i32, nKVHead: i32, headDim: i32,
   scores: usize, visible: i32, stats: usize, partials: usize, c0: i32, c1: i32): void {
   const headBytes = <usize>headDim << 2;
   const rowBytes = <usize>nHead * headBytes;
-  const kvRowBytes = <usize>nKVHead * headBytes;
+  const kvRowBytes = <usize>nKVHead * headDim * sizeof<T>();
   const group = nHead / nKVHead;
   const strideBytes = <usize>visible << 2;
   const scale = <f32>(1 / Math.sqrt(<f64>headDim));
   // All the K rows, then all the V rows: switching between the two streams chunk by chunk
   // costs more with the cache cold (the prefetchers start over at each switch).
   const end = min(c1 * CHUNK, visible);
-  scoreRows(q, k, table, blockSize, kvRowBytes, headBytes, group, headDim, 0, nHead, c0 * CHUNK, end, scores, strideBytes, scale, false);
+  scoreRows<T>(q, k, table, blockSize, kvRowBytes, headBytes, group, headDim, 0, nHead, c0 * CHUNK, end, scores, strideBytes, scale, false);
   for (let c = c0; c < c1; c++) {
     const p0 = c * CHUNK;
     chunkStats(scores, strideBytes, p0, min(CHUNK, visible - p0), 0, nHead, stats + ((<usize>c * <usize>nHead) << 3), 8);
   }
   for (let c = c0; c < c1; c++) {
     const p0 = c * CHUNK, p1 = min(p0 + CHUNK, visible);
-    chunkValues(c == 0 ? out : partials + <usize>c * rowBytes, v, table, blockSize, kvRowBytes, headBytes, group, headDim, 0, nHead, p0, p1, scores, strideBytes, false);
+    chunkValues<T>(c == 0 ? out : partials + <usize>c * rowBytes, v, table, blockSize, kvRowBytes, headBytes, group, headDim, 0, nHead, p0, p1, scores, strideBytes, false);
   }
 }
 
@@ -467,15 +543,22 @@ export function attnCombine(out: usize, partials: usize, stats: usize, chunks: i
  * chunks, numbered sequence after sequence. Sequence i is described by 12 i32 at desc + 48i
  * (DecodeDesc in src/kernels/wasm/job-args.ts): out,
  * q, k, v, table, blockSize, scores, visible, stats, partials (as attnChunks takes them), its first
- * item and its number of chunks. Each chunk is computed as attnChunks computes it alone.
+ * item and its number of chunks. Each chunk is computed as attnChunks computes it alone. kvMode
+ * as attention takes it, for all the sequences.
  */
-export function attnBatchChunks(desc: usize, count: i32, i0: i32, i1: i32, nHead: i32, nKVHead: i32, headDim: i32): void {
+export function attnBatchChunks(desc: usize, count: i32, i0: i32, i1: i32, nHead: i32, nKVHead: i32, headDim: i32, kvMode: i32): void {
+  if (kvMode == KV_F32) batchChunksOf<f32>(desc, count, i0, i1, nHead, nKVHead, headDim);
+  else if (kvMode == KV_HALVES_SCALED_Q) batchChunksOf<u16>(desc, count, i0, i1, nHead, nKVHead, headDim);
+  else batchChunksOf<i16>(desc, count, i0, i1, nHead, nKVHead, headDim);
+}
+
+function batchChunksOf<T>(desc: usize, count: i32, i0: i32, i1: i32, nHead: i32, nKVHead: i32, headDim: i32): void {
   for (let i = 0; i < count; i++, desc += 48) {
     const first = load<i32>(desc, 40);
     const c0 = max(i0, first) - first;
     const c1 = min(i1, first + load<i32>(desc, 44)) - first;
     if (c0 >= c1) continue;
-    attnChunks(load<usize>(desc), load<usize>(desc, 4), load<usize>(desc, 8), load<usize>(desc, 12), load<usize>(desc, 16), load<i32>(desc, 20),
+    attnChunks<T>(load<usize>(desc), load<usize>(desc, 4), load<usize>(desc, 8), load<usize>(desc, 12), load<usize>(desc, 16), load<i32>(desc, 20),
       nHead, nKVHead, headDim, load<usize>(desc, 24), load<i32>(desc, 28), load<usize>(desc, 32), load<usize>(desc, 36), c0, c1);
   }
 }

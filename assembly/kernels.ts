@@ -2,6 +2,7 @@
 // memory and a range of rows / heads / elements, so worker threads can split one call.
 export { matmulF32 } from "./matmul";
 export { matmulF16, scaleForF16 } from "./f16";
+export { scaleForHalves } from "./half";
 export { matmulQ8, matmulQ8F32, quantizeQ8 } from "./q8";
 export { layerNorm, rmsNorm } from "./norm";
 export { gelu, addInPlace, siluMul } from "./elementwise";

@@ -93,7 +93,24 @@ describe("flags with limits", () => {
 
   it("--kv-memory beyond the 4 GiB wasm limit: exit 1 with the numbers and what to change", async () => {
     const r = await runCli(["serve", "--kv-memory", "5000", "--port", "0"]);
-    assertUserError(r, /^nanogpt-infer: the model and its caches need 4\.\d\d GiB of wasm memory \(\d+ bytes\), more than the 4 GiB \(4294967296 bytes\) wasm32 can address: the f32 weights take 0\.\d\d GiB and the KV cache \(--kv-memory 5000 MB\) 4\.88 GiB; keep the KV cache under \d+ MB with a smaller --kv-memory$/m);
+    assertUserError(r, /^nanogpt-infer: the model and its caches need 4\.\d\d GiB of wasm memory \(\d+ bytes\), more than the 4 GiB \(4294967296 bytes\) wasm32 can address: the f32 weights take 0\.\d\d GiB and the KV cache \(--kv-memory 5000 MB of f32\) 4\.88 GiB; keep the KV cache under \d+ MB with a smaller --kv-memory$/m);
+  });
+
+  it("--kv-dtype: f32 or f16, anything else exits 1 naming the choices", async () => {
+    const r = await runCli(["generate", "ROMEO:", "--kv-dtype", "q8", "--max-tokens", "2"]);
+    assertUserError(r, /^nanogpt-infer: --kv-dtype must be one of f32, f16, got "q8"$/m);
+    // The same greedy tokens from both caches on the default model (generation.test has the tolerances).
+    const run = async (kv: string) => {
+      const ok = await runCli(["generate", "ROMEO:", "--kv-dtype", kv, "--temperature", "0", "--max-tokens", "40", "--json"]);
+      assert.equal(ok.status, 0, ok.stderr);
+      return (JSON.parse(ok.stdout) as { tokens: number[] }).tokens;
+    };
+    assert.deepEqual(await run("f16"), await run("f32"));
+  });
+
+  it("--kv-memory beyond the 4 GiB wasm limit with --kv-dtype f16: the halves are what is counted", async () => {
+    const r = await runCli(["serve", "--kv-memory", "5000", "--kv-dtype", "f16", "--port", "0"]);
+    assertUserError(r, /the KV cache \(--kv-memory 5000 MB of f16\) 4\.88 GiB; keep the KV cache under \d+ MB with a smaller --kv-memory$/m);
   });
 
   it("--kv-memory 2100 (past 2 GiB of wasm memory) serves", async () => {

@@ -31,6 +31,29 @@ function onto(b: Backend, src: Float32Array): Float32Array {
   return a;
 }
 
+function ontoHalves(b: Backend, src: Uint16Array): Uint16Array {
+  const a = b.allocU16(src.length);
+  a.set(src);
+  return a;
+}
+
+/**
+ * An f16 KV cache's contents for random values: rounded to nearest even, with awkward halves
+ * mixed in (zeros of both signs, the smallest and largest subnormals, the smallest normal).
+ */
+function kvHalves(a: Float32Array): Uint16Array {
+  const special = [0x0000, 0x8000, 0x0001, 0x83ff, 0x0400, 0x3c00];
+  return Uint16Array.from(a, (x, i) => (i % 29 === 5 ? special[i % special.length] : f32ToF16(x)));
+}
+
+/** Halves as the f32 values they stand for. */
+function widenHalves(h: Uint16Array): Float32Array {
+  const table = f16Table();
+  return Float32Array.from(h, (x) => table[x]);
+}
+
+type KVStorage = "f32" | "f16";
+
 function ontoMatrix(b: Backend, w: Matrix): Matrix {
   if (w.kind === "f32") return { ...w, data: onto(b, w.data) };
   if (w.kind === "f16") {
@@ -782,14 +805,28 @@ describe("attention", () => {
     return { k: random(poolBlocks * c.blockSize * width, rand), v: random(poolBlocks * c.blockSize * width, rand), table };
   }
 
-  function check(c: Case, poolBlocks: number, seed: number, tableInMemory: boolean): void {
+  /**
+   * With `storage` f16 the cache holds halves: the reference must give the bits it gives over
+   * their f32 values, and so must every wasm backend (widening is exact, the arithmetic the same).
+   */
+  function check(c: Case, poolBlocks: number, seed: number, tableInMemory: boolean, storage: KVStorage = "f32", bigQ = false): void {
     const rand = rng(seed);
     const width = c.nHead * c.headDim;
     const nKVHead = c.nKVHead ?? c.nHead;
-    const { k, v, table } = makeKv(c, rand, poolBlocks);
+    const kv32 = makeKv(c, rand, poolBlocks);
+    const { table } = kv32;
+    const kh = storage === "f16" ? kvHalves(kv32.k) : null, vh = storage === "f16" ? kvHalves(kv32.v) : null;
+    const k = kh === null ? kv32.k : widenHalves(kh), v = vh === null ? kv32.v : widenHalves(vh);
     const q = random(c.t * width, rand, 2);
+    // A query too large to scale by 2^112: the kernel reads the halves widened instead.
+    if (bigQ) q[0] = 70000;
     const want = new Float32Array(c.t * width);
     ref.attention(want, q, 0, { k, v, blockTable: table, blockSize: c.blockSize }, c.pos, c.t, c.nHead, nKVHead, c.headDim, new Float32Array(c.nHead * (c.pos + c.t)));
+    if (kh !== null && vh !== null) {
+      const fromHalves = new Float32Array(c.t * width);
+      ref.attention(fromHalves, q, 0, { k: kh, v: vh, blockTable: table, blockSize: c.blockSize }, c.pos, c.t, c.nHead, nKVHead, c.headDim, new Float32Array(c.nHead * (c.pos + c.t)));
+      assertSameBits(fromHalves, bits(want), `reference attention over halves ${JSON.stringify(c)}`);
+    }
     if (nKVHead !== c.nHead) {
       // Grouped heads are multi-head attention over a cache whose heads are repeated (HF's repeat_kv).
       const full = new Float32Array(c.t * width);
@@ -821,6 +858,12 @@ describe("attention", () => {
       const out = onto(backend, sentinel);
       backend.attention(out, onto(backend, qInBatch), lead, kv, c.pos, c.t, c.nHead, nKVHead, c.headDim, backend.allocF32(c.nHead * (c.pos + c.t)));
       assertClose(out, wantInBatch, f32Tol(wantInBatch), `${label} attention at row ${lead} ${JSON.stringify(c)}`);
+      if (kh !== null && vh !== null) {
+        const halves = onto(backend, sentinel);
+        const kvh: KVView = { ...kv, k: ontoHalves(backend, kh), v: ontoHalves(backend, vh) };
+        backend.attention(halves, onto(backend, qInBatch), lead, kvh, c.pos, c.t, c.nHead, nKVHead, c.headDim, backend.allocF32(c.nHead * (c.pos + c.t)));
+        assertSameBits(halves, bits(out), `${label} attention over halves at row ${lead} ${JSON.stringify(c)}`);
+      }
       if (nKVHead !== c.nHead) {
         // Grouping changes which cache head is read, never the arithmetic: the same bits as
         // multi-head attention over the repeated heads.
@@ -870,6 +913,75 @@ describe("attention", () => {
     }
   });
 
+  test("f16 cache: static and paged layouts, odd head dims, prefill and decode", () => {
+    let seed = 700;
+    for (const nHead of [1, 3]) for (const headDim of [1, 5, 16, 64]) for (const [pos, t] of [[0, 1], [0, 4], [6, 3], [30, 2]]) {
+      check({ nHead, headDim, pos, t, blockSize: 40 }, 1, seed++, false, "f16");
+    }
+    for (const nHead of [3, 12]) for (const headDim of [3, 8, 64]) for (const [pos, t] of [[0, 6], [5, 4], [13, 3], [33, 1]]) {
+      check({ nHead, headDim, pos, t, blockSize: 4 }, 12, seed++, seed % 2 === 0, "f16");
+    }
+    check({ nHead: 12, headDim: 64, pos: 300, t: 1, blockSize: 512 }, 1, seed++, false, "f16");
+    check({ nHead: 2, headDim: 7, pos: 150, t: 1, blockSize: 16 }, 12, seed++, true, "f16");
+  });
+
+  test("f16 cache with a query too large to scale: keys widened as read, the same bits", () => {
+    let seed = 900;
+    for (const [nHead, nKVHead] of [[3, 3], [6, 2]]) for (const headDim of [5, 16, 64]) for (const [pos, t] of [[0, 1], [0, 4], [33, 1], [30, 5]]) {
+      check({ nHead, nKVHead, headDim, pos, t, blockSize: 4 }, 16, seed++, false, "f16", true);
+    }
+  });
+
+  test("f16 cache, grouped-query attention: paged and static", () => {
+    let seed = 800;
+    for (const [nHead, nKVHead] of groupings) for (const headDim of [10, 64]) for (const [pos, t] of [[0, 5], [16, 17], [35, 1]]) {
+      check({ nHead, nKVHead, headDim, pos, t, blockSize: 16 }, 8, seed++, seed % 2 === 0, "f16");
+    }
+    for (const [nHead, nKVHead] of groupings) check({ nHead, nKVHead, headDim: 6, pos: 12, t: 6, blockSize: 128 }, 1, seed++, false, "f16");
+  });
+
+  test("f16 cache: every half widens to its own value (vector lanes and scalar tails)", () => {
+    // One cached position: attention's output is its value row, times weight 1 and 1 / 1.
+    const table = f16Table();
+    const expect = (got: Float32Array, halves: Uint16Array, what: string) => {
+      for (let i = 0; i < halves.length; i++) {
+        const want = table[halves[i]];
+        if (!(Number.isNaN(want) ? Number.isNaN(got[i]) : got[i] === want)) assert.fail(`${what}: half 0x${halves[i].toString(16)} gave ${got[i]}, want ${want}`);
+      }
+    };
+    // Every finite half: the cache never holds inf or NaN (copyToKV refuses them).
+    const all = Uint16Array.from({ length: 65536 }, (_, h) => h).filter((h) => (h & 0x7c00) !== 0x7c00);
+    for (const { label, backend: b } of wasm) {
+      const headDim = 4096;
+      const q = b.allocF32(headDim), out = b.allocF32(headDim), k = b.allocU16(headDim), v = b.allocU16(headDim);
+      for (let s = 0; s < all.length; s += headDim) {
+        v.fill(0);
+        v.set(all.subarray(s, s + headDim));
+        b.attention(out, q, 0, { k, v, blockTable: Int32Array.of(0), blockSize: 1 }, 0, 1, 1, 1, headDim, b.allocF32(1));
+        expect(out, v.subarray(0, Math.min(headDim, all.length - s)), `${label} vector lanes`);
+      }
+    }
+    const b = wasm[0].backend;
+    const q = b.allocF32(3), out = b.allocF32(3), k = b.allocU16(3), v = b.allocU16(3);
+    for (let s = 0; s < all.length; s += 3) {
+      const part = all.subarray(s, Math.min(s + 3, all.length));
+      v.fill(0);
+      v.set(part);
+      b.attention(out, q, 0, { k, v, blockTable: Int32Array.of(0), blockSize: 1 }, 0, 1, 1, 1, 3, b.allocF32(1));
+      expect(out.subarray(0, part.length), part, "scalar tail");
+    }
+  });
+
+  test("rejects a cache whose keys and values are stored differently", () => {
+    const b = wasm[0].backend;
+    const kv: KVView = { k: b.allocU16(32), v: b.allocF32(32), blockTable: Int32Array.from([0]), blockSize: 4 };
+    assert.throws(() => b.attention(b.allocF32(16), b.allocF32(16), 0, kv, 0, 2, 2, 2, 4, b.allocF32(4)), /kv.k and kv.v are stored differently/);
+    assert.throws(() => b.attentionDecode(b.allocF32(8), b.allocF32(8), 0, [kv], Int32Array.of(1), 1, 2, 2, 4), /kv.k and kv.v are stored differently/);
+    const f32kv: KVView = { ...kv, v: b.allocU16(32), k: b.allocF32(32) };
+    const f16kv: KVView = { ...kv, v: b.allocU16(32), k: b.allocU16(32) };
+    assert.throws(() => b.attentionDecode(b.allocF32(16), b.allocF32(16), 0, [{ ...f32kv, v: f32kv.k }, f16kv], Int32Array.of(1, 1), 2, 2, 2, 4), /sequence 1's cache is not stored as sequence 0's is/);
+  });
+
   test("rejects key/value heads that do not divide the query heads", () => {
     const kv: KVView = { k: new Float32Array(64), v: new Float32Array(64), blockTable: Int32Array.from([0]), blockSize: 4 };
     for (const { label, backend: b } of [{ label: "reference", backend: ref }, ...wasm]) {
@@ -895,7 +1007,7 @@ describe("attention", () => {
    * their rows at `lead` of q and out. Every backend must give each sequence the bits its own
    * `attention` call gives it, leave the other rows alone, and match the reference.
    */
-  function checkDecodeBatch(nHead: number, headDim: number, positions: number[], lead: number, seed: number, nKVHead = nHead, blockSize = 4): void {
+  function checkDecodeBatch(nHead: number, headDim: number, positions: number[], lead: number, seed: number, nKVHead = nHead, blockSize = 4, storage: KVStorage = "f32"): void {
     const rand = rng(seed);
     const width = nHead * headDim, kvWidth = nKVHead * headDim, count = positions.length;
     const used = positions.map((p) => Math.ceil((p + 1) / blockSize));
@@ -907,7 +1019,9 @@ describe("attention", () => {
     }
     let next = 0;
     const tables = used.map((u) => Int32Array.from(order.slice(next, (next += u))));
-    const k = random(poolBlocks * blockSize * kvWidth, rand), v = random(poolBlocks * blockSize * kvWidth, rand);
+    const k32 = random(poolBlocks * blockSize * kvWidth, rand), v32 = random(poolBlocks * blockSize * kvWidth, rand);
+    const kh = storage === "f16" ? kvHalves(k32) : null, vh = storage === "f16" ? kvHalves(v32) : null;
+    const k = kh === null ? k32 : widenHalves(kh), v = vh === null ? v32 : widenHalves(vh);
     const rows = lead + count + 1;
     const q = random(rows * width, rand, 2);
     const sentinel = random(rows * width, rand);
@@ -934,6 +1048,17 @@ describe("attention", () => {
       backend.attentionDecode(out, qb, lead, kvs, pos, count, nHead, nKVHead, headDim);
       assertSameBits(out, bits(alone), `${label} ${what}: each sequence as alone`);
       assertClose(out, refOut, f32Tol(refOut), `${label} ${what}: against the reference`);
+      if (kh !== null && vh !== null) {
+        const khb = ontoHalves(backend, kh), vhb = ontoHalves(backend, vh);
+        const halves = onto(backend, sentinel);
+        backend.attentionDecode(halves, qb, lead, kvs.map((kv) => ({ ...kv, k: khb, v: vhb })), pos, count, nHead, nKVHead, headDim);
+        assertSameBits(halves, bits(out), `${label} ${what}: halves as their f32 values`);
+      }
+    }
+    if (kh !== null && vh !== null) {
+      const refHalves = sentinel.slice();
+      ref.attentionDecode(refHalves, q, lead, tables.map((t) => ({ k: kh, v: vh, blockTable: t, blockSize })), pos, count, nHead, nKVHead, headDim);
+      assert.deepEqual(refHalves, refOut, `reference ${what}: halves as their f32 values`);
     }
     // The reference agrees with itself one sequence at a time.
     const refAlone = sentinel.slice();
@@ -956,6 +1081,17 @@ describe("attention", () => {
       checkDecodeBatch(nHead, 8, [0, 15, 16, 33, 100, 2], 1, seed++, nKVHead, 16);
       checkDecodeBatch(nHead, 64, [70, 5, 31], 2, seed++, nKVHead, 16);
       checkDecodeBatch(nHead, 10, [77, 0, 40, 32], 0, seed++, nKVHead, 128);
+    }
+  });
+
+  test("batched decode over an f16 cache: each sequence its own bits, the f32 cache's over the same values", () => {
+    checkDecodeBatch(2, 5, [5, 0, 33, 70, 1], 1, 451, 2, 4, "f16");
+    checkDecodeBatch(4, 16, [130, 2, 64, 31, 32, 95, 200, 7, 9], 2, 452, 4, 4, "f16");
+    checkDecodeBatch(12, 64, [300, 17], 0, 453, 12, 4, "f16");
+    let seed = 460;
+    for (const [nHead, nKVHead] of groupings) {
+      checkDecodeBatch(nHead, 8, [0, 15, 16, 33, 100, 2], 1, seed++, nKVHead, 16, "f16");
+      checkDecodeBatch(nHead, 10, [77, 0, 40, 32], 0, seed++, nKVHead, 128, "f16");
     }
   });
 
@@ -1147,15 +1283,18 @@ describe("results depend on nothing but the row's own inputs", () => {
    * every backend as a decode step, as part of one prefill of all rows, and as part of prefill
    * chunks of several sizes (including single rows): always the same bits.
    */
-  function checkAttention(c: KvCase, seed: number): void {
+  function checkAttention(c: KvCase, seed: number, storage: KVStorage = "f32"): void {
     const rand = rng(seed);
     const width = c.nHead * c.headDim;
     const nKVHead = c.nKVHead ?? c.nHead;
     const blocks = Math.ceil(c.total / c.blockSize) + 2;
     const order = Array.from({ length: blocks }, (_, i) => i).reverse(); // a non-trivial block table
     const table = Int32Array.from(order.slice(0, Math.ceil(c.total / c.blockSize)));
-    const k = random(blocks * c.blockSize * nKVHead * c.headDim, rand);
-    const v = random(blocks * c.blockSize * nKVHead * c.headDim, rand);
+    const k32 = random(blocks * c.blockSize * nKVHead * c.headDim, rand);
+    const v32 = random(blocks * c.blockSize * nKVHead * c.headDim, rand);
+    // An f16 cache runs below, with every result the bits of the f32 cache holding its values.
+    const kh = kvHalves(k32), vh = kvHalves(v32);
+    const k = storage === "f16" ? widenHalves(kh) : k32, v = storage === "f16" ? widenHalves(vh) : v32;
     const q = random(c.total * width, rand, 3);
     const run = (b: Backend, kv: KVView, qb: Float32Array, pos: number, t: number): Float32Array => {
       const out = b.allocF32(t * width);
@@ -1171,7 +1310,9 @@ describe("results depend on nothing but the row's own inputs", () => {
     // Prefill chunks ending at every kind of boundary: single rows, mid-block, mid-position-chunk.
     const cuts = [0, 1, 2, 7, 40, 41, Math.floor(c.total / 2), c.total - 1, c.total].filter((x, i, a) => x <= c.total && (i === 0 || x > a[i - 1]));
     for (const { label, backend } of wasm) {
-      const kv: KVView = { k: onto(backend, k), v: onto(backend, v), blockTable: table, blockSize: c.blockSize };
+      const kv: KVView = storage === "f16"
+        ? { k: ontoHalves(backend, kh), v: ontoHalves(backend, vh), blockTable: table, blockSize: c.blockSize }
+        : { k: onto(backend, k), v: onto(backend, v), blockTable: table, blockSize: c.blockSize };
       const qb = onto(backend, q);
       for (const p of decodeRows) assertSameBits(run(backend, kv, qb, p, 1), alone[p], `${label} ${what}: decode at ${p}`);
       const whole = run(backend, kv, qb, 0, c.total);
@@ -1198,6 +1339,14 @@ describe("results depend on nothing but the row's own inputs", () => {
     checkAttention({ nHead: 6, nKVHead: 2, headDim: 64, blockSize: 16, total: 150 }, 36);
     checkAttention({ nHead: 9, nKVHead: 3, headDim: 10, blockSize: 512, total: 90 }, 37);
     checkAttention({ nHead: 4, nKVHead: 1, headDim: 8, blockSize: 4, total: 50 }, 38);
+  });
+
+  test("f16 cache: decode, prefill and prefill chunks, any thread count, the f32 cache's bits", () => {
+    checkAttention({ nHead: 12, headDim: 64, blockSize: 16, total: 300 }, 40, "f16");
+    checkAttention({ nHead: 3, headDim: 5, blockSize: 4, total: 77 }, 41, "f16");
+    checkAttention({ nHead: 5, headDim: 7, blockSize: 512, total: 100 }, 42, "f16");
+    checkAttention({ nHead: 6, nKVHead: 2, headDim: 64, blockSize: 16, total: 150 }, 43, "f16");
+    checkAttention({ nHead: 9, nKVHead: 3, headDim: 10, blockSize: 512, total: 90 }, 44, "f16");
   });
 
   test("layerNorm, gelu and add: a row's bits alone and in a batch", () => {

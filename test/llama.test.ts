@@ -57,8 +57,10 @@ describe("llama-tiny-random (GQA 4/2) beyond the shared golden checks", () => {
     const shape = { nLayer: 2, nHead: 4, nKVHead: 2, headDim: 16, vocabSize: 1000, contextLength: 128 };
     const blockSize = 16;
     // keys and values × layers × positions × (2 KV heads · 16) floats × 4 bytes
-    assert.equal(PagedKVCache.bytesPerBlock(shape, blockSize), 2 * 2 * blockSize * 2 * 16 * 4);
-    assert.equal(PagedKVCache.bytesPerBlock({ ...shape, nKVHead: 4 }, blockSize), 2 * PagedKVCache.bytesPerBlock(shape, blockSize));
+    assert.equal(PagedKVCache.bytesPerBlock(shape, blockSize, "f32"), 2 * 2 * blockSize * 2 * 16 * 4);
+    assert.equal(PagedKVCache.bytesPerBlock({ ...shape, nKVHead: 4 }, blockSize, "f32"), 2 * PagedKVCache.bytesPerBlock(shape, blockSize, "f32"));
+    // Halves: 2 bytes an element.
+    assert.equal(PagedKVCache.bytesPerBlock(shape, blockSize, "f16"), 2 * 2 * blockSize * 2 * 16 * 2);
   });
 });
 

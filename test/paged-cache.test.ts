@@ -1,7 +1,9 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { LLM, logSoftmaxAt } from "../src/engine/llm.js";
-import { LLMEngine } from "../src/engine/llm-engine.js";
+import { LLMEngine, type EngineOptions } from "../src/engine/llm-engine.js";
+import { tokenLogprobs, type TokenLogprobs } from "../src/engine/logprobs.js";
+import { rejectsWith } from "./helpers.js";
 import { PagedKVCache } from "../src/engine/paged-cache.js";
 import { resolveSamplingParams, type SamplingParams } from "../src/engine/sampling-params.js";
 import { createReferenceBackend } from "../src/kernels/reference.js";
@@ -132,6 +134,46 @@ describe("LLMEngine over the paged cache (reference backend, default model)", ()
     } finally {
       engine.close();
     }
+  });
+});
+
+describe("f16 KV cache", () => {
+  it("the paged cache gives the static cache's tokens and logprobs, bit for bit, through batching and chunked prefill", async () => {
+    const engine = await LLMEngine.load(defaultModelDir, { backend: "wasm", threads: 2, maxBatch: 3, maxStepTokens: 8, kvDtype: "f16" });
+    const llm = await LLM.load(defaultModelDir, { backend: "wasm", threads: 2, maxBatch: 1, kvDtype: "f16" });
+    try {
+      assert.ok(engine.cache.k instanceof Uint16Array && engine.cache.v instanceof Uint16Array);
+      const vocab = engine.shape.vocabSize;
+      const ps = prompts(3).map((p) => engine.tokenizer.encode(p));
+      const results = await Promise.all(ps.map((ids) => engine.add({ promptIds: ids, params: params({ temperature: 0, maxTokens: 20 }), logprobs: vocab, promptLogprobs: vocab }).result));
+      ps.forEach((ids, i) => {
+        const r = results[i];
+        assert.deepEqual(r.tokenIds, llm.generateBatch([ids], params({ temperature: 0, maxTokens: 20 }))[0].tokens, `prompt ${i}`);
+        const all = [...ids, ...r.tokenIds];
+        const want: TokenLogprobs[] = [];
+        llm.forEachPositionLogits(all.slice(0, -1), (pos, logits) => want.push(tokenLogprobs(logits, all[pos + 1], vocab)));
+        assert.deepEqual([...(r.promptLogprobs ?? []), ...(r.logprobs ?? [])], want, `prompt ${i}: logprobs`);
+      });
+    } finally {
+      engine.close();
+      llm.close();
+    }
+  });
+
+  it("holds twice the blocks in the same KV memory, and a bad kvDtype is refused", async () => {
+    const f32 = await LLMEngine.load(defaultModelDir, { backend: "reference", maxBatch: 2, kvMemoryMB: 3 });
+    const f16 = await LLMEngine.load(defaultModelDir, { backend: "reference", maxBatch: 2, kvMemoryMB: 3, kvDtype: "f16" });
+    try {
+      assert.equal(f16.blocks.numBlocks, 2 * f32.blocks.numBlocks);
+      assert.equal(f16.cache.k.byteLength, f32.cache.k.byteLength);
+    } finally {
+      f32.close();
+      f16.close();
+    }
+    // What a JavaScript caller could pass.
+    const bad: EngineOptions = JSON.parse('{"kvDtype": "q8"}');
+    await rejectsWith(LLMEngine.load(defaultModelDir, { backend: "reference", ...bad }), /^invalid kvDtype "q8": must be one of f32, f16$/);
+    await rejectsWith(LLM.load(defaultModelDir, { backend: "reference", ...bad }), /^invalid kvDtype "q8": must be one of f32, f16$/);
   });
 });
 

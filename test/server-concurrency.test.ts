@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import v8 from "node:v8";
 import { runInNewContext } from "node:vm";
@@ -6,7 +7,10 @@ import OpenAI from "openai";
 import { LLM } from "../src/engine/llm.js";
 import { LLMEngine } from "../src/engine/llm-engine.js";
 import { startServer, type RunningServer } from "../src/server/server.js";
-import { defaultModelDir } from "./paths.js";
+import { startServeChild } from "./helpers.js";
+import { defaultModelDir, repoRoot } from "./paths.js";
+
+const main = path.join(repoRoot, "dist", "src", "cli", "main.js");
 
 const SPEAKERS = ["ROMEO", "JULIET", "MERCUTIO", "KING RICHARD III", "First Citizen", "GLOUCESTER", "LADY ANNE", "BUCKINGHAM"];
 
@@ -77,6 +81,35 @@ describe("continuous batching through the server (default model, reference backe
     assert.ok(hits >= 160, `prefix tokens found in the cache: ${hits}`);
     assert.ok(warm < cold * 0.6, `time to first token: ${cold.toFixed(0)} ms cold, ${warm.toFixed(0)} ms with the prefix cached`);
     assert.ok((await metric("nanogpt_prefix_cache_hit_rate")) > 0);
+  });
+});
+
+describe("nanogpt-infer serve --kv-dtype f16 (child process, wasm backend)", () => {
+  it("12 concurrent streams each equal their solo greedy output over a static f16 cache; then every block is free", async () => {
+    const prompts = Array.from({ length: 12 }, (_, i) => `${SPEAKERS[i % SPEAKERS.length]}:${"\nO, ".repeat(i % 4)}`);
+    const lengths = prompts.map((_, i) => 8 + ((i * 11) % 41));
+    const llm = await LLM.load(defaultModelDir, { backend: "wasm", threads: 1, maxBatch: 12, kvDtype: "f16" });
+    const reference = llm.generateBatch(prompts, { temperature: 0, maxTokens: 48, ignoreEos: true });
+    const expected = reference.map((r, i) => llm.detokenize(r.tokens.slice(0, lengths[i])));
+    llm.close();
+    const { child, url, log } = await startServeChild(main, ["--port", "0", "--kv-dtype", "f16", "--max-batch", "8", "--max-step-tokens", "16", "--threads", "1", "--quiet"]);
+    try {
+      assert.match(log(), /tokens of f16\)/);
+      const client = new OpenAI({ baseURL: `${url}/v1`, apiKey: "none", maxRetries: 0 });
+      const texts = await Promise.all(
+        prompts.map(async (prompt, i) => {
+          const stream = await client.completions.create({ model: "shakespeare-byte-gpt2", prompt, max_tokens: lengths[i], temperature: 0, stream: true, ...{ ignore_eos: true } });
+          let text = "";
+          for await (const chunk of stream) text += chunk.choices.map((c) => c.text).join("");
+          return text;
+        }),
+      );
+      prompts.forEach((_, i) => assert.equal(texts[i], expected[i], `request ${i}`));
+      const metrics = await (await fetch(`${url}/metrics`)).text();
+      assert.match(metrics, /^nanogpt_kv_blocks_used 0$/m);
+    } finally {
+      child.kill("SIGTERM");
+    }
   });
 });
 

@@ -4,7 +4,7 @@ import { Rng } from "../engine/rng.js";
 import type { WeightArray } from "../kernels/backend.js";
 import { intFlag, loadOptions, modelOptions, modelSource, type Command } from "./options.js";
 
-export const benchHelp = `nanogpt-infer bench [--model DIR] [--threads N] [--prompt-len P] [--gen G] [--dtype f32|f16|q8] [--simd auto|relaxed|baseline] [--repeat R] [--warmup W] [--profile] [--json]
+export const benchHelp = `nanogpt-infer bench [--model DIR] [--threads N] [--prompt-len P] [--gen G] [--dtype f32|f16|q8] [--kv-dtype f32|f16] [--simd auto|relaxed|baseline] [--repeat R] [--warmup W] [--profile] [--json]
   times prefill of a P-token prompt and greedy decode of G tokens (median of R runs, after W warm-up runs of the same shape, default 2);
   prints {prefill_tok_s, decode_tok_s, ttft_ms, peak_rss_mb, load_ms}, and the decode ceiling measured between the runs:
   how fast the threads read what a decode step reads in full, the weights and the KV cache at the run's mean position
@@ -25,6 +25,7 @@ export interface BenchResult {
   backend: string;
   threads: number;
   dtype: string;
+  kv_dtype: string;
   prompt_len: number;
   gen: number;
   profile?: { kernel: string; calls: number; ms: number; share: number }[];
@@ -95,6 +96,7 @@ export async function benchCommand(argv: string[]): Promise<void> {
       backend: llm.backend.name,
       threads: llm.backend.threads,
       dtype: options.dtype ?? "f32",
+      kv_dtype: options.kvDtype ?? "f32",
       prompt_len: promptLen,
       gen,
       profile: llm.profiler?.report().map((p) => ({ ...p, ms: round(p.ms), share: Math.round((p.ms / lastDecodeMs) * 1000) / 1000 })),
@@ -104,7 +106,7 @@ export async function benchCommand(argv: string[]): Promise<void> {
       return;
     }
     process.stdout.write(
-      `${result.backend}, ${result.dtype}: prefill ${result.prefill_tok_s} tok/s (ttft ${result.ttft_ms} ms), decode ${result.decode_tok_s} tok/s, peak RSS ${result.peak_rss_mb} MB, load ${result.load_ms} ms\n` +
+      `${result.backend}, ${result.dtype}, ${result.kv_dtype} KV: prefill ${result.prefill_tok_s} tok/s (ttft ${result.ttft_ms} ms), decode ${result.decode_tok_s} tok/s, peak RSS ${result.peak_rss_mb} MB, load ${result.load_ms} ms\n` +
         `decode ceiling: ${round(weightBytes / 1e6)} MB of weights + ${round(kvBytes / 1e6)} MB of KV cache per token read at ${result.read_gb_s} GB/s = ${result.decode_ceiling_tok_s} tok/s; ` +
         `decode runs at ${Math.round((result.decode_tok_s / result.decode_ceiling_tok_s) * 100)}% of it\n`,
     );

@@ -4,6 +4,7 @@ import { enableRelaxedSimd, type BackendKind } from "../kernels/index.js";
 import { defaultModelDir } from "../model/default-model.js";
 import type { LoadOptions } from "../engine/llm.js";
 import type { WeightDType } from "../model/matrix.js";
+import { KV_DTYPES } from "../kernels/backend.js";
 
 /** Options every model-loading command shares, in parseArgs form. */
 export const modelOptions = {
@@ -13,6 +14,7 @@ export const modelOptions = {
   threads: { type: "string" },
   dtype: { type: "string" },
   simd: { type: "string" },
+  "kv-dtype": { type: "string" },
   quiet: { type: "boolean" },
   json: { type: "boolean" },
 } as const;
@@ -63,6 +65,7 @@ export function loadOptions(values: FlagValues): LoadOptions {
     threads: threadsFlag(values),
     dtype: choiceFlag(values, "dtype", DTYPES) ?? "f32",
     simd: simdFlag(values),
+    kvDtype: choiceFlag(values, "kv-dtype", KV_DTYPES) ?? "f32",
     quiet: values.quiet === true,
     tokenizer: stringFlag(values, "tokenizer"),
   };

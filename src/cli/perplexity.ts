@@ -4,7 +4,7 @@ import { LLM } from "../engine/llm.js";
 import { intFlag, loadOptions, modelOptions, modelSource, stringFlag, type Command } from "./options.js";
 import { readText } from "./tokenize.js";
 
-export const perplexityHelp = `nanogpt-infer perplexity --file F [--model DIR] [--context N] [--dtype f32|f16|q8] [--simd auto|relaxed|baseline] [--json]
+export const perplexityHelp = `nanogpt-infer perplexity --file F [--model DIR] [--context N] [--dtype f32|f16|q8] [--kv-dtype f32|f16] [--simd auto|relaxed|baseline] [--json]
   mean next-token loss over consecutive, non-overlapping windows of N tokens (default: the context)`;
 
 export async function perplexityCommand(argv: string[]): Promise<void> {

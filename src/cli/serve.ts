@@ -15,6 +15,7 @@ export const serveHelp = `nanogpt-infer serve [options]   OpenAI-compatible HTTP
   --served-model-name NAME   the model id clients use (default: the model folder's name)
   --max-batch N       sequences decoded together at most (default 64)
   --kv-memory MB      KV cache pool size (default: max-batch full contexts, at most 1024 MB)
+  --kv-dtype f32|f16  KV cache elements (default f32); f16 holds twice the tokens in the same memory
   --block-size N      positions per KV block (default 16)
   --max-step-tokens N tokens per forward pass, decode + prefill chunks (default 256)
   --max-queue N       waiting sequences at most; beyond, requests get 429 (default 1024)
@@ -82,7 +83,7 @@ export async function serveCommand(argv: string[]): Promise<void> {
   const b = engine.blocks.stats();
   log(
     `serving ${engine.modelName} on ${server.url} (backend ${engine.backend.name}, max batch ${engine.maxBatch}, ` +
-      `KV pool ${b.numBlocks} blocks × ${b.blockSize} positions = ${b.numBlocks * b.blockSize} tokens)`,
+      `KV pool ${b.numBlocks} blocks × ${b.blockSize} positions = ${b.numBlocks * b.blockSize} tokens of ${engine.cache.dtype})`,
   );
 
   await new Promise<void>((resolve) => {

@@ -1,6 +1,7 @@
 import { randomInt } from "node:crypto";
 import path from "node:path";
 import { UserError } from "../errors.js";
+import type { KVDType } from "../kernels/backend.js";
 import type { Backend } from "../kernels/index.js";
 import type { LoadedModel } from "../model/load.js";
 import type { ModelSpec } from "../model/model.js";
@@ -8,7 +9,7 @@ import type { ModelShape } from "../model/shape.js";
 import type { Tokenizer } from "../tokenizer/index.js";
 import { BlockManager, type BlockStats } from "./block-manager.js";
 import { tokenLogprobs } from "./logprobs.js";
-import { loadOnBackend, type KVBudget, type ModelLoadOptions } from "./load-model.js";
+import { kvDTypeOf, loadOnBackend, type KVBudget, type ModelLoadOptions } from "./load-model.js";
 import { ModelRunner } from "./model-runner.js";
 import { PagedKVCache } from "./paged-cache.js";
 import { checkContextLength, checkPrompt } from "./prompt-checks.js";
@@ -95,9 +96,10 @@ export class LLMEngine {
     this.contextLength = checkContextLength(options.contextLength, shape);
     this.maxQueue = positiveInt(options.maxQueue ?? DEFAULTS.maxQueue, "maxQueue");
     const maxStepTokens = Math.max(positiveInt(options.maxStepTokens ?? DEFAULTS.maxStepTokens, "maxStepTokens"), maxBatch);
-    const numBlocks = options.numBlocks ?? poolBlocks(shape, this.contextLength, options.kvMemoryMB, blockSize, maxBatch);
+    const kvDtype = kvDTypeOf(options);
+    const numBlocks = options.numBlocks ?? poolBlocks(shape, this.contextLength, options.kvMemoryMB, blockSize, maxBatch, kvDtype);
     positiveInt(numBlocks, "numBlocks");
-    this.cache = new PagedKVCache(shape, backend, numBlocks, blockSize, maxBatch, this.contextLength);
+    this.cache = new PagedKVCache(shape, backend, numBlocks, blockSize, maxBatch, this.contextLength, kvDtype);
     this.blocks = new BlockManager(numBlocks, blockSize);
     this.scheduler = new Scheduler(this.blocks, this.cache.tables, {
       maxBatch,
@@ -114,9 +116,10 @@ export class LLMEngine {
     const budget = (spec: ModelSpec): KVBudget => {
       const blockSize = positiveInt(options.blockSize ?? DEFAULTS.blockSize, "blockSize");
       const contextLength = checkContextLength(options.contextLength, spec.shape);
-      const numBlocks = options.numBlocks ?? poolBlocks(spec.shape, contextLength, options.kvMemoryMB, blockSize, positiveInt(options.maxBatch ?? DEFAULTS.maxBatch, "maxBatch"));
+      const kvDtype = kvDTypeOf(options);
+      const numBlocks = options.numBlocks ?? poolBlocks(spec.shape, contextLength, options.kvMemoryMB, blockSize, positiveInt(options.maxBatch ?? DEFAULTS.maxBatch, "maxBatch"), kvDtype);
       const what = options.numBlocks !== undefined ? `${numBlocks} blocks` : options.kvMemoryMB !== undefined ? `--kv-memory ${options.kvMemoryMB} MB` : "the default pool";
-      return { bytes: numBlocks * PagedKVCache.bytesPerBlock(spec.shape, blockSize), what, flag: "--kv-memory" };
+      return { bytes: numBlocks * PagedKVCache.bytesPerBlock(spec.shape, blockSize, kvDtype), what: `${what} of ${kvDtype}`, flag: "--kv-memory" };
     };
     const { model, tokenizer, eosTokenIds, backend } = await loadOnBackend(source, options, budget);
     try {
@@ -307,8 +310,8 @@ function positiveInt(n: number, what: string): number {
 }
 
 /** KV pool blocks for `kvMemoryMB` MiB, or by default maxBatch full contexts capped at 1 GiB. */
-function poolBlocks(shape: ModelShape, contextLength: number, kvMemoryMB: number | undefined, blockSize: number, maxBatch: number): number {
-  const bytesPerBlock = PagedKVCache.bytesPerBlock(shape, blockSize);
+function poolBlocks(shape: ModelShape, contextLength: number, kvMemoryMB: number | undefined, blockSize: number, maxBatch: number, kvDtype: KVDType): number {
+  const bytesPerBlock = PagedKVCache.bytesPerBlock(shape, blockSize, kvDtype);
   if (kvMemoryMB === undefined) {
     const full = maxBatch * Math.ceil(contextLength / blockSize);
     return Math.max(1, Math.min(full, Math.floor((DEFAULTS.defaultKvCapMB * 2 ** 20) / bytesPerBlock)));

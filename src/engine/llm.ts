@@ -1,12 +1,13 @@
 import { randomInt } from "node:crypto";
 import { UserError } from "../errors.js";
+import type { KVArray, KVDType } from "../kernels/backend.js";
 import type { Backend } from "../kernels/index.js";
 import { profileBackend, type KernelProfiler } from "../kernels/profile.js";
 import type { Model, ModelSpec } from "../model/model.js";
-import { kvWidth, type ModelShape } from "../model/shape.js";
+import type { ModelShape } from "../model/shape.js";
 import type { EncodeOptions, Tokenizer } from "../tokenizer/index.js";
 import { decodeOne, prefill } from "./generate.js";
-import { loadOnBackend, type KVBudget, type ModelLoadOptions } from "./load-model.js";
+import { kvDTypeOf, loadOnBackend, type KVBudget, type ModelLoadOptions } from "./load-model.js";
 import { ModelRunner } from "./model-runner.js";
 import { resolveSamplingParams, type SamplingParams } from "./sampling-params.js";
 import { checkContextLength, checkPrompt } from "./prompt-checks.js";
@@ -65,13 +66,14 @@ export class LLM {
     readonly maxBatch: number,
     contextLength: number,
     private readonly prefillChunk: number,
+    kvDtype: KVDType,
     /** Per-kernel timings when loaded with `profile: true`. */
     readonly profiler: KernelProfiler | null = null,
   ) {
     this.shape = model.shape;
     this.eosTokenIds = endTokenIds(declaredEosTokenIds, tokenizer);
     this.contextLength = contextLength;
-    this.cache = new StaticKVCache(model.shape, backend, maxBatch, contextLength);
+    this.cache = new StaticKVCache(model.shape, backend, maxBatch, contextLength, kvDtype);
     this.runner = new ModelRunner(model, this.cache, {
       maxTokens: Math.max(prefillChunk, maxBatch),
       maxChunks: maxBatch,
@@ -82,10 +84,11 @@ export class LLM {
   static async load(modelSource: string, options: LoadOptions = {}): Promise<LLM> {
     const maxBatch = options.maxBatch ?? 1;
     if (!Number.isInteger(maxBatch) || maxBatch < 1) throw new UserError(`invalid maxBatch ${maxBatch}: must be an integer >= 1`);
+    const kvDtype = kvDTypeOf(options);
     const budget = (spec: ModelSpec): KVBudget => {
       const contextLength = checkContextLength(options.contextLength, spec.shape);
-      const bytes = 2 * spec.shape.nLayer * maxBatch * contextLength * kvWidth(spec.shape) * Float32Array.BYTES_PER_ELEMENT;
-      return { bytes, what: `${maxBatch} × ${contextLength} positions`, flag: "context length" };
+      const bytes = StaticKVCache.bytes(spec.shape, maxBatch, contextLength, kvDtype);
+      return { bytes, what: `${maxBatch} × ${contextLength} positions of ${kvDtype}`, flag: "context length" };
     };
     let profiler: KernelProfiler | null = null;
     const { model, tokenizer, eosTokenIds, backend } = await loadOnBackend(modelSource, options, budget, (created) => {
@@ -93,7 +96,7 @@ export class LLM {
       return profiler?.backend ?? created;
     });
     try {
-      return new LLM(model, tokenizer, eosTokenIds, backend, maxBatch, checkContextLength(options.contextLength, model.shape), options.prefillChunk ?? 128, profiler);
+      return new LLM(model, tokenizer, eosTokenIds, backend, maxBatch, checkContextLength(options.contextLength, model.shape), options.prefillChunk ?? 128, kvDtype, profiler);
     } catch (e) {
       backend.close();
       throw e;
@@ -189,7 +192,7 @@ export class LLM {
    * decode step's attention reads besides the weights (decodeWeightArrays). For measuring the
    * decode ceiling (bench); makes new views on every call.
    */
-  cachedKV(slot: number, positions: number): Float32Array[] {
+  cachedKV(slot: number, positions: number): KVArray[] {
     return this.cache.filledRows(slot, positions);
   }
 

@@ -1,3 +1,5 @@
+import { UserError } from "../errors.js";
+import { KV_DTYPES, type KVDType } from "../kernels/backend.js";
 import { createBackend, type Backend, type BackendKind, type BackendOptions } from "../kernels/index.js";
 import { openModel } from "../model/load.js";
 import type { WeightDType } from "../model/matrix.js";
@@ -14,10 +16,19 @@ export interface ModelLoadOptions {
   simd?: BackendOptions["simd"];
   /** Weight storage: "f32", "f16" (IEEE half, widened as read), or "q8" (int8 with a scale per 32 weights). */
   dtype?: WeightDType;
+  /** KV cache storage: "f32" (the default) or "f16" (IEEE halves: half the memory and the reads). */
+  kvDtype?: KVDType;
   /** No download progress on stderr when the model comes from the Hub. */
   quiet?: boolean;
   /** The tokenizer.bin of a llama2.c .bin checkpoint (which does not carry its own). */
   tokenizer?: string;
+}
+
+/** The KV cache storage options ask for, checked. */
+export function kvDTypeOf(options: ModelLoadOptions): KVDType {
+  const dtype = options.kvDtype ?? "f32";
+  if (!KV_DTYPES.includes(dtype)) throw new UserError(`invalid kvDtype ${JSON.stringify(dtype)}: must be one of ${KV_DTYPES.join(", ")}`);
+  return dtype;
 }
 
 /** The KV cache a caller will allocate, so it is counted before any weight is read. */

@@ -1,5 +1,5 @@
-import type { Backend, KVView } from "../kernels/backend.js";
-import { copyFloats } from "../model/copy.js";
+import { KV_ELEMENT_BYTES, type Backend, type KVArray, type KVDType, type KVView } from "../kernels/backend.js";
+import { copyToKV } from "../model/copy.js";
 import type { KVCache } from "../model/kv-cache.js";
 import { kvWidth, type ModelShape } from "../model/shape.js";
 
@@ -7,19 +7,27 @@ import { kvWidth, type ModelShape } from "../model/shape.js";
  * The static KV cache: allocated once, shaped (layers, batch, position, kv_heads, head_dim),
  * so a sequence's keys for one layer are one contiguous (P, nkv, hs) slab that attention walks in
  * order. Attention sees it as a paged cache with one block of P positions per sequence.
+ * Elements are f32 or halves (`dtype`), rounded as they are stored.
  */
 export class StaticKVCache implements KVCache {
-  readonly k: Float32Array; // (L, B, P, nkv, hs)
-  readonly v: Float32Array; // (L, B, P, nkv, hs)
+  readonly k: KVArray; // (L, B, P, nkv, hs)
+  readonly v: KVArray; // (L, B, P, nkv, hs)
   private readonly views: KVView[][]; // [layer][slot]
   private readonly rowWidth: number; // nkv * hs floats per position
 
-  constructor(shape: ModelShape, backend: Backend, readonly batchSize: number, readonly maxPositions: number = shape.contextLength) {
+  constructor(
+    shape: ModelShape,
+    backend: Backend,
+    readonly batchSize: number,
+    readonly maxPositions: number = shape.contextLength,
+    readonly dtype: KVDType = "f32",
+  ) {
     const { nLayer: L } = shape;
     const C = kvWidth(shape);
     this.rowWidth = C;
-    this.k = backend.allocF32(L * batchSize * maxPositions * C);
-    this.v = backend.allocF32(L * batchSize * maxPositions * C);
+    const alloc = (n: number): KVArray => (dtype === "f16" ? backend.allocU16(n) : backend.allocF32(n));
+    this.k = alloc(L * batchSize * maxPositions * C);
+    this.v = alloc(L * batchSize * maxPositions * C);
     const layerSize = batchSize * maxPositions * C;
     this.views = [];
     for (let l = 0; l < L; l++) {
@@ -34,9 +42,14 @@ export class StaticKVCache implements KVCache {
     const C = this.rowWidth;
     const offset = this.rowOffset(layer, slot, pos);
     for (let i = 0; i < t; i++) {
-      copyFloats(this.k, offset + i * C, k, kAt + i * stride, C);
-      copyFloats(this.v, offset + i * C, v, vAt + i * stride, C);
+      copyToKV(this.k, offset + i * C, k, kAt + i * stride, C);
+      copyToKV(this.v, offset + i * C, v, vAt + i * stride, C);
     }
+  }
+
+  /** Bytes of keys and values a cache of this shape and dtype takes: what LLM.load budgets. */
+  static bytes(shape: ModelShape, batchSize: number, maxPositions: number, dtype: KVDType): number {
+    return 2 * shape.nLayer * batchSize * maxPositions * kvWidth(shape) * KV_ELEMENT_BYTES[dtype];
   }
 
   view(layer: number, slot: number): KVView {
@@ -48,9 +61,9 @@ export class StaticKVCache implements KVCache {
    * values: what a decode step's attention reads with that many positions visible. New views
    * on every call: for measurements, not for the forward pass.
    */
-  filledRows(slot: number, positions: number): Float32Array[] {
+  filledRows(slot: number, positions: number): KVArray[] {
     if (positions > this.maxPositions) throw new Error(`StaticKVCache: position ${positions} beyond ${this.maxPositions}`);
-    const rows: Float32Array[] = [];
+    const rows: KVArray[] = [];
     for (let l = 0; l < this.views.length; l++) {
       const begin = this.rowOffset(l, slot, 0), end = this.rowOffset(l, slot, positions);
       rows.push(this.k.subarray(begin, end), this.v.subarray(begin, end));

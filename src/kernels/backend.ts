@@ -46,6 +46,17 @@ export type Matrix = F32Matrix | F16Matrix | Q8Matrix;
 export type WeightArray = Float32Array | Uint16Array | Int8Array;
 
 /**
+ * What a KV cache stores per element: f32, or IEEE halves (round to nearest even when stored,
+ * widened exactly as attention reads them) in half the memory and half the reads.
+ */
+export type KVDType = "f32" | "f16";
+export const KV_DTYPES: readonly KVDType[] = ["f32", "f16"];
+/** Bytes per cached element. */
+export const KV_ELEMENT_BYTES: Readonly<Record<KVDType, number>> = { f32: 4, f16: 2 };
+/** A KV pool's storage: f32 values, or the bits of IEEE halves. */
+export type KVArray = Float32Array | Uint16Array;
+
+/**
  * Where attention finds the keys and values of one sequence: its cache positions are split into
  * blocks of `blockSize` positions, and `blockTable[i]` is the pool block holding positions
  * [i * blockSize, (i + 1) * blockSize). A static cache is the special case of one block per
@@ -56,8 +67,8 @@ export type WeightArray = Float32Array | Uint16Array | Int8Array;
  * n_kv_head = n_head is ordinary multi-head attention (GPT-2).
  */
 export interface KVView {
-  readonly k: Float32Array; // (num_blocks, block_size, n_kv_head, head_dim) for one layer
-  readonly v: Float32Array; // same shape as k
+  readonly k: KVArray; // (num_blocks, block_size, n_kv_head, head_dim) for one layer
+  readonly v: KVArray; // same shape and type as k
   readonly blockTable: Int32Array; // (blocks used by this sequence,)
   readonly blockSize: number;
 }

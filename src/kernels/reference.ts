@@ -1,6 +1,7 @@
-import type { Backend, KVView, Matrix, WeightArray } from "./backend.js";
+import type { Backend, KVArray, KVView, Matrix, WeightArray } from "./backend.js";
 import { headGroup, Q8_BLOCK } from "./backend.js";
 import { weightHalfTable } from "./f16.js";
+import { f16Table } from "../numeric/half.js";
 import { writeMatrixColumns, writeMatrixRows } from "./write-matrix.js";
 
 /**
@@ -85,7 +86,8 @@ export function attention(
   headDim: number,
   scratch: Float32Array,
 ): void {
-  const { k, v, blockTable, blockSize } = kv;
+  const { blockTable, blockSize } = kv;
+  const k = widened(kv.k), v = widened(kv.v);
   const group = headGroup("attention", nHead, nKVHead);
   const width = nHead * headDim; // floats per query and output row
   const kvWidth = nKVHead * headDim; // floats per cached position
@@ -100,7 +102,7 @@ export function attention(
       for (let p = 0; p < visible; p++) {
         const kOff = (blockTable[Math.floor(p / blockSize)] * blockSize + (p % blockSize)) * kvWidth + kvHead;
         let dot = 0;
-        for (let j = 0; j < headDim; j++) dot += q[qOff + j] * k[kOff + j];
+        for (let j = 0; j < headDim; j++) dot += q[qOff + j] * k(kOff + j);
         scores[p] = dot * scale;
         if (scores[p] > max) max = scores[p];
       }
@@ -114,10 +116,17 @@ export function attention(
       for (let p = 0; p < visible; p++) {
         const vOff = (blockTable[Math.floor(p / blockSize)] * blockSize + (p % blockSize)) * kvWidth + kvHead;
         const weight = scores[p] / sum;
-        for (let j = 0; j < headDim; j++) out[oOff + j] += weight * v[vOff + j];
+        for (let j = 0; j < headDim; j++) out[oOff + j] += weight * v(vOff + j);
       }
     }
   }
+}
+
+/** Element i of a cache pool as a number: f32 as stored, a half widened. */
+function widened(a: KVArray): (i: number) => number {
+  if (a instanceof Float32Array) return (i) => a[i];
+  const half = f16Table();
+  return (i) => half[a[i]];
 }
 
 export function rmsNorm(out: Float32Array, x: Float32Array, weight: Float32Array, n: number, d: number, eps: number): void {

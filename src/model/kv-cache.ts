@@ -3,7 +3,8 @@ import type { KVView } from "../kernels/backend.js";
 /**
  * What the forward pass needs from a KV cache, static or paged: a place to write the keys and
  * values of new tokens, and a view attention reads them through. `slot` names a sequence.
- * A cached position holds nKVHead · headDim floats (kvWidth) of keys and as many of values.
+ * A cached position holds nKVHead · headDim elements (kvWidth) of keys and as many of values:
+ * f32, or halves rounded as they are written (the cache's KVDType).
  */
 export interface KVCache {
   /**

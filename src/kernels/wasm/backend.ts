@@ -7,7 +7,7 @@ import { Arena } from "./arena.js";
 import { BlockTables } from "./block-table.js";
 import { compileKernels, instantiateKernels, pickSimdLevel, type KernelExports, type SimdLevel } from "./exports.js";
 import { controlInts, Op } from "./jobs.js";
-import { AddArgs, AttentionArgs, AttentionDecodeArgs, DECODE_DESC_INTS, DecodeDesc, GeluArgs, LayerNormArgs, MatmulArgs, MatmulQ8Args, MatmulQ8F32Args, ReadSumArgs, RmsNormArgs, RopeArgs, SiluMulArgs } from "./job-args.js";
+import { AddArgs, AttentionArgs, AttentionDecodeArgs, DECODE_DESC_INTS, DecodeDesc, GeluArgs, KVMode, LayerNormArgs, MatmulArgs, MatmulQ8Args, MatmulQ8F32Args, ReadSumArgs, RmsNormArgs, RopeArgs, SiluMulArgs } from "./job-args.js";
 import { ThreadPool } from "./pool.js";
 
 export interface WasmBackendOptions {
@@ -68,7 +68,7 @@ const MATMUL_STATE_BYTES = 512;
 const MAIN_SPIN_MICROS = 300;
 
 type View = Float32Array | Int8Array | Uint16Array | Int32Array;
-type WorkBuffer = "partials" | "stats" | "work" | "scaledX" | "scores";
+type WorkBuffer = "partials" | "stats" | "work" | "scaledX" | "scaledQ" | "scores";
 /** How a kernel and its arguments are named in errors, made once rather than per call. */
 interface ArgNames {
   readonly kernel: string;
@@ -375,13 +375,16 @@ class WasmBackend implements Backend {
     const names = ATTENTION_NAMES;
     const outPtr = this.rowsPtr(out, row, t, width, names.kernel, names.out);
     const qPtr = this.rowsPtr(q, row, t, width, names.kernel, names.q);
+    const halves = this.kvHalves(kv, names);
     const kPtr = this.ptr(k, 0, names.k);
     const vPtr = this.ptr(v, k.length, names.v);
     const table = this.tables.stage(kv, Math.ceil((pos + t) / blockSize), blockSize * kvWidth);
     const scratchPtr = this.ptr(scratch, nHead * (pos + t), "attention scratch");
     const macs = t * (pos + t) * width;
+    const mode = this.queryMode(halves, qPtr, t * width);
+    const qRead = mode === KVMode.HalvesScaledQ ? this.grow("scaledQ", t * width).byteOffset : qPtr;
     a[AttentionArgs.out] = outPtr;
-    a[AttentionArgs.q] = qPtr;
+    a[AttentionArgs.q] = qRead;
     a[AttentionArgs.k] = kPtr;
     a[AttentionArgs.v] = vPtr;
     a[AttentionArgs.table] = table;
@@ -392,6 +395,7 @@ class WasmBackend implements Backend {
     a[AttentionArgs.nKVHead] = nKVHead;
     a[AttentionArgs.headDim] = headDim;
     a[AttentionArgs.scratch] = scratchPtr;
+    a[AttentionArgs.kvMode] = mode;
     // Each head's P_c and its chunks' [m_c, l_c] (assembly/attention.ts).
     a[AttentionArgs.work] = this.grow("work", width + 2 * nHead * Math.ceil((pos + t) / this.kernels.attnChunkPositions)).byteOffset;
     // Few chunks of several heads each: a thread then reads longer runs of every cached row.
@@ -433,6 +437,9 @@ class WasmBackend implements Backend {
     }
     this.tables.reserve(tableEntries);
     if (this.descs.length < DECODE_DESC_INTS * count) this.descs = this.arena.i32(Math.max(DECODE_DESC_INTS * count, 2 * this.descs.length));
+    const halves = this.kvHalves(kvs[0], names);
+    const mode = this.queryMode(halves, qPtr, count * width);
+    const qRead = mode === KVMode.HalvesScaledQ ? this.grow("scaledQ", count * width).byteOffset : qPtr;
     let scoresAt = this.grow("scores", scores).byteOffset;
     const stats = this.grow("stats", 2 * chunks * nHead).byteOffset;
     const partials = this.grow("partials", chunks * width).byteOffset;
@@ -442,8 +449,9 @@ class WasmBackend implements Backend {
       const visible = positions[i] + 1;
       const n = Math.ceil(visible / chunkPositions);
       const used = Math.ceil(visible / kv.blockSize);
+      if (this.kvHalves(kv, names) !== halves) throw new Error(`${names.kernel}: sequence ${i}'s cache is not stored as sequence 0's is`);
       d[at + D.out] = outPtr + i * rowBytes;
-      d[at + D.q] = qPtr + i * rowBytes;
+      d[at + D.q] = qRead + i * rowBytes;
       d[at + D.k] = this.ptr(kv.k, 0, names.k);
       d[at + D.v] = this.ptr(kv.v, kv.k.length, names.v);
       d[at + D.table] = this.tables.stage(kv, used, kv.blockSize * kvWidth, entries);
@@ -465,10 +473,28 @@ class WasmBackend implements Backend {
     a[AttentionDecodeArgs.nHead] = nHead;
     a[AttentionDecodeArgs.nKVHead] = nKVHead;
     a[AttentionDecodeArgs.headDim] = headDim;
+    a[AttentionDecodeArgs.kvMode] = mode;
     this.dispatch(Op.AttentionDecodeBatch, macs, NS_PER_ATTENTION_MAC, chunks, 1, 4);
     for (let i = 0, at = 0; i < count; i++, at += DECODE_DESC_INTS) {
       this.kernels.attnCombine(d[at + D.out], d[at + D.partials], d[at + D.stats], d[at + D.chunks], nHead, headDim);
     }
+  }
+
+  /** Whether a cache holds halves (else f32); its keys and values must be stored alike. */
+  private kvHalves(kv: KVView, names: ArgNames): boolean {
+    const halves = kv.k instanceof Uint16Array;
+    if (halves !== kv.v instanceof Uint16Array) throw new Error(`${names.kernel}: kv.k and kv.v are stored differently`);
+    return halves;
+  }
+
+  /**
+   * How attention reads the cache for the `length` query floats at qPtr. Over halves it reads
+   * q · 2^112, written to the "scaledQ" buffer here, which lets it read the halves without
+   * widening them (assembly/half.ts), unless some |q| is too large for that.
+   */
+  private queryMode(halves: boolean, qPtr: number, length: number): KVMode {
+    if (!halves) return KVMode.F32;
+    return this.kernels.scaleForHalves(this.grow("scaledQ", length).byteOffset, qPtr, length) === 1 ? KVMode.HalvesScaledQ : KVMode.Halves;
   }
 
   readSum(data: WeightArray): number {

@@ -7,6 +7,7 @@ export interface KernelExports {
   readonly matmulF32: Kernel; // (out, x, w, bias, n, rows, cols, r0, r1, scratch)
   readonly matmulF16: Kernel; // (out, x, w, bias, n, rows, cols, r0, r1, scratch, xScaled)
   readonly scaleForF16: IntKernel; // (xs, x, len) -> 1 if xs = x · 2^102 is exact, else 0
+  readonly scaleForHalves: IntKernel; // (xs, x, len) -> 1 if xs = x · 2^112 is exact, else 0
   readonly matmulQ8: Kernel; // (out, xq, xs, wq, ws, bias, n, rows, cols, r0, r1)
   readonly matmulQ8F32: Kernel; // (out, x, wq, ws, bias, n, rows, cols, r0, r1)
   readonly quantizeQ8: Kernel; // (xq, xs, x, blocks)
@@ -21,9 +22,9 @@ export interface KernelExports {
   readonly siluMul: Kernel; // (out, gateUp, d, i0, i1)
   readonly gelu: Kernel; // (x, i0, i1)
   readonly addInPlace: Kernel; // (x, y, i0, i1)
-  readonly attention: Kernel; // (out, q, k, v, table, blockSize, pos, t, nHead, nKVHead, headDim, scratch, work, h0, h1)
+  readonly attention: Kernel; // (out, q, k, v, table, blockSize, pos, t, nHead, nKVHead, headDim, scratch, work, h0, h1, kvMode)
   readonly attnCombine: Kernel; // (out, partials, stats, chunks, nHead, headDim)
-  readonly attnBatchChunks: Kernel; // (desc, count, i0, i1, nHead, nKVHead, headDim)
+  readonly attnBatchChunks: Kernel; // (desc, count, i0, i1, nHead, nKVHead, headDim, kvMode)
   readonly readSum: Kernel; // (out, data, i0, i1): out = wrapping sum of the words of bytes [i0, i1)
   /** Positions per chunk of attention's sums (CHUNK in assembly/attention.ts). */
   readonly attnChunkPositions: number;
@@ -52,6 +53,7 @@ export function instantiateKernels(module: WebAssembly.Module, memory: WebAssemb
     matmulF32: kernel(exports, "matmulF32"),
     matmulF16: kernel(exports, "matmulF16"),
     scaleForF16: kernel(exports, "scaleForF16"),
+    scaleForHalves: kernel(exports, "scaleForHalves"),
     matmulQ8: kernel(exports, "matmulQ8"),
     matmulQ8F32: kernel(exports, "matmulQ8F32"),
     quantizeQ8: kernel(exports, "quantizeQ8"),

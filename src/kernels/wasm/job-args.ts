@@ -35,10 +35,19 @@ export const RopeArgs = args("x", "nHeads", "headDim", "positions", "cos", "sin"
 export const SiluMulArgs = args("out", "gateUp", "d", "n");
 export const GeluArgs = args("x", "length");
 export const AddArgs = args("x", "y", "length");
-/** Prefill attention; `work` holds each head's partial output and its chunks' [m, l]. */
-export const AttentionArgs = args("out", "q", "k", "v", "table", "blockSize", "pos", "t", "nHead", "nKVHead", "headDim", "scratch", "work");
-/** Decode attention of `count` sequences described at `descs` (DecodeDesc each). */
-export const AttentionDecodeArgs = args("descs", "count", "chunks", "nHead", "nKVHead", "headDim");
+/**
+ * How attention reads its cache (assembly/attention.ts): f32; halves, with q scaled by 2^112
+ * (assembly/half.ts); halves, with q as it is (too large to scale).
+ */
+export const enum KVMode {
+  F32 = 0,
+  HalvesScaledQ = 1,
+  Halves = 2,
+}
+/** Prefill attention; `work` holds each head's partial output and its chunks' [m, l]; `kvMode` a KVMode. */
+export const AttentionArgs = args("out", "q", "k", "v", "table", "blockSize", "pos", "t", "nHead", "nKVHead", "headDim", "scratch", "work", "kvMode");
+/** Decode attention of `count` sequences described at `descs` (DecodeDesc each), their caches all read as `kvMode` says. */
+export const AttentionDecodeArgs = args("descs", "count", "chunks", "nHead", "nKVHead", "headDim", "kvMode");
 export const ReadSumArgs = args("sums", "data", "bytes");
 
 /**

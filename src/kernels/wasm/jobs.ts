@@ -183,13 +183,13 @@ export function runJob(k: KernelExports, a: Int32Array, f: Float32Array, c: numb
     case Op.Attention: {
       const m = AttentionArgs, nHead = a[m.nHead];
       k.attention(a[m.out], a[m.q], a[m.k], a[m.v], a[m.table], a[m.blockSize], a[m.pos], a[m.t],
-        nHead, a[m.nKVHead], a[m.headDim], a[m.scratch], a[m.work], start(nHead, c, chunks, 1), start(nHead, c + 1, chunks, 1));
+        nHead, a[m.nKVHead], a[m.headDim], a[m.scratch], a[m.work], start(nHead, c, chunks, 1), start(nHead, c + 1, chunks, 1), a[m.kvMode]);
       return;
     }
     case Op.AttentionDecodeBatch: {
       // Job chunk `c` takes a range of all the sequences' position chunks (assembly/attention.ts).
       const m = AttentionDecodeArgs, total = a[m.chunks];
-      k.attnBatchChunks(a[m.descs], a[m.count], start(total, c, chunks, 1), start(total, c + 1, chunks, 1), a[m.nHead], a[m.nKVHead], a[m.headDim]);
+      k.attnBatchChunks(a[m.descs], a[m.count], start(total, c, chunks, 1), start(total, c + 1, chunks, 1), a[m.nHead], a[m.nKVHead], a[m.headDim], a[m.kvMode]);
       return;
     }
     case Op.ReadSum: {
