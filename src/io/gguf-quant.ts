@@ -78,32 +78,35 @@ function encodeQ4Block(src: Float32Array, at: number, out: Buffer, o: number): v
 }
 
 /** Decodes `count` values of `type` from bytes into out[outOffset, outOffset + count) as f32. */
-export function decodeF32(type: SupportedGGMLType, bytes: Buffer, count: number, out: Float32Array, outOffset: number): void {
+export function decodeF32(type: SupportedGGMLType, bytes: Uint8Array, count: number, out: Float32Array, outOffset: number): void {
   const table = f16Table();
   switch (type) {
     case GGMLType.F32:
       if (bytes.byteOffset % 4 === 0) out.set(new Float32Array(bytes.buffer, bytes.byteOffset, count), outOffset);
-      else for (let i = 0; i < count; i++) out[outOffset + i] = bytes.readFloatLE(i * 4);
+      else {
+        const view = new DataView(bytes.buffer, bytes.byteOffset, count * 4);
+        for (let i = 0; i < count; i++) out[outOffset + i] = view.getFloat32(i * 4, true);
+      }
       return;
     case GGMLType.F16:
       if (bytes.byteOffset % 2 === 0) {
         const halves = new Uint16Array(bytes.buffer, bytes.byteOffset, count);
         for (let i = 0; i < count; i++) out[outOffset + i] = table[halves[i]];
       } else {
-        for (let i = 0; i < count; i++) out[outOffset + i] = table[bytes.readUInt16LE(i * 2)];
+        for (let i = 0; i < count; i++) out[outOffset + i] = table[u16(bytes, i * 2)];
       }
       return;
     case GGMLType.Q8_0:
       for (let b = 0; b < count / QK; b++) {
         const o = b * Q8_0_BYTES;
-        const d = table[bytes.readUInt16LE(o)];
-        for (let j = 0; j < QK; j++) out[outOffset + b * QK + j] = bytes.readInt8(o + 2 + j) * d;
+        const d = table[u16(bytes, o)];
+        for (let j = 0; j < QK; j++) out[outOffset + b * QK + j] = ((bytes[o + 2 + j] << 24) >> 24) * d;
       }
       return;
     case GGMLType.Q4_0:
       for (let b = 0; b < count / QK; b++) {
         const o = b * Q4_0_BYTES;
-        const d = table[bytes.readUInt16LE(o)];
+        const d = table[u16(bytes, o)];
         for (let j = 0; j < QK / 2; j++) {
           const byte = bytes[o + 2 + j];
           out[outOffset + b * QK + j] = ((byte & 0x0f) - 8) * d;
@@ -118,20 +121,20 @@ export function decodeF32(type: SupportedGGMLType, bytes: Buffer, count: number,
  * Copies `blocks` Q8_0 or Q4_0 blocks into int8 values and f32 scales (a Q8Matrix's storage)
  * without rounding anything: the engine's int8 kernels then see exactly the file's weights.
  */
-export function decodeBlocksToQ8(type: typeof GGMLType.Q8_0 | typeof GGMLType.Q4_0, bytes: Buffer, blocks: number, q: Int8Array, qOffset: number, scales: Float32Array, scaleOffset: number): void {
+export function decodeBlocksToQ8(type: typeof GGMLType.Q8_0 | typeof GGMLType.Q4_0, bytes: Uint8Array, blocks: number, q: Int8Array, qOffset: number, scales: Float32Array, scaleOffset: number): void {
   const table = f16Table();
   if (type === GGMLType.Q8_0) {
     const values = new Int8Array(bytes.buffer, bytes.byteOffset, bytes.length);
     for (let b = 0; b < blocks; b++) {
       const o = b * Q8_0_BYTES;
-      scales[scaleOffset + b] = table[bytes.readUInt16LE(o)];
+      scales[scaleOffset + b] = table[u16(bytes, o)];
       q.set(values.subarray(o + 2, o + 2 + QK), qOffset + b * QK);
     }
     return;
   }
   for (let b = 0; b < blocks; b++) {
     const o = b * Q4_0_BYTES;
-    scales[scaleOffset + b] = table[bytes.readUInt16LE(o)];
+    scales[scaleOffset + b] = table[u16(bytes, o)];
     const base = qOffset + b * QK;
     for (let j = 0; j < QK / 2; j++) {
       const byte = bytes[o + 2 + j];
@@ -139,4 +142,9 @@ export function decodeBlocksToQ8(type: typeof GGMLType.Q8_0 | typeof GGMLType.Q4
       q[base + j + QK / 2] = (byte >> 4) - 8;
     }
   }
+}
+
+/** The little-endian u16 at bytes[at] (a block's f16 scale). */
+function u16(bytes: Uint8Array, at: number): number {
+  return bytes[at] | (bytes[at + 1] << 8);
 }

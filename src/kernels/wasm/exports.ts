@@ -1,4 +1,4 @@
-import { readFile } from "node:fs/promises";
+import type { KernelPlatform } from "./platform.js";
 
 /** Every kernel takes byte offsets and sizes (i32) — see assembly/kernels.ts. */
 type Kernel = (...args: number[]) => void;
@@ -78,32 +78,24 @@ export type SimdLevel = "relaxed" | "baseline";
 
 const compiled = new Map<SimdLevel, Promise<WebAssembly.Module>>();
 
-async function load(file: string) {
-  try {
-    return await readFile(new URL(file, import.meta.url));
-  } catch (err) {
-    throw new Error(`${file} not found next to ${import.meta.url}: run \`npm run build\``, { cause: err });
-  }
-}
-
 /**
  * "auto" is the baseline build. The relaxed-SIMD build (fused multiply-add) runs only when asked
  * for: relaxed_madd may or may not fuse, depending on the CPU and the engine, so its results are
  * not the same bits on every machine and Node version, which "same seed, same output" needs.
  */
-export async function pickSimdLevel(wanted: "auto" | SimdLevel): Promise<SimdLevel> {
+export async function pickSimdLevel(platform: KernelPlatform, wanted: "auto" | SimdLevel): Promise<SimdLevel> {
   if (wanted !== "relaxed") return "baseline";
-  if (!WebAssembly.validate(await load("./kernels-relaxed.wasm"))) {
+  if (!WebAssembly.validate(await platform.wasmBytes("./kernels-relaxed.wasm"))) {
     throw new Error("this JavaScript engine does not support relaxed SIMD (Node ≥ 22, or Node 20 after enableRelaxedSimd())");
   }
   return "relaxed";
 }
 
 /** Each build is compiled once per process; every backend and worker instantiates it. */
-export function compileKernels(level: SimdLevel): Promise<WebAssembly.Module> {
+export function compileKernels(platform: KernelPlatform, level: SimdLevel): Promise<WebAssembly.Module> {
   let m = compiled.get(level);
   if (m === undefined) {
-    m = load(level === "relaxed" ? "./kernels-relaxed.wasm" : "./kernels.wasm").then((bytes) => WebAssembly.compile(bytes));
+    m = platform.wasmBytes(level === "relaxed" ? "./kernels-relaxed.wasm" : "./kernels.wasm").then((bytes) => WebAssembly.compile(bytes));
     m.catch(() => compiled.delete(level));
     compiled.set(level, m);
   }

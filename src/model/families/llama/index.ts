@@ -21,9 +21,9 @@ export function llamaStyleFamily(variant: LlamaVariant, names: LlamaFamilyNames)
   const family: ModelFamily = {
     name: variant.name,
     ...names,
-    fromFolder: (dir, json, file) => {
+    fromFolder: (folder, json, file) => {
       const config = parseLlamaConfig(json, file, variant);
-      return llamaSpec(variant.name, config, (backend, dtype) => loadLlamaSafetensors(dir, config, backend, dtype), () => checkLlamaTensors(dir, config));
+      return llamaSpec(variant.name, config, (backend, dtype) => loadLlamaSafetensors(folder, config, backend, dtype), () => checkLlamaTensors(folder, config));
     },
     fromGGUF: (g) => {
       const config = llamaConfigFromGGUF(g, variant);

@@ -1,0 +1,134 @@
+import { UserError } from "../errors.js";
+import type { Progress } from "./protocol.js";
+
+/** Where a model is: a folder of Hugging Face files or one GGUF file, by URL. */
+export type ModelLocation = { readonly kind: "folder"; readonly url: string } | { readonly kind: "gguf"; readonly url: string };
+
+const HUB = "https://huggingface.co";
+const CACHE = "nanogpt-infer-models";
+const HUB_ID = /^[\w.-]+\/[\w.-]+(@[\w./-]+)?$/;
+
+/**
+ * What a model source names: an absolute or page-relative URL ending in .gguf (one file) or
+ * in "/" (a folder holding config.json), or a Hub id "org/name[@revision]" (its files' resolve
+ * URLs, which the Hub serves with CORS).
+ */
+export function locateModel(source: string, base: string): ModelLocation {
+  const s = source.trim();
+  if (s === "") throw new UserError("no model given");
+  if (/\.gguf(\?.*)?$/i.test(s)) return { kind: "gguf", url: new URL(s, base).href };
+  if (!/^(https?:|\/|\.)/.test(s) && HUB_ID.test(s)) {
+    const [id, revision] = s.split("@");
+    return { kind: "folder", url: `${HUB}/${id}/resolve/${encodeURIComponent(revision ?? "main")}/` };
+  }
+  const url = new URL(s, base);
+  if (!url.pathname.endsWith("/")) url.pathname += "/";
+  return { kind: "folder", url: url.href };
+}
+
+/** The downloaded files of a model, by name, and how many of their bytes came from the cache. */
+export interface ModelFiles {
+  readonly files: Map<string, Uint8Array>;
+  readonly bytes: number;
+  readonly cachedBytes: number;
+}
+
+/**
+ * Which files of a folder to fetch: config.json, the weights (model.safetensors, or the index
+ * and its shards), the tokenizer (tokenizer.json, or vocab.json and merges.txt) and its config.
+ * A folder URL cannot be listed, so missing optional files are found by asking; the answer is
+ * kept in the cache as a manifest, so a reload asks the network nothing.
+ */
+async function folderFileNames(url: string, fetchFile: (name: string, optional: boolean) => Promise<Uint8Array | null>): Promise<string[]> {
+  const names = ["config.json"];
+  const index = await fetchFile("model.safetensors.index.json", true);
+  if (index === null) names.push("model.safetensors");
+  else {
+    names.push("model.safetensors.index.json");
+    const map = (JSON.parse(new TextDecoder().decode(index)) as { weight_map?: Record<string, string> }).weight_map;
+    if (typeof map !== "object" || map === null) throw new UserError(`${url}model.safetensors.index.json: missing weight_map`);
+    names.push(...new Set(Object.values(map).map(String)));
+  }
+  if ((await fetchFile("tokenizer.json", true)) !== null) names.push("tokenizer.json");
+  else names.push("vocab.json", "merges.txt");
+  if ((await fetchFile("tokenizer_config.json", true)) !== null) names.push("tokenizer_config.json");
+  return names;
+}
+
+/**
+ * Downloads a model's files (or reads them from the Cache Storage API, where every download is
+ * kept, so a reload works offline), reporting progress per file.
+ */
+export async function fetchModelFiles(location: ModelLocation, onProgress: (p: Progress) => void): Promise<ModelFiles> {
+  const cache = await caches.open(CACHE);
+  const files = new Map<string, Uint8Array>();
+  let bytes = 0;
+  let cachedBytes = 0;
+  const fetchFile = async (url: string, name: string, optional: boolean): Promise<Uint8Array | null> => {
+    const got = await cachedFetch(cache, url, name, optional, onProgress);
+    if (got === null) return null;
+    bytes += got.bytes.length;
+    if (got.cached) cachedBytes += got.bytes.length;
+    return got.bytes;
+  };
+  if (location.kind === "gguf") {
+    const name = decodeURIComponent(new URL(location.url).pathname.split("/").pop() ?? "model.gguf");
+    const data = await fetchFile(location.url, name, false);
+    if (data !== null) files.set(name, data);
+    return { files, bytes, cachedBytes };
+  }
+  const manifestKey = `${location.url}?nanogpt-infer-manifest`;
+  const manifest = await cache.match(manifestKey);
+  const names: string[] = manifest !== undefined ? ((await manifest.json()) as string[]) : await folderFileNames(location.url, (name, optional) => fetchFile(location.url + name, name, optional));
+  if (manifest === undefined) await cache.put(manifestKey, new Response(JSON.stringify(names), { headers: { "content-type": "application/json" } }));
+  bytes = 0;
+  cachedBytes = 0;
+  for (const name of names) {
+    const data = await fetchFile(location.url + name, name, false);
+    if (data !== null) files.set(name, data);
+  }
+  return { files, bytes, cachedBytes };
+}
+
+async function cachedFetch(cache: Cache, url: string, name: string, optional: boolean, onProgress: (p: Progress) => void): Promise<{ bytes: Uint8Array; cached: boolean } | null> {
+  const hit = await cache.match(url);
+  if (hit !== undefined) {
+    const bytes = new Uint8Array(await hit.arrayBuffer());
+    onProgress({ file: name, loaded: bytes.length, total: bytes.length, cached: true });
+    return { bytes, cached: true };
+  }
+  let response: Response;
+  try {
+    response = await fetch(url);
+  } catch (e) {
+    throw new UserError(`cannot download ${url}: ${e instanceof Error ? e.message : String(e)} (offline, or the server does not allow this page to read it)`);
+  }
+  if (response.status === 404 && optional) return null;
+  if (!response.ok) throw new UserError(`cannot download ${url}: HTTP ${response.status}${response.statusText === "" ? "" : ` ${response.statusText}`}`);
+  const bytes = await readWithProgress(response, name, onProgress);
+  await cache.put(url, new Response(bytes, { headers: { "content-type": response.headers.get("content-type") ?? "application/octet-stream" } }));
+  return { bytes, cached: false };
+}
+
+async function readWithProgress(response: Response, name: string, onProgress: (p: Progress) => void): Promise<Uint8Array<ArrayBuffer>> {
+  const length = Number(response.headers.get("content-length"));
+  const total = Number.isSafeInteger(length) && length > 0 ? length : null;
+  const reader = response.body?.getReader();
+  if (reader === undefined) return new Uint8Array(await response.arrayBuffer());
+  // One buffer of the announced size (a compressed response may hold more: then it grows).
+  let out = new Uint8Array(total ?? 1 << 20);
+  let loaded = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    if (loaded + value.length > out.length) {
+      const grown = new Uint8Array(Math.max(2 * out.length, loaded + value.length));
+      grown.set(out.subarray(0, loaded));
+      out = grown;
+    }
+    out.set(value, loaded);
+    loaded += value.length;
+    onProgress({ file: name, loaded, total, cached: false });
+  }
+  return loaded === out.length ? out : out.slice(0, loaded);
+}
