@@ -43,8 +43,8 @@ async function load(source) {
       },
     });
     const i = llm.info;
-    const cached = i.cachedBytes === i.bytes ? "from the browser cache" : `${megabytes(i.bytes - i.cachedBytes)} downloaded`;
-    ui.status.textContent = `${i.source} — ${i.summary}; ${i.dtype} weights, ${megabytes(i.bytes)} ${cached}`;
+    const from = i.downloadedBytes === 0 ? "from the browser cache" : `${megabytes(i.downloadedBytes)} downloaded`;
+    ui.status.textContent = `${i.source} — ${i.summary}; ${i.dtype} weights (${megabytes(i.bytes)}, ${from})`;
     ui.stats.textContent = `threads ${i.threads}${isolation}`;
     setState("ready");
   } catch (e) {

@@ -26,11 +26,10 @@ export function locateModel(source: string, base: string): ModelLocation {
   return { kind: "folder", url: url.href };
 }
 
-/** The downloaded files of a model, by name, and how many of their bytes came from the cache. */
+/** The files of a model, by name, and how many bytes were downloaded to get them (0: all were cached). */
 export interface ModelFiles {
   readonly files: Map<string, Uint8Array>;
-  readonly bytes: number;
-  readonly cachedBytes: number;
+  readonly downloadedBytes: number;
 }
 
 /**
@@ -62,32 +61,27 @@ async function folderFileNames(url: string, fetchFile: (name: string, optional: 
 export async function fetchModelFiles(location: ModelLocation, onProgress: (p: Progress) => void): Promise<ModelFiles> {
   const cache = await caches.open(CACHE);
   const files = new Map<string, Uint8Array>();
-  let bytes = 0;
-  let cachedBytes = 0;
+  let downloadedBytes = 0;
   const fetchFile = async (url: string, name: string, optional: boolean): Promise<Uint8Array | null> => {
     const got = await cachedFetch(cache, url, name, optional, onProgress);
-    if (got === null) return null;
-    bytes += got.bytes.length;
-    if (got.cached) cachedBytes += got.bytes.length;
-    return got.bytes;
+    if (got !== null && !got.cached) downloadedBytes += got.bytes.length;
+    return got?.bytes ?? null;
   };
   if (location.kind === "gguf") {
     const name = decodeURIComponent(new URL(location.url).pathname.split("/").pop() ?? "model.gguf");
     const data = await fetchFile(location.url, name, false);
     if (data !== null) files.set(name, data);
-    return { files, bytes, cachedBytes };
+    return { files, downloadedBytes };
   }
   const manifestKey = `${location.url}?nanogpt-infer-manifest`;
   const manifest = await cache.match(manifestKey);
   const names: string[] = manifest !== undefined ? ((await manifest.json()) as string[]) : await folderFileNames(location.url, (name, optional) => fetchFile(location.url + name, name, optional));
   if (manifest === undefined) await cache.put(manifestKey, new Response(JSON.stringify(names), { headers: { "content-type": "application/json" } }));
-  bytes = 0;
-  cachedBytes = 0;
   for (const name of names) {
     const data = await fetchFile(location.url + name, name, false);
     if (data !== null) files.set(name, data);
   }
-  return { files, bytes, cachedBytes };
+  return { files, downloadedBytes };
 }
 
 async function cachedFetch(cache: Cache, url: string, name: string, optional: boolean, onProgress: (p: Progress) => void): Promise<{ bytes: Uint8Array; cached: boolean } | null> {

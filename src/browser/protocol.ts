@@ -32,9 +32,9 @@ export interface ModelInfo {
   readonly threads: number;
   readonly dtype: string;
   readonly contextLength: number;
-  /** Bytes of model files, and how many of them came from the browser's cache. */
+  /** Bytes of model files, and how many were downloaded now (0: all came from the browser's cache). */
   readonly bytes: number;
-  readonly cachedBytes: number;
+  readonly downloadedBytes: number;
 }
 
 export interface GenerationStats {

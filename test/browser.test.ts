@@ -1,0 +1,128 @@
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import path from "node:path";
+import { after, before, describe, it } from "node:test";
+import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
+import { locateModel } from "../src/browser/model-files.js";
+import { startWebServer, type WebServer } from "../src/cli/web.js";
+import { repoRoot } from "./paths.js";
+
+// Debian's chromium, never a downloaded one; a root container needs --no-sandbox.
+const CHROMIUM = "/usr/bin/chromium";
+const main = path.join(repoRoot, "dist", "src", "cli", "main.js");
+const MAX_TOKENS = 64;
+const TIMEOUT = 60_000;
+
+/** The page's state once it settles: "ready" or "error" (app.js sets body[data-state]). */
+async function settled(page: Page): Promise<string> {
+  await page.waitForFunction(() => document.body.dataset.state === "ready" || document.body.dataset.state === "error", null, { timeout: TIMEOUT });
+  return page.evaluate(() => document.body.dataset.state ?? "");
+}
+
+const text = (page: Page, selector: string): Promise<string> => page.locator(selector).evaluate((e) => e.textContent ?? "");
+
+describe("the demo page in headless Chromium", () => {
+  let server: WebServer;
+  let browser: Browser;
+  let context: BrowserContext;
+  const requests: string[] = [];
+
+  before(async () => {
+    server = await startWebServer({ port: 0, onRequest: (line) => requests.push(line) });
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox"] });
+    context = await browser.newContext({ viewport: { width: 900, height: 760 } });
+  });
+
+  after(async () => {
+    await browser?.close();
+    await server?.close();
+  });
+
+  it("greedy text after ROMEO: is the CLI's, byte for byte, on 2 threads of a cross-origin isolated page", async () => {
+    const cli = spawnSync(process.execPath, [main, "generate", "ROMEO:", "--temperature", "0", "--max-tokens", String(MAX_TOKENS), "--threads", "2", "--json"], { encoding: "utf8" });
+    assert.equal(cli.status, 0, cli.stderr);
+    const expected = (JSON.parse(cli.stdout) as { text: string }).text;
+    assert.ok(expected.length > 20, "the CLI generated text");
+
+    const page = await context.newPage();
+    await page.goto(server.url);
+    assert.equal(await settled(page), "ready", await text(page, "#error"));
+    assert.equal(await page.evaluate(() => crossOriginIsolated), true);
+    await page.fill("#prompt", "ROMEO:");
+    await page.fill("#temperature", "0");
+    await page.fill("#max-tokens", String(MAX_TOKENS));
+    // The button is disabled from the click until the generation ends.
+    const disabledWhileGenerating = await page.evaluate(() => {
+      const button = document.getElementById("generate") as HTMLButtonElement;
+      button.click();
+      return button.disabled;
+    });
+    assert.equal(disabledWhileGenerating, true);
+    assert.equal(await settled(page), "ready", await text(page, "#error"));
+    assert.equal(await page.locator("#generate").isDisabled(), false);
+    assert.equal(await text(page, "#output"), expected);
+    assert.match(await text(page, "#stats"), /^threads 2 · prefill \d+ tok\/s · decode \d+ tok\/s/);
+    await page.screenshot({ path: path.join(repoRoot, "docs", "img", "browser-demo.png") });
+    await page.close();
+  });
+
+  it("a second load reads the model from the browser's cache: no request for it reaches the server", async () => {
+    const page = await context.newPage();
+    const before = requests.length;
+    await page.goto(server.url);
+    assert.equal(await settled(page), "ready", await text(page, "#error"));
+    const modelRequests = requests.slice(before).filter((line) => / \/model\//.test(line));
+    assert.deepEqual(modelRequests, []);
+    assert.match(await text(page, "#model-status"), /from the browser cache/);
+    await page.close();
+  });
+
+  it("a model URL that 404s shows a one-line error", async () => {
+    const page = await context.newPage();
+    await page.goto(`${server.url}?model=${encodeURIComponent("/missing/nothing.gguf")}`);
+    assert.equal(await settled(page), "error");
+    const error = await text(page, "#error");
+    assert.match(error, /^cannot download http:\/\/[^ ]+\/missing\/nothing\.gguf: HTTP 404/);
+    assert.ok(!error.includes("\n"));
+    assert.equal(await page.locator("#generate").isDisabled(), true);
+    await page.close();
+  });
+});
+
+describe("nanogpt-infer web: the server", () => {
+  it("sends the cross-origin isolation headers and serves nothing outside its folders", async () => {
+    const server = await startWebServer({ port: 0 });
+    try {
+      const page = await fetch(server.url);
+      assert.equal(page.status, 200);
+      assert.equal(page.headers.get("cross-origin-opener-policy"), "same-origin");
+      assert.equal(page.headers.get("cross-origin-embedder-policy"), "require-corp");
+      const wasm = await fetch(new URL("lib/kernels/wasm/kernels.wasm", server.url));
+      assert.equal(wasm.headers.get("content-type"), "application/wasm");
+      for (const escape of ["lib/%2e%2e/%2e%2e/package.json", "model/%2e%2e/%2e%2e/package.json", "..%2fpackage.json"]) {
+        assert.equal((await fetch(new URL(escape, server.url))).status, 404, escape);
+      }
+      assert.deepEqual(await (await fetch(new URL("default-model.json", server.url))).json(), { source: "/model/", name: "shakespeare-byte-gpt2" });
+    } finally {
+      await server.close();
+    }
+  });
+
+  it("refuses a model it cannot serve, in one line", () => {
+    const r = spawnSync(process.execPath, [main, "web", "--model", "/nonexistent/model.gguf", "--port", "0"], { encoding: "utf8" });
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /^nanogpt-infer: --model \/nonexistent\/model\.gguf: no such file\n$/);
+  });
+});
+
+describe("browser model sources", () => {
+  const base = "http://127.0.0.1:8081/";
+  it("a Hub id becomes its resolve URLs, a .gguf one file, anything else a folder", () => {
+    assert.deepEqual(locateModel("openai-community/gpt2", base), { kind: "folder", url: "https://huggingface.co/openai-community/gpt2/resolve/main/" });
+    assert.deepEqual(locateModel("org/name@v1.0", base), { kind: "folder", url: "https://huggingface.co/org/name/resolve/v1.0/" });
+    assert.deepEqual(locateModel("/model/", base), { kind: "folder", url: "http://127.0.0.1:8081/model/" });
+    assert.deepEqual(locateModel("https://example.com/m", base), { kind: "folder", url: "https://example.com/m/" });
+    assert.deepEqual(locateModel("https://example.com/m.Q8_0.gguf", base), { kind: "gguf", url: "https://example.com/m.Q8_0.gguf" });
+    assert.throws(() => locateModel("  ", base), /no model given/);
+  });
+});
