@@ -48,7 +48,7 @@ async function handle(request: EngineRequest): Promise<void> {
       return load(request);
     case "generate": {
       if (session === null) throw new UserError("no model is loaded");
-      const stats = session.generate(request.prompt, { maxTokens: request.maxTokens, temperature: request.temperature, seed: request.seed }, (text) => reply({ type: "piece", text }));
+      const stats = session.generate(request.prompt, { maxTokens: request.maxTokens, temperature: request.temperature, seed: request.seed, ignoreEos: request.ignoreEos }, (text) => reply({ type: "piece", text }));
       reply({ type: "done", stats });
       return;
     }

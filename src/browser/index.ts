@@ -18,6 +18,8 @@ export interface BrowserGenerateOptions {
   readonly maxTokens?: number;
   readonly temperature?: number;
   readonly seed?: number | null;
+  /** Generate maxTokens tokens even past the end-of-text token (for benchmarks). */
+  readonly ignoreEos?: boolean;
   /** Each decoded piece of text, as it comes. */
   readonly onPiece?: (text: string) => void;
 }
@@ -66,7 +68,7 @@ export class BrowserLLM {
 
   /** Continues `prompt`; resolves with the speeds once it ends. Calls queue up, one at a time. */
   generate(prompt: string, options: BrowserGenerateOptions = {}): Promise<GenerationStats> {
-    const request: EngineRequest = { type: "generate", prompt, maxTokens: options.maxTokens ?? 64, temperature: options.temperature ?? 1, seed: options.seed ?? null };
+    const request: EngineRequest = { type: "generate", prompt, maxTokens: options.maxTokens ?? 64, temperature: options.temperature ?? 1, seed: options.seed ?? null, ignoreEos: options.ignoreEos ?? false };
     const run = (): Promise<GenerationStats> =>
       new Promise((resolve, reject) => {
         this.listener = (r) => {

@@ -13,6 +13,7 @@ export interface GenerateRequest {
   readonly maxTokens: number;
   readonly temperature: number;
   readonly seed: number | null;
+  readonly ignoreEos: boolean;
 }
 
 export type EngineRequest = LoadRequest | GenerateRequest;

@@ -48,6 +48,8 @@ export interface WebServerOptions {
   readonly port?: number;
   /** Called with "METHOD /path STATUS" for every request. */
   readonly onRequest?: (line: string) => void;
+  /** More folders to serve, by URL prefix ("/wllama/" → a folder): for benchmarks against other engines. */
+  readonly mounts?: Readonly<Record<string, string>>;
 }
 
 export interface WebServer {
@@ -83,6 +85,7 @@ export async function startWebServer(options: WebServerOptions = {}): Promise<We
   const resolve = (pathname: string): string | null => {
     if (pathname === "/") return path.join(webDir, "index.html");
     if (pathname.startsWith("/lib/")) return inside(libDir, pathname.slice("/lib/".length));
+    for (const [prefix, dir] of Object.entries(options.mounts ?? {})) if (pathname.startsWith(prefix)) return inside(path.resolve(dir), pathname.slice(prefix.length));
     if (pathname.startsWith("/model/") && model.serve !== null) {
       const rest = pathname.slice("/model/".length);
       if ("file" in model.serve) return rest === path.basename(model.serve.file) ? model.serve.file : null;
