@@ -3,7 +3,10 @@ import { spawnSync } from "node:child_process";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
+import { fittingDType } from "../src/browser/memory.js";
 import { locateModel } from "../src/browser/model-files.js";
+import { UserError } from "../src/errors.js";
+import type { ModelSpec } from "../src/model/model.js";
 import { startWebServer, type WebServer } from "../src/cli/web.js";
 import { repoRoot } from "./paths.js";
 
@@ -26,6 +29,7 @@ describe("the demo page in headless Chromium", () => {
   let browser: Browser;
   let context: BrowserContext;
   const requests: string[] = [];
+  let expected = "";
 
   before(async () => {
     server = await startWebServer({ port: 0, onRequest: (line) => requests.push(line) });
@@ -41,7 +45,7 @@ describe("the demo page in headless Chromium", () => {
   it("greedy text after ROMEO: is the CLI's, byte for byte, on 2 threads of a cross-origin isolated page", async () => {
     const cli = spawnSync(process.execPath, [main, "generate", "ROMEO:", "--temperature", "0", "--max-tokens", String(MAX_TOKENS), "--threads", "2", "--json"], { encoding: "utf8" });
     assert.equal(cli.status, 0, cli.stderr);
-    const expected = (JSON.parse(cli.stdout) as { text: string }).text;
+    expected = (JSON.parse(cli.stdout) as { text: string }).text;
     assert.ok(expected.length > 20, "the CLI generated text");
 
     const page = await context.newPage();
@@ -75,6 +79,32 @@ describe("the demo page in headless Chromium", () => {
     assert.deepEqual(modelRequests, []);
     assert.match(await text(page, "#model-status"), /from the browser cache/);
     await page.close();
+  });
+
+  it("without cross-origin isolation the page runs on one thread, says so, and generates the same text", async () => {
+    const plain = await browser.newContext();
+    try {
+      // The page itself without COOP/COEP: no SharedArrayBuffer to share with kernel workers.
+      await plain.route(server.url, async (route) => {
+        const response = await route.fetch();
+        const headers = { ...response.headers() };
+        delete headers["cross-origin-opener-policy"];
+        delete headers["cross-origin-embedder-policy"];
+        await route.fulfill({ response, headers });
+      });
+      const page = await plain.newPage();
+      await page.goto(server.url);
+      assert.equal(await settled(page), "ready", await text(page, "#error"));
+      assert.equal(await page.evaluate(() => crossOriginIsolated), false);
+      await page.fill("#temperature", "0");
+      await page.fill("#max-tokens", String(MAX_TOKENS));
+      await page.click("#generate");
+      assert.equal(await settled(page), "ready", await text(page, "#error"));
+      assert.equal(await text(page, "#output"), expected);
+      assert.match(await text(page, "#stats"), /^threads 1 · prefill \d+ tok\/s · decode \d+ tok\/s .*not cross-origin isolated/);
+    } finally {
+      await plain.close();
+    }
   });
 
   it("a model URL that 404s shows a one-line error", async () => {
@@ -124,5 +154,30 @@ describe("browser model sources", () => {
     assert.deepEqual(locateModel("https://example.com/m", base), { kind: "folder", url: "https://example.com/m/" });
     assert.deepEqual(locateModel("https://example.com/m.Q8_0.gguf", base), { kind: "gguf", url: "https://example.com/m.Q8_0.gguf" });
     assert.throws(() => locateModel("  ", base), /no model given/);
+  });
+});
+
+describe("browser memory check", () => {
+  const GiB = 2 ** 30;
+  const spec = (bytes: Record<"f32" | "f16" | "q8", number>): ModelSpec => ({
+    family: "gpt2",
+    shape: { nLayer: 12, nHead: 12, nKVHead: 12, headDim: 64, vocabSize: 50257, contextLength: 1024 },
+    eosTokenIds: [],
+    summary: "",
+    weightBytes: (dtype) => bytes[dtype],
+    loadWeights: () => {
+      throw new Error("not loaded in this test");
+    },
+  });
+  it("keeps f32 when it fits, else the first smaller dtype that fits 4 GiB with the KV cache", () => {
+    assert.equal(fittingDType(spec({ f32: 0.5 * GiB, f16: 0.25 * GiB, q8: 0.13 * GiB }), 1024), "f32");
+    assert.equal(fittingDType(spec({ f32: 5 * GiB, f16: 2.5 * GiB, q8: 1.3 * GiB }), 1024), "f16");
+    assert.equal(fittingDType(spec({ f32: 4 * GiB, f16: 3.999 * GiB, q8: 2 * GiB }), 1024), "q8");
+  });
+  it("refuses, in one line naming the sizes, a model that cannot fit even as q8", () => {
+    assert.throws(
+      () => fittingDType(spec({ f32: 28 * GiB, f16: 14 * GiB, q8: 7.5 * GiB }), 1024),
+      (e: unknown) => e instanceof UserError && /^this model needs 7\.57 GiB of wasm memory even with q8 weights \(7\.50 GiB of weights, 0\.07 GiB of KV cache for 1024 positions\), more than the 4 GiB/.test(e.message),
+    );
   });
 });

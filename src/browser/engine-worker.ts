@@ -18,7 +18,7 @@ async function load(request: LoadRequest): Promise<void> {
   session?.close();
   session = null;
   const location = locateModel(request.source, self.location.href);
-  const { files, downloadedBytes } = await fetchModelFiles(location, (progress) => reply({ type: "progress", progress }));
+  const { files, downloadedBytes, notCached } = await fetchModelFiles(location, (progress) => reply({ type: "progress", progress }));
   let opened: OpenedModel;
   if (location.kind === "gguf") {
     const [name, data] = [...files][0];
@@ -38,6 +38,7 @@ async function load(request: LoadRequest): Promise<void> {
       contextLength: session.contextLength,
       bytes: [...files.values()].reduce((n, b) => n + b.length, 0),
       downloadedBytes,
+      notCached,
     },
   });
 }

@@ -30,6 +30,8 @@ export function locateModel(source: string, base: string): ModelLocation {
 export interface ModelFiles {
   readonly files: Map<string, Uint8Array>;
   readonly downloadedBytes: number;
+  /** Why some files could not be kept in the cache (over the storage quota, say), or null. */
+  readonly notCached: string | null;
 }
 
 /**
@@ -62,29 +64,38 @@ export async function fetchModelFiles(location: ModelLocation, onProgress: (p: P
   const cache = await caches.open(CACHE);
   const files = new Map<string, Uint8Array>();
   let downloadedBytes = 0;
+  let notCached: string | null = null;
   const fetchFile = async (url: string, name: string, optional: boolean): Promise<Uint8Array | null> => {
     const got = await cachedFetch(cache, url, name, optional, onProgress);
     if (got !== null && !got.cached) downloadedBytes += got.bytes.length;
+    if (got?.notCached) notCached ??= `${name} is not cached (${got.notCached})`;
     return got?.bytes ?? null;
   };
   if (location.kind === "gguf") {
     const name = decodeURIComponent(new URL(location.url).pathname.split("/").pop() ?? "model.gguf");
     const data = await fetchFile(location.url, name, false);
     if (data !== null) files.set(name, data);
-    return { files, downloadedBytes };
+    return { files, downloadedBytes, notCached };
   }
   const manifestKey = `${location.url}?nanogpt-infer-manifest`;
   const manifest = await cache.match(manifestKey);
   const names: string[] = manifest !== undefined ? ((await manifest.json()) as string[]) : await folderFileNames(location.url, (name, optional) => fetchFile(location.url + name, name, optional));
-  if (manifest === undefined) await cache.put(manifestKey, new Response(JSON.stringify(names), { headers: { "content-type": "application/json" } }));
+  if (manifest === undefined) await cache.put(manifestKey, new Response(JSON.stringify(names), { headers: { "content-type": "application/json" } })).catch(() => {});
   for (const name of names) {
     const data = await fetchFile(location.url + name, name, false);
     if (data !== null) files.set(name, data);
   }
-  return { files, downloadedBytes };
+  return { files, downloadedBytes, notCached };
 }
 
-async function cachedFetch(cache: Cache, url: string, name: string, optional: boolean, onProgress: (p: Progress) => void): Promise<{ bytes: Uint8Array; cached: boolean } | null> {
+interface Fetched {
+  readonly bytes: Uint8Array;
+  readonly cached: boolean;
+  /** Why the download could not be stored, if it could not. */
+  readonly notCached?: string;
+}
+
+async function cachedFetch(cache: Cache, url: string, name: string, optional: boolean, onProgress: (p: Progress) => void): Promise<Fetched | null> {
   const hit = await cache.match(url);
   if (hit !== undefined) {
     const bytes = new Uint8Array(await hit.arrayBuffer());
@@ -100,7 +111,12 @@ async function cachedFetch(cache: Cache, url: string, name: string, optional: bo
   if (response.status === 404 && optional) return null;
   if (!response.ok) throw new UserError(`cannot download ${url}: HTTP ${response.status}${response.statusText === "" ? "" : ` ${response.statusText}`}`);
   const bytes = await readWithProgress(response, name, onProgress);
-  await cache.put(url, new Response(bytes, { headers: { "content-type": response.headers.get("content-type") ?? "application/octet-stream" } }));
+  try {
+    await cache.put(url, new Response(bytes, { headers: { "content-type": response.headers.get("content-type") ?? "application/octet-stream" } }));
+  } catch (e) {
+    // Over the origin's storage quota, or storage turned off: the model still runs, uncached.
+    return { bytes, cached: false, notCached: e instanceof Error ? e.message : String(e) };
+  }
   return { bytes, cached: false };
 }
 

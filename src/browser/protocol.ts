@@ -36,6 +36,8 @@ export interface ModelInfo {
   /** Bytes of model files, and how many were downloaded now (0: all came from the browser's cache). */
   readonly bytes: number;
   readonly downloadedBytes: number;
+  /** Why some files are not in the browser's cache (a reload downloads them again), or null. */
+  readonly notCached: string | null;
 }
 
 export interface GenerationStats {

@@ -6,19 +6,16 @@ import { resolveSamplingParams, type SamplingParams } from "../engine/sampling-p
 import { Sequence } from "../engine/sequence.js";
 import { StaticKVCache } from "../engine/static-cache.js";
 import type { Backend } from "../kernels/backend.js";
-import { MAX_MEMORY_BYTES } from "../kernels/wasm/arena.js";
 import { startWasmBackend } from "../kernels/wasm/backend.js";
 import { browserPlatform } from "../kernels/wasm/platform-browser.js";
 import type { WeightDType } from "../model/matrix.js";
-import type { Model, ModelSpec } from "../model/model.js";
-import { kvWidth } from "../model/shape.js";
+import type { Model } from "../model/model.js";
 import type { Tokenizer } from "../tokenizer/types.js";
 import type { OpenedModel } from "./open.js";
+import { fittingDType } from "./memory.js";
 import type { GenerationStats } from "./protocol.js";
 
 const PREFILL_CHUNK = 128;
-/** f32 as on the command line (same output, bit for bit); smaller only when f32 cannot fit. */
-const DTYPES: readonly WeightDType[] = ["f32", "f16", "q8"];
 
 /**
  * A model on the wasm backend inside a Web Worker, with a one-slot static KV cache: the
@@ -86,20 +83,4 @@ export class Session {
 
 function emit(piece: string, onPiece: (text: string) => void): void {
   if (piece !== "") onPiece(piece);
-}
-
-/** The first of f32, f16, q8 whose weights and KV cache fit one wasm memory, or a UserError. */
-function fittingDType(spec: ModelSpec, contextLength: number): WeightDType {
-  const kvBytes = 2 * spec.shape.nLayer * contextLength * kvWidth(spec.shape) * Float32Array.BYTES_PER_ELEMENT;
-  const fits = DTYPES.find((d) => spec.weightBytes(d) + kvBytes <= MAX_MEMORY_BYTES);
-  if (fits !== undefined) return fits;
-  const need = spec.weightBytes("q8") + kvBytes;
-  throw new UserError(
-    `this model needs ${gib(need)} of wasm memory even with q8 weights (${gib(spec.weightBytes("q8"))} of weights, ${gib(kvBytes)} of KV cache for ${contextLength} positions), ` +
-      `more than the 4 GiB a WebAssembly memory can hold: pick a smaller model`,
-  );
-}
-
-function gib(bytes: number): string {
-  return `${(bytes / 2 ** 30).toFixed(2)} GiB`;
 }
