@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
+import fs from "node:fs";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
@@ -8,7 +9,7 @@ import { locateModel } from "../src/browser/model-files.js";
 import { UserError } from "../src/errors.js";
 import type { ModelSpec } from "../src/model/model.js";
 import { startWebServer, type WebServer } from "../src/cli/web.js";
-import { repoRoot } from "./paths.js";
+import { defaultModelDir, repoRoot } from "./paths.js";
 
 // Debian's chromium, never a downloaded one; a root container needs --no-sandbox.
 const CHROMIUM = "/usr/bin/chromium";
@@ -104,6 +105,29 @@ describe("the demo page in headless Chromium", () => {
       assert.match(await text(page, "#stats"), /^threads 1 · prefill \d+ tok\/s · decode \d+ tok\/s .*not cross-origin isolated/);
     } finally {
       await plain.close();
+    }
+  });
+
+  it("a Hub id is fetched from the Hub's resolve URLs (answered here from the embedded model's files)", async () => {
+    const hub = await browser.newContext();
+    const asked: string[] = [];
+    try {
+      await hub.route("https://huggingface.co/**", async (route) => {
+        const url = new URL(route.request().url());
+        asked.push(url.pathname);
+        const m = /^\/test-org\/tiny\/resolve\/main\/([\w.]+)$/.exec(url.pathname);
+        const file = m === null ? null : path.join(defaultModelDir, m[1]);
+        const headers = { "access-control-allow-origin": "*" };
+        if (file === null || !fs.existsSync(file)) await route.fulfill({ status: 404, body: "Entry not found", headers });
+        else await route.fulfill({ status: 200, body: fs.readFileSync(file), headers });
+      });
+      const page = await hub.newPage();
+      await page.goto(`${server.url}?model=test-org/tiny`);
+      assert.equal(await settled(page), "ready", await text(page, "#error"));
+      assert.ok(asked.includes("/test-org/tiny/resolve/main/model.safetensors"), asked.join(" "));
+      assert.match(await text(page, "#model-status"), /^test-org\/tiny — gpt2: 6 layers/);
+    } finally {
+      await hub.close();
     }
   });
 
