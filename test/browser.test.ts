@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
+import os from "node:os";
 import fs from "node:fs";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -128,6 +129,43 @@ describe("the demo page in headless Chromium", () => {
       assert.match(await text(page, "#model-status"), /^test-org\/tiny — gpt2: 6 layers/);
     } finally {
       await hub.close();
+    }
+  });
+
+  it("a model too large for wasm memory is refused from its headers, before its weights download", async () => {
+    // An 8-layer, 8192-wide GPT-2 (6.8 GB even as q8): a sparse file, of which only the header is real.
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "nanogpt-huge-"));
+    const C = 8192;
+    const config = { ...JSON.parse(fs.readFileSync(path.join(defaultModelDir, "config.json"), "utf8")), n_embd: C, n_head: 64, n_layer: 8, n_inner: null };
+    fs.writeFileSync(path.join(dir, "config.json"), JSON.stringify(config));
+    for (const f of ["tokenizer.json", "tokenizer_config.json"]) fs.copyFileSync(path.join(defaultModelDir, f), path.join(dir, f));
+    const shapes: [string, number[]][] = [["wte.weight", [257, C]], ["wpe.weight", [256, C]], ["h.0.attn.c_attn.weight", [C, 3 * C]], ["h.0.mlp.c_fc.weight", [C, 4 * C]], ["h.7.ln_1.weight", [C]]];
+    const header: Record<string, unknown> = {};
+    let at = 0;
+    for (const [name, shape] of shapes) {
+      const bytes = shape.reduce((a, b) => a * b, 2);
+      header[name] = { dtype: "F16", shape, data_offsets: [at, at + bytes] };
+      at += bytes;
+    }
+    const json = Buffer.from(JSON.stringify(header));
+    const length = Buffer.alloc(8);
+    length.writeBigUInt64LE(BigInt(json.length));
+    const file = path.join(dir, "model.safetensors");
+    fs.writeFileSync(file, Buffer.concat([length, json]));
+    fs.truncateSync(file, 8 + json.length + at);
+    const log: string[] = [];
+    const huge = await startWebServer({ model: dir, port: 0, onRequest: (line) => log.push(line) });
+    const page = await (await browser.newContext()).newPage();
+    try {
+      await page.goto(huge.url);
+      assert.equal(await settled(page), "error");
+      assert.match(await text(page, "#error"), /^this model needs 6\.\d\d GiB of wasm memory even with q8 weights \(.*\), more than the 4 GiB a WebAssembly memory can hold: pick a smaller model$/);
+      const weights = log.filter((line) => line.includes("/model/model.safetensors "));
+      assert.ok(weights.length > 0 && weights.every((line) => line.endsWith(" 206")), weights.join("; "));
+    } finally {
+      await page.context().close();
+      await huge.close();
+      fs.rmSync(dir, { recursive: true, force: true });
     }
   });
 

@@ -2,10 +2,13 @@
 // backend and generates. It runs off the page's thread because the kernels block while they
 // wait for each other (Atomics.wait), which a page's main thread may not do.
 import { UserError } from "../errors.js";
+import { checkContextLength } from "../engine/prompt-checks.js";
+import type { ByteSource } from "../io/byte-source.js";
 import { memoryFolder } from "../io/folder.js";
-import { fetchModelFiles, locateModel } from "./model-files.js";
+import { fittingDType } from "./memory.js";
+import { fetchModelFiles, locateModel, type ModelLocation } from "./model-files.js";
 import { openFolder, openGGUF, type OpenedModel } from "./open.js";
-import type { EngineReply, EngineRequest, LoadRequest } from "./protocol.js";
+import type { EngineReply, EngineRequest, LoadRequest, Progress } from "./protocol.js";
 import { Session } from "./session.js";
 
 let session: Session | null = null;
@@ -18,14 +21,14 @@ async function load(request: LoadRequest): Promise<void> {
   session?.close();
   session = null;
   const location = locateModel(request.source, self.location.href);
-  const { files, downloadedBytes, notCached } = await fetchModelFiles(location, (progress) => reply({ type: "progress", progress }));
-  let opened: OpenedModel;
-  if (location.kind === "gguf") {
-    const [name, data] = [...files][0];
-    opened = openGGUF(location.url.endsWith(name) ? location.url : name, data);
-  } else {
-    opened = openFolder(memoryFolder(location.url, files));
-  }
+  const progress = (p: Progress) => reply({ type: "progress", progress: p });
+  // Refuses a model too large for wasm memory from its headers, before the weights download.
+  const precheck = (headers: ReadonlyMap<string, ByteSource>) => {
+    const { spec } = open(location, headers);
+    fittingDType(spec, checkContextLength(undefined, spec.shape));
+  };
+  const { files, downloadedBytes, notCached } = await fetchModelFiles(location, progress, precheck);
+  const opened = open(location, files);
   session = await Session.start(opened, request.threads);
   reply({
     type: "loaded",
@@ -36,11 +39,18 @@ async function load(request: LoadRequest): Promise<void> {
       threads: session.backend.threads,
       dtype: session.dtype,
       contextLength: session.contextLength,
-      bytes: [...files.values()].reduce((n, b) => n + b.length, 0),
+      bytes: [...files.values()].reduce((n, s) => n + s.size, 0),
       downloadedBytes,
       notCached,
     },
   });
+}
+
+function open(location: ModelLocation, files: ReadonlyMap<string, ByteSource>): OpenedModel {
+  if (location.kind === "folder") return openFolder(memoryFolder(location.url, files));
+  const source = [...files.values()][0];
+  if (source === undefined) throw new UserError(`${location.url}: nothing downloaded`);
+  return openGGUF(source);
 }
 
 async function handle(request: EngineRequest): Promise<void> {

@@ -1,4 +1,5 @@
 import { UserError } from "../errors.js";
+import { memorySource, type ByteSource } from "../io/byte-source.js";
 import type { Progress } from "./protocol.js";
 
 /** Where a model is: a folder of Hugging Face files or one GGUF file, by URL. */
@@ -28,7 +29,7 @@ export function locateModel(source: string, base: string): ModelLocation {
 
 /** The files of a model, by name, and how many bytes were downloaded to get them (0: all were cached). */
 export interface ModelFiles {
-  readonly files: Map<string, Uint8Array>;
+  readonly files: Map<string, ByteSource>;
   readonly downloadedBytes: number;
   /** Why some files could not be kept in the cache (over the storage quota, say), or null. */
   readonly notCached: string | null;
@@ -57,12 +58,72 @@ async function folderFileNames(url: string, fetchFile: (name: string, optional: 
 }
 
 /**
- * Downloads a model's files (or reads them from the Cache Storage API, where every download is
- * kept, so a reload works offline), reporting progress per file.
+ * Looks at a model's files before its weights are downloaded: every file by name, complete,
+ * except weights still to download, of which only the headers (safetensors' JSON, GGUF's
+ * metadata and tensor table) can be read. Throws to stop the download (the model cannot fit).
  */
-export async function fetchModelFiles(location: ModelLocation, onProgress: (p: Progress) => void): Promise<ModelFiles> {
+export type Precheck = (files: ReadonlyMap<string, ByteSource>) => void;
+
+/** A file's first bytes, standing for the whole file: reading past them throws PrefixTooShort. */
+class PrefixTooShort extends Error {}
+
+function prefixSource(name: string, prefix: Uint8Array, size: number): ByteSource {
+  return {
+    name,
+    size,
+    read(into, position) {
+      const n = Math.max(0, Math.min(into.length, size - position));
+      if (position + n > prefix.length) throw new PrefixTooShort(`${name}: past the ${prefix.length} bytes fetched`);
+      into.set(prefix.subarray(position, position + n));
+      return n;
+    },
+    close() {},
+  };
+}
+
+/** The first `bytes` of a file and its size, by a Range request; null when the server ignores ranges. */
+async function fetchPrefix(url: string, bytes: number): Promise<{ prefix: Uint8Array; size: number } | null> {
+  const controller = new AbortController();
+  const response = await fetch(url, { headers: { range: `bytes=0-${bytes - 1}` }, signal: controller.signal });
+  const total = /\/(\d+)$/.exec(response.headers.get("content-range") ?? "")?.[1];
+  if (response.status !== 206 || total === undefined) {
+    controller.abort(); // a 200 would be the whole file: not now
+    return null;
+  }
+  return { prefix: new Uint8Array(await response.arrayBuffer()), size: Number(total) };
+}
+
+/** A weight file's header as a prefix source (safetensors: its length, then itself; GGUF: grown until `check` reads no further), or null. */
+async function weightHeader(url: string, name: string, check: (source: ByteSource) => void): Promise<void> {
+  if (name.endsWith(".safetensors")) {
+    const head = await fetchPrefix(url, 8);
+    if (head === null || head.prefix.length < 8) return;
+    const length = Number(new DataView(head.prefix.buffer, head.prefix.byteOffset, 8).getBigUint64(0, true));
+    const whole = length + 8 <= head.size ? await fetchPrefix(url, 8 + length) : head;
+    if (whole !== null) check(prefixSource(url, whole.prefix, whole.size));
+    return;
+  }
+  for (let bytes = 1 << 20; bytes <= 1 << 26; bytes *= 4) {
+    const got = await fetchPrefix(url, bytes);
+    if (got === null) return;
+    try {
+      check(prefixSource(url, got.prefix, got.size));
+      return;
+    } catch (e) {
+      if (!(e instanceof PrefixTooShort) || got.prefix.length >= got.size) throw e;
+    }
+  }
+}
+
+/**
+ * Downloads a model's files (or reads them from the Cache Storage API, where every download is
+ * kept, so a reload works offline), reporting progress per file. Weights come last, after
+ * `precheck` has seen every other file and the weights' headers (fetched by Range requests where
+ * the server allows them), so a model that cannot run is refused before its weights download.
+ */
+export async function fetchModelFiles(location: ModelLocation, onProgress: (p: Progress) => void, precheck: Precheck): Promise<ModelFiles> {
   const cache = await caches.open(CACHE);
-  const files = new Map<string, Uint8Array>();
+  const files = new Map<string, ByteSource>();
   let downloadedBytes = 0;
   let notCached: string | null = null;
   const fetchFile = async (url: string, name: string, optional: boolean): Promise<Uint8Array | null> => {
@@ -71,19 +132,31 @@ export async function fetchModelFiles(location: ModelLocation, onProgress: (p: P
     if (got?.notCached) notCached ??= `${name} is not cached (${got.notCached})`;
     return got?.bytes ?? null;
   };
+  const isWeights = (name: string) => name.endsWith(".safetensors") || name.endsWith(".gguf");
+  /** Checks before the first weights that are not cached yet are downloaded. */
+  const checkBefore = async (weights: readonly [string, string][]): Promise<void> => {
+    for (const [name, url] of weights) {
+      if ((await cache.match(url)) !== undefined) continue;
+      await weightHeader(url, name, (source) => precheck(new Map([...files, [name, source]])));
+    }
+  };
   if (location.kind === "gguf") {
     const name = decodeURIComponent(new URL(location.url).pathname.split("/").pop() ?? "model.gguf");
+    await checkBefore([[name, location.url]]);
     const data = await fetchFile(location.url, name, false);
-    if (data !== null) files.set(name, data);
+    if (data !== null) files.set(name, memorySource(location.url, data));
     return { files, downloadedBytes, notCached };
   }
   const manifestKey = `${location.url}?nanogpt-infer-manifest`;
   const manifest = await cache.match(manifestKey);
   const names: string[] = manifest !== undefined ? ((await manifest.json()) as string[]) : await folderFileNames(location.url, (name, optional) => fetchFile(location.url + name, name, optional));
   if (manifest === undefined) await cache.put(manifestKey, new Response(JSON.stringify(names), { headers: { "content-type": "application/json" } })).catch(() => {});
-  for (const name of names) {
+  const ordered = [...names.filter((n) => !isWeights(n)), ...names.filter(isWeights)];
+  for (const name of ordered) {
+    // A single safetensors file is checked from its header; a sharded one once downloaded.
+    if (name === "model.safetensors") await checkBefore([[name, location.url + name]]);
     const data = await fetchFile(location.url + name, name, false);
-    if (data !== null) files.set(name, data);
+    if (data !== null) files.set(name, memorySource(location.url + name, data));
   }
   return { files, downloadedBytes, notCached };
 }

@@ -1,5 +1,5 @@
 import { UserError } from "../errors.js";
-import { memorySource } from "../io/byte-source.js";
+import type { ByteSource } from "../io/byte-source.js";
 import type { Folder } from "../io/folder.js";
 import { parseGGUF } from "../io/gguf-parse.js";
 import { familyOfConfig, familyOfGGUF } from "../model/families/index.js";
@@ -34,8 +34,9 @@ export function openFolder(folder: Folder): OpenedModel {
 }
 
 /** A GGUF file in memory; its tokenizer comes from its metadata. */
-export function openGGUF(name: string, bytes: Uint8Array): OpenedModel {
-  const g = parseGGUF(memorySource(name, bytes), { arrays: "read" });
+export function openGGUF(source: ByteSource): OpenedModel {
+  const name = source.name;
+  const g = parseGGUF(source, { arrays: "read" });
   const spec = familyOfGGUF(g).fromGGUF(g);
   // Llama-family vocabularies are not read yet (as on Node): prompts are then token ids.
   const unreadable = spec.family === "gpt2" ? null : unreadableGGUFTokenizer(g);

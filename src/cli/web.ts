@@ -113,7 +113,15 @@ export async function startWebServer(options: WebServerOptions = {}): Promise<We
     const file = resolve(pathname);
     const stat = file === null ? null : fs.statSync(file, { throwIfNoEntry: false });
     if (file === null || stat === null || stat === undefined || !stat.isFile()) return send(404, "not found\n", { "content-type": "text/plain" });
-    send(200, fs.createReadStream(file), { "content-type": TYPES[path.extname(file)] ?? "application/octet-stream", "content-length": stat.size });
+    const type = TYPES[path.extname(file)] ?? "application/octet-stream";
+    // One range, as the page asks for a weight file's header before downloading it.
+    const range = /^bytes=(\d+)-(\d*)$/.exec(req.headers.range ?? "");
+    const start = Number(range?.[1]);
+    const end = Math.min(range?.[2] ? Number(range[2]) : stat.size - 1, stat.size - 1);
+    if (range !== null && start <= end) {
+      return send(206, fs.createReadStream(file, { start, end }), { "content-type": type, "content-length": end - start + 1, "content-range": `bytes ${start}-${end}/${stat.size}` });
+    }
+    send(200, fs.createReadStream(file), { "content-type": type, "content-length": stat.size, "accept-ranges": "bytes" });
   });
   await new Promise<void>((resolveListen, reject) => {
     server.once("error", (e: NodeJS.ErrnoException) => reject(e.code === "EADDRINUSE" ? new UserError(`port ${options.port} is in use (--port 0 picks a free one)`) : e));

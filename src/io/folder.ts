@@ -1,5 +1,5 @@
 import { UserError } from "../errors.js";
-import { memorySource, type ByteSource } from "./byte-source.js";
+import { readFully, type ByteSource } from "./byte-source.js";
 
 /**
  * A model folder's files by name (config.json, model.safetensors, tokenizer.json, ...): a
@@ -18,13 +18,19 @@ export interface Folder {
   text(name: string): string;
 }
 
-/** A Folder over files in memory, keyed by their names in the folder. */
-export function memoryFolder(where: string, files: ReadonlyMap<string, Uint8Array>): Folder {
+/** A Folder over sources already at hand (files in memory), keyed by their names in the folder. */
+export function memoryFolder(where: string, files: ReadonlyMap<string, ByteSource>): Folder {
   const path = (name: string) => `${where.replace(/\/$/, "")}/${name}`;
+  const source = (name: string): ByteSource => {
+    const s = files.get(name);
+    if (s === undefined) throw new UserError(`cannot read ${path(name)}: file not found`);
+    return s;
+  };
   const bytes = (name: string): Uint8Array => {
-    const b = files.get(name);
-    if (b === undefined) throw new UserError(`cannot read ${path(name)}: file not found`);
-    return b;
+    const s = source(name);
+    const out = new Uint8Array(s.size);
+    readFully(s, out, 0, path(name));
+    return out;
   };
   return {
     where,
@@ -32,7 +38,7 @@ export function memoryFolder(where: string, files: ReadonlyMap<string, Uint8Arra
     has: (name) => files.has(name),
     // Names are keys of the map: none leads anywhere else.
     checkInside: () => {},
-    open: (name) => memorySource(path(name), bytes(name)),
+    open: source,
     text: (name) => new TextDecoder().decode(bytes(name)),
   };
 }
