@@ -43,8 +43,8 @@ async function load(source) {
       },
     });
     const i = llm.info;
-    const from = i.downloadedBytes === 0 ? "from the browser cache" : `${megabytes(i.downloadedBytes)} downloaded`;
-    ui.status.textContent = `${i.source} — ${i.summary}; ${i.dtype} weights (${megabytes(i.bytes)}, ${from})${i.notCached ? `; ${i.notCached}` : ""}`;
+    const from = i.downloadedBytes === 0 ? "from the browser cache" : i.downloadedBytes >= i.bytes ? "downloaded" : `${megabytes(i.downloadedBytes)} downloaded`;
+    ui.status.textContent = `${i.source} — ${i.summary}; ${i.dtype} weights (${megabytes(i.bytes)} ${from})${i.notCached ? `; ${i.notCached}` : ""}`;
     ui.stats.textContent = `threads ${i.threads}${isolation}`;
     setState("ready");
   } catch (e) {

@@ -37,6 +37,9 @@ export class Session {
   /** Reads the weights onto a new backend, after checking that weights and cache fit 4 GiB. */
   static async start(opened: OpenedModel, threads: number): Promise<Session> {
     const { spec, tokenizer } = opened;
+    if (threads > 1 && !self.crossOriginIsolated) {
+      throw new UserError(`${threads} threads need a cross-origin isolated page (served with COOP/COEP headers) to share memory with workers; this one is not: use 1 thread`);
+    }
     const contextLength = checkContextLength(undefined, spec.shape);
     const dtype = fittingDType(spec, contextLength);
     const backend = await startWasmBackend(browserPlatform, { threads });
