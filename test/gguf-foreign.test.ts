@@ -1,3 +1,4 @@
+import { diskFolder } from "../src/io/disk.js";
 import assert from "node:assert/strict";
 import fs from "node:fs";
 import os from "node:os";
@@ -105,7 +106,7 @@ for (const kind of FOREIGN_KINDS) {
         const hfConfig = parseLlamaConfig(readConfigJson(folder), folder, variant);
         assert.equal(c.rope.freqFactors !== undefined, kind === "llama", "rope_freqs read for Llama 3 scaling");
         const ours: LlamaWeights = loadLlamaGGUF(g, c, backend, "f32");
-        const hf: LlamaWeights = loadLlamaSafetensors(folder, hfConfig, backend, "f32");
+        const hf: LlamaWeights = loadLlamaSafetensors(diskFolder(folder), hfConfig, backend, "f32");
         const typeOf = (name: string) => {
           const t = g.tensors.find((x) => x.name === name);
           assert.ok(t !== undefined, name);

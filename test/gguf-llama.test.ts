@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { memorySource } from "../src/io/byte-source.js";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -218,7 +219,7 @@ describe("Llama-family GGUF from random checkpoints", () => {
   });
 
   it("tokenizers this engine cannot read yet are named; GPT-2's is readable", () => {
-    const fake = (entries: [string, string][]): GGUFFile => ({ file: "x.gguf", version: 3, fileSize: 0, alignment: 32, dataOffset: 0, metadata: new Map(entries), tensors: [] });
+    const fake = (entries: [string, string][]): GGUFFile => ({ file: "x.gguf", source: memorySource("x.gguf", new Uint8Array(0)), version: 3, fileSize: 0, alignment: 32, dataOffset: 0, metadata: new Map(entries), tensors: [] });
     assert.equal(unreadableGGUFTokenizer(fake([["tokenizer.ggml.model", "gpt2"], ["tokenizer.ggml.pre", "gpt-2"]])), null);
     assert.equal(unreadableGGUFTokenizer(fake([["tokenizer.ggml.model", "llama"]])), 'tokenizer.ggml.model "llama" is not supported yet');
     assert.equal(unreadableGGUFTokenizer(fake([["tokenizer.ggml.model", "gpt2"], ["tokenizer.ggml.pre", "llama-bpe"]])), 'tokenizer.ggml.pre "llama-bpe" is not supported yet');

@@ -14,7 +14,8 @@ import { loadSafetensorsWeights } from "../src/model/families/gpt2/load-safetens
 import { decodeF32, encode, encodedSize } from "../src/io/gguf-quant.js";
 import { f16ToF32, f32ToF16 } from "../src/numeric/half.js";
 import { readGGUF } from "../src/io/gguf-read.js";
-import { tokenizerTablesFromFolder } from "../src/tokenizer/gguf.js";
+import { tokenizerTablesFromFolder } from "../src/tokenizer/gguf-from-folder.js";
+import { diskFolder } from "../src/io/disk.js";
 import { createReferenceBackend } from "../src/kernels/reference.js";
 import { loadModel, loadSourceTokenizer, readConfigJson } from "../src/model/load.js";
 import { maxAbsDiff } from "./helpers.js";
@@ -193,7 +194,7 @@ describe("GGUF round trip of gpt2-tiny-random", () => {
   it("an untied head is written as output.weight and read back", async () => {
     const backend = createReferenceBackend();
     const config = parseGPT2Config(readConfigJson(tiny), tiny);
-    const weights = loadSafetensorsWeights(tiny, config, backend, "f32");
+    const weights = loadSafetensorsWeights(diskFolder(tiny), config, backend, "f32");
     const head = weights.wte.kind === "f32" ? { ...weights.wte, data: weights.wte.data.map((v: number) => v * 0.5) } : weights.wte;
     const out = path.join(work, "untied.gguf");
     writeGPT2GGUF(out, { name: "untied", config: { ...config, tieWordEmbeddings: false }, weights: { ...weights, lmHead: head }, tokenizer: tokenizerTablesFromFolder(tiny, config.vocabSize) }, "f32");

@@ -14,8 +14,9 @@ import { makeNormalizer, parseNormalizer } from "../src/tokenizer/pipeline/norma
 import { parsePostProcessor } from "../src/tokenizer/pipeline/post-processor.js";
 import { makePreTokenizer, parsePreTokenizer } from "../src/tokenizer/pipeline/pre-tokenizers.js";
 import { translateRegex } from "../src/tokenizer/pipeline/regex.js";
-import type { Json } from "../src/tokenizer/files.js";
-import { compileTokenizerFromTables, tokenizerTablesFromFolder } from "../src/tokenizer/gguf.js";
+import type { Json } from "../src/tokenizer/json.js";
+import { compileTokenizerFromTables } from "../src/tokenizer/gguf.js";
+import { tokenizerTablesFromFolder } from "../src/tokenizer/gguf-from-folder.js";
 import { mulberry32 } from "./helpers.js";
 import { repoRoot } from "./paths.js";
 

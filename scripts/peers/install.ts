@@ -7,7 +7,7 @@ import { peersDir } from "./paths.js";
  * The peers (other engines) that benchmarks and checks run against, installed on demand into
  * bench/.peers/ at pinned versions: never the project's dependencies.
  */
-export const PEER_VERSIONS = { "onnxruntime-node": "1.30.0", "node-llama-cpp": "3.21.1" } as const;
+export const PEER_VERSIONS = { "onnxruntime-node": "1.30.0", "node-llama-cpp": "3.21.1", "@wllama/wllama": "3.13.0" } as const;
 export type PeerPackage = keyof typeof PEER_VERSIONS;
 
 function installedVersion(pkg: PeerPackage): string | undefined {
@@ -42,6 +42,6 @@ export function installPeers(log: (s: string) => void, packages?: readonly PeerP
     });
   }
   const status = (p: PeerPackage) => (installedVersion(p) === PEER_VERSIONS[p] ? null : `npm install ${p}@${PEER_VERSIONS[p]} failed`);
-  return { "onnxruntime-node": status("onnxruntime-node"), "node-llama-cpp": status("node-llama-cpp") };
+  return { "onnxruntime-node": status("onnxruntime-node"), "node-llama-cpp": status("node-llama-cpp"), "@wllama/wllama": status("@wllama/wllama") };
 }
 

@@ -2,9 +2,11 @@ import fs from "node:fs";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { defaultModelDir } from "../model/default-model.js";
+import { diskFolder } from "../io/disk.js";
 import { UserError } from "../errors.js";
 import { metaString } from "../io/gguf-read.js";
-import { IDS_ONLY_KEY, tokenizerTablesFromFolder, tokenizerTablesFromGGUF } from "../tokenizer/gguf.js";
+import { tokenizerTablesFromFolder } from "../tokenizer/gguf-from-folder.js";
+import { IDS_ONLY_KEY, tokenizerTablesFromGGUF } from "../tokenizer/gguf.js";
 import { parseHubId } from "../io/hub/id.js";
 import { formatBytes } from "../io/hub/progress.js";
 import type { Backend } from "../kernels/backend.js";
@@ -79,7 +81,7 @@ async function loadSource(model: string, quiet: boolean, backend: Backend): Prom
   }
   const dir = location.dir;
   const config = parseGPT2Config(location.config, path.join(dir, "config.json"));
-  return { kind: "gpt2", source: { name: sourceName(model, dir), config, weights: loadSafetensorsWeights(dir, config, backend, "f32"), tokenizer: tokenizerTablesFromFolder(dir, config.vocabSize) } };
+  return { kind: "gpt2", source: { name: sourceName(model, dir), config, weights: loadSafetensorsWeights(diskFolder(dir), config, backend, "f32"), tokenizer: tokenizerTablesFromFolder(dir, config.vocabSize) } };
 }
 
 function sourceName(model: string, dir: string): string {
@@ -107,7 +109,7 @@ function loadLlamaSource(model: string, location: ModelLocation, variant: LlamaV
   const dir = location.dir;
   if (hasTokenizerFiles(dir)) throw new UserError(`convert --to gguf cannot write the tokenizer of ${model} yet (${arch} models are written only from folders without tokenizer files)`);
   const config = parseLlamaConfig(location.config, path.join(dir, "config.json"), variant);
-  return { name: sourceName(model, dir), arch, config, weights: loadLlamaSafetensors(dir, config, backend, "f32") };
+  return { name: sourceName(model, dir), arch, config, weights: loadLlamaSafetensors(diskFolder(dir), config, backend, "f32") };
 }
 
 /** `nanogpt-infer convert ...` from raw arguments; prints one summary line to stderr. */

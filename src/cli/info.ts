@@ -2,10 +2,12 @@ import fs from "node:fs";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { defaultModelDir } from "../model/default-model.js";
+import { diskFolder } from "../io/disk.js";
 import { ggmlTypeName } from "../io/gguf.js";
 import { metaString, type GGUFFile } from "../io/gguf-read.js";
 import { llama2cParameters, type Llama2cHeader } from "../io/llama2c.js";
-import { tokenizerTablesFromFolder, tokenizerTablesFromGGUF } from "../tokenizer/gguf.js";
+import { tokenizerTablesFromFolder } from "../tokenizer/gguf-from-folder.js";
+import { tokenizerTablesFromGGUF } from "../tokenizer/gguf.js";
 import { formatBytes } from "../io/hub/progress.js";
 import { listCheckpointTensors } from "../model/checkpoint.js";
 import { ggufIdsOnlyReason, hasTokenizerFiles, locateModel, modelSpec } from "../model/load.js";
@@ -83,7 +85,7 @@ function describeLlama2c(file: string, h: Llama2cHeader, spec: ModelSpec): Descr
 }
 
 function describeFolder(dir: string, spec: ModelSpec): Description {
-  const tensors = listCheckpointTensors(dir);
+  const tensors = listCheckpointTensors(diskFolder(dir));
   const dtypes = new Map<string, number>();
   let parameters = 0;
   for (const [name, t] of tensors) {

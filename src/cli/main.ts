@@ -13,6 +13,7 @@ const commands: Record<string, () => Promise<{ command: Command }>> = {
   serve: () => import("./serve.js"),
   convert: () => import("./convert.js"),
   info: () => import("./info.js"),
+  web: () => import("./web.js"),
 };
 
 const usage = `nanogpt-infer: GPT-2 inference in TypeScript

@@ -132,20 +132,23 @@ function encodeQ5Block(src: Float32Array, at: number, out: Buffer, o: number): v
 }
 
 /** Decodes `count` values of `type` from bytes into out[outOffset, outOffset + count) as f32, bit for bit as ggml does. */
-export function decodeF32(type: ReadableGGMLType, bytes: Buffer, count: number, out: Float32Array, outOffset: number): void {
+export function decodeF32(type: ReadableGGMLType, bytes: Uint8Array, count: number, out: Float32Array, outOffset: number): void {
   const table = f16Table();
   const o = outOffset;
   switch (type) {
     case GGMLType.F32:
       if (bytes.byteOffset % 4 === 0) out.set(new Float32Array(bytes.buffer, bytes.byteOffset, count), o);
-      else for (let i = 0; i < count; i++) out[o + i] = bytes.readFloatLE(i * 4);
+      else {
+        const view = new DataView(bytes.buffer, bytes.byteOffset, count * 4);
+        for (let i = 0; i < count; i++) out[o + i] = view.getFloat32(i * 4, true);
+      }
       return;
     case GGMLType.F16:
       if (bytes.byteOffset % 2 === 0) {
         const halves = new Uint16Array(bytes.buffer, bytes.byteOffset, count);
         for (let i = 0; i < count; i++) out[o + i] = table[halves[i]];
       } else {
-        for (let i = 0; i < count; i++) out[o + i] = table[bytes.readUInt16LE(i * 2)];
+        for (let i = 0; i < count; i++) out[o + i] = table[u16(bytes, i * 2)];
       }
       return;
     case GGMLType.BF16: {
@@ -171,9 +174,9 @@ export function decodeF32(type: ReadableGGMLType, bytes: Buffer, count: number, 
       const blockBytes = five ? Q5_1_BYTES : Q4_1_BYTES;
       for (let b = 0; b < count / QK; b++) {
         const at = b * blockBytes;
-        const d = table[bytes.readUInt16LE(at)];
-        const m = table[bytes.readUInt16LE(at + 2)];
-        const qh = five ? bytes.readUInt32LE(at + 4) : 0;
+        const d = table[u16(bytes, at)];
+        const m = table[u16(bytes, at + 2)];
+        const qh = five ? u32(bytes, at + 4) : 0;
         const qs = at + (five ? 8 : 4);
         for (let j = 0; j < QK / 2; j++) {
           const x0 = (bytes[qs + j] & 0x0f) | (((qh >>> j) << 4) & 0x10);
@@ -198,7 +201,7 @@ export function decodeF32(type: ReadableGGMLType, bytes: Buffer, count: number, 
 }
 
 /** One Q8_0/Q4_0/Q5_0 block at bytes[at..] as 32 signed integers into q[qo..]; returns its scale. */
-function intBlock(type: IntBlockType, bytes: Buffer, at: number, q: Int8Array, qo: number): number {
+function intBlock(type: IntBlockType, bytes: Uint8Array, at: number, q: Int8Array, qo: number): number {
   const d = f16Table()[bytes[at] | (bytes[at + 1] << 8)];
   if (type === GGMLType.Q8_0) {
     for (let j = 0; j < QK; j++) q[qo + j] = (bytes[at + 2 + j] << 24) >> 24;
@@ -209,7 +212,7 @@ function intBlock(type: IntBlockType, bytes: Buffer, at: number, q: Int8Array, q
       q[qo + j + QK / 2] = (byte >> 4) - 8;
     }
   } else {
-    const qh = bytes.readUInt32LE(at + 2);
+    const qh = u32(bytes, at + 2);
     for (let j = 0; j < QK / 2; j++) {
       const byte = bytes[at + 6 + j];
       q[qo + j] = ((byte & 0x0f) | (((qh >>> j) << 4) & 0x10)) - 16;
@@ -223,7 +226,15 @@ function intBlock(type: IntBlockType, bytes: Buffer, at: number, q: Int8Array, q
  * Copies `blocks` Q8_0, Q5_0 or Q4_0 blocks into integers and f32 scales (a q8 matrix's storage)
  * without rounding anything: the engine's integer kernels then see exactly the file's weights.
  */
-export function decodeBlocksToQ8(type: IntBlockType, bytes: Buffer, blocks: number, q: Int8Array, qOffset: number, scales: Float32Array, scaleOffset: number): void {
+export function decodeBlocksToQ8(type: IntBlockType, bytes: Uint8Array, blocks: number, q: Int8Array, qOffset: number, scales: Float32Array, scaleOffset: number): void {
   const blockBytes = type === GGMLType.Q8_0 ? Q8_0_BYTES : type === GGMLType.Q4_0 ? Q4_0_BYTES : Q5_0_BYTES;
   for (let b = 0; b < blocks; b++) scales[scaleOffset + b] = intBlock(type, bytes, b * blockBytes, q, qOffset + b * QK);
+}
+
+function u16(bytes: Uint8Array, at: number): number {
+  return bytes[at] | (bytes[at + 1] << 8);
+}
+
+function u32(bytes: Uint8Array, at: number): number {
+  return (bytes[at] | (bytes[at + 1] << 8) | (bytes[at + 2] << 16) | (bytes[at + 3] << 24)) >>> 0;
 }

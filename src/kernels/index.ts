@@ -1,14 +1,20 @@
 import { availableParallelism } from "node:os";
 import type { Backend } from "./backend.js";
 import { createReferenceBackend } from "./reference.js";
-import { createWasmBackend, type WasmBackendOptions } from "./wasm/backend.js";
+import { startWasmBackend, type WasmBackendOptions } from "./wasm/backend.js";
+import { nodePlatform } from "./wasm/platform-node.js";
 
 export type { Backend, F32Matrix, KVView, Matrix, Q8Matrix } from "./backend.js";
 export { Q8_BLOCK } from "./backend.js";
 export { quantizeQ8 } from "./quantize.js";
 export { createReferenceBackend } from "./reference.js";
-export { createWasmBackend, type WasmBackendOptions } from "./wasm/backend.js";
+export type { WasmBackendOptions } from "./wasm/backend.js";
 export { enableRelaxedSimd } from "./wasm/relaxed.js";
+
+/** A wasm backend on Node's worker threads. */
+export function createWasmBackend(options: WasmBackendOptions = {}): Promise<Backend> {
+  return startWasmBackend(nodePlatform, options);
+}
 
 export type BackendKind = "reference" | "wasm";
 

@@ -1,8 +1,6 @@
-import fs from "node:fs";
-import path from "node:path";
 import { UserError } from "../errors.js";
-import type { GGUFFile } from "../io/gguf-read.js";
-import { checkRegularFile } from "../io/regular-file.js";
+import type { Folder } from "../io/folder.js";
+import type { GGUFFile } from "../io/gguf-parse.js";
 
 /**
  * The end-of-sequence ids a checkpoint declares. HF's generate stops on generation_config.json's
@@ -10,13 +8,13 @@ import { checkRegularFile } from "../io/regular-file.js";
  * <|end_of_text|>, <|eom_id|> and <|eot_id|>), and either may name an id the other leaves out, so
  * generation stops on every id of both.
  */
-export function folderEosTokenIds(dir: string, configIds: readonly number[]): number[] {
-  const file = path.join(dir, "generation_config.json");
-  if (!fs.existsSync(file)) return [...configIds];
-  checkRegularFile(file);
+export function folderEosTokenIds(folder: Folder, configIds: readonly number[]): number[] {
+  const name = "generation_config.json";
+  if (!folder.has(name)) return [...configIds];
+  const file = folder.path(name);
   let json: unknown;
   try {
-    json = JSON.parse(fs.readFileSync(file, "utf8"));
+    json = JSON.parse(folder.text(name));
   } catch (e) {
     throw new UserError(`${file}: invalid JSON (${(e as Error).message})`);
   }

@@ -1,4 +1,5 @@
-import type { GGUFFile } from "../io/gguf-read.js";
+import type { Folder } from "../io/folder.js";
+import type { GGUFFile } from "../io/gguf-parse.js";
 import type { ModelSpec } from "./model.js";
 
 /**
@@ -14,7 +15,7 @@ export interface ModelFamily {
   /** GGUF general.architecture values this family reads. */
   readonly ggufArchitectures: readonly string[];
   /** A Hugging Face folder: `config` is its parsed config.json (`configFile` names it in errors). */
-  fromFolder(dir: string, config: Readonly<Record<string, unknown>>, configFile: string): ModelSpec;
+  fromFolder(folder: Folder, config: Readonly<Record<string, unknown>>, configFile: string): ModelSpec;
   /** A GGUF file whose header (tensor table and metadata) has been read. */
   fromGGUF(g: GGUFFile): ModelSpec;
 }

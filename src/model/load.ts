@@ -1,6 +1,8 @@
 import fs from "node:fs";
 import path from "node:path";
 import { UserError } from "../errors.js";
+import { diskFolder } from "../io/disk.js";
+import type { Folder } from "../io/folder.js";
 import { readGGUF, type GGUFFile } from "../io/gguf-read.js";
 import { readLlama2cHeader, type Llama2cHeader } from "../io/llama2c.js";
 import { resolveHubGGUF, resolveHubModel, type ResolveHubOptions } from "../io/hub/resolve.js";
@@ -24,7 +26,7 @@ import type { Backend } from "../kernels/backend.js";
  * its cached snapshot.
  */
 export type ModelLocation =
-  | { readonly kind: "folder"; readonly dir: string; readonly family: ModelFamily; readonly config: Readonly<Record<string, unknown>> }
+  | { readonly kind: "folder"; readonly dir: string; readonly folder: Folder; readonly family: ModelFamily; readonly config: Readonly<Record<string, unknown>> }
   | { readonly kind: "gguf"; readonly file: string; readonly family: ModelFamily; readonly gguf: GGUFFile }
   | { readonly kind: "llama2c"; readonly file: string; readonly family: ModelFamily; readonly header: Llama2cHeader };
 
@@ -66,7 +68,7 @@ function ggufLocation(file: string, options: { gguf?: { arrays: "read" | "skip" 
 function folderLocation(dir: string): ModelLocation {
   if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) throw new UserError(`model folder ${dir} does not exist`);
   const config = readConfigJson(dir);
-  return { kind: "folder", dir, family: familyOfConfig(config, path.join(dir, "config.json")), config };
+  return { kind: "folder", dir, folder: diskFolder(dir), family: familyOfConfig(config, path.join(dir, "config.json")), config };
 }
 
 /** config.json of a model folder as an object. */
@@ -97,7 +99,7 @@ export function modelSpec(location: ModelLocation): ModelSpec {
     case "llama2c":
       return llama2cSpec(location.header);
     case "folder":
-      return location.family.fromFolder(location.dir, location.config, path.join(location.dir, "config.json"));
+      return location.family.fromFolder(location.folder, location.config, path.join(location.dir, "config.json"));
   }
 }
 

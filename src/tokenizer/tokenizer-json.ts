@@ -1,5 +1,5 @@
 import { UserError } from "../errors.js";
-import { isObject, type Json, type JsonObject } from "./files.js";
+import { isObject, type Json, type JsonObject } from "./json.js";
 import { parseAddedToken, type AddedToken } from "./pipeline/added-tokens.js";
 import { parseDecoder } from "./pipeline/decoders.js";
 import { parseNormalizer } from "./pipeline/normalizers.js";

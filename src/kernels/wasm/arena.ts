@@ -86,10 +86,16 @@ export class Arena {
 
   private buffer(): SharedArrayBuffer {
     const b = this.memory.buffer;
-    if (!(b instanceof SharedArrayBuffer)) throw new Error("wasm memory is not shared");
+    // Not `instanceof SharedArrayBuffer`: a page that is not cross-origin isolated has shared
+    // wasm memory but no SharedArrayBuffer global.
+    if (!isShared(b)) throw new Error("wasm memory is not shared");
     this.known.add(b);
     return b;
   }
+}
+
+function isShared(b: ArrayBufferLike): b is SharedArrayBuffer {
+  return Object.prototype.toString.call(b) === "[object SharedArrayBuffer]";
 }
 
 function gib(bytes: number): string {

@@ -1,4 +1,3 @@
-import { availableParallelism } from "node:os";
 import type { Backend, KVView, Matrix, WeightArray } from "../backend.js";
 import { headGroup, Q8_BLOCK } from "../backend.js";
 import { tooLargeForF16 } from "../f16.js";
@@ -8,10 +7,11 @@ import { BlockTables } from "./block-table.js";
 import { compileKernels, instantiateKernels, pickSimdLevel, type KernelExports, type SimdLevel } from "./exports.js";
 import { controlInts, Op } from "./jobs.js";
 import { AddArgs, AttentionArgs, AttentionDecodeArgs, DECODE_DESC_INTS, DecodeDesc, GeluArgs, KVMode, LayerNormArgs, MatmulArgs, MatmulQ8Args, MatmulQ8F32Args, ReadSumArgs, RmsNormArgs, RopeArgs, SiluMulArgs } from "./job-args.js";
+import type { KernelPlatform } from "./platform.js";
 import { ThreadPool } from "./pool.js";
 
 export interface WasmBackendOptions {
-  /** Threads the kernels run on, the calling thread included. Default: os.availableParallelism(). */
+  /** Threads the kernels run on, the calling thread included. Default: the platform's hardwareThreads(). */
   readonly threads?: number;
   /**
    * How q8 matmuls treat activations: "int8" quantizes each 32-block of x to int8 as well and
@@ -525,16 +525,17 @@ class WasmBackend implements Backend {
   }
 }
 
-export async function createWasmBackend(options: WasmBackendOptions = {}): Promise<Backend> {
-  const threads = options.threads ?? availableParallelism();
+/** A wasm backend on `platform`; entry points wrap this with theirs (kernels/index.ts: Node). */
+export async function startWasmBackend(platform: KernelPlatform, options: WasmBackendOptions = {}): Promise<Backend> {
+  const threads = options.threads ?? platform.hardwareThreads();
   if (!Number.isInteger(threads) || threads < 1) throw new Error(`wasm backend: threads must be a positive integer, got ${threads}`);
-  const level = await pickSimdLevel(options.simd ?? "auto");
-  const module = await compileKernels(level);
+  const level = await pickSimdLevel(platform, options.simd ?? "auto");
+  const module = await compileKernels(platform, level);
   const arena = new Arena(1 << 20);
   const control = arena.allocBytes(controlInts(threads) * 4 + 64);
   const controlAligned = (control + 63) & ~63; // the counters own whole cache lines
   const kernels = instantiateKernels(module, arena.memory);
   const spin = options.spinMicros ?? DEFAULT_SPIN_MICROS;
-  const pool = await ThreadPool.start(kernels, module, arena.memory, controlAligned, threads, spin, MAIN_SPIN_MICROS);
+  const pool = await ThreadPool.start(platform, kernels, module, arena.memory, controlAligned, threads, spin, MAIN_SPIN_MICROS);
   return new WasmBackend(arena, kernels, pool, (options.q8Activations ?? "int8") === "int8", options.minParallelNanos ?? DEFAULT_MIN_PARALLEL_NANOS, level);
 }

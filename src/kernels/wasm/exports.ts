@@ -1,4 +1,4 @@
-import { readFile } from "node:fs/promises";
+import type { KernelPlatform } from "./platform.js";
 
 /** Every kernel takes byte offsets and sizes (i32) — see assembly/kernels.ts. */
 type Kernel = (...args: number[]) => void;
@@ -80,32 +80,24 @@ export type SimdLevel = "relaxed" | "baseline";
 
 const compiled = new Map<SimdLevel, Promise<WebAssembly.Module>>();
 
-async function load(file: string) {
-  try {
-    return await readFile(new URL(file, import.meta.url));
-  } catch (err) {
-    throw new Error(`${file} not found next to ${import.meta.url}: run \`npm run build\``, { cause: err });
-  }
-}
-
 /**
  * "auto" is the relaxed-SIMD build where the engine validates it (Node ≥ 22, Chromium, Node 20
  * after enableRelaxedSimd()), else the baseline build. Relaxed results can differ between CPUs
  * (relaxed_madd fuses or not), so "baseline" is there for the same bits everywhere; "relaxed"
  * insists, and fails where the engine lacks it.
  */
-export async function pickSimdLevel(wanted: "auto" | SimdLevel): Promise<SimdLevel> {
+export async function pickSimdLevel(platform: KernelPlatform, wanted: "auto" | SimdLevel): Promise<SimdLevel> {
   if (wanted === "baseline") return "baseline";
-  if (WebAssembly.validate(await load("./kernels-relaxed.wasm"))) return "relaxed";
+  if (WebAssembly.validate(await platform.wasmBytes("./kernels-relaxed.wasm"))) return "relaxed";
   if (wanted === "auto") return "baseline";
   throw new Error("this JavaScript engine does not support relaxed SIMD (Node ≥ 22, or Node 20 after enableRelaxedSimd())");
 }
 
 /** Each build is compiled once per process; every backend and worker instantiates it. */
-export function compileKernels(level: SimdLevel): Promise<WebAssembly.Module> {
+export function compileKernels(platform: KernelPlatform, level: SimdLevel): Promise<WebAssembly.Module> {
   let m = compiled.get(level);
   if (m === undefined) {
-    m = load(level === "relaxed" ? "./kernels-relaxed.wasm" : "./kernels.wasm").then((bytes) => WebAssembly.compile(bytes));
+    m = platform.wasmBytes(level === "relaxed" ? "./kernels-relaxed.wasm" : "./kernels.wasm").then((bytes) => WebAssembly.compile(bytes));
     m.catch(() => compiled.delete(level));
     compiled.set(level, m);
   }

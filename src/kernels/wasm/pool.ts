@@ -1,9 +1,7 @@
-import { Worker } from "node:worker_threads";
-import { once } from "node:events";
 import type { KernelExports } from "./exports.js";
 import { COMPLETED, controlInts, FAILED, GEN, MAIN_WAITING, MAX_CHUNKS, OP, Op, publishRegions, SLEEPERS, runClaimed, runJob, takeLastError } from "./jobs.js";
+import type { KernelPlatform, KernelWorker } from "./platform.js";
 import { spinDeadline } from "./spin.js";
-import type { WorkerInit } from "./worker.js";
 
 /**
  * Runs one job at a time on the calling thread plus `threads - 1` workers, all reading the job
@@ -14,7 +12,7 @@ import type { WorkerInit } from "./worker.js";
 export class ThreadPool {
   readonly args: Int32Array; // the control block; callers write ARG.. and call run()
   readonly argsF32: Float32Array; // the same words seen as f32 (for eps)
-  private readonly workers: Worker[] = [];
+  private readonly workers: KernelWorker[] = [];
   private closed = false;
 
   private constructor(
@@ -29,6 +27,7 @@ export class ThreadPool {
   }
 
   static async start(
+    platform: KernelPlatform,
     kernels: KernelExports,
     module: WebAssembly.Module,
     memory: WebAssembly.Memory,
@@ -38,22 +37,14 @@ export class ThreadPool {
     mainSpinMicros: number,
   ): Promise<ThreadPool> {
     const pool = new ThreadPool(kernels, threads, memory, control, mainSpinMicros);
-    const url = new URL("./worker.js", import.meta.url);
-    const ready: Promise<unknown>[] = [];
-    for (let i = 1; i < threads; i++) {
-      const workerData: WorkerInit = { module, memory, control, thread: i, threads, spinMicros };
-      // The job loop allocates almost nothing: a small young generation keeps the thread light.
-      const worker = new Worker(url, { workerData, resourceLimits: { maxYoungGenerationSizeMb: 1 } });
-      // A worker blocked in its job loop must never keep the process alive.
-      worker.unref();
-      pool.workers.push(worker);
-      ready.push(once(worker, "message"));
-    }
-    try {
-      await Promise.all(ready);
-    } catch (err) {
+    const started: Promise<KernelWorker>[] = [];
+    for (let i = 1; i < threads; i++) started.push(platform.startWorker({ module, memory, control, thread: i, threads, spinMicros }));
+    const settled = await Promise.allSettled(started);
+    for (const s of settled) if (s.status === "fulfilled") pool.workers.push(s.value);
+    const failed = settled.find((s): s is PromiseRejectedResult => s.status === "rejected");
+    if (failed !== undefined) {
       pool.close();
-      throw err;
+      throw failed.reason;
     }
     return pool;
   }
@@ -109,6 +100,6 @@ export class ThreadPool {
     this.args[OP] = Op.Stop;
     Atomics.add(this.args, GEN, 1);
     Atomics.notify(this.args, GEN);
-    for (const w of this.workers) void w.terminate();
+    for (const w of this.workers) w.terminate();
   }
 }

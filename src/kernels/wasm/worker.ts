@@ -1,7 +1,7 @@
-// A kernel worker: instantiates the kernels on the shared memory, then loops forever on the
-// control block, taking chunks of each published job. It never returns to its event loop until
-// told to stop, so jobs never go through message passing.
-import { parentPort, workerData } from "node:worker_threads";
+// A kernel worker's job loop: instantiates the kernels on the shared memory, then loops forever
+// on the control block, taking chunks of each published job. It never returns to its event loop
+// until told to stop, so jobs never go through message passing. worker-node.ts and
+// worker-browser.ts start it on their host.
 import { instantiateKernels } from "./exports.js";
 import { COMPLETED, controlInts, GEN, MAIN_WAITING, OP, Op, runClaimed } from "./jobs.js";
 import { awaitGeneration } from "./spin.js";
@@ -15,18 +15,18 @@ export interface WorkerInit {
   readonly spinMicros: number;
 }
 
-function isWorkerInit(d: unknown): d is WorkerInit {
+export function isWorkerInit(d: unknown): d is WorkerInit {
   return typeof d === "object" && d !== null && "module" in d && "memory" in d && "control" in d && "thread" in d && "threads" in d && "spinMicros" in d;
 }
 
-function main(): void {
-  if (parentPort === null || !isWorkerInit(workerData)) throw new Error("kernel worker started without its init data");
-  const { module, memory, control, thread, threads, spinMicros } = workerData;
+/** Runs the job loop until the pool stops; `ready` is called once the kernels are instantiated. */
+export function runKernelWorker(init: WorkerInit, ready: () => void): void {
+  const { module, memory, control, thread, threads, spinMicros } = init;
   const kernels = instantiateKernels(module, memory);
   const ctrl = new Int32Array(memory.buffer, control, controlInts(threads));
   const ctrlF = new Float32Array(memory.buffer, control, controlInts(threads));
   let seen = Atomics.load(ctrl, GEN);
-  parentPort.postMessage("ready");
+  ready();
   for (;;) {
     seen = awaitGeneration(ctrl, seen, spinMicros);
     if (ctrl[OP] === Op.Stop) return;
@@ -36,5 +36,3 @@ function main(): void {
     if (Atomics.load(ctrl, MAIN_WAITING) !== 0) Atomics.notify(ctrl, COMPLETED);
   }
 }
-
-main();

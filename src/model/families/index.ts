@@ -1,5 +1,5 @@
 import { UserError } from "../../errors.js";
-import { metaString, type GGUFFile } from "../../io/gguf-read.js";
+import { metaString, type GGUFFile } from "../../io/gguf-parse.js";
 import type { ModelFamily } from "../family.js";
 import { gpt2Family } from "./gpt2/index.js";
 import { llamaFamily } from "./llama/index.js";

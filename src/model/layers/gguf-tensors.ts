@@ -1,8 +1,8 @@
 import { UserError } from "../../errors.js";
 import { ggmlTypeName, isReadableType, readableTypeNames, type ReadableGGMLType } from "../../io/gguf.js";
 import { decodeBlocksToQ8, decodeF32, isIntBlockType } from "../../io/gguf-quant.js";
-import { readTensorRows, type GGUFFile, type GGUFTensorInfo } from "../../io/gguf-read.js";
-import { checkFinite } from "../../io/safetensors.js";
+import { readTensorRows, type GGUFFile, type GGUFTensorInfo } from "../../io/gguf-parse.js";
+import { checkFinite } from "../../io/safetensors-parse.js";
 import type { Backend, Matrix } from "../../kernels/backend.js";
 import { allocMatrix, type WeightDType } from "../matrix.js";
 
@@ -46,7 +46,7 @@ export function checkBlockCount(g: GGUFFile, nLayer: number): void {
  */
 export class GGUFTensors {
   private readonly byName: ReadonlyMap<string, GGUFTensorInfo>;
-  private readonly chunk = Buffer.alloc(READ_CHUNK);
+  private readonly chunk = new Uint8Array(READ_CHUNK);
   private staging: Float32Array | null = null;
 
   constructor(

@@ -1,5 +1,5 @@
 import { UserError } from "../../errors.js";
-import type { TensorInfo, TensorReader } from "../../io/safetensors.js";
+import type { TensorInfo, TensorReader } from "../../io/safetensors-parse.js";
 import type { Backend, Matrix } from "../../kernels/backend.js";
 import { allocMatrix, type WeightDType } from "../matrix.js";
 

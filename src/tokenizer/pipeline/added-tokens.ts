@@ -1,5 +1,5 @@
 import { UserError } from "../../errors.js";
-import { isObject, type Json } from "../files.js";
+import { isObject, type Json } from "../json.js";
 import { escapeRegex } from "./regex.js";
 
 /**

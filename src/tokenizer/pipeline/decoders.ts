@@ -1,5 +1,5 @@
 import { UserError } from "../../errors.js";
-import { isObject, type Json, type JsonObject } from "../files.js";
+import { isObject, type Json, type JsonObject } from "../json.js";
 import { charToByte } from "../bytes.js";
 import { parseReplace } from "./normalizers.js";
 

@@ -1,5 +1,5 @@
 import { UserError } from "../../errors.js";
-import { isObject, type Json, type JsonObject } from "../files.js";
+import { isObject, type Json, type JsonObject } from "../json.js";
 
 /**
  * The special tokens encode adds around one text (HF's post_processor, for a single sequence):

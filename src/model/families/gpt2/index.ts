@@ -1,4 +1,4 @@
-import type { GGUFFile } from "../../../io/gguf-read.js";
+import type { GGUFFile } from "../../../io/gguf-parse.js";
 import type { Backend } from "../../../kernels/backend.js";
 import { folderEosTokenIds, ggufEosTokenIds } from "../../eos.js";
 import type { ModelFamily } from "../../family.js";
@@ -17,10 +17,10 @@ export const gpt2Family: ModelFamily = {
   hfModelTypes: ["gpt2"],
   hfArchitectures: ["GPT2LMHeadModel", "GPT2Model"],
   ggufArchitectures: ["gpt2"],
-  fromFolder: (dir, json, file) => {
+  fromFolder: (folder, json, file) => {
     const config = parseGPT2Config(json, file);
-    const eos = folderEosTokenIds(dir, config.eosTokenId === null ? [] : [config.eosTokenId]);
-    return gpt2Spec(config, eos, (backend, dtype) => loadSafetensorsWeights(dir, config, backend, dtype), () => checkGPT2Tensors(dir, config));
+    const eos = folderEosTokenIds(folder, config.eosTokenId === null ? [] : [config.eosTokenId]);
+    return gpt2Spec(config, eos, (backend, dtype) => loadSafetensorsWeights(folder, config, backend, dtype), () => checkGPT2Tensors(folder, config));
   },
   fromGGUF: (g: GGUFFile) => {
     const config = ggufConfig(g);

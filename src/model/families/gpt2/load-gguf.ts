@@ -1,5 +1,5 @@
 import { UserError } from "../../../errors.js";
-import { metaInt, type GGUFFile } from "../../../io/gguf-read.js";
+import { metaInt, type GGUFFile } from "../../../io/gguf-parse.js";
 import type { Backend } from "../../../kernels/backend.js";
 import { checkBlockCount, checkedGGUFTensor, GGUFTensors } from "../../layers/gguf-tensors.js";
 import type { WeightDType } from "../../matrix.js";

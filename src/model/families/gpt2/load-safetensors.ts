@@ -1,5 +1,6 @@
 import { UserError } from "../../../errors.js";
-import { TensorReader, type TensorInfo } from "../../../io/safetensors.js";
+import { TensorReader, type TensorInfo } from "../../../io/safetensors-parse.js";
+import type { Folder } from "../../../io/folder.js";
 import type { Backend, Matrix } from "../../../kernels/backend.js";
 import { Q8_BLOCK } from "../../../kernels/backend.js";
 import { listCheckpointTensors } from "../../checkpoint.js";
@@ -8,9 +9,9 @@ import type { GPT2Config } from "./config.js";
 import type { BlockWeights, GPT2Weights, LayerNormWeights } from "./weights.js";
 
 /** GPT2LMHeadModel checkpoints say "transformer.h.0...", bare GPT2Model ones "h.0...". */
-export function gpt2Tensors(dir: string): Map<string, TensorInfo> {
+export function gpt2Tensors(folder: Folder): Map<string, TensorInfo> {
   const tensors = new Map<string, TensorInfo>();
-  for (const [name, t] of listCheckpointTensors(dir)) tensors.set(name.startsWith("transformer.") ? name.slice("transformer.".length) : name, t);
+  for (const [name, t] of listCheckpointTensors(folder)) tensors.set(name.startsWith("transformer.") ? name.slice("transformer.".length) : name, t);
   return tensors;
 }
 
@@ -20,10 +21,10 @@ export function gpt2Tensors(dir: string): Map<string, TensorInfo> {
  * (in, out) and the engine wants (out, in) rows for its dot products; c_attn stays fused as
  * (3C, C) so one matmul makes q, k and v.
  */
-export function loadSafetensorsWeights(dir: string, config: GPT2Config, backend: Backend, dtype: WeightDType): GPT2Weights {
+export function loadSafetensorsWeights(folder: Folder, config: GPT2Config, backend: Backend, dtype: WeightDType): GPT2Weights {
   const reader = new TensorReader();
   try {
-    return readWeights(dir, gpt2Tensors(dir), reader, config, backend, dtype);
+    return readWeights(folder, gpt2Tensors(folder), reader, config, backend, dtype);
   } finally {
     reader.close();
   }
@@ -42,7 +43,8 @@ function checkedTensor(dir: string, tensors: ReadonlyMap<string, TensorInfo>, na
  * The tensors every config dimension shows in, checked before anything is allocated: a config
  * saying n_inner 1e12 or n_positions 1e9 must be named, not turned into a giant allocation.
  */
-export function checkGPT2Tensors(dir: string, config: GPT2Config, tensors: ReadonlyMap<string, TensorInfo> = gpt2Tensors(dir)): void {
+export function checkGPT2Tensors(folder: Folder, config: GPT2Config, tensors: ReadonlyMap<string, TensorInfo> = gpt2Tensors(folder)): void {
+  const dir = folder.where;
   const { nEmbd: C, nInner, vocabSize: V, nPositions: P, nLayer: L } = config;
   checkedTensor(dir, tensors, "wte.weight", [V, C]);
   checkedTensor(dir, tensors, "wpe.weight", [P, C]);
@@ -51,9 +53,10 @@ export function checkGPT2Tensors(dir: string, config: GPT2Config, tensors: Reado
   checkedTensor(dir, tensors, `h.${L - 1}.ln_1.weight`, [C]);
 }
 
-function readWeights(dir: string, tensors: Map<string, TensorInfo>, reader: TensorReader, config: GPT2Config, backend: Backend, dtype: WeightDType): GPT2Weights {
+function readWeights(folder: Folder, tensors: Map<string, TensorInfo>, reader: TensorReader, config: GPT2Config, backend: Backend, dtype: WeightDType): GPT2Weights {
   const { nEmbd: C, nInner, vocabSize: V, nPositions: P } = config;
-  checkGPT2Tensors(dir, config, tensors);
+  const dir = folder.where;
+  checkGPT2Tensors(folder, config, tensors);
   const tensor = (name: string, shape: number[]): TensorInfo => checkedTensor(dir, tensors, name, shape);
   const vector = (name: string, length: number): Float32Array => {
     const out = backend.allocF32(length);

@@ -22,10 +22,10 @@ export function llamaStyleFamily(variant: LlamaVariant, names: LlamaFamilyNames)
   const family: ModelFamily = {
     name: variant.name,
     ...names,
-    fromFolder: (dir, json, file) => {
+    fromFolder: (folder, json, file) => {
       const parsed = parseLlamaConfig(json, file, variant);
-      const config = { ...parsed, eosTokenIds: folderEosTokenIds(dir, parsed.eosTokenIds) };
-      return llamaSpec(variant.name, config, (backend, dtype) => loadLlamaSafetensors(dir, config, backend, dtype), () => checkLlamaTensors(dir, config));
+      const config = { ...parsed, eosTokenIds: folderEosTokenIds(folder, parsed.eosTokenIds) };
+      return llamaSpec(variant.name, config, (backend, dtype) => loadLlamaSafetensors(folder, config, backend, dtype), () => checkLlamaTensors(folder, config));
     },
     fromGGUF: (g) => {
       const config = llamaConfigFromGGUF(g, variant);

@@ -1,7 +1,7 @@
 import { UserError } from "../../../errors.js";
 import { GGMLType, ggmlTypeName } from "../../../io/gguf.js";
 import { decodeF32 } from "../../../io/gguf-quant.js";
-import { metaString, readTensorRows, type GGUFFile } from "../../../io/gguf-read.js";
+import { metaString, readTensorRows, type GGUFFile } from "../../../io/gguf-parse.js";
 import type { Backend } from "../../../kernels/backend.js";
 import { checkBlockCount, checkedGGUFTensor, GGUFTensors, type RowMap } from "../../layers/gguf-tensors.js";
 import { ropeTables, type RopeConfig } from "../../layers/rope.js";
@@ -114,7 +114,7 @@ function ropeFromGGUF(g: GGUFFile, arch: string, headDim: number): RopeConfig {
   const factorType = t.type;
   if (factorType !== GGMLType.F32 && factorType !== GGMLType.F16) throw new UserError(`${g.file}: tensor rope_freqs.weight has type ${ggmlTypeName(factorType)} (expected F32 or F16)`);
   const factors = new Float32Array(headDim / 2);
-  readTensorRows(t, Buffer.alloc(t.byteLength), (bytes) => decodeF32(factorType, bytes, factors.length, factors, 0));
+  readTensorRows(t, new Uint8Array(t.byteLength), (bytes) => decodeF32(factorType, bytes, factors.length, factors, 0));
   if (!factors.every((f) => f > 0)) throw new UserError(`${g.file}: tensor rope_freqs.weight must hold positive factors`);
   return { ...rope, freqFactors: [...factors] };
 }

@@ -1,5 +1,6 @@
 import { UserError } from "../../../errors.js";
-import { TensorReader, type TensorInfo } from "../../../io/safetensors.js";
+import { TensorReader, type TensorInfo } from "../../../io/safetensors-parse.js";
+import type { Folder } from "../../../io/folder.js";
 import type { Backend } from "../../../kernels/backend.js";
 import { listCheckpointTensors } from "../../checkpoint.js";
 import { HFTensors } from "../../layers/hf-tensors.js";
@@ -16,7 +17,8 @@ import type { LlamaBlockWeights, LlamaWeights } from "./weights.js";
  * The tensors every config dimension shows in, checked before anything is allocated: a config
  * saying intermediate_size 1e12 must be named, not turned into a giant allocation.
  */
-export function checkLlamaTensors(dir: string, c: LlamaConfig, tensors: ReadonlyMap<string, TensorInfo> = listCheckpointTensors(dir)): void {
+export function checkLlamaTensors(folder: Folder, c: LlamaConfig, tensors: ReadonlyMap<string, TensorInfo> = listCheckpointTensors(folder)): void {
+  const dir = folder.where;
   const { hidden: C, intermediate: I, vocabSize: V, nLayer: L } = c;
   const { nHead: nh, headDim: hs } = c.heads;
   const check = (name: string, shape: readonly number[]): void => {
@@ -32,11 +34,12 @@ export function checkLlamaTensors(dir: string, c: LlamaConfig, tensors: Readonly
   check(`model.layers.${L - 1}.input_layernorm.weight`, [C]);
 }
 
-export function loadLlamaSafetensors(dir: string, c: LlamaConfig, backend: Backend, dtype: WeightDType): LlamaWeights {
+export function loadLlamaSafetensors(folder: Folder, c: LlamaConfig, backend: Backend, dtype: WeightDType): LlamaWeights {
   const reader = new TensorReader();
   try {
-    const tensors = listCheckpointTensors(dir);
-    checkLlamaTensors(dir, c, tensors);
+    const tensors = listCheckpointTensors(folder);
+    checkLlamaTensors(folder, c, tensors);
+    const dir = folder.where;
     const t = new HFTensors(dir, tensors, reader, backend, dtype);
     const { hidden: C, intermediate: I, vocabSize: V } = c;
     const { nHead: nh, nKVHead: nkv, headDim: hs } = c.heads;

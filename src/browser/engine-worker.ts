@@ -1,0 +1,78 @@
+// The engine's Web Worker: downloads (or reads from the cache) a model, loads it onto the wasm
+// backend and generates. It runs off the page's thread because the kernels block while they
+// wait for each other (Atomics.wait), which a page's main thread may not do.
+import { UserError } from "../errors.js";
+import { checkContextLength } from "../engine/prompt-checks.js";
+import type { ByteSource } from "../io/byte-source.js";
+import { memoryFolder } from "../io/folder.js";
+import { fittingDType } from "./memory.js";
+import { fetchModelFiles, locateModel, type ModelLocation } from "./model-files.js";
+import { openFolder, openGGUF, type OpenedModel } from "./open.js";
+import type { EngineReply, EngineRequest, LoadRequest, Progress } from "./protocol.js";
+import { Session } from "./session.js";
+
+let session: Session | null = null;
+
+function reply(message: EngineReply): void {
+  self.postMessage(message);
+}
+
+async function load(request: LoadRequest): Promise<void> {
+  session?.close();
+  session = null;
+  const location = locateModel(request.source, self.location.href);
+  const progress = (p: Progress) => reply({ type: "progress", progress: p });
+  // Refuses a model too large for wasm memory from its headers, before the weights download.
+  const precheck = (headers: ReadonlyMap<string, ByteSource>) => {
+    const { spec } = open(location, headers);
+    fittingDType(spec, checkContextLength(undefined, spec.shape));
+  };
+  const { files, downloadedBytes, notCached } = await fetchModelFiles(location, progress, precheck);
+  const opened = open(location, files);
+  session = await Session.start(opened, request.threads);
+  reply({
+    type: "loaded",
+    info: {
+      source: request.source,
+      summary: opened.spec.summary,
+      backend: session.backend.name,
+      threads: session.backend.threads,
+      dtype: session.dtype,
+      contextLength: session.contextLength,
+      bytes: [...files.values()].reduce((n, s) => n + s.size, 0),
+      downloadedBytes,
+      notCached,
+    },
+  });
+}
+
+function open(location: ModelLocation, files: ReadonlyMap<string, ByteSource>): OpenedModel {
+  if (location.kind === "folder") return openFolder(memoryFolder(location.url, files));
+  const source = [...files.values()][0];
+  if (source === undefined) throw new UserError(`${location.url}: nothing downloaded`);
+  return openGGUF(source);
+}
+
+async function handle(request: EngineRequest): Promise<void> {
+  switch (request.type) {
+    case "load":
+      return load(request);
+    case "generate": {
+      if (session === null) throw new UserError("no model is loaded");
+      const stats = session.generate(request.prompt, { maxTokens: request.maxTokens, temperature: request.temperature, seed: request.seed, ignoreEos: request.ignoreEos }, (text) => reply({ type: "piece", text }));
+      reply({ type: "done", stats });
+      return;
+    }
+  }
+}
+
+// One request at a time, in order: a generation never overlaps a load.
+let queue = Promise.resolve();
+self.onmessage = (e: MessageEvent<EngineRequest>) => {
+  queue = queue.then(() =>
+    handle(e.data).catch((err: unknown) => {
+      const message = err instanceof UserError || err instanceof Error ? err.message : String(err);
+      reply({ type: "error", message: message.split("\n")[0] });
+    }),
+  );
+};
