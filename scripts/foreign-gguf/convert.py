@@ -1,7 +1,7 @@
 """
 Writes test/fixtures/foreign-gguf/{llama,qwen2,qwen3}.gguf: GGUF files this engine did not
 write, made with llama.cpp's own gguf-py (GGUFWriter, quants.py) from the Hugging Face folders
-of configs.ts. llama.cpp's convert_hf_to_gguf.py needs torch and transformers, absent here, so
+of configs.ts. llama.cpp's convert_hf_to_gguf.py needs torch and transformers (a heavy install), so
 this follows its conventions by hand (LlamaModel / Qwen2Model / Qwen3Model: metadata keys,
 tensor names, the q/k row permutation of `llama`, Llama 3's rope_freqs, 1-D tensors in F32,
 a byte-level BPE vocabulary) and then mixes block types as llama-quantize's presets do:
