@@ -218,11 +218,13 @@ describe("Llama-family GGUF from random checkpoints", () => {
     }
   });
 
-  it("tokenizers this engine cannot read yet are named; GPT-2's is readable", () => {
+  it("tokenizers this engine cannot read yet are named; byte-level BPE ones (gpt-2, llama-bpe, qwen2) are readable", () => {
     const fake = (entries: [string, string][]): GGUFFile => ({ file: "x.gguf", source: memorySource("x.gguf", new Uint8Array(0)), version: 3, fileSize: 0, alignment: 32, dataOffset: 0, metadata: new Map(entries), tensors: [] });
     assert.equal(unreadableGGUFTokenizer(fake([["tokenizer.ggml.model", "gpt2"], ["tokenizer.ggml.pre", "gpt-2"]])), null);
     assert.equal(unreadableGGUFTokenizer(fake([["tokenizer.ggml.model", "llama"]])), 'tokenizer.ggml.model "llama" is not supported yet');
-    assert.equal(unreadableGGUFTokenizer(fake([["tokenizer.ggml.model", "gpt2"], ["tokenizer.ggml.pre", "llama-bpe"]])), 'tokenizer.ggml.pre "llama-bpe" is not supported yet');
+    assert.equal(unreadableGGUFTokenizer(fake([["tokenizer.ggml.model", "gpt2"], ["tokenizer.ggml.pre", "llama-bpe"]])), null);
+    assert.equal(unreadableGGUFTokenizer(fake([["tokenizer.ggml.model", "gpt2"], ["tokenizer.ggml.pre", "qwen2"]])), null);
+    assert.equal(unreadableGGUFTokenizer(fake([["tokenizer.ggml.model", "gpt2"], ["tokenizer.ggml.pre", "chatglm-bpe"]])), 'tokenizer.ggml.pre "chatglm-bpe" is not supported yet');
     assert.equal(unreadableGGUFTokenizer(fake([])), "the file has no vocabulary");
   });
 });

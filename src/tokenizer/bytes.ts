@@ -23,6 +23,18 @@ export const charToByte: ReadonlyMap<string, number> = new Map<string, number>(b
 
 const utf8 = new TextEncoder();
 
+/** The bytes a token spells when every character is in the table, else null (it is not a byte-level token). */
+export function byteLevelTokenBytes(token: string): Uint8Array | null {
+  // A number[] first: V8 makes small arrays faster than typed arrays, and there are 100k tokens.
+  const out: number[] = [];
+  for (const ch of token) {
+    const b = charToByte.get(ch);
+    if (b === undefined) return null;
+    out.push(b);
+  }
+  return Uint8Array.from(out);
+}
+
 /** Raw bytes of a vocabulary token, e.g. "Ġthe" -> [0x20, 0x74, 0x68, 0x65]. */
 export function tokenStringToBytes(token: string): Uint8Array {
   const out: number[] = [];

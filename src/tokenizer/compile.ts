@@ -1,5 +1,5 @@
 import { UserError } from "../errors.js";
-import { byteToChar, tokenStringToBytes } from "./bytes.js";
+import { byteLevelTokenBytes, byteToChar } from "./bytes.js";
 import { specialToken, type AddedToken } from "./pipeline/added-tokens.js";
 import type { BpeModelOptions, BpeModelTables } from "./pipeline/bpe-model.js";
 import { BYTE_LEVEL_DECODER, tokenDecoder, type TextStart } from "./pipeline/decoders.js";
@@ -72,10 +72,21 @@ export function compileTokenizer(options: BpeTokenizerOptions): CompiledTokenize
     mergeIds.set([a, b, merged], 3 * rank);
   });
 
-  const keys = concat(vocabSize, (id) => (vocab[id] === undefined || vocab[id] === "" ? null : byteLevel ? tokenStringToBytes(vocab[id]) : utf8.encode(vocab[id])));
-  const decoder = tokenDecoder(options.decoder ?? BYTE_LEVEL_DECODER, "decoder");
+  // A byte-level word is looked up by its bytes; a token with a character outside GPT-2's table
+  // can never be such a word, so it gets no key.
+  const keyOf = (token: string | undefined) => (token === undefined || token === "" ? null : byteLevel ? byteLevelTokenBytes(token) : utf8.encode(token));
+  const keyList = Array.from({ length: vocabSize }, (_, id) => keyOf(vocab[id]));
+  const keys = concat(vocabSize, (id) => keyList[id]);
+  const steps = options.decoder ?? BYTE_LEVEL_DECODER;
+  const decoder = tokenDecoder(steps, "decoder");
   const addedById = new Map(added.map((t) => [t.id, t.content]));
-  const text = concat(vocabSize, (id) => decoder.bytes(addedById.get(id) ?? vocab[id] ?? ""));
+  // With ByteLevel alone (GPT-2, Llama 3, Qwen2) a vocabulary token's text is its key, or its UTF-8.
+  const keyIsText = byteLevel && steps.length === 1 && steps[0].type === "ByteLevel";
+  const text = concat(vocabSize, (id) => {
+    const added = addedById.get(id);
+    if (added !== undefined) return decoder.bytes(added);
+    return keyIsText ? (keyList[id] ?? utf8.encode(vocab[id] ?? "")) : decoder.bytes(vocab[id] ?? "");
+  });
 
   const byteToken = (b: number) => (byteLevel ? byteToChar[b] : `<0x${b.toString(16).toUpperCase().padStart(2, "0")}>`);
   const model: BpeModelOptions = {

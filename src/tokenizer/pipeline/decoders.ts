@@ -1,6 +1,6 @@
 import { UserError } from "../../errors.js";
 import { isObject, type Json, type JsonObject } from "../json.js";
-import { charToByte } from "../bytes.js";
+import { byteLevelTokenBytes } from "../bytes.js";
 import { parseReplace } from "./normalizers.js";
 
 /**
@@ -133,13 +133,7 @@ export function tokenDecoder(steps: readonly DecoderSpec[], file: string): { byt
 
 /** HF's ByteLevel decoder: a token whose every character is in GPT-2's table is those bytes; any other is its UTF-8. */
 function byteLevelBytes(token: string): Uint8Array {
-  const out: number[] = [];
-  for (const ch of token) {
-    const b = charToByte.get(ch);
-    if (b === undefined) return utf8.encode(token);
-    out.push(b);
-  }
-  return Uint8Array.from(out);
+  return byteLevelTokenBytes(token) ?? utf8.encode(token);
 }
 
 function stripToken(token: string, content: string, start: number, stop: number): string {
