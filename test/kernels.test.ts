@@ -8,6 +8,8 @@ import path from "node:path";
 import type { Backend, KVView, Matrix } from "../src/kernels/backend.js";
 import { Q8_BLOCK } from "../src/kernels/backend.js";
 import { createBackend, createReferenceBackend, createWasmBackend, quantizeQ8 } from "../src/kernels/index.js";
+import { createReadProbe, type ReadProbe } from "../src/kernels/read-probe.js";
+import { readSum as referenceReadSum } from "../src/kernels/reference.js";
 import { allocMatrix, type WeightDType } from "../src/model/matrix.js";
 import { f16Table, f32ToF16 } from "../src/numeric/half.js";
 import { toWeightHalf, weightHalfOfBits, weightHalfTable } from "../src/kernels/f16.js";
@@ -742,42 +744,45 @@ describe("siluMul", () => {
   });
 });
 
-describe("readSum", () => {
+describe("readSum (the read probe bench times the decode ceiling with)", () => {
+  const probes: { label: string; probe: ReadProbe }[] = [];
+  before(async () => {
+    probes.push({ label: "reference", probe: await createReadProbe("reference", 1) });
+    for (const threads of [1, 2, 3]) probes.push({ label: `wasm, ${threads} threads`, probe: await createReadProbe("wasm", threads) });
+  });
+  after(() => probes.forEach(({ probe }) => probe.close()));
+
   test("sums the little-endian words, wrapping, a last partial word zero-padded", () => {
-    for (const { label, backend } of [{ label: "reference", backend: ref }, ...wasm]) {
-      const bytes = backend.allocI8(9);
-      bytes.set([1, 0, 0, 0, 2, 0, 0, 0, 3]);
-      assert.equal(backend.readSum(bytes), 6, label);
-      const words = backend.allocF32(3);
-      new Uint32Array(words.buffer, words.byteOffset, 3).set([0xffffffff, 2, 0x80000000]);
-      assert.equal(backend.readSum(words), 0x80000001, `${label} wraps`);
-      const halves = backend.allocU16(3);
-      halves.set([0x0201, 0x0403, 0x0605]);
-      assert.equal(backend.readSum(halves), 0x04030201 + 0x0605, `${label} halves`);
+    for (const { label, probe } of probes) {
+      assert.equal(probe.readSum(probe.copy(Int8Array.from([1, 0, 0, 0, 2, 0, 0, 0, 3]))), 6, label);
+      const words = new Float32Array(3);
+      new Uint32Array(words.buffer).set([0xffffffff, 2, 0x80000000]);
+      assert.equal(probe.readSum(probe.copy(words)), 0x80000001, `${label} wraps`);
+      assert.equal(probe.readSum(probe.copy(Uint16Array.from([0x0201, 0x0403, 0x0605]))), 0x04030201 + 0x0605, `${label} halves`);
+      assert.equal(probe.readSum(probe.filled(9)), 0x01010101 * 2 + 1, `${label} filled`);
     }
   });
 
-  test("every backend reads every byte: the reference's sum on odd sizes and every kind of array", () => {
+  test("every probe reads every byte: the reference's sum on odd sizes and every kind of array", () => {
     const rand = rng(12);
     for (const length of [0, 1, 3, 5, 15, 63, 64, 65, 127, 1001, 4097, 100_003]) {
       const src = Int8Array.from({ length }, () => Math.floor(rand() * 128));
-      const want = ref.readSum(src);
-      const wantF32 = ref.readSum(random(length, rand));
-      for (const { label, backend } of wasm) {
-        const got = backend.allocI8(length);
-        got.set(src);
-        assert.equal(backend.readSum(got), want, `${label} int8 ${length}`);
-        const halves = backend.allocU16(length);
-        halves.set(new Uint16Array(src.buffer, 0, length >> 1));
-        assert.equal(backend.readSum(halves), ref.readSum(new Uint16Array(src.buffer, 0, length >> 1)), `${label} u16 ${length >> 1}`);
+      const want = referenceReadSum(src);
+      const wantF32 = referenceReadSum(random(length, rand));
+      const halves = new Uint16Array(src.buffer, 0, length >> 1);
+      for (const { label, probe } of probes) {
+        assert.equal(probe.readSum(probe.copy(src)), want, `${label} int8 ${length}`);
+        assert.equal(probe.readSum(probe.copy(halves)), referenceReadSum(halves), `${label} u16 ${length >> 1}`);
       }
       // Different data must give a different sum here, or the assertions above prove nothing.
       if (length > 0) assert.notEqual(want, wantF32);
     }
   });
 
-  test("refuses an array outside the backend's memory", () => {
-    for (const { label, backend } of wasm) assert.throws(() => backend.readSum(new Float32Array(8)), /readSum data: array is not in this wasm backend's memory/, label);
+  test("a wasm probe refuses an array outside its memory", () => {
+    for (const { label, probe } of probes.filter((p) => p.label.startsWith("wasm"))) {
+      assert.throws(() => probe.readSum(new Int8Array(8)), /readSum data: array is not in this wasm backend's memory/, label);
+    }
   });
 });
 

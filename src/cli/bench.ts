@@ -1,7 +1,8 @@
 import { parseArgs } from "node:util";
 import { LLM } from "../engine/llm.js";
 import { Rng } from "../engine/rng.js";
-import type { WeightArray } from "../kernels/backend.js";
+import { StaticKVCache } from "../engine/static-cache.js";
+import { createReadProbe, type ReadProbe } from "../kernels/read-probe.js";
 import { intFlag, loadOptions, modelOptions, modelSource, type Command } from "./options.js";
 
 export const benchHelp = `nanogpt-infer bench [--model DIR] [--threads N] [--prompt-len P] [--gen G] [--dtype f32|f16|q8] [--kv-dtype f32|f16] [--simd auto|relaxed|baseline] [--repeat R] [--warmup W] [--profile] [--json]
@@ -44,6 +45,7 @@ export async function benchCommand(argv: string[]): Promise<void> {
   const t0 = performance.now();
   const llm = await LLM.load(modelSource(values), { ...options, profile: values.profile, contextLength: undefined });
   const loadMs = performance.now() - t0;
+  let probe: ReadProbe | null = null;
   try {
     // Random ids (seeded) instead of text: the cost of a step does not depend on which tokens.
     const rng = new Rng(1234);
@@ -58,11 +60,12 @@ export async function benchCommand(argv: string[]): Promise<void> {
     // see P + 1 .. P + G - 1 positions, P + G/2 on average. (A run longer than the context fails
     // below, with its own error.)
     const weights = llm.model.decodeWeightArrays();
-    const kv = llm.cachedKV(0, Math.min(promptLen + Math.round(gen / 2), llm.contextLength));
-    const reads = [...weights, ...kv];
-    const bytesOf = (arrays: readonly WeightArray[]) => arrays.reduce((sum, a) => sum + a.byteLength, 0);
-    const weightBytes = bytesOf(weights);
-    const kvBytes = bytesOf(kv);
+    const weightBytes = weights.reduce((sum, a) => sum + a.byteLength, 0);
+    const kvBytes = StaticKVCache.bytes(llm.shape, 1, Math.min(promptLen + Math.round(gen / 2), llm.contextLength), options.kvDtype ?? "f32");
+    // Copies in the probe's own memory, read by as many threads: the same bytes a step reads.
+    const reader = await createReadProbe(options.backend ?? "wasm", llm.backend.threads, options.simd);
+    probe = reader;
+    const reads = [...weights.map((w) => reader.copy(w)), reader.filled(kvBytes)];
     const readPassMs: number[] = [];
     for (let r = 0; r < repeat; r++) {
       const start = performance.now();
@@ -74,7 +77,7 @@ export async function benchCommand(argv: string[]): Promise<void> {
       runs.push({ prefillMs, decodeMs: performance.now() - decodeStart });
       for (let pass = 0; pass < CEILING_PASSES; pass++) {
         const readStart = performance.now();
-        for (const a of reads) llm.backend.readSum(a);
+        for (const a of reads) reader.readSum(a);
         readPassMs.push(performance.now() - readStart);
       }
     }
@@ -117,6 +120,7 @@ export async function benchCommand(argv: string[]): Promise<void> {
       process.stdout.write(`  ${"other (JS)".padEnd(11)} ${"".padStart(13)} ${(lastDecodeMs - kernels).toFixed(1).padStart(9)} ms ${((1 - kernels / lastDecodeMs) * 100).toFixed(1).padStart(5)}%\n`);
     }
   } finally {
+    probe?.close();
     llm.close();
   }
 }

@@ -187,15 +187,6 @@ export class LLM {
     return { tokens: ids.length, predictions, nll, ppl: Math.exp(nll) };
   }
 
-  /**
-   * Each layer's cached keys and values of sequence `slot`, positions [0, positions): what a
-   * decode step's attention reads besides the weights (decodeWeightArrays). For measuring the
-   * decode ceiling (bench); makes new views on every call.
-   */
-  cachedKV(slot: number, positions: number): KVArray[] {
-    return this.cache.filledRows(slot, positions);
-  }
-
   close(): void {
     this.backend.close();
   }

@@ -56,20 +56,6 @@ export class StaticKVCache implements KVCache {
     return this.views[layer][slot];
   }
 
-  /**
-   * The keys and values of positions [0, positions) of one sequence, layer by layer, keys then
-   * values: what a decode step's attention reads with that many positions visible. New views
-   * on every call: for measurements, not for the forward pass.
-   */
-  filledRows(slot: number, positions: number): KVArray[] {
-    if (positions > this.maxPositions) throw new Error(`StaticKVCache: position ${positions} beyond ${this.maxPositions}`);
-    const rows: KVArray[] = [];
-    for (let l = 0; l < this.views.length; l++) {
-      const begin = this.rowOffset(l, slot, 0), end = this.rowOffset(l, slot, positions);
-      rows.push(this.k.subarray(begin, end), this.v.subarray(begin, end));
-    }
-    return rows;
-  }
 
   /** Where position `pos` of a sequence's keys (or values) of one layer starts: (L, B, P, C) order. */
   private rowOffset(layer: number, slot: number, pos: number): number {

@@ -190,15 +190,6 @@ export interface Backend {
     headDim: number,
   ): void;
 
-  /**
-   * Reads every byte of `data` once and does nothing else. Its answer, the wrapping sum of the
-   * bytes as little-endian 32-bit words (a last partial word zero-padded) as an unsigned integer,
-   * only keeps the reads from being skipped. Split over the threads as a matmul splits its rows,
-   * it costs what a decode step's weight reads cost with no arithmetic behind them: `bench` times
-   * it over the weights for the machine's decode ceiling.
-   */
-  readSum(data: WeightArray): number;
-
   /** Release threads and memory. */
   close(): void;
 }

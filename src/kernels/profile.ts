@@ -46,7 +46,6 @@ export function profileBackend(inner: Backend): KernelProfiler {
     addInPlace: timed("addInPlace", (x, y, length) => inner.addInPlace(x, y, length)),
     attention: timed("attention", (out, q, row, kv, pos, t, nHead, nKVHead, headDim, scratch) => inner.attention(out, q, row, kv, pos, t, nHead, nKVHead, headDim, scratch)),
     attentionDecode: timed("attention", (out, q, row, kvs, positions, count, nHead, nKVHead, headDim) => inner.attentionDecode(out, q, row, kvs, positions, count, nHead, nKVHead, headDim)),
-    readSum: (data) => inner.readSum(data), // a benchmark's probe, not part of a forward pass
     close: () => inner.close(),
   };
   return {

@@ -191,7 +191,6 @@ export function createReferenceBackend(): Backend {
         attention(out, q, row + i, kvs[i], positions[i], 1, nHead, nKVHead, headDim, scratch);
       }
     },
-    readSum,
     close: () => {},
   };
 }

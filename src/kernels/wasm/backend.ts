@@ -83,7 +83,7 @@ function argNames(kernel: string): ArgNames {
 const ATTENTION_NAMES = argNames("attention");
 const DECODE_NAMES = argNames("attentionDecode");
 
-class WasmBackend implements Backend {
+export class WasmBackend implements Backend {
   readonly name: string;
   readonly threads: number;
   private readonly a: Int32Array;
@@ -497,6 +497,12 @@ class WasmBackend implements Backend {
     return this.kernels.scaleForHalves(this.grow("scaledQ", length).byteOffset, qPtr, length) === 1 ? KVMode.HalvesScaledQ : KVMode.Halves;
   }
 
+  /**
+   * Reads every byte of `data` once and does nothing else, split over the threads as a matmul
+   * splits its rows: the decode ceiling's measuring stick (src/kernels/read-probe.ts), not a
+   * Backend kernel. The answer, the wrapping sum of the bytes as little-endian 32-bit words (a
+   * last partial word zero-padded) as an unsigned integer, only keeps the reads from being skipped.
+   */
   readSum(data: WeightArray): number {
     const a = this.a;
     const sums = this.readSums;
@@ -526,7 +532,7 @@ class WasmBackend implements Backend {
 }
 
 /** A wasm backend on `platform`; entry points wrap this with theirs (kernels/index.ts: Node). */
-export async function startWasmBackend(platform: KernelPlatform, options: WasmBackendOptions = {}): Promise<Backend> {
+export async function startWasmBackend(platform: KernelPlatform, options: WasmBackendOptions = {}): Promise<WasmBackend> {
   const threads = options.threads ?? platform.hardwareThreads();
   if (!Number.isInteger(threads) || threads < 1) throw new Error(`wasm backend: threads must be a positive integer, got ${threads}`);
   const level = await pickSimdLevel(platform, options.simd ?? "auto");
