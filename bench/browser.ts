@@ -19,6 +19,7 @@ import { chromium, type Page } from "playwright-core";
 import { startWebServer } from "../src/cli/web.js";
 import { installPeers } from "../scripts/peers/install.js";
 import { peersDir, repoRoot } from "../scripts/peers/paths.js";
+import { median } from "../src/numeric/median.js";
 
 const CHROMIUM = "/usr/bin/chromium";
 const main = path.join(repoRoot(), "dist", "src", "cli", "main.js");
@@ -62,11 +63,6 @@ function defaultGGUF(log: (s: string) => void): string {
     if (r.status !== 0) throw new Error(`convert failed: ${r.stderr}`);
   }
   return file;
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 === 1 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 }
 
 function medians(runs: Speeds[]): Speeds {

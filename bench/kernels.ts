@@ -5,6 +5,7 @@ import type { Backend, Matrix } from "../src/kernels/backend.js";
 import { createWasmBackend, enableRelaxedSimd } from "../src/kernels/index.js";
 import { toWeightHalf } from "../src/kernels/f16.js";
 import { quantizeQ8 } from "../src/kernels/quantize.js";
+import { median } from "../src/numeric/median.js";
 
 const ROUNDS = Number(process.env.ROUNDS ?? 9);
 
@@ -59,11 +60,6 @@ function matmulCase(label: string, b: Backend, ws: Matrix[], n: number, reps = 1
       for (let r = 0; r < reps; r++) for (const w of ws) b.matmul(out, x, w, bias, n);
     },
   };
-}
-
-function median(a: number[]): number {
-  const s = [...a].sort((p, q) => p - q);
-  return s[s.length >> 1];
 }
 
 /** A kernel call repeated `reps` times, timed per call. */

@@ -15,6 +15,7 @@ import { createWasmBackend } from "../src/kernels/index.js";
 import { openModel } from "../src/model/load.js";
 import { f32ToF16 } from "../src/numeric/half.js";
 import { DTYPES, choiceFlag, intFlag, modelSource, threadsFlag } from "../src/cli/options.js";
+import { median } from "../src/numeric/median.js";
 
 const { values } = parseArgs({
   options: {
@@ -35,7 +36,6 @@ const threads = threadsFlag(values);
 const source = modelSource(values);
 const contextLength = Math.max(...positions);
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const ROUNDS = 25;
 
 {

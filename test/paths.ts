@@ -1,18 +1,10 @@
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { assembleFixtureModel, type GPT2FixtureModel } from "../scripts/fixture-models.js";
+import { repoRoot as findRepoRoot } from "../scripts/make-random-gpt2.js";
 
-/** The repository root, whether tests run from test/ (sources) or dist/test/ (compiled). */
-function findRoot(): string {
-  let dir = path.dirname(fileURLToPath(import.meta.url));
-  while (path.basename(dir) !== "test") dir = path.dirname(dir);
-  const parent = path.dirname(dir);
-  return path.basename(parent) === "dist" ? path.dirname(parent) : parent;
-}
-
-export const repoRoot = findRoot();
+export const repoRoot = findRepoRoot();
 export const fixtures = path.join(repoRoot, "test", "fixtures");
 export const defaultModelDir = path.join(repoRoot, "models", "shakespeare-byte-gpt2");
 

@@ -4,6 +4,7 @@
  */
 import { parseArgs } from "node:util";
 import { Rng } from "../../src/engine/rng.js";
+import { median } from "../../src/numeric/median.js";
 
 export interface ChildArgs {
   model: string;
@@ -82,7 +83,6 @@ export async function measure(args: ChildArgs, run: (prompt: number[], gen: numb
 }
 
 export function medianTiming(runs: Timing[]): Timing {
-  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
   return { prefillMs: median(runs.map((r) => r.prefillMs)), decodeMs: median(runs.map((r) => r.decodeMs)) };
 }
 

@@ -1,5 +1,6 @@
 /** The benchmark's one table: a median per cell over the rounds, and engine ÷ peer ratios. */
 import type { ChildResult } from "./child.js";
+import { median } from "../../src/numeric/median.js";
 
 export const PEERS = ["engine", "onnxruntime", "llama.cpp"] as const;
 export type Peer = (typeof PEERS)[number];
@@ -19,12 +20,6 @@ const METRICS: { key: "prefill_tok_s" | "decode_tok_s" | "peak_rss_mb" | "load_m
   { key: "peak_rss_mb", label: "peak RSS MB" },
   { key: "load_ms", label: "load ms" },
 ];
-
-export function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 === 1 ? s[m] : (s[m - 1] + s[m]) / 2;
-}
 
 function fmt(x: number): string {
   return x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x.toFixed(2);

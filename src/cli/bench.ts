@@ -4,6 +4,7 @@ import { Rng } from "../engine/rng.js";
 import { StaticKVCache } from "../engine/static-cache.js";
 import { createReadProbe, type ReadProbe } from "../kernels/read-probe.js";
 import { intFlag, loadOptions, modelOptions, modelSource, type Command } from "./options.js";
+import { median } from "../numeric/median.js";
 
 export const benchHelp = `nanogpt-infer bench [--model DIR] [--threads N] [--prompt-len P] [--gen G] [--dtype f32|f16|q8] [--kv-dtype f32|f16] [--simd auto|relaxed|baseline] [--repeat R] [--warmup W] [--profile] [--json]
   times prefill of a P-token prompt and greedy decode of G tokens (median of R runs, after W warm-up runs of the same shape, default 2);
@@ -81,7 +82,6 @@ export async function benchCommand(argv: string[]): Promise<void> {
         readPassMs.push(performance.now() - readStart);
       }
     }
-    const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
     const prefillMs = median(runs.map((r) => r.prefillMs));
     const decodeMs = median(runs.map((r) => r.decodeMs));
     const lastDecodeMs = runs[runs.length - 1].decodeMs;
