@@ -16,3 +16,6 @@ export { UserError } from "./errors.js";
 export { LLMEngine, SequenceHandle, QueueFullError, AbortedError } from "./engine/llm-engine.js";
 export type { EngineOptions, SequenceRequest, SequenceResult, TokenEvent, EngineStats } from "./engine/llm-engine.js";
 export { startServer, type ServerOptions, type RunningServer } from "./server/server.js";
+export { ChatTemplate, ChatTemplateError, type ChatMessage } from "./chat/template.js";
+export { chatPrompt, type ChatPrompt } from "./chat/prompt.js";
+export { Conversation } from "./chat/history.js";
