@@ -5,7 +5,7 @@ import { createWasmBackend, type WasmBackendOptions } from "./wasm/backend.js";
 
 export type { Backend, F32Matrix, KVView, Matrix, Q8Matrix } from "./backend.js";
 export { Q8_BLOCK } from "./backend.js";
-export { quantizeQ8 } from "./quantize.js";
+export { quantizeQ4, quantizeQ8 } from "./quantize.js";
 export { createReferenceBackend } from "./reference.js";
 export { createWasmBackend, type WasmBackendOptions } from "./wasm/backend.js";
 export { enableRelaxedSimd } from "./wasm/relaxed.js";

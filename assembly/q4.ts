@@ -1,0 +1,223 @@
+// 4-bit matmul: weights are Q4_0 blocks of 32 (16 bytes of nibbles, byte j holding element j in
+// its low half and element j + 16 in its high half, as ggml stores them; w = (nibble - 8) · scale,
+// one f32 scale per block). Activations are quantized to int8 per block of 32 (as for q8), and
+// each block's integer dot product is Σ nibble·x − 8·Σ x: the nibbles stay unsigned (0..15) and
+// the offset costs one shift and one subtract per four blocks, with Σ x stored by the quantizer.
+//
+// The two builds unpack differently but compute the same integer sums, so the same bits:
+//   baseline: x is stored as i16, each 16 as [even positions, odd positions]; an i16 lane of the
+//     weights holds elements 2k, 2k + 16 (low byte) and 2k + 1, 2k + 17 (high byte), which shifts
+//     and masks put in four vectors that meet x with i32x4.dot_i16x8_s;
+//   relaxed: x is stored as i8 in order; the low and high nibbles, masked, are the unsigned 7-bit
+//     operand of i16x8.relaxed_dot_i8x16_i7x16_s (deterministic for operands in 0..127).
+import { hsum, transposeSum4i } from "./math";
+
+const QB: i32 = 32;
+/** Bytes of one quantized 32-block of x. */
+const XB: usize = ASC_FEATURE_RELAXED_SIMD ? 32 : 64;
+/** Bytes of one 32-block of weights' nibbles. */
+const WB: usize = 16;
+
+/**
+ * x (blocks·32 f32) → xq (XB bytes per block, see above), xs: one f32 scale per block, xsum:
+ * one i32 Σ q per block. q = round-half-even(x · 127 / amax), as q8's quantizeQ8.
+ */
+export function quantizeQ4X(xq: usize, xs: usize, xsum: usize, x: usize, blocks: i32): void {
+  for (let b = 0; b < blocks; b++) {
+    const v0 = v128.load(x), v1 = v128.load(x, 16), v2 = v128.load(x, 32), v3 = v128.load(x, 48);
+    const v4 = v128.load(x, 64), v5 = v128.load(x, 80), v6 = v128.load(x, 96), v7 = v128.load(x, 112);
+    let m = f32x4.max(f32x4.max(f32x4.abs(v0), f32x4.abs(v1)), f32x4.max(f32x4.abs(v2), f32x4.abs(v3)));
+    m = f32x4.max(m, f32x4.max(f32x4.max(f32x4.abs(v4), f32x4.abs(v5)), f32x4.max(f32x4.abs(v6), f32x4.abs(v7))));
+    m = f32x4.max(m, v128.shuffle<f32>(m, m, 2, 3, 0, 1));
+    const amax = max(f32x4.extract_lane(m, 0), f32x4.extract_lane(m, 1));
+    store<f32>(xs, amax / 127);
+    const inv = f32x4.splat(amax == 0 ? <f32>0 : <f32>127 / amax);
+    const q0 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v0, inv)));
+    const q1 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v1, inv)));
+    const q2 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v2, inv)));
+    const q3 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v3, inv)));
+    const q4 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v4, inv)));
+    const q5 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v5, inv)));
+    const q6 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v6, inv)));
+    const q7 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v7, inv)));
+    let s = i32x4.add(i32x4.add(i32x4.add(q0, q1), i32x4.add(q2, q3)), i32x4.add(i32x4.add(q4, q5), i32x4.add(q6, q7)));
+    s = i32x4.add(s, v128.shuffle<i32>(s, s, 2, 3, 0, 1));
+    store<i32>(xsum, i32x4.extract_lane(s, 0) + i32x4.extract_lane(s, 1));
+    const a = i16x8.narrow_i32x4_s(q0, q1), b16 = i16x8.narrow_i32x4_s(q2, q3);
+    const c = i16x8.narrow_i32x4_s(q4, q5), d = i16x8.narrow_i32x4_s(q6, q7);
+    if (ASC_FEATURE_RELAXED_SIMD) {
+      v128.store(xq, i8x16.narrow_i16x8_s(a, b16));
+      v128.store(xq, i8x16.narrow_i16x8_s(c, d), 16);
+    } else {
+      v128.store(xq, v128.shuffle<i16>(a, b16, 0, 2, 4, 6, 8, 10, 12, 14));
+      v128.store(xq, v128.shuffle<i16>(a, b16, 1, 3, 5, 7, 9, 11, 13, 15), 16);
+      v128.store(xq, v128.shuffle<i16>(c, d, 0, 2, 4, 6, 8, 10, 12, 14), 32);
+      v128.store(xq, v128.shuffle<i16>(c, d, 1, 3, 5, 7, 9, 11, 13, 15), 48);
+    }
+    x += 128;
+    xq += XB;
+    xs += 4;
+    xsum += 4;
+  }
+}
+
+/** Σ nibble·x of one 32-block as i32x4 lanes (|sum| ≤ 32·15·127: exact everywhere). */
+@inline
+function blockDot(x: usize, w: usize): v128 {
+  const v = v128.load(w);
+  if (ASC_FEATURE_RELAXED_SIMD) {
+    const m = i8x16.splat(0x0f);
+    const lo = v128.and(v, m);
+    const hi = v128.and(i16x8.shr_u(v, 4), m);
+    // Pairs of products in i16 (|·| ≤ 2·15·128), both halves added (≤ 7680), then widened in pairs.
+    // Not i32x4.relaxed_dot_i8x16_i7x16_add_s: V8 11.3 (Node 20) returns twice the dot there and drops the addend.
+    const d = i16x8.add(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(x), lo), i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(x, 16), hi));
+    return i32x4.extadd_pairwise_i16x8_s(d);
+  }
+  const m = i16x8.splat(0x0f);
+  const d0 = i32x4.dot_i16x8_s(v128.and(v, m), v128.load(x));
+  const d1 = i32x4.dot_i16x8_s(v128.and(i16x8.shr_u(v, 8), m), v128.load(x, 16));
+  const d2 = i32x4.dot_i16x8_s(v128.and(i16x8.shr_u(v, 4), m), v128.load(x, 32));
+  const d3 = i32x4.dot_i16x8_s(i16x8.shr_u(v, 12), v128.load(x, 48));
+  return i32x4.add(i32x4.add(d0, d1), i32x4.add(d2, d3));
+}
+
+/**
+ * Four blocks' exact sums (lanes), less 8·Σx, times their weight and activation scales: the f32
+ * terms every path adds in the same order, so a row's result does not depend on the path.
+ */
+@inline
+function scaled4(s: v128, xs: usize, xsum: usize, ws: usize): v128 {
+  const t = i32x4.sub(s, i32x4.shl(v128.load(xsum), 3));
+  return f32x4.mul(f32x4.convert_i32x4_s(t), f32x4.mul(v128.load(ws), v128.load(xs)));
+}
+
+/** The scalar tail: one block. */
+@inline
+function scaled1(s: v128, xs: usize, xsum: usize, ws: usize): f32 {
+  const t = i32x4.add(s, v128.shuffle<i32>(s, s, 2, 3, 0, 1));
+  const si = i32x4.extract_lane(t, 0) + i32x4.extract_lane(t, 1) - (load<i32>(xsum) << 3);
+  return <f32>si * (load<f32>(ws) * load<f32>(xs));
+}
+
+/**
+ * One weight row against one x row, four blocks at a time. `sink` is a 4-byte slot only this
+ * thread writes: a store after each block fences the next block's loads behind it, so TurboFan
+ * does not hoist all of them to the loop top and spill (as in q8.ts).
+ */
+@inline
+function dotQ4(xq: usize, xs: usize, xsum: usize, wq: usize, ws: usize, nb: i32, sink: usize): f32 {
+  let acc = f32x4.splat(0);
+  const end4 = ws + (<usize>(nb & ~3) << 2);
+  while (ws < end4) {
+    const s0 = blockDot(xq, wq);
+    v128.store32_lane(sink, s0, 0);
+    const s1 = blockDot(xq + XB, wq + WB);
+    v128.store32_lane(sink, s1, 0);
+    const s2 = blockDot(xq + 2 * XB, wq + 2 * WB);
+    v128.store32_lane(sink, s2, 0);
+    const s3 = blockDot(xq + 3 * XB, wq + 3 * WB);
+    const s = transposeSum4i(s0, s1, s2, s3);
+    acc = f32x4.add(acc, scaled4(s, xs, xsum, ws));
+    v128.store32_lane(sink, s, 0);
+    xq += 4 * XB;
+    wq += 4 * WB;
+    xs += 16;
+    xsum += 16;
+    ws += 16;
+  }
+  let sum = hsum(acc);
+  const end = end4 + (<usize>(nb & 3) << 2);
+  while (ws < end) {
+    sum += scaled1(blockDot(xq, wq), xs, xsum, ws);
+    xq += XB;
+    wq += WB;
+    xs += 4;
+    xsum += 4;
+    ws += 4;
+  }
+  return sum;
+}
+
+/**
+ * One weight row against two x rows: each weight block is loaded and unpacked once for both.
+ * Same sums in the same order as dotQ4, for each row.
+ */
+@inline
+function dotQ4x2(out0: usize, out1: usize, xq: usize, xs: usize, xsum: usize, xStride: usize, sStride: usize, wq: usize, ws: usize, nb: i32, b: f32): void {
+  let acc0 = f32x4.splat(0), acc1 = f32x4.splat(0);
+  const end4 = ws + (<usize>(nb & ~3) << 2);
+  while (ws < end4) {
+    const xq1 = xq + xStride;
+    const a0 = blockDot2a(xq, wq), b0 = blockDot2b(xq1, wq);
+    v128.store32_lane(out0, a0, 0);
+    const a1 = blockDot2a(xq + XB, wq + WB), b1 = blockDot2b(xq1 + XB, wq + WB);
+    v128.store32_lane(out0, a1, 0);
+    const a2 = blockDot2a(xq + 2 * XB, wq + 2 * WB), b2 = blockDot2b(xq1 + 2 * XB, wq + 2 * WB);
+    v128.store32_lane(out0, a2, 0);
+    const a3 = blockDot2a(xq + 3 * XB, wq + 3 * WB), b3 = blockDot2b(xq1 + 3 * XB, wq + 3 * WB);
+    const sa = transposeSum4i(a0, a1, a2, a3);
+    const sb = transposeSum4i(b0, b1, b2, b3);
+    acc0 = f32x4.add(acc0, scaled4(sa, xs, xsum, ws));
+    acc1 = f32x4.add(acc1, scaled4(sb, xs + sStride, xsum + sStride, ws));
+    v128.store32_lane(out0, sa, 0);
+    xq += 4 * XB;
+    wq += 4 * WB;
+    xs += 16;
+    xsum += 16;
+    ws += 16;
+  }
+  let sum0 = hsum(acc0), sum1 = hsum(acc1);
+  const end = end4 + (<usize>(nb & 3) << 2);
+  while (ws < end) {
+    sum0 += scaled1(blockDot(xq, wq), xs, xsum, ws);
+    sum1 += scaled1(blockDot(xq + xStride, wq), xs + sStride, xsum + sStride, ws);
+    xq += XB;
+    wq += WB;
+    xs += 4;
+    xsum += 4;
+    ws += 4;
+  }
+  store<f32>(out0, sum0 + b);
+  store<f32>(out1, sum1 + b);
+}
+
+// The two rows' block dots: the same function twice, so that V8 sees the shared weight load and
+// unpacking as common subexpressions within one loop iteration.
+@inline
+function blockDot2a(x: usize, w: usize): v128 {
+  return blockDot(x, w);
+}
+
+@inline
+function blockDot2b(x: usize, w: usize): v128 {
+  return blockDot(x, w);
+}
+
+/**
+ * out (n, rows) = x · wᵀ + bias for weight rows [r0, r1): xq, xs, xsum from quantizeQ4X over
+ * n·cols values; wq (rows·cols / 2 bytes) and ws (one f32 per block) the weights.
+ */
+export function matmulQ4(out: usize, xq: usize, xs: usize, xsum: usize, wq: usize, ws: usize, bias: usize, n: i32, rows: i32, cols: i32, r0: i32, r1: i32): void {
+  const nb = cols / QB;
+  const sBytes = <usize>nb << 2;
+  const xStride = <usize>nb * XB;
+  const wBytes = <usize>nb * WB;
+  const outStride = <usize>rows << 2;
+  // Rows outer: one weight row (cols / 2 bytes) stays in L1 while every x row passes over it.
+  for (let r = r0; r < r1; r++) {
+    const wr = wq + <usize>r * wBytes;
+    const sr = ws + <usize>r * sBytes;
+    const b: f32 = bias == 0 ? 0 : load<f32>(bias + (<usize>r << 2));
+    const o = out + (<usize>r << 2);
+    let i = 0;
+    for (; i + 1 < n; i += 2) {
+      const oi = o + <usize>i * outStride;
+      dotQ4x2(oi, oi + outStride, xq + <usize>i * xStride, xs + <usize>i * sBytes, xsum + <usize>i * sBytes, xStride, sBytes, wr, sr, nb, b);
+    }
+    if (i < n) {
+      const oi = o + <usize>i * outStride;
+      store<f32>(oi, dotQ4(xq + <usize>i * xStride, xs + <usize>i * sBytes, xsum + <usize>i * sBytes, wr, sr, nb, oi) + b);
+    }
+  }
+}
