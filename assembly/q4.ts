@@ -5,16 +5,20 @@
 // the offset costs one shift and one subtract per four blocks, with Σ x stored by the quantizer.
 //
 // The two builds unpack differently but compute the same integer sums, so the same bits:
-//   baseline: x is stored as i16, each 16 as [even positions, odd positions]; an i16 lane of the
-//     weights holds elements 2k, 2k + 16 (low byte) and 2k + 1, 2k + 17 (high byte), which shifts
-//     and masks put in four vectors that meet x with i32x4.dot_i16x8_s;
-//   relaxed: x is stored as i8 in order; the low and high nibbles, masked, are the unsigned 7-bit
-//     operand of i16x8.relaxed_dot_i8x16_i7x16_s (deterministic for operands in 0..127).
+//   baseline: an i16 lane k of the weights holds elements 2k (bits 0-3), 2k + 16 (4-7), 2k + 1
+//     (8-11) and 2k + 17 (12-15). One mask or shift each leaves them as e, 16·e, 256·e and e, and
+//     x is stored as i16 pre-scaled to match — 256·x, 16·x, x and 256·x (|256·x| ≤ 32512 fits),
+//     each 16 as [even positions, odd positions] — so every product is 256·e·x and the sum meets
+//     x's scale / 256 (exact: a power of two). i32x4.dot_i16x8_s does the multiplies;
+//   relaxed: x is stored as i8 in order, its scale as is; the low and high nibbles, masked, are the
+//     unsigned 7-bit operand of i16x8.relaxed_dot_i8x16_i7x16_s (deterministic for 0..127).
 import { hsum, transposeSum4i } from "./math";
 
 const QB: i32 = 32;
 /** Bytes of one quantized 32-block of x. */
 const XB: usize = ASC_FEATURE_RELAXED_SIMD ? 32 : 64;
+/** 8·Σx, in the sums' units: ·256 in the baseline build. */
+const OFFSET_SHIFT: i32 = ASC_FEATURE_RELAXED_SIMD ? 3 : 11;
 /** Bytes of one 32-block of weights' nibbles. */
 const WB: usize = 16;
 
@@ -30,7 +34,8 @@ export function quantizeQ4X(xq: usize, xs: usize, xsum: usize, x: usize, blocks:
     m = f32x4.max(m, f32x4.max(f32x4.max(f32x4.abs(v4), f32x4.abs(v5)), f32x4.max(f32x4.abs(v6), f32x4.abs(v7))));
     m = f32x4.max(m, v128.shuffle<f32>(m, m, 2, 3, 0, 1));
     const amax = max(f32x4.extract_lane(m, 0), f32x4.extract_lane(m, 1));
-    store<f32>(xs, amax / 127);
+    // The baseline's sums carry a factor 256 (see the top of this file).
+    store<f32>(xs, ASC_FEATURE_RELAXED_SIMD ? amax / 127 : (amax / 127) * (<f32>1 / 256));
     const inv = f32x4.splat(amax == 0 ? <f32>0 : <f32>127 / amax);
     const q0 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v0, inv)));
     const q1 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v1, inv)));
@@ -49,10 +54,10 @@ export function quantizeQ4X(xq: usize, xs: usize, xsum: usize, x: usize, blocks:
       v128.store(xq, i8x16.narrow_i16x8_s(a, b16));
       v128.store(xq, i8x16.narrow_i16x8_s(c, d), 16);
     } else {
-      v128.store(xq, v128.shuffle<i16>(a, b16, 0, 2, 4, 6, 8, 10, 12, 14));
+      v128.store(xq, i16x8.shl(v128.shuffle<i16>(a, b16, 0, 2, 4, 6, 8, 10, 12, 14), 8));
       v128.store(xq, v128.shuffle<i16>(a, b16, 1, 3, 5, 7, 9, 11, 13, 15), 16);
-      v128.store(xq, v128.shuffle<i16>(c, d, 0, 2, 4, 6, 8, 10, 12, 14), 32);
-      v128.store(xq, v128.shuffle<i16>(c, d, 1, 3, 5, 7, 9, 11, 13, 15), 48);
+      v128.store(xq, i16x8.shl(v128.shuffle<i16>(c, d, 0, 2, 4, 6, 8, 10, 12, 14), 4), 32);
+      v128.store(xq, i16x8.shl(v128.shuffle<i16>(c, d, 1, 3, 5, 7, 9, 11, 13, 15), 8), 48);
     }
     x += 128;
     xq += XB;
@@ -61,25 +66,36 @@ export function quantizeQ4X(xq: usize, xs: usize, xsum: usize, x: usize, blocks:
   }
 }
 
-/** Σ nibble·x of one 32-block as i32x4 lanes (|sum| ≤ 32·15·127: exact everywhere). */
+/**
+ * The nibble masks m0, m1, m2 are made once per call from a runtime value (see matmulQ4).
+ */
+/** Σ nibble·x of one 32-block as i32x4 lanes, times 256 in the baseline build (exact: < 2^24). */
 @inline
-function blockDot(x: usize, w: usize): v128 {
+function blockDot(x: usize, w: usize, m0: v128, m1: v128, m2: v128): v128 {
   const v = v128.load(w);
-  if (ASC_FEATURE_RELAXED_SIMD) {
-    const m = i8x16.splat(0x0f);
-    const lo = v128.and(v, m);
-    const hi = v128.and(i16x8.shr_u(v, 4), m);
-    // Pairs of products in i16 (|·| ≤ 2·15·128), both halves added (≤ 7680), then widened in pairs.
-    // Not i32x4.relaxed_dot_i8x16_i7x16_add_s: V8 11.3 (Node 20) returns twice the dot there and drops the addend.
-    const d = i16x8.add(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(x), lo), i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(x, 16), hi));
-    return i32x4.extadd_pairwise_i16x8_s(d);
-  }
-  const m = i16x8.splat(0x0f);
-  const d0 = i32x4.dot_i16x8_s(v128.and(v, m), v128.load(x));
-  const d1 = i32x4.dot_i16x8_s(v128.and(i16x8.shr_u(v, 8), m), v128.load(x, 16));
-  const d2 = i32x4.dot_i16x8_s(v128.and(i16x8.shr_u(v, 4), m), v128.load(x, 32));
-  const d3 = i32x4.dot_i16x8_s(i16x8.shr_u(v, 12), v128.load(x, 48));
+  if (ASC_FEATURE_RELAXED_SIMD) return relaxedDot(x, v, m0, m1, m2);
+  return unpackedDot(x, v128.and(v, m0), v128.and(v, m1), v128.and(v, m2), i16x8.shr_u(v, 12));
+}
+
+/** Baseline: the four unpacked vectors (e, 256·e, 16·e, e) against x stored as 256·x, x, 16·x, 256·x. */
+@inline
+function unpackedDot(x: usize, e0: v128, e1: v128, e2: v128, e3: v128): v128 {
+  const d0 = i32x4.dot_i16x8_s(e0, v128.load(x));
+  const d1 = i32x4.dot_i16x8_s(e1, v128.load(x, 16));
+  const d2 = i32x4.dot_i16x8_s(e2, v128.load(x, 32));
+  const d3 = i32x4.dot_i16x8_s(e3, v128.load(x, 48));
   return i32x4.add(i32x4.add(d0, d1), i32x4.add(d2, d3));
+}
+
+@inline
+function relaxedDot(x: usize, v: v128, m0: v128, m1: v128, m2: v128): v128 {
+  const m = m0;
+  const lo = v128.and(v, m);
+  const hi = v128.and(i16x8.shr_u(v, 4), m);
+  // Pairs of products in i16 (|·| ≤ 2·15·128), both halves added (≤ 7680), then widened in pairs.
+  // Not i32x4.relaxed_dot_i8x16_i7x16_add_s: V8 11.3 (Node 20) returns twice the dot there and drops the addend.
+  const d = i16x8.add(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(x), lo), i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(x, 16), hi));
+  return i32x4.extadd_pairwise_i16x8_s(d);
 }
 
 /**
@@ -88,7 +104,7 @@ function blockDot(x: usize, w: usize): v128 {
  */
 @inline
 function scaled4(s: v128, xs: usize, xsum: usize, ws: usize): v128 {
-  const t = i32x4.sub(s, i32x4.shl(v128.load(xsum), 3));
+  const t = i32x4.sub(s, i32x4.shl(v128.load(xsum), OFFSET_SHIFT));
   return f32x4.mul(f32x4.convert_i32x4_s(t), f32x4.mul(v128.load(ws), v128.load(xs)));
 }
 
@@ -96,7 +112,7 @@ function scaled4(s: v128, xs: usize, xsum: usize, ws: usize): v128 {
 @inline
 function scaled1(s: v128, xs: usize, xsum: usize, ws: usize): f32 {
   const t = i32x4.add(s, v128.shuffle<i32>(s, s, 2, 3, 0, 1));
-  const si = i32x4.extract_lane(t, 0) + i32x4.extract_lane(t, 1) - (load<i32>(xsum) << 3);
+  const si = i32x4.extract_lane(t, 0) + i32x4.extract_lane(t, 1) - (load<i32>(xsum) << OFFSET_SHIFT);
   return <f32>si * (load<f32>(ws) * load<f32>(xs));
 }
 
@@ -106,17 +122,17 @@ function scaled1(s: v128, xs: usize, xsum: usize, ws: usize): f32 {
  * does not hoist all of them to the loop top and spill (as in q8.ts).
  */
 @inline
-function dotQ4(xq: usize, xs: usize, xsum: usize, wq: usize, ws: usize, nb: i32, sink: usize): f32 {
+function dotQ4(xq: usize, xs: usize, xsum: usize, wq: usize, ws: usize, nb: i32, sink: usize, m0: v128, m1: v128, m2: v128): f32 {
   let acc = f32x4.splat(0);
   const end4 = ws + (<usize>(nb & ~3) << 2);
   while (ws < end4) {
-    const s0 = blockDot(xq, wq);
+    const s0 = blockDot(xq, wq, m0, m1, m2);
     v128.store32_lane(sink, s0, 0);
-    const s1 = blockDot(xq + XB, wq + WB);
+    const s1 = blockDot(xq + XB, wq + WB, m0, m1, m2);
     v128.store32_lane(sink, s1, 0);
-    const s2 = blockDot(xq + 2 * XB, wq + 2 * WB);
+    const s2 = blockDot(xq + 2 * XB, wq + 2 * WB, m0, m1, m2);
     v128.store32_lane(sink, s2, 0);
-    const s3 = blockDot(xq + 3 * XB, wq + 3 * WB);
+    const s3 = blockDot(xq + 3 * XB, wq + 3 * WB, m0, m1, m2);
     const s = transposeSum4i(s0, s1, s2, s3);
     acc = f32x4.add(acc, scaled4(s, xs, xsum, ws));
     v128.store32_lane(sink, s, 0);
@@ -129,7 +145,7 @@ function dotQ4(xq: usize, xs: usize, xsum: usize, wq: usize, ws: usize, nb: i32,
   let sum = hsum(acc);
   const end = end4 + (<usize>(nb & 3) << 2);
   while (ws < end) {
-    sum += scaled1(blockDot(xq, wq), xs, xsum, ws);
+    sum += scaled1(blockDot(xq, wq, m0, m1, m2), xs, xsum, ws);
     xq += XB;
     wq += WB;
     xs += 4;
@@ -137,61 +153,6 @@ function dotQ4(xq: usize, xs: usize, xsum: usize, wq: usize, ws: usize, nb: i32,
     ws += 4;
   }
   return sum;
-}
-
-/**
- * One weight row against two x rows: each weight block is loaded and unpacked once for both.
- * Same sums in the same order as dotQ4, for each row.
- */
-@inline
-function dotQ4x2(out0: usize, out1: usize, xq: usize, xs: usize, xsum: usize, xStride: usize, sStride: usize, wq: usize, ws: usize, nb: i32, b: f32): void {
-  let acc0 = f32x4.splat(0), acc1 = f32x4.splat(0);
-  const end4 = ws + (<usize>(nb & ~3) << 2);
-  while (ws < end4) {
-    const xq1 = xq + xStride;
-    const a0 = blockDot2a(xq, wq), b0 = blockDot2b(xq1, wq);
-    v128.store32_lane(out0, a0, 0);
-    const a1 = blockDot2a(xq + XB, wq + WB), b1 = blockDot2b(xq1 + XB, wq + WB);
-    v128.store32_lane(out0, a1, 0);
-    const a2 = blockDot2a(xq + 2 * XB, wq + 2 * WB), b2 = blockDot2b(xq1 + 2 * XB, wq + 2 * WB);
-    v128.store32_lane(out0, a2, 0);
-    const a3 = blockDot2a(xq + 3 * XB, wq + 3 * WB), b3 = blockDot2b(xq1 + 3 * XB, wq + 3 * WB);
-    const sa = transposeSum4i(a0, a1, a2, a3);
-    const sb = transposeSum4i(b0, b1, b2, b3);
-    acc0 = f32x4.add(acc0, scaled4(sa, xs, xsum, ws));
-    acc1 = f32x4.add(acc1, scaled4(sb, xs + sStride, xsum + sStride, ws));
-    v128.store32_lane(out0, sa, 0);
-    xq += 4 * XB;
-    wq += 4 * WB;
-    xs += 16;
-    xsum += 16;
-    ws += 16;
-  }
-  let sum0 = hsum(acc0), sum1 = hsum(acc1);
-  const end = end4 + (<usize>(nb & 3) << 2);
-  while (ws < end) {
-    sum0 += scaled1(blockDot(xq, wq), xs, xsum, ws);
-    sum1 += scaled1(blockDot(xq + xStride, wq), xs + sStride, xsum + sStride, ws);
-    xq += XB;
-    wq += WB;
-    xs += 4;
-    xsum += 4;
-    ws += 4;
-  }
-  store<f32>(out0, sum0 + b);
-  store<f32>(out1, sum1 + b);
-}
-
-// The two rows' block dots: the same function twice, so that V8 sees the shared weight load and
-// unpacking as common subexpressions within one loop iteration.
-@inline
-function blockDot2a(x: usize, w: usize): v128 {
-  return blockDot(x, w);
-}
-
-@inline
-function blockDot2b(x: usize, w: usize): v128 {
-  return blockDot(x, w);
 }
 
 /**
@@ -204,20 +165,22 @@ export function matmulQ4(out: usize, xq: usize, xs: usize, xsum: usize, wq: usiz
   const xStride = <usize>nb * XB;
   const wBytes = <usize>nb * WB;
   const outStride = <usize>rows << 2;
+  // The nibble masks, built from a value the compilers cannot see (r1 | 0xffff is all ones in the
+  // low 16 bits): TurboFan does not hoist vector constants out of loops and would rebuild each one
+  // (two or three instructions) at every block. Baseline: i16 lanes 0x000f, 0x0f00, 0x00f0;
+  // relaxed: 0x0f in every byte.
+  const ones = i16x8.splat(<i16>(r1 | 0xffff));
+  const m0 = ASC_FEATURE_RELAXED_SIMD ? v128.and(ones, i8x16.splat(0x0f)) : i16x8.shr_u(ones, 12);
+  const m1 = i16x8.shl(m0, 8), m2 = i16x8.shl(m0, 4);
   // Rows outer: one weight row (cols / 2 bytes) stays in L1 while every x row passes over it.
   for (let r = r0; r < r1; r++) {
     const wr = wq + <usize>r * wBytes;
     const sr = ws + <usize>r * sBytes;
     const b: f32 = bias == 0 ? 0 : load<f32>(bias + (<usize>r << 2));
     const o = out + (<usize>r << 2);
-    let i = 0;
-    for (; i + 1 < n; i += 2) {
+    for (let i = 0; i < n; i++) {
       const oi = o + <usize>i * outStride;
-      dotQ4x2(oi, oi + outStride, xq + <usize>i * xStride, xs + <usize>i * sBytes, xsum + <usize>i * sBytes, xStride, sBytes, wr, sr, nb, b);
-    }
-    if (i < n) {
-      const oi = o + <usize>i * outStride;
-      store<f32>(oi, dotQ4(xq + <usize>i * xStride, xs + <usize>i * sBytes, xsum + <usize>i * sBytes, wr, sr, nb, oi) + b);
+      store<f32>(oi, dotQ4(xq + <usize>i * xStride, xs + <usize>i * sBytes, xsum + <usize>i * sBytes, wr, sr, nb, oi, m0, m1, m2) + b);
     }
   }
 }
