@@ -4,7 +4,7 @@ import { Rng } from "../engine/rng.js";
 import type { WeightArray } from "../kernels/backend.js";
 import { intFlag, loadOptions, modelOptions, modelSource, type Command } from "./options.js";
 
-export const benchHelp = `nanogpt-infer bench [--model DIR] [--threads N] [--prompt-len P] [--gen G] [--dtype f32|f16|q8] [--repeat R] [--warmup W] [--profile] [--json]
+export const benchHelp = `nanogpt-infer bench [--model DIR] [--threads N] [--prompt-len P] [--gen G] [--dtype f32|f16|q8|q4] [--repeat R] [--warmup W] [--profile] [--json]
   times prefill of a P-token prompt and greedy decode of G tokens (median of R runs, after W warm-up runs of the same shape, default 2);
   prints {prefill_tok_s, decode_tok_s, ttft_ms, peak_rss_mb, load_ms}, and the decode ceiling measured between the runs:
   how fast the threads read what a decode step reads in full, the weights and the KV cache at the run's mean position
@@ -94,7 +94,7 @@ export async function benchCommand(argv: string[]): Promise<void> {
       decode_ceiling_tok_s: round(1000 / readMs),
       backend: llm.backend.name,
       threads: llm.backend.threads,
-      dtype: options.dtype ?? "f32",
+      dtype: llm.dtype,
       prompt_len: promptLen,
       gen,
       profile: llm.profiler?.report().map((p) => ({ ...p, ms: round(p.ms), share: Math.round((p.ms / lastDecodeMs) * 1000) / 1000 })),

@@ -2,6 +2,7 @@ import { randomInt } from "node:crypto";
 import { UserError } from "../errors.js";
 import type { Backend } from "../kernels/index.js";
 import { profileBackend, type KernelProfiler } from "../kernels/profile.js";
+import type { WeightDType } from "../model/matrix.js";
 import type { Model, ModelSpec } from "../model/model.js";
 import { kvWidth, type ModelShape } from "../model/shape.js";
 import type { Tokenizer } from "../tokenizer/index.js";
@@ -59,6 +60,8 @@ export class LLM {
     readonly model: Model,
     readonly tokenizer: Tokenizer,
     readonly backend: Backend,
+    /** How the weight matrices are stored (asked for, or chosen from the checkpoint). */
+    readonly dtype: WeightDType,
     readonly maxBatch: number,
     contextLength: number,
     private readonly prefillChunk: number,
@@ -84,12 +87,12 @@ export class LLM {
       return { bytes, what: `${maxBatch} × ${contextLength} positions`, flag: "context length" };
     };
     let profiler: KernelProfiler | null = null;
-    const { model, tokenizer, backend } = await loadOnBackend(modelSource, options, budget, (created) => {
+    const { model, tokenizer, backend, dtype } = await loadOnBackend(modelSource, options, budget, (created) => {
       profiler = options.profile ? profileBackend(created) : null;
       return profiler?.backend ?? created;
     });
     try {
-      return new LLM(model, tokenizer, backend, maxBatch, checkContextLength(options.contextLength, model.shape), options.prefillChunk ?? 128, profiler);
+      return new LLM(model, tokenizer, backend, dtype, maxBatch, checkContextLength(options.contextLength, model.shape), options.prefillChunk ?? 128, profiler);
     } catch (e) {
       backend.close();
       throw e;

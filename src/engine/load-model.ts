@@ -1,4 +1,5 @@
 import { createBackend, type Backend, type BackendKind, type BackendOptions } from "../kernels/index.js";
+import { ggufStoredDType } from "../model/layers/gguf-tensors.js";
 import { openModel } from "../model/load.js";
 import type { WeightDType } from "../model/matrix.js";
 import type { Model, ModelSpec } from "../model/model.js";
@@ -12,7 +13,11 @@ export interface ModelLoadOptions {
   threads?: number;
   /** wasm only: "relaxed" runs the fused multiply-add build (see WasmBackendOptions.simd). */
   simd?: BackendOptions["simd"];
-  /** Weight storage: "f32", "f16" (IEEE half, widened as read), or "q8" (int8 with a scale per 32 weights). */
+  /**
+   * Weight storage: "f32", "f16" (IEEE half, widened as read), "q8" (int8 with a scale per 32
+   * weights) or "q4" (4 bits with a scale per 32). Default: q4 for a GGUF file of Q4_0 matrices
+   * (kept as they are), else f32.
+   */
   dtype?: WeightDType;
   /** No download progress on stderr when the model comes from the Hub. */
   quiet?: boolean;
@@ -37,15 +42,15 @@ export async function loadOnBackend(
   options: ModelLoadOptions,
   kvBudget: (spec: ModelSpec) => KVBudget,
   wrap: (backend: Backend) => Backend = (b) => b,
-): Promise<{ spec: ModelSpec; model: Model; tokenizer: Tokenizer; backend: Backend }> {
-  const { spec, tokenizer, loadWeights } = await openModel(source, { quiet: options.quiet, tokenizer: options.tokenizer });
-  const dtype = options.dtype ?? "f32";
+): Promise<{ spec: ModelSpec; model: Model; tokenizer: Tokenizer; backend: Backend; dtype: WeightDType }> {
+  const { spec, tokenizer, loadWeights, location } = await openModel(source, { quiet: options.quiet, tokenizer: options.tokenizer });
+  const dtype = options.dtype ?? (location.kind === "gguf" ? ggufStoredDType(location.gguf) : null) ?? "f32";
   const kv = kvBudget(spec);
   checkModelFits(spec, options.backend ?? "wasm", dtype, kv.bytes, kv);
   const created = await createBackend({ kind: options.backend ?? "wasm", threads: options.threads, simd: options.simd });
   try {
     const backend = wrap(created);
-    return { spec, model: loadWeights(backend, dtype), tokenizer, backend };
+    return { spec, model: loadWeights(backend, dtype), tokenizer, backend, dtype };
   } catch (e) {
     created.close();
     throw e;
