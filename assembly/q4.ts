@@ -156,10 +156,81 @@ function dotQ4(xq: usize, xs: usize, xsum: usize, wq: usize, ws: usize, nb: i32,
 }
 
 /**
- * out (n, rows) = x · wᵀ + bias for weight rows [r0, r1): xq, xs, xsum from quantizeQ4X over
- * n·cols values; wq (rows·cols / 2 bytes) and ws (one f32 per block) the weights.
+ * Batches (n > 1): each weight row is unpacked once into the thread's scratch (UB bytes per block,
+ * the vectors blockDot makes), then every x row meets it with loads only. The block sums are the
+ * same integers, so the results are the same bits as row by row.
  */
-export function matmulQ4(out: usize, xq: usize, xs: usize, xsum: usize, wq: usize, ws: usize, bias: usize, n: i32, rows: i32, cols: i32, r0: i32, r1: i32): void {
+const UB: usize = ASC_FEATURE_RELAXED_SIMD ? 32 : 64;
+
+@inline
+function unpackRow(u: usize, w: usize, nb: i32, m0: v128, m1: v128, m2: v128): void {
+  for (let k = 0; k < nb; k++) {
+    const v = v128.load(w);
+    if (ASC_FEATURE_RELAXED_SIMD) {
+      v128.store(u, v128.and(v, m0));
+      v128.store(u, v128.and(i16x8.shr_u(v, 4), m0), 16);
+    } else {
+      v128.store(u, v128.and(v, m0));
+      v128.store(u, v128.and(v, m1), 16);
+      v128.store(u, v128.and(v, m2), 32);
+      v128.store(u, i16x8.shr_u(v, 12), 48);
+    }
+    w += WB;
+    u += UB;
+  }
+}
+
+/** One block of an unpacked row against x: blockDot without the unpacking. */
+@inline
+function unpackedBlockDot(x: usize, u: usize): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) {
+    const d = i16x8.add(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(x), v128.load(u)), i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(x, 16), v128.load(u, 16)));
+    return i32x4.extadd_pairwise_i16x8_s(d);
+  }
+  return unpackedDot(x, v128.load(u), v128.load(u, 16), v128.load(u, 32), v128.load(u, 48));
+}
+
+/** dotQ4 over an unpacked row: the same sums in the same order. */
+@inline
+function dotUnpacked(xq: usize, xs: usize, xsum: usize, u: usize, ws: usize, nb: i32, sink: usize): f32 {
+  let acc = f32x4.splat(0);
+  const end4 = ws + (<usize>(nb & ~3) << 2);
+  while (ws < end4) {
+    const s0 = unpackedBlockDot(xq, u);
+    v128.store32_lane(sink, s0, 0);
+    const s1 = unpackedBlockDot(xq + XB, u + UB);
+    v128.store32_lane(sink, s1, 0);
+    const s2 = unpackedBlockDot(xq + 2 * XB, u + 2 * UB);
+    v128.store32_lane(sink, s2, 0);
+    const s3 = unpackedBlockDot(xq + 3 * XB, u + 3 * UB);
+    const s = transposeSum4i(s0, s1, s2, s3);
+    acc = f32x4.add(acc, scaled4(s, xs, xsum, ws));
+    v128.store32_lane(sink, s, 0);
+    xq += 4 * XB;
+    u += 4 * UB;
+    xs += 16;
+    xsum += 16;
+    ws += 16;
+  }
+  let sum = hsum(acc);
+  const end = end4 + (<usize>(nb & 3) << 2);
+  while (ws < end) {
+    sum += scaled1(unpackedBlockDot(xq, u), xs, xsum, ws);
+    xq += XB;
+    u += UB;
+    xs += 4;
+    xsum += 4;
+    ws += 4;
+  }
+  return sum;
+}
+
+/**
+ * out (n, rows) = x · wᵀ + bias for weight rows [r0, r1): xq, xs, xsum from quantizeQ4X over
+ * n·cols values; wq (rows·cols / 2 bytes) and ws (one f32 per block) the weights; scratch holds
+ * cols·2 bytes of this thread's own (one unpacked row, n > 1 only).
+ */
+export function matmulQ4(out: usize, xq: usize, xs: usize, xsum: usize, wq: usize, ws: usize, bias: usize, n: i32, rows: i32, cols: i32, r0: i32, r1: i32, scratch: usize): void {
   const nb = cols / QB;
   const sBytes = <usize>nb << 2;
   const xStride = <usize>nb * XB;
@@ -178,6 +249,14 @@ export function matmulQ4(out: usize, xq: usize, xs: usize, xsum: usize, wq: usiz
     const sr = ws + <usize>r * sBytes;
     const b: f32 = bias == 0 ? 0 : load<f32>(bias + (<usize>r << 2));
     const o = out + (<usize>r << 2);
+    if (n > 1) {
+      unpackRow(scratch, wr, nb, m0, m1, m2);
+      for (let i = 0; i < n; i++) {
+        const oi = o + <usize>i * outStride;
+        store<f32>(oi, dotUnpacked(xq + <usize>i * xStride, xs + <usize>i * sBytes, xsum + <usize>i * sBytes, scratch, sr, nb, oi) + b);
+      }
+      continue;
+    }
     for (let i = 0; i < n; i++) {
       const oi = o + <usize>i * outStride;
       store<f32>(oi, dotQ4(xq + <usize>i * xStride, xs + <usize>i * sBytes, xsum + <usize>i * sBytes, wr, sr, nb, oi, m0, m1, m2) + b);

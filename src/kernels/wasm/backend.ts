@@ -310,6 +310,10 @@ class WasmBackend implements Backend {
     a[MatmulQ4Args.n] = n;
     a[MatmulQ4Args.rows] = rows;
     a[MatmulQ4Args.cols] = cols;
+    // A batch unpacks one weight row at a time into the thread's scratch: 2 bytes per weight at most.
+    if (this.scratchPerThread < 2 * cols) this.scratch = this.growScratch(Math.max(2 * cols, 2 * this.scratchPerThread));
+    a[MatmulQ4Args.scratch] = this.scratch.byteOffset;
+    a[MatmulQ4Args.scratchPerThread] = this.scratchPerThread;
     this.dispatch(Op.MatmulQ4, n * rows * cols, NS_PER_MAC_Q4, rows, 4, MATMUL_CHUNKS_PER_THREAD);
   }
 
