@@ -225,6 +225,64 @@ function dotUnpacked(xq: usize, xs: usize, xsum: usize, u: usize, ws: usize, nb:
   return sum;
 }
 
+/** Two x rows against one unpacked row: each weight vector loaded once for both. Same sums, same order. */
+@inline
+function dotUnpacked2(out0: usize, out1: usize, xq: usize, xs: usize, xsum: usize, xStride: usize, sStride: usize, u: usize, ws: usize, nb: i32, b: f32): void {
+  let acc0 = f32x4.splat(0), acc1 = f32x4.splat(0);
+  const end4 = ws + (<usize>(nb & ~3) << 2);
+  while (ws < end4) {
+    const p0 = pairDot(xq, xq + xStride, u);
+    v128.store32_lane(out0, p0, 0);
+    const p1 = pairDot(xq + XB, xq + xStride + XB, u + UB);
+    v128.store32_lane(out0, p1, 0);
+    const p2 = pairDot(xq + 2 * XB, xq + xStride + 2 * XB, u + 2 * UB);
+    v128.store32_lane(out0, p2, 0);
+    const p3 = pairDot(xq + 3 * XB, xq + xStride + 3 * XB, u + 3 * UB);
+    // p_k = [a_k0 + a_k1, a_k2 + a_k3, b_k0 + b_k1, b_k2 + b_k3]: row 0's four block sums, then row 1's.
+    const q01 = i32x4.add(v128.shuffle<i32>(p0, p1, 0, 4, 2, 6), v128.shuffle<i32>(p0, p1, 1, 5, 3, 7));
+    const q23 = i32x4.add(v128.shuffle<i32>(p2, p3, 0, 4, 2, 6), v128.shuffle<i32>(p2, p3, 1, 5, 3, 7));
+    const sa = v128.shuffle<i32>(q01, q23, 0, 1, 4, 5);
+    const sb = v128.shuffle<i32>(q01, q23, 2, 3, 6, 7);
+    acc0 = f32x4.add(acc0, scaled4(sa, xs, xsum, ws));
+    acc1 = f32x4.add(acc1, scaled4(sb, xs + sStride, xsum + sStride, ws));
+    v128.store32_lane(out0, sa, 0);
+    xq += 4 * XB;
+    u += 4 * UB;
+    xs += 16;
+    xsum += 16;
+    ws += 16;
+  }
+  let sum0 = hsum(acc0), sum1 = hsum(acc1);
+  const end = end4 + (<usize>(nb & 3) << 2);
+  while (ws < end) {
+    sum0 += scaled1(unpackedBlockDot(xq, u), xs, xsum, ws);
+    sum1 += scaled1(unpackedBlockDot(xq + xStride, u), xs + sStride, xsum + sStride, ws);
+    xq += XB;
+    u += UB;
+    xs += 4;
+    xsum += 4;
+    ws += 4;
+  }
+  store<f32>(out0, sum0 + b);
+  store<f32>(out1, sum1 + b);
+}
+
+/** One unpacked block against two x rows' blocks: [a0 + a1, a2 + a3, b0 + b1, b2 + b3]. */
+@inline
+function pairDot(x0: usize, x1: usize, u: usize): v128 {
+  let a: v128, b: v128;
+  if (ASC_FEATURE_RELAXED_SIMD) {
+    const lo = v128.load(u), hi = v128.load(u, 16);
+    a = i32x4.extadd_pairwise_i16x8_s(i16x8.add(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(x0), lo), i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(x0, 16), hi)));
+    b = i32x4.extadd_pairwise_i16x8_s(i16x8.add(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(x1), lo), i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(x1, 16), hi)));
+  } else {
+    const e0 = v128.load(u), e1 = v128.load(u, 16), e2 = v128.load(u, 32), e3 = v128.load(u, 48);
+    a = unpackedDot(x0, e0, e1, e2, e3);
+    b = unpackedDot(x1, e0, e1, e2, e3);
+  }
+  return i32x4.add(v128.shuffle<i32>(a, b, 0, 2, 4, 6), v128.shuffle<i32>(a, b, 1, 3, 5, 7));
+}
+
 /**
  * out (n, rows) = x · wᵀ + bias for weight rows [r0, r1): xq, xs, xsum from quantizeQ4X over
  * n·cols values; wq (rows·cols / 2 bytes) and ws (one f32 per block) the weights; scratch holds
@@ -251,7 +309,12 @@ export function matmulQ4(out: usize, xq: usize, xs: usize, xsum: usize, wq: usiz
     const o = out + (<usize>r << 2);
     if (n > 1) {
       unpackRow(scratch, wr, nb, m0, m1, m2);
-      for (let i = 0; i < n; i++) {
+      let i = 0;
+      for (; i + 1 < n; i += 2) {
+        const oi = o + <usize>i * outStride;
+        dotUnpacked2(oi, oi + outStride, xq + <usize>i * xStride, xs + <usize>i * sBytes, xsum + <usize>i * sBytes, xStride, sBytes, scratch, sr, nb, b);
+      }
+      for (; i < n; i++) {
         const oi = o + <usize>i * outStride;
         store<f32>(oi, dotUnpacked(xq + <usize>i * xStride, xs + <usize>i * sBytes, xsum + <usize>i * sBytes, scratch, sr, nb, oi) + b);
       }
