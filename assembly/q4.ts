@@ -67,13 +67,13 @@ export function quantizeQ4X(xq: usize, xs: usize, xsum: usize, x: usize, blocks:
 }
 
 /**
+ * Σ nibble·x of one 32-block as i32x4 lanes, times 256 in the baseline build (exact: < 2^24).
  * The nibble masks m0, m1, m2 are made once per call from a runtime value (see matmulQ4).
  */
-/** Σ nibble·x of one 32-block as i32x4 lanes, times 256 in the baseline build (exact: < 2^24). */
 @inline
 function blockDot(x: usize, w: usize, m0: v128, m1: v128, m2: v128): v128 {
   const v = v128.load(w);
-  if (ASC_FEATURE_RELAXED_SIMD) return relaxedDot(x, v, m0, m1, m2);
+  if (ASC_FEATURE_RELAXED_SIMD) return relaxedDot(x, v, m0);
   return unpackedDot(x, v128.and(v, m0), v128.and(v, m1), v128.and(v, m2), i16x8.shr_u(v, 12));
 }
 
@@ -87,9 +87,9 @@ function unpackedDot(x: usize, e0: v128, e1: v128, e2: v128, e3: v128): v128 {
   return i32x4.add(i32x4.add(d0, d1), i32x4.add(d2, d3));
 }
 
+/** Relaxed: the low and high nibbles of each byte (m: 0x0f in every byte) against x as i8, in order. */
 @inline
-function relaxedDot(x: usize, v: v128, m0: v128, m1: v128, m2: v128): v128 {
-  const m = m0;
+function relaxedDot(x: usize, v: v128, m: v128): v128 {
   const lo = v128.and(v, m);
   const hi = v128.and(i16x8.shr_u(v, 4), m);
   // Pairs of products in i16 (|·| ≤ 2·15·128), both halves added (≤ 7680), then widened in pairs.
