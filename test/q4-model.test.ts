@@ -1,11 +1,12 @@
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { convertCommand } from "../src/cli/convert.js";
 import { LLM } from "../src/engine/llm.js";
-import { fixtures, defaultModelDir } from "./paths.js";
+import { fixtures, defaultModelDir, repoRoot } from "./paths.js";
 import { maxAbsDiff, readGolden } from "./helpers.js";
 
 const windows = () => fs.readFileSync(path.join(fixtures, "shakespeare-val-40x256.txt"), "utf8");
@@ -89,6 +90,16 @@ describe("a Q4_0 GGUF file", () => {
     await convertCommand({ model: defaultModelDir, to: "gguf", dtype: "q4_0", out: file, quiet: true });
   });
   after(() => fs.rmSync(work, { recursive: true, force: true }));
+
+  it("the CLI: --dtype q4 is accepted and reported, and a Q4_0 file without --dtype runs as q4", () => {
+    const cli = path.join(repoRoot, "dist", "src", "cli", "main.js");
+    const bench = (...args: string[]) => spawnSync(process.execPath, [cli, "bench", "--prompt-len", "4", "--gen", "3", "--repeat", "1", "--warmup", "0", "--threads", "1", "--json", ...args], { encoding: "utf8" });
+    for (const [args, want] of [[["--dtype", "q4"], "q4"], [["--model", file], "q4"], [["--model", file, "--dtype", "q8"], "q8"]] as const) {
+      const r = bench(...args);
+      assert.equal(r.status, 0, r.stderr);
+      assert.equal(JSON.parse(r.stdout.trim().split("\n").pop() ?? "").dtype, want, args.join(" "));
+    }
+  });
 
   it("loads as q4 when no dtype is asked for, and as asked otherwise", async () => {
     const auto = await LLM.load(file, { backend: "wasm", threads: 1 });
