@@ -4,7 +4,7 @@
 import type { Backend, Matrix } from "../src/kernels/backend.js";
 import { createWasmBackend, enableRelaxedSimd } from "../src/kernels/index.js";
 import { toWeightHalf } from "../src/kernels/f16.js";
-import { quantizeQ8 } from "../src/kernels/quantize.js";
+import { quantizeQ4, quantizeQ8 } from "../src/kernels/quantize.js";
 import { median } from "../src/numeric/median.js";
 
 const ROUNDS = Number(process.env.ROUNDS ?? 9);
@@ -31,6 +31,7 @@ function matrices(b: Backend, kind: Matrix["kind"], count: number, rows: number,
   for (let i = 0; i < count; i++) {
     fill(src, i + 1);
     if (kind === "q8") out.push(quantizeQ8(b, src, rows, cols));
+    else if (kind === "q4") out.push(quantizeQ4(b, src, rows, cols));
     else if (kind === "f16") {
       const data = b.allocU16(rows * cols);
       for (let j = 0; j < data.length; j++) data[j] = toWeightHalf(src[j]);
@@ -50,7 +51,7 @@ function matmulCase(label: string, b: Backend, ws: Matrix[], n: number, reps = 1
   fill(x, 99);
   const out = b.allocF32(n * rows);
   const bias = b.allocF32(rows);
-  const bytesPerWeight = { f32: 4, f16: 2, q8: 1 + 4 / 32 }[ws[0].kind];
+  const bytesPerWeight = { f32: 4, f16: 2, q8: 1 + 4 / 32, q4: 0.5 + 4 / 32 }[ws[0].kind];
   const weightBytes = rows * cols * bytesPerWeight;
   return {
     label,
@@ -170,7 +171,7 @@ async function main(): Promise<void> {
   const forced = await createWasmBackend({ threads: 2, minParallelNanos: 0, simd: "baseline" });
   console.log(`# baseline SIMD unless marked relaxed${relaxed ? "" : " (relaxed SIMD unavailable: relaxed rows rerun baseline)"}`);
 
-  console.log(`# matvec 1×768 · 768×3072ᵀ, weights streamed from DRAM (16 f32 / 32 f16 / 32 q8 matrices per run)`);
+  console.log(`# matvec 1×768 · 768×3072ᵀ, weights streamed from DRAM (16 f32 / 32 f16 / 32 q8 / 64 q4 matrices per run)`);
   measure([
     matmulCase("f32 matvec, 1 thread", t1, matrices(t1, "f32", 16, 3072, 768), 1),
     matmulCase("f32 matvec, 2 threads", t2, matrices(t2, "f32", 16, 3072, 768), 1),
@@ -182,6 +183,8 @@ async function main(): Promise<void> {
     matmulCase("q8 matvec (int8 x) relaxed, 2 threads", r2, matrices(r2, "q8", 32, 3072, 768), 1),
     matmulCase("q8 matvec (f32 x), 1 thread", f1, matrices(f1, "q8", 32, 3072, 768), 1),
     matmulCase("q8 matvec (f32 x), 2 threads", f2, matrices(f2, "q8", 32, 3072, 768), 1),
+    matmulCase("q4 matvec, 1 thread", t1, matrices(t1, "q4", 64, 3072, 768), 1),
+    matmulCase("q4 matvec, 2 threads", t2, matrices(t2, "q4", 64, 3072, 768), 1),
   ]);
 
   console.log(`# a few decode rows (a batch of sequences), f32 weights streamed from DRAM, 1 thread`);
@@ -200,6 +203,7 @@ async function main(): Promise<void> {
     matmulCase("q8 matvec (int8 x) L2/L3, 1 thread", t1, matrices(t1, "q8", 1, 3072, 768), 1, 20),
     matmulCase("q8 matvec (int8 x) relaxed L2/L3, 1 thread", r1, matrices(r1, "q8", 1, 3072, 768), 1, 20),
     matmulCase("q8 matvec (f32 x) L2/L3, 1 thread", f1, matrices(f1, "q8", 1, 3072, 768), 1, 20),
+    matmulCase("q4 matvec L2/L3, 1 thread", t1, matrices(t1, "q4", 1, 3072, 768), 1, 20),
   ]);
 
   console.log(`# matmul 128×768 · 768×3072ᵀ (prefill)`);
@@ -214,6 +218,8 @@ async function main(): Promise<void> {
     matmulCase("q8 matmul (int8 x) relaxed, 2 threads", r2, matrices(r2, "q8", 1, 3072, 768), 128),
     matmulCase("q8 matmul 16 rows (a decode batch) relaxed, 1 thread", r1, matrices(r1, "q8", 1, 3072, 768), 16),
     matmulCase("q8 matmul (f32 x), 2 threads", f2, matrices(f2, "q8", 1, 3072, 768), 128),
+    matmulCase("q4 matmul, 1 thread", t1, matrices(t1, "q4", 1, 3072, 768), 128),
+    matmulCase("q4 matmul, 2 threads", t2, matrices(t2, "q4", 1, 3072, 768), 128),
   ]);
 
   console.log(`# small kernels, 100 calls per run: 1 thread vs split over 2 threads`);

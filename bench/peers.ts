@@ -1,6 +1,6 @@
 /**
  * This engine side by side with onnxruntime and llama.cpp on the same weights, threads and prompt,
- * in one run: `npm run bench:peers -- [--rounds 3] [--threads 1,2] [--repeat 1] [--warmup 2] [--quick] [--quiet-wait 20] [--models gpt2,smollm2] [--weights q8]`.
+ * in one run: `npm run bench:peers -- [--rounds 3] [--threads 1,2] [--repeat 1] [--warmup 2] [--quick] [--quiet-wait 20] [--models gpt2,smollm2] [--weights q4,q8]`.
  * Every peer runs as its users run it: its default settings (llama.cpp's F16 KV cache included).
  * Each measurement is its own child process, so peak RSS and thread pools never mix; the order
  * alternates engine, onnxruntime, llama.cpp, engine, ... for every configuration in every round,
@@ -29,7 +29,7 @@ interface Options {
   quietWait: number;
   /** Only the rows whose model name contains one of these (case-insensitive); all when empty. */
   models: string[];
-  /** Only the rows whose weights (F32, F16, q8 / Q8_0) contain one of these; all when empty. */
+  /** Only the rows whose weights (F32, F16, q8 / Q8_0, q4 / Q4_0) contain one of these; all when empty. */
   weights: string[];
 }
 
@@ -98,9 +98,11 @@ async function configs(opts: Options): Promise<Config[]> {
     return problem === null ? prepared() : { ok: false, reason: problem };
   };
   const common = (threads: number) => ["--threads", String(threads), "--prompt-len", String(opts.promptLen), "--gen", String(opts.gen), "--repeat", String(opts.repeat), "--warmup", String(opts.warmup)];
-  const engine = (model: string, dtype: "f32" | "f16" | "q8", t: number): Command => ({
+  const engine = (model: string, dtype: "f32" | "f16" | "q8" | "q4", t: number): Command => ({
     args: [cliPath(), "bench", "--model", model, "--dtype", dtype, "--json", ...common(t)],
   });
+  /** The engine on a GGUF file the peers also read (Q4_0: the same blocks on both sides). */
+  const engineOn = (p: Prepared, dtype: "q8" | "q4", t: number): Command => (p.ok ? engine(p.path, dtype, t) : { error: p.reason });
   const peer = (file: string, p: Prepared, t: number, vocab: number): Command =>
     p.ok ? { args: [runner(file), "--model", p.path, "--vocab", String(vocab), ...common(t)] } : { error: p.reason };
 
@@ -109,9 +111,11 @@ async function configs(opts: Options): Promise<Config[]> {
   const ggufF32 = await needs("node-llama-cpp", () => gguf(random, "f32", log));
   const ggufF16 = await needs("node-llama-cpp", () => gguf(random, "f16", log));
   const ggufQ8 = await needs("node-llama-cpp", () => gguf(random, "q8_0", log));
+  const ggufQ4 = await needs("node-llama-cpp", () => gguf(random, "q4_0", log));
   const smol = await randomSmolLM2(log);
   const smolF32 = await needs("node-llama-cpp", () => gguf(smol, "f32", log));
   const smolQ8 = await needs("node-llama-cpp", () => gguf(smol, "q8_0", log));
+  const smolQ4 = await needs("node-llama-cpp", () => gguf(smol, "q4_0", log));
   const vSmol = vocabOf(smol);
   const v124 = vocabOf(random);
   const vShakespeare = vocabOf(shakespeare);
@@ -125,9 +129,13 @@ async function configs(opts: Options): Promise<Config[]> {
       },
       { row: row("GPT-2-124M shapes (random)", "F16"), commands: { engine: engine(random, "f16", t), "llama.cpp": peer("llama-cpp.js", ggufF16, t, v124) } },
       { row: row("GPT-2-124M shapes (random)", "q8 / Q8_0"), commands: { engine: engine(random, "q8", t), "llama.cpp": peer("llama-cpp.js", ggufQ8, t, v124) } },
+      { row: row("GPT-2-124M shapes (random)", "Q4_0 file widened to q8"), commands: { engine: engineOn(ggufQ4, "q8", t) } },
+      { row: row("GPT-2-124M shapes (random)", "q4 / Q4_0 (one file)"), commands: { engine: engineOn(ggufQ4, "q4", t), "llama.cpp": peer("llama-cpp.js", ggufQ4, t, v124) } },
       { row: row("shakespeare-byte-gpt2", "F32"), commands: { engine: engine(shakespeare, "f32", t), onnxruntime: peer("onnx.js", onnxShakespeare, t, vShakespeare) } },
       { row: row("SmolLM2-135M shapes (random)", "F32"), commands: { engine: engine(smol, "f32", t), "llama.cpp": peer("llama-cpp.js", smolF32, t, vSmol) } },
       { row: row("SmolLM2-135M shapes (random)", "q8 / Q8_0"), commands: { engine: engine(smol, "q8", t), "llama.cpp": peer("llama-cpp.js", smolQ8, t, vSmol) } },
+      { row: row("SmolLM2-135M shapes (random)", "Q4_0 file widened to q8"), commands: { engine: engineOn(smolQ4, "q8", t) } },
+      { row: row("SmolLM2-135M shapes (random)", "q4 / Q4_0 (one file)"), commands: { engine: engineOn(smolQ4, "q4", t), "llama.cpp": peer("llama-cpp.js", smolQ4, t, vSmol) } },
     );
   }
   const wanted = (names: string[], value: string) => names.length === 0 || names.some((m) => value.toLowerCase().includes(m));

@@ -312,11 +312,11 @@ function checkpointValues(length: number, rand: () => number, dtype: WeightDType
 
 function assertSameMatrix(got: Matrix, want: Matrix, what: string): void {
   assert.equal(got.kind, want.kind);
-  if (got.kind === "q8" && want.kind === "q8") {
+  if ((got.kind === "q8" && want.kind === "q8") || (got.kind === "q4" && want.kind === "q4")) {
     assert.deepEqual(Array.from(got.q), Array.from(want.q), `${what}: q`);
     // NaN scales compare equal whatever their payload bits.
     assert.deepEqual(Array.from(got.scales), Array.from(want.scales), `${what}: scales`);
-  } else if (got.kind !== "q8" && want.kind !== "q8") {
+  } else if (got.kind !== "q8" && want.kind !== "q8" && got.kind !== "q4" && want.kind !== "q4") {
     assert.deepEqual(Array.from(got.data), Array.from(want.data), `${what}: data`);
   }
 }

@@ -53,7 +53,7 @@ export function choiceFlag<T extends string>(values: FlagValues, name: string, c
 }
 
 export const BACKENDS: readonly BackendKind[] = ["wasm", "reference"];
-export const DTYPES: readonly WeightDType[] = ["f32", "f16", "q8"];
+export const DTYPES: readonly WeightDType[] = ["f32", "f16", "q8", "q4"];
 
 export function modelSource(values: FlagValues): string {
   return stringFlag(values, "model") ?? defaultModelDir();
@@ -63,7 +63,7 @@ export function loadOptions(values: FlagValues): LoadOptions {
   return {
     backend: choiceFlag(values, "backend", BACKENDS) ?? "wasm",
     threads: threadsFlag(values),
-    dtype: choiceFlag(values, "dtype", DTYPES) ?? "f32",
+    dtype: choiceFlag(values, "dtype", DTYPES),
     simd: simdFlag(values),
     kvDtype: choiceFlag(values, "kv-dtype", KV_DTYPES) ?? "f32",
     quiet: values.quiet === true,

@@ -3,6 +3,7 @@ import { UserError } from "../errors.js";
 import type { KVArray, KVDType } from "../kernels/backend.js";
 import type { Backend } from "../kernels/index.js";
 import { profileBackend, type KernelProfiler } from "../kernels/profile.js";
+import type { WeightDType } from "../model/matrix.js";
 import type { Model, ModelSpec } from "../model/model.js";
 import type { ModelShape } from "../model/shape.js";
 import type { EncodeOptions, Tokenizer } from "../tokenizer/index.js";
@@ -63,6 +64,8 @@ export class LLM {
     readonly tokenizer: Tokenizer,
     declaredEosTokenIds: readonly number[],
     readonly backend: Backend,
+    /** How the weight matrices are stored (asked for, or chosen from the checkpoint). */
+    readonly dtype: WeightDType,
     readonly maxBatch: number,
     contextLength: number,
     private readonly prefillChunk: number,
@@ -91,12 +94,12 @@ export class LLM {
       return { bytes, what: `${maxBatch} × ${contextLength} positions of ${kvDtype}`, flag: "context length" };
     };
     let profiler: KernelProfiler | null = null;
-    const { model, tokenizer, eosTokenIds, backend } = await loadOnBackend(modelSource, options, budget, (created) => {
+    const { model, tokenizer, eosTokenIds, backend, dtype } = await loadOnBackend(modelSource, options, budget, (created) => {
       profiler = options.profile ? profileBackend(created) : null;
       return profiler?.backend ?? created;
     });
     try {
-      return new LLM(model, tokenizer, eosTokenIds, backend, maxBatch, checkContextLength(options.contextLength, model.shape), options.prefillChunk ?? 128, kvDtype, profiler);
+      return new LLM(model, tokenizer, eosTokenIds, backend, dtype, maxBatch, checkContextLength(options.contextLength, model.shape), options.prefillChunk ?? 128, kvDtype, profiler);
     } catch (e) {
       backend.close();
       throw e;

@@ -1,6 +1,7 @@
 import { UserError } from "../errors.js";
 import { KV_DTYPES, type KVDType } from "../kernels/backend.js";
 import { createBackend, type Backend, type BackendKind, type BackendOptions } from "../kernels/index.js";
+import { ggufStoredDType } from "../model/layers/gguf-tensors.js";
 import { openModel } from "../model/load.js";
 import type { WeightDType } from "../model/matrix.js";
 import type { Model, ModelSpec } from "../model/model.js";
@@ -14,7 +15,11 @@ export interface ModelLoadOptions {
   threads?: number;
   /** wasm only: "baseline" for the same bits on every machine (see WasmBackendOptions.simd). */
   simd?: BackendOptions["simd"];
-  /** Weight storage: "f32", "f16" (IEEE half, widened as read), or "q8" (int8 with a scale per 32 weights). */
+  /**
+   * Weight storage: "f32", "f16" (IEEE half, widened as read), "q8" (int8 with a scale per 32
+   * weights) or "q4" (4 bits with a scale per 32). Default: q4 for a GGUF file of Q4_0 matrices
+   * (kept as they are), else f32.
+   */
   dtype?: WeightDType;
   /** KV cache storage: "f32" (the default) or "f16" (IEEE halves: half the memory and the reads). */
   kvDtype?: KVDType;
@@ -48,15 +53,15 @@ export async function loadOnBackend(
   options: ModelLoadOptions,
   kvBudget: (spec: ModelSpec) => KVBudget,
   wrap: (backend: Backend) => Backend = (b) => b,
-): Promise<{ spec: ModelSpec; model: Model; tokenizer: Tokenizer; eosTokenIds: readonly number[]; backend: Backend }> {
-  const { spec, tokenizer, loadWeights } = await openModel(source, { quiet: options.quiet, tokenizer: options.tokenizer });
-  const dtype = options.dtype ?? "f32";
+): Promise<{ spec: ModelSpec; model: Model; tokenizer: Tokenizer; eosTokenIds: readonly number[]; backend: Backend; dtype: WeightDType }> {
+  const { spec, tokenizer, loadWeights, location } = await openModel(source, { quiet: options.quiet, tokenizer: options.tokenizer });
+  const dtype = options.dtype ?? (location.kind === "gguf" ? ggufStoredDType(location.gguf) : null) ?? "f32";
   const kv = kvBudget(spec);
   checkModelFits(spec, options.backend ?? "wasm", dtype, kv.bytes, kv);
   const created = await createBackend({ kind: options.backend ?? "wasm", threads: options.threads, simd: options.simd });
   try {
     const backend = wrap(created);
-    return { spec, model: loadWeights(backend, dtype), tokenizer, eosTokenIds: spec.eosTokenIds, backend };
+    return { spec, model: loadWeights(backend, dtype), tokenizer, eosTokenIds: spec.eosTokenIds, backend, dtype };
   } catch (e) {
     created.close();
     throw e;

@@ -40,7 +40,23 @@ export interface Q8Matrix {
 
 export const Q8_BLOCK = 32;
 
-export type Matrix = F32Matrix | F16Matrix | Q8Matrix;
+/**
+ * A 4-bit weight matrix in Q4_0 blocks of Q4_BLOCK consecutive weights in a row: 16 bytes of
+ * nibbles per block, byte j holding element j in its low half and element j + 16 in its high
+ * half (ggml's order, so Q4_0 files load as they are), and one f32 scale per block:
+ * w[r, c] = (nibble − 8) · scales[r, c / Q4_BLOCK]. `cols` must be a multiple of Q4_BLOCK.
+ */
+export interface Q4Matrix {
+  readonly kind: "q4";
+  readonly rows: number;
+  readonly cols: number;
+  readonly q: Int8Array; // (rows, cols / 2): the nibbles' bytes
+  readonly scales: Float32Array; // (rows, cols / Q4_BLOCK)
+}
+
+export const Q4_BLOCK = 32;
+
+export type Matrix = F32Matrix | F16Matrix | Q8Matrix | Q4Matrix;
 
 /** The arrays a matrix's values live in. */
 export type WeightArray = Float32Array | Uint16Array | Int8Array;
@@ -98,13 +114,13 @@ export interface Backend {
 
   /**
    * Load time: m's rows [firstRow, firstRow + count) = src (count, m.cols) row-major, rounded to
-   * halves for f16, quantized for q8; the same bits as kernels/write-matrix.ts. src must come
+   * halves for f16, quantized for q8 and q4; the same bits as kernels/write-matrix.ts. src must come
    * from this backend's allocF32.
    */
   writeMatrixRows(m: Matrix, firstRow: number, src: Float32Array, count: number): void;
   /**
    * Load time: m's columns [firstCol, firstCol + count) = src (count, m.rows) row-major, a
-   * transposed slice (Conv1D checkpoints); q8 takes one whole block, 32 columns from a multiple of 32.
+   * transposed slice (Conv1D checkpoints); q8 and q4 take one whole block, 32 columns from a multiple of 32.
    */
   writeMatrixColumns(m: Matrix, firstCol: number, src: Float32Array, count: number): void;
 

@@ -6,7 +6,7 @@ import { nodePlatform } from "./wasm/platform-node.js";
 
 export type { Backend, F32Matrix, KVView, Matrix, Q8Matrix } from "./backend.js";
 export { Q8_BLOCK } from "./backend.js";
-export { quantizeQ8 } from "./quantize.js";
+export { quantizeQ4, quantizeQ8 } from "./quantize.js";
 export { createReferenceBackend } from "./reference.js";
 export type { WasmBackendOptions } from "./wasm/backend.js";
 export { enableRelaxedSimd } from "./wasm/relaxed.js";

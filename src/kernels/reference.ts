@@ -1,6 +1,7 @@
 import type { Backend, KVArray, KVView, Matrix, WeightArray } from "./backend.js";
-import { headGroup, Q8_BLOCK } from "./backend.js";
+import { headGroup, Q4_BLOCK, Q8_BLOCK } from "./backend.js";
 import { weightHalfTable } from "./f16.js";
+import { q4Nibble } from "./quantize.js";
 import { f16Table } from "../numeric/half.js";
 import { writeMatrixColumns, writeMatrixRows } from "./write-matrix.js";
 
@@ -21,6 +22,14 @@ export function matmul(out: Float32Array, x: Float32Array, w: Matrix, bias: Floa
         const half = weightHalfTable();
         const wOff = r * cols;
         for (let c = 0; c < cols; c++) sum += x[xOff + c] * half[w.data[wOff + c]];
+      } else if (w.kind === "q4") {
+        const blocksPerRow = cols / Q4_BLOCK;
+        for (let blk = 0; blk < blocksPerRow; blk++) {
+          const base = r * cols + blk * Q4_BLOCK;
+          let dot = 0;
+          for (let c = 0; c < Q4_BLOCK; c++) dot += x[xOff + blk * Q4_BLOCK + c] * q4Nibble(w.q, base + c);
+          sum += dot * w.scales[r * blocksPerRow + blk];
+        }
       } else {
         const blocksPerRow = cols / Q8_BLOCK;
         for (let blk = 0; blk < blocksPerRow; blk++) {

@@ -1,7 +1,7 @@
 import type { Matrix } from "./backend.js";
-import { Q8_BLOCK } from "./backend.js";
+import { Q4_BLOCK, Q8_BLOCK } from "./backend.js";
 import { weightHalfOfBits } from "./f16.js";
-import { quantizeBlocksQ8 } from "./quantize.js";
+import { quantizeBlocksQ4, quantizeBlocksQ8 } from "./quantize.js";
 
 // How f32 checkpoint values become a matrix's storage at load time: the reference conversions,
 // which every backend's writeMatrixRows / writeMatrixColumns must match bit for bit.
@@ -11,15 +11,15 @@ export function checkRowRange(m: Matrix, firstRow: number, count: number): void 
   if (firstRow < 0 || count < 0 || firstRow + count > m.rows) throw new Error(`writeMatrixRows: rows [${firstRow}, ${firstRow + count}) outside ${m.rows}`);
 }
 
-/** Checks what every backend's writeMatrixColumns takes: columns inside m, whole blocks for q8. */
+/** Checks what every backend's writeMatrixColumns takes: columns inside m, whole blocks for q8 and q4. */
 export function checkColumnRange(m: Matrix, firstCol: number, count: number): void {
   if (firstCol < 0 || count < 0 || firstCol + count > m.cols) throw new Error(`writeMatrixColumns: columns [${firstCol}, ${firstCol + count}) outside ${m.cols}`);
-  if (m.kind === "q8" && (firstCol % Q8_BLOCK !== 0 || count !== Q8_BLOCK)) throw new Error(`q8 columns must be one whole block, got [${firstCol}, ${firstCol + count})`);
+  if ((m.kind === "q8" || m.kind === "q4") && (firstCol % Q8_BLOCK !== 0 || count !== Q8_BLOCK)) throw new Error(`${m.kind} columns must be one whole block, got [${firstCol}, ${firstCol + count})`);
 }
 
 /**
  * Stores `count` f32 rows starting at `firstRow`: rounded to the nearest half for f16 (exact for
- * weights that were F16 on disk; see kernels/f16.ts), quantized for q8.
+ * weights that were F16 on disk; see kernels/f16.ts), quantized for q8 and q4.
  */
 export function writeMatrixRows(m: Matrix, firstRow: number, rows: Float32Array, count: number): void {
   checkRowRange(m, firstRow, count);
@@ -34,12 +34,16 @@ export function writeMatrixRows(m: Matrix, firstRow: number, rows: Float32Array,
     for (let i = 0; i < count * cols; i++) m.data[base + i] = weightHalfOfBits(bits[i]);
     return;
   }
+  if (m.kind === "q4") {
+    quantizeBlocksQ4(rows, 0, m.q, m.scales, (firstRow * cols) / Q4_BLOCK, (count * cols) / Q4_BLOCK);
+    return;
+  }
   quantizeBlocksQ8(rows, 0, m.q, m.scales, (firstRow * cols) / Q8_BLOCK, (count * cols) / Q8_BLOCK);
 }
 
 /**
  * Stores columns [firstCol, firstCol + count) of every row from `columns`, (count, rows) row-major:
- * a transposed slice. q8 takes whole blocks: firstCol a multiple of 32, count 32.
+ * a transposed slice. q8 and q4 take whole blocks: firstCol a multiple of 32, count 32.
  */
 export function writeMatrixColumns(m: Matrix, firstCol: number, columns: Float32Array, count: number): void {
   checkColumnRange(m, firstCol, count);
@@ -56,6 +60,7 @@ export function writeMatrixColumns(m: Matrix, firstCol: number, columns: Float32
   const block = new Float32Array(Q8_BLOCK);
   for (let r = 0; r < rows; r++) {
     for (let j = 0; j < Q8_BLOCK; j++) block[j] = columns[j * rows + r];
-    quantizeBlocksQ8(block, 0, m.q, m.scales, (r * cols + firstCol) / Q8_BLOCK, 1);
+    if (m.kind === "q4") quantizeBlocksQ4(block, 0, m.q, m.scales, (r * cols + firstCol) / Q4_BLOCK, 1);
+    else quantizeBlocksQ8(block, 0, m.q, m.scales, (r * cols + firstCol) / Q8_BLOCK, 1);
   }
 }

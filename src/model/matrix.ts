@@ -1,23 +1,30 @@
 import type { Backend, Matrix } from "../kernels/backend.js";
-import { Q8_BLOCK } from "../kernels/backend.js";
+import { Q4_BLOCK, Q8_BLOCK } from "../kernels/backend.js";
 import { UserError } from "../errors.js";
 import { weightHalfTable } from "../kernels/f16.js";
+import { q4Nibble } from "../kernels/quantize.js";
 import { copyFloats } from "./copy.js";
 
-/** How matrices are stored in memory: f32, IEEE half (f16), or int8 with a scale per 32 weights (q8). */
-export type WeightDType = "f32" | "f16" | "q8";
+/**
+ * How matrices are stored in memory: f32, IEEE half (f16), int8 with a scale per 32 weights (q8),
+ * or 4 bits with a scale per 32 weights (q4, ggml's Q4_0 blocks).
+ */
+export type WeightDType = "f32" | "f16" | "q8" | "q4";
 
 /** A zeroed matrix in the backend's memory. */
 export function allocMatrix(backend: Backend, rows: number, cols: number, dtype: WeightDType): Matrix {
   if (dtype === "f32") return { kind: "f32", rows, cols, data: backend.allocF32(rows * cols) };
   if (dtype === "f16") return { kind: "f16", rows, cols, data: backend.allocU16(rows * cols) };
-  if (cols % Q8_BLOCK !== 0) throw new UserError(`--dtype q8 needs matrix rows whose length is a multiple of ${Q8_BLOCK}, but this model has rows of ${cols}: use --dtype f16 or f32`);
+  if (cols % Q8_BLOCK !== 0) throw new UserError(`--dtype ${dtype} needs matrix rows whose length is a multiple of ${Q8_BLOCK}, but this model has rows of ${cols}: use --dtype f16 or f32`);
+  if (dtype === "q4") return { kind: "q4", rows, cols, q: backend.allocI8((rows * cols) / 2), scales: backend.allocF32((rows * cols) / Q4_BLOCK) };
   return { kind: "q8", rows, cols, q: backend.allocI8(rows * cols), scales: backend.allocF32((rows * cols) / Q8_BLOCK) };
 }
 
-/** Bytes allocMatrix takes for `elements` weights: q8 adds an f32 scale per 32. */
+/** Bytes allocMatrix takes for `elements` weights: q8 and q4 add an f32 scale per 32. */
 export function matrixBytes(elements: number, dtype: WeightDType): number {
-  return dtype === "f32" ? 4 * elements : dtype === "f16" ? 2 * elements : elements + (elements / Q8_BLOCK) * 4;
+  if (dtype === "f32") return 4 * elements;
+  if (dtype === "f16") return 2 * elements;
+  return (dtype === "q4" ? elements / 2 : elements) + (elements / Q8_BLOCK) * 4;
 }
 
 /** out[at, at + C) = row `row` of the matrix as f32: an embedding lookup, dequantizing if needed. */
@@ -33,6 +40,10 @@ export function readMatrixRow(out: Float32Array, at: number, m: Matrix, row: num
     for (let c = 0; c < cols; c++) out[at + c] = half[m.data[from + c]];
     return;
   }
+  if (m.kind === "q4") {
+    for (let c = 0; c < cols; c++) out[at + c] = q4Nibble(m.q, from + c) * m.scales[(from + c) / Q4_BLOCK | 0];
+    return;
+  }
   for (let c = 0; c < cols; c++) out[at + c] = m.q[from + c] * m.scales[(from + c) / Q8_BLOCK | 0];
 }
 
@@ -42,5 +53,5 @@ export function matrixSize(m: Matrix): number {
 
 /** The arrays a matrix's values live in (what a decode step reads of it). */
 export function matrixArrays(m: Matrix): (Float32Array | Uint16Array | Int8Array)[] {
-  return m.kind === "q8" ? [m.q, m.scales] : [m.data];
+  return m.kind === "q8" || m.kind === "q4" ? [m.q, m.scales] : [m.data];
 }

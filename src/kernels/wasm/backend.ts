@@ -1,12 +1,12 @@
-import type { Backend, KVView, Matrix, WeightArray } from "../backend.js";
-import { headGroup, Q8_BLOCK } from "../backend.js";
+import type { Backend, KVView, Matrix, Q4Matrix, WeightArray } from "../backend.js";
+import { headGroup, Q4_BLOCK, Q8_BLOCK } from "../backend.js";
 import { tooLargeForF16 } from "../f16.js";
-import { checkColumnRange, checkRowRange } from "../write-matrix.js";
+import { checkColumnRange, checkRowRange, writeMatrixColumns, writeMatrixRows } from "../write-matrix.js";
 import { Arena } from "./arena.js";
 import { BlockTables } from "./block-table.js";
 import { compileKernels, instantiateKernels, pickSimdLevel, type KernelExports, type SimdLevel } from "./exports.js";
 import { controlInts, Op } from "./jobs.js";
-import { AddArgs, AttentionArgs, AttentionDecodeArgs, DECODE_DESC_INTS, DecodeDesc, GeluArgs, KVMode, LayerNormArgs, MatmulArgs, MatmulQ8Args, MatmulQ8F32Args, ReadSumArgs, RmsNormArgs, RopeArgs, SiluMulArgs } from "./job-args.js";
+import { AddArgs, AttentionArgs, AttentionDecodeArgs, DECODE_DESC_INTS, DecodeDesc, GeluArgs, KVMode, LayerNormArgs, MatmulArgs, MatmulQ4Args, MatmulQ8Args, MatmulQ8F32Args, ReadSumArgs, RmsNormArgs, RopeArgs, SiluMulArgs } from "./job-args.js";
 import type { KernelPlatform } from "./platform.js";
 import { ThreadPool } from "./pool.js";
 
@@ -43,6 +43,7 @@ const DEFAULT_MIN_PARALLEL_NANOS = 4000;
 const NS_PER_MAC_F32 = 0.1;
 const NS_PER_MAC_F16 = 0.1;
 const NS_PER_MAC_Q8 = 0.05;
+const NS_PER_MAC_Q4 = 0.05;
 const NS_PER_ATTENTION_MAC = 0.1;
 const NS_PER_GELU = 1.5;
 const NS_PER_NORM = 0.8;
@@ -88,8 +89,9 @@ export class WasmBackend implements Backend {
   readonly threads: number;
   private readonly a: Int32Array;
   private readonly af: Float32Array;
-  private xq: Int16Array; // x quantized for q8 matmuls (int8 values, widened), grown on demand
+  private xq: Int16Array; // x quantized for q8 and q4 matmuls (int8 values, widened), grown on demand
   private xs: Float32Array;
+  private xsum: Int32Array; // q4 only: each x block's Σ q
   private readonly tables: BlockTables;
   private readonly work = new Map<WorkBuffer, Float32Array>(); // attention's, grown on demand
   private descs: Int32Array; // a batched decode attention's sequences, grown on demand
@@ -117,6 +119,7 @@ export class WasmBackend implements Backend {
     this.af = pool.argsF32;
     this.xq = arena.i16(4096);
     this.xs = arena.f32(4096 / Q8_BLOCK);
+    this.xsum = arena.i32(4096 / Q8_BLOCK);
     this.tables = new BlockTables(arena);
     this.descs = arena.i32(DECODE_DESC_INTS * 16);
     this.ropePositions = arena.i32(1024);
@@ -176,7 +179,12 @@ export class WasmBackend implements Backend {
     const { rows, cols } = m;
     checkRowRange(m, firstRow, count);
     const from = this.ptr(src, count * cols, "writeMatrixRows src");
-    if (m.kind === "f32") {
+    if (m.kind === "q4") {
+      // The reference quantizer, on views of this memory: q4 matrices come mostly from Q4_0 files as they are.
+      this.ptr(m.q, (rows * cols) / 2, "writeMatrixRows m.q");
+      this.ptr(m.scales, (rows * cols) / Q4_BLOCK, "writeMatrixRows m.scales");
+      writeMatrixRows(m, firstRow, src, count);
+    } else if (m.kind === "f32") {
       m.data.set(src.subarray(0, count * cols), firstRow * cols);
     } else if (m.kind === "f16") {
       const bad = this.kernels.halvesOfRows(this.ptr(m.data, rows * cols, "writeMatrixRows m.data") + 2 * firstRow * cols, from, count * cols);
@@ -193,7 +201,11 @@ export class WasmBackend implements Backend {
     const { rows, cols } = m;
     checkColumnRange(m, firstCol, count);
     const from = this.ptr(src, count * rows, "writeMatrixColumns src");
-    if (m.kind === "f32") {
+    if (m.kind === "q4") {
+      this.ptr(m.q, (rows * cols) / 2, "writeMatrixColumns m.q");
+      this.ptr(m.scales, (rows * cols) / Q4_BLOCK, "writeMatrixColumns m.scales");
+      writeMatrixColumns(m, firstCol, src, count);
+    } else if (m.kind === "f32") {
       this.kernels.transposeColumnsF32(this.ptr(m.data, rows * cols, "writeMatrixColumns m.data"), from, rows, cols, firstCol, count);
     } else if (m.kind === "f16") {
       const bad = this.kernels.halvesOfColumns(this.ptr(m.data, rows * cols, "writeMatrixColumns m.data"), from, rows, cols, firstCol, count);
@@ -237,6 +249,10 @@ export class WasmBackend implements Backend {
       this.dispatch(Op.MatmulF16, work, NS_PER_MAC_F16, rows, 4, MATMUL_CHUNKS_PER_THREAD);
       return;
     }
+    if (w.kind === "q4") {
+      this.matmulQ4(outPtr, xPtr, w, biasPtr, n);
+      return;
+    }
     if (cols % Q8_BLOCK !== 0) throw new Error(`q8 matmul: cols ${cols} is not a multiple of ${Q8_BLOCK}`);
     const wq = this.ptr(w.q, rows * cols, "matmul w.q");
     const ws = this.ptr(w.scales, (rows * cols) / Q8_BLOCK, "matmul w.scales");
@@ -253,12 +269,7 @@ export class WasmBackend implements Backend {
       return;
     }
     const len = n * cols;
-    if (this.xq.length < len) {
-      // Grows geometrically so a longer prompt costs one allocation, not one per size.
-      const cap = Math.max(len, 2 * this.xq.length);
-      this.xq = this.arena.i16(cap);
-      this.xs = this.arena.f32(cap / Q8_BLOCK);
-    }
+    this.growX(len);
     this.kernels.quantizeQ8(this.xq.byteOffset, this.xs.byteOffset, xPtr, len / Q8_BLOCK);
     a[MatmulQ8Args.out] = outPtr;
     a[MatmulQ8Args.xq] = this.xq.byteOffset;
@@ -270,6 +281,40 @@ export class WasmBackend implements Backend {
     a[MatmulQ8Args.rows] = rows;
     a[MatmulQ8Args.cols] = cols;
     this.dispatch(Op.MatmulQ8, work, NS_PER_MAC_Q8, rows, 4, MATMUL_CHUNKS_PER_THREAD);
+  }
+
+  /** x quantized to int8 per block of 32 (stored as i16 at most), with its scales and sums. */
+  private growX(len: number): void {
+    if (this.xq.length >= len) return;
+    // Grows geometrically so a longer prompt costs one allocation, not one per size.
+    const cap = Math.max(len, 2 * this.xq.length);
+    this.xq = this.arena.i16(cap);
+    this.xs = this.arena.f32(cap / Q8_BLOCK);
+    this.xsum = this.arena.i32(cap / Q8_BLOCK);
+  }
+
+  private matmulQ4(outPtr: number, xPtr: number, w: Q4Matrix, biasPtr: number, n: number): void {
+    const { rows, cols } = w;
+    if (cols % Q4_BLOCK !== 0) throw new Error(`q4 matmul: cols ${cols} is not a multiple of ${Q4_BLOCK}`);
+    const a = this.a;
+    const len = n * cols;
+    this.growX(len);
+    this.kernels.quantizeQ4X(this.xq.byteOffset, this.xs.byteOffset, this.xsum.byteOffset, xPtr, len / Q4_BLOCK);
+    a[MatmulQ4Args.out] = outPtr;
+    a[MatmulQ4Args.xq] = this.xq.byteOffset;
+    a[MatmulQ4Args.xs] = this.xs.byteOffset;
+    a[MatmulQ4Args.xsum] = this.xsum.byteOffset;
+    a[MatmulQ4Args.wq] = this.ptr(w.q, (rows * cols) / 2, "matmul w.q");
+    a[MatmulQ4Args.ws] = this.ptr(w.scales, (rows * cols) / Q4_BLOCK, "matmul w.scales");
+    a[MatmulQ4Args.bias] = biasPtr;
+    a[MatmulQ4Args.n] = n;
+    a[MatmulQ4Args.rows] = rows;
+    a[MatmulQ4Args.cols] = cols;
+    // A batch unpacks one weight row at a time into the thread's scratch: 2 bytes per weight at most.
+    if (this.scratchPerThread < 2 * cols) this.scratch = this.growScratch(Math.max(2 * cols, 2 * this.scratchPerThread));
+    a[MatmulQ4Args.scratch] = this.scratch.byteOffset;
+    a[MatmulQ4Args.scratchPerThread] = this.scratchPerThread;
+    this.dispatch(Op.MatmulQ4, n * rows * cols, NS_PER_MAC_Q4, rows, 4, MATMUL_CHUNKS_PER_THREAD);
   }
 
   private growScratch(perThread: number): Int8Array {

@@ -11,6 +11,8 @@ export interface KernelExports {
   readonly matmulQ8: Kernel; // (out, xq, xs, wq, ws, bias, n, rows, cols, r0, r1)
   readonly matmulQ8F32: Kernel; // (out, x, wq, ws, bias, n, rows, cols, r0, r1)
   readonly quantizeQ8: Kernel; // (xq, xs, x, blocks)
+  readonly matmulQ4: Kernel; // (out, xq, xs, xsum, wq, ws, bias, n, rows, cols, r0, r1, scratch)
+  readonly quantizeQ4X: Kernel; // (xq, xs, xsum, x, blocks)
   readonly quantizeRowsQ8: Kernel; // (q, scales, src, blocks)
   readonly quantizeColumnsQ8: Kernel; // (q, scales, src, rows, cols, firstCol)
   readonly halvesOfRows: IntKernel; // (dst, src, count) → index of a weight too large, or -1
@@ -57,6 +59,8 @@ export function instantiateKernels(module: WebAssembly.Module, memory: WebAssemb
     matmulQ8: kernel(exports, "matmulQ8"),
     matmulQ8F32: kernel(exports, "matmulQ8F32"),
     quantizeQ8: kernel(exports, "quantizeQ8"),
+    matmulQ4: kernel(exports, "matmulQ4"),
+    quantizeQ4X: kernel(exports, "quantizeQ4X"),
     quantizeRowsQ8: kernel(exports, "quantizeRowsQ8"),
     quantizeColumnsQ8: kernel(exports, "quantizeColumnsQ8"),
     halvesOfRows: kernel(exports, "halvesOfRows"),

@@ -27,6 +27,11 @@ export const MatmulArgs = args("out", "x", "w", "bias", "n", "rows", "cols", "sc
 export const MatmulQ8F32Args = args("out", "x", "wq", "ws", "bias", "n", "rows", "cols");
 /** q8 weights against activations quantized to `xq` with block scales `xs`. */
 export const MatmulQ8Args = args("out", "xq", "xs", "wq", "ws", "bias", "n", "rows", "cols");
+/**
+ * q4 weights against activations quantized to `xq` with block scales `xs` and block sums `xsum`;
+ * `scratch` is split into `scratchPerThread` bytes per thread (a batch's unpacked weight row).
+ */
+export const MatmulQ4Args = args("out", "xq", "xs", "xsum", "wq", "ws", "bias", "n", "rows", "cols", "scratch", "scratchPerThread");
 /** `eps` is an f32 word. */
 export const LayerNormArgs = args("out", "x", "weight", "bias", "d", "eps", "n");
 /** `eps` is an f32 word. */

@@ -1,5 +1,5 @@
 import type { KernelExports } from "./exports.js";
-import { OP, AddArgs, AttentionArgs, AttentionDecodeArgs, GeluArgs, LayerNormArgs, MatmulArgs, MatmulQ8Args, MatmulQ8F32Args, ReadSumArgs, RmsNormArgs, RopeArgs, SiluMulArgs } from "./job-args.js";
+import { OP, AddArgs, AttentionArgs, AttentionDecodeArgs, GeluArgs, LayerNormArgs, MatmulArgs, MatmulQ4Args, MatmulQ8Args, MatmulQ8F32Args, ReadSumArgs, RmsNormArgs, RopeArgs, SiluMulArgs } from "./job-args.js";
 
 /**
  * The control block shared by the main thread and the workers (Int32 indices). Words that
@@ -76,6 +76,7 @@ export const enum Op {
   RmsNorm = 12,
   Rope = 13,
   SiluMul = 14,
+  MatmulQ4 = 15,
 }
 
 /** Where chunk `c` of `chunks` starts among `total` items, chunks being multiples of `align`. */
@@ -142,6 +143,12 @@ export function runJob(k: KernelExports, a: Int32Array, f: Float32Array, c: numb
       const m = MatmulQ8Args, rows = a[m.rows];
       k.matmulQ8(a[m.out], a[m.xq], a[m.xs], a[m.wq], a[m.ws], a[m.bias], a[m.n], rows, a[m.cols],
         start(rows, c, chunks, 4), start(rows, c + 1, chunks, 4));
+      return;
+    }
+    case Op.MatmulQ4: {
+      const m = MatmulQ4Args, rows = a[m.rows];
+      k.matmulQ4(a[m.out], a[m.xq], a[m.xs], a[m.xsum], a[m.wq], a[m.ws], a[m.bias], a[m.n], rows, a[m.cols],
+        start(rows, c, chunks, 4), start(rows, c + 1, chunks, 4), a[m.scratch] + thread * a[m.scratchPerThread]);
       return;
     }
     case Op.MatmulQ8F32: {

@@ -1,8 +1,9 @@
 import { UserError } from "../../errors.js";
-import { ggmlTypeName, isReadableType, readableTypeNames, type ReadableGGMLType } from "../../io/gguf.js";
+import { GGMLType, ggmlTypeName, isReadableType, readableTypeNames, type ReadableGGMLType } from "../../io/gguf.js";
 import { decodeBlocksToQ8, decodeF32, isIntBlockType } from "../../io/gguf-quant.js";
 import { readTensorRows, type GGUFFile, type GGUFTensorInfo } from "../../io/gguf-parse.js";
 import { checkFinite } from "../../io/safetensors-parse.js";
+import { f16Table } from "../../numeric/half.js";
 import type { Backend, Matrix } from "../../kernels/backend.js";
 import { allocMatrix, type WeightDType } from "../matrix.js";
 
@@ -27,6 +28,22 @@ export function checkedGGUFTensor(g: GGUFFile, t: GGUFTensorInfo | undefined, na
   return { ...t, type };
 }
 
+/**
+ * The storage a GGUF file's matrices are kept in when no dtype is asked for: q4 when Q4_0 blocks
+ * hold most of its matrix weights (they load as they are, never widened), else null.
+ */
+export function ggufStoredDType(g: GGUFFile): WeightDType | null {
+  let q4 = 0;
+  let all = 0;
+  for (const t of g.tensors) {
+    if (t.dims.length !== 2) continue;
+    const n = t.dims[0] * t.dims[1];
+    all += n;
+    if (t.type === GGMLType.Q4_0) q4 += n;
+  }
+  return all > 0 && 2 * q4 > all ? "q4" : null;
+}
+
 /** No tensor of a block at or past block_count: the file and its metadata disagree. */
 export function checkBlockCount(g: GGUFFile, nLayer: number): void {
   for (const t of g.tensors) {
@@ -38,7 +55,8 @@ export function checkBlockCount(g: GGUFFile, nLayer: number): void {
 /**
  * Reads a GGUF file's tensors into the backend's memory, each straight from disk through one
  * read buffer; ggml stores matrices row by row with the input dimension first, already the
- * engine's (out, in) layout. Q8_0/Q5_0/Q4_0 blocks go into q8 matrices as they are; every other
+ * engine's (out, in) layout. Q8_0/Q5_0/Q4_0 blocks go into q8 matrices as they are, and Q4_0
+ * blocks into q4 matrices (nibbles as they are, the f16 scale widened to f32); every other
  * pairing is decoded to f32 exactly as ggml does and goes through a small staging buffer a few
  * rows at a time, into the requested storage (so Q4_K, Q6_K, Q4_1... are requantized for q8). Every value is checked for NaN/Inf.
  * `stacked` lays several tensors' rows one after another, each through its row map (how q, k, v
@@ -124,6 +142,16 @@ export class GGUFTensors {
             checkFinite(m.scales.subarray(d * blocks), blocks, () => `${where()} (block scales)`, (firstRow + r) * blocks);
           }
         });
+      } else if (m.kind === "q4" && type === GGMLType.Q4_0) {
+        const blocks = cols / 32;
+        readTensorRows(t, this.chunk, (bytes, firstRow, rows) => {
+          const rowBytes = bytes.length / rows;
+          for (let r = 0; r < rows; r++) {
+            const d = dest(firstRow + r);
+            copyQ4Blocks(bytes.subarray(r * rowBytes, (r + 1) * rowBytes), blocks, m.q, (d * cols) / 2, m.scales, d * blocks);
+            checkFinite(m.scales.subarray(d * blocks), blocks, () => `${where()} (block scales)`, (firstRow + r) * blocks);
+          }
+        });
       } else {
         const stage = this.stage(cols);
         const sliceRows = Math.floor(stage.length / cols);
@@ -147,5 +175,20 @@ export class GGUFTensors {
   private stage(cols: number): Float32Array {
     if (this.staging === null || this.staging.length < cols) this.staging = this.backend.allocF32(Math.max(STAGING_FLOATS, cols));
     return this.staging;
+  }
+}
+
+/** A Q4_0 block on disk: an f16 scale, then 16 bytes of nibbles. */
+const Q4_0_SCALE_BYTES = 2;
+const Q4_0_NIBBLE_BYTES = 16;
+
+/** Q4_0 blocks (f16 scale, 16 bytes of nibbles) → a q4 matrix's nibbles, unchanged, and f32 scales. */
+function copyQ4Blocks(bytes: Uint8Array, blocks: number, q: Int8Array, qOffset: number, scales: Float32Array, scaleOffset: number): void {
+  const table = f16Table();
+  const nibbles = new Int8Array(bytes.buffer, bytes.byteOffset, bytes.length);
+  for (let b = 0; b < blocks; b++) {
+    const o = b * (Q4_0_SCALE_BYTES + Q4_0_NIBBLE_BYTES);
+    scales[scaleOffset + b] = table[bytes[o] | (bytes[o + 1] << 8)];
+    q.set(nibbles.subarray(o + Q4_0_SCALE_BYTES, o + Q4_0_SCALE_BYTES + Q4_0_NIBBLE_BYTES), qOffset + b * Q4_0_NIBBLE_BYTES);
   }
 }

@@ -1,0 +1,328 @@
+// 4-bit matmul: weights are Q4_0 blocks of 32 (16 bytes of nibbles, byte j holding element j in
+// its low half and element j + 16 in its high half, as ggml stores them; w = (nibble - 8) · scale,
+// one f32 scale per block). Activations are quantized to int8 per block of 32 (as for q8), and
+// each block's integer dot product is Σ nibble·x − 8·Σ x: the nibbles stay unsigned (0..15) and
+// the offset costs one shift and one subtract per four blocks, with Σ x stored by the quantizer.
+//
+// The two builds unpack differently but compute the same integer sums, so the same bits:
+//   baseline: an i16 lane k of the weights holds elements 2k (bits 0-3), 2k + 16 (4-7), 2k + 1
+//     (8-11) and 2k + 17 (12-15). One mask or shift each leaves them as e, 16·e, 256·e and e, and
+//     x is stored as i16 pre-scaled to match — 256·x, 16·x, x and 256·x (|256·x| ≤ 32512 fits),
+//     each 16 as [even positions, odd positions] — so every product is 256·e·x and the sum meets
+//     x's scale / 256 (exact: a power of two). i32x4.dot_i16x8_s does the multiplies;
+//   relaxed: x is stored as i8 in order, its scale as is; the low and high nibbles, masked, are the
+//     unsigned 7-bit operand of i16x8.relaxed_dot_i8x16_i7x16_s (deterministic for 0..127).
+import { hsum, transposeSum4i } from "./math";
+
+const QB: i32 = 32;
+/** Bytes of one quantized 32-block of x. */
+const XB: usize = ASC_FEATURE_RELAXED_SIMD ? 32 : 64;
+/** 8·Σx, in the sums' units: ·256 in the baseline build. */
+const OFFSET_SHIFT: i32 = ASC_FEATURE_RELAXED_SIMD ? 3 : 11;
+/** Bytes of one 32-block of weights' nibbles. */
+const WB: usize = 16;
+
+/**
+ * x (blocks·32 f32) → xq (XB bytes per block, see above), xs: one f32 scale per block, xsum:
+ * one i32 Σ q per block. q = round-half-even(x · 127 / amax), as q8's quantizeQ8.
+ */
+export function quantizeQ4X(xq: usize, xs: usize, xsum: usize, x: usize, blocks: i32): void {
+  for (let b = 0; b < blocks; b++) {
+    const v0 = v128.load(x), v1 = v128.load(x, 16), v2 = v128.load(x, 32), v3 = v128.load(x, 48);
+    const v4 = v128.load(x, 64), v5 = v128.load(x, 80), v6 = v128.load(x, 96), v7 = v128.load(x, 112);
+    let m = f32x4.max(f32x4.max(f32x4.abs(v0), f32x4.abs(v1)), f32x4.max(f32x4.abs(v2), f32x4.abs(v3)));
+    m = f32x4.max(m, f32x4.max(f32x4.max(f32x4.abs(v4), f32x4.abs(v5)), f32x4.max(f32x4.abs(v6), f32x4.abs(v7))));
+    m = f32x4.max(m, v128.shuffle<f32>(m, m, 2, 3, 0, 1));
+    const amax = max(f32x4.extract_lane(m, 0), f32x4.extract_lane(m, 1));
+    // The baseline's sums carry a factor 256 (see the top of this file).
+    store<f32>(xs, ASC_FEATURE_RELAXED_SIMD ? amax / 127 : (amax / 127) * (<f32>1 / 256));
+    const inv = f32x4.splat(amax == 0 ? <f32>0 : <f32>127 / amax);
+    const q0 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v0, inv)));
+    const q1 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v1, inv)));
+    const q2 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v2, inv)));
+    const q3 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v3, inv)));
+    const q4 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v4, inv)));
+    const q5 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v5, inv)));
+    const q6 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v6, inv)));
+    const q7 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v7, inv)));
+    let s = i32x4.add(i32x4.add(i32x4.add(q0, q1), i32x4.add(q2, q3)), i32x4.add(i32x4.add(q4, q5), i32x4.add(q6, q7)));
+    s = i32x4.add(s, v128.shuffle<i32>(s, s, 2, 3, 0, 1));
+    store<i32>(xsum, i32x4.extract_lane(s, 0) + i32x4.extract_lane(s, 1));
+    const a = i16x8.narrow_i32x4_s(q0, q1), b16 = i16x8.narrow_i32x4_s(q2, q3);
+    const c = i16x8.narrow_i32x4_s(q4, q5), d = i16x8.narrow_i32x4_s(q6, q7);
+    if (ASC_FEATURE_RELAXED_SIMD) {
+      v128.store(xq, i8x16.narrow_i16x8_s(a, b16));
+      v128.store(xq, i8x16.narrow_i16x8_s(c, d), 16);
+    } else {
+      v128.store(xq, i16x8.shl(v128.shuffle<i16>(a, b16, 0, 2, 4, 6, 8, 10, 12, 14), 8));
+      v128.store(xq, v128.shuffle<i16>(a, b16, 1, 3, 5, 7, 9, 11, 13, 15), 16);
+      v128.store(xq, i16x8.shl(v128.shuffle<i16>(c, d, 0, 2, 4, 6, 8, 10, 12, 14), 4), 32);
+      v128.store(xq, i16x8.shl(v128.shuffle<i16>(c, d, 1, 3, 5, 7, 9, 11, 13, 15), 8), 48);
+    }
+    x += 128;
+    xq += XB;
+    xs += 4;
+    xsum += 4;
+  }
+}
+
+/**
+ * Σ nibble·x of one 32-block as i32x4 lanes, times 256 in the baseline build (exact: < 2^24).
+ * The nibble masks m0, m1, m2 are made once per call from a runtime value (see matmulQ4).
+ */
+@inline
+function blockDot(x: usize, w: usize, m0: v128, m1: v128, m2: v128): v128 {
+  const v = v128.load(w);
+  if (ASC_FEATURE_RELAXED_SIMD) return relaxedDot(x, v, m0);
+  return unpackedDot(x, v128.and(v, m0), v128.and(v, m1), v128.and(v, m2), i16x8.shr_u(v, 12));
+}
+
+/** Baseline: the four unpacked vectors (e, 256·e, 16·e, e) against x stored as 256·x, x, 16·x, 256·x. */
+@inline
+function unpackedDot(x: usize, e0: v128, e1: v128, e2: v128, e3: v128): v128 {
+  const d0 = i32x4.dot_i16x8_s(e0, v128.load(x));
+  const d1 = i32x4.dot_i16x8_s(e1, v128.load(x, 16));
+  const d2 = i32x4.dot_i16x8_s(e2, v128.load(x, 32));
+  const d3 = i32x4.dot_i16x8_s(e3, v128.load(x, 48));
+  return i32x4.add(i32x4.add(d0, d1), i32x4.add(d2, d3));
+}
+
+/** Relaxed: the low and high nibbles of each byte (m: 0x0f in every byte) against x as i8, in order. */
+@inline
+function relaxedDot(x: usize, v: v128, m: v128): v128 {
+  const lo = v128.and(v, m);
+  const hi = v128.and(i16x8.shr_u(v, 4), m);
+  // Pairs of products in i16 (|·| ≤ 2·15·128), both halves added (≤ 7680), then widened in pairs.
+  // Not i32x4.relaxed_dot_i8x16_i7x16_add_s: V8 11.3 (Node 20) returns twice the dot there and drops the addend.
+  const d = i16x8.add(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(x), lo), i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(x, 16), hi));
+  return i32x4.extadd_pairwise_i16x8_s(d);
+}
+
+/**
+ * Four blocks' exact sums (lanes), less 8·Σx, times their weight and activation scales: the f32
+ * terms every path adds in the same order, so a row's result does not depend on the path.
+ */
+@inline
+function scaled4(s: v128, xs: usize, xsum: usize, ws: usize): v128 {
+  const t = i32x4.sub(s, i32x4.shl(v128.load(xsum), OFFSET_SHIFT));
+  return f32x4.mul(f32x4.convert_i32x4_s(t), f32x4.mul(v128.load(ws), v128.load(xs)));
+}
+
+/** The scalar tail: one block. */
+@inline
+function scaled1(s: v128, xs: usize, xsum: usize, ws: usize): f32 {
+  const t = i32x4.add(s, v128.shuffle<i32>(s, s, 2, 3, 0, 1));
+  const si = i32x4.extract_lane(t, 0) + i32x4.extract_lane(t, 1) - (load<i32>(xsum) << OFFSET_SHIFT);
+  return <f32>si * (load<f32>(ws) * load<f32>(xs));
+}
+
+/**
+ * One weight row against one x row, four blocks at a time. `sink` is a 4-byte slot only this
+ * thread writes: a store after each block fences the next block's loads behind it, so TurboFan
+ * does not hoist all of them to the loop top and spill (as in q8.ts).
+ */
+@inline
+function dotQ4(xq: usize, xs: usize, xsum: usize, wq: usize, ws: usize, nb: i32, sink: usize, m0: v128, m1: v128, m2: v128): f32 {
+  let acc = f32x4.splat(0);
+  const end4 = ws + (<usize>(nb & ~3) << 2);
+  while (ws < end4) {
+    const s0 = blockDot(xq, wq, m0, m1, m2);
+    v128.store32_lane(sink, s0, 0);
+    const s1 = blockDot(xq + XB, wq + WB, m0, m1, m2);
+    v128.store32_lane(sink, s1, 0);
+    const s2 = blockDot(xq + 2 * XB, wq + 2 * WB, m0, m1, m2);
+    v128.store32_lane(sink, s2, 0);
+    const s3 = blockDot(xq + 3 * XB, wq + 3 * WB, m0, m1, m2);
+    const s = transposeSum4i(s0, s1, s2, s3);
+    acc = f32x4.add(acc, scaled4(s, xs, xsum, ws));
+    v128.store32_lane(sink, s, 0);
+    xq += 4 * XB;
+    wq += 4 * WB;
+    xs += 16;
+    xsum += 16;
+    ws += 16;
+  }
+  let sum = hsum(acc);
+  const end = end4 + (<usize>(nb & 3) << 2);
+  while (ws < end) {
+    sum += scaled1(blockDot(xq, wq, m0, m1, m2), xs, xsum, ws);
+    xq += XB;
+    wq += WB;
+    xs += 4;
+    xsum += 4;
+    ws += 4;
+  }
+  return sum;
+}
+
+/**
+ * Batches (n > 1): each weight row is unpacked once into the thread's scratch (UB bytes per block,
+ * the vectors blockDot makes), then every x row meets it with loads only. The block sums are the
+ * same integers, so the results are the same bits as row by row.
+ */
+const UB: usize = ASC_FEATURE_RELAXED_SIMD ? 32 : 64;
+
+@inline
+function unpackRow(u: usize, w: usize, nb: i32, m0: v128, m1: v128, m2: v128): void {
+  for (let k = 0; k < nb; k++) {
+    const v = v128.load(w);
+    if (ASC_FEATURE_RELAXED_SIMD) {
+      v128.store(u, v128.and(v, m0));
+      v128.store(u, v128.and(i16x8.shr_u(v, 4), m0), 16);
+    } else {
+      v128.store(u, v128.and(v, m0));
+      v128.store(u, v128.and(v, m1), 16);
+      v128.store(u, v128.and(v, m2), 32);
+      v128.store(u, i16x8.shr_u(v, 12), 48);
+    }
+    w += WB;
+    u += UB;
+  }
+}
+
+/** One block of an unpacked row against x: blockDot without the unpacking. */
+@inline
+function unpackedBlockDot(x: usize, u: usize): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) {
+    const d = i16x8.add(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(x), v128.load(u)), i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(x, 16), v128.load(u, 16)));
+    return i32x4.extadd_pairwise_i16x8_s(d);
+  }
+  return unpackedDot(x, v128.load(u), v128.load(u, 16), v128.load(u, 32), v128.load(u, 48));
+}
+
+/** dotQ4 over an unpacked row: the same sums in the same order. */
+@inline
+function dotUnpacked(xq: usize, xs: usize, xsum: usize, u: usize, ws: usize, nb: i32, sink: usize): f32 {
+  let acc = f32x4.splat(0);
+  const end4 = ws + (<usize>(nb & ~3) << 2);
+  while (ws < end4) {
+    const s0 = unpackedBlockDot(xq, u);
+    v128.store32_lane(sink, s0, 0);
+    const s1 = unpackedBlockDot(xq + XB, u + UB);
+    v128.store32_lane(sink, s1, 0);
+    const s2 = unpackedBlockDot(xq + 2 * XB, u + 2 * UB);
+    v128.store32_lane(sink, s2, 0);
+    const s3 = unpackedBlockDot(xq + 3 * XB, u + 3 * UB);
+    const s = transposeSum4i(s0, s1, s2, s3);
+    acc = f32x4.add(acc, scaled4(s, xs, xsum, ws));
+    v128.store32_lane(sink, s, 0);
+    xq += 4 * XB;
+    u += 4 * UB;
+    xs += 16;
+    xsum += 16;
+    ws += 16;
+  }
+  let sum = hsum(acc);
+  const end = end4 + (<usize>(nb & 3) << 2);
+  while (ws < end) {
+    sum += scaled1(unpackedBlockDot(xq, u), xs, xsum, ws);
+    xq += XB;
+    u += UB;
+    xs += 4;
+    xsum += 4;
+    ws += 4;
+  }
+  return sum;
+}
+
+/** Two x rows against one unpacked row: each weight vector loaded once for both. Same sums, same order. */
+@inline
+function dotUnpacked2(out0: usize, out1: usize, xq: usize, xs: usize, xsum: usize, xStride: usize, sStride: usize, u: usize, ws: usize, nb: i32, b: f32): void {
+  let acc0 = f32x4.splat(0), acc1 = f32x4.splat(0);
+  const end4 = ws + (<usize>(nb & ~3) << 2);
+  while (ws < end4) {
+    const p0 = pairDot(xq, xq + xStride, u);
+    v128.store32_lane(out0, p0, 0);
+    const p1 = pairDot(xq + XB, xq + xStride + XB, u + UB);
+    v128.store32_lane(out0, p1, 0);
+    const p2 = pairDot(xq + 2 * XB, xq + xStride + 2 * XB, u + 2 * UB);
+    v128.store32_lane(out0, p2, 0);
+    const p3 = pairDot(xq + 3 * XB, xq + xStride + 3 * XB, u + 3 * UB);
+    // p_k = [a_k0 + a_k1, a_k2 + a_k3, b_k0 + b_k1, b_k2 + b_k3]: row 0's four block sums, then row 1's.
+    const q01 = i32x4.add(v128.shuffle<i32>(p0, p1, 0, 4, 2, 6), v128.shuffle<i32>(p0, p1, 1, 5, 3, 7));
+    const q23 = i32x4.add(v128.shuffle<i32>(p2, p3, 0, 4, 2, 6), v128.shuffle<i32>(p2, p3, 1, 5, 3, 7));
+    const sa = v128.shuffle<i32>(q01, q23, 0, 1, 4, 5);
+    const sb = v128.shuffle<i32>(q01, q23, 2, 3, 6, 7);
+    acc0 = f32x4.add(acc0, scaled4(sa, xs, xsum, ws));
+    acc1 = f32x4.add(acc1, scaled4(sb, xs + sStride, xsum + sStride, ws));
+    v128.store32_lane(out0, sa, 0);
+    xq += 4 * XB;
+    u += 4 * UB;
+    xs += 16;
+    xsum += 16;
+    ws += 16;
+  }
+  let sum0 = hsum(acc0), sum1 = hsum(acc1);
+  const end = end4 + (<usize>(nb & 3) << 2);
+  while (ws < end) {
+    sum0 += scaled1(unpackedBlockDot(xq, u), xs, xsum, ws);
+    sum1 += scaled1(unpackedBlockDot(xq + xStride, u), xs + sStride, xsum + sStride, ws);
+    xq += XB;
+    u += UB;
+    xs += 4;
+    xsum += 4;
+    ws += 4;
+  }
+  store<f32>(out0, sum0 + b);
+  store<f32>(out1, sum1 + b);
+}
+
+/** One unpacked block against two x rows' blocks: [a0 + a1, a2 + a3, b0 + b1, b2 + b3]. */
+@inline
+function pairDot(x0: usize, x1: usize, u: usize): v128 {
+  let a: v128, b: v128;
+  if (ASC_FEATURE_RELAXED_SIMD) {
+    const lo = v128.load(u), hi = v128.load(u, 16);
+    a = i32x4.extadd_pairwise_i16x8_s(i16x8.add(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(x0), lo), i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(x0, 16), hi)));
+    b = i32x4.extadd_pairwise_i16x8_s(i16x8.add(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(x1), lo), i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(x1, 16), hi)));
+  } else {
+    const e0 = v128.load(u), e1 = v128.load(u, 16), e2 = v128.load(u, 32), e3 = v128.load(u, 48);
+    a = unpackedDot(x0, e0, e1, e2, e3);
+    b = unpackedDot(x1, e0, e1, e2, e3);
+  }
+  return i32x4.add(v128.shuffle<i32>(a, b, 0, 2, 4, 6), v128.shuffle<i32>(a, b, 1, 3, 5, 7));
+}
+
+/**
+ * out (n, rows) = x · wᵀ + bias for weight rows [r0, r1): xq, xs, xsum from quantizeQ4X over
+ * n·cols values; wq (rows·cols / 2 bytes) and ws (one f32 per block) the weights; scratch holds
+ * cols·2 bytes of this thread's own (one unpacked row, n > 1 only).
+ */
+export function matmulQ4(out: usize, xq: usize, xs: usize, xsum: usize, wq: usize, ws: usize, bias: usize, n: i32, rows: i32, cols: i32, r0: i32, r1: i32, scratch: usize): void {
+  const nb = cols / QB;
+  const sBytes = <usize>nb << 2;
+  const xStride = <usize>nb * XB;
+  const wBytes = <usize>nb * WB;
+  const outStride = <usize>rows << 2;
+  // The nibble masks, built from a value the compilers cannot see (r1 | 0xffff is all ones in the
+  // low 16 bits): TurboFan does not hoist vector constants out of loops and would rebuild each one
+  // (two or three instructions) at every block. Baseline: i16 lanes 0x000f, 0x0f00, 0x00f0;
+  // relaxed: 0x0f in every byte.
+  const ones = i16x8.splat(<i16>(r1 | 0xffff));
+  const m0 = ASC_FEATURE_RELAXED_SIMD ? v128.and(ones, i8x16.splat(0x0f)) : i16x8.shr_u(ones, 12);
+  const m1 = i16x8.shl(m0, 8), m2 = i16x8.shl(m0, 4);
+  // Rows outer: one weight row (cols / 2 bytes) stays in L1 while every x row passes over it.
+  for (let r = r0; r < r1; r++) {
+    const wr = wq + <usize>r * wBytes;
+    const sr = ws + <usize>r * sBytes;
+    const b: f32 = bias == 0 ? 0 : load<f32>(bias + (<usize>r << 2));
+    const o = out + (<usize>r << 2);
+    if (n > 1) {
+      unpackRow(scratch, wr, nb, m0, m1, m2);
+      let i = 0;
+      for (; i + 1 < n; i += 2) {
+        const oi = o + <usize>i * outStride;
+        dotUnpacked2(oi, oi + outStride, xq + <usize>i * xStride, xs + <usize>i * sBytes, xsum + <usize>i * sBytes, xStride, sBytes, scratch, sr, nb, b);
+      }
+      for (; i < n; i++) {
+        const oi = o + <usize>i * outStride;
+        store<f32>(oi, dotUnpacked(xq + <usize>i * xStride, xs + <usize>i * sBytes, xsum + <usize>i * sBytes, scratch, sr, nb, oi) + b);
+      }
+      continue;
+    }
+    for (let i = 0; i < n; i++) {
+      const oi = o + <usize>i * outStride;
+      store<f32>(oi, dotQ4(xq + <usize>i * xStride, xs + <usize>i * sBytes, xsum + <usize>i * sBytes, wr, sr, nb, oi, m0, m1, m2) + b);
+    }
+  }
+}
