@@ -181,7 +181,7 @@ describe("sizes known before allocating", () => {
     assert.ok(bytes > 150e9);
     assertUserError(
       await runCli(["generate", "hi", "--model", dir]),
-      /^nanogpt-infer: the model and its caches need \d+\.\d\d GiB of wasm memory \(\d+ bytes\), more than the 4 GiB \(4294967296 bytes\) wasm32 can address: the f32 weights take \d+\.\d\d GiB and the KV cache \(1 × 1024 positions\) \d+\.\d\d GiB; even q8 weights take \d+\.\d\d GiB: the model is too big for this backend$/m,
+      /^nanogpt-infer: the model and its caches need \d+\.\d\d GiB of wasm memory \(\d+ bytes\), more than the 4 GiB \(4294967296 bytes\) wasm32 can address: the f32 weights take \d+\.\d\d GiB and the KV cache \(1 × 1024 positions of f32\) \d+\.\d\d GiB; even q8 weights take \d+\.\d\d GiB: the model is too big for this backend$/m,
     );
     const total = os.totalmem();
     assertUserError(
@@ -248,7 +248,7 @@ describe("serve: listen and KV pool errors", () => {
   it("--kv-memory 1000000 on both backends: the numbers and the most that fits", async () => {
     assertUserError(
       await runCli(["serve", "--kv-memory", "1000000", "--port", "0"]),
-      /^nanogpt-infer: the model and its caches need 976\.\d\d GiB of wasm memory \(\d+ bytes\), more than the 4 GiB \(4294967296 bytes\) wasm32 can address: the f32 weights take 0\.\d\d GiB and the KV cache \(--kv-memory 1000000 MB\) 976\.56 GiB; keep the KV cache under \d+ MB with a smaller --kv-memory$/m,
+      /^nanogpt-infer: the model and its caches need 976\.\d\d GiB of wasm memory \(\d+ bytes\), more than the 4 GiB \(4294967296 bytes\) wasm32 can address: the f32 weights take 0\.\d\d GiB and the KV cache \(--kv-memory 1000000 MB of f32\) 976\.56 GiB; keep the KV cache under \d+ MB with a smaller --kv-memory$/m,
     );
     assertUserError(await runCli(["serve", "--kv-memory", "1000000", "--port", "0", "--backend", "reference"]), /more than this machine's \d+\.\d\d GiB \(\d+ bytes, os\.totalmem\(\)\): .*--kv-memory 1000000 MB/m);
   });
