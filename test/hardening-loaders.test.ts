@@ -188,7 +188,7 @@ describe("sizes known before allocating", () => {
       await runCli(["generate", "hi", "--model", dir, "--backend", "reference"]),
       new RegExp(`^nanogpt-infer: the model and its caches need \\d+\\.\\d\\d GiB of memory \\(\\d+ bytes\\), more than this machine's \\d+\\.\\d\\d GiB \\(${total} bytes, os\\.totalmem\\(\\)\\): the f32 weights take`, "m"),
     );
-    assertUserError(await runCli(["serve", "--model", dir, "--port", "0", "--backend", "reference"]), /^nanogpt-infer: the model and its caches need .* the KV cache \(the default pool\) /m);
+    assertUserError(await runCli(["serve", "--model", dir, "--port", "0", "--backend", "reference"]), /^nanogpt-infer: the model and its caches need .* the KV cache \(the default pool of f32\) /m);
   });
 
   it("a 6 GB checkpoint on wasm: names the dtype that would fit", async () => {
