@@ -13,25 +13,7 @@ import { readSum as referenceReadSum } from "../src/kernels/reference.js";
 import { allocMatrix, type WeightDType } from "../src/model/matrix.js";
 import { f16Table, f32ToF16 } from "../src/numeric/half.js";
 import { toWeightHalf, weightHalfOfBits, weightHalfTable } from "../src/kernels/f16.js";
-import { mulberry32 } from "./helpers.js";
-
-/** Uniform in [-1, 1), so weights and activations take both signs. */
-function rng(seed: number): () => number {
-  const u = mulberry32(seed);
-  return () => 2 * u() - 1;
-}
-
-function random(length: number, rand: () => number, scale = 1): Float32Array {
-  const a = new Float32Array(length);
-  for (let i = 0; i < length; i++) a[i] = rand() * scale;
-  return a;
-}
-
-function onto(b: Backend, src: Float32Array): Float32Array {
-  const a = b.allocF32(src.length);
-  a.set(src);
-  return a;
-}
+import { onto, random, rng } from "./kernel-helpers.js";
 
 function ontoHalves(b: Backend, src: Uint16Array): Uint16Array {
   const a = b.allocU16(src.length);

@@ -11,25 +11,7 @@ import { GGMLType } from "../src/io/gguf.js";
 import { f32ToF16 } from "../src/numeric/half.js";
 import { allocMatrix, readMatrixRow } from "../src/model/matrix.js";
 import { UserError } from "../src/errors.js";
-import { mulberry32 } from "./helpers.js";
-
-/** Uniform in [-1, 1). */
-function rng(seed: number): () => number {
-  const u = mulberry32(seed);
-  return () => 2 * u() - 1;
-}
-
-function random(length: number, rand: () => number, scale = 1): Float32Array {
-  const a = new Float32Array(length);
-  for (let i = 0; i < length; i++) a[i] = rand() * scale;
-  return a;
-}
-
-function onto(b: Backend, src: Float32Array): Float32Array {
-  const a = b.allocF32(src.length);
-  a.set(src);
-  return a;
-}
+import { onto, random, rng } from "./kernel-helpers.js";
 
 function ontoQ4(b: Backend, w: Q4Matrix): Q4Matrix {
   const q = b.allocI8(w.q.length);
