@@ -8,7 +8,7 @@
 //     this thread's scratch and the f32 kernels run over it from L1, where the widening is
 //     amortised over the x rows.
 import { biasAt, block4ForAllX, rowForAllX, SMALL_N } from "./matmul";
-import { hsum, madd } from "./math";
+import { hsum, madd, scaleExactly } from "./math";
 
 /**
  * 2^102: a half's exponent and mantissa moved to where f32 keeps them read as its value · 2^-112,
@@ -46,26 +46,7 @@ function movedAt(p: usize): f32 {
  * the x is not scaled, if some |x| ≥ 2^26 (or NaN), whose scaled value would not be exact.
  */
 export function scaleForF16(xs: usize, x: usize, len: i32): i32 {
-  let m = f32x4.splat(0);
-  const scale = f32x4.splat(HALF_SCALE);
-  const end4 = x + (<usize>(len & ~3) << 2);
-  while (x < end4) {
-    const v = v128.load(x);
-    m = f32x4.max(m, f32x4.abs(v));
-    v128.store(xs, f32x4.mul(v, scale));
-    x += 16;
-    xs += 16;
-  }
-  let big = max(max(f32x4.extract_lane(m, 0), f32x4.extract_lane(m, 1)), max(f32x4.extract_lane(m, 2), f32x4.extract_lane(m, 3)));
-  const end = end4 + (<usize>(len & 3) << 2);
-  while (x < end) {
-    const v = load<f32>(x);
-    big = max(big, abs(v));
-    store<f32>(xs, v * HALF_SCALE);
-    x += 4;
-    xs += 4;
-  }
-  return big < MAX_SCALED_X ? 1 : 0;
+  return scaleExactly(xs, x, len, HALF_SCALE, MAX_SCALED_X);
 }
 
 /** dotF32 (same order, same bits) of x over a row of stored halves, given xs = x · 2^102. */

@@ -7,6 +7,8 @@
 // every product is the one of the f32 values, exactly: the f32 cache's bits for the same values.
 // The multiply by 2^112 happens per element (halves4) only where q is too large to scale.
 
+import { scaleExactly } from "./math";
+
 /** 2^112: the difference of the f32 and half exponent biases (127 − 15), as a factor. */
 export const TWO_112: f32 = 5.192296858534828e33;
 /** |x| · 2^112 stays finite below this. */
@@ -42,24 +44,5 @@ export function halfAt(p: usize): f32 {
  * the halves as their values (halves4), if some |x| ≥ 2^16 (or NaN): its scaled value would not be exact.
  */
 export function scaleForHalves(xs: usize, x: usize, len: i32): i32 {
-  let m = f32x4.splat(0);
-  const scale = f32x4.splat(TWO_112);
-  const end4 = x + (<usize>(len & ~3) << 2);
-  while (x < end4) {
-    const v = v128.load(x);
-    m = f32x4.max(m, f32x4.abs(v));
-    v128.store(xs, f32x4.mul(v, scale));
-    x += 16;
-    xs += 16;
-  }
-  let big = max(max(f32x4.extract_lane(m, 0), f32x4.extract_lane(m, 1)), max(f32x4.extract_lane(m, 2), f32x4.extract_lane(m, 3)));
-  const end = end4 + (<usize>(len & 3) << 2);
-  while (x < end) {
-    const v = load<f32>(x);
-    big = max(big, abs(v));
-    store<f32>(xs, v * TWO_112);
-    x += 4;
-    xs += 4;
-  }
-  return big < MAX_SCALED ? 1 : 0;
+  return scaleExactly(xs, x, len, TWO_112, MAX_SCALED);
 }

@@ -78,3 +78,30 @@ export function transposeSum4i(a: v128, b: v128, c: v128, d: v128): v128 {
   const cd = i32x4.add(v128.shuffle<i32>(c, d, 0, 4, 1, 5), v128.shuffle<i32>(c, d, 2, 6, 3, 7));
   return i32x4.add(v128.shuffle<i32>(ab, cd, 0, 1, 4, 5), v128.shuffle<i32>(ab, cd, 2, 3, 6, 7));
 }
+
+/**
+ * xs[0..len) = x · scale (a power of two, so exact while in range). Returns 1 if every |x| is
+ * below `limit`, else 0 (also for NaN): the caller then must not use the scaled copy.
+ */
+export function scaleExactly(xs: usize, x: usize, len: i32, scale: f32, limit: f32): i32 {
+  let m = f32x4.splat(0);
+  const s = f32x4.splat(scale);
+  const end4 = x + (<usize>(len & ~3) << 2);
+  while (x < end4) {
+    const v = v128.load(x);
+    m = f32x4.max(m, f32x4.abs(v));
+    v128.store(xs, f32x4.mul(v, s));
+    x += 16;
+    xs += 16;
+  }
+  let big = max(max(f32x4.extract_lane(m, 0), f32x4.extract_lane(m, 1)), max(f32x4.extract_lane(m, 2), f32x4.extract_lane(m, 3)));
+  const end = end4 + (<usize>(len & 3) << 2);
+  while (x < end) {
+    const v = load<f32>(x);
+    big = max(big, abs(v));
+    store<f32>(xs, v * scale);
+    x += 4;
+    xs += 4;
+  }
+  return big < limit ? 1 : 0;
+}
