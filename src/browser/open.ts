@@ -4,7 +4,8 @@ import type { Folder } from "../io/folder.js";
 import { parseGGUF } from "../io/gguf-parse.js";
 import { familyOfConfig, familyOfGGUF } from "../model/families/index.js";
 import type { ModelSpec } from "../model/model.js";
-import { compileTokenizerFromTables, tokenizerTablesFromGGUF, unreadableGGUFTokenizer } from "../tokenizer/gguf.js";
+import { tokenizerOf } from "../tokenizer/compiled.js";
+import { compileGGUFTokenizer, tokenizerTablesFromGGUF, unreadableGGUFTokenizer } from "../tokenizer/gguf.js";
 import { IdsOnlyTokenizer } from "../tokenizer/ids-only.js";
 import { readTokenizerFiles } from "../tokenizer/read-folder.js";
 import { BpeTokenizer } from "../tokenizer/tokenizer.js";
@@ -38,11 +39,11 @@ export function openGGUF(source: ByteSource): OpenedModel {
   const name = source.name;
   const g = parseGGUF(source, { arrays: "read" });
   const spec = familyOfGGUF(g).fromGGUF(g);
-  // Llama-family vocabularies are not read yet (as on Node): prompts are then token ids.
+  // A vocabulary this engine cannot read (as on Node): prompts are then token ids.
   const unreadable = spec.family === "gpt2" ? null : unreadableGGUFTokenizer(g);
   const tokenizer: Tokenizer =
     unreadable === null
-      ? new BpeTokenizer(compileTokenizerFromTables(tokenizerTablesFromGGUF(g), name))
+      ? tokenizerOf(compileGGUFTokenizer(tokenizerTablesFromGGUF(g), name), name)
       : new IdsOnlyTokenizer(spec.shape.vocabSize, null, spec.eosTokenIds[0] ?? null, `${name} (${unreadable})`);
   return { spec, tokenizer: checkVocab(tokenizer, spec, name) };
 }

@@ -73,6 +73,15 @@ class HeaderBuilder {
         this.parts.push(arr);
         return;
       }
+      case "f32[]": {
+        this.u32(GGUFValueType.ARRAY);
+        this.u32(GGUFValueType.FLOAT32);
+        this.u64(e.value.length);
+        const arr = Buffer.alloc(4 * e.value.length);
+        e.value.forEach((v, i) => arr.writeFloatLE(v, 4 * i));
+        this.parts.push(arr);
+        return;
+      }
     }
   }
   concat(): Buffer {

@@ -38,7 +38,7 @@ export type GGUFEntry =
   | { readonly type: "string"; readonly value: string }
   | { readonly type: "u32" | "i32" | "f32" | "bool"; readonly value: number | boolean }
   | { readonly type: "string[]"; readonly value: readonly string[] }
-  | { readonly type: "i32[]"; readonly value: readonly number[] };
+  | { readonly type: "i32[]" | "f32[]"; readonly value: readonly number[] };
 
 /** The ggml tensor types this engine reads (real files: F32/F16/BF16 and the 32- and 256-value block quants). */
 export const GGMLType = { F32: 0, F16: 1, Q4_0: 2, Q4_1: 3, Q5_0: 6, Q5_1: 7, Q8_0: 8, Q4_K: 12, Q5_K: 13, Q6_K: 14, BF16: 30 } as const;

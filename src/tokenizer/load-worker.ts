@@ -3,17 +3,17 @@
 import { parentPort, workerData } from "node:worker_threads";
 import { UserError } from "../errors.js";
 import { readGGUF } from "../io/gguf-read.js";
-import { compileTokenizerFromTables, tokenizerTablesFromGGUF } from "../tokenizer/gguf.js";
-import { transferables, type CompiledTokenizer } from "./compile.js";
+import { compileGGUFTokenizer, tokenizerTablesFromGGUF } from "../tokenizer/gguf.js";
+import { transferablesOf, type AnyCompiledTokenizer } from "./compiled.js";
 import { readTokenizerFolder, type TokenizerSource, type WorkerReply } from "./load.js";
 
 function isSource(d: unknown): d is TokenizerSource {
   return typeof d === "object" && d !== null && "kind" in d && "path" in d && (d.kind === "folder" || d.kind === "gguf") && typeof d.path === "string";
 }
 
-async function read(source: TokenizerSource): Promise<CompiledTokenizer> {
-  if (source.kind === "folder") return readTokenizerFolder(source.path);
-  return compileTokenizerFromTables(tokenizerTablesFromGGUF(readGGUF(source.path)), source.path);
+async function read(source: TokenizerSource): Promise<AnyCompiledTokenizer> {
+  if (source.kind === "folder") return { kind: "bpe", tables: await readTokenizerFolder(source.path) };
+  return compileGGUFTokenizer(tokenizerTablesFromGGUF(readGGUF(source.path)), source.path);
 }
 
 if (parentPort === null || !isSource(workerData)) throw new Error("load-worker.js runs only as the tokenizer loader's worker");
@@ -25,4 +25,4 @@ try {
   reply = { ok: false, message: e instanceof Error ? e.message : String(e), userError: e instanceof UserError };
 }
 const t = reply.ok ? reply.tables : null;
-port.postMessage(reply, t === null ? [] : transferables(t));
+port.postMessage(reply, t === null ? [] : transferablesOf(t));

@@ -3,8 +3,8 @@ import { Worker } from "node:worker_threads";
 import { UserError } from "../errors.js";
 import { diskFolder } from "../io/disk.js";
 import type { CompiledTokenizer } from "./compile.js";
+import { tokenizerOf, type AnyCompiledTokenizer } from "./compiled.js";
 import { readTokenizerFiles } from "./read-folder.js";
-import { BpeTokenizer } from "./tokenizer.js";
 import type { Tokenizer } from "./types.js";
 
 /**
@@ -13,12 +13,12 @@ import type { Tokenizer } from "./types.js";
  * when present, supplies the bos/eos tokens and the chat template.
  */
 export async function loadTokenizer(dir: string): Promise<Tokenizer> {
-  return new BpeTokenizer(await readTokenizerInWorker({ kind: "folder", path: dir }));
+  return tokenizerOf(await readTokenizerInWorker({ kind: "folder", path: dir }), dir);
 }
 
-/** The tokenizer stored in a GGUF file's metadata (tokenizer.ggml.*), read on a worker thread too. */
+/** The tokenizer stored in a GGUF file's metadata (tokenizer.ggml.*: byte-level BPE or SentencePiece-style), read on a worker thread too. */
 export async function loadGGUFTokenizer(file: string): Promise<Tokenizer> {
-  return new BpeTokenizer(await readTokenizerInWorker({ kind: "gguf", path: file }));
+  return tokenizerOf(await readTokenizerInWorker({ kind: "gguf", path: file }), file);
 }
 
 /** Where the worker reads a tokenizer from. */
@@ -33,7 +33,7 @@ export interface TokenizerSource {
  * generation to its maximum (32 MB) for the life of the process; a worker's heap goes back to
  * the OS when it exits, and only the compiled typed arrays come back (moved, not copied).
  */
-function readTokenizerInWorker(source: TokenizerSource): Promise<CompiledTokenizer> {
+function readTokenizerInWorker(source: TokenizerSource): Promise<AnyCompiledTokenizer> {
   return new Promise((resolve, reject) => {
     const worker = new Worker(new URL("./load-worker.js", import.meta.url), { workerData: source });
     let reply: WorkerReply | null = null;
@@ -49,7 +49,7 @@ function readTokenizerInWorker(source: TokenizerSource): Promise<CompiledTokeniz
 }
 
 /** What the worker posts back: the tables, or the error it threw (UserErrors stay UserErrors). */
-export type WorkerReply = { readonly ok: true; readonly tables: CompiledTokenizer } | { readonly ok: false; readonly message: string; readonly userError: boolean };
+export type WorkerReply = { readonly ok: true; readonly tables: AnyCompiledTokenizer } | { readonly ok: false; readonly message: string; readonly userError: boolean };
 
 /** Reads a model folder's tokenizer files into compiled tables (loadTokenizer runs this in a worker). */
 export async function readTokenizerFolder(dir: string): Promise<CompiledTokenizer> {
