@@ -90,26 +90,24 @@ function sourceName(model: string, dir: string): string {
 }
 
 /**
- * Llama-family tokenizers (SentencePiece, llama-bpe, qwen2) are not read by this engine yet, so
- * only checkpoints without one are written (as llama.cpp's no_vocab): refusing beats a GGUF
- * that silently lost its tokenizer.
+ * A Llama-family model with its tokenizer: a GGUF file's carried over, a folder's written as
+ * llama.cpp's converter would (tokenizerTablesFromFolder); without one, placeholder tokens.
  */
 function loadLlamaSource(model: string, location: ModelLocation, variant: LlamaVariant, backend: Backend): LlamaGGUFExportSource {
   const arch = variant.name;
   if (location.kind === "gguf") {
     const g = location.gguf;
-    const tokenizer = metaString(g, "tokenizer.ggml.model");
-    const placeholders = metaString(g, IDS_ONLY_KEY) === "ids-only";
-    if (!placeholders && tokenizer !== null && tokenizer !== "no_vocab" && tokenizer !== "none") throw new UserError(`convert --to gguf cannot carry over the ${JSON.stringify(tokenizer)} tokenizer of ${model} yet (${arch} files are written without a vocabulary)`);
+    const vocabulary = metaString(g, "tokenizer.ggml.model");
+    const placeholders = metaString(g, IDS_ONLY_KEY) === "ids-only" || vocabulary === null || vocabulary === "no_vocab" || vocabulary === "none";
     const config = llamaConfigFromGGUF(g, variant);
     const name = metaString(g, "general.name") ?? path.basename(model, ".gguf");
-    return { name, arch, config, weights: loadLlamaGGUF(g, config, backend, "f32") };
+    return { name, arch, config, weights: loadLlamaGGUF(g, config, backend, "f32"), tokenizer: placeholders ? null : tokenizerTablesFromGGUF(g) };
   }
   if (location.kind !== "folder") throw new UserError(`convert --to gguf reads Hugging Face folders and GGUF files; ${model} is a llama2.c checkpoint`);
   const dir = location.dir;
-  if (hasTokenizerFiles(dir)) throw new UserError(`convert --to gguf cannot write the tokenizer of ${model} yet (${arch} models are written only from folders without tokenizer files)`);
   const config = parseLlamaConfig(location.config, path.join(dir, "config.json"), variant);
-  return { name: sourceName(model, dir), arch, config, weights: loadLlamaSafetensors(diskFolder(dir), config, backend, "f32") };
+  const tokenizer = hasTokenizerFiles(dir) ? tokenizerTablesFromFolder(dir, config.vocabSize) : null;
+  return { name: sourceName(model, dir), arch, config, weights: loadLlamaSafetensors(diskFolder(dir), config, backend, "f32"), tokenizer };
 }
 
 /** `nanogpt-infer convert ...` from raw arguments; prints one summary line to stderr. */

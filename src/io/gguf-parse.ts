@@ -52,7 +52,8 @@ class HeaderReader {
   private readonly window = new Uint8Array(WINDOW);
   private windowStart = 0;
   private windowEnd = 0; // file offsets [windowStart, windowEnd) are in `window`
-  private readonly decoder = new TextDecoder();
+  // ignoreBOM keeps a leading U+FEFF: it is a token of its own in SentencePiece vocabularies.
+  private readonly decoder = new TextDecoder("utf-8", { ignoreBOM: true });
   pos = 0;
 
   constructor(private readonly source: ByteSource, readonly size: number, readonly file: string) {}

@@ -1,7 +1,7 @@
 import { UserError } from "../../../errors.js";
 import { GGMLType, LLAMA_FILE_TYPE, type GGUFEntry, type WritableGGMLType } from "../../../io/gguf.js";
 import { encode, encodedSize } from "../../../io/gguf-quant.js";
-import { idsOnlyTokenizerMetadata } from "../../../tokenizer/gguf.js";
+import { idsOnlyTokenizerMetadata, tokenizerMetadata, type TokenizerTables } from "../../../tokenizer/gguf.js";
 import { writeGGUF, type GGUFTensorPlan } from "../../../io/gguf-write.js";
 import type { Matrix } from "../../../kernels/backend.js";
 import { inverseFrequencies, type RopeConfig } from "../../layers/rope.js";
@@ -18,6 +18,8 @@ export interface LlamaGGUFExportSource {
   readonly arch: string;
   readonly config: LlamaConfig;
   readonly weights: LlamaWeights;
+  /** The vocabulary to write; null for a checkpoint without one (placeholders, see idsOnlyTokenizerMetadata). */
+  readonly tokenizer: TokenizerTables | null;
 }
 
 /**
@@ -26,8 +28,8 @@ export interface LlamaGGUFExportSource {
  * llama-quantize --pure does, but for rows too short for its blocks: see matrixOutType). For `llama` the rows of q and k are permuted within each head into ggml's
  * interleaved RoPE order (see load-gguf.ts); Llama 3 scaling becomes a rope_freqs tensor.
  *
- * The vocabulary is placeholders (idsOnlyTokenizerMetadata): this engine reads Llama-family
- * tokenizers only as token ids so far, and llama.cpp runs such a file on token ids.
+ * A checkpoint without a tokenizer gets placeholder tokens (idsOnlyTokenizerMetadata), which
+ * llama.cpp and this engine run on token ids.
  */
 export function writeLlamaGGUF(file: string, src: LlamaGGUFExportSource, outType: GGUFOutType): { tensors: number } {
   const { config: c, weights: w, arch } = src;
@@ -54,7 +56,8 @@ export function writeLlamaGGUF(file: string, src: LlamaGGUFExportSource, outType
   ];
   const s = c.rope.scaling;
   if (s.type === "linear") metadata.push([key("rope.scaling.type"), { type: "string", value: "linear" }], [key("rope.scaling.factor"), { type: "f32", value: s.factor }]);
-  metadata.push(...idsOnlyTokenizerMetadata(c.vocabSize, c.eosTokenIds[0] ?? null));
+  if (src.tokenizer !== null && src.tokenizer.tokens.length !== c.vocabSize) throw new UserError(`${src.name}: the tokenizer has ${src.tokenizer.tokens.length} tokens but the model's vocab_size is ${c.vocabSize}`);
+  metadata.push(...(src.tokenizer === null ? idsOnlyTokenizerMetadata(c.vocabSize, c.eosTokenIds[0] ?? null) : tokenizerMetadata(src.tokenizer)));
 
   const freqFactors = ropeFreqFactors(hs, c.rope);
   if (freqFactors !== null && arch !== "llama") throw new UserError(`${src.name}: llama.cpp's ${arch} takes no rope_freqs factors, so its Llama 3 RoPE scaling cannot be written`);
