@@ -6,7 +6,7 @@ import { diskFolder } from "../io/disk.js";
 import { UserError } from "../errors.js";
 import { metaString } from "../io/gguf-read.js";
 import { tokenizerTablesFromFolder } from "../tokenizer/gguf-from-folder.js";
-import { IDS_ONLY_KEY, tokenizerTablesFromGGUF } from "../tokenizer/gguf.js";
+import { IDS_ONLY_KEY, tokenizerTablesFromGGUF, type TokenizerTables } from "../tokenizer/gguf.js";
 import { parseHubId } from "../io/hub/id.js";
 import { formatBytes } from "../io/hub/progress.js";
 import type { Backend } from "../kernels/backend.js";
@@ -101,13 +101,20 @@ function loadLlamaSource(model: string, location: ModelLocation, variant: LlamaV
     const placeholders = metaString(g, IDS_ONLY_KEY) === "ids-only" || vocabulary === null || vocabulary === "no_vocab" || vocabulary === "none";
     const config = llamaConfigFromGGUF(g, variant);
     const name = metaString(g, "general.name") ?? path.basename(model, ".gguf");
-    return { name, arch, config, weights: loadLlamaGGUF(g, config, backend, "f32"), tokenizer: placeholders ? null : tokenizerTablesFromGGUF(g) };
+    const tokenizer = placeholders ? null : checkVocabSize(tokenizerTablesFromGGUF(g), config.vocabSize, model);
+    return { name, arch, config, weights: loadLlamaGGUF(g, config, backend, "f32"), tokenizer };
   }
   if (location.kind !== "folder") throw new UserError(`convert --to gguf reads Hugging Face folders and GGUF files; ${model} is a llama2.c checkpoint`);
   const dir = location.dir;
   const config = parseLlamaConfig(location.config, path.join(dir, "config.json"), variant);
-  const tokenizer = hasTokenizerFiles(dir) ? tokenizerTablesFromFolder(dir, config.vocabSize) : null;
+  const tokenizer = hasTokenizerFiles(dir) ? checkVocabSize(tokenizerTablesFromFolder(dir, config.vocabSize), config.vocabSize, model) : null;
   return { name: sourceName(model, dir), arch, config, weights: loadLlamaSafetensors(diskFolder(dir), config, backend, "f32"), tokenizer };
+}
+
+/** llama.cpp sizes the embedding by the token list, so the two must agree (checked before the weights are read). */
+function checkVocabSize(tokenizer: TokenizerTables, vocabSize: number, model: string): TokenizerTables {
+  if (tokenizer.tokens.length !== vocabSize) throw new UserError(`${model}: the tokenizer has ${tokenizer.tokens.length} tokens but the model's vocab_size is ${vocabSize}`);
+  return tokenizer;
 }
 
 /** `nanogpt-infer convert ...` from raw arguments; prints one summary line to stderr. */

@@ -56,7 +56,6 @@ export function writeLlamaGGUF(file: string, src: LlamaGGUFExportSource, outType
   ];
   const s = c.rope.scaling;
   if (s.type === "linear") metadata.push([key("rope.scaling.type"), { type: "string", value: "linear" }], [key("rope.scaling.factor"), { type: "f32", value: s.factor }]);
-  if (src.tokenizer !== null && src.tokenizer.tokens.length !== c.vocabSize) throw new UserError(`${src.name}: the tokenizer has ${src.tokenizer.tokens.length} tokens but the model's vocab_size is ${c.vocabSize}`);
   metadata.push(...(src.tokenizer === null ? idsOnlyTokenizerMetadata(c.vocabSize, c.eosTokenIds[0] ?? null) : tokenizerMetadata(src.tokenizer)));
 
   const freqFactors = ropeFreqFactors(hs, c.rope);
