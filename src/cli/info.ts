@@ -66,7 +66,9 @@ function describeGGUF(file: string, g: GGUFFile, spec: ModelSpec): Description {
     tokenizer:
       tables === null
         ? `none: ${idsOnly} (prompts are token ids)`
-        : `GPT-2 byte-level BPE (GGUF metadata, pre "${metaString(g, "tokenizer.ggml.pre") ?? "default"}"), ${tables.tokens.length} tokens, ${tables.merges.length} merges`,
+        : tables.model === "llama"
+          ? `SentencePiece-style (GGUF metadata, llama), ${tables.tokens.length} tokens`
+          : `byte-level BPE (GGUF metadata, pre "${metaString(g, "tokenizer.ggml.pre") ?? "default"}"), ${tables.tokens.length} tokens, ${tables.merges.length} merges`,
     files: [{ name: path.basename(file), bytes: g.fileSize }],
   };
 }
@@ -98,7 +100,7 @@ function describeFolder(dir: string, spec: ModelSpec): Description {
   if (hasTokenizerFiles(dir)) {
     const tables = tokenizerTablesFromFolder(dir, spec.shape.vocabSize);
     const tokenizerFile = fs.existsSync(path.join(dir, "tokenizer.json")) ? "tokenizer.json" : "vocab.json + merges.txt";
-    tokenizer = `GPT-2 byte-level BPE (${tokenizerFile}), ${tables.tokens.length} tokens, ${tables.merges.length} merges`;
+    tokenizer = `${tables.model === "llama" ? "SentencePiece-style BPE" : "byte-level BPE"} (${tokenizerFile}), ${tables.tokens.length} tokens, ${tables.merges.length} merges`;
   }
   const files = fs
     .readdirSync(dir)
