@@ -110,9 +110,9 @@ export function hasTokenizerFiles(dir: string): boolean {
 
 /**
  * Why a GGUF file's tokenizer is replaced by token ids, or null when it is read. Llama-family
- * files carry SentencePiece or llama-bpe vocabularies this engine cannot read yet; they still
- * load, with prompts as ids. A GPT-2 file always carries GPT-2's tokenizer, so another one
- * there is a broken file, reported by loadGGUFTokenizer.
+ * files may carry vocabularies this engine cannot read (or placeholders); they still load, with
+ * prompts as ids. A GPT-2 file always carries GPT-2's tokenizer, so another one there is a
+ * broken file, reported by loadGGUFTokenizer.
  */
 export function ggufIdsOnlyReason(g: GGUFFile, spec: ModelSpec): string | null {
   return spec.family === "gpt2" ? null : unreadableGGUFTokenizer(g);

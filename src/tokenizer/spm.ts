@@ -76,12 +76,15 @@ export class SpmTokenizer implements Tokenizer {
   private readonly specials: readonly number[];
   /** Each token's text as decode writes it with special tokens shown (token_to_piece). */
   private readonly pieces: readonly Uint8Array[];
+  /** The longest token text (UTF-16 units): a longer pair cannot be a token, so it is not looked up. */
+  private readonly maxTokenLength: number;
 
   constructor(vocabulary: SpmVocabulary, source = "tokenizer") {
     const v = vocabulary;
     this.v = v;
     this.vocabSize = v.tokens.length;
     v.tokens.forEach((token, id) => this.ids.set(token, id));
+    this.maxTokenLength = v.tokens.reduce((max, t) => Math.max(max, t.length), 0);
 
     const distinct = [...new Set(v.scores)].sort((a, b) => b - a);
     const rankOf = new Map(distinct.map((score, rank) => [score, rank]));
@@ -178,7 +181,8 @@ export class SpmTokenizer implements Tokenizer {
 
     const pairToken = (left: number): number | undefined => {
       const right = next[left];
-      return right < 0 ? undefined : this.ids.get(text.slice(start[left], end[right]));
+      if (right < 0 || end[right] - start[left] > this.maxTokenLength) return undefined;
+      return this.ids.get(text.slice(start[left], end[right]));
     };
     const addPair = (left: number): void => {
       if (left < 0) return;

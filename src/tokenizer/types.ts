@@ -44,7 +44,8 @@ export interface Tokenizer {
   tokenBytes(id: number): Uint8Array;
   /**
    * `context` is what the stream continues (the prompt ids): SentencePiece-style tokenizers drop
-   * the leading space of the first piece of text (special tokens do not count). Byte-level ones ignore it.
+   * the leading space of the first piece of text — from tokenizer.json as HF does (special tokens
+   * do not count), from GGUF as llama.cpp does (only when nothing comes before). Byte-level ones ignore it.
    */
   createStreamDecoder(context?: readonly number[]): StreamDecoder;
 }
