@@ -3,6 +3,7 @@ import path from "node:path";
 import { parseArgs } from "node:util";
 import { defaultModelDir } from "../model/default-model.js";
 import { diskFolder } from "../io/disk.js";
+import { UserError } from "../errors.js";
 import { ggmlTypeName } from "../io/gguf.js";
 import { metaString, type GGUFFile } from "../io/gguf-read.js";
 import { llama2cParameters, type Llama2cHeader } from "../io/llama2c.js";
@@ -98,9 +99,15 @@ function describeFolder(dir: string, spec: ModelSpec): Description {
   }
   let tokenizer = "none (prompts are token ids)";
   if (hasTokenizerFiles(dir)) {
-    const tables = tokenizerTablesFromFolder(dir, spec.shape.vocabSize);
     const tokenizerFile = fs.existsSync(path.join(dir, "tokenizer.json")) ? "tokenizer.json" : "vocab.json + merges.txt";
-    tokenizer = `${tables.model === "llama" ? "SentencePiece-style BPE" : "byte-level BPE"} (${tokenizerFile}), ${tables.tokens.length} tokens, ${tables.merges.length} merges`;
+    try {
+      const tables = tokenizerTablesFromFolder(dir, spec.shape.vocabSize);
+      tokenizer = tables.model === "llama" ? `SentencePiece-style BPE (${tokenizerFile}), ${tables.tokens.length} tokens` : `byte-level BPE (${tokenizerFile}), ${tables.tokens.length} tokens, ${tables.merges.length} merges`;
+    } catch (e) {
+      // The GGUF tables are what info counts; a tokenizer GGUF cannot express is still described.
+      if (!(e instanceof UserError)) throw e;
+      tokenizer = `${tokenizerFile} (not writable to GGUF: ${e.message})`;
+    }
   }
   const files = fs
     .readdirSync(dir)
