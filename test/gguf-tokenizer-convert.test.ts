@@ -8,6 +8,7 @@ import os from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { convertCommand } from "../src/cli/convert.js";
+import { infoCommand } from "../src/cli/info.js";
 import { LLM } from "../src/engine/llm.js";
 import { UserError } from "../src/errors.js";
 import { readGGUF } from "../src/io/gguf-read.js";
@@ -60,6 +61,13 @@ for (const name of TOKENIZER_NAMES) {
       }
     });
 
+    it("converting the GGUF again carries its tokenizer over unchanged", async () => {
+      const again = path.join(work, `${name}-again.gguf`);
+      await convertCommand({ model: file, to: "gguf", dtype: "f32", out: again, quiet: true });
+      const [a, b] = [readGGUF(file), readGGUF(again)];
+      for (const [key, value] of a.metadata) if (key.startsWith("tokenizer.")) assert.deepEqual(b.metadata.get(key), value, key);
+    });
+
     it("loads as a model whose prompts are text", async () => {
       const llm = await LLM.load(file, { backend: "reference" });
       try {
@@ -81,6 +89,7 @@ describe("tokenizers convert cannot write are refused with one line", () => {
     json.pre_tokenizer.pretokenizers[0].pattern.Regex = "\\p{L}+|\\s+";
     fs.writeFileSync(path.join(folder, "tokenizer.json"), JSON.stringify(json));
     await assert.rejects(convertCommand({ model: folder, to: "gguf", dtype: "f32", out: path.join(work, "never.gguf"), quiet: true }), refused(/tokenizer\.json: its pre-tokenizer is none that llama\.cpp's tokenizer\.ggml\.pre names/));
+    assert.match(await infoCommand({ model: folder, quiet: true }), /tokenizer +tokenizer\.json \(not writable to GGUF: .*pre-tokenizer is none/);
   });
 
   it("a tokenizer with more tokens than the model's vocab_size", async () => {
