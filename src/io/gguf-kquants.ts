@@ -96,11 +96,11 @@ export function dequantizeQ6K(b: Uint8Array, at: number, blocks: number, out: Fl
 
 /**
  * Scratch shared by the quantizers, allocated once (one call at a time: JavaScript is
- * single-threaded here). The search of makeQkx2Quants runs 21 trial scales over every 32 values,
- * so it reads its sub-block from small local arrays rather than the caller's.
+ * single-threaded here). The search of makeQkx2Quants runs up to 21 trial scales over every 32
+ * values, so it reads its sub-block from small local arrays rather than the caller's.
  */
 const L = new Uint8Array(QK_K);
-const Laux = new Uint8Array(32);
+const Laux = new Int32Array(32);
 const xs = new Float32Array(32);
 /** xs[i] − min for the min the search currently holds. */
 const xm = new Float32Array(32);
@@ -109,24 +109,32 @@ const mins = new Float32Array(QK_K / 32);
 const scales = new Float32Array(QK_K / 16);
 const minOut = new Float32Array(1);
 
-/** max(0, min(nmax, l)) without the calls. */
-function clampTo(l: number, nmax: number): number {
-  return l < 0 ? 0 : l > nmax ? nmax : l;
+/** nearestInt clamped to 0..nmax, as an int (NaN as 0, as a byte store makes it). */
+function levelOf(v: number, nmax: number): number {
+  const l = nearestInt(v);
+  return (l < 0 ? 0 : l > nmax ? nmax : l) | 0;
 }
 
 /**
  * make_qkx2_quants over the 32 values in xs with weights `weights` (use_mad false): an affine
  * (scale, min) fit to 0..nmax by weighted least squares over nstep + 1 trial scales. Writes the
  * levels to L[Lo..], −min to minOut[0], returns the scale.
+ *
+ * Two shortcuts leave every result as the C code's. A trial whose levels are the previous
+ * trial's has the same sums, fit and error, which the previous trial already compared with the
+ * best, so it cannot win and is skipped. The error is a sum of non-negative terms, so it stops
+ * growing only in the direction of losing: once it reaches the best error the trial has lost.
  */
 function makeQkx2Quants(nmax: number, Lo: number, rmin: number, rdelta: number, nstep: number): number {
+  // Locals, so the loops below need not reload the module's arrays.
+  const X = xs, XM = xm, W = weights, LA = Laux;
   const n = 32;
-  let min = xs[0];
-  let max = xs[0];
-  let sumW = weights[0];
-  let sumX = f(sumW * xs[0]);
+  let min = X[0];
+  let max = X[0];
+  let sumW = W[0];
+  let sumX = f(sumW * X[0]);
   for (let i = 1; i < n; i++) {
-    const x = xs[i], w = weights[i];
+    const x = X[i], w = W[i];
     if (x < min) min = x;
     if (x > max) max = x;
     sumW = f(sumW + w);
@@ -143,23 +151,31 @@ function makeQkx2Quants(nmax: number, Lo: number, rmin: number, rdelta: number, 
   let scale = f(1 / iscale);
   let bestError = 0;
   for (let i = 0; i < n; i++) {
-    const d = f(xs[i] - min);
-    xm[i] = d;
-    const l = clampTo(nearestInt(f(iscale * d)), nmax);
+    const d = f(X[i] - min);
+    XM[i] = d;
+    const l = levelOf(f(iscale * d), nmax);
     L[Lo + i] = l;
-    const diff = f(f(f(scale * l) + min) - xs[i]);
-    bestError = f(bestError + f(weights[i] * f(diff * diff)));
+    const diff = f(f(f(scale * l) + min) - X[i]);
+    bestError = f(bestError + f(W[i] * f(diff * diff)));
   }
   for (let is = 0; is <= nstep; is++) {
     iscale = f(f(f(rmin + f(rdelta * is)) + nmax) / range);
+    let changed = is === 0;
+    for (let i = 0; i < n; i++) {
+      const l = levelOf(f(iscale * XM[i]), nmax);
+      if (l !== LA[i]) {
+        LA[i] = l;
+        changed = true;
+      }
+    }
+    if (!changed) continue;
     let sumL = 0, sumL2 = 0, sumXL = 0;
     for (let i = 0; i < n; i++) {
-      const l = clampTo(nearestInt(f(iscale * xm[i])), nmax);
-      Laux[i] = l;
-      const wl = f(weights[i] * l);
+      const l = LA[i];
+      const wl = f(W[i] * l);
       sumL = f(sumL + wl);
       sumL2 = f(sumL2 + f(wl * l));
-      sumXL = f(sumXL + f(wl * xs[i]));
+      sumXL = f(sumXL + f(wl * X[i]));
     }
     const D = f(f(sumW * sumL2) - f(sumL * sumL));
     if (D > 0) {
@@ -170,12 +186,12 @@ function makeQkx2Quants(nmax: number, Lo: number, rmin: number, rdelta: number, 
         thisScale = f(sumXL / sumL2);
       }
       let curError = 0;
-      for (let i = 0; i < n; i++) {
-        const diff = f(f(f(thisScale * Laux[i]) + thisMin) - xs[i]);
-        curError = f(curError + f(weights[i] * f(diff * diff)));
+      for (let i = 0; i < n && curError < bestError; i++) {
+        const diff = f(f(f(thisScale * LA[i]) + thisMin) - X[i]);
+        curError = f(curError + f(W[i] * f(diff * diff)));
       }
       if (curError < bestError) {
-        L.set(Laux, Lo);
+        for (let i = 0; i < n; i++) L[Lo + i] = LA[i];
         bestError = curError;
         scale = thisScale;
         // The C code's later trials divide by the new max − min and measure from the new min.
@@ -183,7 +199,7 @@ function makeQkx2Quants(nmax: number, Lo: number, rmin: number, rdelta: number, 
         min = thisMin;
         if (moved) {
           range = f(max - min);
-          for (let i = 0; i < n; i++) xm[i] = f(xs[i] - min);
+          for (let i = 0; i < n; i++) XM[i] = f(X[i] - min);
         }
       }
     }
@@ -244,7 +260,7 @@ function affineSuperBlock(x: Float32Array, xo: number, out: Uint8Array, o: numbe
     // As the C code: a sub-block whose scale code is 0 keeps makeQkx2Quants' levels.
     if (d === 0) continue;
     const dm = f(dminHalf * minOf(out, s, j));
-    for (let ii = 0; ii < 32; ii++) L[32 * j + ii] = clampTo(nearestInt(f(f(x[xo + 32 * j + ii] + dm) / d)), nmax);
+    for (let ii = 0; ii < 32; ii++) L[32 * j + ii] = levelOf(f(f(x[xo + 32 * j + ii] + dm) / d), nmax);
   }
 }
 
