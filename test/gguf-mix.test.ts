@@ -7,8 +7,9 @@ import { convertCommand } from "../src/cli/convert.js";
 import { LLM } from "../src/engine/llm.js";
 import { GGMLType, ggmlTypeName } from "../src/io/gguf.js";
 import { MIXES, mixType, useMoreBits, type Mix, type MixModel, type TensorRole } from "../src/io/gguf-mix.js";
-import { readGGUF } from "../src/io/gguf-read.js";
+import { readGGUF, type GGUFTensorInfo } from "../src/io/gguf-read.js";
 import { writeRandomLlamaFolder } from "../scripts/make-random-llama.js";
+import { writeForeignFolder } from "../scripts/foreign-gguf/configs.js";
 import { fixtures } from "./paths.js";
 
 /**
@@ -101,6 +102,35 @@ describe("convert --dtype q4_k_m / q5_k_m of random Llama-family checkpoints", (
       }
     });
     return Math.sqrt(err / norm);
+  }
+
+  function tensorBytes(t: GGUFTensorInfo): Buffer {
+    const fd = fs.openSync(t.file, "r");
+    try {
+      const b = Buffer.alloc(t.byteLength);
+      fs.readSync(fd, b, 0, t.byteLength, t.byteOffset);
+      return b;
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
+
+  // test/fixtures/foreign-gguf (llama.cpp's gguf-py and ggml-quants.c, scripts/foreign-gguf/): llama.gguf
+  // is its folder mixed as Q4_K_M, qwen2.gguf as Q5_K_M; one layer, so useMoreBits picks it.
+  for (const [kind, mix] of [["llama", "q4_k_m"], ["qwen2", "q5_k_m"]] as const) {
+    it(`${kind} ${mix}: every tensor in the type and the bytes of llama.cpp's tools' file of the same weights`, async () => {
+      const out = path.join(work, `foreign-${kind}-${mix}.gguf`);
+      await convertCommand({ model: writeForeignFolder(path.join(work, `foreign-${kind}`), kind), to: "gguf", dtype: mix, out, quiet: true });
+      const ours = readGGUF(out);
+      const theirs = readGGUF(path.join(fixtures, "foreign-gguf", `${kind}.gguf`));
+      assert.equal(ours.tensors.length, theirs.tensors.length);
+      for (const t of ours.tensors) {
+        const other = theirs.tensors.find((x) => x.name === t.name);
+        assert.ok(other !== undefined, t.name);
+        assert.equal(ggmlTypeName(t.type), ggmlTypeName(other.type), t.name);
+        assert.ok(tensorBytes(t).equals(tensorBytes(other)), `${t.name} (${ggmlTypeName(t.type)}): bytes differ from llama.cpp's`);
+      }
+    });
   }
 
   for (const [kind, config] of Object.entries(configs)) {
