@@ -299,30 +299,51 @@ export function quantizeQ5K(x: Float32Array, xo: number, blocks: number, out: Ui
 }
 
 const L6 = new Int8Array(QK_K);
+/** makeQxQuants' 16 values, their weights x² and x²·x (the same every trial, so computed once), and a trial's levels. */
+const x6 = new Float32Array(16);
+const w6 = new Float32Array(16);
+const wx6 = new Float32Array(16);
+const l6 = new Int32Array(16);
 
-/** make_qx_quants with rmse_type 1 and no weights: a symmetric fit of 16 values to -nmax..nmax-1. */
+/** nearestInt clamped to -nmax..nmax-1, as an int. */
+function signedLevelOf(v: number, nmax: number): number {
+  const l = nearestInt(v);
+  return (l < -nmax ? -nmax : l > nmax - 1 ? nmax - 1 : l) | 0;
+}
+
+/**
+ * make_qx_quants with rmse_type 1 and no weights: a symmetric fit of 16 values to -nmax..nmax-1.
+ * A trial whose levels are the previous trial's (or the first fit's) has the same sums, so it
+ * leaves the fit as it is whether it wins or not: it is skipped.
+ */
 function makeQxQuants(n: number, nmax: number, x: Float32Array, xo: number, Lo: number): number {
+  const X = x6, W = w6, WX = wx6, LV = l6;
   let max = 0;
   let amax = 0;
   for (let i = 0; i < n; i++) {
-    const ax = Math.abs(x[xo + i]);
+    const v = x[xo + i];
+    X[i] = v;
+    const ax = Math.abs(v);
     if (ax > amax) {
       amax = ax;
-      max = x[xo + i];
+      max = v;
     }
   }
   if (amax < GROUP_MAX_EPS) {
-    for (let i = 0; i < n; i++) L6[Lo + i] = 0;
+    L6.fill(0, Lo, Lo + n);
     return 0;
   }
   let iscale = f(-nmax / max);
   let sumlx = 0;
   let suml2 = 0;
   for (let i = 0; i < n; i++) {
-    const l = Math.max(-nmax, Math.min(nmax - 1, nearestInt(f(iscale * x[xo + i]))));
+    const l = signedLevelOf(f(iscale * X[i]), nmax);
+    LV[i] = l;
     L6[Lo + i] = l + nmax;
-    const w = f(x[xo + i] * x[xo + i]);
-    sumlx = f(sumlx + f(f(w * x[xo + i]) * l));
+    const w = f(X[i] * X[i]);
+    W[i] = w;
+    WX[i] = f(w * X[i]);
+    sumlx = f(sumlx + f(WX[i] * l));
     suml2 = f(suml2 + f(f(w * l) * l));
   }
   let scale = suml2 !== 0 ? f(sumlx / suml2) : 0;
@@ -330,16 +351,24 @@ function makeQxQuants(n: number, nmax: number, x: Float32Array, xo: number, Lo: 
   for (let is = -9; is <= 9; is++) {
     if (is === 0) continue;
     iscale = f(-f(nmax + f(f(0.1) * is)) / max);
+    let changed = false;
+    for (let i = 0; i < n; i++) {
+      const l = signedLevelOf(f(iscale * X[i]), nmax);
+      if (l !== LV[i]) {
+        LV[i] = l;
+        changed = true;
+      }
+    }
+    if (!changed) continue;
     sumlx = 0;
     suml2 = 0;
     for (let i = 0; i < n; i++) {
-      const l = Math.max(-nmax, Math.min(nmax - 1, nearestInt(f(iscale * x[xo + i]))));
-      const w = f(x[xo + i] * x[xo + i]);
-      sumlx = f(sumlx + f(f(w * x[xo + i]) * l));
-      suml2 = f(suml2 + f(f(w * l) * l));
+      const l = LV[i];
+      sumlx = f(sumlx + f(WX[i] * l));
+      suml2 = f(suml2 + f(f(W[i] * l) * l));
     }
     if (suml2 > 0 && f(sumlx * sumlx) > f(best * suml2)) {
-      for (let i = 0; i < n; i++) L6[Lo + i] = nmax + Math.max(-nmax, Math.min(nmax - 1, nearestInt(f(iscale * x[xo + i]))));
+      for (let i = 0; i < n; i++) L6[Lo + i] = nmax + LV[i];
       scale = f(sumlx / suml2);
       best = f(scale * sumlx);
     }
