@@ -7,7 +7,7 @@
  * Then the Llama family (llama-cpp-llama-family.ts): random Llama 3, Qwen2 and Qwen3
  * checkpoints, token-id prompts, llama.cpp vs this engine on the GGUF and on the HF folder.
  *
- *   npm run check:llama-cpp -- [--models tiny,124m,llama3,qwen2,qwen3,foreign] [--dtypes f32,f16,q8_0,q4_0,q4_k,q6_k]
+ *   npm run check:llama-cpp -- [--models tiny,124m,llama3,qwen2,qwen3,foreign] [--dtypes f32,f16,q8_0,q4_0,q4_k,q6_k,q4_k_m,q5_k_m]
  *                              [--tokens 24] [--backend wasm|reference] [--work DIR]
  */
 import fs from "node:fs";

@@ -132,7 +132,7 @@ describe("GGUF files this engine cannot read fail in one line naming why", () =>
   it("convert refuses a --dtype it does not write, naming the ones it does", async () => {
     await assert.rejects(
       runConvert(["--model", path.join(foreign, "qwen3.gguf"), "--dtype", "q5_k", path.join(work, "x.gguf")]),
-      userErrorMatching(/^--dtype must be one of f32, f16, q8_0, q4_0, q4_k, q6_k, got "q5_k"$/),
+      userErrorMatching(/^--dtype must be one of f32, f16, q8_0, q4_0, q4_k, q6_k, q4_k_m, q5_k_m, got "q5_k"$/),
     );
   });
 });

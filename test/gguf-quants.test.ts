@@ -32,7 +32,9 @@ const WRITE: [string, WritableGGMLType][] = [
   ["Q8_0", GGMLType.Q8_0],
   ["Q4_0", GGMLType.Q4_0],
   ["Q5_0", GGMLType.Q5_0],
+  ["Q5_1", GGMLType.Q5_1],
   ["Q4_K", GGMLType.Q4_K],
+  ["Q5_K", GGMLType.Q5_K],
   ["Q6_K", GGMLType.Q6_K],
 ];
 

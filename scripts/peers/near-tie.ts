@@ -10,7 +10,7 @@ import type { WeightDType } from "../../src/model/matrix.js";
  * 256, coarser) for the K-quants. On a K-quant file's F32 twin (foreign-gguf/f32-twin.ts) the two
  * engines agree token for token, so what remains is that activation rounding.
  */
-export const NEAR_TIE: Record<GGUFOutType, number> = { f32: 1e-3, f16: 5e-3, q8_0: 5e-2, q4_0: 5e-2, q4_k: 0.1, q6_k: 0.1 };
+export const NEAR_TIE: Record<GGUFOutType, number> = { f32: 1e-3, f16: 5e-3, q8_0: 5e-2, q4_0: 5e-2, q4_k: 0.1, q6_k: 0.1, q4_k_m: 0.1, q5_k_m: 0.1 };
 
 /**
  * The engine storage a check loads each file type into: Q8_0/Q4_0 as q8 (their blocks are q8

@@ -4,7 +4,7 @@ from llama.cpp's own references, so the tests need neither Python nor llama.cpp:
 
   input.f32          512 values (two 256-value super-blocks) with zero, constant and outlier groups
   TYPE.quant         input.f32 quantized (gguf-py's quants.py where it has a quantizer, checked
-                     against ggml-quants.c's quantize_row_*_ref; Q4_K/Q6_K from the C reference,
+                     against ggml-quants.c's quantize_row_*_ref; Q4_K/Q5_K/Q6_K from the C reference,
                      which gguf-py does not implement)
   TYPE.blocks        256 values' worth of random blocks (random bits, sane f16 scales)
   TYPE.dequant       TYPE.blocks dequantized by gguf-py, checked against ggml-quants.c's dequantize_row_*
@@ -26,7 +26,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 OUT = os.path.join(HERE, "..", "..", "test", "fixtures", "gguf-quants")
 
 READ = ["F16", "BF16", "Q8_0", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q4_K", "Q5_K", "Q6_K"]
-QUANTIZE = ["Q8_0", "Q4_0", "Q5_0", "Q4_K", "Q6_K"]
+QUANTIZE = ["Q8_0", "Q4_0", "Q5_0", "Q5_1", "Q4_K", "Q5_K", "Q6_K"]
 C_TYPES = {"Q8_0", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q4_K", "Q5_K", "Q6_K"}
 
 

@@ -41,11 +41,13 @@ export interface ConvertResult {
   readonly tensors: number;
 }
 
-export const convertHelp = `nanogpt-infer convert --model SRC --to gguf [--dtype f32|f16|q8_0|q4_0|q4_k|q6_k] OUT.gguf
+export const convertHelp = `nanogpt-infer convert --model SRC --to gguf [--dtype f32|f16|q8_0|q4_0|q4_k|q6_k|q4_k_m|q5_k_m] OUT.gguf
   writes SRC (a model folder, a .gguf file or a Hub id org/name[@revision]) as a GGUF file
   llama.cpp loads; --dtype is the type of the weight matrices (default f16; norms, biases
-  and position embeddings stay f32). As llama.cpp's quantizer, rows not whole 256-value
-  blocks fall back: q4_k to Q5_0, q6_k to Q8_0 (and rows not whole 32s to F16)`;
+  and position embeddings stay f32). q4_k_m and q5_k_m mix types per tensor as
+  llama-quantize's Q4_K_M and Q5_K_M do (Q6_K for the head and for attn_v and ffn_down on some
+  layers). As llama.cpp's quantizer, rows not whole 256-value blocks fall back: q4_k to Q5_0,
+  Q5_K to Q5_1, q6_k to Q8_0 (and rows not whole 32s to F16)`;
 
 /** Converts a model to GGUF; the weights pass through f32 once, in memory. */
 export async function convertCommand(opts: ConvertOptions): Promise<ConvertResult> {

@@ -2,7 +2,7 @@ import { f16Table, f32ToF16 } from "../numeric/half.js";
 
 /**
  * ggml's K-quants: super-blocks of 256 values, decoded and encoded exactly as its reference C
- * code (ggml-quants.c: dequantize_row_q{4,5,6}_K, quantize_row_q{4,6}_K_ref) does. Every float
+ * code (ggml-quants.c: dequantize_row_q{4,5,6}_K, quantize_row_q{4,5,6}_K_ref) does. Every float
  * operation of the C code is one Math.fround here, in the C code's order, so the results are
  * the same bits; integer steps (nearest_int) follow its float trick.
  *
@@ -94,51 +94,88 @@ export function dequantizeQ6K(b: Uint8Array, at: number, blocks: number, out: Fl
   }
 }
 
-/** Scratch shared by the quantizers (one call at a time: JavaScript is single-threaded here). */
+/**
+ * Scratch shared by the quantizers, allocated once (one call at a time: JavaScript is
+ * single-threaded here). The search of makeQkx2Quants runs up to 21 trial scales over every 32
+ * values, so it reads its sub-block from small local arrays rather than the caller's.
+ */
 const L = new Uint8Array(QK_K);
-const Laux = new Uint8Array(32);
+const Laux = new Int32Array(32);
+const xs = new Float32Array(32);
+/** xs[i] − min for the min the search currently holds. */
+const xm = new Float32Array(32);
 const weights = new Float32Array(32);
 const mins = new Float32Array(QK_K / 32);
 const scales = new Float32Array(QK_K / 16);
 const minOut = new Float32Array(1);
 
-/** make_qkx2_quants: an affine (scale, min) fit of n values to 0..nmax by weighted least squares over a few trial scales. */
-function makeQkx2Quants(n: number, nmax: number, x: Float32Array, xo: number, w: Float32Array, Lo: number, rmin: number, rdelta: number, nstep: number): number {
-  let min = x[xo];
-  let max = x[xo];
-  let sumW = w[0];
-  let sumX = f(sumW * x[xo]);
+/** nearestInt clamped to 0..nmax, as an int (NaN as 0, as a byte store makes it). */
+function levelOf(v: number, nmax: number): number {
+  const l = nearestInt(v);
+  return (l < 0 ? 0 : l > nmax ? nmax : l) | 0;
+}
+
+/**
+ * make_qkx2_quants over the 32 values in xs with weights `weights` (use_mad false): an affine
+ * (scale, min) fit to 0..nmax by weighted least squares over nstep + 1 trial scales. Writes the
+ * levels to L[Lo..], −min to minOut[0], returns the scale.
+ *
+ * Two shortcuts leave every result as the C code's. A trial whose levels are the previous
+ * trial's has the same sums, fit and error, which the previous trial already compared with the
+ * best, so it cannot win and is skipped. The error is a sum of non-negative terms, so it stops
+ * growing only in the direction of losing: once it reaches the best error the trial has lost.
+ */
+function makeQkx2Quants(nmax: number, Lo: number, rmin: number, rdelta: number, nstep: number): number {
+  // Locals, so the loops below need not reload the module's arrays.
+  const X = xs, XM = xm, W = weights, LA = Laux;
+  const n = 32;
+  let min = X[0];
+  let max = X[0];
+  let sumW = W[0];
+  let sumX = f(sumW * X[0]);
   for (let i = 1; i < n; i++) {
-    if (x[xo + i] < min) min = x[xo + i];
-    if (x[xo + i] > max) max = x[xo + i];
-    sumW = f(sumW + w[i]);
-    sumX = f(sumX + f(w[i] * x[xo + i]));
+    const x = X[i], w = W[i];
+    if (x < min) min = x;
+    if (x > max) max = x;
+    sumW = f(sumW + w);
+    sumX = f(sumX + f(w * x));
   }
   if (min > 0) min = 0;
   if (max === min) {
-    for (let i = 0; i < n; i++) L[Lo + i] = 0;
+    L.fill(0, Lo, Lo + n);
     minOut[0] = -min;
     return 0;
   }
-  let iscale = f(nmax / f(max - min));
+  let range = f(max - min);
+  let iscale = f(nmax / range);
   let scale = f(1 / iscale);
   let bestError = 0;
   for (let i = 0; i < n; i++) {
-    const l = nearestInt(f(iscale * f(x[xo + i] - min)));
-    L[Lo + i] = Math.max(0, Math.min(nmax, l));
-    const diff = f(f(f(scale * L[Lo + i]) + min) - x[xo + i]);
-    bestError = f(bestError + f(w[i] * f(diff * diff)));
+    const d = f(X[i] - min);
+    XM[i] = d;
+    const l = levelOf(f(iscale * d), nmax);
+    L[Lo + i] = l;
+    const diff = f(f(f(scale * l) + min) - X[i]);
+    bestError = f(bestError + f(W[i] * f(diff * diff)));
   }
   for (let is = 0; is <= nstep; is++) {
-    iscale = f(f(f(rmin + f(rdelta * is)) + nmax) / f(max - min));
+    iscale = f(f(f(rmin + f(rdelta * is)) + nmax) / range);
+    let changed = is === 0;
+    for (let i = 0; i < n; i++) {
+      const l = levelOf(f(iscale * XM[i]), nmax);
+      if (l !== LA[i]) {
+        LA[i] = l;
+        changed = true;
+      }
+    }
+    if (!changed) continue;
     let sumL = 0, sumL2 = 0, sumXL = 0;
     for (let i = 0; i < n; i++) {
-      const l = Math.max(0, Math.min(nmax, nearestInt(f(iscale * f(x[xo + i] - min)))));
-      Laux[i] = l;
-      const wl = f(w[i] * l);
+      const l = LA[i];
+      const wl = f(W[i] * l);
       sumL = f(sumL + wl);
       sumL2 = f(sumL2 + f(wl * l));
-      sumXL = f(sumXL + f(wl * x[xo + i]));
+      sumXL = f(sumXL + f(wl * X[i]));
     }
     const D = f(f(sumW * sumL2) - f(sumL * sumL));
     if (D > 0) {
@@ -149,15 +186,21 @@ function makeQkx2Quants(n: number, nmax: number, x: Float32Array, xo: number, w:
         thisScale = f(sumXL / sumL2);
       }
       let curError = 0;
-      for (let i = 0; i < n; i++) {
-        const diff = f(f(f(thisScale * Laux[i]) + thisMin) - x[xo + i]);
-        curError = f(curError + f(w[i] * f(diff * diff)));
+      for (let i = 0; i < n && curError < bestError; i++) {
+        const diff = f(f(f(thisScale * LA[i]) + thisMin) - X[i]);
+        curError = f(curError + f(W[i] * f(diff * diff)));
       }
       if (curError < bestError) {
-        for (let i = 0; i < n; i++) L[Lo + i] = Laux[i];
+        for (let i = 0; i < n; i++) L[Lo + i] = LA[i];
         bestError = curError;
         scale = thisScale;
+        // The C code's later trials divide by the new max − min and measure from the new min.
+        const moved = thisMin !== min;
         min = thisMin;
+        if (moved) {
+          range = f(max - min);
+          for (let i = 0; i < n; i++) XM[i] = f(X[i] - min);
+        }
       }
     }
   }
@@ -165,81 +208,142 @@ function makeQkx2Quants(n: number, nmax: number, x: Float32Array, xo: number, w:
   return scale;
 }
 
+/**
+ * The part quantize_row_q4_K_ref and quantize_row_q5_K_ref share for one super-block at x[xo..]:
+ * a (scale, min) per 32 values by makeQkx2Quants, those as 6-bit codes in the 12 bytes at
+ * out[o + 4..] under f16 d and dmin at out[o..], and each value's level 0..nmax in L.
+ */
+function affineSuperBlock(x: Float32Array, xo: number, out: Uint8Array, o: number, nmax: number, rmin: number, nstep: number): void {
+  let maxScale = 0;
+  let maxMin = 0;
+  for (let j = 0; j < QK_K / 32; j++) {
+    let sumX2 = 0;
+    for (let l = 0; l < 32; l++) {
+      const v = x[xo + 32 * j + l];
+      xs[l] = v;
+      sumX2 = f(sumX2 + f(v * v));
+    }
+    const avX = f(Math.sqrt(f(sumX2 / 32)));
+    for (let l = 0; l < 32; l++) weights[l] = f(avX + Math.abs(xs[l]));
+    const scale = makeQkx2Quants(nmax, 32 * j, rmin, f(0.1), nstep);
+    scales[j] = scale;
+    mins[j] = minOut[0];
+    if (scale > maxScale) maxScale = scale;
+    if (mins[j] > maxMin) maxMin = mins[j];
+  }
+  const invScale = maxScale > 0 ? f(63 / maxScale) : 0;
+  const invMin = maxMin > 0 ? f(63 / maxMin) : 0;
+  const s = o + 4;
+  out.fill(0, s, s + 12);
+  for (let j = 0; j < QK_K / 32; j++) {
+    const ls = Math.min(63, nearestInt(f(invScale * scales[j])) & 0xff);
+    const lm = Math.min(63, nearestInt(f(invMin * mins[j])) & 0xff);
+    if (j < 4) {
+      out[s + j] = ls;
+      out[s + j + 4] = lm;
+    } else {
+      out[s + j + 4] = (ls & 0xf) | ((lm & 0xf) << 4);
+      out[s + j - 4] |= (ls >> 4) << 6;
+      out[s + j] |= (lm >> 4) << 6;
+    }
+  }
+  const dBits = f32ToF16(f(maxScale / 63));
+  const dminBits = f32ToF16(f(maxMin / 63));
+  out[o] = dBits & 0xff;
+  out[o + 1] = dBits >> 8;
+  out[o + 2] = dminBits & 0xff;
+  out[o + 3] = dminBits >> 8;
+  const dHalf = half(out, o);
+  const dminHalf = half(out, o + 2);
+  for (let j = 0; j < QK_K / 32; j++) {
+    const d = f(dHalf * scaleOf(out, s, j));
+    // As the C code: a sub-block whose scale code is 0 keeps makeQkx2Quants' levels.
+    if (d === 0) continue;
+    const dm = f(dminHalf * minOf(out, s, j));
+    for (let ii = 0; ii < 32; ii++) L[32 * j + ii] = levelOf(f(f(x[xo + 32 * j + ii] + dm) / d), nmax);
+  }
+}
+
 /** quantize_row_q4_K_ref: `blocks` super-blocks of x[xo..] into out[o..]. */
 export function quantizeQ4K(x: Float32Array, xo: number, blocks: number, out: Uint8Array, o: number): void {
   for (let i = 0; i < blocks; i++, xo += QK_K, o += Q4_K_BYTES) {
-    let maxScale = 0;
-    let maxMin = 0;
-    for (let j = 0; j < QK_K / 32; j++) {
-      let sumX2 = 0;
-      for (let l = 0; l < 32; l++) sumX2 = f(sumX2 + f(x[xo + 32 * j + l] * x[xo + 32 * j + l]));
-      const avX = f(Math.sqrt(f(sumX2 / 32)));
-      for (let l = 0; l < 32; l++) weights[l] = f(avX + Math.abs(x[xo + 32 * j + l]));
-      scales[j] = makeQkx2Quants(32, 15, x, xo + 32 * j, weights, 32 * j, -1, f(0.1), 20);
-      mins[j] = minOut[0];
-      if (scales[j] > maxScale) maxScale = scales[j];
-      if (mins[j] > maxMin) maxMin = mins[j];
-    }
-    const invScale = maxScale > 0 ? f(63 / maxScale) : 0;
-    const invMin = maxMin > 0 ? f(63 / maxMin) : 0;
-    const s = o + 4;
-    out.fill(0, s, s + 12);
-    for (let j = 0; j < QK_K / 32; j++) {
-      const ls = Math.min(63, nearestInt(f(invScale * scales[j])) & 0xff);
-      const lm = Math.min(63, nearestInt(f(invMin * mins[j])) & 0xff);
-      if (j < 4) {
-        out[s + j] = ls;
-        out[s + j + 4] = lm;
-      } else {
-        out[s + j + 4] = (ls & 0xf) | ((lm & 0xf) << 4);
-        out[s + j - 4] |= (ls >> 4) << 6;
-        out[s + j] |= (lm >> 4) << 6;
-      }
-    }
-    const dBits = f32ToF16(f(maxScale / 63));
-    const dminBits = f32ToF16(f(maxMin / 63));
-    out[o] = dBits & 0xff;
-    out[o + 1] = dBits >> 8;
-    out[o + 2] = dminBits & 0xff;
-    out[o + 3] = dminBits >> 8;
-    const dHalf = half(out, o);
-    const dminHalf = half(out, o + 2);
-    for (let j = 0; j < QK_K / 32; j++) {
-      const d = f(dHalf * scaleOf(out, s, j));
-      if (d === 0) continue;
-      const dm = f(dminHalf * minOf(out, s, j));
-      for (let ii = 0; ii < 32; ii++) L[32 * j + ii] = Math.max(0, Math.min(15, nearestInt(f(f(x[xo + 32 * j + ii] + dm) / d))));
-    }
+    affineSuperBlock(x, xo, out, o, 15, -1, 20);
     let q = o + 16;
     for (let j = 0; j < QK_K; j += 64, q += 32) for (let l = 0; l < 32; l++) out[q + l] = L[j + l] | (L[j + l + 32] << 4);
   }
 }
 
-const L6 = new Int8Array(QK_K);
+/** quantize_row_q5_K_ref: as Q4_K with levels 0..31, the fifth bits of each value apart. */
+export function quantizeQ5K(x: Float32Array, xo: number, blocks: number, out: Uint8Array, o: number): void {
+  for (let i = 0; i < blocks; i++, xo += QK_K, o += Q5_K_BYTES) {
+    affineSuperBlock(x, xo, out, o, 31, f(-0.5), 15);
+    const qh = o + 16;
+    out.fill(0, qh, qh + 32);
+    let ql = o + 48;
+    for (let n = 0, m1 = 1, m2 = 2; n < QK_K; n += 64, ql += 32, m1 <<= 2, m2 <<= 2) {
+      for (let j = 0; j < 32; j++) {
+        let l1 = L[n + j];
+        if (l1 > 15) {
+          l1 -= 16;
+          out[qh + j] |= m1;
+        }
+        let l2 = L[n + j + 32];
+        if (l2 > 15) {
+          l2 -= 16;
+          out[qh + j] |= m2;
+        }
+        out[ql + j] = l1 | (l2 << 4);
+      }
+    }
+  }
+}
 
-/** make_qx_quants with rmse_type 1 and no weights: a symmetric fit of 16 values to -nmax..nmax-1. */
+const L6 = new Int8Array(QK_K);
+/** makeQxQuants' 16 values, their weights x² and x²·x (the same every trial, so computed once), and a trial's levels. */
+const x6 = new Float32Array(16);
+const w6 = new Float32Array(16);
+const wx6 = new Float32Array(16);
+const l6 = new Int32Array(16);
+
+/** nearestInt clamped to -nmax..nmax-1, as an int. */
+function signedLevelOf(v: number, nmax: number): number {
+  const l = nearestInt(v);
+  return (l < -nmax ? -nmax : l > nmax - 1 ? nmax - 1 : l) | 0;
+}
+
+/**
+ * make_qx_quants with rmse_type 1 and no weights: a symmetric fit of 16 values to -nmax..nmax-1.
+ * A trial whose levels are the previous trial's (or the first fit's) has the same sums, so it
+ * leaves the fit as it is whether it wins or not: it is skipped.
+ */
 function makeQxQuants(n: number, nmax: number, x: Float32Array, xo: number, Lo: number): number {
+  const X = x6, W = w6, WX = wx6, LV = l6;
   let max = 0;
   let amax = 0;
   for (let i = 0; i < n; i++) {
-    const ax = Math.abs(x[xo + i]);
+    const v = x[xo + i];
+    X[i] = v;
+    const ax = Math.abs(v);
     if (ax > amax) {
       amax = ax;
-      max = x[xo + i];
+      max = v;
     }
   }
   if (amax < GROUP_MAX_EPS) {
-    for (let i = 0; i < n; i++) L6[Lo + i] = 0;
+    L6.fill(0, Lo, Lo + n);
     return 0;
   }
   let iscale = f(-nmax / max);
   let sumlx = 0;
   let suml2 = 0;
   for (let i = 0; i < n; i++) {
-    const l = Math.max(-nmax, Math.min(nmax - 1, nearestInt(f(iscale * x[xo + i]))));
+    const l = signedLevelOf(f(iscale * X[i]), nmax);
+    LV[i] = l;
     L6[Lo + i] = l + nmax;
-    const w = f(x[xo + i] * x[xo + i]);
-    sumlx = f(sumlx + f(f(w * x[xo + i]) * l));
+    const w = f(X[i] * X[i]);
+    W[i] = w;
+    WX[i] = f(w * X[i]);
+    sumlx = f(sumlx + f(WX[i] * l));
     suml2 = f(suml2 + f(f(w * l) * l));
   }
   let scale = suml2 !== 0 ? f(sumlx / suml2) : 0;
@@ -247,16 +351,24 @@ function makeQxQuants(n: number, nmax: number, x: Float32Array, xo: number, Lo: 
   for (let is = -9; is <= 9; is++) {
     if (is === 0) continue;
     iscale = f(-f(nmax + f(f(0.1) * is)) / max);
+    let changed = false;
+    for (let i = 0; i < n; i++) {
+      const l = signedLevelOf(f(iscale * X[i]), nmax);
+      if (l !== LV[i]) {
+        LV[i] = l;
+        changed = true;
+      }
+    }
+    if (!changed) continue;
     sumlx = 0;
     suml2 = 0;
     for (let i = 0; i < n; i++) {
-      const l = Math.max(-nmax, Math.min(nmax - 1, nearestInt(f(iscale * x[xo + i]))));
-      const w = f(x[xo + i] * x[xo + i]);
-      sumlx = f(sumlx + f(f(w * x[xo + i]) * l));
-      suml2 = f(suml2 + f(f(w * l) * l));
+      const l = LV[i];
+      sumlx = f(sumlx + f(WX[i] * l));
+      suml2 = f(suml2 + f(f(W[i] * l) * l));
     }
     if (suml2 > 0 && f(sumlx * sumlx) > f(best * suml2)) {
-      for (let i = 0; i < n; i++) L6[Lo + i] = nmax + Math.max(-nmax, Math.min(nmax - 1, nearestInt(f(iscale * x[xo + i]))));
+      for (let i = 0; i < n; i++) L6[Lo + i] = nmax + LV[i];
       scale = f(sumlx / suml2);
       best = f(scale * sumlx);
     }

@@ -1,6 +1,6 @@
 import { f16Table, f32ToF16 } from "../numeric/half.js";
 import { GGMLType, type ReadableGGMLType, type WritableGGMLType } from "./gguf.js";
-import { QK_K, Q4_K_BYTES, Q6_K_BYTES, dequantizeQ4K, dequantizeQ5K, dequantizeQ6K, quantizeQ4K, quantizeQ6K } from "./gguf-kquants.js";
+import { QK_K, Q4_K_BYTES, Q5_K_BYTES, Q6_K_BYTES, dequantizeQ4K, dequantizeQ5K, dequantizeQ6K, quantizeQ4K, quantizeQ5K, quantizeQ6K } from "./gguf-kquants.js";
 
 /**
  * ggml's tensor types, encoded and decoded as its reference C code defines them (ggml-quants.c
@@ -11,7 +11,7 @@ import { QK_K, Q4_K_BYTES, Q6_K_BYTES, dequantizeQ4K, dequantizeQ5K, dequantizeQ
  *                                                    w = (q − 8)·d,  d = (the w of largest magnitude) / −8
  *   Q5_0: f16 d, 4 bytes of fifth bits, 16 bytes of nibbles;  w = (q − 16)·d, d = that w / −16
  *   Q4_1: f16 d, f16 m, nibbles;                     w = q·d + m
- *   Q5_1: f16 d, f16 m, fifth bits, nibbles;         w = q·d + m
+ *   Q5_1: f16 d, f16 m, fifth bits, nibbles;         w = q·d + m,    d = (max − min) / 31, m = min
  * Q8_0, Q4_0 and Q5_0 are exactly a small signed integer times a scale per 32 values, which is
  * the engine's q8 storage (and, for Q4_0, a 4-bit one's): INT_BLOCK_BITS says how many bits.
  * Typed-array views assume a little-endian host, like GGUF.
@@ -45,7 +45,9 @@ export function encodedSize(type: WritableGGMLType, count: number): number {
     case GGMLType.Q8_0: return (count / QK) * Q8_0_BYTES;
     case GGMLType.Q4_0: return (count / QK) * Q4_0_BYTES;
     case GGMLType.Q5_0: return (count / QK) * Q5_0_BYTES;
+    case GGMLType.Q5_1: return (count / QK) * Q5_1_BYTES;
     case GGMLType.Q4_K: return (count / QK_K) * Q4_K_BYTES;
+    case GGMLType.Q5_K: return (count / QK_K) * Q5_K_BYTES;
     case GGMLType.Q6_K: return (count / QK_K) * Q6_K_BYTES;
   }
 }
@@ -68,8 +70,14 @@ export function encode(type: WritableGGMLType, src: Float32Array, count: number,
     case GGMLType.Q5_0:
       for (let b = 0; b < count / QK; b++) encodeQ5Block(src, b * QK, out, b * Q5_0_BYTES);
       return;
+    case GGMLType.Q5_1:
+      for (let b = 0; b < count / QK; b++) encodeQ51Block(src, b * QK, out, b * Q5_1_BYTES);
+      return;
     case GGMLType.Q4_K:
       quantizeQ4K(src, 0, count / QK_K, out, 0);
+      return;
+    case GGMLType.Q5_K:
+      quantizeQ5K(src, 0, count / QK_K, out, 0);
       return;
     case GGMLType.Q6_K:
       quantizeQ6K(src, 0, count / QK_K, out, 0);
@@ -129,6 +137,30 @@ function encodeQ5Block(src: Float32Array, at: number, out: Buffer, o: number): v
     qh |= ((lo >> 4) << j) | ((hi >> 4) << (j + QK / 2));
   }
   out.writeUInt32LE(qh >>> 0, o + 2);
+}
+
+/** quantize_row_q5_1_ref: w ≈ q·d + min with d = (max − min) / 31. */
+function encodeQ51Block(src: Float32Array, at: number, out: Buffer, o: number): void {
+  let min = Infinity;
+  let max = -Infinity;
+  for (let j = 0; j < QK; j++) {
+    const v = src[at + j];
+    if (v < min) min = v;
+    if (v > max) max = v;
+  }
+  const d = Math.fround(Math.fround(max - min) / 31);
+  const id = d !== 0 ? Math.fround(1 / d) : 0;
+  out.writeUInt16LE(f32ToF16(d), o);
+  out.writeUInt16LE(f32ToF16(min), o + 2);
+  let qh = 0;
+  for (let j = 0; j < QK / 2; j++) {
+    // (uint8_t)(x + 0.5f) truncates; x >= 0 here and at most 31.
+    const lo = Math.trunc(Math.fround(Math.fround(Math.fround(src[at + j] - min) * id) + 0.5));
+    const hi = Math.trunc(Math.fround(Math.fround(Math.fround(src[at + j + QK / 2] - min) * id) + 0.5));
+    out[o + 8 + j] = (lo & 0x0f) | ((hi & 0x0f) << 4);
+    qh |= ((lo >> 4) << j) | ((hi >> 4) << (j + QK / 2));
+  }
+  out.writeUInt32LE(qh >>> 0, o + 4);
 }
 
 /** Decodes `count` values of `type` from bytes into out[outOffset, outOffset + count) as f32, bit for bit as ggml does. */

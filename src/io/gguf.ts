@@ -44,7 +44,16 @@ export type GGUFEntry =
 export const GGMLType = { F32: 0, F16: 1, Q4_0: 2, Q4_1: 3, Q5_0: 6, Q5_1: 7, Q8_0: 8, Q4_K: 12, Q5_K: 13, Q6_K: 14, BF16: 30 } as const;
 export type ReadableGGMLType = (typeof GGMLType)[keyof typeof GGMLType];
 /** The types `convert` writes: the --dtype choices and the types rows not whole K-blocks fall back to. */
-export type WritableGGMLType = typeof GGMLType.F32 | typeof GGMLType.F16 | typeof GGMLType.Q8_0 | typeof GGMLType.Q4_0 | typeof GGMLType.Q5_0 | typeof GGMLType.Q4_K | typeof GGMLType.Q6_K;
+export type WritableGGMLType =
+  | typeof GGMLType.F32
+  | typeof GGMLType.F16
+  | typeof GGMLType.Q8_0
+  | typeof GGMLType.Q4_0
+  | typeof GGMLType.Q5_0
+  | typeof GGMLType.Q5_1
+  | typeof GGMLType.Q4_K
+  | typeof GGMLType.Q5_K
+  | typeof GGMLType.Q6_K;
 
 /** Elements per block and bytes per block of every ggml type, so any file's layout can be checked. */
 const GGML_TYPES: Record<number, { name: string; blockSize: number; typeSize: number }> = {
@@ -110,7 +119,7 @@ export function ggmlByteSize(type: number, elements: number): number {
 }
 
 /** llama.cpp's general.file_type (llama_ftype) for a file whose matrices are mostly of one type. */
-export const LLAMA_FILE_TYPE: Record<WritableGGMLType, number> = { 0: 0, 1: 1, 2: 2, 6: 8, 8: 7, 12: 14, 14: 18 };
+export const LLAMA_FILE_TYPE: Record<WritableGGMLType, number> = { 0: 0, 1: 1, 2: 2, 6: 8, 7: 9, 8: 7, 12: 14, 13: 16, 14: 18 };
 
 export function alignUp(n: number, alignment: number): number {
   return Math.ceil(n / alignment) * alignment;

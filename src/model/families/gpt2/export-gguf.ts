@@ -1,9 +1,10 @@
-import { GGMLType, LLAMA_FILE_TYPE, type GGUFEntry, type WritableGGMLType } from "../../../io/gguf.js";
+import { GGMLType, type GGUFEntry, type WritableGGMLType } from "../../../io/gguf.js";
+import type { TensorRole } from "../../../io/gguf-mix.js";
 import { encode, encodedSize } from "../../../io/gguf-quant.js";
 import { tokenizerMetadata, type TokenizerTables } from "../../../tokenizer/gguf.js";
 import { writeGGUF, type GGUFTensorPlan } from "../../../io/gguf-write.js";
 import type { Matrix } from "../../../kernels/backend.js";
-import { CHUNK_BYTES, GGML_QUANT_VERSION, OUT_TYPE, matrixOutType, type GGUFOutType } from "../../layers/gguf-out.js";
+import { CHUNK_BYTES, GGML_QUANT_VERSION, outTypes, type GGUFOutType } from "../../layers/gguf-out.js";
 import { readMatrixRow } from "../../matrix.js";
 import type { GPT2Config } from "./config.js";
 import type { GPT2Weights } from "./weights.js";
@@ -19,16 +20,17 @@ export interface GGUFExportSource {
 /**
  * Writes a GPT-2 model as llama.cpp's convert_hf_to_gguf.py does: its metadata keys and tensor
  * names, matrices as (out, in) rows, 1-D tensors, norms, biases and position_embd in F32 (what
- * llama.cpp keeps in F32 too), the other matrices in `outType`, falling back as llama.cpp's
- * quantizer does when a row is not whole blocks (matrixOutType).
+ * llama.cpp keeps in F32 too), the other matrices in the types `outType` gives them (outTypes:
+ * one type, or a llama-quantize mix such as Q4_K_M, falling back as llama.cpp's quantizer does
+ * when a row is not whole blocks).
  */
 export function writeGPT2GGUF(file: string, src: GGUFExportSource, outType: GGUFOutType): { tensors: number } {
   const { config: c, weights: w } = src;
-  const target = OUT_TYPE[outType];
+  const types = outTypes(outType, { arch: "gpt2", nLayer: c.nLayer, nHead: c.nHead, nKVHead: c.nHead, tiedOutput: w.lmHead === w.wte });
   const metadata: [string, GGUFEntry][] = [
     ["general.architecture", { type: "string", value: "gpt2" }],
     ["general.name", { type: "string", value: src.name }],
-    ["general.file_type", { type: "u32", value: LLAMA_FILE_TYPE[target] }],
+    ["general.file_type", { type: "u32", value: types.fileType }],
     ["general.quantization_version", { type: "u32", value: GGML_QUANT_VERSION }],
     ["gpt2.context_length", { type: "u32", value: c.nPositions }],
     ["gpt2.embedding_length", { type: "u32", value: c.nEmbd }],
@@ -43,33 +45,35 @@ export function writeGPT2GGUF(file: string, src: GGUFExportSource, outType: GGUF
   const vector = (name: string, v: Float32Array): void => {
     tensors.push({ name, dims: [v.length], type: GGMLType.F32, write: (emit) => emit(new Uint8Array(v.buffer, v.byteOffset, v.length * 4)) });
   };
-  const matrix = (name: string, m: Matrix, type: WritableGGMLType = target): void => {
-    const t = matrixOutType(type, m.cols);
+  /** Block `layer`'s (null: the model's) `role` matrix. */
+  const matrix = (role: TensorRole, layer: number | null, m: Matrix): void => {
+    const t = types.matrixType({ role, layer: layer ?? 0, cols: m.cols });
+    const name = layer === null ? `${role}.weight` : `blk.${layer}.${role}.weight`;
     tensors.push({ name, dims: [m.cols, m.rows], type: t, write: (emit) => writeRows(m, t, emit) });
   };
 
-  matrix("token_embd.weight", w.wte);
+  matrix("token_embd", null, w.wte);
   const wpe: Matrix = { kind: "f32", rows: c.nPositions, cols: c.nEmbd, data: w.wpe };
-  matrix("position_embd.weight", wpe, GGMLType.F32);
+  matrix("position_embd", null, wpe);
   w.blocks.forEach((b, l) => {
     const p = `blk.${l}`;
     vector(`${p}.attn_norm.weight`, b.ln1.weight);
     vector(`${p}.attn_norm.bias`, b.ln1.bias);
-    matrix(`${p}.attn_qkv.weight`, b.attnQKV);
+    matrix("attn_qkv", l, b.attnQKV);
     vector(`${p}.attn_qkv.bias`, b.attnQKVBias);
-    matrix(`${p}.attn_output.weight`, b.attnProj);
+    matrix("attn_output", l, b.attnProj);
     vector(`${p}.attn_output.bias`, b.attnProjBias);
     vector(`${p}.ffn_norm.weight`, b.ln2.weight);
     vector(`${p}.ffn_norm.bias`, b.ln2.bias);
-    matrix(`${p}.ffn_up.weight`, b.mlpFc);
+    matrix("ffn_up", l, b.mlpFc);
     vector(`${p}.ffn_up.bias`, b.mlpFcBias);
-    matrix(`${p}.ffn_down.weight`, b.mlpProj);
+    matrix("ffn_down", l, b.mlpProj);
     vector(`${p}.ffn_down.bias`, b.mlpProjBias);
   });
   vector("output_norm.weight", w.lnF.weight);
   vector("output_norm.bias", w.lnF.bias);
   // A tied head is not written: llama.cpp falls back to token_embd when output is absent.
-  if (w.lmHead !== w.wte) matrix("output.weight", w.lmHead);
+  if (w.lmHead !== w.wte) matrix("output", null, w.lmHead);
 
   writeGGUF(file, metadata, tensors);
   return { tensors: tensors.length };

@@ -1,11 +1,12 @@
 import { UserError } from "../../../errors.js";
-import { GGMLType, LLAMA_FILE_TYPE, type GGUFEntry, type WritableGGMLType } from "../../../io/gguf.js";
+import { GGMLType, type GGUFEntry, type WritableGGMLType } from "../../../io/gguf.js";
+import type { TensorRole } from "../../../io/gguf-mix.js";
 import { encode, encodedSize } from "../../../io/gguf-quant.js";
 import { idsOnlyTokenizerMetadata, tokenizerMetadata, type TokenizerTables } from "../../../tokenizer/gguf.js";
 import { writeGGUF, type GGUFTensorPlan } from "../../../io/gguf-write.js";
 import type { Matrix } from "../../../kernels/backend.js";
 import { inverseFrequencies, type RopeConfig } from "../../layers/rope.js";
-import { CHUNK_BYTES, GGML_QUANT_VERSION, OUT_TYPE, matrixOutType, type GGUFOutType } from "../../layers/gguf-out.js";
+import { CHUNK_BYTES, GGML_QUANT_VERSION, outTypes, type GGUFOutType } from "../../layers/gguf-out.js";
 import { readMatrixRow } from "../../matrix.js";
 import type { LlamaConfig } from "./config.js";
 import { deinterleavedRow } from "./load-gguf.js";
@@ -24,8 +25,8 @@ export interface LlamaGGUFExportSource {
 
 /**
  * Writes a Llama-style model as convert_hf_to_gguf.py does: {arch}.* metadata, its tensor
- * names, 1-D tensors in F32 and matrices in `outType` (every matrix in that one type, as
- * llama-quantize --pure does, but for rows too short for its blocks: see matrixOutType). For `llama` the rows of q and k are permuted within each head into ggml's
+ * names, 1-D tensors in F32 and matrices in the types `outType` gives them (outTypes: one type,
+ * or a llama-quantize mix such as Q4_K_M). For `llama` the rows of q and k are permuted within each head into ggml's
  * interleaved RoPE order (see load-gguf.ts); Llama 3 scaling becomes a rope_freqs tensor.
  *
  * A checkpoint without a tokenizer gets placeholder tokens (idsOnlyTokenizerMetadata), which
@@ -33,13 +34,13 @@ export interface LlamaGGUFExportSource {
  */
 export function writeLlamaGGUF(file: string, src: LlamaGGUFExportSource, outType: GGUFOutType): { tensors: number } {
   const { config: c, weights: w, arch } = src;
-  const target = OUT_TYPE[outType];
   const { nHead: nh, nKVHead: nkv, headDim: hs } = c.heads;
+  const types = outTypes(outType, { arch, nLayer: c.nLayer, nHead: nh, nKVHead: nkv, tiedOutput: w.lmHead === w.embed });
   const key = (k: string) => `${arch}.${k}`;
   const metadata: [string, GGUFEntry][] = [
     ["general.architecture", { type: "string", value: arch }],
     ["general.name", { type: "string", value: src.name }],
-    ["general.file_type", { type: "u32", value: LLAMA_FILE_TYPE[target] }],
+    ["general.file_type", { type: "u32", value: types.fileType }],
     ["general.quantization_version", { type: "u32", value: GGML_QUANT_VERSION }],
     [key("vocab_size"), { type: "u32", value: c.vocabSize }],
     [key("context_length"), { type: "u32", value: c.contextLength }],
@@ -68,45 +69,46 @@ export function writeLlamaGGUF(file: string, src: LlamaGGUFExportSource, outType
     for (let i = 0; i < v.length; i++) out[i] = v[rowOf(i)];
     tensors.push({ name, dims: [v.length], type: GGMLType.F32, write: (emit) => emit(new Uint8Array(out.buffer)) });
   };
-  /** Rows [first, first + rows) of m, file row i taken from m's row first + rowOf(i). */
-  const matrix = (name: string, m: Matrix, first = 0, rows = m.rows, rowOf: (i: number) => number = (i) => i): void => {
-    const t = matrixOutType(target, m.cols);
+  /** Block `layer`'s (null: the model's) `role` matrix: rows [first, first + rows) of m, file row i taken from m's row first + rowOf(i). */
+  const matrix = (role: TensorRole, layer: number | null, m: Matrix, first = 0, rows = m.rows, rowOf: (i: number) => number = (i) => i): void => {
+    const t = types.matrixType({ role, layer: layer ?? 0, cols: m.cols });
+    const name = layer === null ? `${role}.weight` : `blk.${layer}.${role}.weight`;
     tensors.push({ name, dims: [m.cols, rows], type: t, write: (emit) => writeRows(m, rows, (i) => first + rowOf(i), t, emit) });
   };
   const qkOrder = interleave ? (i: number) => deinterleavedRow(i, hs) : undefined;
 
-  matrix("token_embd.weight", w.embed);
+  matrix("token_embd", null, w.embed);
   if (freqFactors !== null) vector("rope_freqs.weight", Float32Array.from(freqFactors));
   w.blocks.forEach((b, l) => {
     const p = `blk.${l}`;
-    const parts: [string, number, number, ((i: number) => number) | undefined][] = [
+    const parts: [TensorRole, number, number, ((i: number) => number) | undefined][] = [
       ["attn_q", 0, nh * hs, qkOrder],
       ["attn_k", nh * hs, nkv * hs, qkOrder],
       ["attn_v", (nh + nkv) * hs, nkv * hs, undefined],
     ];
     vector(`${p}.attn_norm.weight`, b.attnNorm);
     for (const [name, first, rows, order] of parts) {
-      matrix(`${p}.${name}.weight`, b.qkv, first, rows, order);
+      matrix(name, l, b.qkv, first, rows, order);
       const bias = b.qkvBias;
       if (bias !== null) vector(`${p}.${name}.bias`, bias.subarray(first, first + rows), order);
     }
     if (b.qNorm !== null) vector(`${p}.attn_q_norm.weight`, b.qNorm);
     if (b.kNorm !== null) vector(`${p}.attn_k_norm.weight`, b.kNorm);
-    matrix(`${p}.attn_output.weight`, b.o);
+    matrix("attn_output", l, b.o);
     if (b.oBias !== null) vector(`${p}.attn_output.bias`, b.oBias);
     vector(`${p}.ffn_norm.weight`, b.mlpNorm);
-    matrix(`${p}.ffn_gate.weight`, b.gateUp, 0, c.intermediate);
-    matrix(`${p}.ffn_up.weight`, b.gateUp, c.intermediate, c.intermediate);
+    matrix("ffn_gate", l, b.gateUp, 0, c.intermediate);
+    matrix("ffn_up", l, b.gateUp, c.intermediate, c.intermediate);
     if (b.gateUpBias !== null) {
       vector(`${p}.ffn_gate.bias`, b.gateUpBias.subarray(0, c.intermediate));
       vector(`${p}.ffn_up.bias`, b.gateUpBias.subarray(c.intermediate));
     }
-    matrix(`${p}.ffn_down.weight`, b.down);
+    matrix("ffn_down", l, b.down);
     if (b.downBias !== null) vector(`${p}.ffn_down.bias`, b.downBias);
   });
   vector("output_norm.weight", w.norm);
   // A tied head is not written: llama.cpp falls back to token_embd when output is absent.
-  if (w.lmHead !== w.embed) matrix("output.weight", w.lmHead);
+  if (w.lmHead !== w.embed) matrix("output", null, w.lmHead);
 
   writeGGUF(file, metadata, tensors);
   return { tensors: tensors.length };
