@@ -72,7 +72,7 @@ export class LLMEngine {
   readonly blocks: BlockManager;
   readonly scheduler: Scheduler;
   readonly maxQueue: number;
-  private readonly runner: ModelRunner;
+  readonly runner: ModelRunner;
   private readonly handles = new Map<number, SequenceHandle>();
   private nextId = 0;
   private loopPending = false;
@@ -231,23 +231,32 @@ export class LLMEngine {
 
   /** One iteration: schedule, run the model once, then sample and retire. */
   step(): void {
-    const { scheduler, runner } = this;
-    scheduler.schedule(runner.batch);
-    if (runner.batch.numTokens === 0) {
-      if (scheduler.hasWork()) throw new Error("scheduler made no progress");
-      return;
-    }
-    runner.run();
+    if (!this.schedule()) return;
+    this.runner.run();
+    this.postprocess();
+  }
+
+  /** Fills the runner's batch with this step's chunks; false if there is nothing to run. */
+  schedule(): boolean {
+    this.scheduler.schedule(this.runner.batch);
+    if (this.runner.batch.numTokens > 0) return true;
+    if (this.scheduler.hasWork()) throw new Error("scheduler made no progress");
+    return false;
+  }
+
+  /** After run(): records what was computed, samples, streams and retires. */
+  postprocess(): void {
+    const { scheduler } = this;
     this.steps++;
     for (let i = 0; i < scheduler.numChunks; i++) {
       const chunk = scheduler.chunks[i];
       scheduler.completed(chunk);
       const handle = this.handles.get(chunk.seq.id);
-      if (handle !== undefined) this.postprocess(handle, chunk);
+      if (handle !== undefined) this.postprocessChunk(handle, chunk);
     }
   }
 
-  private postprocess(h: SequenceHandle, chunk: ScheduledChunk): void {
+  private postprocessChunk(h: SequenceHandle, chunk: ScheduledChunk): void {
     const s = chunk.seq;
     if (s.wantPromptLogits) this.recordPromptLogprobs(h, chunk);
     if (chunk.start + chunk.length < s.numTokens) return; // a prefill chunk before the last

@@ -1,3 +1,5 @@
+import { expNonPositive } from "./exp.js";
+
 /** A token and its log-probability under the model's raw logits (before penalties and temperature). */
 export interface LogprobCandidate {
   readonly id: number;
@@ -14,7 +16,7 @@ export function tokenLogprobs(logits: Float32Array, id: number, topN: number): T
   let max = -Infinity;
   for (let i = 0; i < logits.length; i++) if (logits[i] > max) max = logits[i];
   let sum = 0;
-  for (let i = 0; i < logits.length; i++) sum += Math.exp(logits[i] - max);
+  for (let i = 0; i < logits.length; i++) sum += expNonPositive(logits[i] - max);
   const logZ = max + Math.log(sum);
   const top = topIndices(logits, topN).map((i) => ({ id: i, logprob: logits[i] - logZ }));
   return { id, logprob: logits[id] - logZ, top };
