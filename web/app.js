@@ -178,10 +178,12 @@ function dropOldest(count) {
 
 async function reset() {
   if (llm === null) return;
-  await llm.resetChat();
+  // The engine handles requests in order, so a message sent next goes to the new conversation.
+  const done = llm.resetChat();
   clearChat();
   ui.error.hidden = true;
   ui.message.focus();
+  await done.catch((e) => showError(errorText(e)));
 }
 
 ui.generate.addEventListener("click", generate);
