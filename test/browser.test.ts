@@ -334,6 +334,15 @@ describe("nanogpt-infer web: the server", () => {
         assert.equal((await fetch(new URL(escape, server.url))).status, 404, escape);
       }
       assert.deepEqual(await (await fetch(new URL("default-model.json", server.url))).json(), { source: "/model/", name: "shakespeare-byte-gpt2" });
+      // The bare name of a dependency, which a browser cannot resolve, is sent as its entry's URL.
+      const template = await (await fetch(new URL("lib/chat/template.js", server.url))).text();
+      const entry = /from "(\/vendor\/@huggingface\/jinja\/[^"]+)"/.exec(template)?.[1];
+      assert.ok(entry !== undefined && !template.includes('"@huggingface/jinja"'), template.slice(0, 300));
+      const jinja = await fetch(new URL(entry, server.url));
+      assert.equal(jinja.status, 200);
+      assert.equal(jinja.headers.get("content-type"), "text/javascript; charset=utf-8");
+      assert.match(await jinja.text(), /export \{/);
+      assert.equal((await fetch(new URL("vendor/@huggingface/jinja/../../../package.json", server.url))).status, 404);
     } finally {
       await server.close();
     }
