@@ -203,6 +203,7 @@ for (const tab of ui.modes.querySelectorAll("button")) tab.addEventListener("cli
 
 function pick(source) {
   ui.model.value = source;
+  ui.picker.value = [...ui.picker.options].some((o) => o.value === source) ? source : "other";
   history.replaceState(null, "", `?model=${encodeURIComponent(source)}`);
   void load(source);
 }
