@@ -303,6 +303,25 @@ describe("chat on the demo page, for a model with a chat template", () => {
     await page.close();
   });
 
+  it("where @huggingface/jinja cannot be resolved, the model still loads and completes text, and the page says why chat is off", async () => {
+    const page = await browser.newPage();
+    // The module as tsc wrote it, with the bare name a browser cannot resolve.
+    const raw = fs.readFileSync(path.join(repoRoot, "dist", "src", "chat", "template.js"), "utf8");
+    await page.route("**/lib/chat/template.js", (route) => route.fulfill({ body: raw, contentType: "text/javascript", headers: { "cross-origin-resource-policy": "same-origin" } }));
+    await page.goto(server.url);
+    assert.equal(await settled(page), "ready", await text(page, "#error"));
+    const status = await text(page, "#model-status");
+    assert.match(status, /; no chat: .*@huggingface\/jinja/);
+    assert.equal(await page.locator("#modes").isHidden(), true);
+    await page.fill("#prompt", "Hello");
+    await page.fill("#temperature", "0");
+    await page.fill("#max-tokens", "8");
+    await page.click("#generate");
+    assert.equal(await settled(page), "ready", await text(page, "#error"));
+    assert.match(await text(page, "#stats"), / · 8 tokens · relaxed SIMD$/);
+    await page.close();
+  });
+
   it("a message too long for the context is refused in one line and stays in the box, out of the conversation", async () => {
     const page = await browser.newPage();
     await page.goto(server.url);

@@ -67,7 +67,7 @@ async function load(source) {
     });
     const i = llm.info;
     const from = i.downloadedBytes === 0 ? "from the browser cache" : i.downloadedBytes >= i.bytes ? "downloaded" : `${megabytes(i.downloadedBytes)} downloaded`;
-    const chat = i.chatTemplateError ? `; no chat: ${i.chatTemplateError}` : "";
+    const chat = i.chatError ? `; no chat: ${i.chatError}` : "";
     ui.status.textContent = `${i.source} — ${i.summary}; ${i.dtype} weights (${megabytes(i.bytes)} ${from})${i.notCached ? `; ${i.notCached}` : ""}${chat}`;
     ui.stats.textContent = `threads ${i.threads} · ${simd()}${isolation}`;
     // A reply must leave room for a prompt.

@@ -10,7 +10,7 @@ import { fetchModelFiles, locateModel, type ModelLocation } from "./model-files.
 import { openFolder, openGGUF, type OpenedModel } from "./open.js";
 import type { EngineReply, EngineRequest, LoadRequest, Progress } from "./protocol.js";
 import { Session } from "./session.js";
-import { SessionChat } from "./chat.js";
+import type { SessionChat } from "./chat.js";
 
 let session: Session | null = null;
 let chat: SessionChat | null = null;
@@ -35,13 +35,14 @@ async function load(request: LoadRequest): Promise<void> {
   const { files, downloadedBytes, notCached } = await fetchModelFiles(location, progress, precheck);
   const opened = open(location, files);
   session = await Session.start(opened, request.threads, request.simd);
-  let chatTemplateError: string | null = null;
+  let chatError: string | null = null;
   try {
+    // Imported here, so that a page whose server cannot resolve @huggingface/jinja still completes text.
+    const { SessionChat } = await import("./chat.js");
     chat = new SessionChat(session);
   } catch (e) {
-    // The model still completes text; only chat is off.
-    if (!(e instanceof UserError)) throw e;
-    chatTemplateError = e.message;
+    // The template does not parse, or the chat modules did not load: only chat is off.
+    chatError = (e instanceof Error ? e.message : String(e)).split("\n")[0];
   }
   reply({
     type: "loaded",
@@ -54,7 +55,7 @@ async function load(request: LoadRequest): Promise<void> {
       dtype: session.dtype,
       contextLength: session.contextLength,
       chatTemplate: chat?.hasTemplate ?? false,
-      chatTemplateError,
+      chatError,
       bytes: [...files.values()].reduce((n, s) => n + s.size, 0),
       downloadedBytes,
       notCached,

@@ -61,8 +61,8 @@ export interface ModelInfo {
   readonly contextLength: number;
   /** Whether the model ships a chat template (tokenizer_config.json, chat_template.jinja or GGUF metadata). */
   readonly chatTemplate: boolean;
-  /** Why its chat template cannot be used (it does not parse), or null. */
-  readonly chatTemplateError: string | null;
+  /** Why chat is off although the model may have a template (it does not parse, or the chat modules did not load), or null. */
+  readonly chatError: string | null;
   /** Bytes of model files, and how many were downloaded now (0: all came from the browser's cache). */
   readonly bytes: number;
   readonly downloadedBytes: number;
