@@ -77,6 +77,7 @@ describe("the demo page in headless Chromium", () => {
     // A model without a chat template: completion only, no chat view.
     assert.equal(await page.locator("#modes").isHidden(), true);
     assert.equal(await page.locator("#chat-view").isHidden(), true);
+    await page.evaluate(() => (document.activeElement as HTMLElement | null)?.blur());
     await page.screenshot({ path: path.join(repoRoot, "docs", "img", "browser-demo.png") });
     await page.close();
   });
