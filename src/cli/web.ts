@@ -68,6 +68,49 @@ function pageModel(model: string): { source: string; serve: { dir: string } | { 
   throw new UserError(`${model}: the page reads Hugging Face folders and GGUF files, not llama2.c checkpoints`);
 }
 
+/**
+ * The package's dependencies that the engine's modules import by bare name ("@huggingface/jinja"),
+ * which a browser cannot resolve: each is served at /vendor/NAME/ from the folder Node resolves it
+ * to, and the modules under /lib/ are sent with the name replaced by its entry's URL there, as a
+ * development server does (a bundler resolves them itself).
+ */
+interface Vendored {
+  readonly dir: string;
+  readonly url: string;
+}
+
+function vendoredDependencies(): Map<string, Vendored> {
+  const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, "package.json"), "utf8")) as { dependencies?: Record<string, string> };
+  const out = new Map<string, Vendored>();
+  for (const name of Object.keys(pkg.dependencies ?? {})) {
+    let entry: string;
+    try {
+      entry = fileURLToPath(import.meta.resolve(name));
+    } catch {
+      continue; // not installed: a module importing it fails in the browser, naming it
+    }
+    // The package's folder: the nearest one above the entry whose package.json names it.
+    for (let dir = path.dirname(entry); dir !== path.dirname(dir); dir = path.dirname(dir)) {
+      const manifest = path.join(dir, "package.json");
+      if (fs.existsSync(manifest) && (JSON.parse(fs.readFileSync(manifest, "utf8")) as { name?: string }).name === name) {
+        out.set(name, { dir, url: `/vendor/${name}/${path.relative(dir, entry).split(path.sep).join("/")}` });
+        break;
+      }
+    }
+  }
+  return out;
+}
+
+const IMPORT_SPECIFIER = /(\bfrom\s*|\bimport\s*\(?\s*)(["'])([^"'./][^"']*)\2/g;
+
+/** A module's text with the bare names of `vendored` packages replaced by their URLs. */
+function resolveBareImports(source: string, vendored: ReadonlyMap<string, Vendored>): string {
+  return source.replace(IMPORT_SPECIFIER, (all, keyword: string, quote: string, name: string) => {
+    const v = vendored.get(name);
+    return v === undefined ? all : `${keyword}${quote}${v.url}${quote}`;
+  });
+}
+
 /** `base/rel` when it stays inside `base`, else null. */
 function inside(base: string, rel: string): string | null {
   const file = path.resolve(base, "." + path.posix.normalize("/" + rel));
@@ -81,10 +124,12 @@ export async function startWebServer(options: WebServerOptions = {}): Promise<We
   const webDir = path.join(ROOT, "web");
   const libDir = path.join(ROOT, "dist", "src");
   if (!fs.existsSync(path.join(libDir, "browser", "index.js"))) throw new UserError(`${libDir}/browser/index.js is missing: run \`npm run build\``);
+  const vendored = vendoredDependencies();
 
   const resolve = (pathname: string): string | null => {
     if (pathname === "/") return path.join(webDir, "index.html");
     if (pathname.startsWith("/lib/")) return inside(libDir, pathname.slice("/lib/".length));
+    for (const [name, v] of vendored) if (pathname.startsWith(`/vendor/${name}/`)) return inside(v.dir, pathname.slice(`/vendor/${name}/`.length));
     for (const [prefix, dir] of Object.entries(options.mounts ?? {})) if (pathname.startsWith(prefix)) return inside(path.resolve(dir), pathname.slice(prefix.length));
     if (pathname.startsWith("/model/") && model.serve !== null) {
       const rest = pathname.slice("/model/".length);
@@ -120,6 +165,10 @@ export async function startWebServer(options: WebServerOptions = {}): Promise<We
     const end = Math.min(range?.[2] ? Number(range[2]) : stat.size - 1, stat.size - 1);
     if (range !== null && start <= end) {
       return send(206, fs.createReadStream(file, { start, end }), { "content-type": type, "content-length": end - start + 1, "content-range": `bytes ${start}-${end}/${stat.size}` });
+    }
+    if (pathname.startsWith("/lib/") && file.endsWith(".js")) {
+      const body = Buffer.from(resolveBareImports(fs.readFileSync(file, "utf8"), vendored));
+      return send(200, body, { "content-type": type, "content-length": body.length });
     }
     send(200, fs.createReadStream(file), { "content-type": type, "content-length": stat.size, "accept-ranges": "bytes" });
   });
