@@ -51,7 +51,7 @@ function matmulCase(label: string, b: Backend, ws: Matrix[], n: number, reps = 1
   fill(x, 99);
   const out = b.allocF32(n * rows);
   const bias = b.allocF32(rows);
-  const bytesPerWeight = { f32: 4, f16: 2, q8: 1 + 4 / 32, q4: 0.5 + 4 / 32 }[ws[0].kind];
+  const bytesPerWeight = { f32: 4, f16: 2, q8: 1 + 4 / 32, q4: 0.5 + 4 / 32, q4k: 0.5 + 24 / 256 }[ws[0].kind];
   const weightBytes = rows * cols * bytesPerWeight;
   return {
     label,
