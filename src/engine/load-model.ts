@@ -55,8 +55,9 @@ export async function loadOnBackend(
   kvBudget: (spec: ModelSpec) => KVBudget,
   wrap: (backend: Backend) => Backend = (b) => b,
 ): Promise<{ spec: ModelSpec; model: Model; tokenizer: Tokenizer; eosTokenIds: readonly number[]; backend: Backend; dtype: WeightDType | null }> {
-  const { spec, tokenizer, loadWeights } = await openModel(source, { quiet: options.quiet, tokenizer: options.tokenizer });
-  const dtype = options.dtype ?? null;
+  const { spec, tokenizer, loadWeights, location } = await openModel(source, { quiet: options.quiet, tokenizer: options.tokenizer });
+  // Only GGUF tensors carry a storage of their own; other checkpoints are f32 unless asked.
+  const dtype = options.dtype ?? (location.kind === "gguf" ? null : "f32");
   const kv = kvBudget(spec);
   checkModelFits(spec, options.backend ?? "wasm", dtype, kv.bytes, kv);
   const created = await createBackend({ kind: options.backend ?? "wasm", threads: options.threads, simd: options.simd });
