@@ -186,7 +186,7 @@ export class WasmBackend implements Backend {
       writeMatrixRows(m, firstRow, src, count);
     } else if (m.kind === "q4k") {
       // Likewise: q4k matrices come from Q4_K files as they are.
-      this.q4kArgs(m, "writeMatrixRows");
+      this.q4kArgs(m);
       writeMatrixRows(m, firstRow, src, count);
     } else if (m.kind === "f32") {
       m.data.set(src.subarray(0, count * cols), firstRow * cols);
@@ -328,19 +328,19 @@ export class WasmBackend implements Backend {
   }
 
   /** Checks that a q4k matrix's arrays live in this memory and are long enough; writes their offsets to the job's arguments. */
-  private q4kArgs(w: Q4KMatrix, kernel: string): void {
+  private q4kArgs(w: Q4KMatrix): void {
     const { rows, cols } = w;
-    if (cols % Q4K_BLOCK !== 0) throw new Error(`${kernel}: q4k cols ${cols} is not a multiple of ${Q4K_BLOCK}`);
+    if (cols % Q4K_BLOCK !== 0) throw new Error(`q4k matrix: cols ${cols} is not a multiple of ${Q4K_BLOCK}`);
     const supers = (rows * cols) / Q4K_BLOCK;
-    this.a[MatmulQ4KArgs.wq] = this.ptr(w.q, (rows * cols) / 2, `${kernel} w.q`);
-    this.a[MatmulQ4KArgs.sm] = this.ptr(w.subScales, 16 * supers, `${kernel} w.subScales`);
-    this.a[MatmulQ4KArgs.dm] = this.ptr(w.superScales, 2 * supers, `${kernel} w.superScales`);
+    this.a[MatmulQ4KArgs.wq] = this.ptr(w.q, (rows * cols) / 2, "q4k matrix w.q");
+    this.a[MatmulQ4KArgs.sm] = this.ptr(w.subScales, 16 * supers, "q4k matrix w.subScales");
+    this.a[MatmulQ4KArgs.dm] = this.ptr(w.superScales, 2 * supers, "q4k matrix w.superScales");
   }
 
   /** As matmulQ4: x quantized per 32 with its sums, which carry each sub-block's min. */
   private matmulQ4K(outPtr: number, xPtr: number, w: Q4KMatrix, biasPtr: number, n: number): void {
     const { rows, cols } = w;
-    this.q4kArgs(w, "matmul");
+    this.q4kArgs(w);
     const a = this.a;
     const len = n * cols;
     this.growX(len);
