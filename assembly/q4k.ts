@@ -18,10 +18,17 @@ const UB: usize = ASC_FEATURE_RELAXED_SIMD ? 32 : 64;
 /** Σ x in the units of the sums: ·256 in the baseline build, whose x scales carry 1/256. */
 const XSUM_SHIFT: i32 = ASC_FEATURE_RELAXED_SIMD ? 0 : 8;
 
+/** Σ x in the sums' units (the relaxed build's need no shift). */
+@inline
+function xsumScaled(v: v128): v128 {
+  return ASC_FEATURE_RELAXED_SIMD ? v : i32x4.shl(v, XSUM_SHIFT);
+}
+
 /**
  * One super-block's contribution, from its sub-blocks' integer sums (lo: 0-3, hi: 4-7): the same
  * f32 operations in the same order on every path, so a row's result does not depend on the path.
- * `sm` points at the 16 bytes sc0..sc7, m0..m7; `dm` at d and dmin.
+ * `sm` points at the 16 bytes sc0..sc7, m0..m7; `dm` at d and dmin. The 6-bit values convert as
+ * signed (the same numbers, and one instruction where an unsigned convert takes several).
  */
 @inline
 function superBlock(lo: v128, hi: v128, xs: usize, xsum: usize, sm: usize, dm: usize): v128 {
@@ -29,13 +36,13 @@ function superBlock(lo: v128, hi: v128, xs: usize, xsum: usize, sm: usize, dm: u
   const sc = i16x8.extend_low_i8x16_u(bytes), m = i16x8.extend_high_i8x16_u(bytes);
   const xs0 = v128.load(xs), xs1 = v128.load(xs, 16);
   const dots = f32x4.add(
-    f32x4.mul(f32x4.mul(f32x4.convert_i32x4_s(lo), f32x4.convert_i32x4_u(i32x4.extend_low_i16x8_u(sc))), xs0),
-    f32x4.mul(f32x4.mul(f32x4.convert_i32x4_s(hi), f32x4.convert_i32x4_u(i32x4.extend_high_i16x8_u(sc))), xs1));
-  const xm0 = f32x4.mul(f32x4.convert_i32x4_s(i32x4.shl(v128.load(xsum), XSUM_SHIFT)), xs0);
-  const xm1 = f32x4.mul(f32x4.convert_i32x4_s(i32x4.shl(v128.load(xsum, 16), XSUM_SHIFT)), xs1);
+    f32x4.mul(f32x4.mul(f32x4.convert_i32x4_s(lo), f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_u(sc))), xs0),
+    f32x4.mul(f32x4.mul(f32x4.convert_i32x4_s(hi), f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_u(sc))), xs1));
+  const xm0 = f32x4.mul(f32x4.convert_i32x4_s(xsumScaled(v128.load(xsum))), xs0);
+  const xm1 = f32x4.mul(f32x4.convert_i32x4_s(xsumScaled(v128.load(xsum, 16))), xs1);
   const mins = f32x4.add(
-    f32x4.mul(f32x4.convert_i32x4_u(i32x4.extend_low_i16x8_u(m)), xm0),
-    f32x4.mul(f32x4.convert_i32x4_u(i32x4.extend_high_i16x8_u(m)), xm1));
+    f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_u(m)), xm0),
+    f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_u(m)), xm1));
   return f32x4.sub(f32x4.mul(dots, f32x4.splat(load<f32>(dm))), f32x4.mul(mins, f32x4.splat(load<f32>(dm, 4))));
 }
 
