@@ -17,6 +17,8 @@ import type { LlamaWeights } from "../src/model/families/llama/weights.js";
 import { familyOfGGUF } from "../src/model/families/index.js";
 import { readConfigJson } from "../src/model/load.js";
 import { readMatrixRow, type WeightDType } from "../src/model/matrix.js";
+import { storedKind } from "../src/model/layers/gguf-tensors.js";
+import { infoCommand } from "../src/cli/info.js";
 import { FOREIGN_KINDS, writeForeignFolder, type ForeignKind } from "../scripts/foreign-gguf/configs.js";
 import { fixtures } from "./paths.js";
 
@@ -177,6 +179,15 @@ for (const kind of FOREIGN_KINDS) {
         assert.equal(stored.embed.kind, "q8");
       }
       if (kind === "qwen3") assert.ok(stored.blocks.every((x) => x.qkv.kind !== "q4k"));
+    });
+
+    it("info names each type's storage", async () => {
+      const text = await infoCommand({ model: file, quiet: true });
+      const line = text.split("\n").find((l) => l.startsWith("stored as"));
+      assert.ok(line !== undefined, text);
+      const types = new Set(readGGUF(file).tensors.filter((t) => t.dims.length === 2).map((t) => t.type));
+      for (const t of types) assert.ok(line.includes(`${ggmlTypeName(t)} → ${storedKind(t)}`), `${ggmlTypeName(t)} in ${line}`);
+      if (kind === "llama") assert.match(line, /Q4_K → q4k/);
     });
 
     it("logits: near the Hugging Face folder's, and each --dtype near the exact (f32) load", async () => {
