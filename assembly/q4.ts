@@ -71,7 +71,7 @@ export function quantizeQ4X(xq: usize, xs: usize, xsum: usize, x: usize, blocks:
  * The nibble masks m0, m1, m2 are made once per call from a runtime value (see matmulQ4).
  */
 @inline
-function blockDot(x: usize, w: usize, m0: v128, m1: v128, m2: v128): v128 {
+export function blockDot(x: usize, w: usize, m0: v128, m1: v128, m2: v128): v128 {
   const v = v128.load(w);
   if (ASC_FEATURE_RELAXED_SIMD) return relaxedDot(x, v, m0);
   return unpackedDot(x, v128.and(v, m0), v128.and(v, m1), v128.and(v, m2), i16x8.shr_u(v, 12));
@@ -163,7 +163,7 @@ function dotQ4(xq: usize, xs: usize, xsum: usize, wq: usize, ws: usize, nb: i32,
 const UB: usize = ASC_FEATURE_RELAXED_SIMD ? 32 : 64;
 
 @inline
-function unpackRow(u: usize, w: usize, nb: i32, m0: v128, m1: v128, m2: v128): void {
+export function unpackRow(u: usize, w: usize, nb: i32, m0: v128, m1: v128, m2: v128): void {
   for (let k = 0; k < nb; k++) {
     const v = v128.load(w);
     if (ASC_FEATURE_RELAXED_SIMD) {
@@ -182,7 +182,7 @@ function unpackRow(u: usize, w: usize, nb: i32, m0: v128, m1: v128, m2: v128): v
 
 /** One block of an unpacked row against x: blockDot without the unpacking. */
 @inline
-function unpackedBlockDot(x: usize, u: usize): v128 {
+export function unpackedBlockDot(x: usize, u: usize): v128 {
   if (ASC_FEATURE_RELAXED_SIMD) {
     const d = i16x8.add(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(x), v128.load(u)), i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(x, 16), v128.load(u, 16)));
     return i32x4.extadd_pairwise_i16x8_s(d);
@@ -269,7 +269,7 @@ function dotUnpacked2(out0: usize, out1: usize, xq: usize, xs: usize, xsum: usiz
 
 /** One unpacked block against two x rows' blocks: [a0 + a1, a2 + a3, b0 + b1, b2 + b3]. */
 @inline
-function pairDot(x0: usize, x1: usize, u: usize): v128 {
+export function pairDot(x0: usize, x1: usize, u: usize): v128 {
   let a: v128, b: v128;
   if (ASC_FEATURE_RELAXED_SIMD) {
     const lo = v128.load(u), hi = v128.load(u, 16);

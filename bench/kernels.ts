@@ -6,6 +6,7 @@ import { createWasmBackend, enableRelaxedSimd } from "../src/kernels/index.js";
 import { toWeightHalf } from "../src/kernels/f16.js";
 import { quantizeQ4, quantizeQ8 } from "../src/kernels/quantize.js";
 import { median } from "../src/numeric/median.js";
+import { allocMatrix } from "../src/model/matrix.js";
 
 const ROUNDS = Number(process.env.ROUNDS ?? 9);
 
@@ -28,10 +29,19 @@ function fill(a: Float32Array, seed: number): void {
 function matrices(b: Backend, kind: Matrix["kind"], count: number, rows: number, cols: number): Matrix[] {
   const src = new Float32Array(rows * cols);
   const out: Matrix[] = [];
+  let staged: Float32Array | null = null;
   for (let i = 0; i < count; i++) {
     fill(src, i + 1);
     if (kind === "q8") out.push(quantizeQ8(b, src, rows, cols));
     else if (kind === "q4") out.push(quantizeQ4(b, src, rows, cols));
+    else if (kind === "q4k") {
+      // Quantized as ggml's Q4_K from the backend's memory, staged once for all the matrices.
+      staged ??= b.allocF32(rows * cols);
+      staged.set(src);
+      const m = allocMatrix(b, rows, cols, "q4k");
+      b.writeMatrixRows(m, 0, staged, rows);
+      out.push(m);
+    }
     else if (kind === "f16") {
       const data = b.allocU16(rows * cols);
       for (let j = 0; j < data.length; j++) data[j] = toWeightHalf(src[j]);
@@ -51,7 +61,7 @@ function matmulCase(label: string, b: Backend, ws: Matrix[], n: number, reps = 1
   fill(x, 99);
   const out = b.allocF32(n * rows);
   const bias = b.allocF32(rows);
-  const bytesPerWeight = { f32: 4, f16: 2, q8: 1 + 4 / 32, q4: 0.5 + 4 / 32 }[ws[0].kind];
+  const bytesPerWeight = { f32: 4, f16: 2, q8: 1 + 4 / 32, q4: 0.5 + 4 / 32, q4k: 0.5 + 24 / 256 }[ws[0].kind];
   const weightBytes = rows * cols * bytesPerWeight;
   return {
     label,
@@ -171,7 +181,7 @@ async function main(): Promise<void> {
   const forced = await createWasmBackend({ threads: 2, minParallelNanos: 0, simd: "baseline" });
   console.log(`# baseline SIMD unless marked relaxed${relaxed ? "" : " (relaxed SIMD unavailable: relaxed rows rerun baseline)"}`);
 
-  console.log(`# matvec 1×768 · 768×3072ᵀ, weights streamed from DRAM (16 f32 / 32 f16 / 32 q8 / 64 q4 matrices per run)`);
+  console.log(`# matvec 1×768 · 768×3072ᵀ, weights streamed from DRAM (16 f32 / 32 f16 / 32 q8 / 64 q4 or q4k matrices per run)`);
   measure([
     matmulCase("f32 matvec, 1 thread", t1, matrices(t1, "f32", 16, 3072, 768), 1),
     matmulCase("f32 matvec, 2 threads", t2, matrices(t2, "f32", 16, 3072, 768), 1),
@@ -185,6 +195,9 @@ async function main(): Promise<void> {
     matmulCase("q8 matvec (f32 x), 2 threads", f2, matrices(f2, "q8", 32, 3072, 768), 1),
     matmulCase("q4 matvec, 1 thread", t1, matrices(t1, "q4", 64, 3072, 768), 1),
     matmulCase("q4 matvec, 2 threads", t2, matrices(t2, "q4", 64, 3072, 768), 1),
+    matmulCase("q4k matvec, 1 thread", t1, matrices(t1, "q4k", 64, 3072, 768), 1),
+    matmulCase("q4k matvec relaxed, 1 thread", r1, matrices(r1, "q4k", 64, 3072, 768), 1),
+    matmulCase("q4 matvec relaxed, 1 thread", r1, matrices(r1, "q4", 64, 3072, 768), 1),
   ]);
 
   console.log(`# a few decode rows (a batch of sequences), f32 weights streamed from DRAM, 1 thread`);

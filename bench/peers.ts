@@ -29,7 +29,7 @@ interface Options {
   quietWait: number;
   /** Only the rows whose model name contains one of these (case-insensitive); all when empty. */
   models: string[];
-  /** Only the rows whose weights (F32, F16, q8 / Q8_0, q4 / Q4_0) contain one of these; all when empty. */
+  /** Only the rows whose weights (F32, F16, q8 / Q8_0, q4 / Q4_0, Q4_K) contain one of these; all when empty. */
   weights: string[];
 }
 
@@ -101,8 +101,12 @@ async function configs(opts: Options): Promise<Config[]> {
   const engine = (model: string, dtype: "f32" | "f16" | "q8" | "q4", t: number): Command => ({
     args: [cliPath(), "bench", "--model", model, "--dtype", dtype, "--json", ...common(t)],
   });
-  /** The engine on a GGUF file the peers also read (Q4_0: the same blocks on both sides). */
-  const engineOn = (p: Prepared, dtype: "q8" | "q4", t: number): Command => (p.ok ? engine(p.path, dtype, t) : { error: p.reason });
+  /**
+   * The engine on a GGUF file the peers also read (Q4_0, Q4_K: the same blocks on both sides);
+   * null: without --dtype, each matrix as the file stores it.
+   */
+  const engineOn = (p: Prepared, dtype: "q8" | "q4" | null, t: number): Command =>
+    !p.ok ? { error: p.reason } : dtype === null ? { args: [cliPath(), "bench", "--model", p.path, "--json", ...common(t)] } : engine(p.path, dtype, t);
   const peer = (file: string, p: Prepared, t: number, vocab: number): Command =>
     p.ok ? { args: [runner(file), "--model", p.path, "--vocab", String(vocab), ...common(t)] } : { error: p.reason };
 
@@ -112,10 +116,14 @@ async function configs(opts: Options): Promise<Config[]> {
   const ggufF16 = await needs("node-llama-cpp", () => gguf(random, "f16", log));
   const ggufQ8 = await needs("node-llama-cpp", () => gguf(random, "q8_0", log));
   const ggufQ4 = await needs("node-llama-cpp", () => gguf(random, "q4_0", log));
+  // Q4_K for every matrix (convert --dtype q4_k): rows not whole 256-blocks fall back to Q5_0 as
+  // llama-quantize's do, which for SmolLM2's 576-wide rows leaves only ffn_down in Q4_K.
+  const ggufQ4K = await needs("node-llama-cpp", () => gguf(random, "q4_k", log));
   const smol = await randomSmolLM2(log);
   const smolF32 = await needs("node-llama-cpp", () => gguf(smol, "f32", log));
   const smolQ8 = await needs("node-llama-cpp", () => gguf(smol, "q8_0", log));
   const smolQ4 = await needs("node-llama-cpp", () => gguf(smol, "q4_0", log));
+  const smolQ4K = await needs("node-llama-cpp", () => gguf(smol, "q4_k", log));
   const vSmol = vocabOf(smol);
   const v124 = vocabOf(random);
   const vShakespeare = vocabOf(shakespeare);
@@ -131,11 +139,13 @@ async function configs(opts: Options): Promise<Config[]> {
       { row: row("GPT-2-124M shapes (random)", "q8 / Q8_0"), commands: { engine: engine(random, "q8", t), "llama.cpp": peer("llama-cpp.js", ggufQ8, t, v124) } },
       { row: row("GPT-2-124M shapes (random)", "Q4_0 file widened to q8"), commands: { engine: engineOn(ggufQ4, "q8", t) } },
       { row: row("GPT-2-124M shapes (random)", "q4 / Q4_0 (one file)"), commands: { engine: engineOn(ggufQ4, "q4", t), "llama.cpp": peer("llama-cpp.js", ggufQ4, t, v124) } },
+      { row: row("GPT-2-124M shapes (random)", "Q4_K file as stored (one file)"), commands: { engine: engineOn(ggufQ4K, null, t), "llama.cpp": peer("llama-cpp.js", ggufQ4K, t, v124) } },
       { row: row("shakespeare-byte-gpt2", "F32"), commands: { engine: engine(shakespeare, "f32", t), onnxruntime: peer("onnx.js", onnxShakespeare, t, vShakespeare) } },
       { row: row("SmolLM2-135M shapes (random)", "F32"), commands: { engine: engine(smol, "f32", t), "llama.cpp": peer("llama-cpp.js", smolF32, t, vSmol) } },
       { row: row("SmolLM2-135M shapes (random)", "q8 / Q8_0"), commands: { engine: engine(smol, "q8", t), "llama.cpp": peer("llama-cpp.js", smolQ8, t, vSmol) } },
       { row: row("SmolLM2-135M shapes (random)", "Q4_0 file widened to q8"), commands: { engine: engineOn(smolQ4, "q8", t) } },
       { row: row("SmolLM2-135M shapes (random)", "q4 / Q4_0 (one file)"), commands: { engine: engineOn(smolQ4, "q4", t), "llama.cpp": peer("llama-cpp.js", smolQ4, t, vSmol) } },
+      { row: row("SmolLM2-135M shapes (random)", "Q4_K file as stored (one file)"), commands: { engine: engineOn(smolQ4K, null, t), "llama.cpp": peer("llama-cpp.js", smolQ4K, t, vSmol) } },
     );
   }
   const wanted = (names: string[], value: string) => names.length === 0 || names.some((m) => value.toLowerCase().includes(m));

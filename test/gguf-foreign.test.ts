@@ -17,6 +17,8 @@ import type { LlamaWeights } from "../src/model/families/llama/weights.js";
 import { familyOfGGUF } from "../src/model/families/index.js";
 import { readConfigJson } from "../src/model/load.js";
 import { readMatrixRow, type WeightDType } from "../src/model/matrix.js";
+import { storedKind } from "../src/model/layers/gguf-tensors.js";
+import { infoCommand } from "../src/cli/info.js";
 import { FOREIGN_KINDS, writeForeignFolder, type ForeignKind } from "../scripts/foreign-gguf/configs.js";
 import { fixtures } from "./paths.js";
 
@@ -140,6 +142,54 @@ for (const kind of FOREIGN_KINDS) {
       }
     });
 
+    it("without --dtype keeps each matrix as stored: Q4_K as q4k with ggml's weights, a stack of mixed types as the widest", () => {
+      const g = readGGUF(file);
+      const variant = LLAMA_STYLE_VARIANTS.get(familyOfGGUF(g));
+      assert.ok(variant !== undefined);
+      const backend = createReferenceBackend();
+      const c = llamaConfigFromGGUF(g, variant);
+      const stored = loadLlamaGGUF(g, c, backend, null);
+      const exact = loadLlamaGGUF(g, c, backend, "f32");
+      const typeOf = (name: string) => g.tensors.find((x) => x.name === name)?.type;
+      const b = stored.blocks[0];
+      const parts = { qkv: ["attn_q", "attn_k", "attn_v"], o: ["attn_output"], gateUp: ["ffn_gate", "ffn_up"], down: ["ffn_down"] } as const;
+      let q4k = 0;
+      for (const [key, names] of Object.entries(parts) as [keyof typeof parts, readonly string[]][]) {
+        const types = names.map((n) => typeOf(`blk.0.${n}.weight`));
+        const m = b[key];
+        if (types.every((t) => t === GGMLType.Q4_K)) {
+          assert.equal(m.kind, "q4k", `${key}: all Q4_K`);
+          q4k++;
+          // The same weights as ggml's dequantization (the f32 load), bit for bit.
+          const row = new Float32Array(m.cols), want = new Float32Array(m.cols);
+          for (let r = 0; r < m.rows; r++) {
+            readMatrixRow(row, 0, m, r);
+            readMatrixRow(want, 0, exact.blocks[0][key], r);
+            assert.deepEqual(row, want, `${key} row ${r}`);
+          }
+        } else if (types.some((t) => t !== types[0]) && types.every((t) => t !== GGMLType.F32 && t !== GGMLType.F16 && t !== GGMLType.BF16)) {
+          assert.equal(m.kind, "q8", `${key}: mixed quantized ${types.map((t) => ggmlTypeName(t ?? -1)).join("+")}`);
+        }
+      }
+      // llama.gguf is Q4_K_M-style: gate+up stay Q4_K; q+k+v take attn_v's Q6_K (as q8).
+      if (kind === "llama") {
+        assert.equal(q4k, 1, "gate+up, the one whole-Q4_K stack");
+        assert.equal(b.gateUp.kind, "q4k");
+        assert.equal(b.qkv.kind, "q8");
+        assert.equal(stored.embed.kind, "q8");
+      }
+      if (kind === "qwen3") assert.ok(stored.blocks.every((x) => x.qkv.kind !== "q4k"));
+    });
+
+    it("info names each type's storage", async () => {
+      const text = await infoCommand({ model: file, quiet: true });
+      const line = text.split("\n").find((l) => l.startsWith("stored as"));
+      assert.ok(line !== undefined, text);
+      const types = new Set(readGGUF(file).tensors.filter((t) => t.dims.length === 2).map((t) => t.type));
+      for (const t of types) assert.ok(line.includes(`${ggmlTypeName(t)} → ${storedKind(t)}`), `${ggmlTypeName(t)} in ${line}`);
+      if (kind === "llama") assert.match(line, /Q4_K → q4k/);
+    });
+
     it("logits: near the Hugging Face folder's, and each --dtype near the exact (f32) load", async () => {
       const hf = await LLM.load(folder, { backend: "reference" });
       const exact = await LLM.load(file, { backend: "reference", dtype: "f32" });
@@ -156,6 +206,18 @@ for (const kind of FOREIGN_KINDS) {
           try {
             const d = maxDiff(allLogits(llm, IDS), want);
             assert.ok(d < tolerance[dtype], `--dtype ${dtype}: max logit difference ${d} from the f32 load`);
+          } finally {
+            llm.close();
+          }
+        }
+        // Without --dtype, on the wasm kernels (q4k and q8 quantize activations to int8 per 32):
+        // the same weights as the f32 load, so only that rounding of x moves the logits, by < 0.2.
+        for (const simd of ["baseline", "auto"] as const) {
+          const llm = await LLM.load(file, { threads: 2, simd });
+          try {
+            assert.equal(llm.dtype, null);
+            const d = maxDiff(allLogits(llm, IDS), want);
+            assert.ok(d < 0.2, `as stored (${simd}): max logit difference ${d} from the f32 load`);
           } finally {
             llm.close();
           }

@@ -47,6 +47,11 @@ function ontoMatrix(b: Backend, w: Matrix): Matrix {
   }
   const q = b.allocI8(w.q.length);
   q.set(w.q);
+  if (w.kind === "q4k") {
+    const subScales = b.allocI8(w.subScales.length);
+    subScales.set(w.subScales);
+    return { ...w, q, subScales, superScales: onto(b, w.superScales) };
+  }
   return { ...w, q, scales: onto(b, w.scales) };
 }
 
@@ -298,7 +303,11 @@ function assertSameMatrix(got: Matrix, want: Matrix, what: string): void {
     assert.deepEqual(Array.from(got.q), Array.from(want.q), `${what}: q`);
     // NaN scales compare equal whatever their payload bits.
     assert.deepEqual(Array.from(got.scales), Array.from(want.scales), `${what}: scales`);
-  } else if (got.kind !== "q8" && want.kind !== "q8" && got.kind !== "q4" && want.kind !== "q4") {
+  } else if (got.kind === "q4k" && want.kind === "q4k") {
+    assert.deepEqual(Array.from(got.q), Array.from(want.q), `${what}: q`);
+    assert.deepEqual(Array.from(got.subScales), Array.from(want.subScales), `${what}: subScales`);
+    assert.deepEqual(Array.from(got.superScales), Array.from(want.superScales), `${what}: superScales`);
+  } else if ((got.kind === "f32" || got.kind === "f16") && (want.kind === "f32" || want.kind === "f16")) {
     assert.deepEqual(Array.from(got.data), Array.from(want.data), `${what}: data`);
   }
 }

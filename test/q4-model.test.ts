@@ -91,24 +91,31 @@ describe("a Q4_0 GGUF file", () => {
   });
   after(() => fs.rmSync(work, { recursive: true, force: true }));
 
-  it("the CLI: --dtype q4 is accepted and reported, and a Q4_0 file without --dtype runs as q4", () => {
+  it("the CLI: --dtype q4 is accepted and reported, and a Q4_0 file without --dtype runs as stored", () => {
     const cli = path.join(repoRoot, "dist", "src", "cli", "main.js");
     const bench = (...args: string[]) => spawnSync(process.execPath, [cli, "bench", "--prompt-len", "4", "--gen", "3", "--repeat", "1", "--warmup", "0", "--threads", "1", "--json", ...args], { encoding: "utf8" });
-    for (const [args, want] of [[["--dtype", "q4"], "q4"], [["--model", file], "q4"], [["--model", file, "--dtype", "q8"], "q8"]] as const) {
+    for (const [args, want] of [[["--dtype", "q4"], "q4"], [["--model", file], "as stored"], [["--model", file, "--dtype", "q8"], "q8"]] as const) {
       const r = bench(...args);
       assert.equal(r.status, 0, r.stderr);
       assert.equal(JSON.parse(r.stdout.trim().split("\n").pop() ?? "").dtype, want, args.join(" "));
     }
   });
 
-  it("loads as q4 when no dtype is asked for, and as asked otherwise", async () => {
+  it("loads its Q4_0 matrices as q4 when no dtype is asked for, and as asked otherwise", async () => {
     const auto = await LLM.load(file, { backend: "wasm", threads: 1 });
+    const q4 = await LLM.load(file, { backend: "wasm", threads: 1, dtype: "q4" });
     const f32 = await LLM.load(file, { backend: "wasm", threads: 1, dtype: "f32" });
     try {
-      assert.equal(auto.dtype, "q4");
+      assert.equal(auto.dtype, null);
       assert.equal(f32.dtype, "f32");
+      // Every matrix of this file is Q4_0: stored as it is, the logits are the q4 load's bits.
+      const ids = [5, 9, 17, 3, 30, 11];
+      const want: Float32Array[] = [];
+      q4.forEachPositionLogits(ids, (_, logits) => want.push(logits.slice()));
+      auto.forEachPositionLogits(ids, (pos, logits) => assert.deepEqual(logits, want[pos], `position ${pos}`));
     } finally {
       auto.close();
+      q4.close();
       f32.close();
     }
   });

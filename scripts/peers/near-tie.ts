@@ -14,10 +14,12 @@ export const NEAR_TIE: Record<GGUFOutType, number> = { f32: 1e-3, f16: 5e-3, q8_
 
 /**
  * The engine storage a check loads each file type into: Q8_0/Q4_0 as q8 (their blocks are q8
- * storage unrounded), the K-quants as f32 (their exact dequantized weights; q8 would round them).
+ * storage unrounded), the K-quants as the file stores them (undefined, no --dtype: Q4_K as q4k,
+ * its exact weights; Q6_K requantized to q8, what users get), floats as f32.
  */
-export function engineDType(dtype: GGUFOutType): WeightDType {
-  return dtype === "q8_0" || dtype === "q4_0" ? "q8" : "f32";
+export function engineDType(dtype: GGUFOutType): WeightDType | undefined {
+  if (dtype === "q8_0" || dtype === "q4_0") return "q8";
+  return dtype === "q4_k" || dtype === "q6_k" ? undefined : "f32";
 }
 
 /**

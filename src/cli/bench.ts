@@ -98,7 +98,7 @@ export async function benchCommand(argv: string[]): Promise<void> {
       decode_ceiling_tok_s: round(1000 / readMs),
       backend: llm.backend.name,
       threads: llm.backend.threads,
-      dtype: llm.dtype,
+      dtype: llm.dtype ?? "as stored",
       kv_dtype: options.kvDtype ?? "f32",
       prompt_len: promptLen,
       gen,

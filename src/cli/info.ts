@@ -11,6 +11,7 @@ import { tokenizerTablesFromFolder } from "../tokenizer/gguf-from-folder.js";
 import { tokenizerTablesFromGGUF } from "../tokenizer/gguf.js";
 import { formatBytes } from "../io/hub/progress.js";
 import { listCheckpointTensors } from "../model/checkpoint.js";
+import { storedKind } from "../model/layers/gguf-tensors.js";
 import { ggufIdsOnlyReason, hasTokenizerFiles, locateModel, modelSpec } from "../model/load.js";
 import type { ModelSpec } from "../model/model.js";
 import type { Command } from "./options.js";
@@ -31,6 +32,7 @@ interface Description {
   spec: ModelSpec;
   parameters: number;
   dtypes: Map<string, number>; // type name -> tensor count
+  stored: string; // how the matrices are kept in memory without --dtype
   tokenizer: string;
   files: { name: string; bytes: number }[];
 }
@@ -51,9 +53,11 @@ export async function infoCommand(opts: InfoOptions): Promise<string> {
 
 function describeGGUF(file: string, g: GGUFFile, spec: ModelSpec): Description {
   const dtypes = new Map<string, number>();
+  const storedKinds = new Map<string, string>(); // matrices' type name -> storage
   let parameters = 0;
   for (const t of g.tensors) {
     dtypes.set(ggmlTypeName(t.type), (dtypes.get(ggmlTypeName(t.type)) ?? 0) + 1);
+    if (t.dims.length === 2) storedKinds.set(ggmlTypeName(t.type), storedKind(t.type));
     parameters += t.dims.reduce((a, b) => a * b, 1);
   }
   const idsOnly = ggufIdsOnlyReason(g, spec);
@@ -64,6 +68,7 @@ function describeGGUF(file: string, g: GGUFFile, spec: ModelSpec): Description {
     spec,
     parameters,
     dtypes,
+    stored: `${[...storedKinds].map(([t, k]) => `${t} → ${k}`).join(", ")} (stacked q/k/v and gate/up: the widest of their parts)`,
     tokenizer:
       tables === null
         ? `none: ${idsOnly} (prompts are token ids)`
@@ -82,6 +87,7 @@ function describeLlama2c(file: string, h: Llama2cHeader, spec: ModelSpec): Descr
     spec,
     parameters,
     dtypes: new Map([["F32", tensors]]),
+    stored: "f32",
     tokenizer: "a separate llama2.c tokenizer.bin (give it with --tokenizer)",
     files: [{ name: path.basename(file), bytes: fs.statSync(file).size }],
   };
@@ -120,6 +126,7 @@ function describeFolder(dir: string, spec: ModelSpec): Description {
     spec,
     parameters,
     dtypes,
+    stored: "f32",
     tokenizer,
     files,
   };
@@ -135,6 +142,7 @@ function format(d: Description): string {
     `architecture  ${d.spec.summary}`,
     `parameters    ${millions} (${d.parameters.toLocaleString("en-US")})`,
     `dtypes        ${[...d.dtypes].map(([t, n]) => `${t} × ${n}`).join(", ")}`,
+    `stored as     ${d.stored}`,
     `attention     ${c.nHead} heads, ${c.nKVHead} key/value heads${c.nKVHead < c.nHead ? ` (grouped-query, ${c.nHead / c.nKVHead} queries per key/value head)` : ""}, head_dim ${c.headDim}`,
     `context       ${c.contextLength} tokens`,
     `vocabulary    ${c.vocabSize}`,

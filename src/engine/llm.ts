@@ -64,8 +64,8 @@ export class LLM {
     readonly tokenizer: Tokenizer,
     declaredEosTokenIds: readonly number[],
     readonly backend: Backend,
-    /** How the weight matrices are stored (asked for, or chosen from the checkpoint). */
-    readonly dtype: WeightDType,
+    /** How the weight matrices are stored when asked for; null: each as the checkpoint stores it. */
+    readonly dtype: WeightDType | null,
     readonly maxBatch: number,
     contextLength: number,
     private readonly prefillChunk: number,

@@ -1,7 +1,6 @@
 import { UserError } from "../errors.js";
 import { KV_DTYPES, type KVDType } from "../kernels/backend.js";
 import { createBackend, type Backend, type BackendKind, type BackendOptions } from "../kernels/index.js";
-import { ggufStoredDType } from "../model/layers/gguf-tensors.js";
 import { openModel } from "../model/load.js";
 import type { WeightDType } from "../model/matrix.js";
 import type { Model, ModelSpec } from "../model/model.js";
@@ -16,9 +15,11 @@ export interface ModelLoadOptions {
   /** wasm only: "baseline" for the same bits on every machine (see WasmBackendOptions.simd). */
   simd?: BackendOptions["simd"];
   /**
-   * Weight storage: "f32", "f16" (IEEE half, widened as read), "q8" (int8 with a scale per 32
-   * weights) or "q4" (4 bits with a scale per 32). Default: q4 for a GGUF file of Q4_0 matrices
-   * (kept as they are), else f32.
+   * Weight storage for every matrix: "f32", "f16" (IEEE half, widened as read), "q8" (int8 with a
+   * scale per 32 weights) or "q4" (4 bits with a scale per 32). Default: each matrix as the
+   * checkpoint stores it — a GGUF file's Q4_K as q4k and Q4_0 as q4 (kept as they are), its other
+   * quantized types as q8, floats as f32 (see storedKind in model/layers/gguf-tensors.ts);
+   * safetensors and llama2.c checkpoints in f32.
    */
   dtype?: WeightDType;
   /** KV cache storage: "f32" (the default) or "f16" (IEEE halves: half the memory and the reads). */
@@ -53,9 +54,10 @@ export async function loadOnBackend(
   options: ModelLoadOptions,
   kvBudget: (spec: ModelSpec) => KVBudget,
   wrap: (backend: Backend) => Backend = (b) => b,
-): Promise<{ spec: ModelSpec; model: Model; tokenizer: Tokenizer; eosTokenIds: readonly number[]; backend: Backend; dtype: WeightDType }> {
+): Promise<{ spec: ModelSpec; model: Model; tokenizer: Tokenizer; eosTokenIds: readonly number[]; backend: Backend; dtype: WeightDType | null }> {
   const { spec, tokenizer, loadWeights, location } = await openModel(source, { quiet: options.quiet, tokenizer: options.tokenizer });
-  const dtype = options.dtype ?? (location.kind === "gguf" ? ggufStoredDType(location.gguf) : null) ?? "f32";
+  // Only GGUF tensors carry a storage of their own; other checkpoints are f32 unless asked.
+  const dtype = options.dtype ?? (location.kind === "gguf" ? null : "f32");
   const kv = kvBudget(spec);
   checkModelFits(spec, options.backend ?? "wasm", dtype, kv.bytes, kv);
   const created = await createBackend({ kind: options.backend ?? "wasm", threads: options.threads, simd: options.simd });

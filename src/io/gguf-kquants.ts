@@ -28,12 +28,12 @@ function nearestInt(x: number): number {
 }
 
 /** The j-th 6-bit scale of a Q4_K/Q5_K block's 12 scale bytes at `at` (get_scale_min_k4's d). */
-function scaleOf(b: Uint8Array, at: number, j: number): number {
+export function scaleOf(b: Uint8Array, at: number, j: number): number {
   return j < 4 ? b[at + j] & 63 : (b[at + j + 4] & 0xf) | ((b[at + j - 4] >> 6) << 4);
 }
 
 /** The j-th 6-bit min (get_scale_min_k4's m). */
-function minOf(b: Uint8Array, at: number, j: number): number {
+export function minOf(b: Uint8Array, at: number, j: number): number {
   return j < 4 ? b[at + j + 4] & 63 : (b[at + j + 4] >> 4) | ((b[at + j] >> 6) << 4);
 }
 

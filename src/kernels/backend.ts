@@ -56,7 +56,25 @@ export interface Q4Matrix {
 
 export const Q4_BLOCK = 32;
 
-export type Matrix = F32Matrix | F16Matrix | Q8Matrix | Q4Matrix;
+/**
+ * A 4-bit matrix in ggml's Q4_K super-blocks of Q4K_BLOCK weights in a row, eight sub-blocks of 32
+ * each with a 6-bit scale sc and min m, and per super-block a d and dmin:
+ * w = d·sc·nibble − dmin·m. Repacked at load (kernels/q4k.ts) so the nibbles of each sub-block
+ * are in Q4_0's order (byte j: element j low, j + 16 high) and the 6-bit values are whole bytes.
+ * `cols` must be a multiple of Q4K_BLOCK.
+ */
+export interface Q4KMatrix {
+  readonly kind: "q4k";
+  readonly rows: number;
+  readonly cols: number;
+  readonly q: Int8Array; // (rows, cols / 2): the nibbles' bytes
+  readonly subScales: Int8Array; // (rows, cols / Q4K_BLOCK, 16): sc0..sc7 then m0..m7, each 0..63
+  readonly superScales: Float32Array; // (rows, cols / Q4K_BLOCK, 2): d, dmin
+}
+
+export const Q4K_BLOCK = 256;
+
+export type Matrix = F32Matrix | F16Matrix | Q8Matrix | Q4Matrix | Q4KMatrix;
 
 /** The arrays a matrix's values live in. */
 export type WeightArray = Float32Array | Uint16Array | Int8Array;

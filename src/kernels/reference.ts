@@ -1,6 +1,7 @@
 import type { Backend, KVArray, KVView, Matrix, WeightArray } from "./backend.js";
 import { headGroup, Q4_BLOCK, Q8_BLOCK } from "./backend.js";
 import { weightHalfTable } from "./f16.js";
+import { q4kWeight } from "./q4k.js";
 import { q4Nibble } from "./quantize.js";
 import { f16Table } from "../numeric/half.js";
 import { writeMatrixColumns, writeMatrixRows } from "./write-matrix.js";
@@ -22,6 +23,9 @@ export function matmul(out: Float32Array, x: Float32Array, w: Matrix, bias: Floa
         const half = weightHalfTable();
         const wOff = r * cols;
         for (let c = 0; c < cols; c++) sum += x[xOff + c] * half[w.data[wOff + c]];
+      } else if (w.kind === "q4k") {
+        // Each weight as ggml dequantizes it.
+        for (let c = 0; c < cols; c++) sum += x[xOff + c] * q4kWeight(w, r * cols + c);
       } else if (w.kind === "q4") {
         const blocksPerRow = cols / Q4_BLOCK;
         for (let blk = 0; blk < blocksPerRow; blk++) {

@@ -124,7 +124,7 @@ export interface OpenedModel {
   readonly spec: ModelSpec;
   readonly tokenizer: Tokenizer;
   /** Reads the weights into the backend's memory, converting layouts (and quantizing for q8). */
-  loadWeights(backend: Backend, dtype: WeightDType): Model;
+  loadWeights(backend: Backend, dtype: WeightDType | null): Model;
 }
 
 /** Everything a loaded checkpoint provides. */
@@ -182,7 +182,7 @@ async function openTokenizer(location: ModelLocation, spec: ModelSpec, where: st
 }
 
 /** openModel, then the weights into `backend`. */
-export async function loadModel(source: string, backend: Backend, dtype: WeightDType, options: { quiet?: boolean; tokenizer?: string } = {}): Promise<LoadedModel> {
+export async function loadModel(source: string, backend: Backend, dtype: WeightDType | null, options: { quiet?: boolean; tokenizer?: string } = {}): Promise<LoadedModel> {
   const opened = await openModel(source, options);
   return { model: opened.loadWeights(backend, dtype), tokenizer: opened.tokenizer, eosTokenIds: opened.spec.eosTokenIds };
 }

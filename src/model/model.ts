@@ -45,9 +45,14 @@ export interface ModelSpec {
   /**
    * The bytes loadWeights allocates for `dtype` (weights and tables computed at load), after
    * checking the config against the checkpoint's tensor table: an absurd config value is named
-   * here, before anything is allocated.
+   * here, before anything is allocated. Null: as loadWeights(backend, null) stores them (the
+   * matrices a stacked group widens are counted at their own kinds).
    */
-  weightBytes(dtype: WeightDType): number;
-  /** Reads the weights into the backend's memory, converting layouts (and quantizing for q8/f16). */
-  loadWeights(backend: Backend, dtype: WeightDType): Model;
+  weightBytes(dtype: WeightDType | null): number;
+  /**
+   * Reads the weights into the backend's memory, converting layouts (and quantizing for q8/f16).
+   * `dtype` stores every matrix one way; null keeps each as the checkpoint stores it: a GGUF
+   * tensor by its type (layers/gguf-tensors.ts: `storedKind`), other checkpoints in f32.
+   */
+  loadWeights(backend: Backend, dtype: WeightDType | null): Model;
 }

@@ -1,12 +1,12 @@
-import type { Backend, KVView, Matrix, Q4Matrix, WeightArray } from "../backend.js";
-import { headGroup, Q4_BLOCK, Q8_BLOCK } from "../backend.js";
+import type { Backend, KVView, Matrix, Q4KMatrix, Q4Matrix, WeightArray } from "../backend.js";
+import { headGroup, Q4_BLOCK, Q4K_BLOCK, Q8_BLOCK } from "../backend.js";
 import { tooLargeForF16 } from "../f16.js";
 import { checkColumnRange, checkRowRange, writeMatrixColumns, writeMatrixRows } from "../write-matrix.js";
 import { Arena } from "./arena.js";
 import { BlockTables } from "./block-table.js";
 import { compileKernels, instantiateKernels, pickSimdLevel, type KernelExports, type SimdLevel } from "./exports.js";
 import { controlInts, Op } from "./jobs.js";
-import { AddArgs, AttentionArgs, AttentionDecodeArgs, DECODE_DESC_INTS, DecodeDesc, GeluArgs, KVMode, LayerNormArgs, MatmulArgs, MatmulQ4Args, MatmulQ8Args, MatmulQ8F32Args, ReadSumArgs, RmsNormArgs, RopeArgs, SiluMulArgs } from "./job-args.js";
+import { AddArgs, AttentionArgs, AttentionDecodeArgs, DECODE_DESC_INTS, DecodeDesc, GeluArgs, KVMode, LayerNormArgs, MatmulArgs, MatmulQ4Args, MatmulQ4KArgs, MatmulQ8Args, MatmulQ8F32Args, ReadSumArgs, RmsNormArgs, RopeArgs, SiluMulArgs } from "./job-args.js";
 import type { KernelPlatform } from "./platform.js";
 import { ThreadPool } from "./pool.js";
 
@@ -184,6 +184,10 @@ export class WasmBackend implements Backend {
       this.ptr(m.q, (rows * cols) / 2, "writeMatrixRows m.q");
       this.ptr(m.scales, (rows * cols) / Q4_BLOCK, "writeMatrixRows m.scales");
       writeMatrixRows(m, firstRow, src, count);
+    } else if (m.kind === "q4k") {
+      // Likewise: q4k matrices come from Q4_K files as they are.
+      this.q4kArgs(m);
+      writeMatrixRows(m, firstRow, src, count);
     } else if (m.kind === "f32") {
       m.data.set(src.subarray(0, count * cols), firstRow * cols);
     } else if (m.kind === "f16") {
@@ -201,7 +205,9 @@ export class WasmBackend implements Backend {
     const { rows, cols } = m;
     checkColumnRange(m, firstCol, count);
     const from = this.ptr(src, count * rows, "writeMatrixColumns src");
-    if (m.kind === "q4") {
+    if (m.kind === "q4k") {
+      return; // refused by checkColumnRange
+    } else if (m.kind === "q4") {
       this.ptr(m.q, (rows * cols) / 2, "writeMatrixColumns m.q");
       this.ptr(m.scales, (rows * cols) / Q4_BLOCK, "writeMatrixColumns m.scales");
       writeMatrixColumns(m, firstCol, src, count);
@@ -251,6 +257,10 @@ export class WasmBackend implements Backend {
     }
     if (w.kind === "q4") {
       this.matmulQ4(outPtr, xPtr, w, biasPtr, n);
+      return;
+    }
+    if (w.kind === "q4k") {
+      this.matmulQ4K(outPtr, xPtr, w, biasPtr, n);
       return;
     }
     if (cols % Q8_BLOCK !== 0) throw new Error(`q8 matmul: cols ${cols} is not a multiple of ${Q8_BLOCK}`);
@@ -315,6 +325,38 @@ export class WasmBackend implements Backend {
     a[MatmulQ4Args.scratch] = this.scratch.byteOffset;
     a[MatmulQ4Args.scratchPerThread] = this.scratchPerThread;
     this.dispatch(Op.MatmulQ4, n * rows * cols, NS_PER_MAC_Q4, rows, 4, MATMUL_CHUNKS_PER_THREAD);
+  }
+
+  /** Checks that a q4k matrix's arrays live in this memory and are long enough; writes their offsets to the job's arguments. */
+  private q4kArgs(w: Q4KMatrix): void {
+    const { rows, cols } = w;
+    if (cols % Q4K_BLOCK !== 0) throw new Error(`q4k matrix: cols ${cols} is not a multiple of ${Q4K_BLOCK}`);
+    const supers = (rows * cols) / Q4K_BLOCK;
+    this.a[MatmulQ4KArgs.wq] = this.ptr(w.q, (rows * cols) / 2, "q4k matrix w.q");
+    this.a[MatmulQ4KArgs.sm] = this.ptr(w.subScales, 16 * supers, "q4k matrix w.subScales");
+    this.a[MatmulQ4KArgs.dm] = this.ptr(w.superScales, 2 * supers, "q4k matrix w.superScales");
+  }
+
+  /** As matmulQ4: x quantized per 32 with its sums, which carry each sub-block's min. */
+  private matmulQ4K(outPtr: number, xPtr: number, w: Q4KMatrix, biasPtr: number, n: number): void {
+    const { rows, cols } = w;
+    this.q4kArgs(w);
+    const a = this.a;
+    const len = n * cols;
+    this.growX(len);
+    this.kernels.quantizeQ4X(this.xq.byteOffset, this.xs.byteOffset, this.xsum.byteOffset, xPtr, len / Q4_BLOCK);
+    a[MatmulQ4KArgs.out] = outPtr;
+    a[MatmulQ4KArgs.xq] = this.xq.byteOffset;
+    a[MatmulQ4KArgs.xs] = this.xs.byteOffset;
+    a[MatmulQ4KArgs.xsum] = this.xsum.byteOffset;
+    a[MatmulQ4KArgs.bias] = biasPtr;
+    a[MatmulQ4KArgs.n] = n;
+    a[MatmulQ4KArgs.rows] = rows;
+    a[MatmulQ4KArgs.cols] = cols;
+    if (this.scratchPerThread < 2 * cols) this.scratch = this.growScratch(Math.max(2 * cols, 2 * this.scratchPerThread));
+    a[MatmulQ4KArgs.scratch] = this.scratch.byteOffset;
+    a[MatmulQ4KArgs.scratchPerThread] = this.scratchPerThread;
+    this.dispatch(Op.MatmulQ4K, n * rows * cols, NS_PER_MAC_Q4, rows, 4, MATMUL_CHUNKS_PER_THREAD);
   }
 
   private growScratch(perThread: number): Int8Array {

@@ -12,6 +12,7 @@ export interface KernelExports {
   readonly matmulQ8F32: Kernel; // (out, x, wq, ws, bias, n, rows, cols, r0, r1)
   readonly quantizeQ8: Kernel; // (xq, xs, x, blocks)
   readonly matmulQ4: Kernel; // (out, xq, xs, xsum, wq, ws, bias, n, rows, cols, r0, r1, scratch)
+  readonly matmulQ4K: Kernel; // (out, xq, xs, xsum, wq, sm, dm, bias, n, rows, cols, r0, r1, scratch)
   readonly quantizeQ4X: Kernel; // (xq, xs, xsum, x, blocks)
   readonly quantizeRowsQ8: Kernel; // (q, scales, src, blocks)
   readonly quantizeColumnsQ8: Kernel; // (q, scales, src, rows, cols, firstCol)
@@ -60,6 +61,7 @@ export function instantiateKernels(module: WebAssembly.Module, memory: WebAssemb
     matmulQ8F32: kernel(exports, "matmulQ8F32"),
     quantizeQ8: kernel(exports, "quantizeQ8"),
     matmulQ4: kernel(exports, "matmulQ4"),
+    matmulQ4K: kernel(exports, "matmulQ4K"),
     quantizeQ4X: kernel(exports, "quantizeQ4X"),
     quantizeRowsQ8: kernel(exports, "quantizeRowsQ8"),
     quantizeColumnsQ8: kernel(exports, "quantizeColumnsQ8"),

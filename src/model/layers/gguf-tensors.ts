@@ -5,7 +5,9 @@ import { readTensorRows, type GGUFFile, type GGUFTensorInfo } from "../../io/ggu
 import { checkFinite } from "../../io/safetensors-parse.js";
 import { f16Table } from "../../numeric/half.js";
 import type { Backend, Matrix } from "../../kernels/backend.js";
-import { allocMatrix, type WeightDType } from "../matrix.js";
+import { copyQ4KBlocks } from "../../kernels/q4k.js";
+import { Q4K_BLOCK } from "../../kernels/backend.js";
+import { allocMatrix, matrixBytes, type WeightDType } from "../matrix.js";
 
 /** Bytes read from the file at a time. */
 const READ_CHUNK = 1 << 20;
@@ -29,19 +31,44 @@ export function checkedGGUFTensor(g: GGUFFile, t: GGUFTensorInfo | undefined, na
 }
 
 /**
- * The storage a GGUF file's matrices are kept in when no dtype is asked for: q4 when Q4_0 blocks
- * hold most of its matrix weights (they load as they are, never widened), else null.
+ * How a matrix of this GGML type is kept when no dtype is asked for: the fastest storage that
+ * loses nothing the file holds. Q4_0 and Q4_K blocks load as they are (q4, q4k); Q8_0 and Q5_0
+ * are integers with a scale per 32 already (q8, copied); the other block types are requantized
+ * to q8 (a step of amax/254 per 32, finer than their own); floats stay f32.
  */
-export function ggufStoredDType(g: GGUFFile): WeightDType | null {
-  let q4 = 0;
-  let all = 0;
-  for (const t of g.tensors) {
-    if (t.dims.length !== 2) continue;
-    const n = t.dims[0] * t.dims[1];
-    all += n;
-    if (t.type === GGMLType.Q4_0) q4 += n;
+export function storedKind(type: number): WeightDType {
+  switch (type) {
+    case GGMLType.Q4_0:
+      return "q4";
+    case GGMLType.Q4_K:
+      return "q4k";
+    case GGMLType.F32:
+    case GGMLType.F16:
+    case GGMLType.BF16:
+      return "f32";
+    default:
+      return "q8";
   }
-  return all > 0 && 2 * q4 > all ? "q4" : null;
+}
+
+/** Storage from narrowest to widest: a stacked matrix whose parts differ takes the widest, q8 at least. */
+const WIDTH: Readonly<Record<WeightDType, number>> = { q4: 0, q4k: 0, q8: 1, f16: 2, f32: 3 };
+
+/** The one storage of a matrix stacked from tensors of these types. */
+export function stackedKind(types: readonly number[]): WeightDType {
+  const kinds = types.map(storedKind);
+  if (kinds.every((k) => k === kinds[0])) return kinds[0];
+  return kinds.reduce((a, b) => (WIDTH[b] > WIDTH[a] ? b : a), "q8");
+}
+
+/** The bytes a GGUF file's tensors take as stored (storedKind for matrices, f32 for the rest). */
+export function ggufStoredBytes(g: GGUFFile): number {
+  let bytes = 0;
+  for (const t of g.tensors) {
+    const n = t.dims.reduce((a, b) => a * b, 1);
+    bytes += t.dims.length === 2 ? matrixBytes(n, storedKind(t.type)) : 4 * n;
+  }
+  return bytes;
 }
 
 /** No tensor of a block at or past block_count: the file and its metadata disagree. */
@@ -55,10 +82,12 @@ export function checkBlockCount(g: GGUFFile, nLayer: number): void {
 /**
  * Reads a GGUF file's tensors into the backend's memory, each straight from disk through one
  * read buffer; ggml stores matrices row by row with the input dimension first, already the
- * engine's (out, in) layout. Q8_0/Q5_0/Q4_0 blocks go into q8 matrices as they are, and Q4_0
- * blocks into q4 matrices (nibbles as they are, the f16 scale widened to f32); every other
- * pairing is decoded to f32 exactly as ggml does and goes through a small staging buffer a few
- * rows at a time, into the requested storage (so Q4_K, Q6_K, Q4_1... are requantized for q8). Every value is checked for NaN/Inf.
+ * engine's (out, in) layout. Each matrix is stored as `dtype` says, or when it is null as its
+ * tensors' types say (stackedKind). Q8_0/Q5_0/Q4_0 blocks go into q8 matrices as they are, Q4_0
+ * blocks into q4 matrices (nibbles as they are, the f16 scale widened to f32) and Q4_K blocks
+ * into q4k matrices (repacked, kernels/q4k.ts); every other pairing is decoded to f32 exactly as
+ * ggml does and goes through a small staging buffer a few rows at a time, into the matrix's
+ * storage (so Q6_K, Q4_1... are requantized for q8). Every value is checked for NaN/Inf.
  * `stacked` lays several tensors' rows one after another, each through its row map (how q, k, v
  * become one projection, and how interleaved RoPE rows are put back).
  */
@@ -70,7 +99,7 @@ export class GGUFTensors {
   constructor(
     private readonly g: GGUFFile,
     private readonly backend: Backend,
-    private readonly dtype: WeightDType,
+    private readonly dtype: WeightDType | null,
   ) {
     this.byName = new Map(g.tensors.map((t) => [t.name, t]));
   }
@@ -118,10 +147,11 @@ export class GGUFTensors {
   /** One (Σ rows, cols) matrix whose rows are each part's (rows, cols) tensor's rows in turn. */
   stacked(parts: readonly { name: string; rows: number; map: RowMap }[], cols: number): Matrix {
     const { backend, g } = this;
-    const m = allocMatrix(backend, parts.reduce((a, p) => a + p.rows, 0), cols, this.dtype);
+    const tensors = parts.map((p) => this.tensor(p.name, [cols, p.rows]));
+    const m = allocMatrix(backend, parts.reduce((a, p) => a + p.rows, 0), cols, this.dtype ?? stackedKind(tensors.map((t) => t.type)));
     let first = 0;
-    for (const p of parts) {
-      const t = this.tensor(p.name, [cols, p.rows]);
+    for (const [i, p] of parts.entries()) {
+      const t = tensors[i];
       const type = t.type;
       const dest = (r: number) => first + (p.map === null ? r : p.map(r));
       const where = () => `${g.file}: tensor ${p.name}`;
@@ -150,6 +180,16 @@ export class GGUFTensors {
             const d = dest(firstRow + r);
             copyQ4Blocks(bytes.subarray(r * rowBytes, (r + 1) * rowBytes), blocks, m.q, (d * cols) / 2, m.scales, d * blocks);
             checkFinite(m.scales.subarray(d * blocks), blocks, () => `${where()} (block scales)`, (firstRow + r) * blocks);
+          }
+        });
+      } else if (m.kind === "q4k" && type === GGMLType.Q4_K) {
+        const supers = cols / Q4K_BLOCK;
+        readTensorRows(t, this.chunk, (bytes, firstRow, rows) => {
+          const rowBytes = bytes.length / rows;
+          for (let r = 0; r < rows; r++) {
+            const d = dest(firstRow + r);
+            copyQ4KBlocks(bytes.subarray(r * rowBytes, (r + 1) * rowBytes), 0, supers, m, d * supers);
+            checkFinite(m.superScales.subarray(2 * d * supers), 2 * supers, () => `${where()} (super-block scales)`, 2 * (firstRow + r) * supers);
           }
         });
       } else {

@@ -3,6 +3,7 @@ import type { Backend } from "../../../kernels/backend.js";
 import { folderEosTokenIds, ggufEosTokenIds } from "../../eos.js";
 import type { ModelFamily } from "../../family.js";
 import { matrixBytes, type WeightDType } from "../../matrix.js";
+import { ggufStoredBytes } from "../../layers/gguf-tensors.js";
 import type { Model, ModelSpec } from "../../model.js";
 import { gpt2Shape, parseGPT2Config, type GPT2Config } from "./config.js";
 import { forward } from "./forward.js";
@@ -20,11 +21,11 @@ export const gpt2Family: ModelFamily = {
   fromFolder: (folder, json, file) => {
     const config = parseGPT2Config(json, file);
     const eos = folderEosTokenIds(folder, config.eosTokenId === null ? [] : [config.eosTokenId]);
-    return gpt2Spec(config, eos, (backend, dtype) => loadSafetensorsWeights(folder, config, backend, dtype), () => checkGPT2Tensors(folder, config));
+    return gpt2Spec(config, eos, (backend, dtype) => loadSafetensorsWeights(folder, config, backend, dtype ?? "f32"), () => checkGPT2Tensors(folder, config));
   },
   fromGGUF: (g: GGUFFile) => {
     const config = ggufConfig(g);
-    return gpt2Spec(config, ggufEosTokenIds(g), (backend, dtype) => loadGGUFWeights(g, config, backend, dtype), () => checkGGUFTensors(g, config));
+    return gpt2Spec(config, ggufEosTokenIds(g), (backend, dtype) => loadGGUFWeights(g, config, backend, dtype), () => checkGGUFTensors(g, config), () => ggufStoredBytes(g));
   },
 };
 
@@ -35,14 +36,15 @@ export const gpt2Family: ModelFamily = {
 export function gpt2Spec(
   config: GPT2Config,
   eosTokenIds: readonly number[],
-  load: (backend: Backend, dtype: WeightDType) => GPT2Weights,
+  load: (backend: Backend, dtype: WeightDType | null) => GPT2Weights,
   checkTensors: () => void = () => {},
+  storedBytes: () => number = () => gpt2WeightBytes(config, "f32"),
 ): ModelSpec & { readonly config: GPT2Config } {
   const c = config;
   return {
     weightBytes: (dtype) => {
       checkTensors();
-      return gpt2WeightBytes(config, dtype);
+      return dtype === null ? storedBytes() : gpt2WeightBytes(config, dtype);
     },
     family: "gpt2",
     config,

@@ -56,7 +56,7 @@ export function checkGGUFTensors(g: GGUFFile, config: GPT2Config): void {
   check(`blk.${L - 1}.attn_norm.weight`, [C]);
 }
 
-export function loadGGUFWeights(g: GGUFFile, config: GPT2Config, backend: Backend, dtype: WeightDType): GPT2Weights {
+export function loadGGUFWeights(g: GGUFFile, config: GPT2Config, backend: Backend, dtype: WeightDType | null): GPT2Weights {
   const { nEmbd: C, nInner, vocabSize: V, nPositions: P } = config;
   checkGGUFTensors(g, config);
   const t = new GGUFTensors(g, backend, dtype);

@@ -3,6 +3,7 @@ import { folderEosTokenIds } from "../../eos.js";
 import type { ModelFamily } from "../../family.js";
 import { describeRope } from "../../layers/rope.js";
 import { matrixBytes, type WeightDType } from "../../matrix.js";
+import { ggufStoredBytes } from "../../layers/gguf-tensors.js";
 import type { Model, ModelSpec } from "../../model.js";
 import { llamaShape, parseLlamaConfig, type LlamaConfig, type LlamaVariant } from "./config.js";
 import { forward } from "./forward.js";
@@ -25,11 +26,13 @@ export function llamaStyleFamily(variant: LlamaVariant, names: LlamaFamilyNames)
     fromFolder: (folder, json, file) => {
       const parsed = parseLlamaConfig(json, file, variant);
       const config = { ...parsed, eosTokenIds: folderEosTokenIds(folder, parsed.eosTokenIds) };
-      return llamaSpec(variant.name, config, (backend, dtype) => loadLlamaSafetensors(folder, config, backend, dtype), () => checkLlamaTensors(folder, config));
+      return llamaSpec(variant.name, config, (backend, dtype) => loadLlamaSafetensors(folder, config, backend, dtype ?? "f32"), () => checkLlamaTensors(folder, config));
     },
     fromGGUF: (g) => {
       const config = llamaConfigFromGGUF(g, variant);
-      return llamaSpec(variant.name, config, (backend, dtype) => loadLlamaGGUF(g, config, backend, dtype));
+      // As stored: the file's tensors at their kinds, plus the RoPE tables.
+      const stored = () => ggufStoredBytes(g) + 4 * config.contextLength * config.heads.headDim;
+      return llamaSpec(variant.name, config, (backend, dtype) => loadLlamaGGUF(g, config, backend, dtype), () => {}, stored);
     },
   };
   LLAMA_STYLE_VARIANTS.set(family, variant);
@@ -46,7 +49,13 @@ export const llamaFamily = llamaStyleFamily(
 );
 
 /** A Llama-style spec whose weights come from `load`; `checkTensors` holds the config against the checkpoint. */
-export function llamaSpec(family: string, config: LlamaConfig, load: (backend: Backend, dtype: WeightDType) => LlamaWeights, checkTensors: () => void = () => {}): ModelSpec {
+export function llamaSpec(
+  family: string,
+  config: LlamaConfig,
+  load: (backend: Backend, dtype: WeightDType | null) => LlamaWeights,
+  checkTensors: () => void = () => {},
+  storedBytes: () => number = () => llamaWeightBytes(config, "f32"),
+): ModelSpec {
   const { nHead, nKVHead, headDim } = config.heads;
   const extras = [config.qkvBias ? "qkv bias" : "", config.qkNorm ? "q/k norm" : "", config.mlpBias ? "mlp bias" : ""].filter((x) => x !== "");
   return {
@@ -59,7 +68,7 @@ export function llamaSpec(family: string, config: LlamaConfig, load: (backend: B
       (extras.length > 0 ? `, ${extras.join(", ")}` : ""),
     weightBytes: (dtype) => {
       checkTensors();
-      return llamaWeightBytes(config, dtype);
+      return dtype === null ? storedBytes() : llamaWeightBytes(config, dtype);
     },
     loadWeights: (backend, dtype) => llamaModel(family, config, load(backend, dtype), backend),
   };

@@ -129,7 +129,7 @@ export function deinterleavedRow(r: number, headDim: number): number {
   return r - within + (within % 2) * (headDim / 2) + (within >> 1);
 }
 
-export function loadLlamaGGUF(g: GGUFFile, c: LlamaConfig, backend: Backend, dtype: WeightDType): LlamaWeights {
+export function loadLlamaGGUF(g: GGUFFile, c: LlamaConfig, backend: Backend, dtype: WeightDType | null): LlamaWeights {
   const { hidden: C, intermediate: I, vocabSize: V } = c;
   const { nHead: nh, nKVHead: nkv, headDim: hs } = c.heads;
   checkBlockCount(g, c.nLayer);

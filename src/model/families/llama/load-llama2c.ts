@@ -38,7 +38,7 @@ export function llama2cConfig(h: Llama2cHeader): LlamaConfig {
 
 export function llama2cSpec(h: Llama2cHeader): ModelSpec {
   const config = llama2cConfig(h);
-  return llamaSpec("llama", config, (backend, dtype) => loadLlama2cWeights(h, config, backend, dtype));
+  return llamaSpec("llama", config, (backend, dtype) => loadLlama2cWeights(h, config, backend, dtype ?? "f32"));
 }
 
 /**

@@ -1,0 +1,197 @@
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import type { Backend, Q4KMatrix } from "../src/kernels/backend.js";
+import { createReferenceBackend, createWasmBackend } from "../src/kernels/index.js";
+import { copyQ4KBlocks, q4kWeight } from "../src/kernels/q4k.js";
+import { dequantizeQ4K, Q4_K_BYTES, quantizeQ4K } from "../src/io/gguf-kquants.js";
+import { allocMatrix, readMatrixRow } from "../src/model/matrix.js";
+import { UserError } from "../src/errors.js";
+import { onto, random, rng } from "./kernel-helpers.js";
+
+function ontoQ4K(b: Backend, w: Q4KMatrix): Q4KMatrix {
+  const q = b.allocI8(w.q.length);
+  q.set(w.q);
+  const subScales = b.allocI8(w.subScales.length);
+  subScales.set(w.subScales);
+  return { ...w, q, subScales, superScales: onto(b, w.superScales) };
+}
+
+const ref = createReferenceBackend();
+const wasm: { label: string; backend: Backend }[] = [];
+/** Run again in a child process with relaxed SIMD (the end of this file). */
+const relaxedChild = process.env.Q4K_TEST_RELAXED === "1";
+const simd = relaxedChild ? "relaxed" : "auto";
+
+before(async () => {
+  // minParallelNanos 0: split even the tiny test shapes, so every thread's range logic runs.
+  for (const threads of [1, 2, 3]) wasm.push({ label: `wasm×${threads} ${simd}`, backend: await createWasmBackend({ threads, minParallelNanos: 0, simd }) });
+  wasm.push({ label: "wasm×2 default split", backend: await createWasmBackend({ threads: 2, simd }) });
+  if (relaxedChild) wasm.push({ label: "wasm×2 baseline", backend: await createWasmBackend({ threads: 2, minParallelNanos: 0, simd: "baseline" }) });
+});
+
+after(() => {
+  for (const w of wasm) w.backend.close();
+});
+
+/** A q4k matrix of ggml's Q4_K quantization of `values`, in the reference backend. */
+function q4kOf(values: Float32Array, rows: number, cols: number): Q4KMatrix {
+  const m = allocMatrix(ref, rows, cols, "q4k");
+  if (m.kind !== "q4k") throw new Error("q4k expected");
+  ref.writeMatrixRows(m, 0, values, rows);
+  return m;
+}
+
+/** Weights with awkward sub-blocks: all zero, all positive (min 0), one large outlier. */
+function weights(rows: number, cols: number, rand: () => number): Float32Array {
+  const a = random(rows * cols, rand);
+  a.fill(0, 0, 32);
+  for (let i = 32; i < 64 && i < a.length; i++) a[i] = Math.abs(a[i]);
+  if (a.length > 100) a[100] = 9;
+  return a;
+}
+
+describe("q4k storage", () => {
+  test("holds ggml's Q4_K weights: the same bits as dequantize_row_q4_K", () => {
+    const rand = rng(11);
+    const rows = 3, cols = 512;
+    const values = weights(rows, cols, rand);
+    const blocks = (rows * cols) / 256;
+    const bytes = new Uint8Array(blocks * Q4_K_BYTES);
+    quantizeQ4K(values, 0, blocks, bytes, 0);
+    const want = new Float32Array(rows * cols);
+    dequantizeQ4K(bytes, 0, blocks, want, 0);
+    const m = allocMatrix(ref, rows, cols, "q4k");
+    if (m.kind !== "q4k") throw new Error("q4k expected");
+    copyQ4KBlocks(bytes, 0, blocks, m, 0);
+    for (let i = 0; i < want.length; i++) assert.equal(q4kWeight(m, i), want[i], `weight ${i}`);
+    const row = new Float32Array(cols);
+    readMatrixRow(row, 0, m, 2);
+    assert.deepEqual(Array.from(row), Array.from(want.subarray(2 * cols)));
+    // writeMatrixRows quantizes as ggml does: the same arrays.
+    const written = q4kOf(values, rows, cols);
+    assert.deepEqual(Array.from(written.q), Array.from(m.q));
+    assert.deepEqual(Array.from(written.subScales), Array.from(m.subScales));
+    assert.deepEqual(Array.from(written.superScales), Array.from(m.superScales));
+  });
+
+  test("needs whole super-blocks and is written by rows", async () => {
+    assert.throws(() => allocMatrix(ref, 2, 288, "q4k"), (e: unknown) => e instanceof UserError && /multiple of 256/.test(e.message));
+    const m = allocMatrix(ref, 4, 256, "q4k");
+    assert.throws(() => ref.writeMatrixColumns(m, 0, new Float32Array(32 * 4), 32), /written by rows/);
+    const b = wasm[0].backend;
+    assert.throws(() => b.writeMatrixColumns(allocMatrix(b, 4, 256, "q4k"), 0, b.allocF32(32 * 4), 32), /written by rows/);
+    const bad: Q4KMatrix = { kind: "q4k", rows: 1, cols: 288, q: b.allocI8(144), subScales: b.allocI8(32), superScales: b.allocF32(4) };
+    assert.throws(() => b.matmul(b.allocF32(1), b.allocF32(288), bad, null, 1), /multiple of 256/);
+    const short: Q4KMatrix = { kind: "q4k", rows: 2, cols: 256, q: b.allocI8(128), subScales: b.allocI8(32), superScales: b.allocF32(4) };
+    assert.throws(() => b.matmul(b.allocF32(2), b.allocF32(256), short, null, 1), /w\.q: length 128 < 256/);
+  });
+});
+
+describe("matmul q4k", () => {
+  const shapes: [number, number, number][] = [];
+  for (const cols of [256, 512, 768]) for (const rows of [1, 5, 31]) for (const n of [1, 2, 3, 17]) shapes.push([n, rows, cols]);
+  shapes.push([1, 70, 1536], [3, 33, 1280], [5, 9, 3072]);
+
+  /** x is quantized to int8 per 32: |x − x̂| ≤ amax(block)/254, so an output moves by at most Σ |w_c|·amax_c/254. */
+  function int8Bound(x: Float32Array, w: Q4KMatrix, n: number): Float32Array {
+    const bound = new Float32Array(n * w.rows);
+    for (let i = 0; i < n; i++) {
+      for (let r = 0; r < w.rows; r++) {
+        let s = 0;
+        for (let c0 = 0; c0 < w.cols; c0 += 32) {
+          let amax = 0;
+          for (let j = 0; j < 32; j++) amax = Math.max(amax, Math.abs(x[i * w.cols + c0 + j]));
+          for (let j = 0; j < 32; j++) s += Math.abs(q4kWeight(w, r * w.cols + c0 + j)) * (amax / 254);
+        }
+        bound[i * w.rows + r] = s;
+      }
+    }
+    return bound;
+  }
+
+  test("within the int8-activation bound of the reference, on every thread count", () => {
+    const rand = rng(12);
+    for (const [n, rows, cols] of shapes) {
+      const w = q4kOf(weights(rows, cols, rand), rows, cols);
+      const x = random(n * cols, rand);
+      const bias = random(rows, rand);
+      const bound = int8Bound(x, w, n);
+      for (const withBias of [false, true]) {
+        const want = new Float32Array(n * rows);
+        ref.matmul(want, x, w, withBias ? bias : null, n);
+        for (const { label, backend } of wasm) {
+          const out = backend.allocF32(n * rows);
+          backend.matmul(out, onto(backend, x), ontoQ4K(backend, w), withBias ? onto(backend, bias) : null, n);
+          for (let i = 0; i < want.length; i++) {
+            const err = Math.abs(out[i] - want[i]);
+            const tol = 1.01 * bound[i] + 1e-5 * (1 + Math.abs(want[i]));
+            if (!(err <= tol)) assert.fail(`${label} q4k ${n}×${cols}·${rows} bias=${withBias}: [${i}] got ${out[i]}, want ${want[i]} (err ${err}, tol ${tol})`);
+          }
+        }
+      }
+    }
+  });
+
+  test("exact (to f32 rounding) when x is already on the int8 grid", () => {
+    const rand = rng(13);
+    const [n, rows, cols] = [3, 9, 512];
+    const w = q4kOf(weights(rows, cols, rand), rows, cols);
+    const x = new Float32Array(n * cols);
+    for (let i = 0; i < x.length; i++) x[i] = i % 32 === 0 ? 127 : Math.round(rand() * 127);
+    const want = new Float32Array(n * rows);
+    ref.matmul(want, x, w, null, n);
+    for (const { label, backend } of wasm) {
+      const out = backend.allocF32(n * rows);
+      backend.matmul(out, onto(backend, x), ontoQ4K(backend, w), null, n);
+      for (let i = 0; i < want.length; i++) assert.ok(Math.abs(out[i] - want[i]) <= 1e-5 * (1 + Math.abs(want[i])), `${label} [${i}] ${out[i]} vs ${want[i]}`);
+    }
+  });
+
+  test("batch and thread invariant: every row the same bits alone, in any batch, on any thread count or build", () => {
+    const rand = rng(14);
+    for (const [rows, cols] of [[31, 768], [9, 1536], [6, 256]]) {
+      const w = q4kOf(weights(rows, cols, rand), rows, cols);
+      const n = 17;
+      const x = random(n * cols, rand);
+      const bias = random(rows, rand);
+      const b0 = wasm[0].backend;
+      const w0 = ontoQ4K(b0, w);
+      const alone = new Float32Array(n * rows);
+      for (let i = 0; i < n; i++) {
+        const out = b0.allocF32(rows);
+        b0.matmul(out, onto(b0, x.subarray(i * cols, (i + 1) * cols)), w0, onto(b0, bias), 1);
+        alone.set(out, i * rows);
+      }
+      for (const { label, backend } of wasm) {
+        const wb = ontoQ4K(backend, w);
+        for (const batch of [2, 3, 5, 17]) {
+          for (let i0 = 0; i0 < n; i0 += batch) {
+            const m = Math.min(batch, n - i0);
+            const out = backend.allocF32(m * rows);
+            backend.matmul(out, onto(backend, x.subarray(i0 * cols, (i0 + m) * cols)), wb, onto(backend, bias), m);
+            assert.deepEqual(Array.from(out), Array.from(alone.subarray(i0 * rows, (i0 + m) * rows)), `${label} ${rows}×${cols} batch ${batch} from row ${i0}`);
+          }
+        }
+      }
+    }
+  });
+});
+
+describe("q4k with relaxed SIMD", () => {
+  test("runs when asked for, where the engine has relaxed SIMD", { skip: !relaxedChild && "checked in the child process below" }, () => {
+    assert.match(wasm[0].backend.name, /relaxed/);
+  });
+
+  test("this file passes with the relaxed build, in a child with relaxed SIMD", { skip: relaxedChild && "this is the child" }, () => {
+    const r = spawnSync(process.execPath, ["--experimental-wasm-relaxed-simd", "--test", fileURLToPath(import.meta.url)], {
+      env: { ...process.env, NODE_TEST_CONTEXT: undefined, Q4K_TEST_RELAXED: "1" },
+      encoding: "utf8",
+      timeout: 180_000,
+    });
+    assert.equal(r.status, 0, `relaxed child failed:\n${r.stdout.slice(-3000)}\n${r.stderr.slice(-2000)}`);
+    assert.match(r.stdout, /# pass [1-9]/);
+    assert.match(r.stdout, /# fail 0/);
+  });
+});
