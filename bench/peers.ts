@@ -29,7 +29,7 @@ interface Options {
   quietWait: number;
   /** Only the rows whose model name contains one of these (case-insensitive); all when empty. */
   models: string[];
-  /** Only the rows whose weights (F32, F16, q8 / Q8_0, q4 / Q4_0, Q4_K) contain one of these; all when empty. */
+  /** Only the rows whose weights (F32, F16, q8 / Q8_0, q4 / Q4_0, Q4_K_M) contain one of these; all when empty. */
   weights: string[];
 }
 
@@ -116,14 +116,15 @@ async function configs(opts: Options): Promise<Config[]> {
   const ggufF16 = await needs("node-llama-cpp", () => gguf(random, "f16", log));
   const ggufQ8 = await needs("node-llama-cpp", () => gguf(random, "q8_0", log));
   const ggufQ4 = await needs("node-llama-cpp", () => gguf(random, "q4_0", log));
-  // Q4_K for every matrix (convert --dtype q4_k): rows not whole 256-blocks fall back to Q5_0 as
-  // llama-quantize's do, which for SmolLM2's 576-wide rows leaves only ffn_down in Q4_K.
-  const ggufQ4K = await needs("node-llama-cpp", () => gguf(random, "q4_k", log));
+  // llama-quantize's Q4_K_M mix (convert --dtype q4_k_m): Q4_K, Q6_K for the head and some attn_v
+  // and ffn_down; rows not whole 256-blocks fall back (Q5_0, Q8_0), which for SmolLM2's 576-wide
+  // rows leaves only ffn_down in K-quants.
+  const ggufQ4K = await needs("node-llama-cpp", () => gguf(random, "q4_k_m", log));
   const smol = await randomSmolLM2(log);
   const smolF32 = await needs("node-llama-cpp", () => gguf(smol, "f32", log));
   const smolQ8 = await needs("node-llama-cpp", () => gguf(smol, "q8_0", log));
   const smolQ4 = await needs("node-llama-cpp", () => gguf(smol, "q4_0", log));
-  const smolQ4K = await needs("node-llama-cpp", () => gguf(smol, "q4_k", log));
+  const smolQ4K = await needs("node-llama-cpp", () => gguf(smol, "q4_k_m", log));
   const vSmol = vocabOf(smol);
   const v124 = vocabOf(random);
   const vShakespeare = vocabOf(shakespeare);
@@ -139,13 +140,13 @@ async function configs(opts: Options): Promise<Config[]> {
       { row: row("GPT-2-124M shapes (random)", "q8 / Q8_0"), commands: { engine: engine(random, "q8", t), "llama.cpp": peer("llama-cpp.js", ggufQ8, t, v124) } },
       { row: row("GPT-2-124M shapes (random)", "Q4_0 file widened to q8"), commands: { engine: engineOn(ggufQ4, "q8", t) } },
       { row: row("GPT-2-124M shapes (random)", "q4 / Q4_0 (one file)"), commands: { engine: engineOn(ggufQ4, "q4", t), "llama.cpp": peer("llama-cpp.js", ggufQ4, t, v124) } },
-      { row: row("GPT-2-124M shapes (random)", "Q4_K file as stored (one file)"), commands: { engine: engineOn(ggufQ4K, null, t), "llama.cpp": peer("llama-cpp.js", ggufQ4K, t, v124) } },
+      { row: row("GPT-2-124M shapes (random)", "Q4_K_M file as stored (one file)"), commands: { engine: engineOn(ggufQ4K, null, t), "llama.cpp": peer("llama-cpp.js", ggufQ4K, t, v124) } },
       { row: row("shakespeare-byte-gpt2", "F32"), commands: { engine: engine(shakespeare, "f32", t), onnxruntime: peer("onnx.js", onnxShakespeare, t, vShakespeare) } },
       { row: row("SmolLM2-135M shapes (random)", "F32"), commands: { engine: engine(smol, "f32", t), "llama.cpp": peer("llama-cpp.js", smolF32, t, vSmol) } },
       { row: row("SmolLM2-135M shapes (random)", "q8 / Q8_0"), commands: { engine: engine(smol, "q8", t), "llama.cpp": peer("llama-cpp.js", smolQ8, t, vSmol) } },
       { row: row("SmolLM2-135M shapes (random)", "Q4_0 file widened to q8"), commands: { engine: engineOn(smolQ4, "q8", t) } },
       { row: row("SmolLM2-135M shapes (random)", "q4 / Q4_0 (one file)"), commands: { engine: engineOn(smolQ4, "q4", t), "llama.cpp": peer("llama-cpp.js", smolQ4, t, vSmol) } },
-      { row: row("SmolLM2-135M shapes (random)", "Q4_K file as stored (one file)"), commands: { engine: engineOn(smolQ4K, null, t), "llama.cpp": peer("llama-cpp.js", smolQ4K, t, vSmol) } },
+      { row: row("SmolLM2-135M shapes (random)", "Q4_K_M file as stored (one file)"), commands: { engine: engineOn(smolQ4K, null, t), "llama.cpp": peer("llama-cpp.js", smolQ4K, t, vSmol) } },
     );
   }
   const wanted = (names: string[], value: string) => names.length === 0 || names.some((m) => value.toLowerCase().includes(m));

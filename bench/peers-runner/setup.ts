@@ -78,7 +78,7 @@ export async function randomSmolLM2(log: (s: string) => void): Promise<string> {
 }
 
 /** A GGUF of `modelDir` written by the engine's `nanogpt-infer convert --to gguf`. */
-export async function gguf(modelDir: string, dtype: "f32" | "f16" | "q8_0" | "q4_0" | "q4_k", log: (s: string) => void): Promise<Prepared> {
+export async function gguf(modelDir: string, dtype: "f32" | "f16" | "q8_0" | "q4_0" | "q4_k_m", log: (s: string) => void): Promise<Prepared> {
   const out = path.join(cacheDir(), `${path.basename(modelDir)}-${dtype}.gguf`);
   // Sources, not dist/: every build rewrites dist/ and would void the cache.
   const io = path.join(repoRoot(), "src", "io");
