@@ -241,18 +241,20 @@ function dotQ8x2(oA: usize, oB: usize, xA: usize, xB: usize, xsA: usize, xsB: us
 
 /**
  * One weight block against four x rows (x, x + xBytes, ...), as [row 0's sum, ..., row 3's sum]
- * times the block's scales: xst holds the four rows' x scales of this block side by side. `sink`
+ * times the block's scales: xst holds the four rows' x scales of this block side by side, c (the
+ * relaxed build) the block's prep(v, u, 2) from cacheOffsets. `sink`
  * as in dotQ8: one store per block is enough to keep the next block's loads from being hoisted.
  */
 @inline
-function quadBlock(sink: usize, x: usize, xBytes: usize, xst: usize, wq: usize, ws: usize, one: v128): v128 {
+function quadBlock(sink: usize, x: usize, xBytes: usize, xst: usize, wq: usize, ws: usize, c: usize, one: v128): v128 {
   const v = v128.load(wq), u = v128.load(wq, 16);
-  const w0 = prep(v, u, 0, one), w1 = prep(v, u, 1, one), w2 = prep(v, u, 2, one), w3 = prep(v, u, 3, one);
+  const w0 = prep(v, u, 0, one), w1 = prep(v, u, 1, one), w3 = prep(v, u, 3, one);
+  const w2 = ASC_FEATURE_RELAXED_SIMD ? v128.load(c) : prep(v, u, 2, one);
   const a = preparedDot(w0, w1, w2, w3, x);
   const b = preparedDot(w0, w1, w2, w3, x + xBytes);
-  const c = preparedDot(w0, w1, w2, w3, x + 2 * xBytes);
+  const e = preparedDot(w0, w1, w2, w3, x + 2 * xBytes);
   const d = preparedDot(w0, w1, w2, w3, x + 3 * xBytes);
-  const s = transposeSum4i(a, b, c, d);
+  const s = transposeSum4i(a, b, e, d);
   v128.store32_lane(sink, s, 0);
   return f32x4.mul(f32x4.convert_i32x4_s(s), f32x4.mul(v128.load32_splat(ws), v128.load(xst)));
 }
@@ -264,33 +266,59 @@ function quadBlock(sink: usize, x: usize, xBytes: usize, xst: usize, wq: usize, 
  * blocks and the bias follow in the same order, so every row gets the bits dotQ8 gives it alone.
  */
 @inline
-function dotQ8x4(o: usize, oStride: usize, x: usize, xBytes: usize, xst: usize, wq: usize, ws: usize, nb: i32, bias: f32, one: v128): void {
+function dotQ8x4(o: usize, oStride: usize, x: usize, xBytes: usize, xst: usize, wq: usize, ws: usize, c: usize, nb: i32, bias: f32, one: v128): void {
   let acc0 = f32x4.splat(0), acc1 = f32x4.splat(0), acc2 = f32x4.splat(0), acc3 = f32x4.splat(0);
   const end4 = ws + (<usize>(nb & ~3) << 2);
   while (ws < end4) {
-    acc0 = f32x4.add(acc0, quadBlock(o, x, xBytes, xst, wq, ws, one));
-    acc1 = f32x4.add(acc1, quadBlock(o, x + XB, xBytes, xst + 16, wq + 32, ws + 4, one));
-    acc2 = f32x4.add(acc2, quadBlock(o, x + 2 * XB, xBytes, xst + 32, wq + 64, ws + 8, one));
-    acc3 = f32x4.add(acc3, quadBlock(o, x + 3 * XB, xBytes, xst + 48, wq + 96, ws + 12, one));
+    acc0 = f32x4.add(acc0, quadBlock(o, x, xBytes, xst, wq, ws, c, one));
+    acc1 = f32x4.add(acc1, quadBlock(o, x + XB, xBytes, xst + 16, wq + 32, ws + 4, c + 16, one));
+    acc2 = f32x4.add(acc2, quadBlock(o, x + 2 * XB, xBytes, xst + 32, wq + 64, ws + 8, c + 32, one));
+    acc3 = f32x4.add(acc3, quadBlock(o, x + 3 * XB, xBytes, xst + 48, wq + 96, ws + 12, c + 48, one));
     x += 4 * XB;
     xst += 64;
     wq += 128;
     ws += 16;
+    c += 64;
   }
   let sum = f32x4.add(f32x4.add(acc0, acc2), f32x4.add(acc1, acc3));
   const end = end4 + (<usize>(nb & 3) << 2);
   while (ws < end) {
-    sum = f32x4.add(sum, quadBlock(o, x, xBytes, xst, wq, ws, one));
+    sum = f32x4.add(sum, quadBlock(o, x, xBytes, xst, wq, ws, c, one));
     x += XB;
     xst += 16;
     wq += 32;
     ws += 4;
+    c += 16;
   }
   sum = f32x4.add(sum, f32x4.splat(bias));
   v128.store32_lane(o, sum, 0);
   v128.store32_lane(o + oStride, sum, 1);
   v128.store32_lane(o + 2 * oStride, sum, 2);
   v128.store32_lane(o + 3 * oStride, sum, 3);
+}
+
+/**
+ * Relaxed build: the weights' offset sums (prep(v, u, 2), 16 bytes per block) of rows [t0, t1)
+ * into c, made once per tile instead of once per four x rows: two of the 17 multiplies of a block
+ * of quadBlock, which on x64 share two ports.
+ */
+@inline
+function cacheOffsets(c: usize, wq: usize, cols: i32, t0: i32, t1: i32): void {
+  const o = i8x16.splat(64);
+  let w = wq + <usize>t0 * <usize>cols;
+  const end = wq + <usize>t1 * <usize>cols;
+  while (w < end) {
+    v128.store(c, i16x8.add(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(w), o), i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(w, 16), o)));
+    w += 32;
+    c += 16;
+  }
+}
+
+/** Bytes of scratch matmulQ8 needs per thread for `cols` columns: cacheOffsets' tile. */
+export function matmulQ8ScratchBytes(cols: i32): i32 {
+  if (!ASC_FEATURE_RELAXED_SIMD) return 0;
+  const tile = max(1, <i32>(TILE_BYTES / <usize>cols));
+  return tile * (cols / QB) * 16;
 }
 
 /**
@@ -312,9 +340,10 @@ export function interleaveScalesQ8(xst: usize, xs: usize, n: i32, blocks: i32): 
 
 /**
  * out (n, rows) = x · wᵀ + bias for weight rows [r0, r1): xq, xs from quantizeQ8 over n·cols
- * values, xst from interleaveScalesQ8 (read when n ≥ 4).
+ * values, xst from interleaveScalesQ8 (read when n ≥ 4), scratch this thread's
+ * matmulQ8ScratchBytes(cols).
  */
-export function matmulQ8(out: usize, xq: usize, xs: usize, xst: usize, wq: usize, ws: usize, bias: usize, n: i32, rows: i32, cols: i32, r0: i32, r1: i32): void {
+export function matmulQ8(out: usize, xq: usize, xs: usize, xst: usize, wq: usize, ws: usize, bias: usize, n: i32, rows: i32, cols: i32, r0: i32, r1: i32, scratch: usize): void {
   const nb = cols / QB;
   const sBytes = <usize>nb << 2;
   const xBytes = <usize>nb * XB;
@@ -331,10 +360,12 @@ export function matmulQ8(out: usize, xq: usize, xs: usize, xst: usize, wq: usize
   for (let t0 = r0; t0 < r1; t0 += tile) {
     const t1 = min(r1, t0 + tile);
     let i = 0;
+    if (ASC_FEATURE_RELAXED_SIMD && n >= 4) cacheOffsets(scratch, wq, cols, t0, t1);
     for (; i + 3 < n; i += 4) {
       const x = xq + <usize>i * xBytes, xsq = xst + <usize>i * sBytes;
       for (let r = t0; r < t1; r++) {
-        dotQ8x4(out + <usize>i * oStride + (<usize>r << 2), oStride, x, xBytes, xsq, wq + <usize>r * <usize>cols, ws + <usize>r * sBytes, nb, biasAt(bias, r), one);
+        const c = scratch + (<usize>(r - t0) * <usize>nb << 4);
+        dotQ8x4(out + <usize>i * oStride + (<usize>r << 2), oStride, x, xBytes, xsq, wq + <usize>r * <usize>cols, ws + <usize>r * sBytes, c, nb, biasAt(bias, r), one);
       }
     }
     for (; i + 1 < n; i += 2) {

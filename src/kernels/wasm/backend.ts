@@ -278,6 +278,10 @@ export class WasmBackend implements Backend {
     a[MatmulQ8Args.xq] = this.xq.byteOffset;
     a[MatmulQ8Args.xs] = this.xs.byteOffset;
     a[MatmulQ8Args.xst] = this.xst.byteOffset;
+    const scratch = this.kernels.matmulQ8ScratchBytes(cols);
+    if (this.scratchPerThread < scratch) this.scratch = this.growScratch(Math.max(scratch, 2 * this.scratchPerThread));
+    a[MatmulQ8Args.scratch] = this.scratch.byteOffset;
+    a[MatmulQ8Args.scratchPerThread] = this.scratchPerThread;
     a[MatmulQ8Args.wq] = wq;
     a[MatmulQ8Args.ws] = ws;
     a[MatmulQ8Args.bias] = biasPtr;
