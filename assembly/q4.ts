@@ -67,8 +67,10 @@ export function quantizeQ4X(xq: usize, xs: usize, xsum: usize, x: usize, blocks:
 }
 
 /**
- * Σ nibble·x of one 32-block as i32x4 lanes, times 256 in the baseline build (exact: < 2^24).
- * The nibble masks m0, m1, m2 are made once per call from a runtime value (see matmulQ4).
+ * Σ nibble·x of one 32-block, partly summed: i32x4 lanes, times 256, in the baseline build (exact:
+ * < 2^24); i16x8 lanes in the relaxed build (see relaxedHalvesDot), which reduce4 and widen finish.
+ * The nibble masks m0, m1, m2 are made once per call from a runtime value (see matmulQ4); in the
+ * relaxed build m1 is 1 in every i16 lane, for the widening.
  */
 @inline
 export function blockDot(x: usize, w: usize, m0: v128, m1: v128, m2: v128): v128 {
@@ -90,12 +92,38 @@ function unpackedDot(x: usize, e0: v128, e1: v128, e2: v128, e3: v128): v128 {
 /** Relaxed: the low and high nibbles of each byte (m: 0x0f in every byte) against x as i8, in order. */
 @inline
 function relaxedDot(x: usize, v: v128, m: v128): v128 {
-  const lo = v128.and(v, m);
-  const hi = v128.and(i16x8.shr_u(v, 4), m);
-  // Pairs of products in i16 (|·| ≤ 2·15·128), both halves added (≤ 7680), then widened in pairs.
-  // Not i32x4.relaxed_dot_i8x16_i7x16_add_s: V8 11.3 (Node 20) returns twice the dot there and drops the addend.
-  const d = i16x8.add(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(x), lo), i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(x, 16), hi));
-  return i32x4.extadd_pairwise_i16x8_s(d);
+  return relaxedHalvesDot(x, v128.and(v, m), v128.and(i16x8.shr_u(v, 4), m));
+}
+
+/**
+ * Relaxed: x (i8, in order) times the unpacked low (x[0..15]) and high (x[16..31]) nibbles, as
+ * i16 lanes: pairs of products (|·| ≤ 2·15·128), both halves added (≤ 7680). Left in i16 so that
+ * four blocks' lanes are summed four at a time (≤ 30720) before one widening (reduce4). Not
+ * i32x4.relaxed_dot_i8x16_i7x16_add_s: V8 11.3 (Node 20) returns twice the dot there and drops
+ * the addend.
+ */
+@inline
+function relaxedHalvesDot(x: usize, lo: v128, hi: v128): v128 {
+  return i16x8.add(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(x), lo), i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(x, 16), hi));
+}
+
+/**
+ * [Σa, Σb, Σc, Σd] as i32 of four blocks' partial sums: transposeSum4i, in the relaxed build on
+ * i16 pairs (each i16 lane then sums four of a block's, ≤ 30720: exact) with one widening dot
+ * against `one` (1 in every i16 lane) at the end instead of one per block.
+ */
+@inline
+function reduce4(a: v128, b: v128, c: v128, d: v128, one: v128): v128 {
+  if (!ASC_FEATURE_RELAXED_SIMD) return transposeSum4i(a, b, c, d);
+  const ab = i16x8.add(v128.shuffle<i32>(a, b, 0, 4, 1, 5), v128.shuffle<i32>(a, b, 2, 6, 3, 7));
+  const cd = i16x8.add(v128.shuffle<i32>(c, d, 0, 4, 1, 5), v128.shuffle<i32>(c, d, 2, 6, 3, 7));
+  return i32x4.dot_i16x8_s(i16x8.add(v128.shuffle<i32>(ab, cd, 0, 1, 4, 5), v128.shuffle<i32>(ab, cd, 2, 3, 6, 7)), one);
+}
+
+/** One block's partial sums as i32 lanes (the tail's). */
+@inline
+function widen(s: v128, one: v128): v128 {
+  return ASC_FEATURE_RELAXED_SIMD ? i32x4.dot_i16x8_s(s, one) : s;
 }
 
 /**
@@ -133,7 +161,7 @@ function dotQ4(xq: usize, xs: usize, xsum: usize, wq: usize, ws: usize, nb: i32,
     const s2 = blockDot(xq + 2 * XB, wq + 2 * WB, m0, m1, m2);
     v128.store32_lane(sink, s2, 0);
     const s3 = blockDot(xq + 3 * XB, wq + 3 * WB, m0, m1, m2);
-    const s = transposeSum4i(s0, s1, s2, s3);
+    const s = reduce4(s0, s1, s2, s3, m1);
     acc = f32x4.add(acc, scaled4(s, xs, xsum, ws));
     v128.store32_lane(sink, s, 0);
     xq += 4 * XB;
@@ -145,7 +173,7 @@ function dotQ4(xq: usize, xs: usize, xsum: usize, wq: usize, ws: usize, nb: i32,
   let sum = hsum(acc);
   const end = end4 + (<usize>(nb & 3) << 2);
   while (ws < end) {
-    sum += scaled1(blockDot(xq, wq, m0, m1, m2), xs, xsum, ws);
+    sum += scaled1(widen(blockDot(xq, wq, m0, m1, m2), m1), xs, xsum, ws);
     xq += XB;
     wq += WB;
     xs += 4;
@@ -183,16 +211,13 @@ export function unpackRow(u: usize, w: usize, nb: i32, m0: v128, m1: v128, m2: v
 /** One block of an unpacked row against x: blockDot without the unpacking. */
 @inline
 export function unpackedBlockDot(x: usize, u: usize): v128 {
-  if (ASC_FEATURE_RELAXED_SIMD) {
-    const d = i16x8.add(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(x), v128.load(u)), i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(x, 16), v128.load(u, 16)));
-    return i32x4.extadd_pairwise_i16x8_s(d);
-  }
+  if (ASC_FEATURE_RELAXED_SIMD) return relaxedHalvesDot(x, v128.load(u), v128.load(u, 16));
   return unpackedDot(x, v128.load(u), v128.load(u, 16), v128.load(u, 32), v128.load(u, 48));
 }
 
 /** dotQ4 over an unpacked row: the same sums in the same order. */
 @inline
-function dotUnpacked(xq: usize, xs: usize, xsum: usize, u: usize, ws: usize, nb: i32, sink: usize): f32 {
+function dotUnpacked(xq: usize, xs: usize, xsum: usize, u: usize, ws: usize, nb: i32, sink: usize, one: v128): f32 {
   let acc = f32x4.splat(0);
   const end4 = ws + (<usize>(nb & ~3) << 2);
   while (ws < end4) {
@@ -203,7 +228,7 @@ function dotUnpacked(xq: usize, xs: usize, xsum: usize, u: usize, ws: usize, nb:
     const s2 = unpackedBlockDot(xq + 2 * XB, u + 2 * UB);
     v128.store32_lane(sink, s2, 0);
     const s3 = unpackedBlockDot(xq + 3 * XB, u + 3 * UB);
-    const s = transposeSum4i(s0, s1, s2, s3);
+    const s = reduce4(s0, s1, s2, s3, one);
     acc = f32x4.add(acc, scaled4(s, xs, xsum, ws));
     v128.store32_lane(sink, s, 0);
     xq += 4 * XB;
@@ -215,7 +240,7 @@ function dotUnpacked(xq: usize, xs: usize, xsum: usize, u: usize, ws: usize, nb:
   let sum = hsum(acc);
   const end = end4 + (<usize>(nb & 3) << 2);
   while (ws < end) {
-    sum += scaled1(unpackedBlockDot(xq, u), xs, xsum, ws);
+    sum += scaled1(widen(unpackedBlockDot(xq, u), one), xs, xsum, ws);
     xq += XB;
     u += UB;
     xs += 4;
@@ -225,24 +250,21 @@ function dotUnpacked(xq: usize, xs: usize, xsum: usize, u: usize, ws: usize, nb:
   return sum;
 }
 
-/** Two x rows against one unpacked row: each weight vector loaded once for both. Same sums, same order. */
+/** Two x rows against one unpacked row, its blocks in L1 for both. Same sums, same order. */
 @inline
-function dotUnpacked2(out0: usize, out1: usize, xq: usize, xs: usize, xsum: usize, xStride: usize, sStride: usize, u: usize, ws: usize, nb: i32, b: f32): void {
+function dotUnpacked2(out0: usize, out1: usize, xq: usize, xs: usize, xsum: usize, xStride: usize, sStride: usize, u: usize, ws: usize, nb: i32, b: f32, one: v128): void {
   let acc0 = f32x4.splat(0), acc1 = f32x4.splat(0);
   const end4 = ws + (<usize>(nb & ~3) << 2);
   while (ws < end4) {
-    const p0 = pairDot(xq, xq + xStride, u);
-    v128.store32_lane(out0, p0, 0);
-    const p1 = pairDot(xq + XB, xq + xStride + XB, u + UB);
-    v128.store32_lane(out0, p1, 0);
-    const p2 = pairDot(xq + 2 * XB, xq + xStride + 2 * XB, u + 2 * UB);
-    v128.store32_lane(out0, p2, 0);
-    const p3 = pairDot(xq + 3 * XB, xq + xStride + 3 * XB, u + 3 * UB);
-    // p_k = [a_k0 + a_k1, a_k2 + a_k3, b_k0 + b_k1, b_k2 + b_k3]: row 0's four block sums, then row 1's.
-    const q01 = i32x4.add(v128.shuffle<i32>(p0, p1, 0, 4, 2, 6), v128.shuffle<i32>(p0, p1, 1, 5, 3, 7));
-    const q23 = i32x4.add(v128.shuffle<i32>(p2, p3, 0, 4, 2, 6), v128.shuffle<i32>(p2, p3, 1, 5, 3, 7));
-    const sa = v128.shuffle<i32>(q01, q23, 0, 1, 4, 5);
-    const sb = v128.shuffle<i32>(q01, q23, 2, 3, 6, 7);
+    const x1 = xq + xStride;
+    const a0 = unpackedBlockDot(xq, u), b0 = unpackedBlockDot(x1, u);
+    v128.store32_lane(out0, b0, 0);
+    const a1 = unpackedBlockDot(xq + XB, u + UB), b1 = unpackedBlockDot(x1 + XB, u + UB);
+    v128.store32_lane(out0, b1, 0);
+    const a2 = unpackedBlockDot(xq + 2 * XB, u + 2 * UB), b2 = unpackedBlockDot(x1 + 2 * XB, u + 2 * UB);
+    v128.store32_lane(out0, b2, 0);
+    const a3 = unpackedBlockDot(xq + 3 * XB, u + 3 * UB), b3 = unpackedBlockDot(x1 + 3 * XB, u + 3 * UB);
+    const sa = reduce4(a0, a1, a2, a3, one), sb = reduce4(b0, b1, b2, b3, one);
     acc0 = f32x4.add(acc0, scaled4(sa, xs, xsum, ws));
     acc1 = f32x4.add(acc1, scaled4(sb, xs + sStride, xsum + sStride, ws));
     v128.store32_lane(out0, sa, 0);
@@ -255,8 +277,8 @@ function dotUnpacked2(out0: usize, out1: usize, xq: usize, xs: usize, xsum: usiz
   let sum0 = hsum(acc0), sum1 = hsum(acc1);
   const end = end4 + (<usize>(nb & 3) << 2);
   while (ws < end) {
-    sum0 += scaled1(unpackedBlockDot(xq, u), xs, xsum, ws);
-    sum1 += scaled1(unpackedBlockDot(xq + xStride, u), xs + sStride, xsum + sStride, ws);
+    sum0 += scaled1(widen(unpackedBlockDot(xq, u), one), xs, xsum, ws);
+    sum1 += scaled1(widen(unpackedBlockDot(xq + xStride, u), one), xs + sStride, xsum + sStride, ws);
     xq += XB;
     u += UB;
     xs += 4;
@@ -267,14 +289,28 @@ function dotUnpacked2(out0: usize, out1: usize, xq: usize, xs: usize, xsum: usiz
   store<f32>(out1, sum1 + b);
 }
 
+/** blockDot's sums as i32x4 lanes in both builds, for callers that scale each block on its own (q4k). */
+@inline
+export function blockDot32(x: usize, w: usize, m0: v128, m1: v128, m2: v128): v128 {
+  const s = blockDot(x, w, m0, m1, m2);
+  return ASC_FEATURE_RELAXED_SIMD ? i32x4.extadd_pairwise_i16x8_s(s) : s;
+}
+
+/** unpackedBlockDot's sums as i32x4 lanes in both builds. */
+@inline
+export function unpackedBlockDot32(x: usize, u: usize): v128 {
+  const s = unpackedBlockDot(x, u);
+  return ASC_FEATURE_RELAXED_SIMD ? i32x4.extadd_pairwise_i16x8_s(s) : s;
+}
+
 /** One unpacked block against two x rows' blocks: [a0 + a1, a2 + a3, b0 + b1, b2 + b3]. */
 @inline
 export function pairDot(x0: usize, x1: usize, u: usize): v128 {
   let a: v128, b: v128;
   if (ASC_FEATURE_RELAXED_SIMD) {
     const lo = v128.load(u), hi = v128.load(u, 16);
-    a = i32x4.extadd_pairwise_i16x8_s(i16x8.add(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(x0), lo), i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(x0, 16), hi)));
-    b = i32x4.extadd_pairwise_i16x8_s(i16x8.add(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(x1), lo), i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(x1, 16), hi)));
+    a = i32x4.extadd_pairwise_i16x8_s(relaxedHalvesDot(x0, lo, hi));
+    b = i32x4.extadd_pairwise_i16x8_s(relaxedHalvesDot(x1, lo, hi));
   } else {
     const e0 = v128.load(u), e1 = v128.load(u, 16), e2 = v128.load(u, 32), e3 = v128.load(u, 48);
     a = unpackedDot(x0, e0, e1, e2, e3);
@@ -297,10 +333,10 @@ export function matmulQ4(out: usize, xq: usize, xs: usize, xsum: usize, wq: usiz
   // The nibble masks, built from a value the compilers cannot see (r1 | 0xffff is all ones in the
   // low 16 bits): TurboFan does not hoist vector constants out of loops and would rebuild each one
   // (two or three instructions) at every block. Baseline: i16 lanes 0x000f, 0x0f00, 0x00f0;
-  // relaxed: 0x0f in every byte.
+  // relaxed: 0x0f in every byte, and m1 = 1 in every i16 lane (the widening's `one`).
   const ones = i16x8.splat(<i16>(r1 | 0xffff));
   const m0 = ASC_FEATURE_RELAXED_SIMD ? v128.and(ones, i8x16.splat(0x0f)) : i16x8.shr_u(ones, 12);
-  const m1 = i16x8.shl(m0, 8), m2 = i16x8.shl(m0, 4);
+  const m1 = ASC_FEATURE_RELAXED_SIMD ? i16x8.shr_u(ones, 15) : i16x8.shl(m0, 8), m2 = i16x8.shl(m0, 4);
   // Rows outer: one weight row (cols / 2 bytes) stays in L1 while every x row passes over it.
   for (let r = r0; r < r1; r++) {
     const wr = wq + <usize>r * wBytes;
@@ -312,11 +348,11 @@ export function matmulQ4(out: usize, xq: usize, xs: usize, xsum: usize, wq: usiz
       let i = 0;
       for (; i + 1 < n; i += 2) {
         const oi = o + <usize>i * outStride;
-        dotUnpacked2(oi, oi + outStride, xq + <usize>i * xStride, xs + <usize>i * sBytes, xsum + <usize>i * sBytes, xStride, sBytes, scratch, sr, nb, b);
+        dotUnpacked2(oi, oi + outStride, xq + <usize>i * xStride, xs + <usize>i * sBytes, xsum + <usize>i * sBytes, xStride, sBytes, scratch, sr, nb, b, m1);
       }
       for (; i < n; i++) {
         const oi = o + <usize>i * outStride;
-        store<f32>(oi, dotUnpacked(xq + <usize>i * xStride, xs + <usize>i * sBytes, xsum + <usize>i * sBytes, scratch, sr, nb, oi) + b);
+        store<f32>(oi, dotUnpacked(xq + <usize>i * xStride, xs + <usize>i * sBytes, xsum + <usize>i * sBytes, scratch, sr, nb, oi, m1) + b);
       }
       continue;
     }

@@ -7,7 +7,7 @@
 //   d · Σ_j sc_j · xs_j · Σ q·x  −  dmin · Σ_j m_j · xs_j · Σ x
 // where xs_j and Σ x are the quantized x block's scale and sum (the mins term needs no nibbles).
 import { hsum, transposeSum4i } from "./math";
-import { blockDot, pairDot, unpackRow, unpackedBlockDot } from "./q4";
+import { blockDot32, pairDot, unpackRow, unpackedBlockDot32 } from "./q4";
 
 /** Sub-blocks per super-block, and the bytes of one quantized x block (quantizeQ4X's layout). */
 const SUBS: usize = 8;
@@ -55,18 +55,18 @@ function superBlock(lo: v128, hi: v128, xs: usize, xsum: usize, sm: usize, dm: u
 function dotQ4K(xq: usize, xs: usize, xsum: usize, wq: usize, sm: usize, dm: usize, supers: i32, sink: usize, m0: v128, m1: v128, m2: v128): f32 {
   let acc = f32x4.splat(0);
   for (let k = 0; k < supers; k++) {
-    const s0 = blockDot(xq, wq, m0, m1, m2);
-    const s1 = blockDot(xq + XB, wq + WB, m0, m1, m2);
+    const s0 = blockDot32(xq, wq, m0, m1, m2);
+    const s1 = blockDot32(xq + XB, wq + WB, m0, m1, m2);
     v128.store32_lane(sink, s1, 0);
-    const s2 = blockDot(xq + 2 * XB, wq + 2 * WB, m0, m1, m2);
-    const s3 = blockDot(xq + 3 * XB, wq + 3 * WB, m0, m1, m2);
+    const s2 = blockDot32(xq + 2 * XB, wq + 2 * WB, m0, m1, m2);
+    const s3 = blockDot32(xq + 3 * XB, wq + 3 * WB, m0, m1, m2);
     const lo = transposeSum4i(s0, s1, s2, s3);
     v128.store32_lane(sink, lo, 0);
-    const s4 = blockDot(xq + 4 * XB, wq + 4 * WB, m0, m1, m2);
-    const s5 = blockDot(xq + 5 * XB, wq + 5 * WB, m0, m1, m2);
+    const s4 = blockDot32(xq + 4 * XB, wq + 4 * WB, m0, m1, m2);
+    const s5 = blockDot32(xq + 5 * XB, wq + 5 * WB, m0, m1, m2);
     v128.store32_lane(sink, s5, 0);
-    const s6 = blockDot(xq + 6 * XB, wq + 6 * WB, m0, m1, m2);
-    const s7 = blockDot(xq + 7 * XB, wq + 7 * WB, m0, m1, m2);
+    const s6 = blockDot32(xq + 6 * XB, wq + 6 * WB, m0, m1, m2);
+    const s7 = blockDot32(xq + 7 * XB, wq + 7 * WB, m0, m1, m2);
     const hi = transposeSum4i(s4, s5, s6, s7);
     acc = f32x4.add(acc, superBlock(lo, hi, xs, xsum, sm, dm));
     v128.store32_lane(sink, hi, 0);
@@ -85,18 +85,18 @@ function dotQ4K(xq: usize, xs: usize, xsum: usize, wq: usize, sm: usize, dm: usi
 function dotQ4KUnpacked(xq: usize, xs: usize, xsum: usize, u: usize, sm: usize, dm: usize, supers: i32, sink: usize): f32 {
   let acc = f32x4.splat(0);
   for (let k = 0; k < supers; k++) {
-    const s0 = unpackedBlockDot(xq, u);
-    const s1 = unpackedBlockDot(xq + XB, u + UB);
+    const s0 = unpackedBlockDot32(xq, u);
+    const s1 = unpackedBlockDot32(xq + XB, u + UB);
     v128.store32_lane(sink, s1, 0);
-    const s2 = unpackedBlockDot(xq + 2 * XB, u + 2 * UB);
-    const s3 = unpackedBlockDot(xq + 3 * XB, u + 3 * UB);
+    const s2 = unpackedBlockDot32(xq + 2 * XB, u + 2 * UB);
+    const s3 = unpackedBlockDot32(xq + 3 * XB, u + 3 * UB);
     const lo = transposeSum4i(s0, s1, s2, s3);
     v128.store32_lane(sink, lo, 0);
-    const s4 = unpackedBlockDot(xq + 4 * XB, u + 4 * UB);
-    const s5 = unpackedBlockDot(xq + 5 * XB, u + 5 * UB);
+    const s4 = unpackedBlockDot32(xq + 4 * XB, u + 4 * UB);
+    const s5 = unpackedBlockDot32(xq + 5 * XB, u + 5 * UB);
     v128.store32_lane(sink, s5, 0);
-    const s6 = unpackedBlockDot(xq + 6 * XB, u + 6 * UB);
-    const s7 = unpackedBlockDot(xq + 7 * XB, u + 7 * UB);
+    const s6 = unpackedBlockDot32(xq + 6 * XB, u + 6 * UB);
+    const s7 = unpackedBlockDot32(xq + 7 * XB, u + 7 * UB);
     const hi = transposeSum4i(s4, s5, s6, s7);
     acc = f32x4.add(acc, superBlock(lo, hi, xs, xsum, sm, dm));
     v128.store32_lane(sink, hi, 0);

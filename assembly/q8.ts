@@ -74,15 +74,16 @@ export function quantizeQ8(xq: usize, xs: usize, x: usize, blocks: i32): void {
 
 /**
  * One weight block (v: weights 0..15, u: 16..31) made ready for preparedDot, which several x
- * rows may share: w0..w3 = prep(v, u, 0..3). Baseline: the even and odd weights of each 16, times
- * 256, as i16. Relaxed: the two halves, and the pair sums of both times 64 (the offset of x).
+ * rows may share: w0..w3 = prep(v, u, 0..3, one). Baseline: the even and odd weights of each 16,
+ * times 256, as i16. Relaxed: the two halves, the pair sums of both times 64 (the offset of x),
+ * and `one` (1 in every i16 lane, see matmulQ8) for the widening.
  */
 @inline
-function prep(v: v128, u: v128, k: i32): v128 {
+function prep(v: v128, u: v128, k: i32, one: v128): v128 {
   if (ASC_FEATURE_RELAXED_SIMD) {
     if (k == 0) return v;
     if (k == 1) return u;
-    if (k == 3) return v128.splat<i32>(0);
+    if (k == 3) return one;
     const o = i8x16.splat(64);
     return i16x8.add(i16x8.relaxed_dot_i8x16_i7x16_s(v, o), i16x8.relaxed_dot_i8x16_i7x16_s(u, o));
   }
@@ -102,10 +103,11 @@ function prep(v: v128, u: v128, k: i32): v128 {
 function preparedDot(w0: v128, w1: v128, w2: v128, w3: v128, x: usize): v128 {
   if (ASC_FEATURE_RELAXED_SIMD) {
     // Σ over both halves of w·(x + 64) - 64·w = w·x per lane, |w·x| ≤ 4·128·63: it fits i16,
-    // so the wrapping i16 sums on the way are exact.
+    // so the wrapping i16 sums on the way are exact. The widening is a dot with w3 = 1 per lane
+    // rather than extadd_pairwise, which V8 lowers to the same pmaddwd plus a constant's address.
     const p0 = i16x8.relaxed_dot_i8x16_i7x16_s(w0, v128.load(x));
     const p1 = i16x8.relaxed_dot_i8x16_i7x16_s(w1, v128.load(x, 16));
-    return i32x4.extadd_pairwise_i16x8_s(i16x8.sub(i16x8.add(p0, p1), w2));
+    return i32x4.dot_i16x8_s(i16x8.sub(i16x8.add(p0, p1), w2), w3);
   }
   const d0 = i32x4.dot_i16x8_s(w0, v128.load(x));
   const d1 = i32x4.dot_i16x8_s(w1, v128.load(x, 16));
@@ -115,9 +117,9 @@ function preparedDot(w0: v128, w1: v128, w2: v128, w3: v128, x: usize): v128 {
 }
 
 @inline
-function blockDot(x: usize, w: usize): v128 {
+function blockDot(x: usize, w: usize, one: v128): v128 {
   const v = v128.load(w), u = v128.load(w, 16);
-  return preparedDot(prep(v, u, 0), prep(v, u, 1), prep(v, u, 2), prep(v, u, 3), x);
+  return preparedDot(prep(v, u, 0, one), prep(v, u, 1, one), prep(v, u, 2, one), prep(v, u, 3, one), x);
 }
 
 @inline
@@ -135,17 +137,17 @@ function lanesSum(s: v128): i32 {
  * after each block fences the next block's loads behind it, which costs one instruction.
  */
 @inline
-function dotQ8(xq: usize, xs: usize, wq: usize, ws: usize, nb: i32, sink: usize): f32 {
+function dotQ8(xq: usize, xs: usize, wq: usize, ws: usize, nb: i32, sink: usize, one: v128): f32 {
   let acc = f32x4.splat(0);
   const end4 = ws + (<usize>(nb & ~3) << 2);
   while (ws < end4) {
-    const s0 = blockDot(xq, wq);
+    const s0 = blockDot(xq, wq, one);
     v128.store32_lane(sink, s0, 0);
-    const s1 = blockDot(xq + XB, wq + 32);
+    const s1 = blockDot(xq + XB, wq + 32, one);
     v128.store32_lane(sink, s1, 0);
-    const s2 = blockDot(xq + 2 * XB, wq + 64);
+    const s2 = blockDot(xq + 2 * XB, wq + 64, one);
     v128.store32_lane(sink, s2, 0);
-    const s3 = blockDot(xq + 3 * XB, wq + 96);
+    const s3 = blockDot(xq + 3 * XB, wq + 96, one);
     const s = transposeSum4i(s0, s1, s2, s3);
     const d = f32x4.mul(v128.load(ws), v128.load(xs));
     acc = f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(s), d));
@@ -158,7 +160,7 @@ function dotQ8(xq: usize, xs: usize, wq: usize, ws: usize, nb: i32, sink: usize)
   let sum = hsum(acc);
   const end = end4 + (<usize>(nb & 3) << 2);
   while (ws < end) {
-    sum += <f32>lanesSum(blockDot(xq, wq)) * (load<f32>(ws) * load<f32>(xs));
+    sum += <f32>lanesSum(blockDot(xq, wq, one)) * (load<f32>(ws) * load<f32>(xs));
     xq += XB;
     wq += 32;
     xs += 4;
@@ -174,19 +176,19 @@ function dotQ8(xq: usize, xs: usize, wq: usize, ws: usize, nb: i32, sink: usize)
  * after every block product fences the next one's loads behind it (see dotQ8).
  */
 @inline
-function dotQ8x2(oA: usize, oB: usize, xA: usize, xB: usize, xsA: usize, xsB: usize, wq: usize, ws: usize, nb: i32, bias: f32): void {
+function dotQ8x2(oA: usize, oB: usize, xA: usize, xB: usize, xsA: usize, xsB: usize, wq: usize, ws: usize, nb: i32, bias: f32, one: v128): void {
   let acc01 = f32x4.splat(0), acc23 = f32x4.splat(0);
   const end4 = ws + (<usize>(nb & ~3) << 2);
   while (ws < end4) {
     let v = v128.load(wq), u = v128.load(wq, 16);
-    let w0 = prep(v, u, 0), w1 = prep(v, u, 1), w2 = prep(v, u, 2), w3 = prep(v, u, 3);
+    let w0 = prep(v, u, 0, one), w1 = prep(v, u, 1, one), w2 = prep(v, u, 2, one), w3 = prep(v, u, 3, one);
     const a0 = preparedDot(w0, w1, w2, w3, xA);
     v128.store32_lane(oA, a0, 0);
     const b0 = preparedDot(w0, w1, w2, w3, xB);
     v128.store32_lane(oA, b0, 0);
     v = v128.load(wq, 32);
     u = v128.load(wq, 48);
-    w0 = prep(v, u, 0); w1 = prep(v, u, 1); w2 = prep(v, u, 2); w3 = prep(v, u, 3);
+    w0 = prep(v, u, 0, one); w1 = prep(v, u, 1, one); w2 = prep(v, u, 2, one); w3 = prep(v, u, 3, one);
     const a1 = preparedDot(w0, w1, w2, w3, xA + XB);
     v128.store32_lane(oA, a1, 0);
     const b1 = preparedDot(w0, w1, w2, w3, xB + XB);
@@ -194,14 +196,14 @@ function dotQ8x2(oA: usize, oB: usize, xA: usize, xB: usize, xsA: usize, xsB: us
     v128.store32_lane(oA, t01, 0);
     v = v128.load(wq, 64);
     u = v128.load(wq, 80);
-    w0 = prep(v, u, 0); w1 = prep(v, u, 1); w2 = prep(v, u, 2); w3 = prep(v, u, 3);
+    w0 = prep(v, u, 0, one); w1 = prep(v, u, 1, one); w2 = prep(v, u, 2, one); w3 = prep(v, u, 3, one);
     const a2 = preparedDot(w0, w1, w2, w3, xA + 2 * XB);
     v128.store32_lane(oA, a2, 0);
     const b2 = preparedDot(w0, w1, w2, w3, xB + 2 * XB);
     v128.store32_lane(oA, b2, 0);
     v = v128.load(wq, 96);
     u = v128.load(wq, 112);
-    w0 = prep(v, u, 0); w1 = prep(v, u, 1); w2 = prep(v, u, 2); w3 = prep(v, u, 3);
+    w0 = prep(v, u, 0, one); w1 = prep(v, u, 1, one); w2 = prep(v, u, 2, one); w3 = prep(v, u, 3, one);
     const a3 = preparedDot(w0, w1, w2, w3, xA + 3 * XB);
     v128.store32_lane(oA, a3, 0);
     const b3 = preparedDot(w0, w1, w2, w3, xB + 3 * XB);
@@ -223,7 +225,7 @@ function dotQ8x2(oA: usize, oB: usize, xA: usize, xB: usize, xsA: usize, xsB: us
   const end = end4 + (<usize>(nb & 3) << 2);
   while (ws < end) {
     const v = v128.load(wq), u = v128.load(wq, 16);
-    const w0 = prep(v, u, 0), w1 = prep(v, u, 1), w2 = prep(v, u, 2), w3 = prep(v, u, 3);
+    const w0 = prep(v, u, 0, one), w1 = prep(v, u, 1, one), w2 = prep(v, u, 2, one), w3 = prep(v, u, 3, one);
     sumA += <f32>lanesSum(preparedDot(w0, w1, w2, w3, xA)) * (load<f32>(ws) * load<f32>(xsA));
     sumB += <f32>lanesSum(preparedDot(w0, w1, w2, w3, xB)) * (load<f32>(ws) * load<f32>(xsB));
     xA += XB;
@@ -237,30 +239,146 @@ function dotQ8x2(oA: usize, oB: usize, xA: usize, xB: usize, xsA: usize, xsB: us
   store<f32>(oB, sumB + bias);
 }
 
-export function matmulQ8(out: usize, xq: usize, xs: usize, wq: usize, ws: usize, bias: usize, n: i32, rows: i32, cols: i32, r0: i32, r1: i32): void {
+/**
+ * One weight block against four x rows (x, x + xBytes, ...), as [row 0's sum, ..., row 3's sum]
+ * times the block's scales: xst holds the four rows' x scales of this block side by side, c (the
+ * relaxed build) the block's prep(v, u, 2) from cacheOffsets. `sink`
+ * as in dotQ8: one store per block is enough to keep the next block's loads from being hoisted.
+ */
+@inline
+function quadBlock(sink: usize, x: usize, xBytes: usize, xst: usize, wq: usize, ws: usize, c: usize, one: v128): v128 {
+  const v = v128.load(wq), u = v128.load(wq, 16);
+  const w0 = prep(v, u, 0, one), w1 = prep(v, u, 1, one), w3 = prep(v, u, 3, one);
+  const w2 = ASC_FEATURE_RELAXED_SIMD ? v128.load(c) : prep(v, u, 2, one);
+  const a = preparedDot(w0, w1, w2, w3, x);
+  const b = preparedDot(w0, w1, w2, w3, x + xBytes);
+  const e = preparedDot(w0, w1, w2, w3, x + 2 * xBytes);
+  const d = preparedDot(w0, w1, w2, w3, x + 3 * xBytes);
+  const s = transposeSum4i(a, b, e, d);
+  v128.store32_lane(sink, s, 0);
+  return f32x4.mul(f32x4.convert_i32x4_s(s), f32x4.mul(v128.load32_splat(ws), v128.load(xst)));
+}
+
+/**
+ * Four x rows against one weight row, each weight block loaded and prepared once for all four,
+ * one lane per x row. The float work is dotQ8's: acc_k holds each row's blocks 4j + k (dotQ8's
+ * lane k), the sum at the end is dotQ8's hsum, (acc0 + acc2) + (acc1 + acc3), and the tail
+ * blocks and the bias follow in the same order, so every row gets the bits dotQ8 gives it alone.
+ */
+@inline
+function dotQ8x4(o: usize, oStride: usize, x: usize, xBytes: usize, xst: usize, wq: usize, ws: usize, c: usize, nb: i32, bias: f32, one: v128): void {
+  let acc0 = f32x4.splat(0), acc1 = f32x4.splat(0), acc2 = f32x4.splat(0), acc3 = f32x4.splat(0);
+  const end4 = ws + (<usize>(nb & ~3) << 2);
+  while (ws < end4) {
+    acc0 = f32x4.add(acc0, quadBlock(o, x, xBytes, xst, wq, ws, c, one));
+    acc1 = f32x4.add(acc1, quadBlock(o, x + XB, xBytes, xst + 16, wq + 32, ws + 4, c + 16, one));
+    acc2 = f32x4.add(acc2, quadBlock(o, x + 2 * XB, xBytes, xst + 32, wq + 64, ws + 8, c + 32, one));
+    acc3 = f32x4.add(acc3, quadBlock(o, x + 3 * XB, xBytes, xst + 48, wq + 96, ws + 12, c + 48, one));
+    x += 4 * XB;
+    xst += 64;
+    wq += 128;
+    ws += 16;
+    c += 64;
+  }
+  let sum = f32x4.add(f32x4.add(acc0, acc2), f32x4.add(acc1, acc3));
+  const end = end4 + (<usize>(nb & 3) << 2);
+  while (ws < end) {
+    sum = f32x4.add(sum, quadBlock(o, x, xBytes, xst, wq, ws, c, one));
+    x += XB;
+    xst += 16;
+    wq += 32;
+    ws += 4;
+    c += 16;
+  }
+  sum = f32x4.add(sum, f32x4.splat(bias));
+  v128.store32_lane(o, sum, 0);
+  v128.store32_lane(o + oStride, sum, 1);
+  v128.store32_lane(o + 2 * oStride, sum, 2);
+  v128.store32_lane(o + 3 * oStride, sum, 3);
+}
+
+/**
+ * Relaxed build: the weights' offset sums (prep(v, u, 2), 16 bytes per block) of rows [t0, t1)
+ * into c, made once per tile instead of once per four x rows: two of the 17 multiplies of a block
+ * of quadBlock, which on x64 share two ports.
+ */
+@inline
+function cacheOffsets(c: usize, wq: usize, cols: i32, t0: i32, t1: i32): void {
+  const o = i8x16.splat(64);
+  let w = wq + <usize>t0 * <usize>cols;
+  const end = wq + <usize>t1 * <usize>cols;
+  while (w < end) {
+    v128.store(c, i16x8.add(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(w), o), i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(w, 16), o)));
+    w += 32;
+    c += 16;
+  }
+}
+
+/** Bytes of scratch matmulQ8 needs per thread for `cols` columns: cacheOffsets' tile. */
+export function matmulQ8ScratchBytes(cols: i32): i32 {
+  if (!ASC_FEATURE_RELAXED_SIMD) return 0;
+  const tile = max(1, <i32>(TILE_BYTES / <usize>cols));
+  return tile * (cols / QB) * 16;
+}
+
+/**
+ * The x scales of each four rows side by side, for matmulQ8's x quads: xst gets, for rows 4q..4q+3
+ * and block j, their four scales at xst + (q·blocks + j)·16 (blocks per row). Rows past the last
+ * whole four are left out.
+ */
+export function interleaveScalesQ8(xst: usize, xs: usize, n: i32, blocks: i32): void {
+  const rowBytes = <usize>blocks << 2;
+  for (let i = 0; i + 3 < n; i += 4) {
+    const s = xs + <usize>i * rowBytes;
+    for (let j = 0; j < blocks; j++) {
+      const o = <usize>j << 2;
+      v128.store(xst, f32x4(load<f32>(s + o), load<f32>(s + rowBytes + o), load<f32>(s + 2 * rowBytes + o), load<f32>(s + 3 * rowBytes + o)));
+      xst += 16;
+    }
+  }
+}
+
+/**
+ * out (n, rows) = x · wᵀ + bias for weight rows [r0, r1): xq, xs from quantizeQ8 over n·cols
+ * values, xst from interleaveScalesQ8 (read when n ≥ 4), scratch this thread's
+ * matmulQ8ScratchBytes(cols).
+ */
+export function matmulQ8(out: usize, xq: usize, xs: usize, xst: usize, wq: usize, ws: usize, bias: usize, n: i32, rows: i32, cols: i32, r0: i32, r1: i32, scratch: usize): void {
   const nb = cols / QB;
   const sBytes = <usize>nb << 2;
   const xBytes = <usize>nb * XB;
   const oStride = <usize>rows << 2;
+  // 1 in every i16 lane, built from a value the compiler cannot see: TurboFan does not hoist
+  // vector constants out of loops (r1 | 0xffff has all 16 low bits set).
+  const one = i16x8.shr_u(i16x8.splat(<i16>(r1 | 0xffff)), 15);
   // One weight row at a time within a tile (one sequential stream from DRAM for decode: two rows
   // interleaved, sharing the x loads, stream much slower). With several x rows, a tile of weight
-  // rows that stays in L1 meets every pair of x rows in turn, and each weight block is loaded and
-  // prepared once per pair; without tiles every x row would come from L2 once per weight row.
+  // rows that stays in L1 meets every four x rows in turn (then a pair, then one), and each weight
+  // block is loaded and prepared once per four; without tiles every x row would come from L2 once
+  // per weight row.
   const tile = max(1, <i32>(TILE_BYTES / <usize>cols));
   for (let t0 = r0; t0 < r1; t0 += tile) {
     const t1 = min(r1, t0 + tile);
     let i = 0;
+    if (ASC_FEATURE_RELAXED_SIMD && n >= 4) cacheOffsets(scratch, wq, cols, t0, t1);
+    for (; i + 3 < n; i += 4) {
+      const x = xq + <usize>i * xBytes, xsq = xst + <usize>i * sBytes;
+      for (let r = t0; r < t1; r++) {
+        const c = scratch + (<usize>(r - t0) * <usize>nb << 4);
+        dotQ8x4(out + <usize>i * oStride + (<usize>r << 2), oStride, x, xBytes, xsq, wq + <usize>r * <usize>cols, ws + <usize>r * sBytes, c, nb, biasAt(bias, r), one);
+      }
+    }
     for (; i + 1 < n; i += 2) {
       const xA = xq + <usize>i * xBytes, xsA = xs + <usize>i * sBytes;
       for (let r = t0; r < t1; r++) {
         const oA = out + <usize>i * oStride + (<usize>r << 2);
-        dotQ8x2(oA, oA + oStride, xA, xA + xBytes, xsA, xsA + sBytes, wq + <usize>r * <usize>cols, ws + <usize>r * sBytes, nb, biasAt(bias, r));
+        dotQ8x2(oA, oA + oStride, xA, xA + xBytes, xsA, xsA + sBytes, wq + <usize>r * <usize>cols, ws + <usize>r * sBytes, nb, biasAt(bias, r), one);
       }
     }
     if (i < n) {
       for (let r = t0; r < t1; r++) {
         const o = out + <usize>i * oStride + (<usize>r << 2);
-        store<f32>(o, dotQ8(xq + <usize>i * xBytes, xs + <usize>i * sBytes, wq + <usize>r * <usize>cols, ws + <usize>r * sBytes, nb, o) + biasAt(bias, r));
+        store<f32>(o, dotQ8(xq + <usize>i * xBytes, xs + <usize>i * sBytes, wq + <usize>r * <usize>cols, ws + <usize>r * sBytes, nb, o, one) + biasAt(bias, r));
       }
     }
   }

@@ -91,6 +91,7 @@ export class WasmBackend implements Backend {
   private readonly af: Float32Array;
   private xq: Int16Array; // x quantized for q8 and q4 matmuls (int8 values, widened), grown on demand
   private xs: Float32Array;
+  private xst: Float32Array; // q8 only: the scales of each four x rows side by side (interleaveScalesQ8)
   private xsum: Int32Array; // q4 only: each x block's Σ q
   private readonly tables: BlockTables;
   private readonly work = new Map<WorkBuffer, Float32Array>(); // attention's, grown on demand
@@ -119,6 +120,7 @@ export class WasmBackend implements Backend {
     this.af = pool.argsF32;
     this.xq = arena.i16(4096);
     this.xs = arena.f32(4096 / Q8_BLOCK);
+    this.xst = arena.f32(4096 / Q8_BLOCK);
     this.xsum = arena.i32(4096 / Q8_BLOCK);
     this.tables = new BlockTables(arena);
     this.descs = arena.i32(DECODE_DESC_INTS * 16);
@@ -281,9 +283,15 @@ export class WasmBackend implements Backend {
     const len = n * cols;
     this.growX(len);
     this.kernels.quantizeQ8(this.xq.byteOffset, this.xs.byteOffset, xPtr, len / Q8_BLOCK);
+    if (n >= 4) this.kernels.interleaveScalesQ8(this.xst.byteOffset, this.xs.byteOffset, n, cols / Q8_BLOCK);
     a[MatmulQ8Args.out] = outPtr;
     a[MatmulQ8Args.xq] = this.xq.byteOffset;
     a[MatmulQ8Args.xs] = this.xs.byteOffset;
+    a[MatmulQ8Args.xst] = this.xst.byteOffset;
+    const scratch = this.kernels.matmulQ8ScratchBytes(cols);
+    if (this.scratchPerThread < scratch) this.scratch = this.growScratch(Math.max(scratch, 2 * this.scratchPerThread));
+    a[MatmulQ8Args.scratch] = this.scratch.byteOffset;
+    a[MatmulQ8Args.scratchPerThread] = this.scratchPerThread;
     a[MatmulQ8Args.wq] = wq;
     a[MatmulQ8Args.ws] = ws;
     a[MatmulQ8Args.bias] = biasPtr;
@@ -300,6 +308,7 @@ export class WasmBackend implements Backend {
     const cap = Math.max(len, 2 * this.xq.length);
     this.xq = this.arena.i16(cap);
     this.xs = this.arena.f32(cap / Q8_BLOCK);
+    this.xst = this.arena.f32(cap / Q8_BLOCK);
     this.xsum = this.arena.i32(cap / Q8_BLOCK);
   }
 

@@ -8,7 +8,9 @@ export interface KernelExports {
   readonly matmulF16: Kernel; // (out, x, w, bias, n, rows, cols, r0, r1, scratch, xScaled)
   readonly scaleForF16: IntKernel; // (xs, x, len) -> 1 if xs = x · 2^102 is exact, else 0
   readonly scaleForHalves: IntKernel; // (xs, x, len) -> 1 if xs = x · 2^112 is exact, else 0
-  readonly matmulQ8: Kernel; // (out, xq, xs, wq, ws, bias, n, rows, cols, r0, r1)
+  readonly matmulQ8: Kernel; // (out, xq, xs, xst, wq, ws, bias, n, rows, cols, r0, r1, scratch)
+  readonly matmulQ8ScratchBytes: IntKernel; // (cols) -> bytes of scratch matmulQ8 needs per thread
+  readonly interleaveScalesQ8: Kernel; // (xst, xs, n, blocks)
   readonly matmulQ8F32: Kernel; // (out, x, wq, ws, bias, n, rows, cols, r0, r1)
   readonly quantizeQ8: Kernel; // (xq, xs, x, blocks)
   readonly matmulQ4: Kernel; // (out, xq, xs, xsum, wq, ws, bias, n, rows, cols, r0, r1, scratch)
@@ -58,6 +60,8 @@ export function instantiateKernels(module: WebAssembly.Module, memory: WebAssemb
     scaleForF16: kernel(exports, "scaleForF16"),
     scaleForHalves: kernel(exports, "scaleForHalves"),
     matmulQ8: kernel(exports, "matmulQ8"),
+    interleaveScalesQ8: kernel(exports, "interleaveScalesQ8"),
+    matmulQ8ScratchBytes: kernel(exports, "matmulQ8ScratchBytes"),
     matmulQ8F32: kernel(exports, "matmulQ8F32"),
     quantizeQ8: kernel(exports, "quantizeQ8"),
     matmulQ4: kernel(exports, "matmulQ4"),

@@ -25,8 +25,11 @@ function args<const K extends string>(...names: K[]): Readonly<Record<K, number>
 export const MatmulArgs = args("out", "x", "w", "bias", "n", "rows", "cols", "scratch", "scratchPerThread", "xScaled");
 /** q8 weights against f32 activations. */
 export const MatmulQ8F32Args = args("out", "x", "wq", "ws", "bias", "n", "rows", "cols");
-/** q8 weights against activations quantized to `xq` with block scales `xs`. */
-export const MatmulQ8Args = args("out", "xq", "xs", "wq", "ws", "bias", "n", "rows", "cols");
+/**
+ * q8 weights against activations quantized to `xq` with block scales `xs`, and those of each four
+ * rows side by side in `xst`; `scratch` is split into `scratchPerThread` bytes per thread.
+ */
+export const MatmulQ8Args = args("out", "xq", "xs", "xst", "wq", "ws", "bias", "n", "rows", "cols", "scratch", "scratchPerThread");
 /**
  * q4 weights against activations quantized to `xq` with block scales `xs` and block sums `xsum`;
  * `scratch` is split into `scratchPerThread` bytes per thread (a batch's unpacked weight row).

@@ -142,8 +142,8 @@ export function runJob(k: KernelExports, a: Int32Array, f: Float32Array, c: numb
     }
     case Op.MatmulQ8: {
       const m = MatmulQ8Args, rows = a[m.rows];
-      k.matmulQ8(a[m.out], a[m.xq], a[m.xs], a[m.wq], a[m.ws], a[m.bias], a[m.n], rows, a[m.cols],
-        start(rows, c, chunks, 4), start(rows, c + 1, chunks, 4));
+      k.matmulQ8(a[m.out], a[m.xq], a[m.xs], a[m.xst], a[m.wq], a[m.ws], a[m.bias], a[m.n], rows, a[m.cols],
+        start(rows, c, chunks, 4), start(rows, c + 1, chunks, 4), a[m.scratch] + thread * a[m.scratchPerThread]);
       return;
     }
     case Op.MatmulQ4: {
