@@ -7,7 +7,7 @@ import { UserError } from "../errors.js";
 import { ggmlTypeName } from "../io/gguf.js";
 import { metaString, type GGUFFile } from "../io/gguf-read.js";
 import { llama2cParameters, type Llama2cHeader } from "../io/llama2c.js";
-import { tokenizerTablesFromFolder } from "../tokenizer/gguf-from-folder.js";
+import { NotWritableToGGUF, tokenizerTablesFromFolder } from "../tokenizer/gguf-from-folder.js";
 import { tokenizerTablesFromGGUF } from "../tokenizer/gguf.js";
 import { formatBytes } from "../io/hub/progress.js";
 import { listCheckpointTensors } from "../model/checkpoint.js";
@@ -111,7 +111,7 @@ function describeFolder(dir: string, spec: ModelSpec): Description {
       tokenizer = tables.model === "llama" ? `SentencePiece-style BPE (${tokenizerFile}), ${tables.tokens.length} tokens` : `byte-level BPE (${tokenizerFile}), ${tables.tokens.length} tokens, ${tables.merges.length} merges`;
     } catch (e) {
       // The GGUF tables are what info counts; a tokenizer GGUF cannot express is still described.
-      if (!(e instanceof UserError)) throw e;
+      if (!(e instanceof NotWritableToGGUF)) throw e;
       tokenizer = `${tokenizerFile} (not writable to GGUF: ${e.message})`;
     }
   }

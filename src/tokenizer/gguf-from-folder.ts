@@ -7,6 +7,9 @@ import { checkRegularFile } from "../io/regular-file.js";
 import type { TokenizerTables } from "./gguf.js";
 import { readTokenizerFiles } from "./read-folder.js";
 
+/** A valid tokenizer that GGUF's metadata cannot express (`info` still describes it; `convert` refuses it). */
+export class NotWritableToGGUF extends UserError {}
+
 // Node only (convert, info): a folder's tokenizer as GGUF tables.
 
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
@@ -122,7 +125,7 @@ export function tokenizerTablesFromFolder(dir: string, vocabSize: number): Token
   const flagFor = (what: string, ids: readonly number[], id: number | null): boolean => {
     if (ids.length === 0) return false;
     if (ids.length === 1 && ids[0] === id) return true;
-    throw new UserError(`${dir}: the tokenizer adds ${JSON.stringify(ids)} ${what} a text, which a GGUF file cannot say (only its ${what === "before" ? "BOS" : "EOS"} token)`);
+    throw new NotWritableToGGUF(`${dir}: the tokenizer adds ${JSON.stringify(ids)} ${what} a text, which a GGUF file cannot say (only its ${what === "before" ? "BOS" : "EOS"} token)`);
   };
   const common = {
     tokens,
@@ -199,7 +202,7 @@ export function preOfTokenizerJson(json: JsonObject, file: string): string {
     const regex = isObject(pattern) ? pattern["Regex"] : undefined;
     name = HF_REGEXES.find(([, r]) => r === regex)?.[0] ?? null;
   }
-  if (name === null) throw new UserError(`${file}: its pre-tokenizer is none that llama.cpp's tokenizer.ggml.pre names (known: gpt-2, smollm, llama-bpe, qwen2), so it cannot be written to GGUF`);
+  if (name === null) throw new NotWritableToGGUF(`${file}: its pre-tokenizer is none that llama.cpp's tokenizer.ggml.pre names (known: gpt-2, smollm, llama-bpe, qwen2), so it cannot be written to GGUF`);
   return name;
 }
 
