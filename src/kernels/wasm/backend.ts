@@ -91,7 +91,7 @@ export class WasmBackend implements Backend {
   private readonly af: Float32Array;
   private xq: Int16Array; // x quantized for q8 and q4 matmuls (int8 values, widened), grown on demand
   private xs: Float32Array;
-  private xsum: Int32Array; // q4 only: each x block's Σ q
+  private xsum: Int32Array; // q4: each x block's Σ q; q4k: Σ q · scale, as f32 bits (quantizeQ4KX)
   private readonly tables: BlockTables;
   private readonly work = new Map<WorkBuffer, Float32Array>(); // attention's, grown on demand
   private descs: Int32Array; // a batched decode attention's sequences, grown on demand
