@@ -4,10 +4,11 @@
 // 16 bytes of nibbles in Q4_0's order (byte j: element j low, j + 16 high), d and dmin as two f32,
 // and the sixteen 6-bit values as bytes (sc0..sc7, m0..m7). So the integer sums Σ q·x per
 // sub-block are q4.ts's, against x quantized by quantizeQ4X, and each super-block adds
-//   d · Σ_j sc_j · xs_j · Σ q·x  −  dmin · Σ_j m_j · xs_j · Σ x
-// where xs_j and Σ x are the quantized x block's scale and sum (the mins term needs no nibbles).
+//   d · Σ_j xs_j · (sc_j · Σ q·x)  −  dmin · Σ_j m_j · (xs_j · Σ x)
+// where xs_j and Σ x are the quantized x block's scale and sum (the mins term needs no nibbles):
+// sc_j · Σ q·x is an integer product, and xs_j · Σ x is made once per x row by quantizeQ4KX.
 import { hsum, transposeSum4i } from "./math";
-import { blockDot32, pairDot, unpackRow, unpackedBlockDot32 } from "./q4";
+import { blockDot32, pairDot, quantizeQ4X, unpackRow, unpackedBlockDot32 } from "./q4";
 
 /** Sub-blocks per super-block, and the bytes of one quantized x block (quantizeQ4X's layout). */
 const SUBS: usize = 8;
@@ -25,24 +26,36 @@ function xsumScaled(v: v128): v128 {
 }
 
 /**
+ * quantizeQ4X (blocks a multiple of 4), then each block's Σ q replaced in place by the f32
+ * Σ q · scale in the sums' units: the mins term's factor from x, made once per x row rather than
+ * once per weight row.
+ */
+export function quantizeQ4KX(xq: usize, xs: usize, xsum: usize, x: usize, blocks: i32): void {
+  quantizeQ4X(xq, xs, xsum, x, blocks);
+  const end = xsum + (<usize>blocks << 2);
+  for (; xsum < end; xsum += 16, xs += 16) {
+    v128.store(xsum, f32x4.mul(f32x4.convert_i32x4_s(xsumScaled(v128.load(xsum))), v128.load(xs)));
+  }
+}
+
+/**
  * One super-block's contribution, from its sub-blocks' integer sums (lo: 0-3, hi: 4-7): the same
- * f32 operations in the same order on every path, so a row's result does not depend on the path.
- * `sm` points at the 16 bytes sc0..sc7, m0..m7; `dm` at d and dmin. The 6-bit values convert as
- * signed (the same numbers, and one instruction where an unsigned convert takes several).
+ * operations in the same order on every path, so a row's result does not depend on the path.
+ * `sm` points at the 16 bytes sc0..sc7, m0..m7; `dm` at d and dmin; `xm` at quantizeQ4KX's
+ * per-block Σx·scale. Each sum times its 6-bit scale stays exact in i32 (|·| < 2^30 with the
+ * baseline's factor 256), and its one rounding to f32 is the one an f32 product of the two would
+ * make. The 6-bit values convert as signed (the same numbers, one instruction).
  */
 @inline
-function superBlock(lo: v128, hi: v128, xs: usize, xsum: usize, sm: usize, dm: usize): v128 {
+function superBlock(lo: v128, hi: v128, xs: usize, xm: usize, sm: usize, dm: usize): v128 {
   const bytes = v128.load(sm);
   const sc = i16x8.extend_low_i8x16_u(bytes), m = i16x8.extend_high_i8x16_u(bytes);
-  const xs0 = v128.load(xs), xs1 = v128.load(xs, 16);
   const dots = f32x4.add(
-    f32x4.mul(f32x4.mul(f32x4.convert_i32x4_s(lo), f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_u(sc))), xs0),
-    f32x4.mul(f32x4.mul(f32x4.convert_i32x4_s(hi), f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_u(sc))), xs1));
-  const xm0 = f32x4.mul(f32x4.convert_i32x4_s(xsumScaled(v128.load(xsum))), xs0);
-  const xm1 = f32x4.mul(f32x4.convert_i32x4_s(xsumScaled(v128.load(xsum, 16))), xs1);
+    f32x4.mul(f32x4.convert_i32x4_s(i32x4.mul(lo, i32x4.extend_low_i16x8_u(sc))), v128.load(xs)),
+    f32x4.mul(f32x4.convert_i32x4_s(i32x4.mul(hi, i32x4.extend_high_i16x8_u(sc))), v128.load(xs, 16)));
   const mins = f32x4.add(
-    f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_u(m)), xm0),
-    f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_u(m)), xm1));
+    f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_u(m)), v128.load(xm)),
+    f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_u(m)), v128.load(xm, 16)));
   return f32x4.sub(f32x4.mul(dots, f32x4.splat(load<f32>(dm))), f32x4.mul(mins, f32x4.splat(load<f32>(dm, 4))));
 }
 
@@ -52,7 +65,7 @@ function superBlock(lo: v128, hi: v128, xs: usize, xsum: usize, sm: usize, dm: u
  * all to the loop top and spill (as in q4.ts).
  */
 @inline
-function dotQ4K(xq: usize, xs: usize, xsum: usize, wq: usize, sm: usize, dm: usize, supers: i32, sink: usize, m0: v128, m1: v128, m2: v128): f32 {
+function dotQ4K(xq: usize, xs: usize, xm: usize, wq: usize, sm: usize, dm: usize, supers: i32, sink: usize, m0: v128, m1: v128, m2: v128): f32 {
   let acc = f32x4.splat(0);
   for (let k = 0; k < supers; k++) {
     const s0 = blockDot32(xq, wq, m0, m1, m2);
@@ -68,12 +81,12 @@ function dotQ4K(xq: usize, xs: usize, xsum: usize, wq: usize, sm: usize, dm: usi
     const s6 = blockDot32(xq + 6 * XB, wq + 6 * WB, m0, m1, m2);
     const s7 = blockDot32(xq + 7 * XB, wq + 7 * WB, m0, m1, m2);
     const hi = transposeSum4i(s4, s5, s6, s7);
-    acc = f32x4.add(acc, superBlock(lo, hi, xs, xsum, sm, dm));
+    acc = f32x4.add(acc, superBlock(lo, hi, xs, xm, sm, dm));
     v128.store32_lane(sink, hi, 0);
     xq += SUBS * XB;
     wq += SUBS * WB;
     xs += SUBS * 4;
-    xsum += SUBS * 4;
+    xm += SUBS * 4;
     sm += 16;
     dm += 8;
   }
@@ -82,7 +95,7 @@ function dotQ4K(xq: usize, xs: usize, xsum: usize, wq: usize, sm: usize, dm: usi
 
 /** dotQ4K over a row unpacked by unpackRow: the same sums in the same order. */
 @inline
-function dotQ4KUnpacked(xq: usize, xs: usize, xsum: usize, u: usize, sm: usize, dm: usize, supers: i32, sink: usize): f32 {
+function dotQ4KUnpacked(xq: usize, xs: usize, xm: usize, u: usize, sm: usize, dm: usize, supers: i32, sink: usize): f32 {
   let acc = f32x4.splat(0);
   for (let k = 0; k < supers; k++) {
     const s0 = unpackedBlockDot32(xq, u);
@@ -98,12 +111,12 @@ function dotQ4KUnpacked(xq: usize, xs: usize, xsum: usize, u: usize, sm: usize, 
     const s6 = unpackedBlockDot32(xq + 6 * XB, u + 6 * UB);
     const s7 = unpackedBlockDot32(xq + 7 * XB, u + 7 * UB);
     const hi = transposeSum4i(s4, s5, s6, s7);
-    acc = f32x4.add(acc, superBlock(lo, hi, xs, xsum, sm, dm));
+    acc = f32x4.add(acc, superBlock(lo, hi, xs, xm, sm, dm));
     v128.store32_lane(sink, hi, 0);
     xq += SUBS * XB;
     u += SUBS * UB;
     xs += SUBS * 4;
-    xsum += SUBS * 4;
+    xm += SUBS * 4;
     sm += 16;
     dm += 8;
   }
@@ -112,7 +125,7 @@ function dotQ4KUnpacked(xq: usize, xs: usize, xsum: usize, u: usize, sm: usize, 
 
 /** Two x rows against one unpacked row: each unpacked vector loaded once for both. Same sums, same order. */
 @inline
-function dotQ4KUnpacked2(out0: usize, out1: usize, xq: usize, xs: usize, xsum: usize, xStride: usize, sStride: usize, u: usize, sm: usize, dm: usize, supers: i32, b: f32): void {
+function dotQ4KUnpacked2(out0: usize, out1: usize, xq: usize, xs: usize, xm: usize, xStride: usize, sStride: usize, u: usize, sm: usize, dm: usize, supers: i32, b: f32): void {
   let acc0 = f32x4.splat(0), acc1 = f32x4.splat(0);
   for (let k = 0; k < supers; k++) {
     const p0 = pairDot(xq, xq + xStride, u);
@@ -133,13 +146,13 @@ function dotQ4KUnpacked2(out0: usize, out1: usize, xq: usize, xs: usize, xsum: u
     // q_ij = [a_i, a_j, b_i, b_j]: each row's sub-block sums 0-3 and 4-7.
     const aLo = v128.shuffle<i32>(q01, q23, 0, 1, 4, 5), bLo = v128.shuffle<i32>(q01, q23, 2, 3, 6, 7);
     const aHi = v128.shuffle<i32>(q45, q67, 0, 1, 4, 5), bHi = v128.shuffle<i32>(q45, q67, 2, 3, 6, 7);
-    acc0 = f32x4.add(acc0, superBlock(aLo, aHi, xs, xsum, sm, dm));
-    acc1 = f32x4.add(acc1, superBlock(bLo, bHi, xs + sStride, xsum + sStride, sm, dm));
+    acc0 = f32x4.add(acc0, superBlock(aLo, aHi, xs, xm, sm, dm));
+    acc1 = f32x4.add(acc1, superBlock(bLo, bHi, xs + sStride, xm + sStride, sm, dm));
     v128.store32_lane(out0, bHi, 0);
     xq += SUBS * XB;
     u += SUBS * UB;
     xs += SUBS * 4;
-    xsum += SUBS * 4;
+    xm += SUBS * 4;
     sm += 16;
     dm += 8;
   }
@@ -148,12 +161,12 @@ function dotQ4KUnpacked2(out0: usize, out1: usize, xq: usize, xs: usize, xsum: u
 }
 
 /**
- * out (n, rows) = x · wᵀ + bias for weight rows [r0, r1): xq, xs, xsum from quantizeQ4X over
+ * out (n, rows) = x · wᵀ + bias for weight rows [r0, r1): xq, xs, xm from quantizeQ4KX over
  * n·cols values (cols a multiple of 256); wq the repacked nibbles (rows·cols / 2 bytes), sm the
  * sub-blocks' scale and min bytes (16 per super-block), dm each super-block's d and dmin (f32);
  * scratch holds cols·2 bytes of this thread's own (one unpacked row, n > 1 only).
  */
-export function matmulQ4K(out: usize, xq: usize, xs: usize, xsum: usize, wq: usize, sm: usize, dm: usize, bias: usize, n: i32, rows: i32, cols: i32, r0: i32, r1: i32, scratch: usize): void {
+export function matmulQ4K(out: usize, xq: usize, xs: usize, xm: usize, wq: usize, sm: usize, dm: usize, bias: usize, n: i32, rows: i32, cols: i32, r0: i32, r1: i32, scratch: usize): void {
   const supers = cols >> 8;
   const nb = cols >> 5;
   const sBytes = <usize>nb << 2;
@@ -174,17 +187,17 @@ export function matmulQ4K(out: usize, xq: usize, xs: usize, xsum: usize, wq: usi
       let i = 0;
       for (; i + 1 < n; i += 2) {
         const oi = o + <usize>i * outStride;
-        dotQ4KUnpacked2(oi, oi + outStride, xq + <usize>i * xStride, xs + <usize>i * sBytes, xsum + <usize>i * sBytes, xStride, sBytes, scratch, smr, dmr, supers, b);
+        dotQ4KUnpacked2(oi, oi + outStride, xq + <usize>i * xStride, xs + <usize>i * sBytes, xm + <usize>i * sBytes, xStride, sBytes, scratch, smr, dmr, supers, b);
       }
       for (; i < n; i++) {
         const oi = o + <usize>i * outStride;
-        store<f32>(oi, dotQ4KUnpacked(xq + <usize>i * xStride, xs + <usize>i * sBytes, xsum + <usize>i * sBytes, scratch, smr, dmr, supers, oi) + b);
+        store<f32>(oi, dotQ4KUnpacked(xq + <usize>i * xStride, xs + <usize>i * sBytes, xm + <usize>i * sBytes, scratch, smr, dmr, supers, oi) + b);
       }
       continue;
     }
     for (let i = 0; i < n; i++) {
       const oi = o + <usize>i * outStride;
-      store<f32>(oi, dotQ4K(xq + <usize>i * xStride, xs + <usize>i * sBytes, xsum + <usize>i * sBytes, wr, smr, dmr, supers, oi, m0, m1, m2) + b);
+      store<f32>(oi, dotQ4K(xq + <usize>i * xStride, xs + <usize>i * sBytes, xm + <usize>i * sBytes, wr, smr, dmr, supers, oi, m0, m1, m2) + b);
     }
   }
 }

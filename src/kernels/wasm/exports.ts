@@ -14,7 +14,8 @@ export interface KernelExports {
   readonly matmulQ8F32: Kernel; // (out, x, wq, ws, bias, n, rows, cols, r0, r1)
   readonly quantizeQ8: Kernel; // (xq, xs, x, blocks)
   readonly matmulQ4: Kernel; // (out, xq, xs, xsum, wq, ws, bias, n, rows, cols, r0, r1, scratch)
-  readonly matmulQ4K: Kernel; // (out, xq, xs, xsum, wq, sm, dm, bias, n, rows, cols, r0, r1, scratch)
+  readonly matmulQ4K: Kernel; // (out, xq, xs, xm, wq, sm, dm, bias, n, rows, cols, r0, r1, scratch)
+  readonly quantizeQ4KX: Kernel; // (xq, xs, xm, x, blocks): quantizeQ4X, then xm = Σ q · scale (f32) in place
   readonly quantizeQ4X: Kernel; // (xq, xs, xsum, x, blocks)
   readonly quantizeRowsQ8: Kernel; // (q, scales, src, blocks)
   readonly quantizeColumnsQ8: Kernel; // (q, scales, src, rows, cols, firstCol)
@@ -66,6 +67,7 @@ export function instantiateKernels(module: WebAssembly.Module, memory: WebAssemb
     quantizeQ8: kernel(exports, "quantizeQ8"),
     matmulQ4: kernel(exports, "matmulQ4"),
     matmulQ4K: kernel(exports, "matmulQ4K"),
+    quantizeQ4KX: kernel(exports, "quantizeQ4KX"),
     quantizeQ4X: kernel(exports, "quantizeQ4X"),
     quantizeRowsQ8: kernel(exports, "quantizeRowsQ8"),
     quantizeColumnsQ8: kernel(exports, "quantizeColumnsQ8"),
