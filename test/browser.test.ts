@@ -400,13 +400,16 @@ describe("browser memory check", () => {
     },
   });
   it("keeps f32 when it fits, else the first smaller dtype that fits 4 GiB with the KV cache", () => {
-    assert.equal(fittingDType(spec({ f32: 0.5 * GiB, f16: 0.25 * GiB, q8: 0.13 * GiB }), 1024), "f32");
-    assert.equal(fittingDType(spec({ f32: 5 * GiB, f16: 2.5 * GiB, q8: 1.3 * GiB }), 1024), "f16");
-    assert.equal(fittingDType(spec({ f32: 4 * GiB, f16: 3.999 * GiB, q8: 2 * GiB }), 1024), "q8");
+    assert.equal(fittingDType(spec({ f32: 0.5 * GiB, f16: 0.25 * GiB, q8: 0.13 * GiB }), 1024, "f32"), "f32");
+    assert.equal(fittingDType(spec({ f32: 5 * GiB, f16: 2.5 * GiB, q8: 1.3 * GiB }), 1024, "f32"), "f16");
+    assert.equal(fittingDType(spec({ f32: 4 * GiB, f16: 3.999 * GiB, q8: 2 * GiB }), 1024, "f32"), "q8");
+  });
+  it("keeps a GGUF's matrices as stored, as the command line does, when they fit", () => {
+    assert.equal(fittingDType(spec({ f32: 5 * GiB, f16: 2.5 * GiB, q8: 1.3 * GiB }), 1024, null), null);
   });
   it("refuses, in one line naming the sizes, a model that cannot fit even as q8", () => {
     assert.throws(
-      () => fittingDType(spec({ f32: 28 * GiB, f16: 14 * GiB, q8: 7.5 * GiB }), 1024),
+      () => fittingDType(spec({ f32: 28 * GiB, f16: 14 * GiB, q8: 7.5 * GiB }), 1024, "f32"),
       (e: unknown) => e instanceof UserError && /^this model needs 7\.57 GiB of wasm memory even with q8 weights \(7\.50 GiB of weights, 0\.07 GiB of KV cache for 1024 positions\), more than the 4 GiB/.test(e.message),
     );
   });

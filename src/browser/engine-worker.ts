@@ -29,8 +29,8 @@ async function load(request: LoadRequest): Promise<void> {
   const progress = (p: Progress) => reply({ type: "progress", progress: p });
   // Refuses a model too large for wasm memory from its headers, before the weights download.
   const precheck = (headers: ReadonlyMap<string, ByteSource>) => {
-    const { spec } = open(location, headers);
-    fittingDType(spec, checkContextLength(undefined, spec.shape));
+    const { spec, storage } = open(location, headers);
+    fittingDType(spec, checkContextLength(undefined, spec.shape), storage);
   };
   const { files, downloadedBytes, notCached } = await fetchModelFiles(location, progress, precheck);
   const opened = open(location, files);
@@ -52,7 +52,7 @@ async function load(request: LoadRequest): Promise<void> {
       backend: session.backend.name,
       threads: session.backend.threads,
       simd: session.simd,
-      dtype: session.dtype,
+      dtype: session.dtype ?? "as stored",
       contextLength: session.contextLength,
       chatTemplate: chat?.hasTemplate ?? false,
       chatError,

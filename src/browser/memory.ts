@@ -4,16 +4,17 @@ import type { WeightDType } from "../model/matrix.js";
 import type { ModelSpec } from "../model/model.js";
 import { kvWidth } from "../model/shape.js";
 
-/** f32 as on the command line (same output, bit for bit); smaller only when f32 cannot fit. */
-const DTYPES: readonly WeightDType[] = ["f32", "f16", "q8"];
+/** Smaller storages, tried in order when the command line's own (`storage`) cannot fit. */
+const SMALLER: readonly WeightDType[] = ["f16", "q8"];
 
 /**
- * The first of f32, f16, q8 whose weights and KV cache fit one wasm memory (4 GiB), or a
- * UserError naming the numbers: checked before anything is allocated.
+ * The first of `storage` (what the command line picks without --dtype, so the output is the
+ * same bit for bit; null: each GGUF matrix as stored), f16, q8 whose weights and KV cache fit
+ * one wasm memory (4 GiB), or a UserError naming the numbers: checked before anything is allocated.
  */
-export function fittingDType(spec: ModelSpec, contextLength: number): WeightDType {
+export function fittingDType(spec: ModelSpec, contextLength: number, storage: WeightDType | null): WeightDType | null {
   const kvBytes = 2 * spec.shape.nLayer * contextLength * kvWidth(spec.shape) * Float32Array.BYTES_PER_ELEMENT;
-  const fits = DTYPES.find((d) => spec.weightBytes(d) + kvBytes <= MAX_MEMORY_BYTES);
+  const fits = [storage, ...SMALLER].find((d) => spec.weightBytes(d) + kvBytes <= MAX_MEMORY_BYTES);
   if (fits !== undefined) return fits;
   const need = spec.weightBytes("q8") + kvBytes;
   throw new UserError(

@@ -38,7 +38,7 @@ export class Session {
     readonly tokenizer: Tokenizer,
     readonly backend: Backend,
     readonly simd: SimdLevel,
-    readonly dtype: WeightDType,
+    readonly dtype: WeightDType | null, // null: each matrix as its GGUF stores it
     readonly contextLength: number,
     /** Every id that ends a reply: the checkpoint's declared ones and the tokenizer's eos. */
     private readonly eosTokenIds: readonly number[],
@@ -56,7 +56,7 @@ export class Session {
       throw new UserError(`${threads} threads need a cross-origin isolated page (served with COOP/COEP headers) to share memory with workers; this one is not: use 1 thread`);
     }
     const contextLength = checkContextLength(undefined, spec.shape);
-    const dtype = fittingDType(spec, contextLength);
+    const dtype = fittingDType(spec, contextLength, opened.storage);
     let level: SimdLevel;
     try {
       level = await pickSimdLevel(browserPlatform, simd);
