@@ -1,4 +1,7 @@
-import type { Backend } from "../src/kernels/backend.js";
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import type { Backend, Matrix } from "../src/kernels/backend.js";
 import { mulberry32 } from "./helpers.js";
 
 /** Uniform in [-1, 1), so weights and activations take both signs. */
@@ -18,4 +21,53 @@ export function onto(b: Backend, src: Float32Array): Float32Array {
   const a = b.allocF32(src.length);
   a.set(src);
   return a;
+}
+
+export interface LabelledBackend {
+  readonly label: string;
+  readonly backend: Backend;
+}
+
+/**
+ * Every row of x·wᵀ + bias (n rows) computed alone on the first backend equals, bit for bit, the
+ * same row computed in batches of 2, 3, 5 and n on every backend: batch and thread invariance.
+ * `place` copies the weights into a backend's memory.
+ */
+export function assertBatchInvariant(backends: readonly LabelledBackend[], place: (b: Backend) => Matrix, x: Float32Array, bias: Float32Array, n: number): void {
+  const b0 = backends[0].backend;
+  const w0 = place(b0);
+  const { rows, cols } = w0;
+  const alone = new Float32Array(n * rows);
+  for (let i = 0; i < n; i++) {
+    const out = b0.allocF32(rows);
+    b0.matmul(out, onto(b0, x.subarray(i * cols, (i + 1) * cols)), w0, onto(b0, bias), 1);
+    alone.set(out, i * rows);
+  }
+  for (const { label, backend } of backends) {
+    const wb = place(backend);
+    for (const batch of [2, 3, 5, n]) {
+      for (let i0 = 0; i0 < n; i0 += batch) {
+        const m = Math.min(batch, n - i0);
+        const out = backend.allocF32(m * rows);
+        backend.matmul(out, onto(backend, x.subarray(i0 * cols, (i0 + m) * cols)), wb, onto(backend, bias), m);
+        assert.deepEqual(Array.from(out), Array.from(alone.subarray(i0 * rows, (i0 + m) * rows)), `${label} ${rows}×${cols} batch ${batch} from row ${i0}`);
+      }
+    }
+  }
+}
+
+/**
+ * Runs the test file at `fileUrl` again in a child process with relaxed SIMD turned on and `envVar`
+ * set to "1" (the file then builds its backends with simd "relaxed"), and checks that it passes.
+ */
+export function assertPassesRelaxed(fileUrl: string, envVar: string, timeoutMs: number): void {
+  const r = spawnSync(process.execPath, ["--experimental-wasm-relaxed-simd", "--test", fileURLToPath(fileUrl)], {
+    // Without the parent runner's context the child reports in TAP on its stdout, which is checked below.
+    env: { ...process.env, NODE_TEST_CONTEXT: undefined, [envVar]: "1" },
+    encoding: "utf8",
+    timeout: timeoutMs,
+  });
+  assert.equal(r.status, 0, `relaxed child failed:\n${r.stdout.slice(-3000)}\n${r.stderr.slice(-2000)}`);
+  assert.match(r.stdout, /# pass [1-9]/);
+  assert.match(r.stdout, /# fail 0/);
 }

@@ -1,7 +1,5 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
-import { fileURLToPath } from "node:url";
 import type { Backend, Matrix, Q4Matrix } from "../src/kernels/backend.js";
 import { Q4_BLOCK } from "../src/kernels/backend.js";
 import { createReferenceBackend, createWasmBackend, quantizeQ4 } from "../src/kernels/index.js";
@@ -11,7 +9,7 @@ import { GGMLType } from "../src/io/gguf.js";
 import { f32ToF16 } from "../src/numeric/half.js";
 import { allocMatrix, readMatrixRow } from "../src/model/matrix.js";
 import { UserError } from "../src/errors.js";
-import { onto, random, rng } from "./kernel-helpers.js";
+import { assertBatchInvariant, assertPassesRelaxed, onto, random, rng } from "./kernel-helpers.js";
 
 function ontoQ4(b: Backend, w: Q4Matrix): Q4Matrix {
   const q = b.allocI8(w.q.length);
@@ -190,28 +188,7 @@ describe("matmul q4", () => {
     for (const [rows, cols] of [[31, 288], [9, 768], [6, 96]]) {
       const w = quantizeQ4(ref, weights(rows, cols, rand), rows, cols);
       const n = 17;
-      const x = random(n * cols, rand);
-      const bias = random(rows, rand);
-      // Row by row on one thread: what every other way of computing them must equal.
-      const b0 = wasm[0].backend;
-      const w0 = ontoQ4(b0, w);
-      const alone = new Float32Array(n * rows);
-      for (let i = 0; i < n; i++) {
-        const out = b0.allocF32(rows);
-        b0.matmul(out, onto(b0, x.subarray(i * cols, (i + 1) * cols)), w0, onto(b0, bias), 1);
-        alone.set(out, i * rows);
-      }
-      for (const { label, backend } of wasm) {
-        const wb = ontoQ4(backend, w);
-        for (const batch of [2, 3, 5, 17]) {
-          for (let i0 = 0; i0 < n; i0 += batch) {
-            const m = Math.min(batch, n - i0);
-            const out = backend.allocF32(m * rows);
-            backend.matmul(out, onto(backend, x.subarray(i0 * cols, (i0 + m) * cols)), wb, onto(backend, bias), m);
-            assert.deepEqual(Array.from(out), Array.from(alone.subarray(i0 * rows, (i0 + m) * rows)), `${label} ${rows}×${cols} batch ${batch} from row ${i0}`);
-          }
-        }
-      }
+      assertBatchInvariant(wasm, (b) => ontoQ4(b, w), random(n * cols, rand), random(rows, rand), n);
     }
   });
 });
@@ -222,14 +199,6 @@ describe("q4 with relaxed SIMD", () => {
   });
 
   test("this file passes with the relaxed build, in a child with relaxed SIMD", { skip: relaxedChild && "this is the child" }, () => {
-    const r = spawnSync(process.execPath, ["--experimental-wasm-relaxed-simd", "--test", fileURLToPath(import.meta.url)], {
-      // Without the parent runner's context the child reports in TAP on its stdout, which is checked below.
-      env: { ...process.env, NODE_TEST_CONTEXT: undefined, Q4_TEST_RELAXED: "1" },
-      encoding: "utf8",
-      timeout: 120_000,
-    });
-    assert.equal(r.status, 0, `relaxed child failed:\n${r.stdout.slice(-3000)}\n${r.stderr.slice(-2000)}`);
-    assert.match(r.stdout, /# pass [1-9]/);
-    assert.match(r.stdout, /# fail 0/);
+    assertPassesRelaxed(import.meta.url, "Q4_TEST_RELAXED", 120_000);
   });
 });

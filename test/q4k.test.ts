@@ -1,14 +1,12 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
-import { fileURLToPath } from "node:url";
 import type { Backend, Q4KMatrix } from "../src/kernels/backend.js";
 import { createReferenceBackend, createWasmBackend } from "../src/kernels/index.js";
 import { copyQ4KBlocks, q4kWeight } from "../src/kernels/q4k.js";
 import { dequantizeQ4K, Q4_K_BYTES, quantizeQ4K } from "../src/io/gguf-kquants.js";
 import { allocMatrix, readMatrixRow } from "../src/model/matrix.js";
 import { UserError } from "../src/errors.js";
-import { onto, random, rng } from "./kernel-helpers.js";
+import { assertBatchInvariant, assertPassesRelaxed, onto, random, rng } from "./kernel-helpers.js";
 
 function ontoQ4K(b: Backend, w: Q4KMatrix): Q4KMatrix {
   const q = b.allocI8(w.q.length);
@@ -154,27 +152,7 @@ describe("matmul q4k", () => {
     for (const [rows, cols] of [[31, 768], [9, 1536], [6, 256]]) {
       const w = q4kOf(weights(rows, cols, rand), rows, cols);
       const n = 17;
-      const x = random(n * cols, rand);
-      const bias = random(rows, rand);
-      const b0 = wasm[0].backend;
-      const w0 = ontoQ4K(b0, w);
-      const alone = new Float32Array(n * rows);
-      for (let i = 0; i < n; i++) {
-        const out = b0.allocF32(rows);
-        b0.matmul(out, onto(b0, x.subarray(i * cols, (i + 1) * cols)), w0, onto(b0, bias), 1);
-        alone.set(out, i * rows);
-      }
-      for (const { label, backend } of wasm) {
-        const wb = ontoQ4K(backend, w);
-        for (const batch of [2, 3, 5, 17]) {
-          for (let i0 = 0; i0 < n; i0 += batch) {
-            const m = Math.min(batch, n - i0);
-            const out = backend.allocF32(m * rows);
-            backend.matmul(out, onto(backend, x.subarray(i0 * cols, (i0 + m) * cols)), wb, onto(backend, bias), m);
-            assert.deepEqual(Array.from(out), Array.from(alone.subarray(i0 * rows, (i0 + m) * rows)), `${label} ${rows}×${cols} batch ${batch} from row ${i0}`);
-          }
-        }
-      }
+      assertBatchInvariant(wasm, (b) => ontoQ4K(b, w), random(n * cols, rand), random(rows, rand), n);
     }
   });
 });
@@ -185,13 +163,6 @@ describe("q4k with relaxed SIMD", () => {
   });
 
   test("this file passes with the relaxed build, in a child with relaxed SIMD", { skip: relaxedChild && "this is the child" }, () => {
-    const r = spawnSync(process.execPath, ["--experimental-wasm-relaxed-simd", "--test", fileURLToPath(import.meta.url)], {
-      env: { ...process.env, NODE_TEST_CONTEXT: undefined, Q4K_TEST_RELAXED: "1" },
-      encoding: "utf8",
-      timeout: 180_000,
-    });
-    assert.equal(r.status, 0, `relaxed child failed:\n${r.stdout.slice(-3000)}\n${r.stderr.slice(-2000)}`);
-    assert.match(r.stdout, /# pass [1-9]/);
-    assert.match(r.stdout, /# fail 0/);
+    assertPassesRelaxed(import.meta.url, "Q4K_TEST_RELAXED", 180_000);
   });
 });
