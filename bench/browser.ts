@@ -144,11 +144,19 @@ interface WllamaLike {
   createCompletion(params: object): Promise<{ timings?: { prompt_n: number; prompt_per_second: number; predicted_per_second: number } }>;
 }
 
+/**
+ * One timed generation, after an untimed one-token one on the prompt behind another first token:
+ * the engine reuses the longest cached prefix of its last call, so the same prompt again would
+ * prefill a single token. The warm-up also tiers up the prefill code, as the CLI's does.
+ */
 function runEngine(page: Page, prompt: string, gen: number): Promise<Speeds> {
   return page.evaluate(
     async ({ prompt, gen }) => {
       const llm = (globalThis as unknown as { engine: import("../src/browser/index.js").BrowserLLM }).engine;
+      await llm.generate("\n" + prompt, { maxTokens: 1, temperature: 0, ignoreEos: true });
       const s = await llm.generate(prompt, { maxTokens: gen, temperature: 0, ignoreEos: true });
+      // At most a BOS the tokenizer puts first can still be shared with the warm-up's prompt.
+      if (s.reusedTokens > 1) throw new Error(`the engine reused ${s.reusedTokens} cached prompt tokens: its prefill was not measured`);
       return { prefill_tok_s: s.prefillTokensPerSecond, decode_tok_s: s.decodeTokensPerSecond, prompt_tokens: s.promptTokens };
     },
     { prompt, gen },
