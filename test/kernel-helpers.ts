@@ -71,3 +71,24 @@ export function assertPassesRelaxed(fileUrl: string, envVar: string, timeoutMs: 
   assert.match(r.stdout, /# pass [1-9]/);
   assert.match(r.stdout, /# fail 0/);
 }
+
+/**
+ * x·wᵀ (+ bias) on every backend is within `bound` (per output, from the int8 rounding of x) of
+ * the reference's, with and without the bias. `place` copies the weights into a backend's memory.
+ */
+export function assertWithinBound(reference: Backend, backends: readonly LabelledBackend[], w: Matrix, place: (b: Backend) => Matrix, x: Float32Array, bias: Float32Array, n: number, bound: Float32Array, what: string): void {
+  const { rows, cols } = w;
+  for (const withBias of [false, true]) {
+    const want = new Float32Array(n * rows);
+    reference.matmul(want, x, w, withBias ? bias : null, n);
+    for (const { label, backend } of backends) {
+      const out = backend.allocF32(n * rows);
+      backend.matmul(out, onto(backend, x), place(backend), withBias ? onto(backend, bias) : null, n);
+      for (let i = 0; i < want.length; i++) {
+        const err = Math.abs(out[i] - want[i]);
+        const tol = 1.01 * bound[i] + 1e-5 * (1 + Math.abs(want[i]));
+        if (!(err <= tol)) assert.fail(`${label} ${what} ${n}×${cols}·${rows} bias=${withBias}: [${i}] got ${out[i]}, want ${want[i]} (err ${err}, tol ${tol})`);
+      }
+    }
+  }
+}

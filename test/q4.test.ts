@@ -9,7 +9,7 @@ import { GGMLType } from "../src/io/gguf.js";
 import { f32ToF16 } from "../src/numeric/half.js";
 import { allocMatrix, readMatrixRow } from "../src/model/matrix.js";
 import { UserError } from "../src/errors.js";
-import { assertBatchInvariant, assertPassesRelaxed, onto, random, rng } from "./kernel-helpers.js";
+import { assertBatchInvariant, assertPassesRelaxed, assertWithinBound, onto, random, rng } from "./kernel-helpers.js";
 
 function ontoQ4(b: Backend, w: Q4Matrix): Q4Matrix {
   const q = b.allocI8(w.q.length);
@@ -151,20 +151,7 @@ describe("matmul q4", () => {
       const w = quantizeQ4(ref, weights(rows, cols, rand), rows, cols);
       const x = random(n * cols, rand);
       const bias = random(rows, rand);
-      const bound = int8Bound(x, w, n);
-      for (const withBias of [false, true]) {
-        const want = new Float32Array(n * rows);
-        ref.matmul(want, x, w, withBias ? bias : null, n);
-        for (const { label, backend } of wasm) {
-          const out = backend.allocF32(n * rows);
-          backend.matmul(out, onto(backend, x), ontoQ4(backend, w), withBias ? onto(backend, bias) : null, n);
-          for (let i = 0; i < want.length; i++) {
-            const err = Math.abs(out[i] - want[i]);
-            const tol = 1.01 * bound[i] + 1e-5 * (1 + Math.abs(want[i]));
-            if (!(err <= tol)) assert.fail(`${label} q4 ${n}×${cols}·${rows} bias=${withBias}: [${i}] got ${out[i]}, want ${want[i]} (err ${err}, tol ${tol})`);
-          }
-        }
-      }
+      assertWithinBound(ref, wasm, w, (b) => ontoQ4(b, w), x, bias, n, int8Bound(x, w, n), "q4");
     }
   });
 
