@@ -10,7 +10,7 @@ import { IdsOnlyTokenizer } from "../tokenizer/ids-only.js";
 import { readTokenizerFiles } from "../tokenizer/read-folder.js";
 import { BpeTokenizer } from "../tokenizer/tokenizer.js";
 import type { Tokenizer } from "../tokenizer/types.js";
-import type { WeightDType } from "../model/matrix.js";
+import { defaultStorage, type WeightDType } from "../model/matrix.js";
 
 /** A model's config read into a spec (weights still in the downloaded bytes) and its tokenizer. */
 export interface OpenedModel {
@@ -34,7 +34,7 @@ export function openFolder(folder: Folder): OpenedModel {
   const json = config as Readonly<Record<string, unknown>>;
   const spec = familyOfConfig(json, configFile).fromFolder(folder, json, configFile);
   const tokenizer = new BpeTokenizer(readTokenizerFiles(folder));
-  return { spec, tokenizer: checkVocab(tokenizer, spec, configFile), storage: "f32" };
+  return { spec, tokenizer: checkVocab(tokenizer, spec, configFile), storage: defaultStorage("folder") };
 }
 
 /** A GGUF file in memory; its tokenizer comes from its metadata. */
@@ -48,7 +48,7 @@ export function openGGUF(source: ByteSource): OpenedModel {
     unreadable === null
       ? tokenizerOf(compileGGUFTokenizer(tokenizerTablesFromGGUF(g), name), name)
       : new IdsOnlyTokenizer(spec.shape.vocabSize, null, spec.eosTokenIds[0] ?? null, `${name} (${unreadable})`);
-  return { spec, tokenizer: checkVocab(tokenizer, spec, name), storage: null };
+  return { spec, tokenizer: checkVocab(tokenizer, spec, name), storage: defaultStorage("gguf") };
 }
 
 function checkVocab(tokenizer: Tokenizer, spec: ModelSpec, where: string): Tokenizer {

@@ -2,7 +2,7 @@ import { UserError } from "../errors.js";
 import { KV_DTYPES, type KVDType } from "../kernels/backend.js";
 import { createBackend, type Backend, type BackendKind, type BackendOptions } from "../kernels/index.js";
 import { openModel } from "../model/load.js";
-import type { WeightDType } from "../model/matrix.js";
+import { defaultStorage, type WeightDType } from "../model/matrix.js";
 import type { Model, ModelSpec } from "../model/model.js";
 import type { Tokenizer } from "../tokenizer/index.js";
 import { checkModelFits } from "./memory-checks.js";
@@ -56,8 +56,7 @@ export async function loadOnBackend(
   wrap: (backend: Backend) => Backend = (b) => b,
 ): Promise<{ spec: ModelSpec; model: Model; tokenizer: Tokenizer; eosTokenIds: readonly number[]; backend: Backend; dtype: WeightDType | null }> {
   const { spec, tokenizer, loadWeights, location } = await openModel(source, { quiet: options.quiet, tokenizer: options.tokenizer });
-  // Only GGUF tensors carry a storage of their own; other checkpoints are f32 unless asked.
-  const dtype = options.dtype ?? (location.kind === "gguf" ? null : "f32");
+  const dtype = options.dtype ?? defaultStorage(location.kind);
   const kv = kvBudget(spec);
   checkModelFits(spec, options.backend ?? "wasm", dtype, kv.bytes, kv);
   const created = await createBackend({ kind: options.backend ?? "wasm", threads: options.threads, simd: options.simd });

@@ -13,6 +13,14 @@ import { copyFloats } from "./copy.js";
  */
 export type WeightDType = "f32" | "f16" | "q8" | "q4" | "q4k";
 
+/**
+ * The storage without --dtype, for the Node loader and the browser alike: a GGUF's matrices keep
+ * their file's kinds (null: each as stored), every other checkpoint is f32.
+ */
+export function defaultStorage(checkpoint: "folder" | "gguf" | "llama2c"): WeightDType | null {
+  return checkpoint === "gguf" ? null : "f32";
+}
+
 /** A zeroed matrix in the backend's memory. */
 export function allocMatrix(backend: Backend, rows: number, cols: number, dtype: WeightDType): Matrix {
   if (dtype === "f32") return { kind: "f32", rows, cols, data: backend.allocF32(rows * cols) };
