@@ -249,6 +249,20 @@ describe("the CLI prints one line and exits non-zero", () => {
     assert.equal(out.kv_bytes_per_token, 4 * 2 * 6 * 6 * 256);
   });
 
+  it("bench --profile breaks down prefill and decode by kernel", () => {
+    const r = run("bench", "--prompt-len", "4", "--gen", "3", "--repeat", "1", "--warmup", "0", "--profile", "--json");
+    assert.equal(r.status, 0, r.stderr);
+    const { profile } = JSON.parse(r.stdout);
+    // Prefill: one call per layer and kernel on the whole prompt; decode: one per layer, kernel and step.
+    const calls = (phase: { kernel: string; calls: number }[], kernel: string) => phase.find((p) => p.kernel === kernel)?.calls;
+    assert.equal(calls(profile.prefill, "attention"), 6);
+    assert.equal(calls(profile.decode, "attention"), 6 * 2);
+    for (const p of [...profile.prefill, ...profile.decode]) assert.ok(p.ms >= 0 && p.share >= 0 && p.share <= 1, JSON.stringify(p));
+    const text = run("bench", "--prompt-len", "4", "--gen", "3", "--repeat", "1", "--warmup", "0", "--profile");
+    assert.match(text.stdout, /prefill profile \(last run, [\d.]+ ms\):\n  matmul /);
+    assert.match(text.stdout, /decode profile \(last run, [\d.]+ ms\):\n  matmul /);
+  });
+
   it("tokenize --json and perplexity --json", () => {
     const t = run("tokenize", "--json", "ROMEO:");
     assert.deepEqual(JSON.parse(t.stdout), { ids: [82, 79, 77, 69, 79, 58] });

@@ -2,6 +2,7 @@ import { parseArgs } from "node:util";
 import { LLM } from "../engine/llm.js";
 import { Rng } from "../engine/rng.js";
 import { StaticKVCache } from "../engine/static-cache.js";
+import type { KernelProfile } from "../kernels/profile.js";
 import { createReadProbe, type ReadProbe } from "../kernels/read-probe.js";
 import { intFlag, loadOptions, modelOptions, modelSource, type Command } from "./options.js";
 import { median } from "../numeric/median.js";
@@ -11,7 +12,7 @@ export const benchHelp = `nanogpt-infer bench [--model DIR] [--threads N] [--pro
   prints {prefill_tok_s, decode_tok_s, ttft_ms, peak_rss_mb, load_ms}, and the decode ceiling measured between the runs:
   how fast the threads read what a decode step reads in full, the weights and the KV cache at the run's mean position
   (read_gb_s), and the tok/s that allows (decode_ceiling_tok_s);
-  --profile adds a per-kernel breakdown of decode`;
+  --profile adds a per-kernel breakdown of prefill and of decode (last run)`;
 
 export interface BenchResult {
   prefill_tok_s: number;
@@ -30,7 +31,14 @@ export interface BenchResult {
   kv_dtype: string;
   prompt_len: number;
   gen: number;
-  profile?: { kernel: string; calls: number; ms: number; share: number }[];
+  profile?: { prefill: KernelShare[]; decode: KernelShare[] };
+}
+
+interface KernelShare {
+  kernel: string;
+  calls: number;
+  ms: number;
+  share: number;
 }
 
 export async function benchCommand(argv: string[]): Promise<void> {
@@ -56,6 +64,7 @@ export async function benchCommand(argv: string[]): Promise<void> {
     // their speed only after some hundred decode steps, so the first runs are much slower.
     for (let w = 0; w < warmup; w++) llm.generateBatch([prompt], params);
     const runs: { prefillMs: number; decodeMs: number }[] = [];
+    let prefillProfile: KernelProfile[] = [];
     // The ceiling is measured between the decode runs, so both see the same state of a machine
     // whose memory bandwidth drifts (shared caches, neighbours on the host). Decode steps 1..G-1
     // see P + 1 .. P + G - 1 positions, P + G/2 on average. (A run longer than the context fails
@@ -69,9 +78,11 @@ export async function benchCommand(argv: string[]): Promise<void> {
     const reads = [...weights.map((w) => reader.copy(w)), reader.filled(kvBytes)];
     const readPassMs: number[] = [];
     for (let r = 0; r < repeat; r++) {
+      llm.profiler?.reset();
       const start = performance.now();
       const run = llm.start([prompt], params);
       const prefillMs = performance.now() - start;
+      prefillProfile = llm.profiler?.report() ?? [];
       llm.profiler?.reset();
       const decodeStart = performance.now();
       while (run.step() !== null);
@@ -84,7 +95,7 @@ export async function benchCommand(argv: string[]): Promise<void> {
     }
     const prefillMs = median(runs.map((r) => r.prefillMs));
     const decodeMs = median(runs.map((r) => r.decodeMs));
-    const lastDecodeMs = runs[runs.length - 1].decodeMs;
+    const last = runs[runs.length - 1];
     const readMs = median(readPassMs);
     const result: BenchResult = {
       prefill_tok_s: round((promptLen / prefillMs) * 1000),
@@ -102,7 +113,7 @@ export async function benchCommand(argv: string[]): Promise<void> {
       kv_dtype: options.kvDtype ?? "f32",
       prompt_len: promptLen,
       gen,
-      profile: llm.profiler?.report().map((p) => ({ ...p, ms: round(p.ms), share: Math.round((p.ms / lastDecodeMs) * 1000) / 1000 })),
+      profile: llm.profiler ? { prefill: shares(prefillProfile, last.prefillMs), decode: shares(llm.profiler.report(), last.decodeMs) } : undefined,
     };
     if (values.json) {
       process.stdout.write(JSON.stringify(result) + "\n");
@@ -114,15 +125,24 @@ export async function benchCommand(argv: string[]): Promise<void> {
         `decode runs at ${Math.round((result.decode_tok_s / result.decode_ceiling_tok_s) * 100)}% of it\n`,
     );
     if (result.profile) {
-      process.stdout.write(`decode profile (last run, ${round(lastDecodeMs)} ms):\n`);
-      for (const p of result.profile) process.stdout.write(`  ${p.kernel.padEnd(11)} ${String(p.calls).padStart(7)} calls ${p.ms.toFixed(1).padStart(9)} ms ${(p.share * 100).toFixed(1).padStart(5)}%\n`);
-      const kernels = result.profile.reduce((a, p) => a + p.ms, 0);
-      process.stdout.write(`  ${"other (JS)".padEnd(11)} ${"".padStart(13)} ${(lastDecodeMs - kernels).toFixed(1).padStart(9)} ms ${((1 - kernels / lastDecodeMs) * 100).toFixed(1).padStart(5)}%\n`);
+      writeProfile("prefill", result.profile.prefill, last.prefillMs);
+      writeProfile("decode", result.profile.decode, last.decodeMs);
     }
   } finally {
     probe?.close();
     llm.close();
   }
+}
+
+function shares(profile: KernelProfile[], totalMs: number): KernelShare[] {
+  return profile.map((p) => ({ ...p, ms: round(p.ms), share: Math.round((p.ms / totalMs) * 1000) / 1000 }));
+}
+
+function writeProfile(phase: string, profile: KernelShare[], totalMs: number): void {
+  process.stdout.write(`${phase} profile (last run, ${round(totalMs)} ms):\n`);
+  for (const p of profile) process.stdout.write(`  ${p.kernel.padEnd(11)} ${String(p.calls).padStart(7)} calls ${p.ms.toFixed(1).padStart(9)} ms ${(p.share * 100).toFixed(1).padStart(5)}%\n`);
+  const kernels = profile.reduce((a, p) => a + p.ms, 0);
+  process.stdout.write(`  ${"other (JS)".padEnd(11)} ${"".padStart(13)} ${(totalMs - kernels).toFixed(1).padStart(9)} ms ${((1 - kernels / totalMs) * 100).toFixed(1).padStart(5)}%\n`);
 }
 
 /** Passes over the weights after each decode run; their median is the ceiling. */
