@@ -12,7 +12,7 @@
 //     x's scale / 256 (exact: a power of two). i32x4.dot_i16x8_s does the multiplies;
 //   relaxed: x is stored as i8 in order, its scale as is; the low and high nibbles, masked, are the
 //     unsigned 7-bit operand of i16x8.relaxed_dot_i8x16_i7x16_s (deterministic for 0..127).
-import { hsum, transposeSum4i } from "./math";
+import { hmax, hsum, transposeSum4i } from "./math";
 
 const QB: i32 = 32;
 /** Bytes of one quantized 32-block of x. */
@@ -32,38 +32,45 @@ export function quantizeQ4X(xq: usize, xs: usize, xsum: usize, x: usize, blocks:
     const v4 = v128.load(x, 64), v5 = v128.load(x, 80), v6 = v128.load(x, 96), v7 = v128.load(x, 112);
     let m = f32x4.max(f32x4.max(f32x4.abs(v0), f32x4.abs(v1)), f32x4.max(f32x4.abs(v2), f32x4.abs(v3)));
     m = f32x4.max(m, f32x4.max(f32x4.max(f32x4.abs(v4), f32x4.abs(v5)), f32x4.max(f32x4.abs(v6), f32x4.abs(v7))));
-    m = f32x4.max(m, v128.shuffle<f32>(m, m, 2, 3, 0, 1));
-    const amax = max(f32x4.extract_lane(m, 0), f32x4.extract_lane(m, 1));
+    const amax = hmax(m);
     // The baseline's sums carry a factor 256 (see the top of this file).
     store<f32>(xs, ASC_FEATURE_RELAXED_SIMD ? amax / 127 : (amax / 127) * (<f32>1 / 256));
-    const inv = f32x4.splat(amax == 0 ? <f32>0 : <f32>127 / amax);
-    const q0 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v0, inv)));
-    const q1 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v1, inv)));
-    const q2 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v2, inv)));
-    const q3 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v3, inv)));
-    const q4 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v4, inv)));
-    const q5 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v5, inv)));
-    const q6 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v6, inv)));
-    const q7 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v7, inv)));
-    let s = i32x4.add(i32x4.add(i32x4.add(q0, q1), i32x4.add(q2, q3)), i32x4.add(i32x4.add(q4, q5), i32x4.add(q6, q7)));
-    s = i32x4.add(s, v128.shuffle<i32>(s, s, 2, 3, 0, 1));
-    store<i32>(xsum, i32x4.extract_lane(s, 0) + i32x4.extract_lane(s, 1));
-    const a = i16x8.narrow_i32x4_s(q0, q1), b16 = i16x8.narrow_i32x4_s(q2, q3);
-    const c = i16x8.narrow_i32x4_s(q4, q5), d = i16x8.narrow_i32x4_s(q6, q7);
-    if (ASC_FEATURE_RELAXED_SIMD) {
-      v128.store(xq, i8x16.narrow_i16x8_s(a, b16));
-      v128.store(xq, i8x16.narrow_i16x8_s(c, d), 16);
-    } else {
-      v128.store(xq, i16x8.shl(v128.shuffle<i16>(a, b16, 0, 2, 4, 6, 8, 10, 12, 14), 8));
-      v128.store(xq, v128.shuffle<i16>(a, b16, 1, 3, 5, 7, 9, 11, 13, 15), 16);
-      v128.store(xq, i16x8.shl(v128.shuffle<i16>(c, d, 0, 2, 4, 6, 8, 10, 12, 14), 4), 32);
-      v128.store(xq, i16x8.shl(v128.shuffle<i16>(c, d, 1, 3, 5, 7, 9, 11, 13, 15), 8), 48);
-    }
+    store<i32>(xsum, quantizeBlock(xq, x, f32x4.splat(amax == 0 ? <f32>0 : <f32>127 / amax)));
     x += 128;
     xq += XB;
     xs += 4;
     xsum += 4;
   }
+}
+
+/**
+ * 32 values of x → one quantized block at xq (XB bytes, the layout at the top of this file):
+ * q = round-half-even(x · inv), inv = 127 / amax of whatever span shares the scale. Returns Σ q.
+ */
+@inline
+export function quantizeBlock(xq: usize, x: usize, inv: v128): i32 {
+  const q0 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(x), inv)));
+  const q1 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(x, 16), inv)));
+  const q2 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(x, 32), inv)));
+  const q3 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(x, 48), inv)));
+  const q4 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(x, 64), inv)));
+  const q5 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(x, 80), inv)));
+  const q6 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(x, 96), inv)));
+  const q7 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(x, 112), inv)));
+  let s = i32x4.add(i32x4.add(i32x4.add(q0, q1), i32x4.add(q2, q3)), i32x4.add(i32x4.add(q4, q5), i32x4.add(q6, q7)));
+  s = i32x4.add(s, v128.shuffle<i32>(s, s, 2, 3, 0, 1));
+  const a = i16x8.narrow_i32x4_s(q0, q1), b16 = i16x8.narrow_i32x4_s(q2, q3);
+  const c = i16x8.narrow_i32x4_s(q4, q5), d = i16x8.narrow_i32x4_s(q6, q7);
+  if (ASC_FEATURE_RELAXED_SIMD) {
+    v128.store(xq, i8x16.narrow_i16x8_s(a, b16));
+    v128.store(xq, i8x16.narrow_i16x8_s(c, d), 16);
+  } else {
+    v128.store(xq, i16x8.shl(v128.shuffle<i16>(a, b16, 0, 2, 4, 6, 8, 10, 12, 14), 8));
+    v128.store(xq, v128.shuffle<i16>(a, b16, 1, 3, 5, 7, 9, 11, 13, 15), 16);
+    v128.store(xq, i16x8.shl(v128.shuffle<i16>(c, d, 0, 2, 4, 6, 8, 10, 12, 14), 4), 32);
+    v128.store(xq, i16x8.shl(v128.shuffle<i16>(c, d, 1, 3, 5, 7, 9, 11, 13, 15), 8), 48);
+  }
+  return i32x4.extract_lane(s, 0) + i32x4.extract_lane(s, 1);
 }
 
 /**
@@ -287,36 +294,6 @@ function dotUnpacked2(out0: usize, out1: usize, xq: usize, xs: usize, xsum: usiz
   }
   store<f32>(out0, sum0 + b);
   store<f32>(out1, sum1 + b);
-}
-
-/** blockDot's sums as i32x4 lanes in both builds, for callers that scale each block on its own (q4k). */
-@inline
-export function blockDot32(x: usize, w: usize, m0: v128, m1: v128, m2: v128): v128 {
-  const s = blockDot(x, w, m0, m1, m2);
-  return ASC_FEATURE_RELAXED_SIMD ? i32x4.extadd_pairwise_i16x8_s(s) : s;
-}
-
-/** unpackedBlockDot's sums as i32x4 lanes in both builds. */
-@inline
-export function unpackedBlockDot32(x: usize, u: usize): v128 {
-  const s = unpackedBlockDot(x, u);
-  return ASC_FEATURE_RELAXED_SIMD ? i32x4.extadd_pairwise_i16x8_s(s) : s;
-}
-
-/** One unpacked block against two x rows' blocks: [a0 + a1, a2 + a3, b0 + b1, b2 + b3]. */
-@inline
-export function pairDot(x0: usize, x1: usize, u: usize): v128 {
-  let a: v128, b: v128;
-  if (ASC_FEATURE_RELAXED_SIMD) {
-    const lo = v128.load(u), hi = v128.load(u, 16);
-    a = i32x4.extadd_pairwise_i16x8_s(relaxedHalvesDot(x0, lo, hi));
-    b = i32x4.extadd_pairwise_i16x8_s(relaxedHalvesDot(x1, lo, hi));
-  } else {
-    const e0 = v128.load(u), e1 = v128.load(u, 16), e2 = v128.load(u, 32), e3 = v128.load(u, 48);
-    a = unpackedDot(x0, e0, e1, e2, e3);
-    b = unpackedDot(x1, e0, e1, e2, e3);
-  }
-  return i32x4.add(v128.shuffle<i32>(a, b, 0, 2, 4, 6), v128.shuffle<i32>(a, b, 1, 3, 5, 7));
 }
 
 /**

@@ -2,162 +2,214 @@
 // mins m, and per super-block an f16 d and dmin: w = d·sc·q − dmin·m, q a nibble 0..15. Loading
 // repacks each super-block (src/kernels/q4k.ts) into what the q4 kernel reads: every sub-block's
 // 16 bytes of nibbles in Q4_0's order (byte j: element j low, j + 16 high), d and dmin as two f32,
-// and the sixteen 6-bit values as bytes (sc0..sc7, m0..m7). So the integer sums Σ q·x per
-// sub-block are q4.ts's, against x quantized by quantizeQ4X, and each super-block adds
-//   d · Σ_j xs_j · (sc_j · Σ q·x)  −  dmin · Σ_j m_j · (xs_j · Σ x)
-// where xs_j and Σ x are the quantized x block's scale and sum (the mins term needs no nibbles):
-// sc_j · Σ q·x is an integer product, and xs_j · Σ x is made once per x row by quantizeQ4KX.
-import { hsum, transposeSum4i } from "./math";
-import { blockDot32, pairDot, quantizeQ4X, unpackRow, unpackedBlockDot32 } from "./q4";
+// and the sixteen 6-bit values as bytes (sc0..sc7, m0..m7).
+//
+// x is quantized as ggml's Q8_K is (quantizeQ4KX): one f32 scale xs per 256 values, int8 values
+// in q4.ts's per-32 layout (so the integer sums Σ q·x per sub-block are q4.ts's), and each
+// sub-block's Σ x as i16. Then a super-block is, exactly in integers until one conversion,
+//   xs · (d · Σ_j sc_j · Σ q·x  −  dmin · Σ_j m_j · Σ x)
+// Bounds (|x| ≤ 127, q ≤ 15, sc and m ≤ 63): a sub-block's Σ q·x ≤ 32·15·127 = 60960, times sc
+// ≤ 3.85e6, over 8 sub-blocks ≤ 3.08e7; Σ x ≤ 4064, times m over 8 ≤ 2.05e6; all < 2^31. The
+// relaxed build's i16 pair sums stay ≤ 7620 (q4.ts) before the scale multiplies them. Every path
+// (packed or unpacked weights, one or two x rows, either build) makes the same two integers per
+// super-block and the same f32 operations on them, so a row's result is the same bits on any
+// path, batch position or thread count.
+import { hmax, transposeSum4i } from "./math";
+import { blockDot, quantizeBlock, unpackRow, unpackedBlockDot } from "./q4";
 
-/** Sub-blocks per super-block, and the bytes of one quantized x block (quantizeQ4X's layout). */
+/** Sub-blocks per super-block, and the bytes of one quantized x sub-block (q4.ts's layout). */
 const SUBS: usize = 8;
 const XB: usize = ASC_FEATURE_RELAXED_SIMD ? 32 : 64;
 /** Bytes of one sub-block's nibbles, and of one unpacked sub-block (q4.ts's unpackRow). */
 const WB: usize = 16;
 const UB: usize = ASC_FEATURE_RELAXED_SIMD ? 32 : 64;
-/** Σ x in the units of the sums: ·256 in the baseline build, whose x scales carry 1/256. */
-const XSUM_SHIFT: i32 = ASC_FEATURE_RELAXED_SIMD ? 0 : 8;
-
-/** Σ x in the sums' units (the relaxed build's need no shift). */
-@inline
-function xsumScaled(v: v128): v128 {
-  return ASC_FEATURE_RELAXED_SIMD ? v : i32x4.shl(v, XSUM_SHIFT);
-}
+/** The baseline's sums carry a factor 256 (q4.ts): every product is a multiple of 256, so the shift is exact. */
+const SUM_SHIFT: i32 = 8;
 
 /**
- * quantizeQ4X (blocks a multiple of 4), then each block's Σ q replaced in place by the f32
- * Σ q · scale in the sums' units: the mins term's factor from x, made once per x row rather than
- * once per weight row.
+ * x (supers·256 f32) → xq (XB bytes per 32), xs: one f32 amax / 127 per 256, xm: one i16 Σ q
+ * per 32. q = round-half-even(x · 127 / amax) over the 256 values (Q8_K's grid, ±127).
  */
-export function quantizeQ4KX(xq: usize, xs: usize, xsum: usize, x: usize, blocks: i32): void {
-  quantizeQ4X(xq, xs, xsum, x, blocks);
-  const end = xsum + (<usize>blocks << 2);
-  for (; xsum < end; xsum += 16, xs += 16) {
-    v128.store(xsum, f32x4.mul(f32x4.convert_i32x4_s(xsumScaled(v128.load(xsum))), v128.load(xs)));
+export function quantizeQ4KX(xq: usize, xs: usize, xm: usize, x: usize, supers: i32): void {
+  for (let k = 0; k < supers; k++) {
+    let m = f32x4.splat(0);
+    for (let i: usize = 0; i < 1024; i += 16) m = f32x4.max(m, f32x4.abs(v128.load(x + i)));
+    const amax = hmax(m);
+    store<f32>(xs, amax / 127);
+    const inv = f32x4.splat(amax == 0 ? <f32>0 : <f32>127 / amax);
+    for (let j: usize = 0; j < SUBS; j++) store<i16>(xm + (j << 1), <i16>quantizeBlock(xq + j * XB, x + (j << 7), inv));
+    x += 1024;
+    xq += SUBS * XB;
+    xs += 4;
+    xm += SUBS * 2;
   }
 }
 
-/**
- * One super-block's contribution, from its sub-blocks' integer sums (lo: 0-3, hi: 4-7): the same
- * operations in the same order on every path, so a row's result does not depend on the path.
- * `sm` points at the 16 bytes sc0..sc7, m0..m7; `dm` at d and dmin; `xm` at quantizeQ4KX's
- * per-block Σx·scale. Each sum times its 6-bit scale stays exact in i32 (|·| < 2^30 with the
- * baseline's factor 256), and its one rounding to f32 is the one an f32 product of the two would
- * make. The 6-bit values convert as signed (the same numbers, one instruction).
- */
+/** Relaxed: sub-block j's i16 pair sums s times its scale sc_j (i16 lane j of sc) while widening. */
 @inline
-function superBlock(lo: v128, hi: v128, xs: usize, xm: usize, sm: usize, dm: usize): v128 {
-  const bytes = v128.load(sm);
-  const sc = i16x8.extend_low_i8x16_u(bytes), m = i16x8.extend_high_i8x16_u(bytes);
-  const dots = f32x4.add(
-    f32x4.mul(f32x4.convert_i32x4_s(i32x4.mul(lo, i32x4.extend_low_i16x8_u(sc))), v128.load(xs)),
-    f32x4.mul(f32x4.convert_i32x4_s(i32x4.mul(hi, i32x4.extend_high_i16x8_u(sc))), v128.load(xs, 16)));
-  const mins = f32x4.add(
-    f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_u(m)), v128.load(xm)),
-    f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_u(m)), v128.load(xm, 16)));
-  return f32x4.sub(f32x4.mul(dots, f32x4.splat(load<f32>(dm))), f32x4.mul(mins, f32x4.splat(load<f32>(dm, 4))));
+function scaled(s: v128, sc: v128, j: i32): v128 {
+  // The lane index must be a constant: one shuffle per literal j, chosen at compile time.
+  switch (j) {
+    case 0: return i32x4.dot_i16x8_s(s, v128.shuffle<i16>(sc, sc, 0, 0, 0, 0, 0, 0, 0, 0));
+    case 1: return i32x4.dot_i16x8_s(s, v128.shuffle<i16>(sc, sc, 1, 1, 1, 1, 1, 1, 1, 1));
+    case 2: return i32x4.dot_i16x8_s(s, v128.shuffle<i16>(sc, sc, 2, 2, 2, 2, 2, 2, 2, 2));
+    case 3: return i32x4.dot_i16x8_s(s, v128.shuffle<i16>(sc, sc, 3, 3, 3, 3, 3, 3, 3, 3));
+    case 4: return i32x4.dot_i16x8_s(s, v128.shuffle<i16>(sc, sc, 4, 4, 4, 4, 4, 4, 4, 4));
+    case 5: return i32x4.dot_i16x8_s(s, v128.shuffle<i16>(sc, sc, 5, 5, 5, 5, 5, 5, 5, 5));
+    case 6: return i32x4.dot_i16x8_s(s, v128.shuffle<i16>(sc, sc, 6, 6, 6, 6, 6, 6, 6, 6));
+    default: return i32x4.dot_i16x8_s(s, v128.shuffle<i16>(sc, sc, 7, 7, 7, 7, 7, 7, 7, 7));
+  }
+}
+
+/** Baseline: four sub-blocks' i32x4 sums (·256) → [Σ_0, Σ_1, Σ_2, Σ_3] · [sc...] (sc4: i32 lanes). */
+@inline
+function scaled4(s0: v128, s1: v128, s2: v128, s3: v128, sc4: v128): v128 {
+  return i32x4.mul(i32x4.shr_s(transposeSum4i(s0, s1, s2, s3), SUM_SHIFT), sc4);
 }
 
 /**
- * One weight row against one x row. `sink` is a 4-byte slot only this thread writes: a store
- * after each pair of sub-blocks fences the next loads behind it, so TurboFan does not hoist them
- * all to the loop top and spill (as in q4.ts).
+ * One super-block's f32 terms from its integer sums: `p` i32 lanes summing to Σ_j sc_j·Σ q·x, the
+ * mins' Σ_j m_j·Σ x from the x sums at xm. Returns [P, M, P, M] · [d, dmin, d, dmin] · xs.
  */
+@inline
+function superTerms(p: v128, bytes: v128, xm: usize, xs: usize, dm: usize): v128 {
+  const mins = i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_u(bytes), v128.load(xm));
+  const a = i32x4.add(v128.shuffle<i32>(p, mins, 0, 4, 1, 5), v128.shuffle<i32>(p, mins, 2, 6, 3, 7));
+  const t = i32x4.add(a, v128.shuffle<i32>(a, a, 2, 3, 0, 1));
+  return f32x4.mul(f32x4.convert_i32x4_s(t), f32x4.mul(v128.load64_splat(dm), v128.load32_splat(xs)));
+}
+
+/** A row's result from its accumulated [P, M, ·, ·] terms. */
+@inline
+function rowResult(acc: v128): f32 {
+  return f32x4.extract_lane(acc, 0) - f32x4.extract_lane(acc, 1);
+}
+
+/**
+ * Σ_j sc_j · Σ q·x of one super-block of packed nibbles, as i32 lanes. `sink` is a 4-byte slot
+ * only this thread writes: a store after each pair of sub-blocks fences the next loads behind it,
+ * so TurboFan does not hoist them all to the loop top and spill (as in q4.ts).
+ */
+@inline
+function superDot(xq: usize, wq: usize, bytes: v128, sink: usize, m0: v128, m1: v128, m2: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) {
+    const sc = i16x8.extend_low_i8x16_u(bytes);
+    let p = scaled(blockDot(xq, wq, m0, m1, m2), sc, 0);
+    p = i32x4.add(p, scaled(blockDot(xq + XB, wq + WB, m0, m1, m2), sc, 1));
+    v128.store32_lane(sink, p, 0);
+    p = i32x4.add(p, scaled(blockDot(xq + 2 * XB, wq + 2 * WB, m0, m1, m2), sc, 2));
+    p = i32x4.add(p, scaled(blockDot(xq + 3 * XB, wq + 3 * WB, m0, m1, m2), sc, 3));
+    v128.store32_lane(sink, p, 0);
+    p = i32x4.add(p, scaled(blockDot(xq + 4 * XB, wq + 4 * WB, m0, m1, m2), sc, 4));
+    p = i32x4.add(p, scaled(blockDot(xq + 5 * XB, wq + 5 * WB, m0, m1, m2), sc, 5));
+    v128.store32_lane(sink, p, 0);
+    p = i32x4.add(p, scaled(blockDot(xq + 6 * XB, wq + 6 * WB, m0, m1, m2), sc, 6));
+    return i32x4.add(p, scaled(blockDot(xq + 7 * XB, wq + 7 * WB, m0, m1, m2), sc, 7));
+  }
+  const sc = i16x8.extend_low_i8x16_u(bytes);
+  const s0 = blockDot(xq, wq, m0, m1, m2);
+  const s1 = blockDot(xq + XB, wq + WB, m0, m1, m2);
+  v128.store32_lane(sink, s1, 0);
+  const s2 = blockDot(xq + 2 * XB, wq + 2 * WB, m0, m1, m2);
+  const s3 = blockDot(xq + 3 * XB, wq + 3 * WB, m0, m1, m2);
+  const lo = scaled4(s0, s1, s2, s3, i32x4.extend_low_i16x8_u(sc));
+  v128.store32_lane(sink, lo, 0);
+  const s4 = blockDot(xq + 4 * XB, wq + 4 * WB, m0, m1, m2);
+  const s5 = blockDot(xq + 5 * XB, wq + 5 * WB, m0, m1, m2);
+  v128.store32_lane(sink, s5, 0);
+  const s6 = blockDot(xq + 6 * XB, wq + 6 * WB, m0, m1, m2);
+  const s7 = blockDot(xq + 7 * XB, wq + 7 * WB, m0, m1, m2);
+  return i32x4.add(lo, scaled4(s4, s5, s6, s7, i32x4.extend_high_i16x8_u(sc)));
+}
+
+/** superDot over an unpacked row (q4.ts's unpackRow): the same sums. */
+@inline
+function superDotUnpacked(xq: usize, u: usize, bytes: v128, sink: usize): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) {
+    const sc = i16x8.extend_low_i8x16_u(bytes);
+    let p = scaled(unpackedBlockDot(xq, u), sc, 0);
+    p = i32x4.add(p, scaled(unpackedBlockDot(xq + XB, u + UB), sc, 1));
+    v128.store32_lane(sink, p, 0);
+    p = i32x4.add(p, scaled(unpackedBlockDot(xq + 2 * XB, u + 2 * UB), sc, 2));
+    p = i32x4.add(p, scaled(unpackedBlockDot(xq + 3 * XB, u + 3 * UB), sc, 3));
+    v128.store32_lane(sink, p, 0);
+    p = i32x4.add(p, scaled(unpackedBlockDot(xq + 4 * XB, u + 4 * UB), sc, 4));
+    p = i32x4.add(p, scaled(unpackedBlockDot(xq + 5 * XB, u + 5 * UB), sc, 5));
+    v128.store32_lane(sink, p, 0);
+    p = i32x4.add(p, scaled(unpackedBlockDot(xq + 6 * XB, u + 6 * UB), sc, 6));
+    return i32x4.add(p, scaled(unpackedBlockDot(xq + 7 * XB, u + 7 * UB), sc, 7));
+  }
+  const sc = i16x8.extend_low_i8x16_u(bytes);
+  const s0 = unpackedBlockDot(xq, u);
+  const s1 = unpackedBlockDot(xq + XB, u + UB);
+  v128.store32_lane(sink, s1, 0);
+  const s2 = unpackedBlockDot(xq + 2 * XB, u + 2 * UB);
+  const s3 = unpackedBlockDot(xq + 3 * XB, u + 3 * UB);
+  const lo = scaled4(s0, s1, s2, s3, i32x4.extend_low_i16x8_u(sc));
+  v128.store32_lane(sink, lo, 0);
+  const s4 = unpackedBlockDot(xq + 4 * XB, u + 4 * UB);
+  const s5 = unpackedBlockDot(xq + 5 * XB, u + 5 * UB);
+  v128.store32_lane(sink, s5, 0);
+  const s6 = unpackedBlockDot(xq + 6 * XB, u + 6 * UB);
+  const s7 = unpackedBlockDot(xq + 7 * XB, u + 7 * UB);
+  return i32x4.add(lo, scaled4(s4, s5, s6, s7, i32x4.extend_high_i16x8_u(sc)));
+}
+
+/** One weight row against one x row. */
 @inline
 function dotQ4K(xq: usize, xs: usize, xm: usize, wq: usize, sm: usize, dm: usize, supers: i32, sink: usize, m0: v128, m1: v128, m2: v128): f32 {
   let acc = f32x4.splat(0);
   for (let k = 0; k < supers; k++) {
-    const s0 = blockDot32(xq, wq, m0, m1, m2);
-    const s1 = blockDot32(xq + XB, wq + WB, m0, m1, m2);
-    v128.store32_lane(sink, s1, 0);
-    const s2 = blockDot32(xq + 2 * XB, wq + 2 * WB, m0, m1, m2);
-    const s3 = blockDot32(xq + 3 * XB, wq + 3 * WB, m0, m1, m2);
-    const lo = transposeSum4i(s0, s1, s2, s3);
-    v128.store32_lane(sink, lo, 0);
-    const s4 = blockDot32(xq + 4 * XB, wq + 4 * WB, m0, m1, m2);
-    const s5 = blockDot32(xq + 5 * XB, wq + 5 * WB, m0, m1, m2);
-    v128.store32_lane(sink, s5, 0);
-    const s6 = blockDot32(xq + 6 * XB, wq + 6 * WB, m0, m1, m2);
-    const s7 = blockDot32(xq + 7 * XB, wq + 7 * WB, m0, m1, m2);
-    const hi = transposeSum4i(s4, s5, s6, s7);
-    acc = f32x4.add(acc, superBlock(lo, hi, xs, xm, sm, dm));
-    v128.store32_lane(sink, hi, 0);
+    const bytes = v128.load(sm);
+    const p = superDot(xq, wq, bytes, sink, m0, m1, m2);
+    acc = f32x4.add(acc, superTerms(p, bytes, xm, xs, dm));
     xq += SUBS * XB;
     wq += SUBS * WB;
-    xs += SUBS * 4;
-    xm += SUBS * 4;
+    xs += 4;
+    xm += SUBS * 2;
     sm += 16;
     dm += 8;
   }
-  return hsum(acc);
+  return rowResult(acc);
 }
 
-/** dotQ4K over a row unpacked by unpackRow: the same sums in the same order. */
+/** dotQ4K over an unpacked row: the same sums in the same order. */
 @inline
 function dotQ4KUnpacked(xq: usize, xs: usize, xm: usize, u: usize, sm: usize, dm: usize, supers: i32, sink: usize): f32 {
   let acc = f32x4.splat(0);
   for (let k = 0; k < supers; k++) {
-    const s0 = unpackedBlockDot32(xq, u);
-    const s1 = unpackedBlockDot32(xq + XB, u + UB);
-    v128.store32_lane(sink, s1, 0);
-    const s2 = unpackedBlockDot32(xq + 2 * XB, u + 2 * UB);
-    const s3 = unpackedBlockDot32(xq + 3 * XB, u + 3 * UB);
-    const lo = transposeSum4i(s0, s1, s2, s3);
-    v128.store32_lane(sink, lo, 0);
-    const s4 = unpackedBlockDot32(xq + 4 * XB, u + 4 * UB);
-    const s5 = unpackedBlockDot32(xq + 5 * XB, u + 5 * UB);
-    v128.store32_lane(sink, s5, 0);
-    const s6 = unpackedBlockDot32(xq + 6 * XB, u + 6 * UB);
-    const s7 = unpackedBlockDot32(xq + 7 * XB, u + 7 * UB);
-    const hi = transposeSum4i(s4, s5, s6, s7);
-    acc = f32x4.add(acc, superBlock(lo, hi, xs, xm, sm, dm));
-    v128.store32_lane(sink, hi, 0);
+    const bytes = v128.load(sm);
+    const p = superDotUnpacked(xq, u, bytes, sink);
+    acc = f32x4.add(acc, superTerms(p, bytes, xm, xs, dm));
     xq += SUBS * XB;
     u += SUBS * UB;
-    xs += SUBS * 4;
-    xm += SUBS * 4;
+    xs += 4;
+    xm += SUBS * 2;
     sm += 16;
     dm += 8;
   }
-  return hsum(acc);
+  return rowResult(acc);
 }
 
-/** Two x rows against one unpacked row: each unpacked vector loaded once for both. Same sums, same order. */
+/** Two x rows against one unpacked row, its sub-blocks in L1 for both. Same sums, same order. */
 @inline
-function dotQ4KUnpacked2(out0: usize, out1: usize, xq: usize, xs: usize, xm: usize, xStride: usize, sStride: usize, u: usize, sm: usize, dm: usize, supers: i32, b: f32): void {
+function dotQ4KUnpacked2(out0: usize, out1: usize, xq: usize, xs: usize, xm: usize, xStride: usize, sStride: usize, mStride: usize, u: usize, sm: usize, dm: usize, supers: i32, b: f32): void {
   let acc0 = f32x4.splat(0), acc1 = f32x4.splat(0);
   for (let k = 0; k < supers; k++) {
-    const p0 = pairDot(xq, xq + xStride, u);
-    const p1 = pairDot(xq + XB, xq + xStride + XB, u + UB);
-    v128.store32_lane(out0, p1, 0);
-    const p2 = pairDot(xq + 2 * XB, xq + xStride + 2 * XB, u + 2 * UB);
-    const p3 = pairDot(xq + 3 * XB, xq + xStride + 3 * XB, u + 3 * UB);
-    const q01 = i32x4.add(v128.shuffle<i32>(p0, p1, 0, 4, 2, 6), v128.shuffle<i32>(p0, p1, 1, 5, 3, 7));
-    const q23 = i32x4.add(v128.shuffle<i32>(p2, p3, 0, 4, 2, 6), v128.shuffle<i32>(p2, p3, 1, 5, 3, 7));
-    v128.store32_lane(out0, q23, 0);
-    const p4 = pairDot(xq + 4 * XB, xq + xStride + 4 * XB, u + 4 * UB);
-    const p5 = pairDot(xq + 5 * XB, xq + xStride + 5 * XB, u + 5 * UB);
-    v128.store32_lane(out0, p5, 0);
-    const p6 = pairDot(xq + 6 * XB, xq + xStride + 6 * XB, u + 6 * UB);
-    const p7 = pairDot(xq + 7 * XB, xq + xStride + 7 * XB, u + 7 * UB);
-    const q45 = i32x4.add(v128.shuffle<i32>(p4, p5, 0, 4, 2, 6), v128.shuffle<i32>(p4, p5, 1, 5, 3, 7));
-    const q67 = i32x4.add(v128.shuffle<i32>(p6, p7, 0, 4, 2, 6), v128.shuffle<i32>(p6, p7, 1, 5, 3, 7));
-    // q_ij = [a_i, a_j, b_i, b_j]: each row's sub-block sums 0-3 and 4-7.
-    const aLo = v128.shuffle<i32>(q01, q23, 0, 1, 4, 5), bLo = v128.shuffle<i32>(q01, q23, 2, 3, 6, 7);
-    const aHi = v128.shuffle<i32>(q45, q67, 0, 1, 4, 5), bHi = v128.shuffle<i32>(q45, q67, 2, 3, 6, 7);
-    acc0 = f32x4.add(acc0, superBlock(aLo, aHi, xs, xm, sm, dm));
-    acc1 = f32x4.add(acc1, superBlock(bLo, bHi, xs + sStride, xm + sStride, sm, dm));
-    v128.store32_lane(out0, bHi, 0);
+    const bytes = v128.load(sm);
+    const p0 = superDotUnpacked(xq, u, bytes, out0);
+    acc0 = f32x4.add(acc0, superTerms(p0, bytes, xm, xs, dm));
+    const p1 = superDotUnpacked(xq + xStride, u, bytes, out0);
+    acc1 = f32x4.add(acc1, superTerms(p1, bytes, xm + mStride, xs + sStride, dm));
     xq += SUBS * XB;
     u += SUBS * UB;
-    xs += SUBS * 4;
-    xm += SUBS * 4;
+    xs += 4;
+    xm += SUBS * 2;
     sm += 16;
     dm += 8;
   }
-  store<f32>(out0, hsum(acc0) + b);
-  store<f32>(out1, hsum(acc1) + b);
+  store<f32>(out0, rowResult(acc0) + b);
+  store<f32>(out1, rowResult(acc1) + b);
 }
 
 /**
@@ -169,8 +221,9 @@ function dotQ4KUnpacked2(out0: usize, out1: usize, xq: usize, xs: usize, xm: usi
 export function matmulQ4K(out: usize, xq: usize, xs: usize, xm: usize, wq: usize, sm: usize, dm: usize, bias: usize, n: i32, rows: i32, cols: i32, r0: i32, r1: i32, scratch: usize): void {
   const supers = cols >> 8;
   const nb = cols >> 5;
-  const sBytes = <usize>nb << 2;
   const xStride = <usize>nb * XB;
+  const sStride = <usize>supers << 2;
+  const mStride = <usize>nb << 1;
   const outStride = <usize>rows << 2;
   // The nibble masks, from a value the compilers cannot see (see matmulQ4).
   const ones = i16x8.splat(<i16>(r1 | 0xffff));
@@ -187,17 +240,17 @@ export function matmulQ4K(out: usize, xq: usize, xs: usize, xm: usize, wq: usize
       let i = 0;
       for (; i + 1 < n; i += 2) {
         const oi = o + <usize>i * outStride;
-        dotQ4KUnpacked2(oi, oi + outStride, xq + <usize>i * xStride, xs + <usize>i * sBytes, xm + <usize>i * sBytes, xStride, sBytes, scratch, smr, dmr, supers, b);
+        dotQ4KUnpacked2(oi, oi + outStride, xq + <usize>i * xStride, xs + <usize>i * sStride, xm + <usize>i * mStride, xStride, sStride, mStride, scratch, smr, dmr, supers, b);
       }
       for (; i < n; i++) {
         const oi = o + <usize>i * outStride;
-        store<f32>(oi, dotQ4KUnpacked(xq + <usize>i * xStride, xs + <usize>i * sBytes, xm + <usize>i * sBytes, scratch, smr, dmr, supers, oi) + b);
+        store<f32>(oi, dotQ4KUnpacked(xq + <usize>i * xStride, xs + <usize>i * sStride, xm + <usize>i * mStride, scratch, smr, dmr, supers, oi) + b);
       }
       continue;
     }
     for (let i = 0; i < n; i++) {
       const oi = o + <usize>i * outStride;
-      store<f32>(oi, dotQ4K(xq + <usize>i * xStride, xs + <usize>i * sBytes, xm + <usize>i * sBytes, wr, smr, dmr, supers, oi, m0, m1, m2) + b);
+      store<f32>(oi, dotQ4K(xq + <usize>i * xStride, xs + <usize>i * sStride, xm + <usize>i * mStride, wr, smr, dmr, supers, oi, m0, m1, m2) + b);
     }
   }
 }

@@ -2,7 +2,7 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import type { Backend, Q4KMatrix } from "../src/kernels/backend.js";
 import { createReferenceBackend, createWasmBackend } from "../src/kernels/index.js";
-import { copyQ4KBlocks, q4kWeight } from "../src/kernels/q4k.js";
+import { copyQ4KBlocks, q4kWeight, quantizeQ8K } from "../src/kernels/q4k.js";
 import { dequantizeQ4K, Q4_K_BYTES, quantizeQ4K } from "../src/io/gguf-kquants.js";
 import { allocMatrix, readMatrixRow } from "../src/model/matrix.js";
 import { UserError } from "../src/errors.js";
@@ -92,16 +92,19 @@ describe("matmul q4k", () => {
   for (const cols of [256, 512, 768]) for (const rows of [1, 5, 31]) for (const n of [1, 2, 3, 17]) shapes.push([n, rows, cols]);
   shapes.push([1, 70, 1536], [3, 33, 1280], [5, 9, 3072]);
 
-  /** x is quantized to int8 per 32: |x − x̂| ≤ amax(block)/254, so an output moves by at most Σ |w_c|·amax_c/254. */
-  function int8Bound(x: Float32Array, w: Q4KMatrix, n: number): Float32Array {
+  /**
+   * x is quantized as ggml's Q8_K, one scale per 256 (quantizeQ8K): |x − x̂| ≤ amax(super-block)/254,
+   * so an output moves from the exact x·wᵀ by at most Σ |w_c|·amax_c/254.
+   */
+  function q8kBound(x: Float32Array, w: Q4KMatrix, n: number): Float32Array {
     const bound = new Float32Array(n * w.rows);
     for (let i = 0; i < n; i++) {
       for (let r = 0; r < w.rows; r++) {
         let s = 0;
-        for (let c0 = 0; c0 < w.cols; c0 += 32) {
+        for (let c0 = 0; c0 < w.cols; c0 += 256) {
           let amax = 0;
-          for (let j = 0; j < 32; j++) amax = Math.max(amax, Math.abs(x[i * w.cols + c0 + j]));
-          for (let j = 0; j < 32; j++) s += Math.abs(q4kWeight(w, r * w.cols + c0 + j)) * (amax / 254);
+          for (let j = 0; j < 256; j++) amax = Math.max(amax, Math.abs(x[i * w.cols + c0 + j]));
+          for (let j = 0; j < 256; j++) s += Math.abs(q4kWeight(w, r * w.cols + c0 + j)) * (amax / 254);
         }
         bound[i * w.rows + r] = s;
       }
@@ -109,13 +112,66 @@ describe("matmul q4k", () => {
     return bound;
   }
 
-  test("within the int8-activation bound of the reference, on every thread count", () => {
+  /**
+   * The kernels compute the reference's integers exactly and then a few f32 roundings per
+   * super-block (its sums' conversion, d·xs, the product, the running sum over ≤ 12 super-blocks):
+   * each output is within 2e-6 of the magnitude Σ_k xs_k·Σ_c (d·sc·q + dmin·m)·|x̂_c| of its terms.
+   */
+  function f32Bound(x: Float32Array, w: Q4KMatrix, n: number): Float32Array {
+    const bound = new Float32Array(n * w.rows);
+    const supers = w.cols / 256;
+    const xq = new Int8Array(w.cols), xs = new Float32Array(supers);
+    for (let i = 0; i < n; i++) {
+      quantizeQ8K(x.subarray(i * w.cols, (i + 1) * w.cols), xq, xs);
+      for (let r = 0; r < w.rows; r++) {
+        let s = 0;
+        for (let c = 0; c < w.cols; c++) {
+          const k = r * supers + (c >> 8), j = (c >> 5) & 7;
+          const wmax = w.superScales[2 * k] * w.subScales[16 * k + j] * 15 + w.superScales[2 * k + 1] * w.subScales[16 * k + 8 + j];
+          s += xs[c >> 8] * wmax * Math.abs(xq[c]);
+        }
+        bound[i * w.rows + r] = 2e-6 * s;
+      }
+    }
+    return bound;
+  }
+
+  test("the reference quantizes x as Q8_K: within its bound of the exact product", () => {
+    const rand = rng(15);
+    for (const [n, rows, cols] of [[3, 5, 768], [2, 9, 1536]]) {
+      const w = q4kOf(weights(rows, cols, rand), rows, cols);
+      const x = random(n * cols, rand);
+      x[5] = 40; // an outlier coarsens its whole super-block's grid
+      const got = new Float32Array(n * rows);
+      ref.matmul(got, x, w, null, n);
+      const bound = q8kBound(x, w, n);
+      for (let i = 0; i < n; i++) {
+        for (let r = 0; r < rows; r++) {
+          let exact = 0;
+          for (let c = 0; c < cols; c++) exact += x[i * cols + c] * q4kWeight(w, r * cols + c);
+          const err = Math.abs(got[i * rows + r] - exact);
+          assert.ok(err <= 1.01 * bound[i * rows + r] + 1e-5 * (1 + Math.abs(exact)), `[${i}, ${r}] ${got[i * rows + r]} vs exact ${exact} (bound ${bound[i * rows + r]})`);
+        }
+      }
+    }
+    // Q8_K's grid: ±127 at amax, ties to even.
+    const xq = new Int8Array(256), xs = new Float32Array(1);
+    const v = new Float32Array(256);
+    v[0] = -127;
+    v[1] = 2.5;
+    v[2] = 3.5;
+    v[3] = -0.5;
+    quantizeQ8K(v, xq, xs);
+    assert.deepEqual([xs[0], xq[0], xq[1], xq[2], xq[3], xq[4]], [1, -127, 2, 4, 0, 0]);
+  });
+
+  test("the reference's Q4_K · Q8_K sums, to f32 rounding, on every thread count", () => {
     const rand = rng(12);
     for (const [n, rows, cols] of shapes) {
       const w = q4kOf(weights(rows, cols, rand), rows, cols);
       const x = random(n * cols, rand);
       const bias = random(rows, rand);
-      assertWithinBound(ref, wasm, w, (b) => ontoQ4K(b, w), x, bias, n, int8Bound(x, w, n), "q4k");
+      assertWithinBound(ref, wasm, w, (b) => ontoQ4K(b, w), x, bias, n, f32Bound(x, w, n), "q4k");
     }
   });
 

@@ -35,21 +35,75 @@ export function copyQ4KBlocks(bytes: Uint8Array, at: number, blocks: number, m: 
   }
 }
 
+/** The nibble q (0..15) of weight i (counted over the whole matrix). */
+function q4kNibble(m: Q4KMatrix, i: number): number {
+  const k = Math.floor(i / Q4K_BLOCK);
+  const inSub = i % 32;
+  const byte = m.q[k * (Q4K_BLOCK / 2) + 16 * ((i % Q4K_BLOCK) >> 5) + (inSub & 15)];
+  return inSub < 16 ? byte & 15 : (byte >> 4) & 15;
+}
+
 /**
  * Weight i (counted over the whole matrix) as ggml's dequantize_row_q4_K computes it:
  * fround(fround(d·sc)·q) − fround(dmin·m).
  */
 export function q4kWeight(m: Q4KMatrix, i: number): number {
   const k = Math.floor(i / Q4K_BLOCK);
-  const inSuper = i % Q4K_BLOCK;
-  const j = inSuper >> 5;
-  const inSub = inSuper & 31;
-  const byte = m.q[k * (Q4K_BLOCK / 2) + 16 * j + (inSub & 15)];
-  const nibble = inSub < 16 ? byte & 15 : (byte >> 4) & 15;
+  const j = (i % Q4K_BLOCK) >> 5;
   const f = Math.fround;
   const scale = f(m.superScales[2 * k] * m.subScales[16 * k + j]);
   const min = f(m.superScales[2 * k + 1] * m.subScales[16 * k + SUBS + j]);
-  return f(f(scale * nibble) - min);
+  return f(f(scale * q4kNibble(m, i)) - min);
+}
+
+/** Round half to even, as f32x4.nearest does. */
+function roundHalfEven(v: number): number {
+  const r = Math.round(v);
+  return r - v === 0.5 && r % 2 !== 0 ? r - 1 : r;
+}
+
+/**
+ * The activations a q4k matmul meets, quantized as ggml's Q8_K quantizes them for its vec_dot:
+ * per Q4K_BLOCK values one scale amax / 127 (f32) and q = round-half-even(x · fround(127 / amax))
+ * in [-127, 127]. `x` holds whole super-blocks; q and scales receive one entry per value and per
+ * super-block. |x − q·scale| ≤ amax / 254 (plus f32 rounding).
+ */
+export function quantizeQ8K(x: Float32Array, q: Int8Array, scales: Float32Array): void {
+  const f = Math.fround;
+  for (let s = 0; s < scales.length; s++) {
+    const at = s * Q4K_BLOCK;
+    let amax = 0;
+    for (let i = 0; i < Q4K_BLOCK; i++) amax = Math.max(amax, Math.abs(x[at + i]));
+    scales[s] = f(amax / 127);
+    const inv = amax === 0 ? 0 : f(127 / amax);
+    for (let i = 0; i < Q4K_BLOCK; i++) q[at + i] = roundHalfEven(f(x[at + i] * inv));
+  }
+}
+
+/**
+ * Row r of a q4k matrix against x quantized by quantizeQ8K, computed as ggml's Q4_K · Q8_K dot
+ * product defines it: per super-block xs · (d · Σ_j sc_j · Σ q·x − dmin · Σ_j m_j · Σ x), the sums
+ * exact integers, the rest in f64.
+ */
+export function q4kDotQ8K(m: Q4KMatrix, r: number, xq: Int8Array, xScales: Float32Array): number {
+  const supers = m.cols / Q4K_BLOCK;
+  let sum = 0;
+  for (let s = 0; s < supers; s++) {
+    const k = r * supers + s;
+    let dots = 0, mins = 0;
+    for (let j = 0; j < SUBS; j++) {
+      let dot = 0, xsum = 0;
+      for (let l = 0; l < 32; l++) {
+        const c = s * Q4K_BLOCK + 32 * j + l;
+        dot += q4kNibble(m, r * m.cols + c) * xq[c];
+        xsum += xq[c];
+      }
+      dots += m.subScales[16 * k + j] * dot;
+      mins += m.subScales[16 * k + SUBS + j] * xsum;
+    }
+    sum += xScales[s] * (m.superScales[2 * k] * dots - m.superScales[2 * k + 1] * mins);
+  }
+  return sum;
 }
 
 const encoded = new Uint8Array(Q4_K_BYTES);

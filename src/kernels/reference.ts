@@ -1,7 +1,7 @@
-import type { Backend, KVArray, KVView, Matrix, WeightArray } from "./backend.js";
-import { headGroup, Q4_BLOCK, Q8_BLOCK } from "./backend.js";
+import type { Backend, KVArray, KVView, Matrix, Q4KMatrix, WeightArray } from "./backend.js";
+import { headGroup, Q4_BLOCK, Q4K_BLOCK, Q8_BLOCK } from "./backend.js";
 import { weightHalfTable } from "./f16.js";
-import { q4kWeight } from "./q4k.js";
+import { q4kDotQ8K, quantizeQ8K } from "./q4k.js";
 import { q4Nibble } from "./quantize.js";
 import { f16Table } from "../numeric/half.js";
 import { writeMatrixColumns, writeMatrixRows } from "./write-matrix.js";
@@ -11,6 +11,10 @@ import { writeMatrixColumns, writeMatrixRows } from "./write-matrix.js";
  * backend is tested against, so it favours clarity over speed.
  */
 export function matmul(out: Float32Array, x: Float32Array, w: Matrix, bias: Float32Array | null, n: number): void {
+  if (w.kind === "q4k") {
+    matmulQ4K(out, x, w, bias, n);
+    return;
+  }
   const { rows, cols } = w;
   for (let i = 0; i < n; i++) {
     const xOff = i * cols;
@@ -23,9 +27,6 @@ export function matmul(out: Float32Array, x: Float32Array, w: Matrix, bias: Floa
         const half = weightHalfTable();
         const wOff = r * cols;
         for (let c = 0; c < cols; c++) sum += x[xOff + c] * half[w.data[wOff + c]];
-      } else if (w.kind === "q4k") {
-        // Each weight as ggml dequantizes it.
-        for (let c = 0; c < cols; c++) sum += x[xOff + c] * q4kWeight(w, r * cols + c);
       } else if (w.kind === "q4") {
         const blocksPerRow = cols / Q4_BLOCK;
         for (let blk = 0; blk < blocksPerRow; blk++) {
@@ -43,6 +44,20 @@ export function matmul(out: Float32Array, x: Float32Array, w: Matrix, bias: Floa
           sum += dot * w.scales[r * blocksPerRow + blk];
         }
       }
+      out[i * rows + r] = bias === null ? sum : sum + bias[r];
+    }
+  }
+}
+
+/** q4k meets x quantized as ggml's Q8_K, as llama.cpp's Q4_K dot product does. */
+function matmulQ4K(out: Float32Array, x: Float32Array, w: Q4KMatrix, bias: Float32Array | null, n: number): void {
+  const { rows, cols } = w;
+  const xq = new Int8Array(cols);
+  const xScales = new Float32Array(cols / Q4K_BLOCK);
+  for (let i = 0; i < n; i++) {
+    quantizeQ8K(x.subarray(i * cols, (i + 1) * cols), xq, xScales);
+    for (let r = 0; r < rows; r++) {
+      const sum = q4kDotQ8K(w, r, xq, xScales);
       out[i * rows + r] = bias === null ? sum : sum + bias[r];
     }
   }

@@ -92,7 +92,7 @@ export class WasmBackend implements Backend {
   private xq: Int16Array; // x quantized for q8 and q4 matmuls (int8 values, widened), grown on demand
   private xs: Float32Array;
   private xst: Float32Array; // q8 only: the scales of each four x rows side by side (interleaveScalesQ8)
-  private xsum: Int32Array; // q4: each x block's Σ q; q4k: Σ q · scale, as f32 bits (quantizeQ4KX)
+  private xsum: Int32Array; // q4: each x block's Σ q; q4k: each 32's Σ q as i16 (quantizeQ4KX)
   private readonly tables: BlockTables;
   private readonly work = new Map<WorkBuffer, Float32Array>(); // attention's, grown on demand
   private descs: Int32Array; // a batched decode attention's sequences, grown on demand
@@ -346,14 +346,14 @@ export class WasmBackend implements Backend {
     this.a[MatmulQ4KArgs.dm] = this.ptr(w.superScales, 2 * supers, "q4k matrix w.superScales");
   }
 
-  /** As matmulQ4: x quantized per 32 with its sums times its scales, which carry each sub-block's min. */
+  /** x quantized as ggml's Q8_K (a scale per 256, each 32's Σ q for the mins), then the q4k kernel. */
   private matmulQ4K(outPtr: number, xPtr: number, w: Q4KMatrix, biasPtr: number, n: number): void {
     const { rows, cols } = w;
     this.q4kArgs(w);
     const a = this.a;
     const len = n * cols;
     this.growX(len);
-    this.kernels.quantizeQ4KX(this.xq.byteOffset, this.xs.byteOffset, this.xsum.byteOffset, xPtr, len / Q4_BLOCK);
+    this.kernels.quantizeQ4KX(this.xq.byteOffset, this.xs.byteOffset, this.xsum.byteOffset, xPtr, len / Q4K_BLOCK);
     a[MatmulQ4KArgs.out] = outPtr;
     a[MatmulQ4KArgs.xq] = this.xq.byteOffset;
     a[MatmulQ4KArgs.xs] = this.xs.byteOffset;

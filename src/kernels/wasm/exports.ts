@@ -15,7 +15,7 @@ export interface KernelExports {
   readonly quantizeQ8: Kernel; // (xq, xs, x, blocks)
   readonly matmulQ4: Kernel; // (out, xq, xs, xsum, wq, ws, bias, n, rows, cols, r0, r1, scratch)
   readonly matmulQ4K: Kernel; // (out, xq, xs, xm, wq, sm, dm, bias, n, rows, cols, r0, r1, scratch)
-  readonly quantizeQ4KX: Kernel; // (xq, xs, xm, x, blocks): quantizeQ4X, then xm = Σ q · scale (f32) in place
+  readonly quantizeQ4KX: Kernel; // (xq, xs, xm, x, supers): x as Q8_K, a scale per 256, xm each 32's Σ q (i16)
   readonly quantizeQ4X: Kernel; // (xq, xs, xsum, x, blocks)
   readonly quantizeRowsQ8: Kernel; // (q, scales, src, blocks)
   readonly quantizeColumnsQ8: Kernel; // (q, scales, src, rows, cols, firstCol)

@@ -37,7 +37,7 @@ export const MatmulQ8Args = args("out", "xq", "xs", "xst", "wq", "ws", "bias", "
 export const MatmulQ4Args = args("out", "xq", "xs", "xsum", "wq", "ws", "bias", "n", "rows", "cols", "scratch", "scratchPerThread");
 /**
  * q4k weights (nibbles `wq`, sub-block scale and min bytes `sm`, super-block d and dmin `dm`)
- * against activations quantized as for q4, with each block's Σ x · scale as f32 `xm` (quantizeQ4KX);
+ * against activations quantized as ggml's Q8_K: a scale `xs` per 256, each 32's Σ x as i16 `xm` (quantizeQ4KX);
  * `scratch` as for q4.
  */
 export const MatmulQ4KArgs = args("out", "xq", "xs", "xm", "wq", "sm", "dm", "bias", "n", "rows", "cols", "scratch", "scratchPerThread");
