@@ -88,7 +88,7 @@ export function blockDot(x: usize, w: usize, m0: v128, m1: v128, m2: v128): v128
 
 /** Baseline: the four unpacked vectors (e, 256·e, 16·e, e) against x stored as 256·x, x, 16·x, 256·x. */
 @inline
-function unpackedDot(x: usize, e0: v128, e1: v128, e2: v128, e3: v128): v128 {
+export function unpackedDot(x: usize, e0: v128, e1: v128, e2: v128, e3: v128): v128 {
   const d0 = i32x4.dot_i16x8_s(e0, v128.load(x));
   const d1 = i32x4.dot_i16x8_s(e1, v128.load(x, 16));
   const d2 = i32x4.dot_i16x8_s(e2, v128.load(x, 32));
@@ -110,7 +110,7 @@ function relaxedDot(x: usize, v: v128, m: v128): v128 {
  * the addend.
  */
 @inline
-function relaxedHalvesDot(x: usize, lo: v128, hi: v128): v128 {
+export function relaxedHalvesDot(x: usize, lo: v128, hi: v128): v128 {
   return i16x8.add(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(x), lo), i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(x, 16), hi));
 }
 

@@ -15,14 +15,13 @@
 // super-block and the same f32 operations on them, so a row's result is the same bits on any
 // path, batch position or thread count.
 import { hmax, transposeSum4i } from "./math";
-import { blockDot, quantizeBlock, unpackRow, unpackedBlockDot } from "./q4";
+import { blockDot, quantizeBlock, relaxedHalvesDot, unpackedDot } from "./q4";
 
 /** Sub-blocks per super-block, and the bytes of one quantized x sub-block (q4.ts's layout). */
 const SUBS: usize = 8;
 const XB: usize = ASC_FEATURE_RELAXED_SIMD ? 32 : 64;
-/** Bytes of one sub-block's nibbles, and of one unpacked sub-block (q4.ts's unpackRow). */
+/** Bytes of one sub-block's nibbles. */
 const WB: usize = 16;
-const UB: usize = ASC_FEATURE_RELAXED_SIMD ? 32 : 64;
 /** The baseline's sums carry a factor 256 (q4.ts): every product is a multiple of 256, so the shift is exact. */
 const SUM_SHIFT: i32 = 8;
 
@@ -122,39 +121,6 @@ function superDot(xq: usize, wq: usize, bytes: v128, sink: usize, m0: v128, m1: 
   return i32x4.add(lo, scaled4(s4, s5, s6, s7, i32x4.extend_high_i16x8_u(sc)));
 }
 
-/** superDot over an unpacked row (q4.ts's unpackRow): the same sums. */
-@inline
-function superDotUnpacked(xq: usize, u: usize, bytes: v128, sink: usize): v128 {
-  if (ASC_FEATURE_RELAXED_SIMD) {
-    const sc = i16x8.extend_low_i8x16_u(bytes);
-    let p = scaled(unpackedBlockDot(xq, u), sc, 0);
-    p = i32x4.add(p, scaled(unpackedBlockDot(xq + XB, u + UB), sc, 1));
-    v128.store32_lane(sink, p, 0);
-    p = i32x4.add(p, scaled(unpackedBlockDot(xq + 2 * XB, u + 2 * UB), sc, 2));
-    p = i32x4.add(p, scaled(unpackedBlockDot(xq + 3 * XB, u + 3 * UB), sc, 3));
-    v128.store32_lane(sink, p, 0);
-    p = i32x4.add(p, scaled(unpackedBlockDot(xq + 4 * XB, u + 4 * UB), sc, 4));
-    p = i32x4.add(p, scaled(unpackedBlockDot(xq + 5 * XB, u + 5 * UB), sc, 5));
-    v128.store32_lane(sink, p, 0);
-    p = i32x4.add(p, scaled(unpackedBlockDot(xq + 6 * XB, u + 6 * UB), sc, 6));
-    return i32x4.add(p, scaled(unpackedBlockDot(xq + 7 * XB, u + 7 * UB), sc, 7));
-  }
-  const sc = i16x8.extend_low_i8x16_u(bytes);
-  const s0 = unpackedBlockDot(xq, u);
-  const s1 = unpackedBlockDot(xq + XB, u + UB);
-  v128.store32_lane(sink, s1, 0);
-  const s2 = unpackedBlockDot(xq + 2 * XB, u + 2 * UB);
-  const s3 = unpackedBlockDot(xq + 3 * XB, u + 3 * UB);
-  const lo = scaled4(s0, s1, s2, s3, i32x4.extend_low_i16x8_u(sc));
-  v128.store32_lane(sink, lo, 0);
-  const s4 = unpackedBlockDot(xq + 4 * XB, u + 4 * UB);
-  const s5 = unpackedBlockDot(xq + 5 * XB, u + 5 * UB);
-  v128.store32_lane(sink, s5, 0);
-  const s6 = unpackedBlockDot(xq + 6 * XB, u + 6 * UB);
-  const s7 = unpackedBlockDot(xq + 7 * XB, u + 7 * UB);
-  return i32x4.add(lo, scaled4(s4, s5, s6, s7, i32x4.extend_high_i16x8_u(sc)));
-}
-
 /** One weight row against one x row. */
 @inline
 function dotQ4K(xq: usize, xs: usize, xm: usize, wq: usize, sm: usize, dm: usize, supers: i32, sink: usize, m0: v128, m1: v128, m2: v128): f32 {
@@ -173,16 +139,68 @@ function dotQ4K(xq: usize, xs: usize, xm: usize, wq: usize, sm: usize, dm: usize
   return rowResult(acc);
 }
 
-/** dotQ4K over an unpacked row: the same sums in the same order. */
+/**
+ * Batches (n > 1): each weight row is unpacked once into the thread's scratch, UK bytes per
+ * sub-block: its nibbles as q4.ts's unpackRow leaves them, then its scale splat in the lanes the
+ * sums have (relaxed: i16, for the widening dot; baseline: i32, for a multiply after the exact
+ * shift). Every x row then meets it with loads only; the integers per super-block are superDot's.
+ */
+const UK: usize = ASC_FEATURE_RELAXED_SIMD ? 48 : 80;
+
+/** Scratch bytes per weight row of `cols` (n > 1). */
+export function q4kScratchBytes(cols: i32): i32 {
+  return (cols >> 5) * <i32>UK;
+}
+
 @inline
-function dotQ4KUnpacked(xq: usize, xs: usize, xm: usize, u: usize, sm: usize, dm: usize, supers: i32, sink: usize): f32 {
+function unpackRowQ4K(u: usize, w: usize, sm: usize, supers: i32, m0: v128, m1: v128, m2: v128): void {
+  for (let k = 0; k < supers; k++) {
+    for (let j: usize = 0; j < SUBS; j++) {
+      const v = v128.load(w);
+      const sc = load<u8>(sm + j);
+      if (ASC_FEATURE_RELAXED_SIMD) {
+        v128.store(u, v128.and(v, m0));
+        v128.store(u, v128.and(i16x8.shr_u(v, 4), m0), 16);
+        v128.store(u, i16x8.splat(sc), 32);
+      } else {
+        v128.store(u, v128.and(v, m0));
+        v128.store(u, v128.and(v, m1), 16);
+        v128.store(u, v128.and(v, m2), 32);
+        v128.store(u, i16x8.shr_u(v, 12), 48);
+        v128.store(u, i32x4.splat(sc), 64);
+      }
+      w += WB;
+      u += UK;
+    }
+    sm += 16;
+  }
+}
+
+/** One super-block of an unpacked row against x: superDot's integer, in other lanes. */
+@inline
+function superDotUnpacked(x: usize, u: usize): v128 {
+  let p = i32x4.splat(0);
+  for (let j: usize = 0; j < SUBS; j++) {
+    if (ASC_FEATURE_RELAXED_SIMD) {
+      p = i32x4.add(p, i32x4.dot_i16x8_s(relaxedHalvesDot(x, v128.load(u), v128.load(u, 16)), v128.load(u, 32)));
+    } else {
+      const s = unpackedDot(x, v128.load(u), v128.load(u, 16), v128.load(u, 32), v128.load(u, 48));
+      p = i32x4.add(p, i32x4.mul(i32x4.shr_s(s, SUM_SHIFT), v128.load(u, 64)));
+    }
+    x += XB;
+    u += UK;
+  }
+  return p;
+}
+
+/** dotQ4K over an unpacked row. */
+@inline
+function dotQ4KUnpacked(xq: usize, xs: usize, xm: usize, u: usize, sm: usize, dm: usize, supers: i32): f32 {
   let acc = f32x4.splat(0);
   for (let k = 0; k < supers; k++) {
-    const bytes = v128.load(sm);
-    const p = superDotUnpacked(xq, u, bytes, sink);
-    acc = f32x4.add(acc, superTerms(p, bytes, xm, xs, dm));
+    acc = f32x4.add(acc, superTerms(superDotUnpacked(xq, u), v128.load(sm), xm, xs, dm));
     xq += SUBS * XB;
-    u += SUBS * UB;
+    u += SUBS * UK;
     xs += 4;
     xm += SUBS * 2;
     sm += 16;
@@ -191,18 +209,32 @@ function dotQ4KUnpacked(xq: usize, xs: usize, xm: usize, u: usize, sm: usize, dm
   return rowResult(acc);
 }
 
-/** Two x rows against one unpacked row, its sub-blocks in L1 for both. Same sums, same order. */
+/** Two x rows against one unpacked row: each unpacked vector loaded once for both. Same integers, same order. */
 @inline
 function dotQ4KUnpacked2(out0: usize, out1: usize, xq: usize, xs: usize, xm: usize, xStride: usize, sStride: usize, mStride: usize, u: usize, sm: usize, dm: usize, supers: i32, b: f32): void {
   let acc0 = f32x4.splat(0), acc1 = f32x4.splat(0);
   for (let k = 0; k < supers; k++) {
+    let p0 = i32x4.splat(0), p1 = i32x4.splat(0);
+    let x0 = xq, uj = u;
+    for (let j: usize = 0; j < SUBS; j++) {
+      const x1 = x0 + xStride;
+      if (ASC_FEATURE_RELAXED_SIMD) {
+        const lo = v128.load(uj), hi = v128.load(uj, 16), sc = v128.load(uj, 32);
+        p0 = i32x4.add(p0, i32x4.dot_i16x8_s(relaxedHalvesDot(x0, lo, hi), sc));
+        p1 = i32x4.add(p1, i32x4.dot_i16x8_s(relaxedHalvesDot(x1, lo, hi), sc));
+      } else {
+        const e0 = v128.load(uj), e1 = v128.load(uj, 16), e2 = v128.load(uj, 32), e3 = v128.load(uj, 48), sc = v128.load(uj, 64);
+        p0 = i32x4.add(p0, i32x4.mul(i32x4.shr_s(unpackedDot(x0, e0, e1, e2, e3), SUM_SHIFT), sc));
+        p1 = i32x4.add(p1, i32x4.mul(i32x4.shr_s(unpackedDot(x1, e0, e1, e2, e3), SUM_SHIFT), sc));
+      }
+      x0 += XB;
+      uj += UK;
+    }
     const bytes = v128.load(sm);
-    const p0 = superDotUnpacked(xq, u, bytes, out0);
     acc0 = f32x4.add(acc0, superTerms(p0, bytes, xm, xs, dm));
-    const p1 = superDotUnpacked(xq + xStride, u, bytes, out0);
     acc1 = f32x4.add(acc1, superTerms(p1, bytes, xm + mStride, xs + sStride, dm));
     xq += SUBS * XB;
-    u += SUBS * UB;
+    u += SUBS * UK;
     xs += 4;
     xm += SUBS * 2;
     sm += 16;
@@ -216,7 +248,7 @@ function dotQ4KUnpacked2(out0: usize, out1: usize, xq: usize, xs: usize, xm: usi
  * out (n, rows) = x · wᵀ + bias for weight rows [r0, r1): xq, xs, xm from quantizeQ4KX over
  * n·cols values (cols a multiple of 256); wq the repacked nibbles (rows·cols / 2 bytes), sm the
  * sub-blocks' scale and min bytes (16 per super-block), dm each super-block's d and dmin (f32);
- * scratch holds cols·2 bytes of this thread's own (one unpacked row, n > 1 only).
+ * scratch holds q4kScratchBytes(cols) bytes of this thread's own (one unpacked row, n > 1 only).
  */
 export function matmulQ4K(out: usize, xq: usize, xs: usize, xm: usize, wq: usize, sm: usize, dm: usize, bias: usize, n: i32, rows: i32, cols: i32, r0: i32, r1: i32, scratch: usize): void {
   const supers = cols >> 8;
@@ -236,7 +268,7 @@ export function matmulQ4K(out: usize, xq: usize, xs: usize, xm: usize, wq: usize
     const b: f32 = bias == 0 ? 0 : load<f32>(bias + (<usize>r << 2));
     const o = out + (<usize>r << 2);
     if (n > 1) {
-      unpackRow(scratch, wr, nb, m0, m1, m2);
+      unpackRowQ4K(scratch, wr, smr, supers, m0, m1, m2);
       let i = 0;
       for (; i + 1 < n; i += 2) {
         const oi = o + <usize>i * outStride;
@@ -244,7 +276,7 @@ export function matmulQ4K(out: usize, xq: usize, xs: usize, xm: usize, wq: usize
       }
       for (; i < n; i++) {
         const oi = o + <usize>i * outStride;
-        store<f32>(oi, dotQ4KUnpacked(xq + <usize>i * xStride, xs + <usize>i * sStride, xm + <usize>i * mStride, scratch, smr, dmr, supers, oi) + b);
+        store<f32>(oi, dotQ4KUnpacked(xq + <usize>i * xStride, xs + <usize>i * sStride, xm + <usize>i * mStride, scratch, smr, dmr, supers) + b);
       }
       continue;
     }

@@ -210,7 +210,7 @@ for (const kind of FOREIGN_KINDS) {
             llm.close();
           }
         }
-        // Without --dtype, on the wasm kernels (q4k and q8 quantize activations to int8 per 32):
+        // Without --dtype, on the wasm kernels (q4k quantizes activations to int8 per 256 as ggml's Q8_K, q8 per 32):
         // the same weights as the f32 load, so only that rounding of x moves the logits, by < 0.2.
         for (const simd of ["baseline", "auto"] as const) {
           const llm = await LLM.load(file, { threads: 2, simd });

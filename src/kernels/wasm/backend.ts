@@ -362,7 +362,8 @@ export class WasmBackend implements Backend {
     a[MatmulQ4KArgs.n] = n;
     a[MatmulQ4KArgs.rows] = rows;
     a[MatmulQ4KArgs.cols] = cols;
-    if (this.scratchPerThread < 2 * cols) this.scratch = this.growScratch(Math.max(2 * cols, 2 * this.scratchPerThread));
+    const scratch = this.kernels.q4kScratchBytes(cols);
+    if (this.scratchPerThread < scratch) this.scratch = this.growScratch(Math.max(scratch, 2 * this.scratchPerThread));
     a[MatmulQ4KArgs.scratch] = this.scratch.byteOffset;
     a[MatmulQ4KArgs.scratchPerThread] = this.scratchPerThread;
     this.dispatch(Op.MatmulQ4K, n * rows * cols, NS_PER_MAC_Q4, rows, 4, MATMUL_CHUNKS_PER_THREAD);

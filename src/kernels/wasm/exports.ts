@@ -14,6 +14,7 @@ export interface KernelExports {
   readonly matmulQ8F32: Kernel; // (out, x, wq, ws, bias, n, rows, cols, r0, r1)
   readonly quantizeQ8: Kernel; // (xq, xs, x, blocks)
   readonly matmulQ4: Kernel; // (out, xq, xs, xsum, wq, ws, bias, n, rows, cols, r0, r1, scratch)
+  readonly q4kScratchBytes: IntKernel; // (cols) -> bytes of scratch matmulQ4K needs per thread (n > 1)
   readonly matmulQ4K: Kernel; // (out, xq, xs, xm, wq, sm, dm, bias, n, rows, cols, r0, r1, scratch)
   readonly quantizeQ4KX: Kernel; // (xq, xs, xm, x, supers): x as Q8_K, a scale per 256, xm each 32's Σ q (i16)
   readonly quantizeQ4X: Kernel; // (xq, xs, xsum, x, blocks)
@@ -66,6 +67,7 @@ export function instantiateKernels(module: WebAssembly.Module, memory: WebAssemb
     matmulQ8F32: kernel(exports, "matmulQ8F32"),
     quantizeQ8: kernel(exports, "quantizeQ8"),
     matmulQ4: kernel(exports, "matmulQ4"),
+    q4kScratchBytes: kernel(exports, "q4kScratchBytes"),
     matmulQ4K: kernel(exports, "matmulQ4K"),
     quantizeQ4KX: kernel(exports, "quantizeQ4KX"),
     quantizeQ4X: kernel(exports, "quantizeQ4X"),
