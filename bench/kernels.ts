@@ -217,6 +217,8 @@ async function main(): Promise<void> {
     matmulCase("q8 matvec (int8 x) relaxed L2/L3, 1 thread", r1, matrices(r1, "q8", 1, 3072, 768), 1, 20),
     matmulCase("q8 matvec (f32 x) L2/L3, 1 thread", f1, matrices(f1, "q8", 1, 3072, 768), 1, 20),
     matmulCase("q4 matvec L2/L3, 1 thread", t1, matrices(t1, "q4", 1, 3072, 768), 1, 20),
+    matmulCase("q4k matvec L2/L3, 1 thread", t1, matrices(t1, "q4k", 1, 3072, 768), 1, 20),
+    matmulCase("q4k matvec relaxed L2/L3, 1 thread", r1, matrices(r1, "q4k", 1, 3072, 768), 1, 20),
   ]);
 
   console.log(`# matmul 128×768 · 768×3072ᵀ (prefill)`);
@@ -233,6 +235,8 @@ async function main(): Promise<void> {
     matmulCase("q8 matmul (f32 x), 2 threads", f2, matrices(f2, "q8", 1, 3072, 768), 128),
     matmulCase("q4 matmul, 1 thread", t1, matrices(t1, "q4", 1, 3072, 768), 128),
     matmulCase("q4 matmul, 2 threads", t2, matrices(t2, "q4", 1, 3072, 768), 128),
+    matmulCase("q4k matmul, 1 thread", t1, matrices(t1, "q4k", 1, 3072, 768), 128),
+    matmulCase("q4k matmul relaxed, 1 thread", r1, matrices(r1, "q4k", 1, 3072, 768), 128),
   ]);
 
   console.log(`# small kernels, 100 calls per run: 1 thread vs split over 2 threads`);
