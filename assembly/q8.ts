@@ -15,8 +15,14 @@
 // and shared by every x row, takes the offset back out while the sums are still i16 (the
 // offset-free sums fit, so wrapping on the way does no harm); then one widening per block.
 // x is rounded to 7 bits rather than 8 because sums of w·(x + 64) need the 8th bit's headroom.
+// The relaxed build can also take the dot products as i32x4.relaxed_dot_i8x16_i7x16_add_s, which
+// adds each four products into an i32 lane (`dotAdd`, the matmulQ8DotAdd export): the block's
+// −64·Σw as i32 lanes starts the sum and two instructions finish it, where the i16 way needs five.
+// It is one instruction only where the engine lowers it to VNNI's vpdpbusd (V8 13+ on CPUs with
+// AVX-VNNI), three elsewhere, and V8 11 (Node 20) computes it wrongly before tier-up, so the backend
+// takes it only where timing both finds it right and faster (src/kernels/wasm/dot-probe.ts).
 // Integer sums are exact, so each build gives the same bits at every n, thread count and batch
-// place; the two builds differ from each other by x's rounding.
+// place, and both relaxed ways the same; the two builds differ from each other by x's rounding.
 import { hsum, transposeSum4i } from "./math";
 import { biasAt } from "./matmul";
 
@@ -75,17 +81,16 @@ export function quantizeQ8(xq: usize, xs: usize, x: usize, blocks: i32): void {
 /**
  * One weight block (v: weights 0..15, u: 16..31) made ready for preparedDot, which several x
  * rows may share: w0..w3 = prep(v, u, 0..3, one). Baseline: the even and odd weights of each 16,
- * times 256, as i16. Relaxed: the two halves, the pair sums of both times 64 (the offset of x),
- * and `one` (1 in every i16 lane, see matmulQ8) for the widening.
+ * times 256, as i16. Relaxed: the two halves, offsetSums, and `one` (1 in every i16 lane, see
+ * matmulQ8) for the widening.
  */
 @inline
-function prep(v: v128, u: v128, k: i32, one: v128): v128 {
+function prep(v: v128, u: v128, k: i32, one: v128, dotAdd: bool): v128 {
   if (ASC_FEATURE_RELAXED_SIMD) {
     if (k == 0) return v;
     if (k == 1) return u;
     if (k == 3) return one;
-    const o = i8x16.splat(64);
-    return i16x8.add(i16x8.relaxed_dot_i8x16_i7x16_s(v, o), i16x8.relaxed_dot_i8x16_i7x16_s(u, o));
+    return offsetSums(v, u, dotAdd);
   }
   const high = i16x8.splat(-256);
   if (k == 0) return i16x8.shl(v, 8);
@@ -95,13 +100,26 @@ function prep(v: v128, u: v128, k: i32, one: v128): v128 {
 }
 
 /**
+ * Relaxed: the block's weights times 64 (the offset of x), summed as the dot products sum them:
+ * i16 pair sums of both halves, or (dotAdd) −64·Σw in i32 lanes, which starts the dot's sum.
+ */
+@inline
+function offsetSums(v: v128, u: v128, dotAdd: bool): v128 {
+  const o = i8x16.splat(64);
+  if (dotAdd) return i32x4.neg(i32x4.relaxed_dot_i8x16_i7x16_add_s(u, o, i32x4.relaxed_dot_i8x16_i7x16_add_s(v, o, i32x4.splat(0))));
+  return i16x8.add(i16x8.relaxed_dot_i8x16_i7x16_s(v, o), i16x8.relaxed_dot_i8x16_i7x16_s(u, o));
+}
+
+/**
  * Σ of one 32-block product of x (XB bytes at x) with a prepared weight block, as i32x4 lanes
  * (times 256 in the baseline build). |x| ≤ 127 and |w| ≤ 128, so a block's sum is below 2^27:
  * exact in f32.
  */
 @inline
-function preparedDot(w0: v128, w1: v128, w2: v128, w3: v128, x: usize): v128 {
+function preparedDot(w0: v128, w1: v128, w2: v128, w3: v128, x: usize, dotAdd: bool): v128 {
   if (ASC_FEATURE_RELAXED_SIMD) {
+    // |Σ w·(x + 64)| over four products ≤ 4·128·127: i32 lanes hold it all exactly.
+    if (dotAdd) return i32x4.relaxed_dot_i8x16_i7x16_add_s(w1, v128.load(x, 16), i32x4.relaxed_dot_i8x16_i7x16_add_s(w0, v128.load(x), w2));
     // Σ over both halves of w·(x + 64) - 64·w = w·x per lane, |w·x| ≤ 4·128·63: it fits i16,
     // so the wrapping i16 sums on the way are exact. The widening is a dot with w3 = 1 per lane
     // rather than extadd_pairwise, which V8 lowers to the same pmaddwd plus a constant's address.
@@ -117,9 +135,9 @@ function preparedDot(w0: v128, w1: v128, w2: v128, w3: v128, x: usize): v128 {
 }
 
 @inline
-function blockDot(x: usize, w: usize, one: v128): v128 {
+function blockDot(x: usize, w: usize, one: v128, dotAdd: bool): v128 {
   const v = v128.load(w), u = v128.load(w, 16);
-  return preparedDot(prep(v, u, 0, one), prep(v, u, 1, one), prep(v, u, 2, one), prep(v, u, 3, one), x);
+  return preparedDot(prep(v, u, 0, one, dotAdd), prep(v, u, 1, one, dotAdd), prep(v, u, 2, one, dotAdd), prep(v, u, 3, one, dotAdd), x, dotAdd);
 }
 
 @inline
@@ -137,17 +155,17 @@ function lanesSum(s: v128): i32 {
  * after each block fences the next block's loads behind it, which costs one instruction.
  */
 @inline
-function dotQ8(xq: usize, xs: usize, wq: usize, ws: usize, nb: i32, sink: usize, one: v128): f32 {
+function dotQ8(xq: usize, xs: usize, wq: usize, ws: usize, nb: i32, sink: usize, one: v128, dotAdd: bool): f32 {
   let acc = f32x4.splat(0);
   const end4 = ws + (<usize>(nb & ~3) << 2);
   while (ws < end4) {
-    const s0 = blockDot(xq, wq, one);
+    const s0 = blockDot(xq, wq, one, dotAdd);
     v128.store32_lane(sink, s0, 0);
-    const s1 = blockDot(xq + XB, wq + 32, one);
+    const s1 = blockDot(xq + XB, wq + 32, one, dotAdd);
     v128.store32_lane(sink, s1, 0);
-    const s2 = blockDot(xq + 2 * XB, wq + 64, one);
+    const s2 = blockDot(xq + 2 * XB, wq + 64, one, dotAdd);
     v128.store32_lane(sink, s2, 0);
-    const s3 = blockDot(xq + 3 * XB, wq + 96, one);
+    const s3 = blockDot(xq + 3 * XB, wq + 96, one, dotAdd);
     const s = transposeSum4i(s0, s1, s2, s3);
     const d = f32x4.mul(v128.load(ws), v128.load(xs));
     acc = f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(s), d));
@@ -160,7 +178,7 @@ function dotQ8(xq: usize, xs: usize, wq: usize, ws: usize, nb: i32, sink: usize,
   let sum = hsum(acc);
   const end = end4 + (<usize>(nb & 3) << 2);
   while (ws < end) {
-    sum += <f32>lanesSum(blockDot(xq, wq, one)) * (load<f32>(ws) * load<f32>(xs));
+    sum += <f32>lanesSum(blockDot(xq, wq, one, dotAdd)) * (load<f32>(ws) * load<f32>(xs));
     xq += XB;
     wq += 32;
     xs += 4;
@@ -176,37 +194,37 @@ function dotQ8(xq: usize, xs: usize, wq: usize, ws: usize, nb: i32, sink: usize,
  * after every block product fences the next one's loads behind it (see dotQ8).
  */
 @inline
-function dotQ8x2(oA: usize, oB: usize, xA: usize, xB: usize, xsA: usize, xsB: usize, wq: usize, ws: usize, nb: i32, bias: f32, one: v128): void {
+function dotQ8x2(oA: usize, oB: usize, xA: usize, xB: usize, xsA: usize, xsB: usize, wq: usize, ws: usize, nb: i32, bias: f32, one: v128, dotAdd: bool): void {
   let acc01 = f32x4.splat(0), acc23 = f32x4.splat(0);
   const end4 = ws + (<usize>(nb & ~3) << 2);
   while (ws < end4) {
     let v = v128.load(wq), u = v128.load(wq, 16);
-    let w0 = prep(v, u, 0, one), w1 = prep(v, u, 1, one), w2 = prep(v, u, 2, one), w3 = prep(v, u, 3, one);
-    const a0 = preparedDot(w0, w1, w2, w3, xA);
+    let w0 = prep(v, u, 0, one, dotAdd), w1 = prep(v, u, 1, one, dotAdd), w2 = prep(v, u, 2, one, dotAdd), w3 = prep(v, u, 3, one, dotAdd);
+    const a0 = preparedDot(w0, w1, w2, w3, xA, dotAdd);
     v128.store32_lane(oA, a0, 0);
-    const b0 = preparedDot(w0, w1, w2, w3, xB);
+    const b0 = preparedDot(w0, w1, w2, w3, xB, dotAdd);
     v128.store32_lane(oA, b0, 0);
     v = v128.load(wq, 32);
     u = v128.load(wq, 48);
-    w0 = prep(v, u, 0, one); w1 = prep(v, u, 1, one); w2 = prep(v, u, 2, one); w3 = prep(v, u, 3, one);
-    const a1 = preparedDot(w0, w1, w2, w3, xA + XB);
+    w0 = prep(v, u, 0, one, dotAdd); w1 = prep(v, u, 1, one, dotAdd); w2 = prep(v, u, 2, one, dotAdd); w3 = prep(v, u, 3, one, dotAdd);
+    const a1 = preparedDot(w0, w1, w2, w3, xA + XB, dotAdd);
     v128.store32_lane(oA, a1, 0);
-    const b1 = preparedDot(w0, w1, w2, w3, xB + XB);
+    const b1 = preparedDot(w0, w1, w2, w3, xB + XB, dotAdd);
     const t01 = transposeSum4i(a0, a1, b0, b1);
     v128.store32_lane(oA, t01, 0);
     v = v128.load(wq, 64);
     u = v128.load(wq, 80);
-    w0 = prep(v, u, 0, one); w1 = prep(v, u, 1, one); w2 = prep(v, u, 2, one); w3 = prep(v, u, 3, one);
-    const a2 = preparedDot(w0, w1, w2, w3, xA + 2 * XB);
+    w0 = prep(v, u, 0, one, dotAdd); w1 = prep(v, u, 1, one, dotAdd); w2 = prep(v, u, 2, one, dotAdd); w3 = prep(v, u, 3, one, dotAdd);
+    const a2 = preparedDot(w0, w1, w2, w3, xA + 2 * XB, dotAdd);
     v128.store32_lane(oA, a2, 0);
-    const b2 = preparedDot(w0, w1, w2, w3, xB + 2 * XB);
+    const b2 = preparedDot(w0, w1, w2, w3, xB + 2 * XB, dotAdd);
     v128.store32_lane(oA, b2, 0);
     v = v128.load(wq, 96);
     u = v128.load(wq, 112);
-    w0 = prep(v, u, 0, one); w1 = prep(v, u, 1, one); w2 = prep(v, u, 2, one); w3 = prep(v, u, 3, one);
-    const a3 = preparedDot(w0, w1, w2, w3, xA + 3 * XB);
+    w0 = prep(v, u, 0, one, dotAdd); w1 = prep(v, u, 1, one, dotAdd); w2 = prep(v, u, 2, one, dotAdd); w3 = prep(v, u, 3, one, dotAdd);
+    const a3 = preparedDot(w0, w1, w2, w3, xA + 3 * XB, dotAdd);
     v128.store32_lane(oA, a3, 0);
-    const b3 = preparedDot(w0, w1, w2, w3, xB + 3 * XB);
+    const b3 = preparedDot(w0, w1, w2, w3, xB + 3 * XB, dotAdd);
     const t23 = transposeSum4i(a2, a3, b2, b3);
     const s01 = v128.load64_lane(xsB, v128.load64_zero(xsA), 1);
     const s23 = v128.load64_lane(xsB + 8, v128.load64_zero(xsA + 8), 1);
@@ -225,9 +243,9 @@ function dotQ8x2(oA: usize, oB: usize, xA: usize, xB: usize, xsA: usize, xsB: us
   const end = end4 + (<usize>(nb & 3) << 2);
   while (ws < end) {
     const v = v128.load(wq), u = v128.load(wq, 16);
-    const w0 = prep(v, u, 0, one), w1 = prep(v, u, 1, one), w2 = prep(v, u, 2, one), w3 = prep(v, u, 3, one);
-    sumA += <f32>lanesSum(preparedDot(w0, w1, w2, w3, xA)) * (load<f32>(ws) * load<f32>(xsA));
-    sumB += <f32>lanesSum(preparedDot(w0, w1, w2, w3, xB)) * (load<f32>(ws) * load<f32>(xsB));
+    const w0 = prep(v, u, 0, one, dotAdd), w1 = prep(v, u, 1, one, dotAdd), w2 = prep(v, u, 2, one, dotAdd), w3 = prep(v, u, 3, one, dotAdd);
+    sumA += <f32>lanesSum(preparedDot(w0, w1, w2, w3, xA, dotAdd)) * (load<f32>(ws) * load<f32>(xsA));
+    sumB += <f32>lanesSum(preparedDot(w0, w1, w2, w3, xB, dotAdd)) * (load<f32>(ws) * load<f32>(xsB));
     xA += XB;
     xB += XB;
     wq += 32;
@@ -246,14 +264,14 @@ function dotQ8x2(oA: usize, oB: usize, xA: usize, xB: usize, xsA: usize, xsB: us
  * as in dotQ8: one store per block is enough to keep the next block's loads from being hoisted.
  */
 @inline
-function quadBlock(sink: usize, x: usize, xBytes: usize, xst: usize, wq: usize, ws: usize, c: usize, one: v128): v128 {
+function quadBlock(sink: usize, x: usize, xBytes: usize, xst: usize, wq: usize, ws: usize, c: usize, one: v128, dotAdd: bool): v128 {
   const v = v128.load(wq), u = v128.load(wq, 16);
-  const w0 = prep(v, u, 0, one), w1 = prep(v, u, 1, one), w3 = prep(v, u, 3, one);
-  const w2 = ASC_FEATURE_RELAXED_SIMD ? v128.load(c) : prep(v, u, 2, one);
-  const a = preparedDot(w0, w1, w2, w3, x);
-  const b = preparedDot(w0, w1, w2, w3, x + xBytes);
-  const e = preparedDot(w0, w1, w2, w3, x + 2 * xBytes);
-  const d = preparedDot(w0, w1, w2, w3, x + 3 * xBytes);
+  const w0 = prep(v, u, 0, one, dotAdd), w1 = prep(v, u, 1, one, dotAdd), w3 = prep(v, u, 3, one, dotAdd);
+  const w2 = ASC_FEATURE_RELAXED_SIMD ? v128.load(c) : prep(v, u, 2, one, dotAdd);
+  const a = preparedDot(w0, w1, w2, w3, x, dotAdd);
+  const b = preparedDot(w0, w1, w2, w3, x + xBytes, dotAdd);
+  const e = preparedDot(w0, w1, w2, w3, x + 2 * xBytes, dotAdd);
+  const d = preparedDot(w0, w1, w2, w3, x + 3 * xBytes, dotAdd);
   const s = transposeSum4i(a, b, e, d);
   v128.store32_lane(sink, s, 0);
   return f32x4.mul(f32x4.convert_i32x4_s(s), f32x4.mul(v128.load32_splat(ws), v128.load(xst)));
@@ -266,14 +284,14 @@ function quadBlock(sink: usize, x: usize, xBytes: usize, xst: usize, wq: usize, 
  * blocks and the bias follow in the same order, so every row gets the bits dotQ8 gives it alone.
  */
 @inline
-function dotQ8x4(o: usize, oStride: usize, x: usize, xBytes: usize, xst: usize, wq: usize, ws: usize, c: usize, nb: i32, bias: f32, one: v128): void {
+function dotQ8x4(o: usize, oStride: usize, x: usize, xBytes: usize, xst: usize, wq: usize, ws: usize, c: usize, nb: i32, bias: f32, one: v128, dotAdd: bool): void {
   let acc0 = f32x4.splat(0), acc1 = f32x4.splat(0), acc2 = f32x4.splat(0), acc3 = f32x4.splat(0);
   const end4 = ws + (<usize>(nb & ~3) << 2);
   while (ws < end4) {
-    acc0 = f32x4.add(acc0, quadBlock(o, x, xBytes, xst, wq, ws, c, one));
-    acc1 = f32x4.add(acc1, quadBlock(o, x + XB, xBytes, xst + 16, wq + 32, ws + 4, c + 16, one));
-    acc2 = f32x4.add(acc2, quadBlock(o, x + 2 * XB, xBytes, xst + 32, wq + 64, ws + 8, c + 32, one));
-    acc3 = f32x4.add(acc3, quadBlock(o, x + 3 * XB, xBytes, xst + 48, wq + 96, ws + 12, c + 48, one));
+    acc0 = f32x4.add(acc0, quadBlock(o, x, xBytes, xst, wq, ws, c, one, dotAdd));
+    acc1 = f32x4.add(acc1, quadBlock(o, x + XB, xBytes, xst + 16, wq + 32, ws + 4, c + 16, one, dotAdd));
+    acc2 = f32x4.add(acc2, quadBlock(o, x + 2 * XB, xBytes, xst + 32, wq + 64, ws + 8, c + 32, one, dotAdd));
+    acc3 = f32x4.add(acc3, quadBlock(o, x + 3 * XB, xBytes, xst + 48, wq + 96, ws + 12, c + 48, one, dotAdd));
     x += 4 * XB;
     xst += 64;
     wq += 128;
@@ -283,7 +301,7 @@ function dotQ8x4(o: usize, oStride: usize, x: usize, xBytes: usize, xst: usize, 
   let sum = f32x4.add(f32x4.add(acc0, acc2), f32x4.add(acc1, acc3));
   const end = end4 + (<usize>(nb & 3) << 2);
   while (ws < end) {
-    sum = f32x4.add(sum, quadBlock(o, x, xBytes, xst, wq, ws, c, one));
+    sum = f32x4.add(sum, quadBlock(o, x, xBytes, xst, wq, ws, c, one, dotAdd));
     x += XB;
     xst += 16;
     wq += 32;
@@ -303,12 +321,11 @@ function dotQ8x4(o: usize, oStride: usize, x: usize, xBytes: usize, xst: usize, 
  * of quadBlock, which on x64 share two ports.
  */
 @inline
-function cacheOffsets(c: usize, wq: usize, cols: i32, t0: i32, t1: i32): void {
-  const o = i8x16.splat(64);
+function cacheOffsets(c: usize, wq: usize, cols: i32, t0: i32, t1: i32, dotAdd: bool): void {
   let w = wq + <usize>t0 * <usize>cols;
   const end = wq + <usize>t1 * <usize>cols;
   while (w < end) {
-    v128.store(c, i16x8.add(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(w), o), i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(w, 16), o)));
+    v128.store(c, offsetSums(v128.load(w), v128.load(w, 16), dotAdd));
     w += 32;
     c += 16;
   }
@@ -344,6 +361,16 @@ export function interleaveScalesQ8(xst: usize, xs: usize, n: i32, blocks: i32): 
  * matmulQ8ScratchBytes(cols).
  */
 export function matmulQ8(out: usize, xq: usize, xs: usize, xst: usize, wq: usize, ws: usize, bias: usize, n: i32, rows: i32, cols: i32, r0: i32, r1: i32, scratch: usize): void {
+  matmulQ8Rows(out, xq, xs, xst, wq, ws, bias, n, rows, cols, r0, r1, scratch, false);
+}
+
+/** matmulQ8 with the relaxed build's dot products added in i32 (see the top of the file): the same bits. */
+export function matmulQ8DotAdd(out: usize, xq: usize, xs: usize, xst: usize, wq: usize, ws: usize, bias: usize, n: i32, rows: i32, cols: i32, r0: i32, r1: i32, scratch: usize): void {
+  matmulQ8Rows(out, xq, xs, xst, wq, ws, bias, n, rows, cols, r0, r1, scratch, true);
+}
+
+@inline
+function matmulQ8Rows(out: usize, xq: usize, xs: usize, xst: usize, wq: usize, ws: usize, bias: usize, n: i32, rows: i32, cols: i32, r0: i32, r1: i32, scratch: usize, dotAdd: bool): void {
   const nb = cols / QB;
   const sBytes = <usize>nb << 2;
   const xBytes = <usize>nb * XB;
@@ -360,27 +387,51 @@ export function matmulQ8(out: usize, xq: usize, xs: usize, xst: usize, wq: usize
   for (let t0 = r0; t0 < r1; t0 += tile) {
     const t1 = min(r1, t0 + tile);
     let i = 0;
-    if (ASC_FEATURE_RELAXED_SIMD && n >= 4) cacheOffsets(scratch, wq, cols, t0, t1);
+    if (ASC_FEATURE_RELAXED_SIMD && n >= 4) cacheOffsets(scratch, wq, cols, t0, t1, dotAdd);
     for (; i + 3 < n; i += 4) {
       const x = xq + <usize>i * xBytes, xsq = xst + <usize>i * sBytes;
       for (let r = t0; r < t1; r++) {
         const c = scratch + (<usize>(r - t0) * <usize>nb << 4);
-        dotQ8x4(out + <usize>i * oStride + (<usize>r << 2), oStride, x, xBytes, xsq, wq + <usize>r * <usize>cols, ws + <usize>r * sBytes, c, nb, biasAt(bias, r), one);
+        dotQ8x4(out + <usize>i * oStride + (<usize>r << 2), oStride, x, xBytes, xsq, wq + <usize>r * <usize>cols, ws + <usize>r * sBytes, c, nb, biasAt(bias, r), one, dotAdd);
       }
     }
     for (; i + 1 < n; i += 2) {
       const xA = xq + <usize>i * xBytes, xsA = xs + <usize>i * sBytes;
       for (let r = t0; r < t1; r++) {
         const oA = out + <usize>i * oStride + (<usize>r << 2);
-        dotQ8x2(oA, oA + oStride, xA, xA + xBytes, xsA, xsA + sBytes, wq + <usize>r * <usize>cols, ws + <usize>r * sBytes, nb, biasAt(bias, r), one);
+        dotQ8x2(oA, oA + oStride, xA, xA + xBytes, xsA, xsA + sBytes, wq + <usize>r * <usize>cols, ws + <usize>r * sBytes, nb, biasAt(bias, r), one, dotAdd);
       }
     }
     if (i < n) {
       for (let r = t0; r < t1; r++) {
         const o = out + <usize>i * oStride + (<usize>r << 2);
-        store<f32>(o, dotQ8(xq + <usize>i * xBytes, xs + <usize>i * sBytes, wq + <usize>r * <usize>cols, ws + <usize>r * sBytes, nb, o, one) + biasAt(bias, r));
+        store<f32>(o, dotQ8(xq + <usize>i * xBytes, xs + <usize>i * sBytes, wq + <usize>r * <usize>cols, ws + <usize>r * sBytes, nb, o, one, dotAdd) + biasAt(bias, r));
       }
     }
+  }
+}
+
+/**
+ * The x-quad loop of matmulQ8 alone (n = 4, rows [0, rows), a tile's offsets in scratch), the i16
+ * or the i32 way: small functions the engine optimizes within a few calls, for the backend to
+ * time the two ways (src/kernels/wasm/dot-probe.ts).
+ */
+export function quadRowsQ8(out: usize, xq: usize, xst: usize, wq: usize, ws: usize, rows: i32, cols: i32, scratch: usize): void {
+  quadRows(out, xq, xst, wq, ws, rows, cols, scratch, false);
+}
+
+export function quadRowsQ8DotAdd(out: usize, xq: usize, xst: usize, wq: usize, ws: usize, rows: i32, cols: i32, scratch: usize): void {
+  quadRows(out, xq, xst, wq, ws, rows, cols, scratch, true);
+}
+
+@inline
+function quadRows(out: usize, xq: usize, xst: usize, wq: usize, ws: usize, rows: i32, cols: i32, scratch: usize, dotAdd: bool): void {
+  const nb = cols / QB;
+  const one = i16x8.shr_u(i16x8.splat(<i16>(rows | 0xffff)), 15);
+  if (ASC_FEATURE_RELAXED_SIMD) cacheOffsets(scratch, wq, cols, 0, rows, dotAdd);
+  for (let r = 0; r < rows; r++) {
+    const c = scratch + (<usize>r * <usize>nb << 4);
+    dotQ8x4(out + (<usize>r << 2), <usize>rows << 2, xq, <usize>nb * XB, xst, wq + <usize>r * <usize>cols, ws + <usize>r * (<usize>nb << 2), c, nb, 0, one, dotAdd);
   }
 }
 

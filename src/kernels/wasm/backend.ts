@@ -7,6 +7,7 @@ import { BlockTables } from "./block-table.js";
 import { compileKernels, instantiateKernels, pickSimdLevel, type KernelExports, type SimdLevel } from "./exports.js";
 import { controlInts, Op } from "./jobs.js";
 import { AddArgs, AttentionArgs, AttentionDecodeArgs, DECODE_DESC_INTS, DecodeDesc, GeluArgs, KVMode, LayerNormArgs, MatmulArgs, MatmulQ4Args, MatmulQ4KArgs, MatmulQ8Args, MatmulQ8F32Args, ReadSumArgs, RmsNormArgs, RopeArgs, SiluMulArgs } from "./job-args.js";
+import { probeInt8Dot, type Int8Dot } from "./dot-probe.js";
 import type { KernelPlatform } from "./platform.js";
 import { ThreadPool } from "./pool.js";
 
@@ -28,6 +29,11 @@ export interface WasmBackendOptions {
    * on every CPU and engine; "relaxed" throws where the engine lacks it.
    */
   readonly simd?: "auto" | SimdLevel;
+  /**
+   * How the relaxed build's q8 dot products sum (dot-probe.ts): "auto" (default) times both ways
+   * at start-up and takes the faster; "i16" or "i32" insists. The same bits either way.
+   */
+  readonly int8Dot?: "auto" | Int8Dot;
   /** How long idle workers spin before parking (µs). */
   readonly spinMicros?: number;
   /**
@@ -87,6 +93,7 @@ const DECODE_NAMES = argNames("attentionDecode");
 export class WasmBackend implements Backend {
   readonly name: string;
   readonly threads: number;
+  private readonly matmulQ8Op: Op.MatmulQ8 | Op.MatmulQ8DotAdd; // the relaxed build's int8 dot (dot-probe.ts)
   private readonly a: Int32Array;
   private readonly af: Float32Array;
   private xq: Int16Array; // x quantized for q8 and q4 matmuls (int8 values, widened), grown on demand
@@ -110,12 +117,15 @@ export class WasmBackend implements Backend {
     private readonly intActivations: boolean,
     private readonly minParallelNanos: number,
     simd: SimdLevel,
+    int8Dot: Int8Dot,
   ) {
     this.threads = pool.threads;
     const threads = `${pool.threads} thread${pool.threads === 1 ? "" : "s"}`;
-    // The q8 activation mode is named only when it is not the default, which f32 and f16
-    // models never use.
-    this.name = `wasm-simd(${simd}, ${threads}${intActivations ? "" : ", q8 with f32 activations"})`;
+    this.matmulQ8Op = int8Dot === "i32" ? Op.MatmulQ8DotAdd : Op.MatmulQ8;
+    // The q8 activation mode and the i32 dot are named only when they are not the default,
+    // which f32 and f16 models never use.
+    const dot = int8Dot === "i32" ? ", int8 dot to i32" : "";
+    this.name = `wasm-simd(${simd}${dot}, ${threads}${intActivations ? "" : ", q8 with f32 activations"})`;
     this.a = pool.args;
     this.af = pool.argsF32;
     this.xq = arena.i16(4096);
@@ -298,7 +308,7 @@ export class WasmBackend implements Backend {
     a[MatmulQ8Args.n] = n;
     a[MatmulQ8Args.rows] = rows;
     a[MatmulQ8Args.cols] = cols;
-    this.dispatch(Op.MatmulQ8, work, NS_PER_MAC_Q8, rows, 4, MATMUL_CHUNKS_PER_THREAD);
+    this.dispatch(this.matmulQ8Op, work, NS_PER_MAC_Q8, rows, 4, MATMUL_CHUNKS_PER_THREAD);
   }
 
   /** x quantized to int8 per block of 32 (stored as i16 at most), with its scales and sums. */
@@ -638,7 +648,10 @@ export async function startWasmBackend(platform: KernelPlatform, options: WasmBa
   const control = arena.allocBytes(controlInts(threads) * 4 + 64);
   const controlAligned = (control + 63) & ~63; // the counters own whole cache lines
   const kernels = instantiateKernels(module, arena.memory);
+  const wanted = options.int8Dot ?? "auto";
+  // The baseline build has one way; "auto" probes before the workers start, on a quiet core.
+  const int8Dot = level === "baseline" ? "i16" : wanted === "auto" ? await probeInt8Dot(kernels, arena) : wanted;
   const spin = options.spinMicros ?? DEFAULT_SPIN_MICROS;
   const pool = await ThreadPool.start(platform, kernels, module, arena.memory, controlAligned, threads, spin, MAIN_SPIN_MICROS);
-  return new WasmBackend(arena, kernels, pool, (options.q8Activations ?? "int8") === "int8", options.minParallelNanos ?? DEFAULT_MIN_PARALLEL_NANOS, level);
+  return new WasmBackend(arena, kernels, pool, (options.q8Activations ?? "int8") === "int8", options.minParallelNanos ?? DEFAULT_MIN_PARALLEL_NANOS, level, int8Dot);
 }

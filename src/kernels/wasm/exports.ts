@@ -9,6 +9,9 @@ export interface KernelExports {
   readonly scaleForF16: IntKernel; // (xs, x, len) -> 1 if xs = x · 2^102 is exact, else 0
   readonly scaleForHalves: IntKernel; // (xs, x, len) -> 1 if xs = x · 2^112 is exact, else 0
   readonly matmulQ8: Kernel; // (out, xq, xs, xst, wq, ws, bias, n, rows, cols, r0, r1, scratch)
+  readonly matmulQ8DotAdd: Kernel; // matmulQ8's arguments and bits, the relaxed dot products summed in i32
+  readonly quadRowsQ8: Kernel; // (out, xq, xst, wq, ws, rows, cols, scratch): matmulQ8 of four x rows, for dot-probe.ts
+  readonly quadRowsQ8DotAdd: Kernel; // the same, summed in i32
   readonly matmulQ8ScratchBytes: IntKernel; // (cols) -> bytes of scratch matmulQ8 needs per thread
   readonly interleaveScalesQ8: Kernel; // (xst, xs, n, blocks)
   readonly matmulQ8F32: Kernel; // (out, x, wq, ws, bias, n, rows, cols, r0, r1)
@@ -62,6 +65,9 @@ export function instantiateKernels(module: WebAssembly.Module, memory: WebAssemb
     scaleForF16: kernel(exports, "scaleForF16"),
     scaleForHalves: kernel(exports, "scaleForHalves"),
     matmulQ8: kernel(exports, "matmulQ8"),
+    matmulQ8DotAdd: kernel(exports, "matmulQ8DotAdd"),
+    quadRowsQ8: kernel(exports, "quadRowsQ8"),
+    quadRowsQ8DotAdd: kernel(exports, "quadRowsQ8DotAdd"),
     interleaveScalesQ8: kernel(exports, "interleaveScalesQ8"),
     matmulQ8ScratchBytes: kernel(exports, "matmulQ8ScratchBytes"),
     matmulQ8F32: kernel(exports, "matmulQ8F32"),

@@ -78,6 +78,7 @@ export const enum Op {
   SiluMul = 14,
   MatmulQ4 = 15,
   MatmulQ4K = 16,
+  MatmulQ8DotAdd = 17,
 }
 
 /** Where chunk `c` of `chunks` starts among `total` items, chunks being multiples of `align`. */
@@ -140,9 +141,10 @@ export function runJob(k: KernelExports, a: Int32Array, f: Float32Array, c: numb
         start(rows, c, chunks, 4), start(rows, c + 1, chunks, 4), a[m.scratch] + thread * a[m.scratchPerThread], a[m.xScaled]);
       return;
     }
-    case Op.MatmulQ8: {
+    case Op.MatmulQ8:
+    case Op.MatmulQ8DotAdd: {
       const m = MatmulQ8Args, rows = a[m.rows];
-      k.matmulQ8(a[m.out], a[m.xq], a[m.xs], a[m.xst], a[m.wq], a[m.ws], a[m.bias], a[m.n], rows, a[m.cols],
+      (a[OP] === Op.MatmulQ8 ? k.matmulQ8 : k.matmulQ8DotAdd)(a[m.out], a[m.xq], a[m.xs], a[m.xst], a[m.wq], a[m.ws], a[m.bias], a[m.n], rows, a[m.cols],
         start(rows, c, chunks, 4), start(rows, c + 1, chunks, 4), a[m.scratch] + thread * a[m.scratchPerThread]);
       return;
     }
