@@ -7,7 +7,8 @@
 //   the positions go by fixed chunks of CHUNK from position 0; per chunk, m_c = max s_p,
 //     e_p = exp(s_p − m_c), exactly 0 below e^-60, l_c = Σ e_p (four lanes from the chunk's
 //     start, their sum, then the chunk's last length % 4 in order) and P_c = Σ e_p·v_p added
-//     position after position;
+//     position after position (in memory, or for grouped heads in decode, where each value is
+//     read `group` times, in registers over the chunk for 24 or 16 floats of a head at a time);
 //   m = max m_c, β_c = exp(m_c − m) (exactly 0 below e^-60, exactly 1 for the largest);
 //   o = β_0·P_0 + β_1·P_1 + ..., l = β_0·l_0 + β_1·l_1 + ..., in chunk order; out = o · (1 / l).
 // A decode step's threads each take whole chunks (the flash-decoding split), which the caller
