@@ -7,7 +7,8 @@
 //   the positions go by fixed chunks of CHUNK from position 0; per chunk, m_c = max s_p,
 //     e_p = exp(s_p − m_c), exactly 0 below e^-60, l_c = Σ e_p (four lanes from the chunk's
 //     start, their sum, then the chunk's last length % 4 in order) and P_c = Σ e_p·v_p added
-//     position after position;
+//     position after position (in memory, or for grouped heads in decode, where each value is
+//     read `group` times, in registers over the chunk for 24 or 16 floats of a head at a time);
 //   m = max m_c, β_c = exp(m_c − m) (exactly 0 below e^-60, exactly 1 for the largest);
 //   o = β_0·P_0 + β_1·P_1 + ..., l = β_0·l_0 + β_1·l_1 + ..., in chunk order; out = o · (1 / l).
 // A decode step's threads each take whole chunks (the flash-decoding split), which the caller
@@ -179,6 +180,24 @@ function rowScores<T>(q: usize, kr: usize, headBytes: usize, kvHeadBytes: usize,
       kh += kvHeadBytes;
     }
   }
+}
+
+/**
+ * One word of every 64 bytes of the cache rows of positions [p0, p1), or-ed together: read in
+ * order, they bring the rows into cache at the memory's pace before they are read head after
+ * head. The caller keeps the result, since a read whose result goes nowhere may be dropped.
+ */
+@inline
+function touchRows(base: usize, table: usize, blockSize: i32, rowBytes: usize, p0: i32, p1: i32): i32 {
+  let touched = 0;
+  for (let p = p0; p < p1; ) {
+    const run = min(blockSize - p % blockSize, p1 - p);
+    const r = rowAt(base, table, blockSize, rowBytes, p);
+    const end = r + <usize>run * rowBytes;
+    for (let b = r; b < end; b += 64) touched |= load<i32>(b);
+    p += run;
+  }
+  return touched;
 }
 
 /** o[0..d) = a·v[0..d) + o[0..d): one position's term of an output. */
@@ -358,6 +377,117 @@ function chunkValues<T>(o: usize, v: usize, table: usize, blockSize: i32, kvRowB
 }
 
 /**
+ * Six vectors (24 floats) of one head's P over positions [p0, p1): o[0..24) = Σ_p w_p·v_p with
+ * w_p = weight1(s[p]) and v_p the 24 values at v in position p's cache row (blocks from blk0,
+ * p0 at off0 in it). Each vector is one register that axpy1's terms are added to in axpy1's
+ * order (from 0, one madd per position), so the bits are chunkValues', without reading and
+ * writing o at every position. Six: with the six values loaded, the weight and a scratch
+ * register, more would not fit in x64's sixteen and spill.
+ */
+@inline
+function values6<T>(o: usize, v: usize, table: usize, blockSize: i32, kvRowBytes: usize, blk0: i32, off0: i32, p0: i32, p1: i32, s: usize): void {
+  let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0), a4 = f32x4.splat(0), a5 = f32x4.splat(0);
+  let sp = s + (<usize>p0 << 2);
+  const send = s + (<usize>p1 << 2);
+  for (let blk = blk0, off = off0; sp < send; blk++, off = 0) {
+    let r = v + <usize>(load<i32>(table + (<usize>blk << 2)) * blockSize + off) * kvRowBytes;
+    const se = min(sp + (<usize>(blockSize - off) << 2), send);
+    for (; sp < se; sp += 4, r += kvRowBytes) {
+      const w = f32x4.splat(weight1<T>(load<f32>(sp)));
+      a0 = madd(w, value4<T>(r), a0);
+      a1 = madd(w, value4<T>(r + at<T>(16)), a1);
+      a2 = madd(w, value4<T>(r + at<T>(32)), a2);
+      a3 = madd(w, value4<T>(r + at<T>(48)), a3);
+      a4 = madd(w, value4<T>(r + at<T>(64)), a4);
+      a5 = madd(w, value4<T>(r + at<T>(80)), a5);
+    }
+  }
+  v128.store(o, a0);
+  v128.store(o, a1, 16);
+  v128.store(o, a2, 32);
+  v128.store(o, a3, 48);
+  v128.store(o, a4, 64);
+  v128.store(o, a5, 80);
+}
+
+/** values6 for four vectors (16 floats). */
+@inline
+function values4<T>(o: usize, v: usize, table: usize, blockSize: i32, kvRowBytes: usize, blk0: i32, off0: i32, p0: i32, p1: i32, s: usize): void {
+  let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
+  let sp = s + (<usize>p0 << 2);
+  const send = s + (<usize>p1 << 2);
+  for (let blk = blk0, off = off0; sp < send; blk++, off = 0) {
+    let r = v + <usize>(load<i32>(table + (<usize>blk << 2)) * blockSize + off) * kvRowBytes;
+    const se = min(sp + (<usize>(blockSize - off) << 2), send);
+    for (; sp < se; sp += 4, r += kvRowBytes) {
+      const w = f32x4.splat(weight1<T>(load<f32>(sp)));
+      a0 = madd(w, value4<T>(r), a0);
+      a1 = madd(w, value4<T>(r + at<T>(16)), a1);
+      a2 = madd(w, value4<T>(r + at<T>(32)), a2);
+      a3 = madd(w, value4<T>(r + at<T>(48)), a3);
+    }
+  }
+  v128.store(o, a0);
+  v128.store(o, a1, 16);
+  v128.store(o, a2, 32);
+  v128.store(o, a3, 48);
+}
+
+/** values6 for one vector (4 floats). */
+@inline
+function values1<T>(o: usize, v: usize, table: usize, blockSize: i32, kvRowBytes: usize, blk0: i32, off0: i32, p0: i32, p1: i32, s: usize): void {
+  let a = f32x4.splat(0);
+  let sp = s + (<usize>p0 << 2);
+  const send = s + (<usize>p1 << 2);
+  for (let blk = blk0, off = off0; sp < send; blk++, off = 0) {
+    let r = v + <usize>(load<i32>(table + (<usize>blk << 2)) * blockSize + off) * kvRowBytes;
+    const se = min(sp + (<usize>(blockSize - off) << 2), send);
+    for (; sp < se; sp += 4, r += kvRowBytes) a = madd(f32x4.splat(weight1<T>(load<f32>(sp))), value4<T>(r), a);
+  }
+  v128.store(o, a);
+}
+
+/** values6 for one float past the last whole vector: axpy1's plain multiply and add. */
+@inline
+function valuesTail<T>(o: usize, v: usize, table: usize, blockSize: i32, kvRowBytes: usize, blk0: i32, off0: i32, p0: i32, p1: i32, s: usize): void {
+  let a: f32 = 0;
+  let sp = s + (<usize>p0 << 2);
+  const send = s + (<usize>p1 << 2);
+  for (let blk = blk0, off = off0; sp < send; blk++, off = 0) {
+    let r = v + <usize>(load<i32>(table + (<usize>blk << 2)) * blockSize + off) * kvRowBytes;
+    const se = min(sp + (<usize>(blockSize - off) << 2), send);
+    for (; sp < se; sp += 4, r += kvRowBytes) a = a + weight1<T>(load<f32>(sp)) * value1<T>(r);
+  }
+  store<f32>(o, a);
+}
+
+/**
+ * chunkValues' P for all nHead heads of a decode row, head after head: each head's output
+ * accumulated in registers, 24 or 16 floats at a time, over the chunk's positions.
+ */
+@inline
+function chunkValuesByHead<T>(o: usize, v: usize, table: usize, blockSize: i32, kvRowBytes: usize, headBytes: usize, group: i32, d: i32,
+  nHead: i32, p0: i32, p1: i32, scores: usize, strideBytes: usize): void {
+  const kvHeadBytes = <usize>d * sizeof<T>();
+  const vecBytes = <usize>(d & ~3) << 2, bytes = <usize>d << 2;
+  // The block of p0 and p0's place in it, found once: each head's pass starts there.
+  const blk0 = p0 / blockSize, off0 = p0 - blk0 * blockSize;
+  let kh: usize = 0, g = 0;
+  for (let h = 0; h < nHead; h++) {
+    const oh = o + <usize>h * headBytes, vh = v + kh, sh = scores + <usize>h * strideBytes;
+    let c: usize = 0;
+    for (; c + 96 <= vecBytes; c += 96) values6<T>(oh + c, vh + at<T>(c), table, blockSize, kvRowBytes, blk0, off0, p0, p1, sh);
+    for (; c + 64 <= vecBytes; c += 64) values4<T>(oh + c, vh + at<T>(c), table, blockSize, kvRowBytes, blk0, off0, p0, p1, sh);
+    for (; c < vecBytes; c += 16) values1<T>(oh + c, vh + at<T>(c), table, blockSize, kvRowBytes, blk0, off0, p0, p1, sh);
+    for (; c < bytes; c += 4) valuesTail<T>(oh + c, vh + at<T>(c), table, blockSize, kvRowBytes, blk0, off0, p0, p1, sh);
+    if (++g == group) {
+      g = 0;
+      kh += kvHeadBytes;
+    }
+  }
+}
+
+/**
  * bytes (a multiple of 4) of zeros at p. memory.fill is a call into the engine, which costs more
  * than these few stores at the sizes here.
  */
@@ -516,10 +646,25 @@ function attnChunks<T>(out: usize, q: usize, k: usize, v: usize, table: usize, b
     const p0 = c * CHUNK;
     chunkStats(scores, strideBytes, p0, min(CHUNK, visible - p0), 0, nHead, stats + ((<usize>c * <usize>nHead) << 3), 8);
   }
+  if (group == 1) {
+    // Each cache head serves one query head: little arithmetic per byte, so the V rows are
+    // best streamed position after position.
+    for (let c = c0; c < c1; c++) {
+      const p0 = c * CHUNK, p1 = min(p0 + CHUNK, visible);
+      chunkValues<T>(c == 0 ? out : partials + <usize>c * rowBytes, v, table, blockSize, kvRowBytes, headBytes, group, headDim, 0, nHead, p0, p1, scores, strideBytes, false);
+    }
+    return;
+  }
+  // Grouped heads read each value `group` times: the arithmetic dominates, and each head's
+  // output stays in registers over a chunk, whose rows are brought into cache in order first.
+  let touched = 0;
   for (let c = c0; c < c1; c++) {
     const p0 = c * CHUNK, p1 = min(p0 + CHUNK, visible);
-    chunkValues<T>(c == 0 ? out : partials + <usize>c * rowBytes, v, table, blockSize, kvRowBytes, headBytes, group, headDim, 0, nHead, p0, p1, scores, strideBytes, false);
+    touched |= touchRows(v, table, blockSize, kvRowBytes, p0, p1);
+    chunkValuesByHead<T>(c == 0 ? out : partials + <usize>c * rowBytes, v, table, blockSize, kvRowBytes, headBytes, group, headDim, nHead, p0, p1, scores, strideBytes);
   }
+  // Keeps the reads; the scores are spent.
+  store<i32>(scores + (<usize>(c0 * CHUNK) << 2), touched);
 }
 
 /** Decode, after every chunk is done: merges them into out, in order, head by head. */

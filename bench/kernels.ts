@@ -4,6 +4,7 @@
 import type { Backend, Matrix } from "../src/kernels/backend.js";
 import { createWasmBackend, enableRelaxedSimd } from "../src/kernels/index.js";
 import { toWeightHalf } from "../src/kernels/f16.js";
+import { f32ToF16 } from "../src/numeric/half.js";
 import { quantizeQ4, quantizeQ8 } from "../src/kernels/quantize.js";
 import { median } from "../src/numeric/median.js";
 import { allocMatrix } from "../src/model/matrix.js";
@@ -86,27 +87,39 @@ function callCase(label: string, reps: number, call: () => void): Case {
 }
 
 /**
- * Decode attention at position `pos` over distinct caches of 96 MB in all (GPT-2-124M's shape),
- * more than the L3 holds, so each call streams its K and V from DRAM as in a real decode step,
- * where the weight reads in between evict them.
+ * Decode attention at position `pos` over distinct caches of 96 MB in all, more than the L3
+ * holds, so each call streams its K and V from DRAM as in a real decode step, where the weight
+ * reads in between evict them: GPT-2-124M's shape (12 heads) or SmolLM2-135M's (9 query heads
+ * on 3 cached heads), with an f32 or f16 cache.
  */
-function coldAttentionCase(b: Backend, pos: number, label: string): Case {
-  const nHead = 12, headDim = 64, width = nHead * headDim;
-  const count = Math.ceil((96 << 20) / (2 * (pos + 1) * width * 4));
+function coldAttentionCase(b: Backend, pos: number, label: string, shape: "gpt2" | "smollm2" = "gpt2", kvDtype: "f32" | "f16" = "f32"): Case {
+  const [nHead, nKVHead] = shape === "gpt2" ? [12, 12] : [9, 3];
+  const headDim = 64, width = nHead * headDim, kvWidth = nKVHead * headDim;
+  const bytes = kvDtype === "f32" ? 4 : 2;
+  const count = Math.ceil((96 << 20) / (2 * (pos + 1) * kvWidth * bytes));
+  const staged = new Float32Array((pos + 1) * kvWidth);
   const kvs = Array.from({ length: count }, (_, l) => {
-    const k = b.allocF32((pos + 1) * width), v = b.allocF32((pos + 1) * width);
-    fill(k, 10 + l);
-    fill(v, 30 + l);
-    return { k, v, blockTable: Int32Array.of(0), blockSize: pos + 1 };
+    const cache = (seed: number): Float32Array | Uint16Array => {
+      fill(staged, seed);
+      if (kvDtype === "f32") {
+        const x = b.allocF32(staged.length);
+        x.set(staged);
+        return x;
+      }
+      const x = b.allocU16(staged.length);
+      for (let i = 0; i < x.length; i++) x[i] = f32ToF16(staged[i]);
+      return x;
+    };
+    return { k: cache(10 + l), v: cache(30 + l), blockTable: Int32Array.of(0), blockSize: pos + 1 };
   });
   const q = b.allocF32(width), o = b.allocF32(width), scratch = b.allocF32(nHead * (pos + 1));
   fill(q, 50);
   return {
-    label: `attention pos ${pos}, ${count} caches, ${label}`,
+    label: `attention ${shape} ${kvDtype} pos ${pos}, ${count} caches, ${label}`,
     flops: 0,
     bytes: 0,
     run: () => {
-      for (const kv of kvs) b.attention(o, q, 0, kv, pos, 1, nHead, nHead, headDim, scratch);
+      for (const kv of kvs) b.attention(o, q, 0, kv, pos, 1, nHead, nKVHead, headDim, scratch);
     },
   };
 }
@@ -206,8 +219,14 @@ async function main(): Promise<void> {
     measure([2, 3, 4, 8, 16].map((n) => matmulCase(`f32 ${n}×768 · 768×3072ᵀ`, t1, ws, n)));
   }
 
-  console.log(`# decode attention, K/V streamed from DRAM (as in a decode step, between weight reads)`);
+  console.log(`# decode attention, K/V streamed from DRAM (as in a decode step, between weight reads); SmolLM2 rows relaxed`);
   measure([190, 700].flatMap((pos) => [coldAttentionCase(t1, pos, "1 thread"), coldAttentionCase(t2, pos, "2 threads")]));
+  measure([
+    coldAttentionCase(r1, 191, "1 thread", "smollm2"),
+    coldAttentionCase(r2, 191, "2 threads", "smollm2"),
+    coldAttentionCase(r1, 191, "1 thread", "smollm2", "f16"),
+    coldAttentionCase(r1, 700, "1 thread", "smollm2"),
+  ]);
 
   console.log(`# matvec, one matrix hot in cache (compute bound)`);
   measure([

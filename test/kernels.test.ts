@@ -1337,6 +1337,18 @@ describe("results depend on nothing but the row's own inputs", () => {
     checkAttention({ nHead: 4, nKVHead: 1, headDim: 8, blockSize: 4, total: 50 }, 38);
   });
 
+  // Decode with grouped heads keeps each head's output in registers over a position chunk, 24,
+  // 16, 4 floats and single floats at a time: head dims through each of them, blocks of 24 so
+  // that position chunks (32) start mid-block, groups of 2, 3, 4 and 8.
+  test("grouped-query decode: every register block of the head, blocks straddling position chunks", () => {
+    checkAttention({ nHead: 9, nKVHead: 3, headDim: 64, blockSize: 24, total: 200 }, 45);
+    checkAttention({ nHead: 8, nKVHead: 1, headDim: 26, blockSize: 24, total: 70 }, 46);
+    checkAttention({ nHead: 6, nKVHead: 3, headDim: 44, blockSize: 256, total: 99 }, 47);
+    checkAttention({ nHead: 8, nKVHead: 2, headDim: 128, blockSize: 24, total: 66 }, 48);
+    checkAttention({ nHead: 9, nKVHead: 3, headDim: 64, blockSize: 24, total: 200 }, 49, "f16");
+    checkAttention({ nHead: 8, nKVHead: 1, headDim: 26, blockSize: 24, total: 70 }, 50, "f16");
+  });
+
   test("f16 cache: decode, prefill and prefill chunks, any thread count, the f32 cache's bits", () => {
     checkAttention({ nHead: 12, headDim: 64, blockSize: 16, total: 300 }, 40, "f16");
     checkAttention({ nHead: 3, headDim: 5, blockSize: 4, total: 77 }, 41, "f16");
