@@ -1,6 +1,6 @@
 // Decode throughput of the serving engine by batch size, in process (no HTTP):
 //   node dist/bench/engine-batch.js [--model DIR] [--dtype q8] [--threads N] [--batch 1,16]
-//        [--prompt-len 16] [--gen 64] [--temperature 0.8] [--rounds 2] [--profile]
+//        [--prompt-len 16] [--gen 64] [--temperature 0.8] [--rounds 2] [--simd auto|relaxed|baseline] [--profile]
 // For each round and each batch size B (alternating, so drift and neighbours hit all alike), B
 // sequences of random prompt ids are added to one LLMEngine and its steps are driven directly
 // until all have generated `gen` tokens (ignore_eos). Only the steps whose chunks are all single
@@ -8,12 +8,13 @@
 // kernels (the profiled backend's calls), the rest of the forward pass, and sampling/streaming
 // (the engine's postprocess, measured as step time minus run time). Prints the best round per B
 // (on a shared machine other processes only ever add time) and each B's ratio to the first.
+// --simd as the CLI's: relaxed SIMD by default, as `serve` runs.
 import { parseArgs } from "node:util";
 import { LLMEngine } from "../src/engine/llm-engine.js";
 import { PagedKVCache } from "../src/engine/paged-cache.js";
 import { Rng } from "../src/engine/rng.js";
 import { resolveSamplingParams } from "../src/engine/sampling-params.js";
-import { DTYPES, choiceFlag, intFlag, modelSource, numberFlag, threadsFlag } from "../src/cli/options.js";
+import { DTYPES, choiceFlag, intFlag, modelSource, numberFlag, simdFlag, threadsFlag } from "../src/cli/options.js";
 import { loadOnBackend } from "../src/engine/load-model.js";
 import { profileBackend, type KernelProfiler } from "../src/kernels/profile.js";
 
@@ -27,6 +28,7 @@ const { values } = parseArgs({
     gen: { type: "string" },
     temperature: { type: "string" },
     rounds: { type: "string" },
+    simd: { type: "string" },
     profile: { type: "boolean" },
   },
 });
@@ -41,7 +43,7 @@ const maxBatch = Math.max(...batches);
 let profiler: KernelProfiler | null = null;
 const { model, tokenizer, eosTokenIds, backend } = await loadOnBackend(
   modelSource(values),
-  { dtype, threads: threadsFlag(values), quiet: true },
+  { dtype, threads: threadsFlag(values), simd: simdFlag(values), quiet: true },
   (spec) => ({ bytes: maxBatch * PagedKVCache.bytesPerBlock(spec.shape, 16, "f32") * Math.ceil((promptLen + gen) / 16), what: "the bench's pool", flag: "--batch" }),
   (b) => (values.profile ? (profiler = profileBackend(b)).backend : b),
 );
@@ -100,7 +102,7 @@ for (let r = 0; r < rounds; r++) {
   }
 }
 const base = best.get(batches[0])?.tokPerS ?? NaN;
-process.stdout.write(`${dtype}, ${backend.threads} thread(s), prompt ${promptLen}, ${gen} generated, temperature ${temperature}, best of ${rounds} rounds\n`);
+process.stdout.write(`${backend.name}, ${dtype}, ${backend.threads} thread(s), prompt ${promptLen}, ${gen} generated, temperature ${temperature}, best of ${rounds} rounds\n`);
 process.stdout.write("| batch | decode tok/s | × batch " + batches[0] + " | step ms | forward ms | kernels ms | sample+stream ms |\n|---:|---:|---:|---:|---:|---:|---:|\n");
 for (const B of batches) {
   const r = best.get(B);

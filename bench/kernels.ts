@@ -1,4 +1,5 @@
-// Kernel throughput on decode and prefill shapes: node dist/bench/kernels.js
+// Kernel throughput on decode and prefill shapes: node dist/bench/kernels.js [--q8-rows]
+// (--q8-rows: only the q8 matmul by number of x rows on GPT-2-124M's shapes).
 // Configurations run in alternation, round after round, and each reports its median round, so
 // drift (turbo, other processes) hits all of them alike.
 import type { Backend, Matrix } from "../src/kernels/backend.js";
@@ -130,7 +131,8 @@ function settle(): void {
   Atomics.wait(pause, 0, 0, 6);
 }
 
-function measure(cases: Case[]): void {
+/** Each case's best round in seconds, printed as a line per case. */
+function measure(cases: Case[]): number[] {
   for (const c of cases) for (let i = 0; i < 3; i++) c.run(); // V8 tiers up wasm lazily
   const times: number[][] = cases.map(() => []);
   for (let r = 0; r < ROUNDS; r++) {
@@ -145,12 +147,46 @@ function measure(cases: Case[]): void {
   }
   // Other processes on the machine only ever slow a round down: the best round is the kernel's
   // speed, the median says how steady it was.
-  cases.forEach((c, i) => {
+  return cases.map((c, i) => {
     const t = Math.min(...times[i]);
     const m = median(times[i]);
     const rate = c.flops > 0 ? `${(c.flops / t / 1e9).toFixed(1).padStart(6)} GFLOP/s ${(c.bytes / t / 1e9).toFixed(1).padStart(6)} GB/s  ` : "";
     console.log(`${c.label.padEnd(46)} ${rate}best ${(t * 1e3).toFixed(3).padStart(8)} ms  median ${(m * 1e3).toFixed(3).padStart(8)} ms`);
+    return t;
   });
+}
+
+/** GPT-2-124M's matmuls (rows × cols of the weights): qkv, attention out, MLP up, MLP down, LM head. */
+const GPT2_SHAPES: readonly (readonly [number, number])[] = [[2304, 768], [768, 768], [3072, 768], [768, 3072], [50257, 768]];
+const Q8_ROWS = [1, 4, 16, 64, 128];
+
+/**
+ * The q8 matmul's GMAC/s by number of x rows (a decode batch's sequences) on each GPT-2 shape,
+ * 1 and 2 threads, with enough distinct matrices per run (≥ 48 MB) that weights stream from DRAM
+ * as in a decode step; then the table of GMAC/s.
+ */
+function q8Rows(backends: readonly (readonly [string, Backend])[]): void {
+  console.log(`# q8 matmul (int8 x) by x rows, GPT-2-124M shapes, weights streamed from DRAM`);
+  const cases: Case[] = [];
+  for (const [label, b] of backends) {
+    for (const [rows, cols] of GPT2_SHAPES) {
+      const ws = matrices(b, "q8", Math.ceil((48 << 20) / (rows * cols * 1.125)), rows, cols);
+      for (const n of Q8_ROWS) cases.push(matmulCase(`q8 ${n}×${cols}·${cols}×${rows}ᵀ ${label}`, b, ws, n));
+    }
+  }
+  const best = measure(cases);
+  console.log(`\nGMAC/s | ${Q8_ROWS.map((n) => `${n} rows`).join(" | ")}`);
+  let i = 0;
+  for (const [label] of backends) {
+    for (const [rows, cols] of GPT2_SHAPES) {
+      const cells = Q8_ROWS.map(() => {
+        const gmac = cases[i].flops / 2 / best[i] / 1e9;
+        i++;
+        return gmac.toFixed(1);
+      });
+      console.log(`${cols}×${rows} ${label} | ${cells.join(" | ")}`);
+    }
+  }
 }
 
 // 8192 floats: the smallest add the backend cuts in two chunks, ~1 µs of work.
@@ -193,6 +229,11 @@ async function main(): Promise<void> {
   const f2 = await createWasmBackend({ threads: 2, q8Activations: "f32", simd: "baseline" });
   const forced = await createWasmBackend({ threads: 2, minParallelNanos: 0, simd: "baseline" });
   console.log(`# baseline SIMD unless marked relaxed${relaxed ? "" : " (relaxed SIMD unavailable: relaxed rows rerun baseline)"}`);
+  q8Rows([[`relaxed, 1 thread`, r1], [`relaxed, 2 threads`, r2]]);
+  if (process.argv.includes("--q8-rows")) {
+    for (const b of new Set([t1, t2, r1, r2, f1, f2, forced])) b.close();
+    return;
+  }
 
   console.log(`# matvec 1×768 · 768×3072ᵀ, weights streamed from DRAM (16 f32 / 32 f16 / 32 q8 / 64 q4 or q4k matrices per run)`);
   measure([

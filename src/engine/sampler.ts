@@ -43,29 +43,44 @@ export class Sampler {
     const { repetitionPenalty: rep, presencePenalty: pres, frequencyPenalty: freq } = params;
     const penalized = rep !== 1 || pres !== 0 || freq !== 0;
     if (!penalized && params.temperature === 0) return argmax(logits, V);
+    // Without penalties the adjusted logits are the logits: read them where they are rather than
+    // through a copy (the vocabulary's scores are passed over three times per token).
+    const adjusted: Float32Array | Float64Array = penalized ? scores : logits;
     let max = -Infinity;
-    for (let i = 0; i < V; i++) {
-      let s = logits[i];
-      if (penalized && this.seen[i]) {
-        if (rep !== 1) s = s > 0 ? s / rep : s * rep;
-        const count = this.outputCounts[i];
-        if (count > 0) s -= pres + freq * count;
+    if (penalized) {
+      for (let i = 0; i < V; i++) {
+        let s = logits[i];
+        if (this.seen[i]) {
+          if (rep !== 1) s = s > 0 ? s / rep : s * rep;
+          const count = this.outputCounts[i];
+          if (count > 0) s -= pres + freq * count;
+        }
+        scores[i] = s;
+        if (s > max) max = s;
       }
-      scores[i] = s;
-      if (s > max) max = s;
+      if (params.temperature === 0) return argmax(scores, V);
+    } else {
+      for (let i = 0; i < V; i++) if (logits[i] > max) max = logits[i];
     }
-    if (params.temperature === 0) return argmax(scores, V);
 
     // Unnormalised probabilities, the most likely token's 1; their total if nothing is filtered.
     const invT = 1 / params.temperature;
     const bins = this.nucleusScratch?.bins;
     let total = 0;
-    for (let i = 0; i < V; i++) {
-      const x = (scores[i] - max) * invT;
-      const e = expNonPositive(x);
-      scores[i] = e;
-      total += e;
-      if (bins !== undefined) bins[i] = nucleusBin(x);
+    if (bins === undefined) {
+      for (let i = 0; i < V; i++) {
+        const e = expNonPositive((adjusted[i] - max) * invT);
+        scores[i] = e;
+        total += e;
+      }
+    } else {
+      for (let i = 0; i < V; i++) {
+        const x = (adjusted[i] - max) * invT;
+        const e = expNonPositive(x);
+        scores[i] = e;
+        total += e;
+        bins[i] = nucleusBin(x);
+      }
     }
     const filtered = (params.topK > 0 && params.topK < V) || this.nucleusScratch !== null || params.minP > 0;
     if (!filtered) {

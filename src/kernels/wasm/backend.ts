@@ -66,6 +66,13 @@ const CHUNK_NANOS = 8000;
  * rows and break each thread's stream, which decode (bound by reading weights) pays for.
  */
 const MATMUL_CHUNKS_PER_THREAD = 2;
+/**
+ * A q8 matmul of four x rows or more (a decode batch, a prefill) is bound by arithmetic, not by
+ * reading weights, so its threads' streams matter little and smaller chunks matter more: a thread
+ * that wakes late or loses its core for a while leaves the others a short wait, not a quarter of
+ * the matmul.
+ */
+const Q8_BATCH_CHUNKS_PER_THREAD = 8;
 /** readSum reads as a matmul reads its weight rows: one region per thread, in two chunks. */
 const READ_CHUNKS_PER_THREAD = MATMUL_CHUNKS_PER_THREAD;
 const NS_PER_BYTE_READ = 0.04; // one thread's streaming read bandwidth
@@ -308,7 +315,7 @@ export class WasmBackend implements Backend {
     a[MatmulQ8Args.n] = n;
     a[MatmulQ8Args.rows] = rows;
     a[MatmulQ8Args.cols] = cols;
-    this.dispatch(this.matmulQ8Op, work, NS_PER_MAC_Q8, rows, 4, MATMUL_CHUNKS_PER_THREAD);
+    this.dispatch(this.matmulQ8Op, work, NS_PER_MAC_Q8, rows, 4, n >= 4 ? Q8_BATCH_CHUNKS_PER_THREAD : MATMUL_CHUNKS_PER_THREAD);
   }
 
   /** x quantized to int8 per block of 32 (stored as i16 at most), with its scales and sums. */
