@@ -20,7 +20,9 @@
 // −64·Σw as i32 lanes starts the sum and two instructions finish it, where the i16 way needs five.
 // It is one instruction only where the engine lowers it to VNNI's vpdpbusd (V8 13+ on CPUs with
 // AVX-VNNI), three elsewhere, and V8 11 (Node 20) computes it wrongly before tier-up, so the backend
-// takes it only where timing both finds it right and faster (src/kernels/wasm/dot-probe.ts).
+// takes it only where timing both finds it right and faster (src/kernels/wasm/dot-probe.ts). Only
+// x quads take it: a lone row or pair would start each block's two-deep chain of dot-adds on the
+// offset sums' own chain, and the i16 way, whose steps are independent, decodes faster.
 // Integer sums are exact, so each build gives the same bits at every n, thread count and batch
 // place, and both relaxed ways the same; the two builds differ from each other by x's rounding.
 import { hsum, transposeSum4i } from "./math";
@@ -399,13 +401,13 @@ function matmulQ8Rows(out: usize, xq: usize, xs: usize, xst: usize, wq: usize, w
       const xA = xq + <usize>i * xBytes, xsA = xs + <usize>i * sBytes;
       for (let r = t0; r < t1; r++) {
         const oA = out + <usize>i * oStride + (<usize>r << 2);
-        dotQ8x2(oA, oA + oStride, xA, xA + xBytes, xsA, xsA + sBytes, wq + <usize>r * <usize>cols, ws + <usize>r * sBytes, nb, biasAt(bias, r), one, dotAdd);
+        dotQ8x2(oA, oA + oStride, xA, xA + xBytes, xsA, xsA + sBytes, wq + <usize>r * <usize>cols, ws + <usize>r * sBytes, nb, biasAt(bias, r), one, false);
       }
     }
     if (i < n) {
       for (let r = t0; r < t1; r++) {
         const o = out + <usize>i * oStride + (<usize>r << 2);
-        store<f32>(o, dotQ8(xq + <usize>i * xBytes, xs + <usize>i * sBytes, wq + <usize>r * <usize>cols, ws + <usize>r * sBytes, nb, o, one, dotAdd) + biasAt(bias, r));
+        store<f32>(o, dotQ8(xq + <usize>i * xBytes, xs + <usize>i * sBytes, wq + <usize>r * <usize>cols, ws + <usize>r * sBytes, nb, o, one, false) + biasAt(bias, r));
       }
     }
   }
