@@ -87,12 +87,12 @@ export function quantizeQ8(xq: usize, xs: usize, x: usize, blocks: i32): void {
  * matmulQ8) for the widening.
  */
 @inline
-function prep(v: v128, u: v128, k: i32, one: v128, dotAdd: bool): v128 {
+function prep(v: v128, u: v128, k: i32, one: v128, o64: v128, dotAdd: bool): v128 {
   if (ASC_FEATURE_RELAXED_SIMD) {
     if (k == 0) return v;
     if (k == 1) return u;
     if (k == 3) return one;
-    return offsetSums(v, u, dotAdd);
+    return offsetSums(v, u, o64, dotAdd);
   }
   const high = i16x8.splat(-256);
   if (k == 0) return i16x8.shl(v, 8);
@@ -106,8 +106,7 @@ function prep(v: v128, u: v128, k: i32, one: v128, dotAdd: bool): v128 {
  * i16 pair sums of both halves, or (dotAdd) −64·Σw in i32 lanes, which starts the dot's sum.
  */
 @inline
-function offsetSums(v: v128, u: v128, dotAdd: bool): v128 {
-  const o = i8x16.splat(64);
+function offsetSums(v: v128, u: v128, o: v128, dotAdd: bool): v128 {
   if (dotAdd) return i32x4.neg(i32x4.relaxed_dot_i8x16_i7x16_add_s(u, o, i32x4.relaxed_dot_i8x16_i7x16_add_s(v, o, i32x4.splat(0))));
   return i16x8.add(i16x8.relaxed_dot_i8x16_i7x16_s(v, o), i16x8.relaxed_dot_i8x16_i7x16_s(u, o));
 }
@@ -137,9 +136,9 @@ function preparedDot(w0: v128, w1: v128, w2: v128, w3: v128, x: usize, dotAdd: b
 }
 
 @inline
-function blockDot(x: usize, w: usize, one: v128, dotAdd: bool): v128 {
+function blockDot(x: usize, w: usize, one: v128, o64: v128, dotAdd: bool): v128 {
   const v = v128.load(w), u = v128.load(w, 16);
-  return preparedDot(prep(v, u, 0, one, dotAdd), prep(v, u, 1, one, dotAdd), prep(v, u, 2, one, dotAdd), prep(v, u, 3, one, dotAdd), x, dotAdd);
+  return preparedDot(prep(v, u, 0, one, o64, dotAdd), prep(v, u, 1, one, o64, dotAdd), prep(v, u, 2, one, o64, dotAdd), prep(v, u, 3, one, o64, dotAdd), x, dotAdd);
 }
 
 @inline
@@ -157,17 +156,17 @@ function lanesSum(s: v128): i32 {
  * after each block fences the next block's loads behind it, which costs one instruction.
  */
 @inline
-function dotQ8(xq: usize, xs: usize, wq: usize, ws: usize, nb: i32, sink: usize, one: v128, dotAdd: bool): f32 {
+function dotQ8(xq: usize, xs: usize, wq: usize, ws: usize, nb: i32, sink: usize, one: v128, o64: v128, dotAdd: bool): f32 {
   let acc = f32x4.splat(0);
   const end4 = ws + (<usize>(nb & ~3) << 2);
   while (ws < end4) {
-    const s0 = blockDot(xq, wq, one, dotAdd);
+    const s0 = blockDot(xq, wq, one, o64, dotAdd);
     v128.store32_lane(sink, s0, 0);
-    const s1 = blockDot(xq + XB, wq + 32, one, dotAdd);
+    const s1 = blockDot(xq + XB, wq + 32, one, o64, dotAdd);
     v128.store32_lane(sink, s1, 0);
-    const s2 = blockDot(xq + 2 * XB, wq + 64, one, dotAdd);
+    const s2 = blockDot(xq + 2 * XB, wq + 64, one, o64, dotAdd);
     v128.store32_lane(sink, s2, 0);
-    const s3 = blockDot(xq + 3 * XB, wq + 96, one, dotAdd);
+    const s3 = blockDot(xq + 3 * XB, wq + 96, one, o64, dotAdd);
     const s = transposeSum4i(s0, s1, s2, s3);
     const d = f32x4.mul(v128.load(ws), v128.load(xs));
     acc = f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(s), d));
@@ -180,7 +179,7 @@ function dotQ8(xq: usize, xs: usize, wq: usize, ws: usize, nb: i32, sink: usize,
   let sum = hsum(acc);
   const end = end4 + (<usize>(nb & 3) << 2);
   while (ws < end) {
-    sum += <f32>lanesSum(blockDot(xq, wq, one, dotAdd)) * (load<f32>(ws) * load<f32>(xs));
+    sum += <f32>lanesSum(blockDot(xq, wq, one, o64, dotAdd)) * (load<f32>(ws) * load<f32>(xs));
     xq += XB;
     wq += 32;
     xs += 4;
@@ -196,19 +195,19 @@ function dotQ8(xq: usize, xs: usize, wq: usize, ws: usize, nb: i32, sink: usize,
  * after every block product fences the next one's loads behind it (see dotQ8).
  */
 @inline
-function dotQ8x2(oA: usize, oB: usize, xA: usize, xB: usize, xsA: usize, xsB: usize, wq: usize, ws: usize, nb: i32, bias: f32, one: v128, dotAdd: bool): void {
+function dotQ8x2(oA: usize, oB: usize, xA: usize, xB: usize, xsA: usize, xsB: usize, wq: usize, ws: usize, nb: i32, bias: f32, one: v128, o64: v128, dotAdd: bool): void {
   let acc01 = f32x4.splat(0), acc23 = f32x4.splat(0);
   const end4 = ws + (<usize>(nb & ~3) << 2);
   while (ws < end4) {
     let v = v128.load(wq), u = v128.load(wq, 16);
-    let w0 = prep(v, u, 0, one, dotAdd), w1 = prep(v, u, 1, one, dotAdd), w2 = prep(v, u, 2, one, dotAdd), w3 = prep(v, u, 3, one, dotAdd);
+    let w0 = prep(v, u, 0, one, o64, dotAdd), w1 = prep(v, u, 1, one, o64, dotAdd), w2 = prep(v, u, 2, one, o64, dotAdd), w3 = prep(v, u, 3, one, o64, dotAdd);
     const a0 = preparedDot(w0, w1, w2, w3, xA, dotAdd);
     v128.store32_lane(oA, a0, 0);
     const b0 = preparedDot(w0, w1, w2, w3, xB, dotAdd);
     v128.store32_lane(oA, b0, 0);
     v = v128.load(wq, 32);
     u = v128.load(wq, 48);
-    w0 = prep(v, u, 0, one, dotAdd); w1 = prep(v, u, 1, one, dotAdd); w2 = prep(v, u, 2, one, dotAdd); w3 = prep(v, u, 3, one, dotAdd);
+    w0 = prep(v, u, 0, one, o64, dotAdd); w1 = prep(v, u, 1, one, o64, dotAdd); w2 = prep(v, u, 2, one, o64, dotAdd); w3 = prep(v, u, 3, one, o64, dotAdd);
     const a1 = preparedDot(w0, w1, w2, w3, xA + XB, dotAdd);
     v128.store32_lane(oA, a1, 0);
     const b1 = preparedDot(w0, w1, w2, w3, xB + XB, dotAdd);
@@ -216,14 +215,14 @@ function dotQ8x2(oA: usize, oB: usize, xA: usize, xB: usize, xsA: usize, xsB: us
     v128.store32_lane(oA, t01, 0);
     v = v128.load(wq, 64);
     u = v128.load(wq, 80);
-    w0 = prep(v, u, 0, one, dotAdd); w1 = prep(v, u, 1, one, dotAdd); w2 = prep(v, u, 2, one, dotAdd); w3 = prep(v, u, 3, one, dotAdd);
+    w0 = prep(v, u, 0, one, o64, dotAdd); w1 = prep(v, u, 1, one, o64, dotAdd); w2 = prep(v, u, 2, one, o64, dotAdd); w3 = prep(v, u, 3, one, o64, dotAdd);
     const a2 = preparedDot(w0, w1, w2, w3, xA + 2 * XB, dotAdd);
     v128.store32_lane(oA, a2, 0);
     const b2 = preparedDot(w0, w1, w2, w3, xB + 2 * XB, dotAdd);
     v128.store32_lane(oA, b2, 0);
     v = v128.load(wq, 96);
     u = v128.load(wq, 112);
-    w0 = prep(v, u, 0, one, dotAdd); w1 = prep(v, u, 1, one, dotAdd); w2 = prep(v, u, 2, one, dotAdd); w3 = prep(v, u, 3, one, dotAdd);
+    w0 = prep(v, u, 0, one, o64, dotAdd); w1 = prep(v, u, 1, one, o64, dotAdd); w2 = prep(v, u, 2, one, o64, dotAdd); w3 = prep(v, u, 3, one, o64, dotAdd);
     const a3 = preparedDot(w0, w1, w2, w3, xA + 3 * XB, dotAdd);
     v128.store32_lane(oA, a3, 0);
     const b3 = preparedDot(w0, w1, w2, w3, xB + 3 * XB, dotAdd);
@@ -245,7 +244,7 @@ function dotQ8x2(oA: usize, oB: usize, xA: usize, xB: usize, xsA: usize, xsB: us
   const end = end4 + (<usize>(nb & 3) << 2);
   while (ws < end) {
     const v = v128.load(wq), u = v128.load(wq, 16);
-    const w0 = prep(v, u, 0, one, dotAdd), w1 = prep(v, u, 1, one, dotAdd), w2 = prep(v, u, 2, one, dotAdd), w3 = prep(v, u, 3, one, dotAdd);
+    const w0 = prep(v, u, 0, one, o64, dotAdd), w1 = prep(v, u, 1, one, o64, dotAdd), w2 = prep(v, u, 2, one, o64, dotAdd), w3 = prep(v, u, 3, one, o64, dotAdd);
     sumA += <f32>lanesSum(preparedDot(w0, w1, w2, w3, xA, dotAdd)) * (load<f32>(ws) * load<f32>(xsA));
     sumB += <f32>lanesSum(preparedDot(w0, w1, w2, w3, xB, dotAdd)) * (load<f32>(ws) * load<f32>(xsB));
     xA += XB;
@@ -266,10 +265,10 @@ function dotQ8x2(oA: usize, oB: usize, xA: usize, xB: usize, xsA: usize, xsB: us
  * as in dotQ8: one store per block is enough to keep the next block's loads from being hoisted.
  */
 @inline
-function quadBlock(sink: usize, x: usize, xBytes: usize, xst: usize, wq: usize, ws: usize, c: usize, one: v128, dotAdd: bool): v128 {
+function quadBlock(sink: usize, x: usize, xBytes: usize, xst: usize, wq: usize, ws: usize, c: usize, one: v128, o64: v128, dotAdd: bool): v128 {
   const v = v128.load(wq), u = v128.load(wq, 16);
-  const w0 = prep(v, u, 0, one, dotAdd), w1 = prep(v, u, 1, one, dotAdd), w3 = prep(v, u, 3, one, dotAdd);
-  const w2 = ASC_FEATURE_RELAXED_SIMD ? v128.load(c) : prep(v, u, 2, one, dotAdd);
+  const w0 = prep(v, u, 0, one, o64, dotAdd), w1 = prep(v, u, 1, one, o64, dotAdd), w3 = prep(v, u, 3, one, o64, dotAdd);
+  const w2 = ASC_FEATURE_RELAXED_SIMD ? v128.load(c) : prep(v, u, 2, one, o64, dotAdd);
   const a = preparedDot(w0, w1, w2, w3, x, dotAdd);
   const b = preparedDot(w0, w1, w2, w3, x + xBytes, dotAdd);
   const e = preparedDot(w0, w1, w2, w3, x + 2 * xBytes, dotAdd);
@@ -286,14 +285,14 @@ function quadBlock(sink: usize, x: usize, xBytes: usize, xst: usize, wq: usize, 
  * blocks and the bias follow in the same order, so every row gets the bits dotQ8 gives it alone.
  */
 @inline
-function dotQ8x4(o: usize, oStride: usize, x: usize, xBytes: usize, xst: usize, wq: usize, ws: usize, c: usize, nb: i32, bias: f32, one: v128, dotAdd: bool): void {
+function dotQ8x4(o: usize, oStride: usize, x: usize, xBytes: usize, xst: usize, wq: usize, ws: usize, c: usize, nb: i32, bias: f32, one: v128, o64: v128, dotAdd: bool): void {
   let acc0 = f32x4.splat(0), acc1 = f32x4.splat(0), acc2 = f32x4.splat(0), acc3 = f32x4.splat(0);
   const end4 = ws + (<usize>(nb & ~3) << 2);
   while (ws < end4) {
-    acc0 = f32x4.add(acc0, quadBlock(o, x, xBytes, xst, wq, ws, c, one, dotAdd));
-    acc1 = f32x4.add(acc1, quadBlock(o, x + XB, xBytes, xst + 16, wq + 32, ws + 4, c + 16, one, dotAdd));
-    acc2 = f32x4.add(acc2, quadBlock(o, x + 2 * XB, xBytes, xst + 32, wq + 64, ws + 8, c + 32, one, dotAdd));
-    acc3 = f32x4.add(acc3, quadBlock(o, x + 3 * XB, xBytes, xst + 48, wq + 96, ws + 12, c + 48, one, dotAdd));
+    acc0 = f32x4.add(acc0, quadBlock(o, x, xBytes, xst, wq, ws, c, one, o64, dotAdd));
+    acc1 = f32x4.add(acc1, quadBlock(o, x + XB, xBytes, xst + 16, wq + 32, ws + 4, c + 16, one, o64, dotAdd));
+    acc2 = f32x4.add(acc2, quadBlock(o, x + 2 * XB, xBytes, xst + 32, wq + 64, ws + 8, c + 32, one, o64, dotAdd));
+    acc3 = f32x4.add(acc3, quadBlock(o, x + 3 * XB, xBytes, xst + 48, wq + 96, ws + 12, c + 48, one, o64, dotAdd));
     x += 4 * XB;
     xst += 64;
     wq += 128;
@@ -303,7 +302,7 @@ function dotQ8x4(o: usize, oStride: usize, x: usize, xBytes: usize, xst: usize, 
   let sum = f32x4.add(f32x4.add(acc0, acc2), f32x4.add(acc1, acc3));
   const end = end4 + (<usize>(nb & 3) << 2);
   while (ws < end) {
-    sum = f32x4.add(sum, quadBlock(o, x, xBytes, xst, wq, ws, c, one, dotAdd));
+    sum = f32x4.add(sum, quadBlock(o, x, xBytes, xst, wq, ws, c, one, o64, dotAdd));
     x += XB;
     xst += 16;
     wq += 32;
@@ -323,11 +322,11 @@ function dotQ8x4(o: usize, oStride: usize, x: usize, xBytes: usize, xst: usize, 
  * of quadBlock, which on x64 share two ports.
  */
 @inline
-function cacheOffsets(c: usize, wq: usize, cols: i32, t0: i32, t1: i32, dotAdd: bool): void {
+function cacheOffsets(c: usize, wq: usize, cols: i32, t0: i32, t1: i32, o64: v128, dotAdd: bool): void {
   let w = wq + <usize>t0 * <usize>cols;
   const end = wq + <usize>t1 * <usize>cols;
   while (w < end) {
-    v128.store(c, offsetSums(v128.load(w), v128.load(w, 16), dotAdd));
+    v128.store(c, offsetSums(v128.load(w), v128.load(w, 16), o64, dotAdd));
     w += 32;
     c += 16;
   }
@@ -380,6 +379,9 @@ function matmulQ8Rows(out: usize, xq: usize, xs: usize, xst: usize, wq: usize, w
   // 1 in every i16 lane, built from a value the compiler cannot see: TurboFan does not hoist
   // vector constants out of loops (r1 | 0xffff has all 16 low bits set).
   const one = i16x8.shr_u(i16x8.splat(<i16>(r1 | 0xffff)), 15);
+  // 64 in every byte (the relaxed build's offset of x), from the same unseen value: a constant
+  // some engines (V8 13) load and broadcast again at every use.
+  const o64 = i8x16.shl(i8x16.shr_u(i8x16.splat(<i8>(r1 | 0xff)), 7), 6);
   // One weight row at a time within a tile (one sequential stream from DRAM for decode: two rows
   // interleaved, sharing the x loads, stream much slower). With several x rows, a tile of weight
   // rows that stays in L1 meets every four x rows in turn (then a pair, then one), and each weight
@@ -389,25 +391,25 @@ function matmulQ8Rows(out: usize, xq: usize, xs: usize, xst: usize, wq: usize, w
   for (let t0 = r0; t0 < r1; t0 += tile) {
     const t1 = min(r1, t0 + tile);
     let i = 0;
-    if (ASC_FEATURE_RELAXED_SIMD && n >= 4) cacheOffsets(scratch, wq, cols, t0, t1, dotAdd);
+    if (ASC_FEATURE_RELAXED_SIMD && n >= 4) cacheOffsets(scratch, wq, cols, t0, t1, o64, dotAdd);
     for (; i + 3 < n; i += 4) {
       const x = xq + <usize>i * xBytes, xsq = xst + <usize>i * sBytes;
       for (let r = t0; r < t1; r++) {
         const c = scratch + (<usize>(r - t0) * <usize>nb << 4);
-        dotQ8x4(out + <usize>i * oStride + (<usize>r << 2), oStride, x, xBytes, xsq, wq + <usize>r * <usize>cols, ws + <usize>r * sBytes, c, nb, biasAt(bias, r), one, dotAdd);
+        dotQ8x4(out + <usize>i * oStride + (<usize>r << 2), oStride, x, xBytes, xsq, wq + <usize>r * <usize>cols, ws + <usize>r * sBytes, c, nb, biasAt(bias, r), one, o64, dotAdd);
       }
     }
     for (; i + 1 < n; i += 2) {
       const xA = xq + <usize>i * xBytes, xsA = xs + <usize>i * sBytes;
       for (let r = t0; r < t1; r++) {
         const oA = out + <usize>i * oStride + (<usize>r << 2);
-        dotQ8x2(oA, oA + oStride, xA, xA + xBytes, xsA, xsA + sBytes, wq + <usize>r * <usize>cols, ws + <usize>r * sBytes, nb, biasAt(bias, r), one, false);
+        dotQ8x2(oA, oA + oStride, xA, xA + xBytes, xsA, xsA + sBytes, wq + <usize>r * <usize>cols, ws + <usize>r * sBytes, nb, biasAt(bias, r), one, o64, false);
       }
     }
     if (i < n) {
       for (let r = t0; r < t1; r++) {
         const o = out + <usize>i * oStride + (<usize>r << 2);
-        store<f32>(o, dotQ8(xq + <usize>i * xBytes, xs + <usize>i * sBytes, wq + <usize>r * <usize>cols, ws + <usize>r * sBytes, nb, o, one, false) + biasAt(bias, r));
+        store<f32>(o, dotQ8(xq + <usize>i * xBytes, xs + <usize>i * sBytes, wq + <usize>r * <usize>cols, ws + <usize>r * sBytes, nb, o, one, o64, false) + biasAt(bias, r));
       }
     }
   }
@@ -430,10 +432,11 @@ export function quadRowsQ8DotAdd(out: usize, xq: usize, xst: usize, wq: usize, w
 function quadRows(out: usize, xq: usize, xst: usize, wq: usize, ws: usize, rows: i32, cols: i32, scratch: usize, dotAdd: bool): void {
   const nb = cols / QB;
   const one = i16x8.shr_u(i16x8.splat(<i16>(rows | 0xffff)), 15);
-  if (ASC_FEATURE_RELAXED_SIMD) cacheOffsets(scratch, wq, cols, 0, rows, dotAdd);
+  const o64 = i8x16.shl(i8x16.shr_u(i8x16.splat(<i8>(rows | 0xff)), 7), 6);
+  if (ASC_FEATURE_RELAXED_SIMD) cacheOffsets(scratch, wq, cols, 0, rows, o64, dotAdd);
   for (let r = 0; r < rows; r++) {
     const c = scratch + (<usize>r * <usize>nb << 4);
-    dotQ8x4(out + (<usize>r << 2), <usize>rows << 2, xq, <usize>nb * XB, xst, wq + <usize>r * <usize>cols, ws + <usize>r * (<usize>nb << 2), c, nb, 0, one, dotAdd);
+    dotQ8x4(out + (<usize>r << 2), <usize>rows << 2, xq, <usize>nb * XB, xst, wq + <usize>r * <usize>cols, ws + <usize>r * (<usize>nb << 2), c, nb, 0, one, o64, dotAdd);
   }
 }
 
