@@ -377,15 +377,16 @@ function chunkValues<T>(o: usize, v: usize, table: usize, blockSize: i32, kvRowB
 }
 
 /**
- * Six vectors (24 floats) of one head's P over positions [p0, p1): o[0..24) = Σ_p w_p·v_p with
- * w_p = weight1(s[p]) and v_p the 24 values at v in position p's cache row (blocks from blk0,
- * p0 at off0 in it). Each vector is one register that axpy1's terms are added to in axpy1's
- * order (from 0, one madd per position), so the bits are chunkValues', without reading and
- * writing o at every position. Six: with the six values loaded, the weight and a scratch
- * register, more would not fit in x64's sixteen and spill.
+ * Six vectors (24 floats, `wide`) or four (16) of one head's P over positions [p0, p1):
+ * o = Σ_p w_p·v_p with w_p = weight1(s[p]) and v_p the values at v in position p's cache row
+ * (blocks from blk0, p0 at off0 in it). Each vector is one register that axpy1's terms are added
+ * to in axpy1's order (from 0, one madd per position), so the bits are chunkValues', without
+ * reading and writing o at every position. Six at most: with the six values loaded, the weight
+ * and a scratch register, more would not fit in x64's sixteen and spill. `wide` is a constant at
+ * every call, so each inlined copy keeps only its own registers.
  */
 @inline
-function values6<T>(o: usize, v: usize, table: usize, blockSize: i32, kvRowBytes: usize, blk0: i32, off0: i32, p0: i32, p1: i32, s: usize): void {
+function values6<T>(o: usize, v: usize, table: usize, blockSize: i32, kvRowBytes: usize, blk0: i32, off0: i32, p0: i32, p1: i32, s: usize, wide: bool): void {
   let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0), a4 = f32x4.splat(0), a5 = f32x4.splat(0);
   let sp = s + (<usize>p0 << 2);
   const send = s + (<usize>p1 << 2);
@@ -398,39 +399,20 @@ function values6<T>(o: usize, v: usize, table: usize, blockSize: i32, kvRowBytes
       a1 = madd(w, value4<T>(r + at<T>(16)), a1);
       a2 = madd(w, value4<T>(r + at<T>(32)), a2);
       a3 = madd(w, value4<T>(r + at<T>(48)), a3);
-      a4 = madd(w, value4<T>(r + at<T>(64)), a4);
-      a5 = madd(w, value4<T>(r + at<T>(80)), a5);
+      if (wide) {
+        a4 = madd(w, value4<T>(r + at<T>(64)), a4);
+        a5 = madd(w, value4<T>(r + at<T>(80)), a5);
+      }
     }
   }
   v128.store(o, a0);
   v128.store(o, a1, 16);
   v128.store(o, a2, 32);
   v128.store(o, a3, 48);
-  v128.store(o, a4, 64);
-  v128.store(o, a5, 80);
-}
-
-/** values6 for four vectors (16 floats). */
-@inline
-function values4<T>(o: usize, v: usize, table: usize, blockSize: i32, kvRowBytes: usize, blk0: i32, off0: i32, p0: i32, p1: i32, s: usize): void {
-  let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
-  let sp = s + (<usize>p0 << 2);
-  const send = s + (<usize>p1 << 2);
-  for (let blk = blk0, off = off0; sp < send; blk++, off = 0) {
-    let r = v + <usize>(load<i32>(table + (<usize>blk << 2)) * blockSize + off) * kvRowBytes;
-    const se = min(sp + (<usize>(blockSize - off) << 2), send);
-    for (; sp < se; sp += 4, r += kvRowBytes) {
-      const w = f32x4.splat(weight1<T>(load<f32>(sp)));
-      a0 = madd(w, value4<T>(r), a0);
-      a1 = madd(w, value4<T>(r + at<T>(16)), a1);
-      a2 = madd(w, value4<T>(r + at<T>(32)), a2);
-      a3 = madd(w, value4<T>(r + at<T>(48)), a3);
-    }
+  if (wide) {
+    v128.store(o, a4, 64);
+    v128.store(o, a5, 80);
   }
-  v128.store(o, a0);
-  v128.store(o, a1, 16);
-  v128.store(o, a2, 32);
-  v128.store(o, a3, 48);
 }
 
 /** values6 for one vector (4 floats). */
@@ -476,8 +458,8 @@ function chunkValuesByHead<T>(o: usize, v: usize, table: usize, blockSize: i32, 
   for (let h = 0; h < nHead; h++) {
     const oh = o + <usize>h * headBytes, vh = v + kh, sh = scores + <usize>h * strideBytes;
     let c: usize = 0;
-    for (; c + 96 <= vecBytes; c += 96) values6<T>(oh + c, vh + at<T>(c), table, blockSize, kvRowBytes, blk0, off0, p0, p1, sh);
-    for (; c + 64 <= vecBytes; c += 64) values4<T>(oh + c, vh + at<T>(c), table, blockSize, kvRowBytes, blk0, off0, p0, p1, sh);
+    for (; c + 96 <= vecBytes; c += 96) values6<T>(oh + c, vh + at<T>(c), table, blockSize, kvRowBytes, blk0, off0, p0, p1, sh, true);
+    for (; c + 64 <= vecBytes; c += 64) values6<T>(oh + c, vh + at<T>(c), table, blockSize, kvRowBytes, blk0, off0, p0, p1, sh, false);
     for (; c < vecBytes; c += 16) values1<T>(oh + c, vh + at<T>(c), table, blockSize, kvRowBytes, blk0, off0, p0, p1, sh);
     for (; c < bytes; c += 4) valuesTail<T>(oh + c, vh + at<T>(c), table, blockSize, kvRowBytes, blk0, off0, p0, p1, sh);
     if (++g == group) {
