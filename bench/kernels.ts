@@ -36,11 +36,11 @@ function matrices(b: Backend, kind: Matrix["kind"], count: number, rows: number,
     fill(src, i + 1);
     if (kind === "q8") out.push(quantizeQ8(b, src, rows, cols));
     else if (kind === "q4") out.push(quantizeQ4(b, src, rows, cols));
-    else if (kind === "q4k") {
-      // Quantized as ggml's Q4_K from the backend's memory, staged once for all the matrices.
+    else if (kind === "q4k" || kind === "q5") {
+      // Quantized as ggml's Q4_K or Q5_0 from the backend's memory, staged once for all the matrices.
       staged ??= b.allocF32(rows * cols);
       staged.set(src);
-      const m = allocMatrix(b, rows, cols, "q4k");
+      const m = allocMatrix(b, rows, cols, kind);
       b.writeMatrixRows(m, 0, staged, rows);
       out.push(m);
     }
@@ -63,7 +63,7 @@ function matmulCase(label: string, b: Backend, ws: Matrix[], n: number, reps = 1
   fill(x, 99);
   const out = b.allocF32(n * rows);
   const bias = b.allocF32(rows);
-  const bytesPerWeight = { f32: 4, f16: 2, q8: 1 + 4 / 32, q4: 0.5 + 4 / 32, q4k: 0.5 + 24 / 256 }[ws[0].kind];
+  const bytesPerWeight = { f32: 4, f16: 2, q8: 1 + 4 / 32, q4: 0.5 + 4 / 32, q4k: 0.5 + 24 / 256, q5: 0.5 + 1 / 8 + 4 / 32 }[ws[0].kind];
   const weightBytes = rows * cols * bytesPerWeight;
   return {
     label,

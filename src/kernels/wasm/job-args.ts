@@ -41,6 +41,11 @@ export const MatmulQ4Args = args("out", "xq", "xs", "xsum", "wq", "ws", "bias", 
  * `scratch` as for q4.
  */
 export const MatmulQ4KArgs = args("out", "xq", "xs", "xm", "wq", "sm", "dm", "bias", "n", "rows", "cols", "scratch", "scratchPerThread");
+/**
+ * q5 weights (nibbles `wq`, fifth bits `wh`, block scales `ws`) against activations quantized as
+ * for q4 (`xq`, `xs`, `xsum`); `scratch` as for q4.
+ */
+export const MatmulQ5Args = args("out", "xq", "xs", "xsum", "wq", "wh", "ws", "bias", "n", "rows", "cols", "scratch", "scratchPerThread");
 /** `eps` is an f32 word. */
 export const LayerNormArgs = args("out", "x", "weight", "bias", "d", "eps", "n");
 /** `eps` is an f32 word. */
