@@ -260,17 +260,102 @@ function dotUnpacked2(out0: usize, out1: usize, xq: usize, xs: usize, xsum: usiz
 }
 
 /**
- * out (n, rows) = x · wᵀ + bias for weight rows [r0, r1): xq, xs, xsum from quantizeQ4X over
- * n·cols values; wq (rows·cols / 2 bytes of nibbles), wh (16 bytes per row's group of four
- * blocks, a last partial group padded) and ws (one f32 per block) the weights; scratch holds
- * cols·2 bytes of this thread's own (one unpacked row, n > 1 only).
+ * The x scales and block sums of each four x rows side by side, for matmulQ5's x quads: for rows
+ * 4q..4q+3 and block j, their four scales (f32) then their four Σ q (i32) at xt + (q·blocks + j)·32.
+ * Rows past the last whole four are left out.
  */
-export function matmulQ5(out: usize, xq: usize, xs: usize, xsum: usize, wq: usize, wh: usize, ws: usize, bias: usize, n: i32, rows: i32, cols: i32, r0: i32, r1: i32, scratch: usize): void {
+export function interleaveQ5X(xt: usize, xs: usize, xsum: usize, n: i32, blocks: i32): void {
+  const rowBytes = <usize>blocks << 2;
+  for (let i = 0; i + 3 < n; i += 4) {
+    const s = xs + <usize>i * rowBytes, m = xsum + <usize>i * rowBytes;
+    for (let j = 0; j < blocks; j++) {
+      const o = <usize>j << 2;
+      v128.store(xt, i32x4(load<i32>(s + o), load<i32>(s + rowBytes + o), load<i32>(s + 2 * rowBytes + o), load<i32>(s + 3 * rowBytes + o)));
+      v128.store(xt, i32x4(load<i32>(m + o), load<i32>(m + rowBytes + o), load<i32>(m + 2 * rowBytes + o), load<i32>(m + 3 * rowBytes + o)), 16);
+      xt += 32;
+    }
+  }
+}
+
+/**
+ * One unpacked weight block against four x rows (x, x + xStride, ...): [row 0's term, ..., row 3's]
+ * as scaled4 makes each, from xt's four scales and sums of this block. `sink` as in dotQ5.
+ */
+@inline
+function quadBlock(sink: usize, x: usize, xStride: usize, xt: usize, u: usize, ws: usize, one: v128): v128 {
+  const a = unpackedBlockDot(x, u), b = unpackedBlockDot(x + xStride, u);
+  v128.store32_lane(sink, b, 0);
+  const c = unpackedBlockDot(x + 2 * xStride, u), d = unpackedBlockDot(x + 3 * xStride, u);
+  const s = reduce4(a, b, c, d, one);
+  v128.store32_lane(sink, s, 0);
+  const t = i32x4.sub(s, i32x4.shl(v128.load(xt, 16), OFFSET_SHIFT));
+  return f32x4.mul(f32x4.convert_i32x4_s(t), f32x4.mul(v128.load32_splat(ws), v128.load(xt)));
+}
+
+/**
+ * Four x rows against one unpacked weight row, one lane per x row. The float work is dotQ5's:
+ * acc_k holds each row's blocks 4j + k (dotQ5's lane k), the sum at the end is dotQ5's hsum,
+ * (acc0 + acc2) + (acc1 + acc3), and the tail blocks and the bias follow in the same order, so
+ * every row gets the bits dotQ5 gives it alone.
+ */
+@inline
+function dotUnpacked4(o: usize, oStride: usize, x: usize, xStride: usize, xt: usize, u: usize, ws: usize, nb: i32, bias: f32, one: v128): void {
+  let acc0 = f32x4.splat(0), acc1 = f32x4.splat(0), acc2 = f32x4.splat(0), acc3 = f32x4.splat(0);
+  const end4 = ws + (<usize>(nb & ~3) << 2);
+  while (ws < end4) {
+    acc0 = f32x4.add(acc0, quadBlock(o, x, xStride, xt, u, ws, one));
+    acc1 = f32x4.add(acc1, quadBlock(o, x + XB, xStride, xt + 32, u + UB, ws + 4, one));
+    acc2 = f32x4.add(acc2, quadBlock(o, x + 2 * XB, xStride, xt + 64, u + 2 * UB, ws + 8, one));
+    acc3 = f32x4.add(acc3, quadBlock(o, x + 3 * XB, xStride, xt + 96, u + 3 * UB, ws + 12, one));
+    x += 4 * XB;
+    xt += 128;
+    u += 4 * UB;
+    ws += 16;
+  }
+  let sum = f32x4.add(f32x4.add(acc0, acc2), f32x4.add(acc1, acc3));
+  const end = end4 + (<usize>(nb & 3) << 2);
+  while (ws < end) {
+    sum = f32x4.add(sum, quadBlock(o, x, xStride, xt, u, ws, one));
+    x += XB;
+    xt += 32;
+    u += UB;
+    ws += 4;
+  }
+  sum = f32x4.add(sum, f32x4.splat(bias));
+  v128.store32_lane(o, sum, 0);
+  v128.store32_lane(o + oStride, sum, 1);
+  v128.store32_lane(o + 2 * oStride, sum, 2);
+  v128.store32_lane(o + 3 * oStride, sum, 3);
+}
+
+/** Unpacked weight bytes per tile of rows in the matmul of several x rows: with an x pair, within L1. */
+const TILE_BYTES: usize = 16 << 10;
+
+/** Rows of a tile for rows of `nb` blocks. */
+@inline
+function tileRows(nb: i32): i32 {
+  return max(1, <i32>(TILE_BYTES / (<usize>nb * UB)));
+}
+
+/** Scratch bytes per thread matmulQ5 needs for `cols` columns (n > 1): one tile of unpacked rows. */
+export function q5ScratchBytes(cols: i32): i32 {
+  const nb = cols / QB;
+  return tileRows(nb) * nb * <i32>UB;
+}
+
+/**
+ * out (n, rows) = x · wᵀ + bias for weight rows [r0, r1): xq, xs, xsum from quantizeQ4X over
+ * n·cols values, xt from interleaveQ5X (read when n ≥ 4); wq (rows·cols / 2 bytes), wh (16 bytes per row's group of four blocks, a last
+ * partial group padded) and ws (one f32 per block) the weights; scratch holds q5ScratchBytes(cols)
+ * bytes of this thread's own (n > 1 only).
+ */
+export function matmulQ5(out: usize, xq: usize, xs: usize, xsum: usize, xt: usize, wq: usize, wh: usize, ws: usize, bias: usize, n: i32, rows: i32, cols: i32, r0: i32, r1: i32, scratch: usize): void {
   const nb = cols / QB;
   const sBytes = <usize>nb << 2;
   const xStride = <usize>nb * XB;
   const wBytes = <usize>nb * WB;
   const hBytes = <usize>((nb + 3) >> 2) * GB;
+  const uBytes = <usize>nb * UB;
   const outStride = <usize>rows << 2;
   // The masks, built from a value the compilers cannot see (r1 | 0xffff is all ones in the low 16
   // bits), as in matmulQ4: TurboFan would otherwise rebuild each constant inside the loops.
@@ -280,28 +365,46 @@ export function matmulQ5(out: usize, xq: usize, xs: usize, xsum: usize, wq: usiz
   const c1 = v128.and(ones, ASC_FEATURE_RELAXED_SIMD ? i8x16.splat(0x07) : i16x8.splat(0x1f00));
   const c2 = v128.and(ones, ASC_FEATURE_RELAXED_SIMD ? i8x16.splat(0x18) : i16x8.splat(0x00e0));
   const c3 = v128.and(ones, i16x8.splat(0x0180)), c4 = v128.and(ones, i16x8.splat(0x0018));
-  for (let r = r0; r < r1; r++) {
-    const wr = wq + <usize>r * wBytes;
-    const hr = wh + <usize>r * hBytes;
-    const sr = ws + <usize>r * sBytes;
-    const b: f32 = bias == 0 ? 0 : load<f32>(bias + (<usize>r << 2));
-    const o = out + (<usize>r << 2);
-    if (n > 1) {
-      unpackRowQ5(scratch, wr, hr, nb, c0, c1, c2, c3, c4);
-      let i = 0;
-      for (; i + 1 < n; i += 2) {
-        const oi = o + <usize>i * outStride;
-        dotUnpacked2(oi, oi + outStride, xq + <usize>i * xStride, xs + <usize>i * sBytes, xsum + <usize>i * sBytes, xStride, sBytes, scratch, sr, nb, b, one);
-      }
-      for (; i < n; i++) {
-        const oi = o + <usize>i * outStride;
-        store<f32>(oi, dotUnpacked(xq + <usize>i * xStride, xs + <usize>i * sBytes, xsum + <usize>i * sBytes, scratch, sr, nb, oi, one) + b);
-      }
-      continue;
+  if (n == 1) {
+    // Decode: one stream of weight rows, each unpacked as it is read.
+    for (let r = r0; r < r1; r++) {
+      const o = out + (<usize>r << 2);
+      const b: f32 = bias == 0 ? 0 : load<f32>(bias + (<usize>r << 2));
+      store<f32>(o, dotQ5(xq, xs, xsum, wq + <usize>r * wBytes, wh + <usize>r * hBytes, ws + <usize>r * sBytes, nb, o, c0, c1, c2, c3, c4, one) + b);
     }
-    for (let i = 0; i < n; i++) {
-      const oi = o + <usize>i * outStride;
-      store<f32>(oi, dotQ5(xq + <usize>i * xStride, xs + <usize>i * sBytes, xsum + <usize>i * sBytes, wr, hr, sr, nb, oi, c0, c1, c2, c3, c4, one) + b);
+    return;
+  }
+  // Several x rows: a tile of weight rows unpacked once into L1 meets every four x rows in turn
+  // (then a pair, then one), so neither the unpacking nor x's reads from L2 repeat per row.
+  const tile = tileRows(nb);
+  const tStride = <usize>nb << 5;
+  for (let t0 = r0; t0 < r1; t0 += tile) {
+    const t1 = min(r1, t0 + tile);
+    for (let r = t0; r < t1; r++) unpackRowQ5(scratch + <usize>(r - t0) * uBytes, wq + <usize>r * wBytes, wh + <usize>r * hBytes, nb, c0, c1, c2, c3, c4);
+    let i = 0;
+    for (; i + 3 < n; i += 4) {
+      const x = xq + <usize>i * xStride, t = xt + <usize>(i >> 2) * tStride;
+      for (let r = t0; r < t1; r++) {
+        const b: f32 = bias == 0 ? 0 : load<f32>(bias + (<usize>r << 2));
+        dotUnpacked4(out + <usize>i * outStride + (<usize>r << 2), outStride, x, xStride, t, scratch + <usize>(r - t0) * uBytes, ws + <usize>r * sBytes, nb, b, one);
+      }
+    }
+    if (i + 1 < n) {
+      const x = xq + <usize>i * xStride, s = xs + <usize>i * sBytes, m = xsum + <usize>i * sBytes;
+      for (let r = t0; r < t1; r++) {
+        const oi = out + <usize>i * outStride + (<usize>r << 2);
+        const b: f32 = bias == 0 ? 0 : load<f32>(bias + (<usize>r << 2));
+        dotUnpacked2(oi, oi + outStride, x, s, m, xStride, sBytes, scratch + <usize>(r - t0) * uBytes, ws + <usize>r * sBytes, nb, b, one);
+      }
+      i += 2;
+    }
+    if (i < n) {
+      const x = xq + <usize>i * xStride, s = xs + <usize>i * sBytes, m = xsum + <usize>i * sBytes;
+      for (let r = t0; r < t1; r++) {
+        const oi = out + <usize>i * outStride + (<usize>r << 2);
+        const b: f32 = bias == 0 ? 0 : load<f32>(bias + (<usize>r << 2));
+        store<f32>(oi, dotUnpacked(x, s, m, scratch + <usize>(r - t0) * uBytes, ws + <usize>r * sBytes, nb, oi, one) + b);
+      }
     }
   }
 }

@@ -108,6 +108,7 @@ export class WasmBackend implements Backend {
   private xs: Float32Array;
   private xst: Float32Array; // q8 only: the scales of each four x rows side by side (interleaveScalesQ8)
   private xsum: Int32Array; // q4 and q5: each x block's Σ q; q4k: each 32's Σ q as i16 (quantizeQ4KX)
+  private xt: Int32Array; // q5 only: the scales and sums of each four x rows side by side (interleaveQ5X), grown on demand
   private readonly tables: BlockTables;
   private readonly work = new Map<WorkBuffer, Float32Array>(); // attention's, grown on demand
   private descs: Int32Array; // a batched decode attention's sequences, grown on demand
@@ -140,6 +141,7 @@ export class WasmBackend implements Backend {
     this.xs = arena.f32(4096 / Q8_BLOCK);
     this.xst = arena.f32(4096 / Q8_BLOCK);
     this.xsum = arena.i32(4096 / Q8_BLOCK);
+    this.xt = arena.i32(2 * 4096 / Q8_BLOCK);
     this.tables = new BlockTables(arena);
     this.descs = arena.i32(DECODE_DESC_INTS * 16);
     this.ropePositions = arena.i32(1024);
@@ -382,6 +384,13 @@ export class WasmBackend implements Backend {
     const len = n * cols;
     this.growX(len);
     this.kernels.quantizeQ4X(this.xq.byteOffset, this.xs.byteOffset, this.xsum.byteOffset, xPtr, len / Q5_BLOCK);
+    if (n >= 4) {
+      // Each four rows' scales and sums side by side: 8 words per block.
+      const blocks = cols / Q5_BLOCK;
+      if (this.xt.length < 2 * (n - (n % 4)) * blocks) this.xt = this.arena.i32(Math.max(2 * n * blocks, 2 * this.xt.length));
+      this.kernels.interleaveQ5X(this.xt.byteOffset, this.xs.byteOffset, this.xsum.byteOffset, n, blocks);
+    }
+    a[MatmulQ5Args.xt] = this.xt.byteOffset;
     a[MatmulQ5Args.out] = outPtr;
     a[MatmulQ5Args.xq] = this.xq.byteOffset;
     a[MatmulQ5Args.xs] = this.xs.byteOffset;
@@ -390,8 +399,9 @@ export class WasmBackend implements Backend {
     a[MatmulQ5Args.n] = n;
     a[MatmulQ5Args.rows] = rows;
     a[MatmulQ5Args.cols] = cols;
-    // A batch unpacks one weight row at a time into the thread's scratch: 2 bytes per weight at most.
-    if (this.scratchPerThread < 2 * cols) this.scratch = this.growScratch(Math.max(2 * cols, 2 * this.scratchPerThread));
+    // A batch unpacks a tile of weight rows at a time into the thread's scratch.
+    const scratch = this.kernels.q5ScratchBytes(cols);
+    if (this.scratchPerThread < scratch) this.scratch = this.growScratch(Math.max(scratch, 2 * this.scratchPerThread));
     a[MatmulQ5Args.scratch] = this.scratch.byteOffset;
     a[MatmulQ5Args.scratchPerThread] = this.scratchPerThread;
     this.dispatch(Op.MatmulQ5, n * rows * cols, NS_PER_MAC_Q5, rows, 4, MATMUL_CHUNKS_PER_THREAD);
