@@ -286,10 +286,11 @@ function quadBlock(sink: usize, x: usize, xStride: usize, xt: usize, u: usize, w
   const a = unpackedBlockDot(x, u), b = unpackedBlockDot(x + xStride, u);
   v128.store32_lane(sink, b, 0);
   const c = unpackedBlockDot(x + 2 * xStride, u), d = unpackedBlockDot(x + 3 * xStride, u);
-  const s = reduce4(a, b, c, d, one);
-  v128.store32_lane(sink, s, 0);
-  const t = i32x4.sub(s, i32x4.shl(v128.load(xt, 16), OFFSET_SHIFT));
-  return f32x4.mul(f32x4.convert_i32x4_s(t), f32x4.mul(v128.load32_splat(ws), v128.load(xt)));
+  const t = i32x4.sub(reduce4(a, b, c, d, one), i32x4.shl(v128.load(xt, 16), OFFSET_SHIFT));
+  const terms = f32x4.mul(f32x4.convert_i32x4_s(t), f32x4.mul(v128.load32_splat(ws), v128.load(xt)));
+  // Stored, so that the next block's loads wait for these terms rather than pile up in registers.
+  v128.store32_lane(sink, terms, 0);
+  return terms;
 }
 
 /**
