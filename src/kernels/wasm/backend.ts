@@ -404,7 +404,8 @@ export class WasmBackend implements Backend {
     if (this.scratchPerThread < scratch) this.scratch = this.growScratch(Math.max(scratch, 2 * this.scratchPerThread));
     a[MatmulQ5Args.scratch] = this.scratch.byteOffset;
     a[MatmulQ5Args.scratchPerThread] = this.scratchPerThread;
-    this.dispatch(Op.MatmulQ5, n * rows * cols, NS_PER_MAC_Q5, rows, 4, MATMUL_CHUNKS_PER_THREAD);
+    // Four x rows or more are bound by arithmetic, as q8's: smaller chunks (see Q8_BATCH_CHUNKS_PER_THREAD).
+    this.dispatch(Op.MatmulQ5, n * rows * cols, NS_PER_MAC_Q5, rows, 4, n >= 4 ? Q8_BATCH_CHUNKS_PER_THREAD : MATMUL_CHUNKS_PER_THREAD);
   }
 
   /** Checks that a q4k matrix's arrays live in this memory and are long enough; writes their offsets to the job's arguments. */
