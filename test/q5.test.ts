@@ -348,6 +348,34 @@ describe("GGUF files with Q5_0 matrices", () => {
   });
 });
 
+describe("--dtype q5", () => {
+  test("quantizes a folder's f32 weights (GPT-2's Conv1D by whole-block columns): logits near the f32 load's, the wasm kernels near the reference's", async () => {
+    const folder = fixtureModel("gpt2-tiny-random");
+    const ids = [1, 5, 9, 17, 3, 30, 11, 22];
+    const logits = (llm: LLM) => {
+      const out: number[] = [];
+      llm.forEachPositionLogits(ids, (_, l) => out.push(...l));
+      return out;
+    };
+    const maxDiff = (a: number[], b: number[]) => a.reduce((d, v, i) => Math.max(d, Math.abs(v - b[i])), 0);
+    const f32 = await LLM.load(folder, { backend: "reference" });
+    const ref5 = await LLM.load(folder, { backend: "reference", dtype: "q5" });
+    const wasm5 = await LLM.load(folder, { threads: 2, dtype: "q5" });
+    try {
+      assert.equal(ref5.dtype, "q5");
+      const want = logits(f32), r = logits(ref5), w = logits(wasm5);
+      // This random model's weights are coarse for 5 bits (logits up to 2.2; q4 moves them 0.53, q8 0.04).
+      assert.ok(maxDiff(r, want) < 0.4, `reference q5 vs f32: ${maxDiff(r, want)}`);
+      assert.ok(maxDiff(r, want) > 1e-3, "rounded, so not identical");
+      assert.ok(maxDiff(w, r) < 0.06, `wasm vs reference q5: ${maxDiff(w, r)}`);
+    } finally {
+      f32.close();
+      ref5.close();
+      wasm5.close();
+    }
+  });
+});
+
 describe("q5 with relaxed SIMD", () => {
   test("runs when asked for, where the engine has relaxed SIMD", { skip: !relaxedChild && "checked in the child process below" }, () => {
     assert.match(wasm[0].backend.name, /relaxed/);
