@@ -23,7 +23,7 @@ const QB: i32 = 32;
 const XB: usize = ASC_FEATURE_RELAXED_SIMD ? 32 : 64;
 /** 16·Σx, in the sums' units: ·256 in the baseline build. */
 const OFFSET_SHIFT: i32 = ASC_FEATURE_RELAXED_SIMD ? 4 : 12;
-/** Bytes of one block's nibbles, and of one group of four blocks' fifth bits. */
+/** Bytes of one block's values, and of one group of four blocks' high bits. */
 const WB: usize = 16;
 const GB: usize = 16;
 
@@ -110,7 +110,7 @@ function scaled1(s: v128, xs: usize, xsum: usize, ws: usize): f32 {
 }
 
 /**
- * One weight row against one x row, a group of four blocks at a time (one load of fifth bits).
+ * One weight row against one x row, a group of four blocks at a time (one load of its high bits).
  * `sink` is a 4-byte slot only this thread writes: a store after each block fences the next
  * block's loads behind it, so TurboFan does not hoist all of them to the loop top and spill (as
  * in q4.ts).
