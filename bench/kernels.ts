@@ -36,11 +36,11 @@ function matrices(b: Backend, kind: Matrix["kind"], count: number, rows: number,
     fill(src, i + 1);
     if (kind === "q8") out.push(quantizeQ8(b, src, rows, cols));
     else if (kind === "q4") out.push(quantizeQ4(b, src, rows, cols));
-    else if (kind === "q4k") {
-      // Quantized as ggml's Q4_K from the backend's memory, staged once for all the matrices.
+    else if (kind === "q4k" || kind === "q5") {
+      // Quantized as ggml's Q4_K or Q5_0 from the backend's memory, staged once for all the matrices.
       staged ??= b.allocF32(rows * cols);
       staged.set(src);
-      const m = allocMatrix(b, rows, cols, "q4k");
+      const m = allocMatrix(b, rows, cols, kind);
       b.writeMatrixRows(m, 0, staged, rows);
       out.push(m);
     }
@@ -63,7 +63,7 @@ function matmulCase(label: string, b: Backend, ws: Matrix[], n: number, reps = 1
   fill(x, 99);
   const out = b.allocF32(n * rows);
   const bias = b.allocF32(rows);
-  const bytesPerWeight = { f32: 4, f16: 2, q8: 1 + 4 / 32, q4: 0.5 + 4 / 32, q4k: 0.5 + 24 / 256 }[ws[0].kind];
+  const bytesPerWeight = { f32: 4, f16: 2, q8: 1 + 4 / 32, q4: 0.5 + 4 / 32, q4k: 0.5 + 24 / 256, q5: 0.5 + 1 / 8 + 4 / 32 }[ws[0].kind];
   const weightBytes = rows * cols * bytesPerWeight;
   return {
     label,
@@ -235,7 +235,7 @@ async function main(): Promise<void> {
     return;
   }
 
-  console.log(`# matvec 1×768 · 768×3072ᵀ, weights streamed from DRAM (16 f32 / 32 f16 / 32 q8 / 64 q4 or q4k matrices per run)`);
+  console.log(`# matvec 1×768 · 768×3072ᵀ, weights streamed from DRAM (16 f32 / 32 f16 / 32 q8 / 48 q5 / 64 q4 or q4k matrices per run)`);
   measure([
     matmulCase("f32 matvec, 1 thread", t1, matrices(t1, "f32", 16, 3072, 768), 1),
     matmulCase("f32 matvec, 2 threads", t2, matrices(t2, "f32", 16, 3072, 768), 1),
@@ -252,6 +252,8 @@ async function main(): Promise<void> {
     matmulCase("q4k matvec, 1 thread", t1, matrices(t1, "q4k", 64, 3072, 768), 1),
     matmulCase("q4k matvec relaxed, 1 thread", r1, matrices(r1, "q4k", 64, 3072, 768), 1),
     matmulCase("q4 matvec relaxed, 1 thread", r1, matrices(r1, "q4", 64, 3072, 768), 1),
+    matmulCase("q5 matvec, 1 thread", t1, matrices(t1, "q5", 48, 3072, 768), 1),
+    matmulCase("q5 matvec relaxed, 1 thread", r1, matrices(r1, "q5", 48, 3072, 768), 1),
   ]);
 
   console.log(`# a few decode rows (a batch of sequences), f32 weights streamed from DRAM, 1 thread`);
@@ -279,6 +281,8 @@ async function main(): Promise<void> {
     matmulCase("q4 matvec L2/L3, 1 thread", t1, matrices(t1, "q4", 1, 3072, 768), 1, 20),
     matmulCase("q4k matvec L2/L3, 1 thread", t1, matrices(t1, "q4k", 1, 3072, 768), 1, 20),
     matmulCase("q4k matvec relaxed L2/L3, 1 thread", r1, matrices(r1, "q4k", 1, 3072, 768), 1, 20),
+    matmulCase("q5 matvec L2/L3, 1 thread", t1, matrices(t1, "q5", 1, 3072, 768), 1, 20),
+    matmulCase("q5 matvec relaxed L2/L3, 1 thread", r1, matrices(r1, "q5", 1, 3072, 768), 1, 20),
   ]);
 
   console.log(`# matmul 128×768 · 768×3072ᵀ (prefill)`);
@@ -297,6 +301,8 @@ async function main(): Promise<void> {
     matmulCase("q4 matmul, 2 threads", t2, matrices(t2, "q4", 1, 3072, 768), 128),
     matmulCase("q4k matmul, 1 thread", t1, matrices(t1, "q4k", 1, 3072, 768), 128),
     matmulCase("q4k matmul relaxed, 1 thread", r1, matrices(r1, "q4k", 1, 3072, 768), 128),
+    matmulCase("q5 matmul, 1 thread", t1, matrices(t1, "q5", 1, 3072, 768), 128),
+    matmulCase("q5 matmul relaxed, 1 thread", r1, matrices(r1, "q5", 1, 3072, 768), 128),
   ]);
 
   console.log(`# small kernels, 100 calls per run: 1 thread vs split over 2 threads`);

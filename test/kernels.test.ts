@@ -52,6 +52,11 @@ function ontoMatrix(b: Backend, w: Matrix): Matrix {
     subScales.set(w.subScales);
     return { ...w, q, subScales, superScales: onto(b, w.superScales) };
   }
+  if (w.kind === "q5") {
+    const qh = b.allocI8(w.qh.length);
+    qh.set(w.qh);
+    return { ...w, q, qh, scales: onto(b, w.scales) };
+  }
   return { ...w, q, scales: onto(b, w.scales) };
 }
 
@@ -276,7 +281,7 @@ describe("quantizeQ8", () => {
 /**
  * Checkpoint values for the load-time conversions, with the awkward ones mixed in: an all-zero
  * block, ±0, denormals (a block of them has a denormal or zero scale), exact ties of the q8
- * rounding (k + 0.5 steps of a power-of-two scale), and for q8 and f32 also NaN, ±inf and ±max.
+ * rounding (k + 0.5 steps of a power-of-two scale), and for q8, q5 and f32 also NaN, ±inf and ±max.
  */
 function checkpointValues(length: number, rand: () => number, dtype: WeightDType): Float32Array {
   const a = random(length, rand, 3);
@@ -303,6 +308,10 @@ function assertSameMatrix(got: Matrix, want: Matrix, what: string): void {
     assert.deepEqual(Array.from(got.q), Array.from(want.q), `${what}: q`);
     // NaN scales compare equal whatever their payload bits.
     assert.deepEqual(Array.from(got.scales), Array.from(want.scales), `${what}: scales`);
+  } else if (got.kind === "q5" && want.kind === "q5") {
+    assert.deepEqual(Array.from(got.q), Array.from(want.q), `${what}: q`);
+    assert.deepEqual(Array.from(got.qh), Array.from(want.qh), `${what}: qh`);
+    assert.deepEqual(Array.from(got.scales), Array.from(want.scales), `${what}: scales`);
   } else if (got.kind === "q4k" && want.kind === "q4k") {
     assert.deepEqual(Array.from(got.q), Array.from(want.q), `${what}: q`);
     assert.deepEqual(Array.from(got.subScales), Array.from(want.subScales), `${what}: subScales`);
@@ -315,10 +324,10 @@ function assertSameMatrix(got: Matrix, want: Matrix, what: string): void {
 describe("load-time conversion: writeMatrixRows / writeMatrixColumns", () => {
   // f32 and f16 rows need not be whole q8 blocks: their last Conv1D slice is then narrower (7, 13).
   const shapes = (dtype: WeightDType): [number, number][] => {
-    const widths = dtype === "q8" ? [32, 64, 160] : [32, 7, 45, 160];
+    const widths = dtype === "q8" || dtype === "q5" ? [32, 64, 160] : [32, 7, 45, 160];
     return [1, 2, 3, 4, 5, 7, 9, 33].flatMap((rows) => widths.map((cols): [number, number] => [rows, cols]));
   };
-  for (const dtype of ["f32", "f16", "q8"] as const) {
+  for (const dtype of ["f32", "f16", "q8", "q5"] as const) {
     test(`${dtype}: every backend stores the reference's values, by rows and by columns`, () => {
       const rand = rng(41);
       const slices = (cols: number) => Array.from({ length: Math.ceil(cols / Q8_BLOCK) }, (_, k) => [k * Q8_BLOCK, Math.min(Q8_BLOCK, cols - k * Q8_BLOCK)]);
@@ -1263,6 +1272,17 @@ describe("results depend on nothing but the row's own inputs", () => {
       checkMatmul(wasm, w, xs, null, `q8 ${cols}→${rows}`);
       checkMatmul(wasm, w, xs, bias, `q8 ${cols}→${rows} with bias`);
       checkMatmul(wasmF32Acts, w, xs, bias, `q8 (f32 x) ${cols}→${rows} with bias`);
+    }
+  });
+
+  test("q5 matmul", () => {
+    const rand = rng(22);
+    for (const [cols, rows, n] of [[32, 3, 2], [64, 7, 5], [96, 5, 3], [288, 9, 4], [576, 6, 7], [768, 13, 9], [160, 37, 16], [1536, 5, 3]]) {
+      const w = allocMatrix(ref, rows, cols, "q5");
+      ref.writeMatrixRows(w, 0, random(rows * cols, rand), rows);
+      const xs = rowsOf(n, cols, rand);
+      checkMatmul(wasm, w, xs, null, `q5 ${cols}→${rows}`);
+      checkMatmul(wasm, w, xs, random(rows, rand), `q5 ${cols}→${rows} with bias`);
     }
   });
 

@@ -7,7 +7,7 @@ import { createReadProbe, type ReadProbe } from "../kernels/read-probe.js";
 import { intFlag, loadOptions, modelOptions, modelSource, type Command } from "./options.js";
 import { median } from "../numeric/median.js";
 
-export const benchHelp = `nanogpt-infer bench [--model DIR] [--threads N] [--prompt-len P] [--gen G] [--dtype f32|f16|q8|q4] [--kv-dtype f32|f16] [--simd auto|relaxed|baseline] [--repeat R] [--warmup W] [--profile] [--json]
+export const benchHelp = `nanogpt-infer bench [--model DIR] [--threads N] [--prompt-len P] [--gen G] [--dtype f32|f16|q8|q5|q4] [--kv-dtype f32|f16] [--simd auto|relaxed|baseline] [--repeat R] [--warmup W] [--profile] [--json]
   times prefill of a P-token prompt and greedy decode of G tokens (median of R runs, after W warm-up runs of the same shape, default 2);
   prints {prefill_tok_s, decode_tok_s, ttft_ms, peak_rss_mb, load_ms}, and the decode ceiling measured between the runs:
   how fast the threads read what a decode step reads in full, the weights and the KV cache at the run's mean position

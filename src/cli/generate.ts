@@ -16,7 +16,7 @@ export const generateHelp = `nanogpt-infer generate [PROMPT] [options]
   --stop STR          stop before STR (repeatable)
   --ignore-eos        keep going after the end-of-text token
   --json              print {text, tokens, prompt_tokens, timings} instead of streaming
-  --backend wasm|reference  --threads N  --dtype f32|f16|q8|q4  --kv-dtype f32|f16 (KV cache elements)
+  --backend wasm|reference  --threads N  --dtype f32|f16|q8|q5|q4  --kv-dtype f32|f16 (KV cache elements)
   --simd auto|relaxed|baseline`;
 
 export async function generateCommand(argv: string[]): Promise<void> {

@@ -53,7 +53,7 @@ export function choiceFlag<T extends string>(values: FlagValues, name: string, c
 }
 
 export const BACKENDS: readonly BackendKind[] = ["wasm", "reference"];
-export const DTYPES: readonly WeightDType[] = ["f32", "f16", "q8", "q4"];
+export const DTYPES: readonly WeightDType[] = ["f32", "f16", "q8", "q5", "q4"];
 
 export function modelSource(values: FlagValues): string {
   return stringFlag(values, "model") ?? defaultModelDir();

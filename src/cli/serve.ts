@@ -22,7 +22,7 @@ export const serveHelp = `nanogpt-infer serve [options]   OpenAI-compatible HTTP
   --max-body MB       largest request body (default 1)
   --no-prefix-cache   do not reuse the KV blocks of repeated prompt prefixes
   --quiet             no per-request log lines
-  --backend wasm|reference  --threads N  --dtype f32|f16|q8|q4  --simd auto|relaxed|baseline
+  --backend wasm|reference  --threads N  --dtype f32|f16|q8|q5|q4  --simd auto|relaxed|baseline
 endpoints: POST /v1/completions, POST /v1/chat/completions, GET /v1/models, GET /health, GET /metrics`;
 
 export async function serveCommand(argv: string[]): Promise<void> {

@@ -6,8 +6,8 @@ import type { WeightDType } from "../model/matrix.js";
 import type { ModelSpec } from "../model/model.js";
 
 /** Smaller storage first tried when the asked-for dtype does not fit. */
-const SMALLER: Record<WeightDType, readonly WeightDType[]> = { f32: ["f16", "q8"], f16: ["q8"], q8: [], q4: [], q4k: [] };
-const STORED_ALTERNATIVES: readonly WeightDType[] = ["f16", "q8", "q4"];
+const SMALLER: Record<WeightDType, readonly WeightDType[]> = { f32: ["f16", "q8"], f16: ["q8"], q8: [], q4: [], q4k: [], q5: [] };
+const STORED_ALTERNATIVES: readonly WeightDType[] = ["f16", "q8", "q5", "q4"];
 
 /**
  * Refuses, before a byte of weights is read, a model and cache that cannot fit: the wasm backend

@@ -74,7 +74,35 @@ export interface Q4KMatrix {
 
 export const Q4K_BLOCK = 256;
 
-export type Matrix = F32Matrix | F16Matrix | Q8Matrix | Q4Matrix | Q4KMatrix;
+/**
+ * A 5-bit weight matrix holding ggml's Q5_0 blocks of Q5_BLOCK weights in a row: a 5-bit q (0..31)
+ * and one f32 scale per block, w = (q − 16) · scales[r, c / Q5_BLOCK]. Repacked at load
+ * (kernels/q5.ts) for the kernels' unpacking: byte j of a block's 16 in `q` holds q_j in bits 0-4
+ * and the low three bits of q_{j+16} in bits 5-7; each group of four blocks of a row (Q5_GROUP
+ * weights) owns Q5_GROUP_BYTES bytes of `qh`, whose byte j holds the two high bits of q_{j+16} of
+ * the group's block b in bits 2·b and 2·b + 1 (a row's last group padded with zeros). `cols`
+ * must be a multiple of Q5_BLOCK.
+ */
+export interface Q5Matrix {
+  readonly kind: "q5";
+  readonly rows: number;
+  readonly cols: number;
+  readonly q: Int8Array; // (rows, cols / 2): 16 bytes per block
+  readonly qh: Int8Array; // (rows, ⌈cols / Q5_GROUP⌉ · Q5_GROUP_BYTES): 16 bytes per group of four blocks
+  readonly scales: Float32Array; // (rows, cols / Q5_BLOCK)
+}
+
+export const Q5_BLOCK = 32;
+/** Weights of a row whose high bits share one 16-byte vector of qh: four blocks. */
+export const Q5_GROUP = 128;
+export const Q5_GROUP_BYTES = 16;
+
+/** Bytes of qh per row of a q5 matrix of `cols` columns. */
+export function q5HighBytesPerRow(cols: number): number {
+  return Math.ceil(cols / Q5_GROUP) * Q5_GROUP_BYTES;
+}
+
+export type Matrix = F32Matrix | F16Matrix | Q8Matrix | Q4Matrix | Q4KMatrix | Q5Matrix;
 
 /** The arrays a matrix's values live in. */
 export type WeightArray = Float32Array | Uint16Array | Int8Array;

@@ -1,7 +1,8 @@
 import type { Backend, KVArray, KVView, Matrix, Q4KMatrix, WeightArray } from "./backend.js";
-import { headGroup, Q4_BLOCK, Q4K_BLOCK, Q8_BLOCK } from "./backend.js";
+import { headGroup, Q4_BLOCK, Q4K_BLOCK, Q5_BLOCK, Q8_BLOCK } from "./backend.js";
 import { weightHalfTable } from "./f16.js";
 import { q4kDotQ8K, quantizeQ8K } from "./q4k.js";
+import { q5Value } from "./q5.js";
 import { q4Nibble } from "./quantize.js";
 import { f16Table } from "../numeric/half.js";
 import { writeMatrixColumns, writeMatrixRows } from "./write-matrix.js";
@@ -27,6 +28,14 @@ export function matmul(out: Float32Array, x: Float32Array, w: Matrix, bias: Floa
         const half = weightHalfTable();
         const wOff = r * cols;
         for (let c = 0; c < cols; c++) sum += x[xOff + c] * half[w.data[wOff + c]];
+      } else if (w.kind === "q5") {
+        const blocksPerRow = cols / Q5_BLOCK;
+        for (let blk = 0; blk < blocksPerRow; blk++) {
+          const base = r * cols + blk * Q5_BLOCK;
+          let dot = 0;
+          for (let c = 0; c < Q5_BLOCK; c++) dot += x[xOff + blk * Q5_BLOCK + c] * (q5Value(w, base + c) - 16);
+          sum += dot * w.scales[r * blocksPerRow + blk];
+        }
       } else if (w.kind === "q4") {
         const blocksPerRow = cols / Q4_BLOCK;
         for (let blk = 0; blk < blocksPerRow; blk++) {

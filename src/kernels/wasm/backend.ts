@@ -1,12 +1,12 @@
-import type { Backend, KVView, Matrix, Q4KMatrix, Q4Matrix, WeightArray } from "../backend.js";
-import { headGroup, Q4_BLOCK, Q4K_BLOCK, Q8_BLOCK } from "../backend.js";
+import type { Backend, KVView, Matrix, Q4KMatrix, Q4Matrix, Q5Matrix, WeightArray } from "../backend.js";
+import { headGroup, Q4_BLOCK, Q4K_BLOCK, Q5_BLOCK, Q8_BLOCK, q5HighBytesPerRow } from "../backend.js";
 import { tooLargeForF16 } from "../f16.js";
 import { checkColumnRange, checkRowRange, writeMatrixColumns, writeMatrixRows } from "../write-matrix.js";
 import { Arena } from "./arena.js";
 import { BlockTables } from "./block-table.js";
 import { compileKernels, instantiateKernels, pickSimdLevel, type KernelExports, type SimdLevel } from "./exports.js";
 import { controlInts, Op } from "./jobs.js";
-import { AddArgs, AttentionArgs, AttentionDecodeArgs, DECODE_DESC_INTS, DecodeDesc, GeluArgs, KVMode, LayerNormArgs, MatmulArgs, MatmulQ4Args, MatmulQ4KArgs, MatmulQ8Args, MatmulQ8F32Args, ReadSumArgs, RmsNormArgs, RopeArgs, SiluMulArgs } from "./job-args.js";
+import { AddArgs, AttentionArgs, AttentionDecodeArgs, DECODE_DESC_INTS, DecodeDesc, GeluArgs, KVMode, LayerNormArgs, MatmulArgs, MatmulQ4Args, MatmulQ4KArgs, MatmulQ5Args, MatmulQ8Args, MatmulQ8F32Args, ReadSumArgs, RmsNormArgs, RopeArgs, SiluMulArgs } from "./job-args.js";
 import { probeInt8Dot, type Int8Dot } from "./dot-probe.js";
 import type { KernelPlatform } from "./platform.js";
 import { ThreadPool } from "./pool.js";
@@ -50,6 +50,7 @@ const NS_PER_MAC_F32 = 0.1;
 const NS_PER_MAC_F16 = 0.1;
 const NS_PER_MAC_Q8 = 0.05;
 const NS_PER_MAC_Q4 = 0.05;
+const NS_PER_MAC_Q5 = 0.05;
 const NS_PER_ATTENTION_MAC = 0.1;
 const NS_PER_GELU = 1.5;
 const NS_PER_NORM = 0.8;
@@ -106,7 +107,8 @@ export class WasmBackend implements Backend {
   private xq: Int16Array; // x quantized for q8 and q4 matmuls (int8 values, widened), grown on demand
   private xs: Float32Array;
   private xst: Float32Array; // q8 only: the scales of each four x rows side by side (interleaveScalesQ8)
-  private xsum: Int32Array; // q4: each x block's Σ q; q4k: each 32's Σ q as i16 (quantizeQ4KX)
+  private xsum: Int32Array; // q4 and q5: each x block's Σ q; q4k: each 32's Σ q as i16 (quantizeQ4KX)
+  private xt: Int32Array; // q5 only: the scales and sums of each four x rows side by side (interleaveQ5X), grown on demand
   private readonly tables: BlockTables;
   private readonly work = new Map<WorkBuffer, Float32Array>(); // attention's, grown on demand
   private descs: Int32Array; // a batched decode attention's sequences, grown on demand
@@ -139,6 +141,7 @@ export class WasmBackend implements Backend {
     this.xs = arena.f32(4096 / Q8_BLOCK);
     this.xst = arena.f32(4096 / Q8_BLOCK);
     this.xsum = arena.i32(4096 / Q8_BLOCK);
+    this.xt = arena.i32(2 * 4096 / Q8_BLOCK);
     this.tables = new BlockTables(arena);
     this.descs = arena.i32(DECODE_DESC_INTS * 16);
     this.ropePositions = arena.i32(1024);
@@ -207,6 +210,10 @@ export class WasmBackend implements Backend {
       // Likewise: q4k matrices come from Q4_K files as they are.
       this.q4kArgs(m);
       writeMatrixRows(m, firstRow, src, count);
+    } else if (m.kind === "q5") {
+      // Likewise: q5 matrices come mostly from Q5_0 files as they are.
+      this.q5Args(m);
+      writeMatrixRows(m, firstRow, src, count);
     } else if (m.kind === "f32") {
       m.data.set(src.subarray(0, count * cols), firstRow * cols);
     } else if (m.kind === "f16") {
@@ -226,6 +233,9 @@ export class WasmBackend implements Backend {
     const from = this.ptr(src, count * rows, "writeMatrixColumns src");
     if (m.kind === "q4k") {
       return; // refused by checkColumnRange
+    } else if (m.kind === "q5") {
+      this.q5Args(m);
+      writeMatrixColumns(m, firstCol, src, count);
     } else if (m.kind === "q4") {
       this.ptr(m.q, (rows * cols) / 2, "writeMatrixColumns m.q");
       this.ptr(m.scales, (rows * cols) / Q4_BLOCK, "writeMatrixColumns m.scales");
@@ -280,6 +290,10 @@ export class WasmBackend implements Backend {
     }
     if (w.kind === "q4k") {
       this.matmulQ4K(outPtr, xPtr, w, biasPtr, n);
+      return;
+    }
+    if (w.kind === "q5") {
+      this.matmulQ5(outPtr, xPtr, w, biasPtr, n);
       return;
     }
     if (cols % Q8_BLOCK !== 0) throw new Error(`q8 matmul: cols ${cols} is not a multiple of ${Q8_BLOCK}`);
@@ -351,6 +365,47 @@ export class WasmBackend implements Backend {
     a[MatmulQ4Args.scratch] = this.scratch.byteOffset;
     a[MatmulQ4Args.scratchPerThread] = this.scratchPerThread;
     this.dispatch(Op.MatmulQ4, n * rows * cols, NS_PER_MAC_Q4, rows, 4, MATMUL_CHUNKS_PER_THREAD);
+  }
+
+  /** Checks that a q5 matrix's arrays live in this memory and are long enough; writes their offsets to the job's arguments. */
+  private q5Args(w: Q5Matrix): void {
+    const { rows, cols } = w;
+    if (cols % Q5_BLOCK !== 0) throw new Error(`q5 matrix: cols ${cols} is not a multiple of ${Q5_BLOCK}`);
+    this.a[MatmulQ5Args.wq] = this.ptr(w.q, (rows * cols) / 2, "q5 matrix w.q");
+    this.a[MatmulQ5Args.wh] = this.ptr(w.qh, rows * q5HighBytesPerRow(cols), "q5 matrix w.qh");
+    this.a[MatmulQ5Args.ws] = this.ptr(w.scales, (rows * cols) / Q5_BLOCK, "q5 matrix w.scales");
+  }
+
+  /** x quantized as for q4 (int8 per 32, each block's Σ q), then the q5 kernel. */
+  private matmulQ5(outPtr: number, xPtr: number, w: Q5Matrix, biasPtr: number, n: number): void {
+    const { rows, cols } = w;
+    this.q5Args(w);
+    const a = this.a;
+    const len = n * cols;
+    this.growX(len);
+    this.kernels.quantizeQ4X(this.xq.byteOffset, this.xs.byteOffset, this.xsum.byteOffset, xPtr, len / Q5_BLOCK);
+    if (n >= 4) {
+      // Each four rows' scales and sums side by side: 8 words per block.
+      const blocks = cols / Q5_BLOCK;
+      if (this.xt.length < 2 * (n - (n % 4)) * blocks) this.xt = this.arena.i32(Math.max(2 * n * blocks, 2 * this.xt.length));
+      this.kernels.interleaveQ5X(this.xt.byteOffset, this.xs.byteOffset, this.xsum.byteOffset, n, blocks);
+    }
+    a[MatmulQ5Args.xt] = this.xt.byteOffset;
+    a[MatmulQ5Args.out] = outPtr;
+    a[MatmulQ5Args.xq] = this.xq.byteOffset;
+    a[MatmulQ5Args.xs] = this.xs.byteOffset;
+    a[MatmulQ5Args.xsum] = this.xsum.byteOffset;
+    a[MatmulQ5Args.bias] = biasPtr;
+    a[MatmulQ5Args.n] = n;
+    a[MatmulQ5Args.rows] = rows;
+    a[MatmulQ5Args.cols] = cols;
+    // A batch unpacks a tile of weight rows at a time into the thread's scratch.
+    const scratch = this.kernels.q5ScratchBytes(cols);
+    if (this.scratchPerThread < scratch) this.scratch = this.growScratch(Math.max(scratch, 2 * this.scratchPerThread));
+    a[MatmulQ5Args.scratch] = this.scratch.byteOffset;
+    a[MatmulQ5Args.scratchPerThread] = this.scratchPerThread;
+    // Four x rows or more are bound by arithmetic, as q8's: smaller chunks (see Q8_BATCH_CHUNKS_PER_THREAD).
+    this.dispatch(Op.MatmulQ5, n * rows * cols, NS_PER_MAC_Q5, rows, 4, n >= 4 ? Q8_BATCH_CHUNKS_PER_THREAD : MATMUL_CHUNKS_PER_THREAD);
   }
 
   /** Checks that a q4k matrix's arrays live in this memory and are long enough; writes their offsets to the job's arguments. */

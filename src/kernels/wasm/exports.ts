@@ -20,6 +20,9 @@ export interface KernelExports {
   readonly q4kScratchBytes: IntKernel; // (cols) -> bytes of scratch matmulQ4K needs per thread (n > 1)
   readonly matmulQ4K: Kernel; // (out, xq, xs, xm, wq, sm, dm, bias, n, rows, cols, r0, r1, scratch)
   readonly quantizeQ4KX: Kernel; // (xq, xs, xm, x, supers): x as Q8_K, a scale per 256, xm each 32's Σ q (i16)
+  readonly matmulQ5: Kernel; // (out, xq, xs, xsum, xt, wq, wh, ws, bias, n, rows, cols, r0, r1, scratch): x from quantizeQ4X
+  readonly interleaveQ5X: Kernel; // (xt, xs, xsum, n, blocks): each four x rows' scales and sums side by side
+  readonly q5ScratchBytes: IntKernel; // (cols) -> bytes of scratch matmulQ5 needs per thread (n > 1)
   readonly quantizeQ4X: Kernel; // (xq, xs, xsum, x, blocks)
   readonly quantizeRowsQ8: Kernel; // (q, scales, src, blocks)
   readonly quantizeColumnsQ8: Kernel; // (q, scales, src, rows, cols, firstCol)
@@ -76,6 +79,9 @@ export function instantiateKernels(module: WebAssembly.Module, memory: WebAssemb
     q4kScratchBytes: kernel(exports, "q4kScratchBytes"),
     matmulQ4K: kernel(exports, "matmulQ4K"),
     quantizeQ4KX: kernel(exports, "quantizeQ4KX"),
+    matmulQ5: kernel(exports, "matmulQ5"),
+    q5ScratchBytes: kernel(exports, "q5ScratchBytes"),
+    interleaveQ5X: kernel(exports, "interleaveQ5X"),
     quantizeQ4X: kernel(exports, "quantizeQ4X"),
     quantizeRowsQ8: kernel(exports, "quantizeRowsQ8"),
     quantizeColumnsQ8: kernel(exports, "quantizeColumnsQ8"),

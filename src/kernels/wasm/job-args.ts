@@ -41,6 +41,12 @@ export const MatmulQ4Args = args("out", "xq", "xs", "xsum", "wq", "ws", "bias", 
  * `scratch` as for q4.
  */
 export const MatmulQ4KArgs = args("out", "xq", "xs", "xm", "wq", "sm", "dm", "bias", "n", "rows", "cols", "scratch", "scratchPerThread");
+/**
+ * q5 weights (values `wq`, high bits `wh`, block scales `ws`) against activations quantized as
+ * for q4 (`xq`, `xs`, `xsum`), each four rows' scales and sums side by side in `xt`; `scratch`
+ * is split into `scratchPerThread` bytes per thread (a tile of unpacked weight rows).
+ */
+export const MatmulQ5Args = args("out", "xq", "xs", "xsum", "xt", "wq", "wh", "ws", "bias", "n", "rows", "cols", "scratch", "scratchPerThread");
 /** `eps` is an f32 word. */
 export const LayerNormArgs = args("out", "x", "weight", "bias", "d", "eps", "n");
 /** `eps` is an f32 word. */

@@ -6,6 +6,7 @@ import { checkFinite } from "../../io/safetensors-parse.js";
 import { f16Table } from "../../numeric/half.js";
 import type { Backend, Matrix } from "../../kernels/backend.js";
 import { copyQ4KBlocks } from "../../kernels/q4k.js";
+import { copyQ5Blocks } from "../../kernels/q5.js";
 import { Q4K_BLOCK } from "../../kernels/backend.js";
 import { allocMatrix, matrixBytes, type WeightDType } from "../matrix.js";
 
@@ -32,8 +33,8 @@ export function checkedGGUFTensor(g: GGUFFile, t: GGUFTensorInfo | undefined, na
 
 /**
  * How a matrix of this GGML type is kept when no dtype is asked for: the fastest storage that
- * loses nothing the file holds. Q4_0 and Q4_K blocks load as they are (q4, q4k); Q8_0 and Q5_0
- * are integers with a scale per 32 already (q8, copied); the other block types are requantized
+ * loses nothing the file holds. Q4_0, Q5_0 and Q4_K blocks load as they are (q4, q5, q4k); Q8_0
+ * is integers with a scale per 32 already (q8, copied); the other block types are requantized
  * to q8 (a step of amax/254 per 32, finer than their own); floats stay f32.
  */
 export function storedKind(type: number): WeightDType {
@@ -42,6 +43,8 @@ export function storedKind(type: number): WeightDType {
       return "q4";
     case GGMLType.Q4_K:
       return "q4k";
+    case GGMLType.Q5_0:
+      return "q5";
     case GGMLType.F32:
     case GGMLType.F16:
     case GGMLType.BF16:
@@ -52,7 +55,7 @@ export function storedKind(type: number): WeightDType {
 }
 
 /** Storage from narrowest to widest: a stacked matrix whose parts differ takes the widest, q8 at least. */
-const WIDTH: Readonly<Record<WeightDType, number>> = { q4: 0, q4k: 0, q8: 1, f16: 2, f32: 3 };
+const WIDTH: Readonly<Record<WeightDType, number>> = { q4: 0, q4k: 0, q5: 0, q8: 1, f16: 2, f32: 3 };
 
 /** The one storage of a matrix stacked from tensors of these types. */
 export function stackedKind(types: readonly number[]): WeightDType {
@@ -66,7 +69,7 @@ export function ggufStoredBytes(g: GGUFFile): number {
   let bytes = 0;
   for (const t of g.tensors) {
     const n = t.dims.reduce((a, b) => a * b, 1);
-    bytes += t.dims.length === 2 ? matrixBytes(n, storedKind(t.type)) : 4 * n;
+    bytes += t.dims.length === 2 ? matrixBytes(n, storedKind(t.type), t.dims[0]) : 4 * n;
   }
   return bytes;
 }
@@ -84,8 +87,8 @@ export function checkBlockCount(g: GGUFFile, nLayer: number): void {
  * read buffer; ggml stores matrices row by row with the input dimension first, already the
  * engine's (out, in) layout. Each matrix is stored as `dtype` says, or when it is null as its
  * tensors' types say (stackedKind). Q8_0/Q5_0/Q4_0 blocks go into q8 matrices as they are, Q4_0
- * blocks into q4 matrices (nibbles as they are, the f16 scale widened to f32) and Q4_K blocks
- * into q4k matrices (repacked, kernels/q4k.ts); every other pairing is decoded to f32 exactly as
+ * blocks into q4 matrices (nibbles as they are, the f16 scale widened to f32), Q5_0 blocks into
+ * q5 matrices and Q4_K blocks into q4k matrices (repacked, kernels/q5.ts and kernels/q4k.ts); every other pairing is decoded to f32 exactly as
  * ggml does and goes through a small staging buffer a few rows at a time, into the matrix's
  * storage (so Q6_K, Q4_1... are requantized for q8). Every value is checked for NaN/Inf.
  * `stacked` lays several tensors' rows one after another, each through its row map (how q, k, v
@@ -179,6 +182,16 @@ export class GGUFTensors {
           for (let r = 0; r < rows; r++) {
             const d = dest(firstRow + r);
             copyQ4Blocks(bytes.subarray(r * rowBytes, (r + 1) * rowBytes), blocks, m.q, (d * cols) / 2, m.scales, d * blocks);
+            checkFinite(m.scales.subarray(d * blocks), blocks, () => `${where()} (block scales)`, (firstRow + r) * blocks);
+          }
+        });
+      } else if (m.kind === "q5" && type === GGMLType.Q5_0) {
+        const blocks = cols / 32;
+        readTensorRows(t, this.chunk, (bytes, firstRow, rows) => {
+          const rowBytes = bytes.length / rows;
+          for (let r = 0; r < rows; r++) {
+            const d = dest(firstRow + r);
+            copyQ5Blocks(bytes, r * rowBytes, blocks, m, d, 0);
             checkFinite(m.scales.subarray(d * blocks), blocks, () => `${where()} (block scales)`, (firstRow + r) * blocks);
           }
         });
