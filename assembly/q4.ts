@@ -307,14 +307,23 @@ function dotUnpacked2(out0: usize, out1: usize, xq: usize, xs: usize, xsum: usiz
 function quadBlock(sink: usize, x: usize, xBytes: usize, xt: usize, u: usize, ws: usize, one: v128): v128 {
   let s: v128;
   if (ASC_FEATURE_RELAXED_SIMD) {
+    // A store after the first two rows fences the other two rows' loads behind it (see below).
     const lo = v128.load(u), hi = v128.load(u, 16);
     const a = relaxedHalvesDot(x, lo, hi), b = relaxedHalvesDot(x + xBytes, lo, hi);
+    v128.store32_lane(sink, b, 0);
     const c = relaxedHalvesDot(x + 2 * xBytes, lo, hi), d = relaxedHalvesDot(x + 3 * xBytes, lo, hi);
     s = reduce4(a, b, c, d, one);
   } else {
+    // A store after each row fences the next row's loads behind it: hoisted together, the 20
+    // loads of a block do not fit the 16 vector registers and spill.
     const e0 = v128.load(u), e1 = v128.load(u, 16), e2 = v128.load(u, 32), e3 = v128.load(u, 48);
-    const a = unpackedDot(x, e0, e1, e2, e3), b = unpackedDot(x + xBytes, e0, e1, e2, e3);
-    const c = unpackedDot(x + 2 * xBytes, e0, e1, e2, e3), d = unpackedDot(x + 3 * xBytes, e0, e1, e2, e3);
+    const a = unpackedDot(x, e0, e1, e2, e3);
+    v128.store32_lane(sink, a, 0);
+    const b = unpackedDot(x + xBytes, e0, e1, e2, e3);
+    v128.store32_lane(sink, b, 0);
+    const c = unpackedDot(x + 2 * xBytes, e0, e1, e2, e3);
+    v128.store32_lane(sink, c, 0);
+    const d = unpackedDot(x + 3 * xBytes, e0, e1, e2, e3);
     s = transposeSum4i(a, b, c, d);
   }
   v128.store32_lane(sink, s, 0);
@@ -402,52 +411,94 @@ export function q4ScratchBytes(cols: i32): i32 {
  * f32 per block) the weights; scratch holds q4ScratchBytes(cols) bytes of this thread's own (n > 1).
  */
 export function matmulQ4(out: usize, xq: usize, xs: usize, xsum: usize, xt: usize, wq: usize, ws: usize, bias: usize, n: i32, rows: i32, cols: i32, r0: i32, r1: i32, scratch: usize): void {
+  if (n >= 4) {
+    matmulQ4Tiles(out, xq, xs, xsum, xt, wq, ws, bias, n, rows, cols, r0, r1, scratch);
+    return;
+  }
+  const nb = cols / QB;
+  const sBytes = <usize>nb << 2;
+  const xStride = <usize>nb * XB;
+  const wBytes = <usize>nb * WB;
+  const outStride = <usize>rows << 2;
+  const ones = i16x8.splat(<i16>(r1 | 0xffff));
+  const m0 = nibbleMask(ones), m1 = maskOne(ones, m0), m2 = i16x8.shl(m0, 4);
+  // Rows outer: one weight row (cols / 2 bytes) stays in L1 while the x rows (one to three) pass over it.
+  for (let r = r0; r < r1; r++) {
+    const wr = wq + <usize>r * wBytes;
+    const sr = ws + <usize>r * sBytes;
+    const b = biasAt(bias, r);
+    const o = out + (<usize>r << 2);
+    if (n > 1) {
+      unpackRow(scratch, wr, nb, m0, m1, m2);
+      let i = 0;
+      for (; i + 1 < n; i += 2) {
+        const oi = o + <usize>i * outStride;
+        dotUnpacked2(oi, oi + outStride, xq + <usize>i * xStride, xs + <usize>i * sBytes, xsum + <usize>i * sBytes, xStride, sBytes, scratch, sr, nb, b, m1);
+      }
+      for (; i < n; i++) {
+        const oi = o + <usize>i * outStride;
+        store<f32>(oi, dotUnpacked(xq + <usize>i * xStride, xs + <usize>i * sBytes, xsum + <usize>i * sBytes, scratch, sr, nb, oi, m1) + b);
+      }
+      continue;
+    }
+    store<f32>(o, dotQ4(xq, xs, xsum, wr, sr, nb, o, m0, m1, m2) + b);
+  }
+}
+
+/**
+ * The nibble masks, built from `ones` (all ones in the low 16 bits of each i16 lane, from a value
+ * the compilers cannot see): TurboFan does not hoist vector constants out of loops and would
+ * rebuild each one (two or three instructions) at every block. Baseline: i16 lanes 0x000f, then
+ * 0x0f00 (maskOne) and 0x00f0 (m0 << 4); relaxed: 0x0f in every byte, and maskOne 1 in every i16
+ * lane (the widening's `one`).
+ */
+@inline
+function nibbleMask(ones: v128): v128 {
+  return ASC_FEATURE_RELAXED_SIMD ? v128.and(ones, i8x16.splat(0x0f)) : i16x8.shr_u(ones, 12);
+}
+
+@inline
+function maskOne(ones: v128, m0: v128): v128 {
+  return ASC_FEATURE_RELAXED_SIMD ? i16x8.shr_u(ones, 15) : i16x8.shl(m0, 8);
+}
+
+/**
+ * matmulQ4 of four x rows or more: a tile of weight rows is unpacked once into scratch, then
+ * every four x rows meet it (then a pair, then one), each unpacked block loaded once per four.
+ */
+function matmulQ4Tiles(out: usize, xq: usize, xs: usize, xsum: usize, xt: usize, wq: usize, ws: usize, bias: usize, n: i32, rows: i32, cols: i32, r0: i32, r1: i32, scratch: usize): void {
   const nb = cols / QB;
   const sBytes = <usize>nb << 2;
   const xStride = <usize>nb * XB;
   const wBytes = <usize>nb * WB;
   const uBytes = <usize>nb * UB;
   const outStride = <usize>rows << 2;
-  // The nibble masks, built from a value the compilers cannot see (r1 | 0xffff is all ones in the
-  // low 16 bits): TurboFan does not hoist vector constants out of loops and would rebuild each one
-  // (two or three instructions) at every block. Baseline: i16 lanes 0x000f, 0x0f00, 0x00f0;
-  // relaxed: 0x0f in every byte, and m1 = 1 in every i16 lane (the widening's `one`).
   const ones = i16x8.splat(<i16>(r1 | 0xffff));
-  const m0 = ASC_FEATURE_RELAXED_SIMD ? v128.and(ones, i8x16.splat(0x0f)) : i16x8.shr_u(ones, 12);
-  const m1 = ASC_FEATURE_RELAXED_SIMD ? i16x8.shr_u(ones, 15) : i16x8.shl(m0, 8), m2 = i16x8.shl(m0, 4);
-  if (n > 1) {
-    // Batches: a tile of weight rows is unpacked once into scratch, then every four x rows meet
-    // it (then a pair, then one), each unpacked block loaded once per four rows.
-    const tile = tileRows(nb);
-    for (let t0 = r0; t0 < r1; t0 += tile) {
-      const t1 = min(r1, t0 + tile);
-      unpackRow(scratch, wq + <usize>t0 * wBytes, (t1 - t0) * nb, m0, m1, m2);
-      let i = 0;
-      for (; i + 3 < n; i += 4) {
-        const x = xq + <usize>i * xStride, xti = xt + (<usize>i * sBytes << 1);
-        for (let r = t0; r < t1; r++) {
-          const o = out + <usize>i * outStride + (<usize>r << 2);
-          dotUnpacked4(o, outStride, x, xStride, xti, scratch + <usize>(r - t0) * uBytes, ws + <usize>r * sBytes, nb, biasAt(bias, r), m1);
-        }
-      }
-      for (; i + 1 < n; i += 2) {
-        const x = xq + <usize>i * xStride;
-        for (let r = t0; r < t1; r++) {
-          const o = out + <usize>i * outStride + (<usize>r << 2);
-          dotUnpacked2(o, o + outStride, x, xs + <usize>i * sBytes, xsum + <usize>i * sBytes, xStride, sBytes, scratch + <usize>(r - t0) * uBytes, ws + <usize>r * sBytes, nb, biasAt(bias, r), m1);
-        }
-      }
-      if (i < n) {
-        for (let r = t0; r < t1; r++) {
-          const o = out + <usize>i * outStride + (<usize>r << 2);
-          store<f32>(o, dotUnpacked(xq + <usize>i * xStride, xs + <usize>i * sBytes, xsum + <usize>i * sBytes, scratch + <usize>(r - t0) * uBytes, ws + <usize>r * sBytes, nb, o, m1) + biasAt(bias, r));
-        }
+  const m0 = nibbleMask(ones), m1 = maskOne(ones, m0), m2 = i16x8.shl(m0, 4);
+  const tile = tileRows(nb);
+  for (let t0 = r0; t0 < r1; t0 += tile) {
+    const t1 = min(r1, t0 + tile);
+    unpackRow(scratch, wq + <usize>t0 * wBytes, (t1 - t0) * nb, m0, m1, m2);
+    let i = 0;
+    for (; i + 3 < n; i += 4) {
+      const x = xq + <usize>i * xStride, xti = xt + (<usize>i * sBytes << 1);
+      for (let r = t0; r < t1; r++) {
+        const o = out + <usize>i * outStride + (<usize>r << 2);
+        dotUnpacked4(o, outStride, x, xStride, xti, scratch + <usize>(r - t0) * uBytes, ws + <usize>r * sBytes, nb, biasAt(bias, r), m1);
       }
     }
-    return;
-  }
-  for (let r = r0; r < r1; r++) {
-    const o = out + (<usize>r << 2);
-    store<f32>(o, dotQ4(xq, xs, xsum, wq + <usize>r * wBytes, ws + <usize>r * sBytes, nb, o, m0, m1, m2) + biasAt(bias, r));
+    for (; i + 1 < n; i += 2) {
+      const x = xq + <usize>i * xStride;
+      for (let r = t0; r < t1; r++) {
+        const o = out + <usize>i * outStride + (<usize>r << 2);
+        dotUnpacked2(o, o + outStride, x, xs + <usize>i * sBytes, xsum + <usize>i * sBytes, xStride, sBytes, scratch + <usize>(r - t0) * uBytes, ws + <usize>r * sBytes, nb, biasAt(bias, r), m1);
+      }
+    }
+    if (i < n) {
+      for (let r = t0; r < t1; r++) {
+        const o = out + <usize>i * outStride + (<usize>r << 2);
+        store<f32>(o, dotUnpacked(xq + <usize>i * xStride, xs + <usize>i * sBytes, xsum + <usize>i * sBytes, scratch + <usize>(r - t0) * uBytes, ws + <usize>r * sBytes, nb, o, m1) + biasAt(bias, r));
+      }
+    }
   }
 }

@@ -275,16 +275,24 @@ function dotQ4KUnpacked4(o: usize, oStride: usize, xq: usize, xs: usize, xm: usi
       const x1 = x0 + xStride, x2 = x0 + 2 * xStride, x3 = x0 + 3 * xStride;
       if (ASC_FEATURE_RELAXED_SIMD) {
         const lo = v128.load(uj), hi = v128.load(uj, 16), sc = v128.load(uj, 32);
+        // A store after the first two rows fences the other two rows' loads behind it (see below).
         p0 = i32x4.add(p0, i32x4.dot_i16x8_s(relaxedHalvesDot(x0, lo, hi), sc));
         p1 = i32x4.add(p1, i32x4.dot_i16x8_s(relaxedHalvesDot(x1, lo, hi), sc));
+        v128.store32_lane(o, p1, 0);
         p2 = i32x4.add(p2, i32x4.dot_i16x8_s(relaxedHalvesDot(x2, lo, hi), sc));
         p3 = i32x4.add(p3, i32x4.dot_i16x8_s(relaxedHalvesDot(x3, lo, hi), sc));
+        v128.store32_lane(o, p3, 0);
       } else {
         const e0 = v128.load(uj), e1 = v128.load(uj, 16), e2 = v128.load(uj, 32), e3 = v128.load(uj, 48), sc = v128.load(uj, 64);
+        // A store after each row fences the next row's loads behind it (see q4.ts's quadBlock).
         p0 = i32x4.add(p0, i32x4.mul(i32x4.shr_s(unpackedDot(x0, e0, e1, e2, e3), SUM_SHIFT), sc));
+        v128.store32_lane(o, p0, 0);
         p1 = i32x4.add(p1, i32x4.mul(i32x4.shr_s(unpackedDot(x1, e0, e1, e2, e3), SUM_SHIFT), sc));
+        v128.store32_lane(o, p1, 0);
         p2 = i32x4.add(p2, i32x4.mul(i32x4.shr_s(unpackedDot(x2, e0, e1, e2, e3), SUM_SHIFT), sc));
+        v128.store32_lane(o, p2, 0);
         p3 = i32x4.add(p3, i32x4.mul(i32x4.shr_s(unpackedDot(x3, e0, e1, e2, e3), SUM_SHIFT), sc));
+        v128.store32_lane(o, p3, 0);
       }
       x0 += XB;
       uj += UK;
@@ -314,9 +322,51 @@ function dotQ4KUnpacked4(o: usize, oStride: usize, xq: usize, xs: usize, xm: usi
  * out (n, rows) = x · wᵀ + bias for weight rows [r0, r1): xq, xs, xm from quantizeQ4KX over
  * n·cols values (cols a multiple of 256); wq the repacked nibbles (rows·cols / 2 bytes), sm the
  * sub-blocks' scale and min bytes (16 per super-block), dm each super-block's d and dmin (f32);
- * scratch holds q4kScratchBytes(cols) bytes of this thread's own (a tile of unpacked rows, n > 1 only).
+ * scratch holds q4kScratchBytes(cols) bytes of this thread's own (n > 1 only).
  */
 export function matmulQ4K(out: usize, xq: usize, xs: usize, xm: usize, wq: usize, sm: usize, dm: usize, bias: usize, n: i32, rows: i32, cols: i32, r0: i32, r1: i32, scratch: usize): void {
+  if (n >= 4) {
+    matmulQ4KTiles(out, xq, xs, xm, wq, sm, dm, bias, n, rows, cols, r0, r1, scratch);
+    return;
+  }
+  const supers = cols >> 8;
+  const nb = cols >> 5;
+  const xStride = <usize>nb * XB;
+  const sStride = <usize>supers << 2;
+  const mStride = <usize>nb << 1;
+  const outStride = <usize>rows << 2;
+  // The nibble masks, from a value the compilers cannot see (see matmulQ4).
+  const ones = i16x8.splat(<i16>(r1 | 0xffff));
+  const m0 = ASC_FEATURE_RELAXED_SIMD ? v128.and(ones, i8x16.splat(0x0f)) : i16x8.shr_u(ones, 12);
+  const m1 = i16x8.shl(m0, 8), m2 = i16x8.shl(m0, 4);
+  for (let r = r0; r < r1; r++) {
+    const wr = wq + <usize>r * (<usize>nb * WB);
+    const smr = sm + (<usize>r * <usize>supers << 4);
+    const dmr = dm + (<usize>r * <usize>supers << 3);
+    const b = biasAt(bias, r);
+    const o = out + (<usize>r << 2);
+    if (n > 1) {
+      unpackRowQ4K(scratch, wr, smr, supers, m0, m1, m2);
+      let i = 0;
+      for (; i + 1 < n; i += 2) {
+        const oi = o + <usize>i * outStride;
+        dotQ4KUnpacked2(oi, oi + outStride, xq + <usize>i * xStride, xs + <usize>i * sStride, xm + <usize>i * mStride, xStride, sStride, mStride, scratch, smr, dmr, supers, b);
+      }
+      for (; i < n; i++) {
+        const oi = o + <usize>i * outStride;
+        store<f32>(oi, dotQ4KUnpacked(xq + <usize>i * xStride, xs + <usize>i * sStride, xm + <usize>i * mStride, scratch, smr, dmr, supers) + b);
+      }
+      continue;
+    }
+    store<f32>(o, dotQ4K(xq, xs, xm, wr, smr, dmr, supers, o, m0, m1, m2) + b);
+  }
+}
+
+/**
+ * matmulQ4K of four x rows or more: a tile of weight rows is unpacked once into scratch, then
+ * every four x rows meet it (then a pair, then one).
+ */
+function matmulQ4KTiles(out: usize, xq: usize, xs: usize, xm: usize, wq: usize, sm: usize, dm: usize, bias: usize, n: i32, rows: i32, cols: i32, r0: i32, r1: i32, scratch: usize): void {
   const supers = cols >> 8;
   const nb = cols >> 5;
   const xStride = <usize>nb * XB;
@@ -324,41 +374,31 @@ export function matmulQ4K(out: usize, xq: usize, xs: usize, xm: usize, wq: usize
   const mStride = <usize>nb << 1;
   const uBytes = <usize>nb * UK;
   const outStride = <usize>rows << 2;
-  // The nibble masks, from a value the compilers cannot see (see matmulQ4).
   const ones = i16x8.splat(<i16>(r1 | 0xffff));
   const m0 = ASC_FEATURE_RELAXED_SIMD ? v128.and(ones, i8x16.splat(0x0f)) : i16x8.shr_u(ones, 12);
   const m1 = i16x8.shl(m0, 8), m2 = i16x8.shl(m0, 4);
-  if (n > 1) {
-    // Batches: a tile of weight rows is unpacked once into scratch, then every four x rows meet
-    // it (then a pair, then one).
-    const tile = tileRows(nb);
-    for (let t0 = r0; t0 < r1; t0 += tile) {
-      const t1 = min(r1, t0 + tile);
-      unpackRowQ4K(scratch, wq + <usize>t0 * (<usize>nb * WB), sm + (<usize>t0 * <usize>supers << 4), (t1 - t0) * supers, m0, m1, m2);
-      let i = 0;
-      for (; i + 3 < n; i += 4) {
-        for (let r = t0; r < t1; r++) {
-          const o = out + <usize>i * outStride + (<usize>r << 2);
-          dotQ4KUnpacked4(o, outStride, xq + <usize>i * xStride, xs + <usize>i * sStride, xm + <usize>i * mStride, xStride, sStride, mStride, scratch + <usize>(r - t0) * uBytes, sm + (<usize>r * <usize>supers << 4), dm + (<usize>r * <usize>supers << 3), supers, biasAt(bias, r));
-        }
-      }
-      for (; i + 1 < n; i += 2) {
-        for (let r = t0; r < t1; r++) {
-          const o = out + <usize>i * outStride + (<usize>r << 2);
-          dotQ4KUnpacked2(o, o + outStride, xq + <usize>i * xStride, xs + <usize>i * sStride, xm + <usize>i * mStride, xStride, sStride, mStride, scratch + <usize>(r - t0) * uBytes, sm + (<usize>r * <usize>supers << 4), dm + (<usize>r * <usize>supers << 3), supers, biasAt(bias, r));
-        }
-      }
-      if (i < n) {
-        for (let r = t0; r < t1; r++) {
-          const o = out + <usize>i * outStride + (<usize>r << 2);
-          store<f32>(o, dotQ4KUnpacked(xq + <usize>i * xStride, xs + <usize>i * sStride, xm + <usize>i * mStride, scratch + <usize>(r - t0) * uBytes, sm + (<usize>r * <usize>supers << 4), dm + (<usize>r * <usize>supers << 3), supers) + biasAt(bias, r));
-        }
+  const tile = tileRows(nb);
+  for (let t0 = r0; t0 < r1; t0 += tile) {
+    const t1 = min(r1, t0 + tile);
+    unpackRowQ4K(scratch, wq + <usize>t0 * (<usize>nb * WB), sm + (<usize>t0 * <usize>supers << 4), (t1 - t0) * supers, m0, m1, m2);
+    let i = 0;
+    for (; i + 3 < n; i += 4) {
+      for (let r = t0; r < t1; r++) {
+        const o = out + <usize>i * outStride + (<usize>r << 2);
+        dotQ4KUnpacked4(o, outStride, xq + <usize>i * xStride, xs + <usize>i * sStride, xm + <usize>i * mStride, xStride, sStride, mStride, scratch + <usize>(r - t0) * uBytes, sm + (<usize>r * <usize>supers << 4), dm + (<usize>r * <usize>supers << 3), supers, biasAt(bias, r));
       }
     }
-    return;
-  }
-  for (let r = r0; r < r1; r++) {
-    const o = out + (<usize>r << 2);
-    store<f32>(o, dotQ4K(xq, xs, xm, wq + <usize>r * (<usize>nb * WB), sm + (<usize>r * <usize>supers << 4), dm + (<usize>r * <usize>supers << 3), supers, o, m0, m1, m2) + biasAt(bias, r));
+    for (; i + 1 < n; i += 2) {
+      for (let r = t0; r < t1; r++) {
+        const o = out + <usize>i * outStride + (<usize>r << 2);
+        dotQ4KUnpacked2(o, o + outStride, xq + <usize>i * xStride, xs + <usize>i * sStride, xm + <usize>i * mStride, xStride, sStride, mStride, scratch + <usize>(r - t0) * uBytes, sm + (<usize>r * <usize>supers << 4), dm + (<usize>r * <usize>supers << 3), supers, biasAt(bias, r));
+      }
+    }
+    if (i < n) {
+      for (let r = t0; r < t1; r++) {
+        const o = out + <usize>i * outStride + (<usize>r << 2);
+        store<f32>(o, dotQ4KUnpacked(xq + <usize>i * xStride, xs + <usize>i * sStride, xm + <usize>i * mStride, scratch + <usize>(r - t0) * uBytes, sm + (<usize>r * <usize>supers << 4), dm + (<usize>r * <usize>supers << 3), supers) + biasAt(bias, r));
+      }
+    }
   }
 }
