@@ -300,22 +300,24 @@ function dotUnpacked2(out0: usize, out1: usize, xq: usize, xs: usize, xsum: usiz
 /**
  * One unpacked weight block against four x rows (x, x + xBytes, ...): their exact sums, less
  * 8·Σx, as [row 0, ..., row 3], times the block's weight scale and the rows' x scales, which xt
- * holds side by side (interleaveQ4X). Lane for lane the f32 operations of scaled4 (scaled1 in
- * the tail) on the same integers. `sink` as in dotQ4.
+ * holds side by side (interleaveQ4X), added to acc. Lane for lane the f32 operations of scaled4
+ * (scaled1 in the tail) on the same integers. `sink` as in dotQ4: stores fence loads behind them,
+ * and the last one, of the new acc, keeps TurboFan from sinking this block's scaling below the
+ * next blocks' loads, which left its values live across them and spilled.
  */
 @inline
-function quadBlock(sink: usize, x: usize, xBytes: usize, xt: usize, u: usize, ws: usize, one: v128): v128 {
+function quadBlock(acc: v128, sink: usize, x: usize, xBytes: usize, xt: usize, u: usize, ws: usize, one: v128): v128 {
   let s: v128;
   if (ASC_FEATURE_RELAXED_SIMD) {
-    // A store after the first two rows fences the other two rows' loads behind it (see below).
+    // A store after the first two rows fences the other two rows' loads behind it.
     const lo = v128.load(u), hi = v128.load(u, 16);
     const a = relaxedHalvesDot(x, lo, hi), b = relaxedHalvesDot(x + xBytes, lo, hi);
     v128.store32_lane(sink, b, 0);
     const c = relaxedHalvesDot(x + 2 * xBytes, lo, hi), d = relaxedHalvesDot(x + 3 * xBytes, lo, hi);
     s = reduce4(a, b, c, d, one);
   } else {
-    // A store after each row fences the next row's loads behind it: hoisted together, the 20
-    // loads of a block do not fit the 16 vector registers and spill.
+    // A store after each row: hoisted together, the 20 loads of a block do not fit the 16 vector
+    // registers and spill.
     const e0 = v128.load(u), e1 = v128.load(u, 16), e2 = v128.load(u, 32), e3 = v128.load(u, 48);
     const a = unpackedDot(x, e0, e1, e2, e3);
     v128.store32_lane(sink, a, 0);
@@ -326,9 +328,10 @@ function quadBlock(sink: usize, x: usize, xBytes: usize, xt: usize, u: usize, ws
     const d = unpackedDot(x + 3 * xBytes, e0, e1, e2, e3);
     s = transposeSum4i(a, b, c, d);
   }
-  v128.store32_lane(sink, s, 0);
   const t = i32x4.sub(s, v128.load(xt, 16));
-  return f32x4.mul(f32x4.convert_i32x4_s(t), f32x4.mul(v128.load32_splat(ws), v128.load(xt)));
+  const sum = f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(t), f32x4.mul(v128.load32_splat(ws), v128.load(xt))));
+  v128.store32_lane(sink, sum, 0);
+  return sum;
 }
 
 /**
@@ -342,10 +345,10 @@ function dotUnpacked4(o: usize, oStride: usize, x: usize, xBytes: usize, xt: usi
   let acc0 = f32x4.splat(0), acc1 = f32x4.splat(0), acc2 = f32x4.splat(0), acc3 = f32x4.splat(0);
   const end4 = ws + (<usize>(nb & ~3) << 2);
   while (ws < end4) {
-    acc0 = f32x4.add(acc0, quadBlock(o, x, xBytes, xt, u, ws, one));
-    acc1 = f32x4.add(acc1, quadBlock(o, x + XB, xBytes, xt + 32, u + UB, ws + 4, one));
-    acc2 = f32x4.add(acc2, quadBlock(o, x + 2 * XB, xBytes, xt + 64, u + 2 * UB, ws + 8, one));
-    acc3 = f32x4.add(acc3, quadBlock(o, x + 3 * XB, xBytes, xt + 96, u + 3 * UB, ws + 12, one));
+    acc0 = quadBlock(acc0, o, x, xBytes, xt, u, ws, one);
+    acc1 = quadBlock(acc1, o, x + XB, xBytes, xt + 32, u + UB, ws + 4, one);
+    acc2 = quadBlock(acc2, o, x + 2 * XB, xBytes, xt + 64, u + 2 * UB, ws + 8, one);
+    acc3 = quadBlock(acc3, o, x + 3 * XB, xBytes, xt + 96, u + 3 * UB, ws + 12, one);
     x += 4 * XB;
     xt += 128;
     u += 4 * UB;
@@ -354,7 +357,7 @@ function dotUnpacked4(o: usize, oStride: usize, x: usize, xBytes: usize, xt: usi
   let sum = f32x4.add(f32x4.add(acc0, acc2), f32x4.add(acc1, acc3));
   const end = end4 + (<usize>(nb & 3) << 2);
   while (ws < end) {
-    sum = f32x4.add(sum, quadBlock(o, x, xBytes, xt, u, ws, one));
+    sum = quadBlock(sum, o, x, xBytes, xt, u, ws, one);
     x += XB;
     xt += 32;
     u += UB;
