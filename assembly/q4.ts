@@ -193,8 +193,8 @@ function dotQ4(xq: usize, xs: usize, xsum: usize, wq: usize, ws: usize, nb: i32,
 
 /**
  * Batches (n > 1): each weight row is unpacked once into the thread's scratch (UB bytes per block,
- * the vectors blockDot makes), then every x row meets it with loads only. The block sums are the
- * same integers, so the results are the same bits as row by row.
+ * the vectors blockDot makes; a tile of rows from four x rows on), then every x row meets it with
+ * loads only. The block sums are the same integers, so the results are the same bits as row by row.
  */
 const UB: usize = ASC_FEATURE_RELAXED_SIMD ? 32 : 64;
 

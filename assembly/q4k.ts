@@ -11,7 +11,7 @@
 // Bounds (|x| ≤ 127, q ≤ 15, sc and m ≤ 63): a sub-block's Σ q·x ≤ 32·15·127 = 60960, times sc
 // ≤ 3.85e6, over 8 sub-blocks ≤ 3.08e7; Σ x ≤ 4064, times m over 8 ≤ 2.05e6; all < 2^31. The
 // relaxed build's i16 pair sums stay ≤ 7620 (q4.ts) before the scale multiplies them. Every path
-// (packed or unpacked weights, one or two x rows, either build) makes the same two integers per
+// (packed or unpacked weights, one, two or four x rows, either build) makes the same two integers per
 // super-block and the same f32 operations on them, so a row's result is the same bits on any
 // path, batch position or thread count.
 import { hmax, transposeSum4i } from "./math";
