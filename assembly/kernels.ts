@@ -4,7 +4,7 @@ export { matmulF32 } from "./matmul";
 export { matmulF16, scaleForF16 } from "./f16";
 export { scaleForHalves } from "./half";
 export { interleaveScalesQ8, matmulQ8, matmulQ8DotAdd, matmulQ8F32, matmulQ8ScratchBytes, quadRowsQ8, quadRowsQ8DotAdd, quantizeQ8 } from "./q8";
-export { matmulQ4, quantizeQ4X } from "./q4";
+export { interleaveQ4X, matmulQ4, q4ScratchBytes, quantizeQ4X } from "./q4";
 export { matmulQ4K, q4kScratchBytes, quantizeQ4KX } from "./q4k";
 export { interleaveQ5X, matmulQ5, q5ScratchBytes } from "./q5";
 export { layerNorm, rmsNorm } from "./norm";

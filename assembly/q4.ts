@@ -13,6 +13,7 @@
 //   relaxed: x is stored as i8 in order, its scale as is; the low and high nibbles, masked, are the
 //     unsigned 7-bit operand of i16x8.relaxed_dot_i8x16_i7x16_s (deterministic for 0..127).
 import { hmax, hsum, transposeSum4i } from "./math";
+import { biasAt } from "./matmul";
 
 const QB: i32 = 32;
 /** Bytes of one quantized 32-block of x. */
@@ -192,8 +193,8 @@ function dotQ4(xq: usize, xs: usize, xsum: usize, wq: usize, ws: usize, nb: i32,
 
 /**
  * Batches (n > 1): each weight row is unpacked once into the thread's scratch (UB bytes per block,
- * the vectors blockDot makes), then every x row meets it with loads only. The block sums are the
- * same integers, so the results are the same bits as row by row.
+ * the vectors blockDot makes; a tile of rows from four x rows on), then every x row meets it with
+ * loads only. The block sums are the same integers, so the results are the same bits as row by row.
  */
 const UB: usize = ASC_FEATURE_RELAXED_SIMD ? 32 : 64;
 
@@ -297,28 +298,138 @@ function dotUnpacked2(out0: usize, out1: usize, xq: usize, xs: usize, xsum: usiz
 }
 
 /**
- * out (n, rows) = x · wᵀ + bias for weight rows [r0, r1): xq, xs, xsum from quantizeQ4X over
- * n·cols values; wq (rows·cols / 2 bytes) and ws (one f32 per block) the weights; scratch holds
- * cols·2 bytes of this thread's own (one unpacked row, n > 1 only).
+ * One unpacked weight block against four x rows (x, x + xBytes, ...): their exact sums, less
+ * 8·Σx, as [row 0, ..., row 3], times the block's weight scale and the rows' x scales, which xt
+ * holds side by side (interleaveQ4X), added to acc. Lane for lane the f32 operations of scaled4
+ * (scaled1 in the tail) on the same integers. `sink` as in dotQ4: stores fence loads behind them,
+ * and the last one, of the new acc, keeps TurboFan from sinking this block's scaling below the
+ * next blocks' loads, which left its values live across them and spilled.
  */
-export function matmulQ4(out: usize, xq: usize, xs: usize, xsum: usize, wq: usize, ws: usize, bias: usize, n: i32, rows: i32, cols: i32, r0: i32, r1: i32, scratch: usize): void {
+@inline
+function quadBlock(acc: v128, sink: usize, x: usize, xBytes: usize, xt: usize, u: usize, ws: usize, one: v128): v128 {
+  let s: v128;
+  if (ASC_FEATURE_RELAXED_SIMD) {
+    // A store after the first two rows fences the other two rows' loads behind it.
+    const lo = v128.load(u), hi = v128.load(u, 16);
+    const a = relaxedHalvesDot(x, lo, hi), b = relaxedHalvesDot(x + xBytes, lo, hi);
+    v128.store32_lane(sink, b, 0);
+    const c = relaxedHalvesDot(x + 2 * xBytes, lo, hi), d = relaxedHalvesDot(x + 3 * xBytes, lo, hi);
+    s = reduce4(a, b, c, d, one);
+  } else {
+    // A store after each row: hoisted together, the 20 loads of a block do not fit the 16 vector
+    // registers and spill.
+    const e0 = v128.load(u), e1 = v128.load(u, 16), e2 = v128.load(u, 32), e3 = v128.load(u, 48);
+    const a = unpackedDot(x, e0, e1, e2, e3);
+    v128.store32_lane(sink, a, 0);
+    const b = unpackedDot(x + xBytes, e0, e1, e2, e3);
+    v128.store32_lane(sink, b, 0);
+    const c = unpackedDot(x + 2 * xBytes, e0, e1, e2, e3);
+    v128.store32_lane(sink, c, 0);
+    const d = unpackedDot(x + 3 * xBytes, e0, e1, e2, e3);
+    s = transposeSum4i(a, b, c, d);
+  }
+  const t = i32x4.sub(s, v128.load(xt, 16));
+  const sum = f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(t), f32x4.mul(v128.load32_splat(ws), v128.load(xt))));
+  v128.store32_lane(sink, sum, 0);
+  return sum;
+}
+
+/**
+ * Four x rows against one unpacked weight row, each weight block loaded once for all four, one
+ * lane per x row. acc_k holds each row's blocks 4j + k (dotUnpacked's lane k), the sum at the end
+ * is dotUnpacked's hsum, (acc0 + acc2) + (acc1 + acc3), and the tail blocks and the bias follow in
+ * the same order, so every row gets the bits dotUnpacked (and dotQ4) gives it alone.
+ */
+@inline
+function dotUnpacked4(o: usize, oStride: usize, x: usize, xBytes: usize, xt: usize, u: usize, ws: usize, nb: i32, bias: f32, one: v128): void {
+  let acc0 = f32x4.splat(0), acc1 = f32x4.splat(0), acc2 = f32x4.splat(0), acc3 = f32x4.splat(0);
+  const end4 = ws + (<usize>(nb & ~3) << 2);
+  while (ws < end4) {
+    acc0 = quadBlock(acc0, o, x, xBytes, xt, u, ws, one);
+    acc1 = quadBlock(acc1, o, x + XB, xBytes, xt + 32, u + UB, ws + 4, one);
+    acc2 = quadBlock(acc2, o, x + 2 * XB, xBytes, xt + 64, u + 2 * UB, ws + 8, one);
+    acc3 = quadBlock(acc3, o, x + 3 * XB, xBytes, xt + 96, u + 3 * UB, ws + 12, one);
+    x += 4 * XB;
+    xt += 128;
+    u += 4 * UB;
+    ws += 16;
+  }
+  let sum = f32x4.add(f32x4.add(acc0, acc2), f32x4.add(acc1, acc3));
+  const end = end4 + (<usize>(nb & 3) << 2);
+  while (ws < end) {
+    sum = quadBlock(sum, o, x, xBytes, xt, u, ws, one);
+    x += XB;
+    xt += 32;
+    u += UB;
+    ws += 4;
+  }
+  sum = f32x4.add(sum, f32x4.splat(bias));
+  v128.store32_lane(o, sum, 0);
+  v128.store32_lane(o + oStride, sum, 1);
+  v128.store32_lane(o + 2 * oStride, sum, 2);
+  v128.store32_lane(o + 3 * oStride, sum, 3);
+}
+
+/**
+ * The x side of each four rows side by side, for the x quads of matmulQ4: for rows 4q..4q+3 and
+ * block j, 32 bytes at xt + (q·blocks + j)·32: their four scales, then their four 8·Σx (in the
+ * sums' units, see OFFSET_SHIFT). Rows past the last whole four are left out.
+ */
+export function interleaveQ4X(xt: usize, xs: usize, xsum: usize, n: i32, blocks: i32): void {
+  const rowBytes = <usize>blocks << 2;
+  for (let i = 0; i + 3 < n; i += 4) {
+    const s = xs + <usize>i * rowBytes, m = xsum + <usize>i * rowBytes;
+    for (let j = 0; j < blocks; j++) {
+      const o = <usize>j << 2;
+      v128.store(xt, f32x4(load<f32>(s + o), load<f32>(s + rowBytes + o), load<f32>(s + 2 * rowBytes + o), load<f32>(s + 3 * rowBytes + o)));
+      const t = i32x4(load<i32>(m + o), load<i32>(m + rowBytes + o), load<i32>(m + 2 * rowBytes + o), load<i32>(m + 3 * rowBytes + o));
+      v128.store(xt, i32x4.shl(t, OFFSET_SHIFT), 16);
+      xt += 32;
+    }
+  }
+}
+
+/**
+ * Unpacked weight bytes per tile of rows in a batch. Each four x rows (at most 4·3072·2 bytes)
+ * stay in L1 while the tile's rows stream past them from L2, so x comes from L2 once per tile
+ * rather than once per weight row.
+ */
+const TILE_BYTES: usize = 64 << 10;
+
+/** Weight rows per tile for `cols` columns: at least one. */
+@inline
+function tileRows(nb: i32): i32 {
+  return max(1, <i32>(TILE_BYTES / (<usize>nb * UB)));
+}
+
+/** Bytes of scratch matmulQ4 needs per thread for `cols` columns (n > 1): one tile of unpacked rows. */
+export function q4ScratchBytes(cols: i32): i32 {
+  const nb = cols / QB;
+  return tileRows(nb) * nb * <i32>UB;
+}
+
+/**
+ * out (n, rows) = x · wᵀ + bias for weight rows [r0, r1): xq, xs, xsum from quantizeQ4X over
+ * n·cols values, xt from interleaveQ4X (read when n ≥ 4); wq (rows·cols / 2 bytes) and ws (one
+ * f32 per block) the weights; scratch holds q4ScratchBytes(cols) bytes of this thread's own (n > 1).
+ */
+export function matmulQ4(out: usize, xq: usize, xs: usize, xsum: usize, xt: usize, wq: usize, ws: usize, bias: usize, n: i32, rows: i32, cols: i32, r0: i32, r1: i32, scratch: usize): void {
+  if (n >= 4) {
+    matmulQ4Tiles(out, xq, xs, xsum, xt, wq, ws, bias, n, rows, cols, r0, r1, scratch);
+    return;
+  }
   const nb = cols / QB;
   const sBytes = <usize>nb << 2;
   const xStride = <usize>nb * XB;
   const wBytes = <usize>nb * WB;
   const outStride = <usize>rows << 2;
-  // The nibble masks, built from a value the compilers cannot see (r1 | 0xffff is all ones in the
-  // low 16 bits): TurboFan does not hoist vector constants out of loops and would rebuild each one
-  // (two or three instructions) at every block. Baseline: i16 lanes 0x000f, 0x0f00, 0x00f0;
-  // relaxed: 0x0f in every byte, and m1 = 1 in every i16 lane (the widening's `one`).
   const ones = i16x8.splat(<i16>(r1 | 0xffff));
-  const m0 = ASC_FEATURE_RELAXED_SIMD ? v128.and(ones, i8x16.splat(0x0f)) : i16x8.shr_u(ones, 12);
-  const m1 = ASC_FEATURE_RELAXED_SIMD ? i16x8.shr_u(ones, 15) : i16x8.shl(m0, 8), m2 = i16x8.shl(m0, 4);
-  // Rows outer: one weight row (cols / 2 bytes) stays in L1 while every x row passes over it.
+  const m0 = nibbleMask(ones), m1 = maskOne(ones, m0), m2 = i16x8.shl(m0, 4);
+  // Rows outer: one weight row (cols / 2 bytes) stays in L1 while the x rows (one to three) pass over it.
   for (let r = r0; r < r1; r++) {
     const wr = wq + <usize>r * wBytes;
     const sr = ws + <usize>r * sBytes;
-    const b: f32 = bias == 0 ? 0 : load<f32>(bias + (<usize>r << 2));
+    const b = biasAt(bias, r);
     const o = out + (<usize>r << 2);
     if (n > 1) {
       unpackRow(scratch, wr, nb, m0, m1, m2);
@@ -333,9 +444,64 @@ export function matmulQ4(out: usize, xq: usize, xs: usize, xsum: usize, wq: usiz
       }
       continue;
     }
-    for (let i = 0; i < n; i++) {
-      const oi = o + <usize>i * outStride;
-      store<f32>(oi, dotQ4(xq + <usize>i * xStride, xs + <usize>i * sBytes, xsum + <usize>i * sBytes, wr, sr, nb, oi, m0, m1, m2) + b);
+    store<f32>(o, dotQ4(xq, xs, xsum, wr, sr, nb, o, m0, m1, m2) + b);
+  }
+}
+
+/**
+ * The nibble masks, built from `ones` (all ones in the low 16 bits of each i16 lane, from a value
+ * the compilers cannot see): TurboFan does not hoist vector constants out of loops and would
+ * rebuild each one (two or three instructions) at every block. Baseline: i16 lanes 0x000f, then
+ * 0x0f00 (maskOne) and 0x00f0 (m0 << 4); relaxed: 0x0f in every byte, and maskOne 1 in every i16
+ * lane (the widening's `one`).
+ */
+@inline
+function nibbleMask(ones: v128): v128 {
+  return ASC_FEATURE_RELAXED_SIMD ? v128.and(ones, i8x16.splat(0x0f)) : i16x8.shr_u(ones, 12);
+}
+
+@inline
+function maskOne(ones: v128, m0: v128): v128 {
+  return ASC_FEATURE_RELAXED_SIMD ? i16x8.shr_u(ones, 15) : i16x8.shl(m0, 8);
+}
+
+/**
+ * matmulQ4 of four x rows or more: a tile of weight rows is unpacked once into scratch, then
+ * every four x rows meet it (then a pair, then one), each unpacked block loaded once per four.
+ */
+function matmulQ4Tiles(out: usize, xq: usize, xs: usize, xsum: usize, xt: usize, wq: usize, ws: usize, bias: usize, n: i32, rows: i32, cols: i32, r0: i32, r1: i32, scratch: usize): void {
+  const nb = cols / QB;
+  const sBytes = <usize>nb << 2;
+  const xStride = <usize>nb * XB;
+  const wBytes = <usize>nb * WB;
+  const uBytes = <usize>nb * UB;
+  const outStride = <usize>rows << 2;
+  const ones = i16x8.splat(<i16>(r1 | 0xffff));
+  const m0 = nibbleMask(ones), m1 = maskOne(ones, m0), m2 = i16x8.shl(m0, 4);
+  const tile = tileRows(nb);
+  for (let t0 = r0; t0 < r1; t0 += tile) {
+    const t1 = min(r1, t0 + tile);
+    unpackRow(scratch, wq + <usize>t0 * wBytes, (t1 - t0) * nb, m0, m1, m2);
+    let i = 0;
+    for (; i + 3 < n; i += 4) {
+      const x = xq + <usize>i * xStride, xti = xt + (<usize>i * sBytes << 1);
+      for (let r = t0; r < t1; r++) {
+        const o = out + <usize>i * outStride + (<usize>r << 2);
+        dotUnpacked4(o, outStride, x, xStride, xti, scratch + <usize>(r - t0) * uBytes, ws + <usize>r * sBytes, nb, biasAt(bias, r), m1);
+      }
+    }
+    for (; i + 1 < n; i += 2) {
+      const x = xq + <usize>i * xStride;
+      for (let r = t0; r < t1; r++) {
+        const o = out + <usize>i * outStride + (<usize>r << 2);
+        dotUnpacked2(o, o + outStride, x, xs + <usize>i * sBytes, xsum + <usize>i * sBytes, xStride, sBytes, scratch + <usize>(r - t0) * uBytes, ws + <usize>r * sBytes, nb, biasAt(bias, r), m1);
+      }
+    }
+    if (i < n) {
+      for (let r = t0; r < t1; r++) {
+        const o = out + <usize>i * outStride + (<usize>r << 2);
+        store<f32>(o, dotUnpacked(xq + <usize>i * xStride, xs + <usize>i * sBytes, xsum + <usize>i * sBytes, scratch + <usize>(r - t0) * uBytes, ws + <usize>r * sBytes, nb, o, m1) + biasAt(bias, r));
+      }
     }
   }
 }

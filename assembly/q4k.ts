@@ -11,10 +11,11 @@
 // Bounds (|x| ≤ 127, q ≤ 15, sc and m ≤ 63): a sub-block's Σ q·x ≤ 32·15·127 = 60960, times sc
 // ≤ 3.85e6, over 8 sub-blocks ≤ 3.08e7; Σ x ≤ 4064, times m over 8 ≤ 2.05e6; all < 2^31. The
 // relaxed build's i16 pair sums stay ≤ 7620 (q4.ts) before the scale multiplies them. Every path
-// (packed or unpacked weights, one or two x rows, either build) makes the same two integers per
+// (packed or unpacked weights, one, two or four x rows, either build) makes the same two integers per
 // super-block and the same f32 operations on them, so a row's result is the same bits on any
 // path, batch position or thread count.
 import { hmax, transposeSum4i } from "./math";
+import { biasAt } from "./matmul";
 import { blockDot, quantizeBlock, relaxedHalvesDot, unpackedDot } from "./q4";
 
 /** Sub-blocks per super-block, and the bytes of one quantized x sub-block (q4.ts's layout). */
@@ -147,9 +148,22 @@ function dotQ4K(xq: usize, xs: usize, xm: usize, wq: usize, sm: usize, dm: usize
  */
 const UK: usize = ASC_FEATURE_RELAXED_SIMD ? 48 : 80;
 
-/** Scratch bytes per weight row of `cols` (n > 1). */
+/**
+ * Unpacked weight bytes per tile of rows in a batch: each four x rows stay in L1 while the tile's
+ * rows stream past them from L2 (see q4.ts).
+ */
+const TILE_BYTES: usize = 64 << 10;
+
+/** Weight rows per tile for `nb` sub-blocks per row: at least one. */
+@inline
+function tileRows(nb: i32): i32 {
+  return max(1, <i32>(TILE_BYTES / (<usize>nb * UK)));
+}
+
+/** Bytes of scratch matmulQ4K needs per thread for `cols` columns (n > 1): one tile of unpacked rows. */
 export function q4kScratchBytes(cols: i32): i32 {
-  return (cols >> 5) * <i32>UK;
+  const nb = cols >> 5;
+  return tileRows(nb) * nb * <i32>UK;
 }
 
 @inline
@@ -245,12 +259,76 @@ function dotQ4KUnpacked2(out0: usize, out1: usize, xq: usize, xs: usize, xm: usi
 }
 
 /**
+ * Four x rows (x, x + xStride, ...) against one unpacked row, each unpacked vector loaded once for
+ * all four, one lane per x row: per super-block each row's integers are superDotUnpacked's, made
+ * [P₀..P₃] and [M₀..M₃], and meet the same products d·xs and dmin·xs as superTerms' lanes 0 and 1;
+ * the sums and the result (P terms less M terms, then the bias) follow dotQ4KUnpacked's order, so
+ * every row gets the bits it gets alone.
+ */
+@inline
+function dotQ4KUnpacked4(o: usize, oStride: usize, xq: usize, xs: usize, xm: usize, xStride: usize, sStride: usize, mStride: usize, u: usize, sm: usize, dm: usize, supers: i32, b: f32): void {
+  let accP = f32x4.splat(0), accM = f32x4.splat(0);
+  for (let k = 0; k < supers; k++) {
+    let p0 = i32x4.splat(0), p1 = i32x4.splat(0), p2 = i32x4.splat(0), p3 = i32x4.splat(0);
+    let x0 = xq, uj = u;
+    for (let j: usize = 0; j < SUBS; j++) {
+      const x1 = x0 + xStride, x2 = x0 + 2 * xStride, x3 = x0 + 3 * xStride;
+      if (ASC_FEATURE_RELAXED_SIMD) {
+        const lo = v128.load(uj), hi = v128.load(uj, 16), sc = v128.load(uj, 32);
+        // A store after the first two rows fences the other two rows' loads behind it (see below).
+        p0 = i32x4.add(p0, i32x4.dot_i16x8_s(relaxedHalvesDot(x0, lo, hi), sc));
+        p1 = i32x4.add(p1, i32x4.dot_i16x8_s(relaxedHalvesDot(x1, lo, hi), sc));
+        v128.store32_lane(o, p1, 0);
+        p2 = i32x4.add(p2, i32x4.dot_i16x8_s(relaxedHalvesDot(x2, lo, hi), sc));
+        p3 = i32x4.add(p3, i32x4.dot_i16x8_s(relaxedHalvesDot(x3, lo, hi), sc));
+        v128.store32_lane(o, p3, 0);
+      } else {
+        const e0 = v128.load(uj), e1 = v128.load(uj, 16), e2 = v128.load(uj, 32), e3 = v128.load(uj, 48), sc = v128.load(uj, 64);
+        // A store after each row fences the next row's loads behind it (see q4.ts's quadBlock).
+        p0 = i32x4.add(p0, i32x4.mul(i32x4.shr_s(unpackedDot(x0, e0, e1, e2, e3), SUM_SHIFT), sc));
+        v128.store32_lane(o, p0, 0);
+        p1 = i32x4.add(p1, i32x4.mul(i32x4.shr_s(unpackedDot(x1, e0, e1, e2, e3), SUM_SHIFT), sc));
+        v128.store32_lane(o, p1, 0);
+        p2 = i32x4.add(p2, i32x4.mul(i32x4.shr_s(unpackedDot(x2, e0, e1, e2, e3), SUM_SHIFT), sc));
+        v128.store32_lane(o, p2, 0);
+        p3 = i32x4.add(p3, i32x4.mul(i32x4.shr_s(unpackedDot(x3, e0, e1, e2, e3), SUM_SHIFT), sc));
+        v128.store32_lane(o, p3, 0);
+      }
+      x0 += XB;
+      uj += UK;
+    }
+    const mins = i16x8.extend_high_i8x16_u(v128.load(sm));
+    const m0 = i32x4.dot_i16x8_s(mins, v128.load(xm)), m1 = i32x4.dot_i16x8_s(mins, v128.load(xm + mStride));
+    const m2 = i32x4.dot_i16x8_s(mins, v128.load(xm + 2 * mStride)), m3 = i32x4.dot_i16x8_s(mins, v128.load(xm + 3 * mStride));
+    const xsq = v128.load32_lane(xs + 3 * sStride, v128.load32_lane(xs + 2 * sStride, v128.load32_lane(xs + sStride, v128.load32_zero(xs), 1), 2), 3);
+    const d = v128.load32_splat(dm), dmin = v128.load32_splat(dm + 4);
+    accP = f32x4.add(accP, f32x4.mul(f32x4.convert_i32x4_s(transposeSum4i(p0, p1, p2, p3)), f32x4.mul(d, xsq)));
+    accM = f32x4.add(accM, f32x4.mul(f32x4.convert_i32x4_s(transposeSum4i(m0, m1, m2, m3)), f32x4.mul(dmin, xsq)));
+    xq += SUBS * XB;
+    u += SUBS * UK;
+    xs += 4;
+    xm += SUBS * 2;
+    sm += 16;
+    dm += 8;
+  }
+  const sum = f32x4.add(f32x4.sub(accP, accM), f32x4.splat(b));
+  v128.store32_lane(o, sum, 0);
+  v128.store32_lane(o + oStride, sum, 1);
+  v128.store32_lane(o + 2 * oStride, sum, 2);
+  v128.store32_lane(o + 3 * oStride, sum, 3);
+}
+
+/**
  * out (n, rows) = x · wᵀ + bias for weight rows [r0, r1): xq, xs, xm from quantizeQ4KX over
  * n·cols values (cols a multiple of 256); wq the repacked nibbles (rows·cols / 2 bytes), sm the
  * sub-blocks' scale and min bytes (16 per super-block), dm each super-block's d and dmin (f32);
- * scratch holds q4kScratchBytes(cols) bytes of this thread's own (one unpacked row, n > 1 only).
+ * scratch holds q4kScratchBytes(cols) bytes of this thread's own (n > 1 only).
  */
 export function matmulQ4K(out: usize, xq: usize, xs: usize, xm: usize, wq: usize, sm: usize, dm: usize, bias: usize, n: i32, rows: i32, cols: i32, r0: i32, r1: i32, scratch: usize): void {
+  if (n >= 4) {
+    matmulQ4KTiles(out, xq, xs, xm, wq, sm, dm, bias, n, rows, cols, r0, r1, scratch);
+    return;
+  }
   const supers = cols >> 8;
   const nb = cols >> 5;
   const xStride = <usize>nb * XB;
@@ -265,7 +343,7 @@ export function matmulQ4K(out: usize, xq: usize, xs: usize, xm: usize, wq: usize
     const wr = wq + <usize>r * (<usize>nb * WB);
     const smr = sm + (<usize>r * <usize>supers << 4);
     const dmr = dm + (<usize>r * <usize>supers << 3);
-    const b: f32 = bias == 0 ? 0 : load<f32>(bias + (<usize>r << 2));
+    const b = biasAt(bias, r);
     const o = out + (<usize>r << 2);
     if (n > 1) {
       unpackRowQ4K(scratch, wr, smr, supers, m0, m1, m2);
@@ -280,9 +358,47 @@ export function matmulQ4K(out: usize, xq: usize, xs: usize, xm: usize, wq: usize
       }
       continue;
     }
-    for (let i = 0; i < n; i++) {
-      const oi = o + <usize>i * outStride;
-      store<f32>(oi, dotQ4K(xq + <usize>i * xStride, xs + <usize>i * sStride, xm + <usize>i * mStride, wr, smr, dmr, supers, oi, m0, m1, m2) + b);
+    store<f32>(o, dotQ4K(xq, xs, xm, wr, smr, dmr, supers, o, m0, m1, m2) + b);
+  }
+}
+
+/**
+ * matmulQ4K of four x rows or more: a tile of weight rows is unpacked once into scratch, then
+ * every four x rows meet it (then a pair, then one).
+ */
+function matmulQ4KTiles(out: usize, xq: usize, xs: usize, xm: usize, wq: usize, sm: usize, dm: usize, bias: usize, n: i32, rows: i32, cols: i32, r0: i32, r1: i32, scratch: usize): void {
+  const supers = cols >> 8;
+  const nb = cols >> 5;
+  const xStride = <usize>nb * XB;
+  const sStride = <usize>supers << 2;
+  const mStride = <usize>nb << 1;
+  const uBytes = <usize>nb * UK;
+  const outStride = <usize>rows << 2;
+  const ones = i16x8.splat(<i16>(r1 | 0xffff));
+  const m0 = ASC_FEATURE_RELAXED_SIMD ? v128.and(ones, i8x16.splat(0x0f)) : i16x8.shr_u(ones, 12);
+  const m1 = i16x8.shl(m0, 8), m2 = i16x8.shl(m0, 4);
+  const tile = tileRows(nb);
+  for (let t0 = r0; t0 < r1; t0 += tile) {
+    const t1 = min(r1, t0 + tile);
+    unpackRowQ4K(scratch, wq + <usize>t0 * (<usize>nb * WB), sm + (<usize>t0 * <usize>supers << 4), (t1 - t0) * supers, m0, m1, m2);
+    let i = 0;
+    for (; i + 3 < n; i += 4) {
+      for (let r = t0; r < t1; r++) {
+        const o = out + <usize>i * outStride + (<usize>r << 2);
+        dotQ4KUnpacked4(o, outStride, xq + <usize>i * xStride, xs + <usize>i * sStride, xm + <usize>i * mStride, xStride, sStride, mStride, scratch + <usize>(r - t0) * uBytes, sm + (<usize>r * <usize>supers << 4), dm + (<usize>r * <usize>supers << 3), supers, biasAt(bias, r));
+      }
+    }
+    for (; i + 1 < n; i += 2) {
+      for (let r = t0; r < t1; r++) {
+        const o = out + <usize>i * outStride + (<usize>r << 2);
+        dotQ4KUnpacked2(o, o + outStride, xq + <usize>i * xStride, xs + <usize>i * sStride, xm + <usize>i * mStride, xStride, sStride, mStride, scratch + <usize>(r - t0) * uBytes, sm + (<usize>r * <usize>supers << 4), dm + (<usize>r * <usize>supers << 3), supers, biasAt(bias, r));
+      }
+    }
+    if (i < n) {
+      for (let r = t0; r < t1; r++) {
+        const o = out + <usize>i * outStride + (<usize>r << 2);
+        store<f32>(o, dotQ4KUnpacked(xq + <usize>i * xStride, xs + <usize>i * sStride, xm + <usize>i * mStride, scratch + <usize>(r - t0) * uBytes, sm + (<usize>r * <usize>supers << 4), dm + (<usize>r * <usize>supers << 3), supers) + biasAt(bias, r));
+      }
     }
   }
 }

@@ -1,5 +1,6 @@
-// Kernel throughput on decode and prefill shapes: node dist/bench/kernels.js [--q8-rows]
-// (--q8-rows: only the q8 matmul by number of x rows on GPT-2-124M's shapes).
+// Kernel throughput on decode and prefill shapes: node dist/bench/kernels.js [--q8-rows | --q4-rows]
+// (--q8-rows: only the q8 matmul by number of x rows on GPT-2-124M's shapes; --q4-rows: only the
+// q4 and q4k matmuls on prefill shapes).
 // Configurations run in alternation, round after round, and each reports its median round, so
 // drift (turbo, other processes) hits all of them alike.
 import type { Backend, Matrix } from "../src/kernels/backend.js";
@@ -189,6 +190,24 @@ function q8Rows(backends: readonly (readonly [string, Backend])[]): void {
   }
 }
 
+/**
+ * The q4 and q4k matmuls of a 128-token prefill on GPT-2-124M's and SmolLM2-135M's MLP shapes
+ * (up and down), both builds, 1 thread: the batched paths alone.
+ */
+function q4Rows(backends: readonly (readonly [string, Backend])[]): void {
+  console.log(`# q4 and q4k matmul, 128 x rows (prefill), 1 thread`);
+  const cases: Case[] = [];
+  for (const kind of ["q4", "q4k"] as const) {
+    for (const [label, b] of backends) {
+      for (const [rows, cols] of [[3072, 768], [768, 3072], [1536, 576], [576, 1536]] as const) {
+        if (kind === "q4k" && cols % 256 !== 0) continue;
+        cases.push(matmulCase(`${kind} 128×${cols}·${cols}×${rows}ᵀ ${label}`, b, matrices(b, kind, 1, rows, cols), 128));
+      }
+    }
+  }
+  measure(cases);
+}
+
 // 8192 floats: the smallest add the backend cuts in two chunks, ~1 µs of work.
 const TINY = 8192;
 
@@ -229,6 +248,11 @@ async function main(): Promise<void> {
   const f2 = await createWasmBackend({ threads: 2, q8Activations: "f32", simd: "baseline" });
   const forced = await createWasmBackend({ threads: 2, minParallelNanos: 0, simd: "baseline" });
   console.log(`# baseline SIMD unless marked relaxed${relaxed ? "" : " (relaxed SIMD unavailable: relaxed rows rerun baseline)"}`);
+  if (process.argv.includes("--q4-rows")) {
+    q4Rows([["baseline", t1], ["relaxed", r1]]);
+    for (const b of new Set([t1, t2, r1, r2, f1, f2, forced])) b.close();
+    return;
+  }
   q8Rows([[`relaxed, 1 thread`, r1], [`relaxed, 2 threads`, r2]]);
   if (process.argv.includes("--q8-rows")) {
     for (const b of new Set([t1, t2, r1, r2, f1, f2, forced])) b.close();

@@ -178,6 +178,15 @@ describe("matmul q4", () => {
       assertBatchInvariant(wasm, (b) => ontoQ4(b, w), random(n * cols, rand), random(rows, rand), n);
     }
   });
+
+  test("x quads (n = 4..13) over tiles of weight rows, a tile cut short: every row the same bits alone", () => {
+    const rand = rng(8);
+    // 3072 columns: a tile of unpacked rows holds fewer than 37, so the last tile of every thread's range is partial.
+    for (const [rows, cols] of [[37, 3072], [13, 160]]) {
+      const w = quantizeQ4(ref, weights(rows, cols, rand), rows, cols);
+      for (let n = 4; n <= 13; n++) assertBatchInvariant(wasm, (b) => ontoQ4(b, w), random(n * cols, rand), random(rows, rand), n);
+    }
+  });
 });
 
 describe("q4 with relaxed SIMD", () => {

@@ -198,6 +198,15 @@ describe("matmul q4k", () => {
       assertBatchInvariant(wasm, (b) => ontoQ4K(b, w), random(n * cols, rand), random(rows, rand), n);
     }
   });
+
+  test("x quads (n = 4..13) over tiles of weight rows, a tile cut short: every row the same bits alone", () => {
+    const rand = rng(15);
+    // 3072 columns: a tile of unpacked rows holds fewer than 37, so the last tile of every thread's range is partial.
+    for (const [rows, cols] of [[37, 3072], [13, 512]]) {
+      const w = q4kOf(weights(rows, cols, rand), rows, cols);
+      for (let n = 4; n <= 13; n++) assertBatchInvariant(wasm, (b) => ontoQ4K(b, w), random(n * cols, rand), random(rows, rand), n);
+    }
+  });
 });
 
 describe("q4k with relaxed SIMD", () => {

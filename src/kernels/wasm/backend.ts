@@ -106,7 +106,7 @@ export class WasmBackend implements Backend {
   private readonly af: Float32Array;
   private xq: Int16Array; // x quantized for q8 and q4 matmuls (int8 values, widened), grown on demand
   private xs: Float32Array;
-  private xst: Float32Array; // q8 only: the scales of each four x rows side by side (interleaveScalesQ8)
+  private xst: Float32Array; // the scales of each four x rows side by side (interleaveScalesQ8), with q4 their sums too (interleaveQ4X)
   private xsum: Int32Array; // q4 and q5: each x block's Σ q; q4k: each 32's Σ q as i16 (quantizeQ4KX)
   private xt: Int32Array; // q5 only: the scales and sums of each four x rows side by side (interleaveQ5X), grown on demand
   private readonly tables: BlockTables;
@@ -139,7 +139,7 @@ export class WasmBackend implements Backend {
     this.af = pool.argsF32;
     this.xq = arena.i16(4096);
     this.xs = arena.f32(4096 / Q8_BLOCK);
-    this.xst = arena.f32(4096 / Q8_BLOCK);
+    this.xst = arena.f32((2 * 4096) / Q8_BLOCK);
     this.xsum = arena.i32(4096 / Q8_BLOCK);
     this.xt = arena.i32(2 * 4096 / Q8_BLOCK);
     this.tables = new BlockTables(arena);
@@ -339,7 +339,7 @@ export class WasmBackend implements Backend {
     const cap = Math.max(len, 2 * this.xq.length);
     this.xq = this.arena.i16(cap);
     this.xs = this.arena.f32(cap / Q8_BLOCK);
-    this.xst = this.arena.f32(cap / Q8_BLOCK);
+    this.xst = this.arena.f32((2 * cap) / Q8_BLOCK);
     this.xsum = this.arena.i32(cap / Q8_BLOCK);
   }
 
@@ -350,18 +350,20 @@ export class WasmBackend implements Backend {
     const len = n * cols;
     this.growX(len);
     this.kernels.quantizeQ4X(this.xq.byteOffset, this.xs.byteOffset, this.xsum.byteOffset, xPtr, len / Q4_BLOCK);
+    if (n >= 4) this.kernels.interleaveQ4X(this.xst.byteOffset, this.xs.byteOffset, this.xsum.byteOffset, n, cols / Q4_BLOCK);
     a[MatmulQ4Args.out] = outPtr;
     a[MatmulQ4Args.xq] = this.xq.byteOffset;
     a[MatmulQ4Args.xs] = this.xs.byteOffset;
     a[MatmulQ4Args.xsum] = this.xsum.byteOffset;
+    a[MatmulQ4Args.xt] = this.xst.byteOffset;
     a[MatmulQ4Args.wq] = this.ptr(w.q, (rows * cols) / 2, "matmul w.q");
     a[MatmulQ4Args.ws] = this.ptr(w.scales, (rows * cols) / Q4_BLOCK, "matmul w.scales");
     a[MatmulQ4Args.bias] = biasPtr;
     a[MatmulQ4Args.n] = n;
     a[MatmulQ4Args.rows] = rows;
     a[MatmulQ4Args.cols] = cols;
-    // A batch unpacks one weight row at a time into the thread's scratch: 2 bytes per weight at most.
-    if (this.scratchPerThread < 2 * cols) this.scratch = this.growScratch(Math.max(2 * cols, 2 * this.scratchPerThread));
+    const scratch = this.kernels.q4ScratchBytes(cols);
+    if (this.scratchPerThread < scratch) this.scratch = this.growScratch(Math.max(scratch, 2 * this.scratchPerThread));
     a[MatmulQ4Args.scratch] = this.scratch.byteOffset;
     a[MatmulQ4Args.scratchPerThread] = this.scratchPerThread;
     this.dispatch(Op.MatmulQ4, n * rows * cols, NS_PER_MAC_Q4, rows, 4, MATMUL_CHUNKS_PER_THREAD);

@@ -16,7 +16,9 @@ export interface KernelExports {
   readonly interleaveScalesQ8: Kernel; // (xst, xs, n, blocks)
   readonly matmulQ8F32: Kernel; // (out, x, wq, ws, bias, n, rows, cols, r0, r1)
   readonly quantizeQ8: Kernel; // (xq, xs, x, blocks)
-  readonly matmulQ4: Kernel; // (out, xq, xs, xsum, wq, ws, bias, n, rows, cols, r0, r1, scratch)
+  readonly matmulQ4: Kernel; // (out, xq, xs, xsum, xt, wq, ws, bias, n, rows, cols, r0, r1, scratch)
+  readonly q4ScratchBytes: IntKernel; // (cols) -> bytes of scratch matmulQ4 needs per thread (n > 1)
+  readonly interleaveQ4X: Kernel; // (xt, xs, xsum, n, blocks)
   readonly q4kScratchBytes: IntKernel; // (cols) -> bytes of scratch matmulQ4K needs per thread (n > 1)
   readonly matmulQ4K: Kernel; // (out, xq, xs, xm, wq, sm, dm, bias, n, rows, cols, r0, r1, scratch)
   readonly quantizeQ4KX: Kernel; // (xq, xs, xm, x, supers): x as Q8_K, a scale per 256, xm each 32's Σ q (i16)
@@ -76,6 +78,8 @@ export function instantiateKernels(module: WebAssembly.Module, memory: WebAssemb
     matmulQ8F32: kernel(exports, "matmulQ8F32"),
     quantizeQ8: kernel(exports, "quantizeQ8"),
     matmulQ4: kernel(exports, "matmulQ4"),
+    q4ScratchBytes: kernel(exports, "q4ScratchBytes"),
+    interleaveQ4X: kernel(exports, "interleaveQ4X"),
     q4kScratchBytes: kernel(exports, "q4kScratchBytes"),
     matmulQ4K: kernel(exports, "matmulQ4K"),
     quantizeQ4KX: kernel(exports, "quantizeQ4KX"),

@@ -31,10 +31,11 @@ export const MatmulQ8F32Args = args("out", "x", "wq", "ws", "bias", "n", "rows",
  */
 export const MatmulQ8Args = args("out", "xq", "xs", "xst", "wq", "ws", "bias", "n", "rows", "cols", "scratch", "scratchPerThread");
 /**
- * q4 weights against activations quantized to `xq` with block scales `xs` and block sums `xsum`;
- * `scratch` is split into `scratchPerThread` bytes per thread (a batch's unpacked weight row).
+ * q4 weights against activations quantized to `xq` with block scales `xs` and block sums `xsum`,
+ * and both of each four rows side by side in `xt` (interleaveQ4X); `scratch` is split into
+ * `scratchPerThread` bytes per thread (a batch's tile of unpacked weight rows).
  */
-export const MatmulQ4Args = args("out", "xq", "xs", "xsum", "wq", "ws", "bias", "n", "rows", "cols", "scratch", "scratchPerThread");
+export const MatmulQ4Args = args("out", "xq", "xs", "xsum", "xt", "wq", "ws", "bias", "n", "rows", "cols", "scratch", "scratchPerThread");
 /**
  * q4k weights (nibbles `wq`, sub-block scale and min bytes `sm`, super-block d and dmin `dm`)
  * against activations quantized as ggml's Q8_K: a scale `xs` per 256, each 32's Σ x as i16 `xm` (quantizeQ4KX);

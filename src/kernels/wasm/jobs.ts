@@ -151,7 +151,7 @@ export function runJob(k: KernelExports, a: Int32Array, f: Float32Array, c: numb
     }
     case Op.MatmulQ4: {
       const m = MatmulQ4Args, rows = a[m.rows];
-      k.matmulQ4(a[m.out], a[m.xq], a[m.xs], a[m.xsum], a[m.wq], a[m.ws], a[m.bias], a[m.n], rows, a[m.cols],
+      k.matmulQ4(a[m.out], a[m.xq], a[m.xs], a[m.xsum], a[m.xt], a[m.wq], a[m.ws], a[m.bias], a[m.n], rows, a[m.cols],
         start(rows, c, chunks, 4), start(rows, c + 1, chunks, 4), a[m.scratch] + thread * a[m.scratchPerThread]);
       return;
     }
