@@ -376,6 +376,12 @@ function dotUnpacked4(o: usize, oStride: usize, x: usize, xBytes: usize, xt: usi
  * sums' units, see OFFSET_SHIFT). Rows past the last whole four are left out.
  */
 export function interleaveQ4X(xt: usize, xs: usize, xsum: usize, n: i32, blocks: i32): void {
+  interleaveX4(xt, xs, xsum, n, blocks, OFFSET_SHIFT);
+}
+
+/** interleaveQ4X's layout with each Σx shifted left by `shift`: the offset of a kind's weights. */
+@inline
+export function interleaveX4(xt: usize, xs: usize, xsum: usize, n: i32, blocks: i32, shift: i32): void {
   const rowBytes = <usize>blocks << 2;
   for (let i = 0; i + 3 < n; i += 4) {
     const s = xs + <usize>i * rowBytes, m = xsum + <usize>i * rowBytes;
@@ -383,7 +389,7 @@ export function interleaveQ4X(xt: usize, xs: usize, xsum: usize, n: i32, blocks:
       const o = <usize>j << 2;
       v128.store(xt, f32x4(load<f32>(s + o), load<f32>(s + rowBytes + o), load<f32>(s + 2 * rowBytes + o), load<f32>(s + 3 * rowBytes + o)));
       const t = i32x4(load<i32>(m + o), load<i32>(m + rowBytes + o), load<i32>(m + 2 * rowBytes + o), load<i32>(m + 3 * rowBytes + o));
-      v128.store(xt, i32x4.shl(t, OFFSET_SHIFT), 16);
+      v128.store(xt, i32x4.shl(t, shift), 16);
       xt += 32;
     }
   }

@@ -16,7 +16,7 @@
 //     i16x8.relaxed_dot_i8x16_i7x16_s against x as i8. A block's i16 lanes reach 2·2·31·127 =
 //     15748, so two blocks' lanes are summed before widening (q4.ts sums four).
 import { hsum, transposeSum4i } from "./math";
-import { relaxedHalvesDot, unpackedBlockDot, unpackedDot } from "./q4";
+import { interleaveX4, relaxedHalvesDot, unpackedBlockDot, unpackedDot } from "./q4";
 
 const QB: i32 = 32;
 /** Bytes of one quantized 32-block of x (q4.ts's layout). */
@@ -261,20 +261,11 @@ function dotUnpacked2(out0: usize, out1: usize, xq: usize, xs: usize, xsum: usiz
 
 /**
  * The x scales and block sums of each four x rows side by side, for matmulQ5's x quads: for rows
- * 4q..4q+3 and block j, their four scales (f32) then their four Σ q (i32) at xt + (q·blocks + j)·32.
- * Rows past the last whole four are left out.
+ * 4q..4q+3 and block j, their four scales then their four 16·Σx (in the sums' units, see
+ * OFFSET_SHIFT) at xt + (q·blocks + j)·32. Rows past the last whole four are left out.
  */
 export function interleaveQ5X(xt: usize, xs: usize, xsum: usize, n: i32, blocks: i32): void {
-  const rowBytes = <usize>blocks << 2;
-  for (let i = 0; i + 3 < n; i += 4) {
-    const s = xs + <usize>i * rowBytes, m = xsum + <usize>i * rowBytes;
-    for (let j = 0; j < blocks; j++) {
-      const o = <usize>j << 2;
-      v128.store(xt, i32x4(load<i32>(s + o), load<i32>(s + rowBytes + o), load<i32>(s + 2 * rowBytes + o), load<i32>(s + 3 * rowBytes + o)));
-      v128.store(xt, i32x4(load<i32>(m + o), load<i32>(m + rowBytes + o), load<i32>(m + 2 * rowBytes + o), load<i32>(m + 3 * rowBytes + o)), 16);
-      xt += 32;
-    }
-  }
+  interleaveX4(xt, xs, xsum, n, blocks, OFFSET_SHIFT);
 }
 
 /**
@@ -286,7 +277,7 @@ function quadBlock(sink: usize, x: usize, xStride: usize, xt: usize, u: usize, w
   const a = unpackedBlockDot(x, u), b = unpackedBlockDot(x + xStride, u);
   v128.store32_lane(sink, b, 0);
   const c = unpackedBlockDot(x + 2 * xStride, u), d = unpackedBlockDot(x + 3 * xStride, u);
-  const t = i32x4.sub(reduce4(a, b, c, d, one), i32x4.shl(v128.load(xt, 16), OFFSET_SHIFT));
+  const t = i32x4.sub(reduce4(a, b, c, d, one), v128.load(xt, 16));
   const terms = f32x4.mul(f32x4.convert_i32x4_s(t), f32x4.mul(v128.load32_splat(ws), v128.load(xt)));
   // Stored, so that the next block's loads wait for these terms rather than pile up in registers.
   v128.store32_lane(sink, terms, 0);

@@ -106,9 +106,8 @@ export class WasmBackend implements Backend {
   private readonly af: Float32Array;
   private xq: Int16Array; // x quantized for q8 and q4 matmuls (int8 values, widened), grown on demand
   private xs: Float32Array;
-  private xst: Float32Array; // the scales of each four x rows side by side (interleaveScalesQ8), with q4 their sums too (interleaveQ4X)
+  private xst: Float32Array; // the scales of each four x rows side by side (interleaveScalesQ8), with q4 and q5 their sums too (interleaveQ4X, interleaveQ5X)
   private xsum: Int32Array; // q4 and q5: each x block's Σ q; q4k: each 32's Σ q as i16 (quantizeQ4KX)
-  private xt: Int32Array; // q5 only: the scales and sums of each four x rows side by side (interleaveQ5X), grown on demand
   private readonly tables: BlockTables;
   private readonly work = new Map<WorkBuffer, Float32Array>(); // attention's, grown on demand
   private descs: Int32Array; // a batched decode attention's sequences, grown on demand
@@ -141,7 +140,6 @@ export class WasmBackend implements Backend {
     this.xs = arena.f32(4096 / Q8_BLOCK);
     this.xst = arena.f32((2 * 4096) / Q8_BLOCK);
     this.xsum = arena.i32(4096 / Q8_BLOCK);
-    this.xt = arena.i32(2 * 4096 / Q8_BLOCK);
     this.tables = new BlockTables(arena);
     this.descs = arena.i32(DECODE_DESC_INTS * 16);
     this.ropePositions = arena.i32(1024);
@@ -386,13 +384,8 @@ export class WasmBackend implements Backend {
     const len = n * cols;
     this.growX(len);
     this.kernels.quantizeQ4X(this.xq.byteOffset, this.xs.byteOffset, this.xsum.byteOffset, xPtr, len / Q5_BLOCK);
-    if (n >= 4) {
-      // Each four rows' scales and sums side by side: 8 words per block.
-      const blocks = cols / Q5_BLOCK;
-      if (this.xt.length < 2 * (n - (n % 4)) * blocks) this.xt = this.arena.i32(Math.max(2 * n * blocks, 2 * this.xt.length));
-      this.kernels.interleaveQ5X(this.xt.byteOffset, this.xs.byteOffset, this.xsum.byteOffset, n, blocks);
-    }
-    a[MatmulQ5Args.xt] = this.xt.byteOffset;
+    if (n >= 4) this.kernels.interleaveQ5X(this.xst.byteOffset, this.xs.byteOffset, this.xsum.byteOffset, n, cols / Q5_BLOCK);
+    a[MatmulQ5Args.xt] = this.xst.byteOffset;
     a[MatmulQ5Args.out] = outPtr;
     a[MatmulQ5Args.xq] = this.xq.byteOffset;
     a[MatmulQ5Args.xs] = this.xs.byteOffset;

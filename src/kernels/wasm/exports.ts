@@ -23,7 +23,7 @@ export interface KernelExports {
   readonly matmulQ4K: Kernel; // (out, xq, xs, xm, wq, sm, dm, bias, n, rows, cols, r0, r1, scratch)
   readonly quantizeQ4KX: Kernel; // (xq, xs, xm, x, supers): x as Q8_K, a scale per 256, xm each 32's Σ q (i16)
   readonly matmulQ5: Kernel; // (out, xq, xs, xsum, xt, wq, wh, ws, bias, n, rows, cols, r0, r1, scratch): x from quantizeQ4X
-  readonly interleaveQ5X: Kernel; // (xt, xs, xsum, n, blocks): each four x rows' scales and sums side by side
+  readonly interleaveQ5X: Kernel; // (xt, xs, xsum, n, blocks)
   readonly q5ScratchBytes: IntKernel; // (cols) -> bytes of scratch matmulQ5 needs per thread (n > 1)
   readonly quantizeQ4X: Kernel; // (xq, xs, xsum, x, blocks)
   readonly quantizeRowsQ8: Kernel; // (q, scales, src, blocks)
