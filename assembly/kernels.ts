@@ -6,6 +6,7 @@ export { scaleForHalves } from "./half";
 export { interleaveScalesQ8, matmulQ8, matmulQ8DotAdd, matmulQ8F32, matmulQ8ScratchBytes, quadRowsQ8, quadRowsQ8DotAdd, quantizeQ8 } from "./q8";
 export { matmulQ4, quantizeQ4X } from "./q4";
 export { matmulQ4K, q4kScratchBytes, quantizeQ4KX } from "./q4k";
+export { matmulQ6K, q6kScratchBytes, quantizeQ6KX } from "./q6k";
 export { layerNorm, rmsNorm } from "./norm";
 export { gelu, addInPlace, siluMul } from "./elementwise";
 export { rope } from "./rope";

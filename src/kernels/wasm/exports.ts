@@ -20,6 +20,9 @@ export interface KernelExports {
   readonly q4kScratchBytes: IntKernel; // (cols) -> bytes of scratch matmulQ4K needs per thread (n > 1)
   readonly matmulQ4K: Kernel; // (out, xq, xs, xm, wq, sm, dm, bias, n, rows, cols, r0, r1, scratch)
   readonly quantizeQ4KX: Kernel; // (xq, xs, xm, x, supers): x as Q8_K, a scale per 256, xm each 32's Σ q (i16)
+  readonly q6kScratchBytes: IntKernel; // (cols) -> bytes of scratch matmulQ6K needs per thread (n > 1)
+  readonly matmulQ6K: Kernel; // (out, xq, xs, xm, wq, sm, dm, bias, n, rows, cols, r0, r1, scratch)
+  readonly quantizeQ6KX: Kernel; // (xq, xs, xm, x, supers): x as Q8_K, a scale per 256, xm each 16's Σ q (i16)
   readonly quantizeQ4X: Kernel; // (xq, xs, xsum, x, blocks)
   readonly quantizeRowsQ8: Kernel; // (q, scales, src, blocks)
   readonly quantizeColumnsQ8: Kernel; // (q, scales, src, rows, cols, firstCol)
@@ -76,6 +79,9 @@ export function instantiateKernels(module: WebAssembly.Module, memory: WebAssemb
     q4kScratchBytes: kernel(exports, "q4kScratchBytes"),
     matmulQ4K: kernel(exports, "matmulQ4K"),
     quantizeQ4KX: kernel(exports, "quantizeQ4KX"),
+    q6kScratchBytes: kernel(exports, "q6kScratchBytes"),
+    matmulQ6K: kernel(exports, "matmulQ6K"),
+    quantizeQ6KX: kernel(exports, "quantizeQ6KX"),
     quantizeQ4X: kernel(exports, "quantizeQ4X"),
     quantizeRowsQ8: kernel(exports, "quantizeRowsQ8"),
     quantizeColumnsQ8: kernel(exports, "quantizeColumnsQ8"),

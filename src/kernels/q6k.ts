@@ -1,0 +1,102 @@
+import type { Q6KMatrix } from "./backend.js";
+import { Q6K_BLOCK } from "./backend.js";
+import { Q6_K_BYTES, quantizeQ6K } from "../io/gguf-kquants.js";
+import { f16Table } from "../numeric/half.js";
+
+// How ggml's Q6_K super-blocks (128 bytes of low nibbles, 64 of 2-bit high parts, 16 int8 scales,
+// f16 d) become a q6k matrix's arrays. The 6-bit values are reordered, never changed: the
+// weights are ggml's. The order is the one assembly/q6k.ts unpacks with whole-vector masks and
+// shifts, 64 weights (four sub-blocks of 16, two pairs) per 48 bytes:
+//   [N0: 16 bytes][N1: 16 bytes][H: 16 bytes]
+// Pair P's 32 weights form two 16-byte vectors V0, V1 whose byte b holds weight 8h + 2k + e of
+// sub-block `sub` (h the vector, k = b >> 2, sub = (b >> 1) & 1, e = b & 1): each i16 lane holds
+// two weights of one sub-block, the lanes alternating between the pair's two sub-blocks, so one
+// i16 × i16 dot against [sc_A, sc_B, sc_A, sc_B, ...] scales both. N0 holds the low nibbles of
+// the first pair's V0 (low half of each byte) and V1 (high half), N1 the second pair's; H the
+// two high bits of V0, V1 of the first pair and V0, V1 of the second, at bits 0, 2, 4, 6.
+
+/** Bytes of the repacked 6-bit values per super-block, and per unit of 64 weights. */
+export const Q6K_Q_BYTES = 192;
+const UNIT_BYTES = 48;
+
+/** Where weight i (0..255) of a super-block lives in its repacked bytes. */
+function slot(i: number): { nibble: number; highNibble: boolean; bits: number; shift: number } {
+  const pair = i >> 5, sub = (i >> 4) & 1, w = i & 15;
+  const h = w >> 3, b = 4 * ((w & 7) >> 1) + 2 * sub + (w & 1);
+  const unit = UNIT_BYTES * (pair >> 1), second = pair & 1;
+  return { nibble: unit + 16 * second + b, highNibble: h === 1, bits: unit + 32 + b, shift: 2 * (2 * second + h) };
+}
+
+/** Each weight's slot, computed once. */
+const SLOTS = Array.from({ length: Q6K_BLOCK }, (_, i) => slot(i));
+
+/** `blocks` Q6_K super-blocks at bytes[at..] → super-blocks [first, first + blocks) of m. */
+export function copyQ6KBlocks(bytes: Uint8Array, at: number, blocks: number, m: Q6KMatrix, first: number): void {
+  const half = f16Table();
+  for (let b = 0; b < blocks; b++, at += Q6_K_BYTES) {
+    const k = first + b;
+    m.superScales[k] = half[bytes[at + 208] | (bytes[at + 209] << 8)];
+    for (let j = 0; j < 16; j++) m.subScales[16 * k + j] = bytes[at + 192 + j];
+    const q = k * Q6K_Q_BYTES;
+    m.q.fill(0, q, q + Q6K_Q_BYTES);
+    for (let i = 0; i < Q6K_BLOCK; i++) {
+      // ggml's order (dequantize_row_q6_K): halves of 128, four groups of 32 in each.
+      const n = i >> 7, g = (i >> 5) & 3, l = i & 31;
+      const low = bytes[at + 64 * n + l + 32 * (g & 1)];
+      const value = ((g < 2 ? low : low >> 4) & 0xf) | (((bytes[at + 128 + 32 * n + l] >> (2 * g)) & 3) << 4);
+      const s = SLOTS[i];
+      m.q[q + s.nibble] |= s.highNibble ? (value & 0xf) << 4 : value & 0xf;
+      m.q[q + s.bits] |= (value >> 4) << s.shift;
+    }
+  }
+}
+
+/** The 6-bit q (0..63) of weight i (counted over the whole matrix). */
+export function q6kValue(m: Q6KMatrix, i: number): number {
+  const k = Math.floor(i / Q6K_BLOCK);
+  const s = SLOTS[i % Q6K_BLOCK];
+  const q = k * Q6K_Q_BYTES;
+  const byte = m.q[q + s.nibble] & 0xff;
+  return ((s.highNibble ? byte >> 4 : byte) & 0xf) | (((m.q[q + s.bits] >> s.shift) & 3) << 4);
+}
+
+/** Weight i as ggml's dequantize_row_q6_K computes it: fround(fround(d·sc)·(q − 32)). */
+export function q6kWeight(m: Q6KMatrix, i: number): number {
+  const k = Math.floor(i / Q6K_BLOCK);
+  const f = Math.fround;
+  return f(f(m.superScales[k] * m.subScales[16 * k + ((i % Q6K_BLOCK) >> 4)]) * (q6kValue(m, i) - 32));
+}
+
+/**
+ * Row r of a q6k matrix against x quantized by quantizeQ8K (kernels/q4k.ts), computed as ggml's
+ * Q6_K · Q8_K dot product defines it: per super-block xs · d · Σ_j sc_j · Σ (q − 32)·x, the sums
+ * exact integers, the rest in f64.
+ */
+export function q6kDotQ8K(m: Q6KMatrix, r: number, xq: Int8Array, xScales: Float32Array): number {
+  const supers = m.cols / Q6K_BLOCK;
+  let sum = 0;
+  for (let s = 0; s < supers; s++) {
+    const k = r * supers + s;
+    let total = 0;
+    for (let j = 0; j < 16; j++) {
+      let dot = 0;
+      for (let l = 0; l < 16; l++) {
+        const c = s * Q6K_BLOCK + 16 * j + l;
+        dot += (q6kValue(m, r * m.cols + c) - 32) * xq[c];
+      }
+      total += m.subScales[16 * k + j] * dot;
+    }
+    sum += xScales[s] * m.superScales[k] * total;
+  }
+  return sum;
+}
+
+const encoded = new Uint8Array(Q6_K_BYTES);
+
+/** f32 weights → q6k super-blocks [first, first + blocks) of m, quantized as ggml's quantize_row_q6_K_ref. */
+export function quantizeBlocksQ6K(src: Float32Array, srcOffset: number, m: Q6KMatrix, first: number, blocks: number): void {
+  for (let b = 0; b < blocks; b++) {
+    quantizeQ6K(src, srcOffset + b * Q6K_BLOCK, 1, encoded, 0);
+    copyQ6KBlocks(encoded, 0, 1, m, first + b);
+  }
+}
