@@ -1,9 +1,9 @@
 // Q6_K matmul: ggml's super-blocks of 256 weights, sixteen sub-blocks of 16 with int8 scales sc,
 // and an f16 d per super-block (widened to f32 at load): w = d·sc·(q − 32), q 0..63. Loading
-// repacks the 6-bit values (src/kernels/q6k.ts) so that 64 weights are 48 bytes — two vectors of
-// low nibbles and one of high bit pairs — which unpack to four 16-byte vectors V with masks and
-// i16 shifts, each i16 lane two weights of one sub-block, the lanes alternating between a pair of
-// sub-blocks A, B. One i32x4.dot_i16x8_s against [sc_A, sc_B, sc_A, sc_B, ...] then scales a pair.
+// repacks the 6-bit values (src/kernels/q6k.ts) so that 64 weights are three 16-byte vectors:
+// three of the four vectors V are their low 6 bits (one mask each), the fourth their top bit
+// pairs (three masks, three i16 shifts, two ors). In each V an i16 lane holds two weights of one
+// sub-block, the lanes alternating between a pair of sub-blocks A, B. One i32x4.dot_i16x8_s against [sc_A, sc_B, sc_A, sc_B, ...] then scales a pair.
 //
 // x is quantized as ggml's Q8_K (quantizeQ6KX): one f32 scale xs per 256, int8 values in V's
 // order, and each sub-block's Σ x as i16 (the bsums). A super-block is then, in integers until
@@ -80,22 +80,12 @@ export function quantizeQ6KX(xq: usize, xs: usize, xm: usize, x: usize, supers: 
   }
 }
 
-/** The 16-byte vectors V of one unit of 64 weights: the first pair's V0, V1, the second's. */
+/** A unit's fourth vector V, from the top two bits of its three (m3f: 0x3f in every byte). */
 @inline
-function v0a(n0: v128, h: v128, m4: v128, m30: v128): v128 {
-  return v128.or(v128.and(n0, m4), v128.and(i16x8.shl(h, 4), m30));
-}
-@inline
-function v1a(n0: v128, h: v128, m4: v128, m30: v128): v128 {
-  return v128.or(v128.and(i16x8.shr_u(n0, 4), m4), v128.and(i16x8.shl(h, 2), m30));
-}
-@inline
-function v0b(n1: v128, h: v128, m4: v128, m30: v128): v128 {
-  return v128.or(v128.and(n1, m4), v128.and(h, m30));
-}
-@inline
-function v1b(n1: v128, h: v128, m4: v128, m30: v128): v128 {
-  return v128.or(v128.and(i16x8.shr_u(n1, 4), m4), v128.and(i16x8.shr_u(h, 2), m30));
+function fourth(a: v128, b: v128, c: v128, m3f: v128): v128 {
+  // Masked before the i16 shifts, so nothing crosses into the neighbouring byte.
+  const lo = i16x8.shr_u(v128.andnot(a, m3f), 6), mid = i16x8.shr_u(v128.andnot(b, m3f), 4);
+  return v128.or(v128.or(lo, mid), i16x8.shr_u(v128.andnot(c, m3f), 2));
 }
 
 /** Relaxed: a pair's scaled sums from its two vectors V0, V1 against x (i8, V's order). */
@@ -132,10 +122,10 @@ function pairDot(x: usize, va: v128, vb: v128, sc: v128, m00ff: v128): v128 {
 
 /** One unit (two pairs, 64 weights at w) against x: i32 lanes of Σ sc·q·x. */
 @inline
-function unitDot(x: usize, w: usize, sa: v128, sb: v128, m4: v128, m30: v128, m00ff: v128): v128 {
-  const n0 = v128.load(w), n1 = v128.load(w, 16), h = v128.load(w, 32);
-  const a = pairDot(x, v0a(n0, h, m4, m30), v1a(n0, h, m4, m30), sa, m00ff);
-  return i32x4.add(a, pairDot(x + XB, v0b(n1, h, m4, m30), v1b(n1, h, m4, m30), sb, m00ff));
+function unitDot(x: usize, w: usize, sa: v128, sb: v128, m3f: v128, m00ff: v128): v128 {
+  const a = v128.load(w), b = v128.load(w, 16), c = v128.load(w, 32);
+  const p = pairDot(x, v128.and(a, m3f), v128.and(b, m3f), sa, m00ff);
+  return i32x4.add(p, pairDot(x + XB, v128.and(c, m3f), fourth(a, b, c, m3f), sb, m00ff));
 }
 
 /**
@@ -156,18 +146,18 @@ function superInt(p: v128, lo: v128, hi: v128, xm: usize): i32 {
  * loop top and spill (as in q4.ts).
  */
 @inline
-function dotQ6K(xq: usize, xs: usize, xm: usize, wq: usize, sm: usize, dm: usize, supers: i32, sink: usize, m4: v128, m30: v128, m00ff: v128): f32 {
+function dotQ6K(xq: usize, xs: usize, xm: usize, wq: usize, sm: usize, dm: usize, supers: i32, sink: usize, m3f: v128, m00ff: v128): f32 {
   let acc: f32 = 0;
   for (let k = 0; k < supers; k++) {
     const bytes = v128.load(sm);
     const lo = i16x8.extend_low_i8x16_s(bytes), hi = i16x8.extend_high_i8x16_s(bytes);
-    let p = unitDot(xq, wq, v128.shuffle<i32>(lo, lo, 0, 0, 0, 0), v128.shuffle<i32>(lo, lo, 1, 1, 1, 1), m4, m30, m00ff);
+    let p = unitDot(xq, wq, v128.shuffle<i32>(lo, lo, 0, 0, 0, 0), v128.shuffle<i32>(lo, lo, 1, 1, 1, 1), m3f, m00ff);
     v128.store32_lane(sink, p, 0);
-    p = i32x4.add(p, unitDot(xq + 2 * XB, wq + UNIT, v128.shuffle<i32>(lo, lo, 2, 2, 2, 2), v128.shuffle<i32>(lo, lo, 3, 3, 3, 3), m4, m30, m00ff));
+    p = i32x4.add(p, unitDot(xq + 2 * XB, wq + UNIT, v128.shuffle<i32>(lo, lo, 2, 2, 2, 2), v128.shuffle<i32>(lo, lo, 3, 3, 3, 3), m3f, m00ff));
     v128.store32_lane(sink, p, 0);
-    p = i32x4.add(p, unitDot(xq + 4 * XB, wq + 2 * UNIT, v128.shuffle<i32>(hi, hi, 0, 0, 0, 0), v128.shuffle<i32>(hi, hi, 1, 1, 1, 1), m4, m30, m00ff));
+    p = i32x4.add(p, unitDot(xq + 4 * XB, wq + 2 * UNIT, v128.shuffle<i32>(hi, hi, 0, 0, 0, 0), v128.shuffle<i32>(hi, hi, 1, 1, 1, 1), m3f, m00ff));
     v128.store32_lane(sink, p, 0);
-    p = i32x4.add(p, unitDot(xq + 6 * XB, wq + 3 * UNIT, v128.shuffle<i32>(hi, hi, 2, 2, 2, 2), v128.shuffle<i32>(hi, hi, 3, 3, 3, 3), m4, m30, m00ff));
+    p = i32x4.add(p, unitDot(xq + 6 * XB, wq + 3 * UNIT, v128.shuffle<i32>(hi, hi, 2, 2, 2, 2), v128.shuffle<i32>(hi, hi, 3, 3, 3, 3), m3f, m00ff));
     acc += <f32>superInt(p, lo, hi, xm) * (load<f32>(dm) * load<f32>(xs));
     xq += PAIRS * XB;
     wq += QB;
@@ -208,24 +198,24 @@ function unpackPair(u: usize, va: v128, vb: v128, sc: v128, m00ff: v128): void {
 }
 
 @inline
-function unpackUnit(u: usize, w: usize, sa: v128, sb: v128, m4: v128, m30: v128, m00ff: v128): void {
-  const n0 = v128.load(w), n1 = v128.load(w, 16), h = v128.load(w, 32);
-  unpackPair(u, v0a(n0, h, m4, m30), v1a(n0, h, m4, m30), sa, m00ff);
-  unpackPair(u + UK, v0b(n1, h, m4, m30), v1b(n1, h, m4, m30), sb, m00ff);
+function unpackUnit(u: usize, w: usize, sa: v128, sb: v128, m3f: v128, m00ff: v128): void {
+  const a = v128.load(w), b = v128.load(w, 16), c = v128.load(w, 32);
+  unpackPair(u, v128.and(a, m3f), v128.and(b, m3f), sa, m00ff);
+  unpackPair(u + UK, v128.and(c, m3f), fourth(a, b, c, m3f), sb, m00ff);
 }
 
 @inline
-function unpackRowQ6K(u: usize, w: usize, sm: usize, supers: i32, m4: v128, m30: v128, m00ff: v128): void {
+function unpackRowQ6K(u: usize, w: usize, sm: usize, supers: i32, m3f: v128, m00ff: v128): void {
   for (let k = 0; k < supers; k++) {
     const bytes = v128.load(sm);
     const lo = i16x8.extend_low_i8x16_s(bytes), hi = i16x8.extend_high_i8x16_s(bytes);
     v128.store(u, lo);
     v128.store(u, hi, 16);
     const p = u + 32;
-    unpackUnit(p, w, v128.shuffle<i32>(lo, lo, 0, 0, 0, 0), v128.shuffle<i32>(lo, lo, 1, 1, 1, 1), m4, m30, m00ff);
-    unpackUnit(p + 2 * UK, w + UNIT, v128.shuffle<i32>(lo, lo, 2, 2, 2, 2), v128.shuffle<i32>(lo, lo, 3, 3, 3, 3), m4, m30, m00ff);
-    unpackUnit(p + 4 * UK, w + 2 * UNIT, v128.shuffle<i32>(hi, hi, 0, 0, 0, 0), v128.shuffle<i32>(hi, hi, 1, 1, 1, 1), m4, m30, m00ff);
-    unpackUnit(p + 6 * UK, w + 3 * UNIT, v128.shuffle<i32>(hi, hi, 2, 2, 2, 2), v128.shuffle<i32>(hi, hi, 3, 3, 3, 3), m4, m30, m00ff);
+    unpackUnit(p, w, v128.shuffle<i32>(lo, lo, 0, 0, 0, 0), v128.shuffle<i32>(lo, lo, 1, 1, 1, 1), m3f, m00ff);
+    unpackUnit(p + 2 * UK, w + UNIT, v128.shuffle<i32>(lo, lo, 2, 2, 2, 2), v128.shuffle<i32>(lo, lo, 3, 3, 3, 3), m3f, m00ff);
+    unpackUnit(p + 4 * UK, w + 2 * UNIT, v128.shuffle<i32>(hi, hi, 0, 0, 0, 0), v128.shuffle<i32>(hi, hi, 1, 1, 1, 1), m3f, m00ff);
+    unpackUnit(p + 6 * UK, w + 3 * UNIT, v128.shuffle<i32>(hi, hi, 2, 2, 2, 2), v128.shuffle<i32>(hi, hi, 3, 3, 3, 3), m3f, m00ff);
     w += QB;
     sm += 16;
     u += US;
@@ -302,11 +292,10 @@ export function matmulQ6K(out: usize, xq: usize, xs: usize, xm: usize, wq: usize
   const sStride = <usize>supers << 2;
   const mStride = <usize>supers << 5;
   const outStride = <usize>rows << 2;
-  // The masks, from a value the compilers cannot see (see matmulQ4): 0x0f and 0x30 in every
-  // byte, 0x00ff in every i16 lane.
+  // The masks, from a value the compilers cannot see (see matmulQ4): 0x3f in every byte, 0x00ff
+  // in every i16 lane.
   const ones = i16x8.splat(<i16>(r1 | 0xffff));
-  const m4 = v128.and(ones, i8x16.splat(0x0f));
-  const m30 = v128.and(ones, i8x16.splat(0x30));
+  const m3f = v128.and(ones, i8x16.splat(0x3f));
   const m00ff = i16x8.shr_u(ones, 8);
   for (let r = r0; r < r1; r++) {
     const wr = wq + <usize>r * (<usize>supers * QB);
@@ -315,7 +304,7 @@ export function matmulQ6K(out: usize, xq: usize, xs: usize, xm: usize, wq: usize
     const b: f32 = bias == 0 ? 0 : load<f32>(bias + (<usize>r << 2));
     const o = out + (<usize>r << 2);
     if (n > 1) {
-      unpackRowQ6K(scratch, wr, smr, supers, m4, m30, m00ff);
+      unpackRowQ6K(scratch, wr, smr, supers, m3f, m00ff);
       let i = 0;
       for (; i + 1 < n; i += 2) {
         const oi = o + <usize>i * outStride;
@@ -327,6 +316,6 @@ export function matmulQ6K(out: usize, xq: usize, xs: usize, xm: usize, wq: usize
       }
       continue;
     }
-    store<f32>(o, dotQ6K(xq, xs, xm, wr, smr, dmr, supers, o, m4, m30, m00ff) + b);
+    store<f32>(o, dotQ6K(xq, xs, xm, wr, smr, dmr, supers, o, m3f, m00ff) + b);
   }
 }

@@ -5,26 +5,24 @@ import { f16Table } from "../numeric/half.js";
 
 // How ggml's Q6_K super-blocks (128 bytes of low nibbles, 64 of 2-bit high parts, 16 int8 scales,
 // f16 d) become a q6k matrix's arrays. The 6-bit values are reordered, never changed: the
-// weights are ggml's. The order is the one assembly/q6k.ts unpacks with whole-vector masks and
-// shifts, 64 weights (four sub-blocks of 16, two pairs) per 48 bytes:
-//   [N0: 16 bytes][N1: 16 bytes][H: 16 bytes]
+// weights are ggml's. The order is the one assembly/q6k.ts unpacks with a few masks and shifts,
+// 64 weights (two pairs of sub-blocks of 16) per 48 bytes, three vectors A, B, C:
 // Pair P's 32 weights form two 16-byte vectors V0, V1 whose byte b holds weight 8h + 2k + e of
 // sub-block `sub` (h the vector, k = b >> 2, sub = (b >> 1) & 1, e = b & 1): each i16 lane holds
 // two weights of one sub-block, the lanes alternating between the pair's two sub-blocks, so one
-// i16 × i16 dot against [sc_A, sc_B, sc_A, sc_B, ...] scales both. N0 holds the low nibbles of
-// the first pair's V0 (low half of each byte) and V1 (high half), N1 the second pair's; H the
-// two high bits of V0, V1 of the first pair and V0, V1 of the second, at bits 0, 2, 4, 6.
+// i16 × i16 dot against [sc_A, sc_B, sc_A, sc_B, ...] scales both. Of a unit's four vectors (the
+// first pair's V0, V1, the second's V0, V1) the first three are the low 6 bits of A, B, C, and
+// the fourth is spread over their top two bits: bits 0-1 in A's, 2-3 in B's, 4-5 in C's.
 
 /** Bytes of the repacked 6-bit values per super-block, and per unit of 64 weights. */
 export const Q6K_Q_BYTES = 192;
 const UNIT_BYTES = 48;
 
-/** Where weight i (0..255) of a super-block lives in its repacked bytes. */
-function slot(i: number): { nibble: number; highNibble: boolean; bits: number; shift: number } {
+/** Where weight i (0..255) of a super-block lives in its repacked bytes: its unit's byte b of vector v (0..3). */
+function slot(i: number): { at: number; v: number } {
   const pair = i >> 5, sub = (i >> 4) & 1, w = i & 15;
   const h = w >> 3, b = 4 * ((w & 7) >> 1) + 2 * sub + (w & 1);
-  const unit = UNIT_BYTES * (pair >> 1), second = pair & 1;
-  return { nibble: unit + 16 * second + b, highNibble: h === 1, bits: unit + 32 + b, shift: 2 * (2 * second + h) };
+  return { at: UNIT_BYTES * (pair >> 1) + b, v: 2 * (pair & 1) + h };
 }
 
 /** Each weight's slot, computed once. */
@@ -44,9 +42,9 @@ export function copyQ6KBlocks(bytes: Uint8Array, at: number, blocks: number, m: 
       const n = i >> 7, g = (i >> 5) & 3, l = i & 31;
       const low = bytes[at + 64 * n + l + 32 * (g & 1)];
       const value = ((g < 2 ? low : low >> 4) & 0xf) | (((bytes[at + 128 + 32 * n + l] >> (2 * g)) & 3) << 4);
-      const s = SLOTS[i];
-      m.q[q + s.nibble] |= s.highNibble ? (value & 0xf) << 4 : value & 0xf;
-      m.q[q + s.bits] |= (value >> 4) << s.shift;
+      const { at: u, v } = SLOTS[i];
+      if (v < 3) m.q[q + u + 16 * v] |= value;
+      else for (let j = 0; j < 3; j++) m.q[q + u + 16 * j] |= ((value >> (2 * j)) & 3) << 6;
     }
   }
 }
@@ -54,10 +52,10 @@ export function copyQ6KBlocks(bytes: Uint8Array, at: number, blocks: number, m: 
 /** The 6-bit q (0..63) of weight i (counted over the whole matrix). */
 export function q6kValue(m: Q6KMatrix, i: number): number {
   const k = Math.floor(i / Q6K_BLOCK);
-  const s = SLOTS[i % Q6K_BLOCK];
-  const q = k * Q6K_Q_BYTES;
-  const byte = m.q[q + s.nibble] & 0xff;
-  return ((s.highNibble ? byte >> 4 : byte) & 0xf) | (((m.q[q + s.bits] >> s.shift) & 3) << 4);
+  const { at, v } = SLOTS[i % Q6K_BLOCK];
+  const u = k * Q6K_Q_BYTES + at;
+  if (v < 3) return m.q[u + 16 * v] & 63;
+  return ((m.q[u] >> 6) & 3) | (((m.q[u + 16] >> 6) & 3) << 2) | (((m.q[u + 32] >> 6) & 3) << 4);
 }
 
 /** Weight i as ggml's dequantize_row_q6_K computes it: fround(fround(d·sc)·(q − 32)). */
