@@ -80,12 +80,12 @@ export function quantizeQ6KX(xq: usize, xs: usize, xm: usize, x: usize, supers: 
   }
 }
 
-/** A unit's fourth vector V, from the top two bits of its three (m3f: 0x3f in every byte). */
+/** A unit's fourth vector V, from the top two bits of its three (mc0: 0xc0 in every byte). */
 @inline
-function fourth(a: v128, b: v128, c: v128, m3f: v128): v128 {
+function fourth(a: v128, b: v128, c: v128, mc0: v128): v128 {
   // Masked before the i16 shifts, so nothing crosses into the neighbouring byte.
-  const lo = i16x8.shr_u(v128.andnot(a, m3f), 6), mid = i16x8.shr_u(v128.andnot(b, m3f), 4);
-  return v128.or(v128.or(lo, mid), i16x8.shr_u(v128.andnot(c, m3f), 2));
+  const lo = i16x8.shr_u(v128.and(a, mc0), 6), mid = i16x8.shr_u(v128.and(b, mc0), 4);
+  return v128.or(v128.or(lo, mid), i16x8.shr_u(v128.and(c, mc0), 2));
 }
 
 /** Relaxed: a pair's scaled sums from its two vectors V0, V1 against x (i8, V's order). */
@@ -122,10 +122,11 @@ function pairDot(x: usize, va: v128, vb: v128, sc: v128, m00ff: v128): v128 {
 
 /** One unit (two pairs, 64 weights at w) against x: i32 lanes of Σ sc·q·x. */
 @inline
-function unitDot(x: usize, w: usize, sa: v128, sb: v128, m3f: v128, m00ff: v128): v128 {
+function unitDot(x: usize, w: usize, sa: v128, sb: v128, sink: usize, m3f: v128, mc0: v128, m00ff: v128): v128 {
   const a = v128.load(w), b = v128.load(w, 16), c = v128.load(w, 32);
   const p = pairDot(x, v128.and(a, m3f), v128.and(b, m3f), sa, m00ff);
-  return i32x4.add(p, pairDot(x + XB, v128.and(c, m3f), fourth(a, b, c, m3f), sb, m00ff));
+  v128.store32_lane(sink, p, 0);
+  return i32x4.add(p, pairDot(x + XB, v128.and(c, m3f), fourth(a, b, c, mc0), sb, m00ff));
 }
 
 /**
@@ -146,18 +147,18 @@ function superInt(p: v128, lo: v128, hi: v128, xm: usize): i32 {
  * loop top and spill (as in q4.ts).
  */
 @inline
-function dotQ6K(xq: usize, xs: usize, xm: usize, wq: usize, sm: usize, dm: usize, supers: i32, sink: usize, m3f: v128, m00ff: v128): f32 {
+function dotQ6K(xq: usize, xs: usize, xm: usize, wq: usize, sm: usize, dm: usize, supers: i32, sink: usize, m3f: v128, mc0: v128, m00ff: v128): f32 {
   let acc: f32 = 0;
   for (let k = 0; k < supers; k++) {
     const bytes = v128.load(sm);
     const lo = i16x8.extend_low_i8x16_s(bytes), hi = i16x8.extend_high_i8x16_s(bytes);
-    let p = unitDot(xq, wq, v128.shuffle<i32>(lo, lo, 0, 0, 0, 0), v128.shuffle<i32>(lo, lo, 1, 1, 1, 1), m3f, m00ff);
+    let p = unitDot(xq, wq, v128.shuffle<i32>(lo, lo, 0, 0, 0, 0), v128.shuffle<i32>(lo, lo, 1, 1, 1, 1), sink, m3f, mc0, m00ff);
     v128.store32_lane(sink, p, 0);
-    p = i32x4.add(p, unitDot(xq + 2 * XB, wq + UNIT, v128.shuffle<i32>(lo, lo, 2, 2, 2, 2), v128.shuffle<i32>(lo, lo, 3, 3, 3, 3), m3f, m00ff));
+    p = i32x4.add(p, unitDot(xq + 2 * XB, wq + UNIT, v128.shuffle<i32>(lo, lo, 2, 2, 2, 2), v128.shuffle<i32>(lo, lo, 3, 3, 3, 3), sink, m3f, mc0, m00ff));
     v128.store32_lane(sink, p, 0);
-    p = i32x4.add(p, unitDot(xq + 4 * XB, wq + 2 * UNIT, v128.shuffle<i32>(hi, hi, 0, 0, 0, 0), v128.shuffle<i32>(hi, hi, 1, 1, 1, 1), m3f, m00ff));
+    p = i32x4.add(p, unitDot(xq + 4 * XB, wq + 2 * UNIT, v128.shuffle<i32>(hi, hi, 0, 0, 0, 0), v128.shuffle<i32>(hi, hi, 1, 1, 1, 1), sink, m3f, mc0, m00ff));
     v128.store32_lane(sink, p, 0);
-    p = i32x4.add(p, unitDot(xq + 6 * XB, wq + 3 * UNIT, v128.shuffle<i32>(hi, hi, 2, 2, 2, 2), v128.shuffle<i32>(hi, hi, 3, 3, 3, 3), m3f, m00ff));
+    p = i32x4.add(p, unitDot(xq + 6 * XB, wq + 3 * UNIT, v128.shuffle<i32>(hi, hi, 2, 2, 2, 2), v128.shuffle<i32>(hi, hi, 3, 3, 3, 3), sink, m3f, mc0, m00ff));
     acc += <f32>superInt(p, lo, hi, xm) * (load<f32>(dm) * load<f32>(xs));
     xq += PAIRS * XB;
     wq += QB;
@@ -198,24 +199,24 @@ function unpackPair(u: usize, va: v128, vb: v128, sc: v128, m00ff: v128): void {
 }
 
 @inline
-function unpackUnit(u: usize, w: usize, sa: v128, sb: v128, m3f: v128, m00ff: v128): void {
+function unpackUnit(u: usize, w: usize, sa: v128, sb: v128, m3f: v128, mc0: v128, m00ff: v128): void {
   const a = v128.load(w), b = v128.load(w, 16), c = v128.load(w, 32);
   unpackPair(u, v128.and(a, m3f), v128.and(b, m3f), sa, m00ff);
-  unpackPair(u + UK, v128.and(c, m3f), fourth(a, b, c, m3f), sb, m00ff);
+  unpackPair(u + UK, v128.and(c, m3f), fourth(a, b, c, mc0), sb, m00ff);
 }
 
 @inline
-function unpackRowQ6K(u: usize, w: usize, sm: usize, supers: i32, m3f: v128, m00ff: v128): void {
+function unpackRowQ6K(u: usize, w: usize, sm: usize, supers: i32, m3f: v128, mc0: v128, m00ff: v128): void {
   for (let k = 0; k < supers; k++) {
     const bytes = v128.load(sm);
     const lo = i16x8.extend_low_i8x16_s(bytes), hi = i16x8.extend_high_i8x16_s(bytes);
     v128.store(u, lo);
     v128.store(u, hi, 16);
     const p = u + 32;
-    unpackUnit(p, w, v128.shuffle<i32>(lo, lo, 0, 0, 0, 0), v128.shuffle<i32>(lo, lo, 1, 1, 1, 1), m3f, m00ff);
-    unpackUnit(p + 2 * UK, w + UNIT, v128.shuffle<i32>(lo, lo, 2, 2, 2, 2), v128.shuffle<i32>(lo, lo, 3, 3, 3, 3), m3f, m00ff);
-    unpackUnit(p + 4 * UK, w + 2 * UNIT, v128.shuffle<i32>(hi, hi, 0, 0, 0, 0), v128.shuffle<i32>(hi, hi, 1, 1, 1, 1), m3f, m00ff);
-    unpackUnit(p + 6 * UK, w + 3 * UNIT, v128.shuffle<i32>(hi, hi, 2, 2, 2, 2), v128.shuffle<i32>(hi, hi, 3, 3, 3, 3), m3f, m00ff);
+    unpackUnit(p, w, v128.shuffle<i32>(lo, lo, 0, 0, 0, 0), v128.shuffle<i32>(lo, lo, 1, 1, 1, 1), m3f, mc0, m00ff);
+    unpackUnit(p + 2 * UK, w + UNIT, v128.shuffle<i32>(lo, lo, 2, 2, 2, 2), v128.shuffle<i32>(lo, lo, 3, 3, 3, 3), m3f, mc0, m00ff);
+    unpackUnit(p + 4 * UK, w + 2 * UNIT, v128.shuffle<i32>(hi, hi, 0, 0, 0, 0), v128.shuffle<i32>(hi, hi, 1, 1, 1, 1), m3f, mc0, m00ff);
+    unpackUnit(p + 6 * UK, w + 3 * UNIT, v128.shuffle<i32>(hi, hi, 2, 2, 2, 2), v128.shuffle<i32>(hi, hi, 3, 3, 3, 3), m3f, mc0, m00ff);
     w += QB;
     sm += 16;
     u += US;
@@ -292,10 +293,11 @@ export function matmulQ6K(out: usize, xq: usize, xs: usize, xm: usize, wq: usize
   const sStride = <usize>supers << 2;
   const mStride = <usize>supers << 5;
   const outStride = <usize>rows << 2;
-  // The masks, from a value the compilers cannot see (see matmulQ4): 0x3f in every byte, 0x00ff
-  // in every i16 lane.
+  // The masks, from a value the compilers cannot see (see matmulQ4): 0x3f and 0xc0 in every byte,
+  // 0x00ff in every i16 lane.
   const ones = i16x8.splat(<i16>(r1 | 0xffff));
   const m3f = v128.and(ones, i8x16.splat(0x3f));
+  const mc0 = v128.xor(ones, m3f);
   const m00ff = i16x8.shr_u(ones, 8);
   for (let r = r0; r < r1; r++) {
     const wr = wq + <usize>r * (<usize>supers * QB);
@@ -304,7 +306,7 @@ export function matmulQ6K(out: usize, xq: usize, xs: usize, xm: usize, wq: usize
     const b: f32 = bias == 0 ? 0 : load<f32>(bias + (<usize>r << 2));
     const o = out + (<usize>r << 2);
     if (n > 1) {
-      unpackRowQ6K(scratch, wr, smr, supers, m3f, m00ff);
+      unpackRowQ6K(scratch, wr, smr, supers, m3f, mc0, m00ff);
       let i = 0;
       for (; i + 1 < n; i += 2) {
         const oi = o + <usize>i * outStride;
@@ -316,6 +318,6 @@ export function matmulQ6K(out: usize, xq: usize, xs: usize, xm: usize, wq: usize
       }
       continue;
     }
-    store<f32>(o, dotQ6K(xq, xs, xm, wr, smr, dmr, supers, o, m3f, m00ff) + b);
+    store<f32>(o, dotQ6K(xq, xs, xm, wr, smr, dmr, supers, o, m3f, mc0, m00ff) + b);
   }
 }
