@@ -2,77 +2,121 @@
 // and an f16 d per super-block (widened to f32 at load): w = d·sc·(q − 32), q 0..63. Loading
 // repacks the 6-bit values (src/kernels/q6k.ts) so that 64 weights are three 16-byte vectors:
 // three of the four vectors V are their low 6 bits (one mask each), the fourth their top bit
-// pairs (three masks, three i16 shifts, two ors). In each V an i16 lane holds two weights of one
-// sub-block, the lanes alternating between a pair of sub-blocks A, B. One i32x4.dot_i16x8_s against [sc_A, sc_B, sc_A, sc_B, ...] then scales a pair.
+// pairs (three masks, three i16 shifts, two ors). Each i16 lane of a V holds two weights of one
+// sub-block, lane k of sub-block k of its half super-block, so one i32x4.dot_i16x8_s against the
+// half's eight scales (as i16, no shuffle) scales a pair of vectors.
 //
 // x is quantized as ggml's Q8_K (quantizeQ6KX): one f32 scale xs per 256, int8 values in V's
 // order, and each sub-block's Σ x as i16 (the bsums). A super-block is then, in integers until
 // one conversion, xs · d · (Σ_j sc_j · Σ q·x − 32 · Σ_j sc_j · Σ x): q stays unsigned, as the
 // relaxed dot's 7-bit operand wants, and the offset costs two dots per super-block.
 //   relaxed: i16x8.relaxed_dot_i8x16_i7x16_s(x, V) (deterministic for V ≤ 127): pair sums
-//     ≤ 2·63·127, both halves of a pair added in i16 (≤ 32004), then the scale dot widens;
+//     ≤ 2·63·127, a pair of vectors' added in i16 (≤ 32004), then the scale dot widens;
 //   baseline: V's even and odd bytes as i16 lanes (a mask, a shift), times the scales in i16
 //     (|63·sc| ≤ 8064), then i32x4.dot_i16x8_s against x stored as i16 in the same order.
 // Bounds: |Σ_j sc_j·Σ q·x| ≤ 16·128·16·63·127 < 2.7e8, 32·|Σ_j sc_j·Σ x| ≤ 1.4e8: exact in i32.
 // Every path (packed or unpacked weights, one or two x rows, either build) makes the same integer
 // per super-block and the same f32 operations on it, so a row's result is the same bits on any
 // path, batch position, thread count or build.
-import { hmax } from "./math";
+import { hmax, transposeSum4i } from "./math";
 
-/** Bytes of one pair of sub-blocks of quantized x (relaxed: i8; baseline: i16). */
+/** Bytes of quantized x per pair of vectors V (relaxed: i8; baseline: i16). */
 const XB: usize = ASC_FEATURE_RELAXED_SIMD ? 32 : 64;
-/** Pairs of sub-blocks per super-block, and bytes of repacked q per unit of two pairs. */
+/** Pairs of vectors V per super-block, and bytes of repacked q per unit of two pairs. */
 const PAIRS: usize = 8;
 const UNIT: usize = 48;
 /** Repacked q bytes per super-block. */
 const QB: usize = 192;
 
-/**
- * 32 values of x (sub-blocks A = x[0..15], B = x[16..31]) → XB bytes in V's order, q =
- * round-half-even(x · inv). Stores Σ q of A and of B as i16 at xm, xm + 2.
- */
+/** The 8×8 transpose of i16 elements of rows r0..r7, column t stored at out + t·stride. */
 @inline
-function quantizePair(xq: usize, xm: usize, x: usize, inv: v128): void {
-  const q0 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(x), inv)));
-  const q1 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(x, 16), inv)));
-  const q2 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(x, 32), inv)));
-  const q3 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(x, 48), inv)));
-  const q4 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(x, 64), inv)));
-  const q5 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(x, 80), inv)));
-  const q6 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(x, 96), inv)));
-  const q7 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(x, 112), inv)));
-  const sa = i32x4.add(i32x4.add(q0, q1), i32x4.add(q2, q3));
-  const sb = i32x4.add(i32x4.add(q4, q5), i32x4.add(q6, q7));
-  let s = i32x4.add(v128.shuffle<i32>(sa, sb, 0, 1, 4, 5), v128.shuffle<i32>(sa, sb, 2, 3, 6, 7));
-  s = i32x4.add(s, v128.shuffle<i32>(s, s, 1, 0, 3, 2));
-  store<i16>(xm, <i16>i32x4.extract_lane(s, 0));
-  store<i16>(xm, <i16>i32x4.extract_lane(s, 2), 2);
-  const a = i16x8.narrow_i32x4_s(q0, q1), b = i16x8.narrow_i32x4_s(q2, q3); // A 0..7, A 8..15
-  const c = i16x8.narrow_i32x4_s(q4, q5), d = i16x8.narrow_i32x4_s(q6, q7); // B 0..7, B 8..15
-  if (ASC_FEATURE_RELAXED_SIMD) {
-    const ab = i8x16.narrow_i16x8_s(a, b), cd = i8x16.narrow_i16x8_s(c, d);
-    v128.store(xq, v128.shuffle<i16>(ab, cd, 0, 8, 1, 9, 2, 10, 3, 11));
-    v128.store(xq, v128.shuffle<i16>(ab, cd, 4, 12, 5, 13, 6, 14, 7, 15), 16);
-  } else {
-    v128.store(xq, v128.shuffle<i16>(a, c, 0, 8, 2, 10, 4, 12, 6, 14));
-    v128.store(xq, v128.shuffle<i16>(a, c, 1, 9, 3, 11, 5, 13, 7, 15), 16);
-    v128.store(xq, v128.shuffle<i16>(b, d, 0, 8, 2, 10, 4, 12, 6, 14), 32);
-    v128.store(xq, v128.shuffle<i16>(b, d, 1, 9, 3, 11, 5, 13, 7, 15), 48);
-  }
+function transpose8(out: usize, stride: usize, r0: v128, r1: v128, r2: v128, r3: v128, r4: v128, r5: v128, r6: v128, r7: v128): void {
+  const a0 = v128.shuffle<i16>(r0, r1, 0, 8, 1, 9, 2, 10, 3, 11), a1 = v128.shuffle<i16>(r0, r1, 4, 12, 5, 13, 6, 14, 7, 15);
+  const a2 = v128.shuffle<i16>(r2, r3, 0, 8, 1, 9, 2, 10, 3, 11), a3 = v128.shuffle<i16>(r2, r3, 4, 12, 5, 13, 6, 14, 7, 15);
+  const a4 = v128.shuffle<i16>(r4, r5, 0, 8, 1, 9, 2, 10, 3, 11), a5 = v128.shuffle<i16>(r4, r5, 4, 12, 5, 13, 6, 14, 7, 15);
+  const a6 = v128.shuffle<i16>(r6, r7, 0, 8, 1, 9, 2, 10, 3, 11), a7 = v128.shuffle<i16>(r6, r7, 4, 12, 5, 13, 6, 14, 7, 15);
+  const b0 = v128.shuffle<i32>(a0, a2, 0, 4, 1, 5), b1 = v128.shuffle<i32>(a0, a2, 2, 6, 3, 7);
+  const b2 = v128.shuffle<i32>(a1, a3, 0, 4, 1, 5), b3 = v128.shuffle<i32>(a1, a3, 2, 6, 3, 7);
+  const b4 = v128.shuffle<i32>(a4, a6, 0, 4, 1, 5), b5 = v128.shuffle<i32>(a4, a6, 2, 6, 3, 7);
+  const b6 = v128.shuffle<i32>(a5, a7, 0, 4, 1, 5), b7 = v128.shuffle<i32>(a5, a7, 2, 6, 3, 7);
+  v128.store(out, v128.shuffle<i64>(b0, b4, 0, 2));
+  v128.store(out + stride, v128.shuffle<i64>(b0, b4, 1, 3));
+  v128.store(out + 2 * stride, v128.shuffle<i64>(b1, b5, 0, 2));
+  v128.store(out + 3 * stride, v128.shuffle<i64>(b1, b5, 1, 3));
+  v128.store(out + 4 * stride, v128.shuffle<i64>(b2, b6, 0, 2));
+  v128.store(out + 5 * stride, v128.shuffle<i64>(b2, b6, 1, 3));
+  v128.store(out + 6 * stride, v128.shuffle<i64>(b3, b7, 0, 2));
+  v128.store(out + 7 * stride, v128.shuffle<i64>(b3, b7, 1, 3));
+}
+
+/** Four values of x at x → q = round-half-even(x · inv) as i32 lanes. */
+@inline
+function q4(x: usize, inv: v128): v128 {
+  return i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(x), inv)));
 }
 
 /**
- * x (supers·256 f32) → xq (XB bytes per 32), xs: one f32 amax / 127 per 256, xm: one i16 Σ q
- * per 16. q = round-half-even(x · 127 / amax) over the 256 values (Q8_K's grid, ±127).
+ * One sub-block of 16 values → its quantized values as i16 (lo: 0..7, hi: 8..15), written to
+ * `rows` (32 bytes), and Σ q as an i32x4 whose lanes sum to it.
  */
-export function quantizeQ6KX(xq: usize, xs: usize, xm: usize, x: usize, supers: i32): void {
+@inline
+function quantizeSub(rows: usize, x: usize, inv: v128): v128 {
+  const q0 = q4(x, inv), q1 = q4(x + 16, inv), q2 = q4(x + 32, inv), q3 = q4(x + 48, inv);
+  v128.store(rows, i16x8.narrow_i32x4_s(q0, q1));
+  v128.store(rows, i16x8.narrow_i32x4_s(q2, q3), 16);
+  return i32x4.add(i32x4.add(q0, q1), i32x4.add(q2, q3));
+}
+
+/**
+ * Half a super-block (sub-blocks k = 0..7 of 16 values) from its i16 rows (32 bytes each) → xq in
+ * the weights' order: vector t holds weights 2t, 2t + 1 of every sub-block (relaxed: bytes
+ * 2k, 2k + 1 of one 16-byte vector; baseline: lane k of an even and an odd i16 vector).
+ */
+@inline
+function storeHalf(xq: usize, rows: usize): void {
+  if (ASC_FEATURE_RELAXED_SIMD) {
+    transpose8(xq, 16,
+      i8x16.narrow_i16x8_s(v128.load(rows), v128.load(rows, 16)), i8x16.narrow_i16x8_s(v128.load(rows, 32), v128.load(rows, 48)),
+      i8x16.narrow_i16x8_s(v128.load(rows, 64), v128.load(rows, 80)), i8x16.narrow_i16x8_s(v128.load(rows, 96), v128.load(rows, 112)),
+      i8x16.narrow_i16x8_s(v128.load(rows, 128), v128.load(rows, 144)), i8x16.narrow_i16x8_s(v128.load(rows, 160), v128.load(rows, 176)),
+      i8x16.narrow_i16x8_s(v128.load(rows, 192), v128.load(rows, 208)), i8x16.narrow_i16x8_s(v128.load(rows, 224), v128.load(rows, 240)));
+    return;
+  }
+  transpose8(xq, 32, evens(rows), evens(rows + 32), evens(rows + 64), evens(rows + 96), evens(rows + 128), evens(rows + 160), evens(rows + 192), evens(rows + 224));
+  transpose8(xq + 16, 32, odds(rows), odds(rows + 32), odds(rows + 64), odds(rows + 96), odds(rows + 128), odds(rows + 160), odds(rows + 192), odds(rows + 224));
+}
+
+/** A sub-block's i16 row (32 bytes at r): its values at even positions, and at odd positions. */
+@inline
+function evens(r: usize): v128 {
+  return v128.shuffle<i16>(v128.load(r), v128.load(r, 16), 0, 2, 4, 6, 8, 10, 12, 14);
+}
+@inline
+function odds(r: usize): v128 {
+  return v128.shuffle<i16>(v128.load(r), v128.load(r, 16), 1, 3, 5, 7, 9, 11, 13, 15);
+}
+
+/**
+ * x (supers·256 f32) → xq (XB bytes per 32, storeHalf's order), xs: one f32 amax / 127 per 256,
+ * xm: one i16 Σ q per 16 in order. q = round-half-even(x · 127 / amax) over the 256 values
+ * (Q8_K's grid, ±127). `rows` is 512 bytes of the caller's scratch.
+ */
+export function quantizeQ6KX(xq: usize, xs: usize, xm: usize, x: usize, supers: i32, rows: usize): void {
   for (let k = 0; k < supers; k++) {
     let m = f32x4.splat(0);
     for (let i: usize = 0; i < 1024; i += 16) m = f32x4.max(m, f32x4.abs(v128.load(x + i)));
     const amax = hmax(m);
     store<f32>(xs, amax / 127);
     const inv = f32x4.splat(amax == 0 ? <f32>0 : <f32>127 / amax);
-    for (let p: usize = 0; p < PAIRS; p++) quantizePair(xq + p * XB, xm + (p << 2), x + (p << 7), inv);
+    for (let h: usize = 0; h < 2; h++) {
+      const xh = x + (h << 9), r = rows + (h << 8);
+      const s0 = quantizeSub(r, xh, inv), s1 = quantizeSub(r + 32, xh + 64, inv);
+      const s2 = quantizeSub(r + 64, xh + 128, inv), s3 = quantizeSub(r + 96, xh + 192, inv);
+      const s4 = quantizeSub(r + 128, xh + 256, inv), s5 = quantizeSub(r + 160, xh + 320, inv);
+      const s6 = quantizeSub(r + 192, xh + 384, inv), s7 = quantizeSub(r + 224, xh + 448, inv);
+      v128.store(xm + (h << 4), i16x8.narrow_i32x4_s(transposeSum4i(s0, s1, s2, s3), transposeSum4i(s4, s5, s6, s7)));
+      storeHalf(xq + h * (PAIRS / 2) * XB, r);
+    }
     x += 1024;
     xq += PAIRS * XB;
     xs += 4;
@@ -113,7 +157,7 @@ function baselinePairScaled(x: usize, e0: v128, o0: v128, e1: v128, o1: v128): v
   return i32x4.add(i32x4.add(d0, d1), i32x4.add(d2, d3));
 }
 
-/** One pair's Σ sc·q·x as i32 lanes, from its vectors V0, V1 and its scales [sc_A, sc_B, ...] (i16). */
+/** One pair's Σ sc·q·x as i32 lanes, from its vectors V0, V1 and its half's scales `sc` (i16). */
 @inline
 function pairDot(x: usize, va: v128, vb: v128, sc: v128, m00ff: v128): v128 {
   if (ASC_FEATURE_RELAXED_SIMD) return relaxedPair(x, va, vb, sc);
@@ -152,13 +196,13 @@ function dotQ6K(xq: usize, xs: usize, xm: usize, wq: usize, sm: usize, dm: usize
   for (let k = 0; k < supers; k++) {
     const bytes = v128.load(sm);
     const lo = i16x8.extend_low_i8x16_s(bytes), hi = i16x8.extend_high_i8x16_s(bytes);
-    let p = unitDot(xq, wq, v128.shuffle<i32>(lo, lo, 0, 0, 0, 0), v128.shuffle<i32>(lo, lo, 1, 1, 1, 1), sink, m3f, mc0, m00ff);
+    let p = unitDot(xq, wq, lo, lo, sink, m3f, mc0, m00ff);
     v128.store32_lane(sink, p, 0);
-    p = i32x4.add(p, unitDot(xq + 2 * XB, wq + UNIT, v128.shuffle<i32>(lo, lo, 2, 2, 2, 2), v128.shuffle<i32>(lo, lo, 3, 3, 3, 3), sink, m3f, mc0, m00ff));
+    p = i32x4.add(p, unitDot(xq + 2 * XB, wq + UNIT, lo, lo, sink, m3f, mc0, m00ff));
     v128.store32_lane(sink, p, 0);
-    p = i32x4.add(p, unitDot(xq + 4 * XB, wq + 2 * UNIT, v128.shuffle<i32>(hi, hi, 0, 0, 0, 0), v128.shuffle<i32>(hi, hi, 1, 1, 1, 1), sink, m3f, mc0, m00ff));
+    p = i32x4.add(p, unitDot(xq + 4 * XB, wq + 2 * UNIT, hi, hi, sink, m3f, mc0, m00ff));
     v128.store32_lane(sink, p, 0);
-    p = i32x4.add(p, unitDot(xq + 6 * XB, wq + 3 * UNIT, v128.shuffle<i32>(hi, hi, 2, 2, 2, 2), v128.shuffle<i32>(hi, hi, 3, 3, 3, 3), sink, m3f, mc0, m00ff));
+    p = i32x4.add(p, unitDot(xq + 6 * XB, wq + 3 * UNIT, hi, hi, sink, m3f, mc0, m00ff));
     acc += <f32>superInt(p, lo, hi, xm) * (load<f32>(dm) * load<f32>(xs));
     xq += PAIRS * XB;
     wq += QB;
@@ -172,16 +216,16 @@ function dotQ6K(xq: usize, xs: usize, xm: usize, wq: usize, sm: usize, dm: usize
 
 /**
  * Batches (n > 1): each weight row is unpacked once into the thread's scratch, per super-block
- * its scales as i16 (32 bytes) then UK bytes per pair — relaxed: V0, V1 and the pair's scale
- * vector; baseline: V0 and V1's even and odd bytes already times their scales (i16). Every x row
- * then meets it with loads only; the integers per super-block are dotQ6K's.
+ * its scales as i16 (32 bytes: each half's eight) then UK bytes per pair — relaxed: V0, V1;
+ * baseline: V0 and V1's even and odd bytes already times their scales (i16). Every x row then
+ * meets it with loads only; the integers per super-block are dotQ6K's.
  */
-const UK: usize = ASC_FEATURE_RELAXED_SIMD ? 48 : 64;
+const UK: usize = ASC_FEATURE_RELAXED_SIMD ? 32 : 64;
 const US: usize = 32 + PAIRS * UK;
 
-/** Scratch bytes per weight row of `cols` (n > 1). */
+/** Scratch bytes per thread: one unpacked weight row of `cols` (n > 1), and quantizeQ6KX's rows (on the calling thread, before). */
 export function q6kScratchBytes(cols: i32): i32 {
-  return (cols >> 8) * <i32>US;
+  return max((cols >> 8) * <i32>US, 512);
 }
 
 @inline
@@ -189,7 +233,6 @@ function unpackPair(u: usize, va: v128, vb: v128, sc: v128, m00ff: v128): void {
   if (ASC_FEATURE_RELAXED_SIMD) {
     v128.store(u, va);
     v128.store(u, vb, 16);
-    v128.store(u, sc, 32);
   } else {
     v128.store(u, evenScaled(va, sc, m00ff));
     v128.store(u, oddScaled(va, sc), 16);
@@ -213,20 +256,20 @@ function unpackRowQ6K(u: usize, w: usize, sm: usize, supers: i32, m3f: v128, mc0
     v128.store(u, lo);
     v128.store(u, hi, 16);
     const p = u + 32;
-    unpackUnit(p, w, v128.shuffle<i32>(lo, lo, 0, 0, 0, 0), v128.shuffle<i32>(lo, lo, 1, 1, 1, 1), m3f, mc0, m00ff);
-    unpackUnit(p + 2 * UK, w + UNIT, v128.shuffle<i32>(lo, lo, 2, 2, 2, 2), v128.shuffle<i32>(lo, lo, 3, 3, 3, 3), m3f, mc0, m00ff);
-    unpackUnit(p + 4 * UK, w + 2 * UNIT, v128.shuffle<i32>(hi, hi, 0, 0, 0, 0), v128.shuffle<i32>(hi, hi, 1, 1, 1, 1), m3f, mc0, m00ff);
-    unpackUnit(p + 6 * UK, w + 3 * UNIT, v128.shuffle<i32>(hi, hi, 2, 2, 2, 2), v128.shuffle<i32>(hi, hi, 3, 3, 3, 3), m3f, mc0, m00ff);
+    unpackUnit(p, w, lo, lo, m3f, mc0, m00ff);
+    unpackUnit(p + 2 * UK, w + UNIT, lo, lo, m3f, mc0, m00ff);
+    unpackUnit(p + 4 * UK, w + 2 * UNIT, hi, hi, m3f, mc0, m00ff);
+    unpackUnit(p + 6 * UK, w + 3 * UNIT, hi, hi, m3f, mc0, m00ff);
     w += QB;
     sm += 16;
     u += US;
   }
 }
 
-/** One unpacked pair at u against x: pairDot's integers. */
+/** One unpacked pair at u (its half's scales at sc) against x: pairDot's integers. */
 @inline
-function unpackedPairDot(x: usize, u: usize): v128 {
-  if (ASC_FEATURE_RELAXED_SIMD) return relaxedPair(x, v128.load(u), v128.load(u, 16), v128.load(u, 32));
+function unpackedPairDot(x: usize, u: usize, sc: usize): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) return relaxedPair(x, v128.load(u), v128.load(u, 16), v128.load(sc));
   return baselinePairScaled(x, v128.load(u), v128.load(u, 16), v128.load(u, 32), v128.load(u, 48));
 }
 
@@ -236,7 +279,7 @@ function dotQ6KUnpacked(xq: usize, xs: usize, xm: usize, u: usize, dm: usize, su
   let acc: f32 = 0;
   for (let k = 0; k < supers; k++) {
     let p = i32x4.splat(0);
-    for (let j: usize = 0; j < PAIRS; j++) p = i32x4.add(p, unpackedPairDot(xq + j * XB, u + 32 + j * UK));
+    for (let j: usize = 0; j < PAIRS; j++) p = i32x4.add(p, unpackedPairDot(xq + j * XB, u + 32 + j * UK, u + ((j >> 2) << 4)));
     acc += <f32>superInt(p, v128.load(u), v128.load(u, 16), xm) * (load<f32>(dm) * load<f32>(xs));
     xq += PAIRS * XB;
     u += US;
@@ -257,7 +300,7 @@ function dotQ6KUnpacked2(out0: usize, out1: usize, xq: usize, xs: usize, xm: usi
     for (let j: usize = 0; j < PAIRS; j++) {
       const x1 = x0 + xStride;
       if (ASC_FEATURE_RELAXED_SIMD) {
-        const va = v128.load(uj), vb = v128.load(uj, 16), sc = v128.load(uj, 32);
+        const va = v128.load(uj), vb = v128.load(uj, 16), sc = v128.load(u + ((j >> 2) << 4));
         p0 = i32x4.add(p0, relaxedPair(x0, va, vb, sc));
         p1 = i32x4.add(p1, relaxedPair(x1, va, vb, sc));
       } else {

@@ -5,14 +5,13 @@ import { f16Table } from "../numeric/half.js";
 
 // How ggml's Q6_K super-blocks (128 bytes of low nibbles, 64 of 2-bit high parts, 16 int8 scales,
 // f16 d) become a q6k matrix's arrays. The 6-bit values are reordered, never changed: the
-// weights are ggml's. The order is the one assembly/q6k.ts unpacks with a few masks and shifts,
-// 64 weights (two pairs of sub-blocks of 16) per 48 bytes, three vectors A, B, C:
-// Pair P's 32 weights form two 16-byte vectors V0, V1 whose byte b holds weight 8h + 2k + e of
-// sub-block `sub` (h the vector, k = b >> 2, sub = (b >> 1) & 1, e = b & 1): each i16 lane holds
-// two weights of one sub-block, the lanes alternating between the pair's two sub-blocks, so one
-// i16 × i16 dot against [sc_A, sc_B, sc_A, sc_B, ...] scales both. Of a unit's four vectors (the
-// first pair's V0, V1, the second's V0, V1) the first three are the low 6 bits of A, B, C, and
-// the fourth is spread over their top two bits: bits 0-1 in A's, 2-3 in B's, 4-5 in C's.
+// weights are ggml's. The order is the one assembly/q6k.ts unpacks with a few masks and shifts:
+// each half super-block (sub-blocks 0..7, then 8..15) is eight 16-byte vectors V_t whose bytes
+// 2k, 2k + 1 hold weights 2t, 2t + 1 of sub-block k, so every i16 lane belongs to one sub-block
+// and one i16 × i16 dot against the half's eight scales scales a pair of vectors. Each four
+// vectors V_t (t = 0..3, then 4..7) are stored in 48 bytes, three vectors A, B, C: the first three
+// V are the low 6 bits of A, B, C, and the fourth is spread over their top two bits: bits 0-1 in
+// A's, 2-3 in B's, 4-5 in C's.
 
 /** Bytes of the repacked 6-bit values per super-block, and per unit of 64 weights. */
 export const Q6K_Q_BYTES = 192;
@@ -20,9 +19,9 @@ const UNIT_BYTES = 48;
 
 /** Where weight i (0..255) of a super-block lives in its repacked bytes: its unit's byte b of vector v (0..3). */
 function slot(i: number): { at: number; v: number } {
-  const pair = i >> 5, sub = (i >> 4) & 1, w = i & 15;
-  const h = w >> 3, b = 4 * ((w & 7) >> 1) + 2 * sub + (w & 1);
-  return { at: UNIT_BYTES * (pair >> 1) + b, v: 2 * (pair & 1) + h };
+  const sub = i >> 4, l = i & 15;
+  const half = sub >> 3, t = l >> 1;
+  return { at: UNIT_BYTES * (2 * half + (t >> 2)) + 2 * (sub & 7) + (l & 1), v: t & 3 };
 }
 
 /** Each weight's slot, computed once. */

@@ -412,7 +412,7 @@ export class WasmBackend implements Backend {
     const a = this.a;
     const len = n * cols;
     this.growX(len);
-    this.kernels.quantizeQ6KX(this.xq.byteOffset, this.xs.byteOffset, this.xsum.byteOffset, xPtr, len / Q6K_BLOCK);
+
     a[MatmulQ6KArgs.out] = outPtr;
     a[MatmulQ6KArgs.xq] = this.xq.byteOffset;
     a[MatmulQ6KArgs.xs] = this.xs.byteOffset;
@@ -423,6 +423,8 @@ export class WasmBackend implements Backend {
     a[MatmulQ6KArgs.cols] = cols;
     const scratch = this.kernels.q6kScratchBytes(cols);
     if (this.scratchPerThread < scratch) this.scratch = this.growScratch(Math.max(scratch, 2 * this.scratchPerThread));
+    // The calling thread's scratch holds the quantizer's rows before it holds its unpacked weight rows.
+    this.kernels.quantizeQ6KX(this.xq.byteOffset, this.xs.byteOffset, this.xsum.byteOffset, xPtr, len / Q6K_BLOCK, this.scratch.byteOffset);
     a[MatmulQ6KArgs.scratch] = this.scratch.byteOffset;
     a[MatmulQ6KArgs.scratchPerThread] = this.scratchPerThread;
     this.dispatch(Op.MatmulQ6K, n * rows * cols, NS_PER_MAC_Q4, rows, 4, MATMUL_CHUNKS_PER_THREAD);

@@ -22,7 +22,7 @@ export interface KernelExports {
   readonly quantizeQ4KX: Kernel; // (xq, xs, xm, x, supers): x as Q8_K, a scale per 256, xm each 32's Σ q (i16)
   readonly q6kScratchBytes: IntKernel; // (cols) -> bytes of scratch matmulQ6K needs per thread (n > 1)
   readonly matmulQ6K: Kernel; // (out, xq, xs, xm, wq, sm, dm, bias, n, rows, cols, r0, r1, scratch)
-  readonly quantizeQ6KX: Kernel; // (xq, xs, xm, x, supers): x as Q8_K, a scale per 256, xm each 16's Σ q (i16)
+  readonly quantizeQ6KX: Kernel; // (xq, xs, xm, x, supers, rows): x as Q8_K, a scale per 256, xm each 16's Σ q (i16); rows: 512 bytes of scratch
   readonly quantizeQ4X: Kernel; // (xq, xs, xsum, x, blocks)
   readonly quantizeRowsQ8: Kernel; // (q, scales, src, blocks)
   readonly quantizeColumnsQ8: Kernel; // (q, scales, src, rows, cols, firstCol)
