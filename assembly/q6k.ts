@@ -164,13 +164,12 @@ function pairDot(x: usize, va: v128, vb: v128, sc: v128, m00ff: v128): v128 {
   return baselinePairScaled(x, evenScaled(va, sc, m00ff), oddScaled(va, sc), evenScaled(vb, sc, m00ff), oddScaled(vb, sc));
 }
 
-/** One unit (two pairs, 64 weights at w) against x: i32 lanes of Σ sc·q·x. */
+/** One unit (two pairs, 64 weights at w, their half's scales sc) against x: i32 lanes of Σ sc·q·x. */
 @inline
-function unitDot(x: usize, w: usize, sa: v128, sb: v128, sink: usize, m3f: v128, mc0: v128, m00ff: v128): v128 {
+function unitDot(x: usize, w: usize, sc: v128, sink: usize, m3f: v128, mc0: v128, m00ff: v128): v128 {
   const a = v128.load(w), b = v128.load(w, 16), c = v128.load(w, 32);
-  const p = pairDot(x, v128.and(a, m3f), v128.and(b, m3f), sa, m00ff);
-  v128.store32_lane(sink, p, 0);
-  return i32x4.add(p, pairDot(x + XB, v128.and(c, m3f), fourth(a, b, c, mc0), sb, m00ff));
+  const p = pairDot(x, v128.and(a, m3f), v128.and(b, m3f), sc, m00ff);
+  return i32x4.add(p, pairDot(x + XB, v128.and(c, m3f), fourth(a, b, c, mc0), sc, m00ff));
 }
 
 /**
@@ -196,13 +195,13 @@ function dotQ6K(xq: usize, xs: usize, xm: usize, wq: usize, sm: usize, dm: usize
   for (let k = 0; k < supers; k++) {
     const bytes = v128.load(sm);
     const lo = i16x8.extend_low_i8x16_s(bytes), hi = i16x8.extend_high_i8x16_s(bytes);
-    let p = unitDot(xq, wq, lo, lo, sink, m3f, mc0, m00ff);
+    let p = unitDot(xq, wq, lo, sink, m3f, mc0, m00ff);
     v128.store32_lane(sink, p, 0);
-    p = i32x4.add(p, unitDot(xq + 2 * XB, wq + UNIT, lo, lo, sink, m3f, mc0, m00ff));
+    p = i32x4.add(p, unitDot(xq + 2 * XB, wq + UNIT, lo, sink, m3f, mc0, m00ff));
     v128.store32_lane(sink, p, 0);
-    p = i32x4.add(p, unitDot(xq + 4 * XB, wq + 2 * UNIT, hi, hi, sink, m3f, mc0, m00ff));
+    p = i32x4.add(p, unitDot(xq + 4 * XB, wq + 2 * UNIT, hi, sink, m3f, mc0, m00ff));
     v128.store32_lane(sink, p, 0);
-    p = i32x4.add(p, unitDot(xq + 6 * XB, wq + 3 * UNIT, hi, hi, sink, m3f, mc0, m00ff));
+    p = i32x4.add(p, unitDot(xq + 6 * XB, wq + 3 * UNIT, hi, sink, m3f, mc0, m00ff));
     acc += <f32>superInt(p, lo, hi, xm) * (load<f32>(dm) * load<f32>(xs));
     xq += PAIRS * XB;
     wq += QB;
@@ -242,10 +241,10 @@ function unpackPair(u: usize, va: v128, vb: v128, sc: v128, m00ff: v128): void {
 }
 
 @inline
-function unpackUnit(u: usize, w: usize, sa: v128, sb: v128, m3f: v128, mc0: v128, m00ff: v128): void {
+function unpackUnit(u: usize, w: usize, sc: v128, m3f: v128, mc0: v128, m00ff: v128): void {
   const a = v128.load(w), b = v128.load(w, 16), c = v128.load(w, 32);
-  unpackPair(u, v128.and(a, m3f), v128.and(b, m3f), sa, m00ff);
-  unpackPair(u + UK, v128.and(c, m3f), fourth(a, b, c, mc0), sb, m00ff);
+  unpackPair(u, v128.and(a, m3f), v128.and(b, m3f), sc, m00ff);
+  unpackPair(u + UK, v128.and(c, m3f), fourth(a, b, c, mc0), sc, m00ff);
 }
 
 @inline
@@ -256,10 +255,10 @@ function unpackRowQ6K(u: usize, w: usize, sm: usize, supers: i32, m3f: v128, mc0
     v128.store(u, lo);
     v128.store(u, hi, 16);
     const p = u + 32;
-    unpackUnit(p, w, lo, lo, m3f, mc0, m00ff);
-    unpackUnit(p + 2 * UK, w + UNIT, lo, lo, m3f, mc0, m00ff);
-    unpackUnit(p + 4 * UK, w + 2 * UNIT, hi, hi, m3f, mc0, m00ff);
-    unpackUnit(p + 6 * UK, w + 3 * UNIT, hi, hi, m3f, mc0, m00ff);
+    unpackUnit(p, w, lo, m3f, mc0, m00ff);
+    unpackUnit(p + 2 * UK, w + UNIT, lo, m3f, mc0, m00ff);
+    unpackUnit(p + 4 * UK, w + 2 * UNIT, hi, m3f, mc0, m00ff);
+    unpackUnit(p + 6 * UK, w + 3 * UNIT, hi, m3f, mc0, m00ff);
     w += QB;
     sm += 16;
     u += US;
