@@ -12,8 +12,9 @@
 // relaxed dot's 7-bit operand wants, and the offset costs two dots per super-block.
 //   relaxed: i16x8.relaxed_dot_i8x16_i7x16_s(x, V) (deterministic for V ≤ 127): pair sums
 //     ≤ 2·63·127, a pair of vectors' added in i16 (≤ 32004), then the scale dot widens;
-//   baseline: V's even and odd bytes as i16 lanes (a mask, a shift), times the scales in i16
-//     (|63·sc| ≤ 8064), then i32x4.dot_i16x8_s against x stored as i16 in the same order.
+//   baseline: V's low and high halves widened to i16 and dotted with x stored as i16 in the same
+//     order, each i32 lane one sub-block's sum, times the scales in i32 once per half super-block;
+//     a batch's unpacked row holds the widened halves already times their scales (|63·sc| ≤ 8064).
 // Bounds: |Σ_j sc_j·Σ q·x| ≤ 16·128·16·63·127 < 2.7e8, 32·|Σ_j sc_j·Σ x| ≤ 1.4e8: exact in i32.
 // Every path (packed or unpacked weights, one or two x rows, either build) makes the same integer
 // per super-block and the same f32 operations on it, so a row's result is the same bits on any
@@ -82,18 +83,17 @@ function storeHalf(xq: usize, rows: usize): void {
       i8x16.narrow_i16x8_s(v128.load(rows, 192), v128.load(rows, 208)), i8x16.narrow_i16x8_s(v128.load(rows, 224), v128.load(rows, 240)));
     return;
   }
-  transpose8(xq, 32, evens(rows), evens(rows + 32), evens(rows + 64), evens(rows + 96), evens(rows + 128), evens(rows + 160), evens(rows + 192), evens(rows + 224));
-  transpose8(xq + 16, 32, odds(rows), odds(rows + 32), odds(rows + 64), odds(rows + 96), odds(rows + 128), odds(rows + 160), odds(rows + 192), odds(rows + 224));
-}
-
-/** A sub-block's i16 row (32 bytes at r): its values at even positions, and at odd positions. */
-@inline
-function evens(r: usize): v128 {
-  return v128.shuffle<i16>(v128.load(r), v128.load(r, 16), 0, 2, 4, 6, 8, 10, 12, 14);
-}
-@inline
-function odds(r: usize): v128 {
-  return v128.shuffle<i16>(v128.load(r), v128.load(r, 16), 1, 3, 5, 7, 9, 11, 13, 15);
+  // Baseline: the same bytes widened to i16, each vector's low half (sub-blocks 0..3) then its high half.
+  transpose8(xq, 32,
+    i8x16.narrow_i16x8_s(v128.load(rows), v128.load(rows, 16)), i8x16.narrow_i16x8_s(v128.load(rows, 32), v128.load(rows, 48)),
+    i8x16.narrow_i16x8_s(v128.load(rows, 64), v128.load(rows, 80)), i8x16.narrow_i16x8_s(v128.load(rows, 96), v128.load(rows, 112)),
+    i8x16.narrow_i16x8_s(v128.load(rows, 128), v128.load(rows, 144)), i8x16.narrow_i16x8_s(v128.load(rows, 160), v128.load(rows, 176)),
+    i8x16.narrow_i16x8_s(v128.load(rows, 192), v128.load(rows, 208)), i8x16.narrow_i16x8_s(v128.load(rows, 224), v128.load(rows, 240)));
+  for (let t: usize = 0; t < 8; t++) {
+    const v = v128.load(xq + (t << 5));
+    v128.store(xq + (t << 5), i16x8.extend_low_i8x16_s(v));
+    v128.store(xq + (t << 5), i16x8.extend_high_i8x16_s(v), 16);
+  }
 }
 
 /**
@@ -139,17 +139,20 @@ function relaxedPair(x: usize, va: v128, vb: v128, sc: v128): v128 {
   return i32x4.dot_i16x8_s(s, sc);
 }
 
-/** Baseline: one vector V's even and odd bytes times the scales, as i16 (what a batch's unpacked row holds). */
+/**
+ * Baseline: one vector V's low and high halves (sub-blocks 0..3, 4..7 of its half super-block)
+ * widened and times their scales (sc: the half's eight as i16), as a batch's unpacked row holds them.
+ */
 @inline
-function evenScaled(v: v128, sc: v128, m00ff: v128): v128 {
-  return i16x8.mul(v128.and(v, m00ff), sc);
+function lowScaled(v: v128, sc: v128): v128 {
+  return i16x8.mul(i16x8.extend_low_i8x16_u(v), v128.shuffle<i16>(sc, sc, 0, 0, 1, 1, 2, 2, 3, 3));
 }
 @inline
-function oddScaled(v: v128, sc: v128): v128 {
-  return i16x8.mul(i16x8.shr_u(v, 8), sc);
+function highScaled(v: v128, sc: v128): v128 {
+  return i16x8.mul(i16x8.extend_high_i8x16_u(v), v128.shuffle<i16>(sc, sc, 4, 4, 5, 5, 6, 6, 7, 7));
 }
 
-/** Baseline: four scaled i16 vectors (V0 even, V0 odd, V1 even, V1 odd) against x (i16, the same order). */
+/** Baseline: four scaled i16 vectors (V0 low, V0 high, V1 low, V1 high) against x (i16, the same order). */
 @inline
 function baselinePairScaled(x: usize, e0: v128, o0: v128, e1: v128, o1: v128): v128 {
   const d0 = i32x4.dot_i16x8_s(e0, v128.load(x)), d1 = i32x4.dot_i16x8_s(o0, v128.load(x, 16));
@@ -157,19 +160,46 @@ function baselinePairScaled(x: usize, e0: v128, o0: v128, e1: v128, o1: v128): v
   return i32x4.add(i32x4.add(d0, d1), i32x4.add(d2, d3));
 }
 
-/** One pair's Σ sc·q·x as i32 lanes, from its vectors V0, V1 and its half's scales `sc` (i16). */
+/** Relaxed: one unit (two pairs, 64 weights at w, their half's scales sc) against x: i32 lanes of Σ sc·q·x. */
 @inline
-function pairDot(x: usize, va: v128, vb: v128, sc: v128, m00ff: v128): v128 {
-  if (ASC_FEATURE_RELAXED_SIMD) return relaxedPair(x, va, vb, sc);
-  return baselinePairScaled(x, evenScaled(va, sc, m00ff), oddScaled(va, sc), evenScaled(vb, sc, m00ff), oddScaled(vb, sc));
+function unitDot(x: usize, w: usize, sc: v128, m3f: v128, mc0: v128): v128 {
+  const a = v128.load(w), b = v128.load(w, 16), c = v128.load(w, 32);
+  const p = relaxedPair(x, v128.and(a, m3f), v128.and(b, m3f), sc);
+  return i32x4.add(p, relaxedPair(x + XB, v128.and(c, m3f), fourth(a, b, c, mc0), sc));
 }
 
-/** One unit (two pairs, 64 weights at w, their half's scales sc) against x: i32 lanes of Σ sc·q·x. */
+/**
+ * Baseline: one vector V against x (i16, its low then high half): the sums of sub-blocks 0..3 of
+ * its half super-block added to lo's lanes, of 4..7 to hi's. Each lane stays one sub-block's, so
+ * the scales multiply once per half (halfDot) instead of once per vector.
+ */
 @inline
-function unitDot(x: usize, w: usize, sc: v128, sink: usize, m3f: v128, mc0: v128, m00ff: v128): v128 {
-  const a = v128.load(w), b = v128.load(w, 16), c = v128.load(w, 32);
-  const p = pairDot(x, v128.and(a, m3f), v128.and(b, m3f), sc, m00ff);
-  return i32x4.add(p, pairDot(x + XB, v128.and(c, m3f), fourth(a, b, c, mc0), sc, m00ff));
+function widenedDot(x: usize, v: v128, lo: v128, hi: v128, high: bool): v128 {
+  if (high) return i32x4.add(hi, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_u(v), v128.load(x, 16)));
+  return i32x4.add(lo, i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_u(v), v128.load(x)));
+}
+
+/** Baseline: half a super-block (two units at w, x at x, the half's scales sc as i16): i32 lanes of Σ sc·q·x. */
+@inline
+function halfDot(x: usize, w: usize, sc: v128, sink: usize, m3f: v128, mc0: v128): v128 {
+  let lo = i32x4.splat(0), hi = i32x4.splat(0);
+  for (let u: usize = 0; u < 2; u++) {
+    const a = v128.load(w), b = v128.load(w, 16), c = v128.load(w, 32);
+    const v0 = v128.and(a, m3f), v1 = v128.and(b, m3f), v2 = v128.and(c, m3f), v3 = fourth(a, b, c, mc0);
+    lo = widenedDot(x, v0, lo, hi, false);
+    hi = widenedDot(x, v0, lo, hi, true);
+    lo = widenedDot(x + 32, v1, lo, hi, false);
+    hi = widenedDot(x + 32, v1, lo, hi, true);
+    v128.store32_lane(sink, hi, 0);
+    lo = widenedDot(x + 64, v2, lo, hi, false);
+    hi = widenedDot(x + 64, v2, lo, hi, true);
+    lo = widenedDot(x + 96, v3, lo, hi, false);
+    hi = widenedDot(x + 96, v3, lo, hi, true);
+    v128.store32_lane(sink, hi, 0);
+    w += UNIT;
+    x += 2 * XB;
+  }
+  return i32x4.add(i32x4.mul(lo, i32x4.extend_low_i16x8_s(sc)), i32x4.mul(hi, i32x4.extend_high_i16x8_s(sc)));
 }
 
 /**
@@ -190,18 +220,23 @@ function superInt(p: v128, lo: v128, hi: v128, xm: usize): i32 {
  * loop top and spill (as in q4.ts).
  */
 @inline
-function dotQ6K(xq: usize, xs: usize, xm: usize, wq: usize, sm: usize, dm: usize, supers: i32, sink: usize, m3f: v128, mc0: v128, m00ff: v128): f32 {
+function dotQ6K(xq: usize, xs: usize, xm: usize, wq: usize, sm: usize, dm: usize, supers: i32, sink: usize, m3f: v128, mc0: v128): f32 {
   let acc: f32 = 0;
   for (let k = 0; k < supers; k++) {
     const bytes = v128.load(sm);
     const lo = i16x8.extend_low_i8x16_s(bytes), hi = i16x8.extend_high_i8x16_s(bytes);
-    let p = unitDot(xq, wq, lo, sink, m3f, mc0, m00ff);
-    v128.store32_lane(sink, p, 0);
-    p = i32x4.add(p, unitDot(xq + 2 * XB, wq + UNIT, lo, sink, m3f, mc0, m00ff));
-    v128.store32_lane(sink, p, 0);
-    p = i32x4.add(p, unitDot(xq + 4 * XB, wq + 2 * UNIT, hi, sink, m3f, mc0, m00ff));
-    v128.store32_lane(sink, p, 0);
-    p = i32x4.add(p, unitDot(xq + 6 * XB, wq + 3 * UNIT, hi, sink, m3f, mc0, m00ff));
+    let p: v128;
+    if (ASC_FEATURE_RELAXED_SIMD) {
+      p = unitDot(xq, wq, lo, m3f, mc0);
+      v128.store32_lane(sink, p, 0);
+      p = i32x4.add(p, unitDot(xq + 2 * XB, wq + UNIT, lo, m3f, mc0));
+      v128.store32_lane(sink, p, 0);
+      p = i32x4.add(p, unitDot(xq + 4 * XB, wq + 2 * UNIT, hi, m3f, mc0));
+      v128.store32_lane(sink, p, 0);
+      p = i32x4.add(p, unitDot(xq + 6 * XB, wq + 3 * UNIT, hi, m3f, mc0));
+    } else {
+      p = i32x4.add(halfDot(xq, wq, lo, sink, m3f, mc0), halfDot(xq + 4 * XB, wq + 2 * UNIT, hi, sink, m3f, mc0));
+    }
     acc += <f32>superInt(p, lo, hi, xm) * (load<f32>(dm) * load<f32>(xs));
     xq += PAIRS * XB;
     wq += QB;
@@ -228,37 +263,37 @@ export function q6kScratchBytes(cols: i32): i32 {
 }
 
 @inline
-function unpackPair(u: usize, va: v128, vb: v128, sc: v128, m00ff: v128): void {
+function unpackPair(u: usize, va: v128, vb: v128, sc: v128): void {
   if (ASC_FEATURE_RELAXED_SIMD) {
     v128.store(u, va);
     v128.store(u, vb, 16);
   } else {
-    v128.store(u, evenScaled(va, sc, m00ff));
-    v128.store(u, oddScaled(va, sc), 16);
-    v128.store(u, evenScaled(vb, sc, m00ff), 32);
-    v128.store(u, oddScaled(vb, sc), 48);
+    v128.store(u, lowScaled(va, sc));
+    v128.store(u, highScaled(va, sc), 16);
+    v128.store(u, lowScaled(vb, sc), 32);
+    v128.store(u, highScaled(vb, sc), 48);
   }
 }
 
 @inline
-function unpackUnit(u: usize, w: usize, sc: v128, m3f: v128, mc0: v128, m00ff: v128): void {
+function unpackUnit(u: usize, w: usize, sc: v128, m3f: v128, mc0: v128): void {
   const a = v128.load(w), b = v128.load(w, 16), c = v128.load(w, 32);
-  unpackPair(u, v128.and(a, m3f), v128.and(b, m3f), sc, m00ff);
-  unpackPair(u + UK, v128.and(c, m3f), fourth(a, b, c, mc0), sc, m00ff);
+  unpackPair(u, v128.and(a, m3f), v128.and(b, m3f), sc);
+  unpackPair(u + UK, v128.and(c, m3f), fourth(a, b, c, mc0), sc);
 }
 
 @inline
-function unpackRowQ6K(u: usize, w: usize, sm: usize, supers: i32, m3f: v128, mc0: v128, m00ff: v128): void {
+function unpackRowQ6K(u: usize, w: usize, sm: usize, supers: i32, m3f: v128, mc0: v128): void {
   for (let k = 0; k < supers; k++) {
     const bytes = v128.load(sm);
     const lo = i16x8.extend_low_i8x16_s(bytes), hi = i16x8.extend_high_i8x16_s(bytes);
     v128.store(u, lo);
     v128.store(u, hi, 16);
     const p = u + 32;
-    unpackUnit(p, w, lo, m3f, mc0, m00ff);
-    unpackUnit(p + 2 * UK, w + UNIT, lo, m3f, mc0, m00ff);
-    unpackUnit(p + 4 * UK, w + 2 * UNIT, hi, m3f, mc0, m00ff);
-    unpackUnit(p + 6 * UK, w + 3 * UNIT, hi, m3f, mc0, m00ff);
+    unpackUnit(p, w, lo, m3f, mc0);
+    unpackUnit(p + 2 * UK, w + UNIT, lo, m3f, mc0);
+    unpackUnit(p + 4 * UK, w + 2 * UNIT, hi, m3f, mc0);
+    unpackUnit(p + 6 * UK, w + 3 * UNIT, hi, m3f, mc0);
     w += QB;
     sm += 16;
     u += US;
@@ -335,12 +370,10 @@ export function matmulQ6K(out: usize, xq: usize, xs: usize, xm: usize, wq: usize
   const sStride = <usize>supers << 2;
   const mStride = <usize>supers << 5;
   const outStride = <usize>rows << 2;
-  // The masks, from a value the compilers cannot see (see matmulQ4): 0x3f and 0xc0 in every byte,
-  // 0x00ff in every i16 lane.
+  // The masks, from a value the compilers cannot see (see matmulQ4): 0x3f and 0xc0 in every byte.
   const ones = i16x8.splat(<i16>(r1 | 0xffff));
   const m3f = v128.and(ones, i8x16.splat(0x3f));
   const mc0 = v128.xor(ones, m3f);
-  const m00ff = i16x8.shr_u(ones, 8);
   for (let r = r0; r < r1; r++) {
     const wr = wq + <usize>r * (<usize>supers * QB);
     const smr = sm + (<usize>r * <usize>supers << 4);
@@ -348,7 +381,7 @@ export function matmulQ6K(out: usize, xq: usize, xs: usize, xm: usize, wq: usize
     const b: f32 = bias == 0 ? 0 : load<f32>(bias + (<usize>r << 2));
     const o = out + (<usize>r << 2);
     if (n > 1) {
-      unpackRowQ6K(scratch, wr, smr, supers, m3f, mc0, m00ff);
+      unpackRowQ6K(scratch, wr, smr, supers, m3f, mc0);
       let i = 0;
       for (; i + 1 < n; i += 2) {
         const oi = o + <usize>i * outStride;
@@ -360,6 +393,6 @@ export function matmulQ6K(out: usize, xq: usize, xs: usize, xm: usize, wq: usize
       }
       continue;
     }
-    store<f32>(o, dotQ6K(xq, xs, xm, wr, smr, dmr, supers, o, m3f, mc0, m00ff) + b);
+    store<f32>(o, dotQ6K(xq, xs, xm, wr, smr, dmr, supers, o, m3f, mc0) + b);
   }
 }
