@@ -154,9 +154,9 @@ function highScaled(v: v128, sc: v128): v128 {
 
 /** Baseline: four scaled i16 vectors (V0 low, V0 high, V1 low, V1 high) against x (i16, the same order). */
 @inline
-function baselinePairScaled(x: usize, e0: v128, o0: v128, e1: v128, o1: v128): v128 {
-  const d0 = i32x4.dot_i16x8_s(e0, v128.load(x)), d1 = i32x4.dot_i16x8_s(o0, v128.load(x, 16));
-  const d2 = i32x4.dot_i16x8_s(e1, v128.load(x, 32)), d3 = i32x4.dot_i16x8_s(o1, v128.load(x, 48));
+function baselinePairScaled(x: usize, l0: v128, h0: v128, l1: v128, h1: v128): v128 {
+  const d0 = i32x4.dot_i16x8_s(l0, v128.load(x)), d1 = i32x4.dot_i16x8_s(h0, v128.load(x, 16));
+  const d2 = i32x4.dot_i16x8_s(l1, v128.load(x, 32)), d3 = i32x4.dot_i16x8_s(h1, v128.load(x, 48));
   return i32x4.add(i32x4.add(d0, d1), i32x4.add(d2, d3));
 }
 
@@ -338,9 +338,9 @@ function dotQ6KUnpacked2(out0: usize, out1: usize, xq: usize, xs: usize, xm: usi
         p0 = i32x4.add(p0, relaxedPair(x0, va, vb, sc));
         p1 = i32x4.add(p1, relaxedPair(x1, va, vb, sc));
       } else {
-        const e0 = v128.load(uj), o0 = v128.load(uj, 16), e1 = v128.load(uj, 32), o1 = v128.load(uj, 48);
-        p0 = i32x4.add(p0, baselinePairScaled(x0, e0, o0, e1, o1));
-        p1 = i32x4.add(p1, baselinePairScaled(x1, e0, o0, e1, o1));
+        const l0 = v128.load(uj), h0 = v128.load(uj, 16), l1 = v128.load(uj, 32), h1 = v128.load(uj, 48);
+        p0 = i32x4.add(p0, baselinePairScaled(x0, l0, h0, l1, h1));
+        p1 = i32x4.add(p1, baselinePairScaled(x1, l0, h0, l1, h1));
       }
       x0 += XB;
       uj += UK;
