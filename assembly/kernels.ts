@@ -7,6 +7,7 @@ export { interleaveScalesQ8, matmulQ8, matmulQ8DotAdd, matmulQ8F32, matmulQ8Scra
 export { interleaveQ4X, matmulQ4, q4ScratchBytes, quantizeQ4X } from "./q4";
 export { matmulQ4K, q4kScratchBytes, quantizeQ4KX } from "./q4k";
 export { interleaveQ5X, matmulQ5, q5ScratchBytes } from "./q5";
+export { matmulQ6K, q6kScratchBytes, quantizeQ6KX } from "./q6k";
 export { layerNorm, rmsNorm } from "./norm";
 export { gelu, addInPlace, siluMul } from "./elementwise";
 export { rope } from "./rope";

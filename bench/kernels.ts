@@ -1,6 +1,6 @@
-// Kernel throughput on decode and prefill shapes: node dist/bench/kernels.js [--q8-rows | --q4-rows]
+// Kernel throughput on decode and prefill shapes: node dist/bench/kernels.js [--q8-rows | --q4-rows | --q6k]
 // (--q8-rows: only the q8 matmul by number of x rows on GPT-2-124M's shapes; --q4-rows: only the
-// q4 and q4k matmuls on prefill shapes).
+// q4 and q4k matmuls on prefill shapes; --q6k: only q6k beside q8, the storage Q6_K files had before q6k).
 // Configurations run in alternation, round after round, and each reports its median round, so
 // drift (turbo, other processes) hits all of them alike.
 import type { Backend, Matrix } from "../src/kernels/backend.js";
@@ -37,8 +37,8 @@ function matrices(b: Backend, kind: Matrix["kind"], count: number, rows: number,
     fill(src, i + 1);
     if (kind === "q8") out.push(quantizeQ8(b, src, rows, cols));
     else if (kind === "q4") out.push(quantizeQ4(b, src, rows, cols));
-    else if (kind === "q4k" || kind === "q5") {
-      // Quantized as ggml's Q4_K or Q5_0 from the backend's memory, staged once for all the matrices.
+    else if (kind === "q4k" || kind === "q5" || kind === "q6k") {
+      // Quantized as ggml's Q4_K, Q5_0 or Q6_K from the backend's memory, staged once for all the matrices.
       staged ??= b.allocF32(rows * cols);
       staged.set(src);
       const m = allocMatrix(b, rows, cols, kind);
@@ -64,7 +64,7 @@ function matmulCase(label: string, b: Backend, ws: Matrix[], n: number, reps = 1
   fill(x, 99);
   const out = b.allocF32(n * rows);
   const bias = b.allocF32(rows);
-  const bytesPerWeight = { f32: 4, f16: 2, q8: 1 + 4 / 32, q4: 0.5 + 4 / 32, q4k: 0.5 + 24 / 256, q5: 0.5 + 1 / 8 + 4 / 32 }[ws[0].kind];
+  const bytesPerWeight = { f32: 4, f16: 2, q8: 1 + 4 / 32, q4: 0.5 + 4 / 32, q4k: 0.5 + 24 / 256, q5: 0.5 + 1 / 8 + 4 / 32, q6k: 0.75 + 20 / 256 }[ws[0].kind];
   const weightBytes = rows * cols * bytesPerWeight;
   return {
     label,
@@ -237,6 +237,31 @@ function wakeCost(b: Backend, label: string): void {
   console.log(`${label.padEnd(46)} median ${median(samples).toFixed(1)} µs, best ${Math.min(...samples).toFixed(1)} µs`);
 }
 
+/** q6k beside q8 on GPT-2-124M's attn_qkv shape: decode from DRAM, hot in cache, and prefill. */
+function q6kCases(t1: Backend, r1: Backend, r2: Backend): void {
+  console.log(`# q6k vs q8, 2304×768 (GPT-2's attn_qkv): matvec streamed from DRAM (64 matrices), hot (20 calls), 128-row matmul`);
+  measure([
+    matmulCase("q8 matvec relaxed, 1 thread", r1, matrices(r1, "q8", 64, 2304, 768), 1),
+    matmulCase("q6k matvec relaxed, 1 thread", r1, matrices(r1, "q6k", 64, 2304, 768), 1),
+    matmulCase("q8 matvec relaxed, 2 threads", r2, matrices(r2, "q8", 64, 2304, 768), 1),
+    matmulCase("q6k matvec relaxed, 2 threads", r2, matrices(r2, "q6k", 64, 2304, 768), 1),
+    matmulCase("q8 matvec baseline, 1 thread", t1, matrices(t1, "q8", 64, 2304, 768), 1),
+    matmulCase("q6k matvec baseline, 1 thread", t1, matrices(t1, "q6k", 64, 2304, 768), 1),
+  ]);
+  measure([
+    matmulCase("q8 matvec relaxed L2/L3, 1 thread", r1, matrices(r1, "q8", 1, 2304, 768), 1, 20),
+    matmulCase("q6k matvec relaxed L2/L3, 1 thread", r1, matrices(r1, "q6k", 1, 2304, 768), 1, 20),
+    matmulCase("q8 matvec baseline L2/L3, 1 thread", t1, matrices(t1, "q8", 1, 2304, 768), 1, 20),
+    matmulCase("q6k matvec baseline L2/L3, 1 thread", t1, matrices(t1, "q6k", 1, 2304, 768), 1, 20),
+  ]);
+  measure([
+    matmulCase("q8 matmul relaxed, 1 thread", r1, matrices(r1, "q8", 1, 2304, 768), 128),
+    matmulCase("q6k matmul relaxed, 1 thread", r1, matrices(r1, "q6k", 1, 2304, 768), 128),
+    matmulCase("q8 matmul baseline, 1 thread", t1, matrices(t1, "q8", 1, 2304, 768), 128),
+    matmulCase("q6k matmul baseline, 1 thread", t1, matrices(t1, "q6k", 1, 2304, 768), 128),
+  ]);
+}
+
 async function main(): Promise<void> {
   // The relaxed-SIMD build where the engine has it (after turning it on, on Node 20), as the CLI runs.
   const relaxed = enableRelaxedSimd();
@@ -250,6 +275,11 @@ async function main(): Promise<void> {
   console.log(`# baseline SIMD unless marked relaxed${relaxed ? "" : " (relaxed SIMD unavailable: relaxed rows rerun baseline)"}`);
   if (process.argv.includes("--q4-rows")) {
     q4Rows([["baseline", t1], ["relaxed", r1]]);
+    for (const b of new Set([t1, t2, r1, r2, f1, f2, forced])) b.close();
+    return;
+  }
+  if (process.argv.includes("--q6k")) {
+    q6kCases(t1, r1, r2);
     for (const b of new Set([t1, t2, r1, r2, f1, f2, forced])) b.close();
     return;
   }
@@ -275,6 +305,8 @@ async function main(): Promise<void> {
     matmulCase("q4 matvec, 2 threads", t2, matrices(t2, "q4", 64, 3072, 768), 1),
     matmulCase("q4k matvec, 1 thread", t1, matrices(t1, "q4k", 64, 3072, 768), 1),
     matmulCase("q4k matvec relaxed, 1 thread", r1, matrices(r1, "q4k", 64, 3072, 768), 1),
+    matmulCase("q6k matvec, 1 thread", t1, matrices(t1, "q6k", 48, 3072, 768), 1),
+    matmulCase("q6k matvec relaxed, 1 thread", r1, matrices(r1, "q6k", 48, 3072, 768), 1),
     matmulCase("q4 matvec relaxed, 1 thread", r1, matrices(r1, "q4", 64, 3072, 768), 1),
     matmulCase("q5 matvec, 1 thread", t1, matrices(t1, "q5", 48, 3072, 768), 1),
     matmulCase("q5 matvec relaxed, 1 thread", r1, matrices(r1, "q5", 48, 3072, 768), 1),
@@ -307,6 +339,8 @@ async function main(): Promise<void> {
     matmulCase("q4k matvec relaxed L2/L3, 1 thread", r1, matrices(r1, "q4k", 1, 3072, 768), 1, 20),
     matmulCase("q5 matvec L2/L3, 1 thread", t1, matrices(t1, "q5", 1, 3072, 768), 1, 20),
     matmulCase("q5 matvec relaxed L2/L3, 1 thread", r1, matrices(r1, "q5", 1, 3072, 768), 1, 20),
+    matmulCase("q6k matvec L2/L3, 1 thread", t1, matrices(t1, "q6k", 1, 3072, 768), 1, 20),
+    matmulCase("q6k matvec relaxed L2/L3, 1 thread", r1, matrices(r1, "q6k", 1, 3072, 768), 1, 20),
   ]);
 
   console.log(`# matmul 128×768 · 768×3072ᵀ (prefill)`);
@@ -327,6 +361,8 @@ async function main(): Promise<void> {
     matmulCase("q4k matmul relaxed, 1 thread", r1, matrices(r1, "q4k", 1, 3072, 768), 128),
     matmulCase("q5 matmul, 1 thread", t1, matrices(t1, "q5", 1, 3072, 768), 128),
     matmulCase("q5 matmul relaxed, 1 thread", r1, matrices(r1, "q5", 1, 3072, 768), 128),
+    matmulCase("q6k matmul, 1 thread", t1, matrices(t1, "q6k", 1, 3072, 768), 128),
+    matmulCase("q6k matmul relaxed, 1 thread", r1, matrices(r1, "q6k", 1, 3072, 768), 128),
   ]);
 
   console.log(`# small kernels, 100 calls per run: 1 thread vs split over 2 threads`);

@@ -394,7 +394,7 @@ describe("browser memory check", () => {
     shape: { nLayer: 12, nHead: 12, nKVHead: 12, headDim: 64, vocabSize: 50257, contextLength: 1024 },
     eosTokenIds: [],
     summary: "",
-    weightBytes: (dtype) => (dtype === null || dtype === "q4" || dtype === "q4k" || dtype === "q5" ? bytes.q8 / 2 : bytes[dtype]),
+    weightBytes: (dtype) => (dtype === null || dtype === "q4" || dtype === "q4k" || dtype === "q5" || dtype === "q6k" ? bytes.q8 / 2 : bytes[dtype]),
     loadWeights: () => {
       throw new Error("not loaded in this test");
     },

@@ -142,7 +142,7 @@ for (const kind of FOREIGN_KINDS) {
       }
     });
 
-    it("without --dtype keeps each matrix as stored: Q4_K as q4k with ggml's weights, a stack of mixed types as the widest", () => {
+    it("without --dtype keeps each matrix as stored: Q4_K as q4k and Q6_K as q6k with ggml's weights, a stack of mixed types as the widest", () => {
       const g = readGGUF(file);
       const variant = LLAMA_STYLE_VARIANTS.get(familyOfGGUF(g));
       assert.ok(variant !== undefined);
@@ -157,9 +157,9 @@ for (const kind of FOREIGN_KINDS) {
       for (const [key, names] of Object.entries(parts) as [keyof typeof parts, readonly string[]][]) {
         const types = names.map((n) => typeOf(`blk.0.${n}.weight`));
         const m = b[key];
-        if (types.every((t) => t === GGMLType.Q4_K)) {
-          assert.equal(m.kind, "q4k", `${key}: all Q4_K`);
-          q4k++;
+        if (types.every((t) => t === GGMLType.Q4_K || t === GGMLType.Q6_K) && types.every((t) => t === types[0])) {
+          assert.equal(m.kind, types[0] === GGMLType.Q4_K ? "q4k" : "q6k", `${key}: all ${ggmlTypeName(types[0] ?? -1)}`);
+          if (types[0] === GGMLType.Q4_K) q4k++;
           // The same weights as ggml's dequantization (the f32 load), bit for bit.
           const row = new Float32Array(m.cols), want = new Float32Array(m.cols);
           for (let r = 0; r < m.rows; r++) {
@@ -171,12 +171,13 @@ for (const kind of FOREIGN_KINDS) {
           assert.equal(m.kind, "q8", `${key}: mixed quantized ${types.map((t) => ggmlTypeName(t ?? -1)).join("+")}`);
         }
       }
-      // llama.gguf is Q4_K_M-style: gate+up stay Q4_K; q+k+v take attn_v's Q6_K (as q8).
+      // llama.gguf is Q4_K_M-style: gate+up stay Q4_K; q+k+v take attn_v's Q6_K (as q8); the Q6_K embedding stays q6k.
       if (kind === "llama") {
         assert.equal(q4k, 1, "gate+up, the one whole-Q4_K stack");
         assert.equal(b.gateUp.kind, "q4k");
         assert.equal(b.qkv.kind, "q8");
-        assert.equal(stored.embed.kind, "q8");
+        assert.equal(typeOf("token_embd.weight"), GGMLType.Q6_K);
+        assert.equal(stored.embed.kind, "q6k");
       }
       if (kind === "qwen3") assert.ok(stored.blocks.every((x) => x.qkv.kind !== "q4k"));
     });
@@ -188,6 +189,7 @@ for (const kind of FOREIGN_KINDS) {
       const types = new Set(readGGUF(file).tensors.filter((t) => t.dims.length === 2).map((t) => t.type));
       for (const t of types) assert.ok(line.includes(`${ggmlTypeName(t)} → ${storedKind(t)}`), `${ggmlTypeName(t)} in ${line}`);
       if (kind === "llama") assert.match(line, /Q4_K → q4k/);
+      if (kind === "llama" || kind === "qwen2") assert.match(line, /Q6_K → q6k/);
     });
 
     it("logits: near the Hugging Face folder's, and each --dtype near the exact (f32) load", async () => {
@@ -210,7 +212,7 @@ for (const kind of FOREIGN_KINDS) {
             llm.close();
           }
         }
-        // Without --dtype, on the wasm kernels (q4k quantizes activations to int8 per 256 as ggml's Q8_K, q8 per 32):
+        // Without --dtype, on the wasm kernels (q4k and q6k quantize activations to int8 per 256 as ggml's Q8_K, q8 per 32):
         // the same weights as the f32 load, so only that rounding of x moves the logits, by < 0.2.
         for (const simd of ["baseline", "auto"] as const) {
           const llm = await LLM.load(file, { threads: 2, simd });

@@ -47,7 +47,7 @@ function ontoMatrix(b: Backend, w: Matrix): Matrix {
   }
   const q = b.allocI8(w.q.length);
   q.set(w.q);
-  if (w.kind === "q4k") {
+  if (w.kind === "q4k" || w.kind === "q6k") {
     const subScales = b.allocI8(w.subScales.length);
     subScales.set(w.subScales);
     return { ...w, q, subScales, superScales: onto(b, w.superScales) };
@@ -312,7 +312,7 @@ function assertSameMatrix(got: Matrix, want: Matrix, what: string): void {
     assert.deepEqual(Array.from(got.q), Array.from(want.q), `${what}: q`);
     assert.deepEqual(Array.from(got.qh), Array.from(want.qh), `${what}: qh`);
     assert.deepEqual(Array.from(got.scales), Array.from(want.scales), `${what}: scales`);
-  } else if (got.kind === "q4k" && want.kind === "q4k") {
+  } else if ((got.kind === "q4k" && want.kind === "q4k") || (got.kind === "q6k" && want.kind === "q6k")) {
     assert.deepEqual(Array.from(got.q), Array.from(want.q), `${what}: q`);
     assert.deepEqual(Array.from(got.subScales), Array.from(want.subScales), `${what}: subScales`);
     assert.deepEqual(Array.from(got.superScales), Array.from(want.superScales), `${what}: superScales`);

@@ -13,9 +13,18 @@ import type { WeightDType } from "../../src/model/matrix.js";
 export const NEAR_TIE: Record<GGUFOutType, number> = { f32: 1e-3, f16: 5e-3, q8_0: 5e-2, q4_0: 5e-2, q4_k: 0.1, q6_k: 0.1, q4_k_m: 0.1, q5_k_m: 0.1 };
 
 /**
+ * The same for gguf-py's files, which mix the K-quants this engine keeps as stored (x rounded per
+ * 256 as llama.cpp does) with Q5_K and Q4_1 it requantizes to q8 (weights rounded again, x per
+ * 32): both engines' roundings of the activations and a second rounding of those weights. On
+ * foreign qwen2.gguf the first prompt splits at a step whose margin with exact weights and
+ * activations is 0.060, which those roundings move to 0.056–0.10 depending on the kernels.
+ */
+export const NEAR_TIE_MIXED = 0.15;
+
+/**
  * The engine storage a check loads each file type into: Q8_0/Q4_0 as q8 (their blocks are q8
- * storage unrounded), the K-quants as the file stores them (undefined, no --dtype: Q4_K as q4k,
- * its exact weights; Q6_K requantized to q8, what users get), floats as f32.
+ * storage unrounded), the K-quants as the file stores them (undefined, no --dtype: Q4_K as q4k and
+ * Q6_K as q6k, their exact weights, what users get), floats as f32.
  */
 export function engineDType(dtype: GGUFOutType): WeightDType | undefined {
   if (dtype === "q8_0" || dtype === "q4_0") return "q8";

@@ -6,7 +6,7 @@ import type { WeightDType } from "../model/matrix.js";
 import type { ModelSpec } from "../model/model.js";
 
 /** Smaller storage first tried when the asked-for dtype does not fit. */
-const SMALLER: Record<WeightDType, readonly WeightDType[]> = { f32: ["f16", "q8"], f16: ["q8"], q8: [], q4: [], q4k: [], q5: [] };
+const SMALLER: Record<WeightDType, readonly WeightDType[]> = { f32: ["f16", "q8"], f16: ["q8"], q8: [], q4: [], q4k: [], q5: [], q6k: [] };
 const STORED_ALTERNATIVES: readonly WeightDType[] = ["f16", "q8", "q5", "q4"];
 
 /**

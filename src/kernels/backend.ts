@@ -102,7 +102,25 @@ export function q5HighBytesPerRow(cols: number): number {
   return Math.ceil(cols / Q5_GROUP) * Q5_GROUP_BYTES;
 }
 
-export type Matrix = F32Matrix | F16Matrix | Q8Matrix | Q4Matrix | Q4KMatrix | Q5Matrix;
+/**
+ * A 6-bit matrix in ggml's Q6_K super-blocks of Q6K_BLOCK weights in a row: sixteen sub-blocks
+ * of 16 each with an int8 scale sc, and per super-block an f32 d (the file's f16, widened):
+ * w = d·sc·(q − 32), q in 0..63. Repacked at load (kernels/q6k.ts) into the order the wasm
+ * kernel unpacks with whole-vector shifts: 192 bytes of q per super-block (low nibbles in pairs,
+ * high bits in fours). `cols` must be a multiple of Q6K_BLOCK.
+ */
+export interface Q6KMatrix {
+  readonly kind: "q6k";
+  readonly rows: number;
+  readonly cols: number;
+  readonly q: Int8Array; // (rows, cols / Q6K_BLOCK, 192): the repacked 6-bit values
+  readonly subScales: Int8Array; // (rows, cols / Q6K_BLOCK, 16): sc0..sc15
+  readonly superScales: Float32Array; // (rows, cols / Q6K_BLOCK): d
+}
+
+export const Q6K_BLOCK = 256;
+
+export type Matrix = F32Matrix | F16Matrix | Q8Matrix | Q4Matrix | Q4KMatrix | Q5Matrix | Q6KMatrix;
 
 /** The arrays a matrix's values live in. */
 export type WeightArray = Float32Array | Uint16Array | Int8Array;

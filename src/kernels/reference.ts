@@ -1,8 +1,9 @@
-import type { Backend, KVArray, KVView, Matrix, Q4KMatrix, WeightArray } from "./backend.js";
+import type { Backend, KVArray, KVView, Matrix, Q4KMatrix, Q6KMatrix, WeightArray } from "./backend.js";
 import { headGroup, Q4_BLOCK, Q4K_BLOCK, Q5_BLOCK, Q8_BLOCK } from "./backend.js";
 import { weightHalfTable } from "./f16.js";
 import { q4kDotQ8K, quantizeQ8K } from "./q4k.js";
 import { q5Value } from "./q5.js";
+import { q6kDotQ8K } from "./q6k.js";
 import { q4Nibble } from "./quantize.js";
 import { f16Table } from "../numeric/half.js";
 import { writeMatrixColumns, writeMatrixRows } from "./write-matrix.js";
@@ -12,8 +13,8 @@ import { writeMatrixColumns, writeMatrixRows } from "./write-matrix.js";
  * backend is tested against, so it favours clarity over speed.
  */
 export function matmul(out: Float32Array, x: Float32Array, w: Matrix, bias: Float32Array | null, n: number): void {
-  if (w.kind === "q4k") {
-    matmulQ4K(out, x, w, bias, n);
+  if (w.kind === "q4k" || w.kind === "q6k") {
+    matmulQ8K(out, x, w, bias, n);
     return;
   }
   const { rows, cols } = w;
@@ -58,15 +59,15 @@ export function matmul(out: Float32Array, x: Float32Array, w: Matrix, bias: Floa
   }
 }
 
-/** q4k meets x quantized as ggml's Q8_K, as llama.cpp's Q4_K dot product does. */
-function matmulQ4K(out: Float32Array, x: Float32Array, w: Q4KMatrix, bias: Float32Array | null, n: number): void {
+/** q4k and q6k meet x quantized as ggml's Q8_K, as llama.cpp's Q4_K and Q6_K dot products do. */
+function matmulQ8K(out: Float32Array, x: Float32Array, w: Q4KMatrix | Q6KMatrix, bias: Float32Array | null, n: number): void {
   const { rows, cols } = w;
   const xq = new Int8Array(cols);
   const xScales = new Float32Array(cols / Q4K_BLOCK);
   for (let i = 0; i < n; i++) {
     quantizeQ8K(x.subarray(i * cols, (i + 1) * cols), xq, xScales);
     for (let r = 0; r < rows; r++) {
-      const sum = q4kDotQ8K(w, r, xq, xScales);
+      const sum = w.kind === "q4k" ? q4kDotQ8K(w, r, xq, xScales) : q6kDotQ8K(w, r, xq, xScales);
       out[i * rows + r] = bias === null ? sum : sum + bias[r];
     }
   }

@@ -1,8 +1,9 @@
 import type { Matrix } from "./backend.js";
-import { Q4_BLOCK, Q4K_BLOCK, Q5_BLOCK, Q8_BLOCK } from "./backend.js";
+import { Q4_BLOCK, Q4K_BLOCK, Q5_BLOCK, Q6K_BLOCK, Q8_BLOCK } from "./backend.js";
 import { weightHalfOfBits } from "./f16.js";
 import { quantizeBlocksQ4K } from "./q4k.js";
 import { quantizeBlocksQ5 } from "./q5.js";
+import { quantizeBlocksQ6K } from "./q6k.js";
 import { quantizeBlocksQ4, quantizeBlocksQ8 } from "./quantize.js";
 
 // How f32 checkpoint values become a matrix's storage at load time: the reference conversions,
@@ -12,18 +13,19 @@ import { quantizeBlocksQ4, quantizeBlocksQ8 } from "./quantize.js";
 export function checkRowRange(m: Matrix, firstRow: number, count: number): void {
   if (firstRow < 0 || count < 0 || firstRow + count > m.rows) throw new Error(`writeMatrixRows: rows [${firstRow}, ${firstRow + count}) outside ${m.rows}`);
   if (m.kind === "q4k" && m.cols % Q4K_BLOCK !== 0) throw new Error(`q4k rows must be whole super-blocks of ${Q4K_BLOCK}, got ${m.cols} columns`);
+  if (m.kind === "q6k" && m.cols % Q6K_BLOCK !== 0) throw new Error(`q6k rows must be whole super-blocks of ${Q6K_BLOCK}, got ${m.cols} columns`);
 }
 
 /** Checks what every backend's writeMatrixColumns takes: columns inside m, whole blocks for q8, q4 and q5. */
 export function checkColumnRange(m: Matrix, firstCol: number, count: number): void {
-  if (m.kind === "q4k") throw new Error(`q4k matrices are written by rows, whole super-blocks of ${Q4K_BLOCK}`);
+  if (m.kind === "q4k" || m.kind === "q6k") throw new Error(`${m.kind} matrices are written by rows, whole super-blocks of ${Q4K_BLOCK}`);
   if (firstCol < 0 || count < 0 || firstCol + count > m.cols) throw new Error(`writeMatrixColumns: columns [${firstCol}, ${firstCol + count}) outside ${m.cols}`);
   if ((m.kind === "q8" || m.kind === "q4" || m.kind === "q5") && (firstCol % Q8_BLOCK !== 0 || count !== Q8_BLOCK)) throw new Error(`${m.kind} columns must be one whole block, got [${firstCol}, ${firstCol + count})`);
 }
 
 /**
  * Stores `count` f32 rows starting at `firstRow`: rounded to the nearest half for f16 (exact for
- * weights that were F16 on disk; see kernels/f16.ts), quantized for q8, q4, q4k and q5.
+ * weights that were F16 on disk; see kernels/f16.ts), quantized for q8, q4, q4k, q5 and q6k.
  */
 export function writeMatrixRows(m: Matrix, firstRow: number, rows: Float32Array, count: number): void {
   checkRowRange(m, firstRow, count);
@@ -50,6 +52,10 @@ export function writeMatrixRows(m: Matrix, firstRow: number, rows: Float32Array,
     for (let r = 0; r < count; r++) quantizeBlocksQ5(rows, r * cols, m, firstRow + r, 0, cols / Q5_BLOCK);
     return;
   }
+  if (m.kind === "q6k") {
+    quantizeBlocksQ6K(rows, 0, m, (firstRow * cols) / Q6K_BLOCK, (count * cols) / Q6K_BLOCK);
+    return;
+  }
   quantizeBlocksQ8(rows, 0, m.q, m.scales, (firstRow * cols) / Q8_BLOCK, (count * cols) / Q8_BLOCK);
 }
 
@@ -69,7 +75,7 @@ export function writeMatrixColumns(m: Matrix, firstCol: number, columns: Float32
     for (let r = 0; r < rows; r++) for (let j = 0; j < count; j++) m.data[r * cols + firstCol + j] = weightHalfOfBits(bits[j * rows + r]);
     return;
   }
-  if (m.kind === "q4k") return; // refused by checkColumnRange
+  if (m.kind === "q4k" || m.kind === "q6k") return; // refused by checkColumnRange
   const block = new Float32Array(Q8_BLOCK);
   for (let r = 0; r < rows; r++) {
     for (let j = 0; j < Q8_BLOCK; j++) block[j] = columns[j * rows + r];

@@ -1,12 +1,13 @@
-import type { Backend, KVView, Matrix, Q4KMatrix, Q4Matrix, Q5Matrix, WeightArray } from "../backend.js";
-import { headGroup, Q4_BLOCK, Q4K_BLOCK, Q5_BLOCK, Q8_BLOCK, q5HighBytesPerRow } from "../backend.js";
+import type { Backend, KVView, Matrix, Q4KMatrix, Q4Matrix, Q5Matrix, Q6KMatrix, WeightArray } from "../backend.js";
+import { headGroup, Q4_BLOCK, Q4K_BLOCK, Q5_BLOCK, Q6K_BLOCK, Q8_BLOCK, q5HighBytesPerRow } from "../backend.js";
+import { Q6K_Q_BYTES } from "../q6k.js";
 import { tooLargeForF16 } from "../f16.js";
 import { checkColumnRange, checkRowRange, writeMatrixColumns, writeMatrixRows } from "../write-matrix.js";
 import { Arena } from "./arena.js";
 import { BlockTables } from "./block-table.js";
 import { compileKernels, instantiateKernels, pickSimdLevel, type KernelExports, type SimdLevel } from "./exports.js";
 import { controlInts, Op } from "./jobs.js";
-import { AddArgs, AttentionArgs, AttentionDecodeArgs, DECODE_DESC_INTS, DecodeDesc, GeluArgs, KVMode, LayerNormArgs, MatmulArgs, MatmulQ4Args, MatmulQ4KArgs, MatmulQ5Args, MatmulQ8Args, MatmulQ8F32Args, ReadSumArgs, RmsNormArgs, RopeArgs, SiluMulArgs } from "./job-args.js";
+import { AddArgs, AttentionArgs, AttentionDecodeArgs, DECODE_DESC_INTS, DecodeDesc, GeluArgs, KVMode, LayerNormArgs, MatmulArgs, MatmulQ4Args, MatmulQ4KArgs, MatmulQ5Args, MatmulQ6KArgs, MatmulQ8Args, MatmulQ8F32Args, ReadSumArgs, RmsNormArgs, RopeArgs, SiluMulArgs } from "./job-args.js";
 import { probeInt8Dot, type Int8Dot } from "./dot-probe.js";
 import type { KernelPlatform } from "./platform.js";
 import { ThreadPool } from "./pool.js";
@@ -107,7 +108,7 @@ export class WasmBackend implements Backend {
   private xq: Int16Array; // x quantized for q8 and q4 matmuls (int8 values, widened), grown on demand
   private xs: Float32Array;
   private xst: Float32Array; // the scales of each four x rows side by side (interleaveScalesQ8), with q4 and q5 their sums too (interleaveQ4X, interleaveQ5X)
-  private xsum: Int32Array; // q4 and q5: each x block's Σ q; q4k: each 32's Σ q as i16 (quantizeQ4KX)
+  private xsum: Int32Array; // q4 and q5: each x block's Σ q; q4k: each 32's Σ q as i16 (quantizeQ4KX); q6k: each 16's (quantizeQ6KX)
   private readonly tables: BlockTables;
   private readonly work = new Map<WorkBuffer, Float32Array>(); // attention's, grown on demand
   private descs: Int32Array; // a batched decode attention's sequences, grown on demand
@@ -212,6 +213,10 @@ export class WasmBackend implements Backend {
       // Likewise: q5 matrices come mostly from Q5_0 files as they are.
       this.q5Args(m);
       writeMatrixRows(m, firstRow, src, count);
+    } else if (m.kind === "q6k") {
+      // Likewise: q6k matrices come from Q6_K files as they are.
+      this.q6kArgs(m);
+      writeMatrixRows(m, firstRow, src, count);
     } else if (m.kind === "f32") {
       m.data.set(src.subarray(0, count * cols), firstRow * cols);
     } else if (m.kind === "f16") {
@@ -229,7 +234,7 @@ export class WasmBackend implements Backend {
     const { rows, cols } = m;
     checkColumnRange(m, firstCol, count);
     const from = this.ptr(src, count * rows, "writeMatrixColumns src");
-    if (m.kind === "q4k") {
+    if (m.kind === "q4k" || m.kind === "q6k") {
       return; // refused by checkColumnRange
     } else if (m.kind === "q5") {
       this.q5Args(m);
@@ -292,6 +297,10 @@ export class WasmBackend implements Backend {
     }
     if (w.kind === "q5") {
       this.matmulQ5(outPtr, xPtr, w, biasPtr, n);
+      return;
+    }
+    if (w.kind === "q6k") {
+      this.matmulQ6K(outPtr, xPtr, w, biasPtr, n);
       return;
     }
     if (cols % Q8_BLOCK !== 0) throw new Error(`q8 matmul: cols ${cols} is not a multiple of ${Q8_BLOCK}`);
@@ -434,6 +443,41 @@ export class WasmBackend implements Backend {
     a[MatmulQ4KArgs.scratch] = this.scratch.byteOffset;
     a[MatmulQ4KArgs.scratchPerThread] = this.scratchPerThread;
     this.dispatch(Op.MatmulQ4K, n * rows * cols, NS_PER_MAC_Q4, rows, 4, MATMUL_CHUNKS_PER_THREAD);
+  }
+
+  /** Checks that a q6k matrix's arrays live in this memory and are long enough; writes their offsets to the job's arguments. */
+  private q6kArgs(w: Q6KMatrix): void {
+    const { rows, cols } = w;
+    if (cols % Q6K_BLOCK !== 0) throw new Error(`q6k matrix: cols ${cols} is not a multiple of ${Q6K_BLOCK}`);
+    const supers = (rows * cols) / Q6K_BLOCK;
+    this.a[MatmulQ6KArgs.wq] = this.ptr(w.q, Q6K_Q_BYTES * supers, "q6k matrix w.q");
+    this.a[MatmulQ6KArgs.sm] = this.ptr(w.subScales, 16 * supers, "q6k matrix w.subScales");
+    this.a[MatmulQ6KArgs.dm] = this.ptr(w.superScales, supers, "q6k matrix w.superScales");
+  }
+
+  /** x quantized as ggml's Q8_K (a scale per 256, each 16's Σ q for the −32 offset), then the q6k kernel. */
+  private matmulQ6K(outPtr: number, xPtr: number, w: Q6KMatrix, biasPtr: number, n: number): void {
+    const { rows, cols } = w;
+    this.q6kArgs(w);
+    const a = this.a;
+    const len = n * cols;
+    this.growX(len);
+
+    a[MatmulQ6KArgs.out] = outPtr;
+    a[MatmulQ6KArgs.xq] = this.xq.byteOffset;
+    a[MatmulQ6KArgs.xs] = this.xs.byteOffset;
+    a[MatmulQ6KArgs.xm] = this.xsum.byteOffset;
+    a[MatmulQ6KArgs.bias] = biasPtr;
+    a[MatmulQ6KArgs.n] = n;
+    a[MatmulQ6KArgs.rows] = rows;
+    a[MatmulQ6KArgs.cols] = cols;
+    const scratch = this.kernels.q6kScratchBytes(cols);
+    if (this.scratchPerThread < scratch) this.scratch = this.growScratch(Math.max(scratch, 2 * this.scratchPerThread));
+    // The calling thread's scratch holds the quantizer's rows before it holds its unpacked weight rows.
+    this.kernels.quantizeQ6KX(this.xq.byteOffset, this.xs.byteOffset, this.xsum.byteOffset, xPtr, len / Q6K_BLOCK, this.scratch.byteOffset);
+    a[MatmulQ6KArgs.scratch] = this.scratch.byteOffset;
+    a[MatmulQ6KArgs.scratchPerThread] = this.scratchPerThread;
+    this.dispatch(Op.MatmulQ6K, n * rows * cols, NS_PER_MAC_Q4, rows, 4, MATMUL_CHUNKS_PER_THREAD);
   }
 
   private growScratch(perThread: number): Int8Array {

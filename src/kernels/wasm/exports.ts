@@ -25,6 +25,9 @@ export interface KernelExports {
   readonly matmulQ5: Kernel; // (out, xq, xs, xsum, xt, wq, wh, ws, bias, n, rows, cols, r0, r1, scratch): x from quantizeQ4X
   readonly interleaveQ5X: Kernel; // (xt, xs, xsum, n, blocks)
   readonly q5ScratchBytes: IntKernel; // (cols) -> bytes of scratch matmulQ5 needs per thread (n > 1)
+  readonly q6kScratchBytes: IntKernel; // (cols) -> bytes of scratch matmulQ6K needs per thread (n > 1)
+  readonly matmulQ6K: Kernel; // (out, xq, xs, xm, wq, sm, dm, bias, n, rows, cols, r0, r1, scratch)
+  readonly quantizeQ6KX: Kernel; // (xq, xs, xm, x, supers, rows): x as Q8_K, a scale per 256, xm each 16's Σ q (i16); rows: 512 bytes of scratch
   readonly quantizeQ4X: Kernel; // (xq, xs, xsum, x, blocks)
   readonly quantizeRowsQ8: Kernel; // (q, scales, src, blocks)
   readonly quantizeColumnsQ8: Kernel; // (q, scales, src, rows, cols, firstCol)
@@ -86,6 +89,9 @@ export function instantiateKernels(module: WebAssembly.Module, memory: WebAssemb
     matmulQ5: kernel(exports, "matmulQ5"),
     q5ScratchBytes: kernel(exports, "q5ScratchBytes"),
     interleaveQ5X: kernel(exports, "interleaveQ5X"),
+    q6kScratchBytes: kernel(exports, "q6kScratchBytes"),
+    matmulQ6K: kernel(exports, "matmulQ6K"),
+    quantizeQ6KX: kernel(exports, "quantizeQ6KX"),
     quantizeQ4X: kernel(exports, "quantizeQ4X"),
     quantizeRowsQ8: kernel(exports, "quantizeRowsQ8"),
     quantizeColumnsQ8: kernel(exports, "quantizeColumnsQ8"),

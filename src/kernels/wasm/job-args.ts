@@ -48,6 +48,12 @@ export const MatmulQ4KArgs = args("out", "xq", "xs", "xm", "wq", "sm", "dm", "bi
  * is split into `scratchPerThread` bytes per thread (a tile of unpacked weight rows).
  */
 export const MatmulQ5Args = args("out", "xq", "xs", "xsum", "xt", "wq", "wh", "ws", "bias", "n", "rows", "cols", "scratch", "scratchPerThread");
+/**
+ * q6k weights (repacked 6-bit values `wq`, sub-block int8 scales `sm`, super-block d `dm`) against
+ * activations quantized as ggml's Q8_K: a scale `xs` per 256, each 16's Σ x as i16 `xm` (quantizeQ6KX);
+ * `scratch` as for q4.
+ */
+export const MatmulQ6KArgs = args("out", "xq", "xs", "xm", "wq", "sm", "dm", "bias", "n", "rows", "cols", "scratch", "scratchPerThread");
 /** `eps` is an f32 word. */
 export const LayerNormArgs = args("out", "x", "weight", "bias", "d", "eps", "n");
 /** `eps` is an f32 word. */

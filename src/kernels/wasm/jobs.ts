@@ -1,5 +1,5 @@
 import type { KernelExports } from "./exports.js";
-import { OP, AddArgs, AttentionArgs, AttentionDecodeArgs, GeluArgs, LayerNormArgs, MatmulArgs, MatmulQ4Args, MatmulQ4KArgs, MatmulQ5Args, MatmulQ8Args, MatmulQ8F32Args, ReadSumArgs, RmsNormArgs, RopeArgs, SiluMulArgs } from "./job-args.js";
+import { OP, AddArgs, AttentionArgs, AttentionDecodeArgs, GeluArgs, LayerNormArgs, MatmulArgs, MatmulQ4Args, MatmulQ4KArgs, MatmulQ5Args, MatmulQ6KArgs, MatmulQ8Args, MatmulQ8F32Args, ReadSumArgs, RmsNormArgs, RopeArgs, SiluMulArgs } from "./job-args.js";
 
 /**
  * The control block shared by the main thread and the workers (Int32 indices). Words that
@@ -80,6 +80,7 @@ export const enum Op {
   MatmulQ4K = 16,
   MatmulQ8DotAdd = 17,
   MatmulQ5 = 18,
+  MatmulQ6K = 19,
 }
 
 /** Where chunk `c` of `chunks` starts among `total` items, chunks being multiples of `align`. */
@@ -164,6 +165,12 @@ export function runJob(k: KernelExports, a: Int32Array, f: Float32Array, c: numb
     case Op.MatmulQ5: {
       const m = MatmulQ5Args, rows = a[m.rows];
       k.matmulQ5(a[m.out], a[m.xq], a[m.xs], a[m.xsum], a[m.xt], a[m.wq], a[m.wh], a[m.ws], a[m.bias], a[m.n], rows, a[m.cols],
+        start(rows, c, chunks, 4), start(rows, c + 1, chunks, 4), a[m.scratch] + thread * a[m.scratchPerThread]);
+      return;
+    }
+    case Op.MatmulQ6K: {
+      const m = MatmulQ6KArgs, rows = a[m.rows];
+      k.matmulQ6K(a[m.out], a[m.xq], a[m.xs], a[m.xm], a[m.wq], a[m.sm], a[m.dm], a[m.bias], a[m.n], rows, a[m.cols],
         start(rows, c, chunks, 4), start(rows, c + 1, chunks, 4), a[m.scratch] + thread * a[m.scratchPerThread]);
       return;
     }

@@ -7,7 +7,8 @@ import { f16Table } from "../../numeric/half.js";
 import type { Backend, Matrix } from "../../kernels/backend.js";
 import { copyQ4KBlocks } from "../../kernels/q4k.js";
 import { copyQ5Blocks } from "../../kernels/q5.js";
-import { Q4K_BLOCK } from "../../kernels/backend.js";
+import { copyQ6KBlocks } from "../../kernels/q6k.js";
+import { Q4K_BLOCK, Q6K_BLOCK } from "../../kernels/backend.js";
 import { allocMatrix, matrixBytes, type WeightDType } from "../matrix.js";
 
 /** Bytes read from the file at a time. */
@@ -33,8 +34,8 @@ export function checkedGGUFTensor(g: GGUFFile, t: GGUFTensorInfo | undefined, na
 
 /**
  * How a matrix of this GGML type is kept when no dtype is asked for: the fastest storage that
- * loses nothing the file holds. Q4_0, Q5_0 and Q4_K blocks load as they are (q4, q5, q4k); Q8_0
- * is integers with a scale per 32 already (q8, copied); the other block types are requantized
+ * loses nothing the file holds. Q4_0, Q5_0, Q4_K and Q6_K blocks load as they are (q4, q5, q4k,
+ * q6k); Q8_0 is integers with a scale per 32 already (q8, copied); the other block types are requantized
  * to q8 (a step of amax/254 per 32, finer than their own); floats stay f32.
  */
 export function storedKind(type: number): WeightDType {
@@ -45,6 +46,8 @@ export function storedKind(type: number): WeightDType {
       return "q4k";
     case GGMLType.Q5_0:
       return "q5";
+    case GGMLType.Q6_K:
+      return "q6k";
     case GGMLType.F32:
     case GGMLType.F16:
     case GGMLType.BF16:
@@ -55,7 +58,7 @@ export function storedKind(type: number): WeightDType {
 }
 
 /** Storage from narrowest to widest: a stacked matrix whose parts differ takes the widest, q8 at least. */
-const WIDTH: Readonly<Record<WeightDType, number>> = { q4: 0, q4k: 0, q5: 0, q8: 1, f16: 2, f32: 3 };
+const WIDTH: Readonly<Record<WeightDType, number>> = { q4: 0, q4k: 0, q5: 0, q6k: 0, q8: 1, f16: 2, f32: 3 };
 
 /** The one storage of a matrix stacked from tensors of these types. */
 export function stackedKind(types: readonly number[]): WeightDType {
@@ -88,9 +91,10 @@ export function checkBlockCount(g: GGUFFile, nLayer: number): void {
  * engine's (out, in) layout. Each matrix is stored as `dtype` says, or when it is null as its
  * tensors' types say (stackedKind). Q8_0/Q5_0/Q4_0 blocks go into q8 matrices as they are, Q4_0
  * blocks into q4 matrices (nibbles as they are, the f16 scale widened to f32), Q5_0 blocks into
- * q5 matrices and Q4_K blocks into q4k matrices (repacked, kernels/q5.ts and kernels/q4k.ts); every other pairing is decoded to f32 exactly as
+ * q5 matrices, Q4_K blocks into q4k matrices and Q6_K blocks into q6k matrices (repacked,
+ * kernels/q5.ts, kernels/q4k.ts, kernels/q6k.ts); every other pairing is decoded to f32 exactly as
  * ggml does and goes through a small staging buffer a few rows at a time, into the matrix's
- * storage (so Q6_K, Q4_1... are requantized for q8). Every value is checked for NaN/Inf.
+ * storage (so Q5_K, Q4_1... are requantized for q8). Every value is checked for NaN/Inf.
  * `stacked` lays several tensors' rows one after another, each through its row map (how q, k, v
  * become one projection, and how interleaved RoPE rows are put back).
  */
@@ -203,6 +207,16 @@ export class GGUFTensors {
             const d = dest(firstRow + r);
             copyQ4KBlocks(bytes.subarray(r * rowBytes, (r + 1) * rowBytes), 0, supers, m, d * supers);
             checkFinite(m.superScales.subarray(2 * d * supers), 2 * supers, () => `${where()} (super-block scales)`, 2 * (firstRow + r) * supers);
+          }
+        });
+      } else if (m.kind === "q6k" && type === GGMLType.Q6_K) {
+        const supers = cols / Q6K_BLOCK;
+        readTensorRows(t, this.chunk, (bytes, firstRow, rows) => {
+          const rowBytes = bytes.length / rows;
+          for (let r = 0; r < rows; r++) {
+            const d = dest(firstRow + r);
+            copyQ6KBlocks(bytes.subarray(r * rowBytes, (r + 1) * rowBytes), 0, supers, m, d * supers);
+            checkFinite(m.superScales.subarray(d * supers), supers, () => `${where()} (super-block scales)`, (firstRow + r) * supers);
           }
         });
       } else {
