@@ -1,7 +1,9 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
+import { after, before } from "node:test";
 import { fileURLToPath } from "node:url";
 import type { Backend, Matrix } from "../src/kernels/backend.js";
+import { createWasmBackend } from "../src/kernels/index.js";
 import { mulberry32 } from "./helpers.js";
 
 /** Uniform in [-1, 1), so weights and activations take both signs. */
@@ -26,6 +28,26 @@ export function onto(b: Backend, src: Float32Array): Float32Array {
 export interface LabelledBackend {
   readonly label: string;
   readonly backend: Backend;
+}
+
+/**
+ * The wasm backends a kind's tests hold against the reference, made in `before` and closed in
+ * `after`: 1, 2 and 3 threads with minParallelNanos 0 (even the tiny test shapes are split, so
+ * every thread's range logic runs), 2 threads with the default split, and in the relaxed child
+ * the baseline build too, since both builds must give the same bits.
+ */
+export function kindTestBackends(relaxedChild: boolean): LabelledBackend[] {
+  const simd = relaxedChild ? "relaxed" : "auto";
+  const list: LabelledBackend[] = [];
+  before(async () => {
+    for (const threads of [1, 2, 3]) list.push({ label: `wasm×${threads} ${simd}`, backend: await createWasmBackend({ threads, minParallelNanos: 0, simd }) });
+    list.push({ label: "wasm×2 default split", backend: await createWasmBackend({ threads: 2, simd }) });
+    if (relaxedChild) list.push({ label: "wasm×2 baseline", backend: await createWasmBackend({ threads: 2, minParallelNanos: 0, simd: "baseline" }) });
+  });
+  after(() => {
+    for (const w of list) w.backend.close();
+  });
+  return list;
 }
 
 /**

@@ -1,15 +1,15 @@
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import type { Backend, Matrix, Q4Matrix } from "../src/kernels/backend.js";
 import { Q4_BLOCK } from "../src/kernels/backend.js";
-import { createReferenceBackend, createWasmBackend, quantizeQ4 } from "../src/kernels/index.js";
+import { createReferenceBackend, quantizeQ4 } from "../src/kernels/index.js";
 import { q4Nibble } from "../src/kernels/quantize.js";
 import { encode } from "../src/io/gguf-quant.js";
 import { GGMLType } from "../src/io/gguf.js";
 import { f32ToF16 } from "../src/numeric/half.js";
 import { allocMatrix, readMatrixRow } from "../src/model/matrix.js";
 import { UserError } from "../src/errors.js";
-import { assertBatchInvariant, assertPassesRelaxed, assertWithinBound, onto, random, rng } from "./kernel-helpers.js";
+import { assertBatchInvariant, kindTestBackends, assertPassesRelaxed, assertWithinBound, onto, random, rng } from "./kernel-helpers.js";
 
 function ontoQ4(b: Backend, w: Q4Matrix): Q4Matrix {
   const q = b.allocI8(w.q.length);
@@ -17,28 +17,11 @@ function ontoQ4(b: Backend, w: Q4Matrix): Q4Matrix {
   return { ...w, q, scales: onto(b, w.scales) };
 }
 
-interface Wasm {
-  readonly label: string;
-  readonly backend: Backend;
-}
 
 const ref = createReferenceBackend();
-const wasm: Wasm[] = [];
 /** Run again in a child process with relaxed SIMD (the end of this file): the relaxed build's own unpacking. */
 const relaxedChild = process.env.Q4_TEST_RELAXED === "1";
-const simd = relaxedChild ? "relaxed" : "auto";
-
-before(async () => {
-  // minParallelNanos 0: split even the tiny test shapes, so every thread's range logic runs.
-  for (const threads of [1, 2, 3]) wasm.push({ label: `wasm×${threads} ${simd}`, backend: await createWasmBackend({ threads, minParallelNanos: 0, simd }) });
-  wasm.push({ label: "wasm×2 default split", backend: await createWasmBackend({ threads: 2, simd }) });
-  // In the relaxed child, the baseline build too: both must give the same bits.
-  if (relaxedChild) wasm.push({ label: "wasm×2 baseline", backend: await createWasmBackend({ threads: 2, minParallelNanos: 0, simd: "baseline" }) });
-});
-
-after(() => {
-  for (const w of wasm) w.backend.close();
-});
+const wasm = kindTestBackends(relaxedChild);
 
 /** Weights with the awkward blocks: all zero, one nonzero, ties of the rounding, a negative extreme. */
 function weights(rows: number, cols: number, rand: () => number): Float32Array {

@@ -1,12 +1,12 @@
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import type { Backend, Q4KMatrix } from "../src/kernels/backend.js";
-import { createReferenceBackend, createWasmBackend } from "../src/kernels/index.js";
+import { createReferenceBackend } from "../src/kernels/index.js";
 import { copyQ4KBlocks, q4kWeight, quantizeQ8K } from "../src/kernels/q4k.js";
 import { dequantizeQ4K, Q4_K_BYTES, quantizeQ4K } from "../src/io/gguf-kquants.js";
 import { allocMatrix, readMatrixRow } from "../src/model/matrix.js";
 import { UserError } from "../src/errors.js";
-import { assertBatchInvariant, assertPassesRelaxed, assertWithinBound, onto, random, rng } from "./kernel-helpers.js";
+import { assertBatchInvariant, kindTestBackends, assertPassesRelaxed, assertWithinBound, onto, random, rng } from "./kernel-helpers.js";
 
 function ontoQ4K(b: Backend, w: Q4KMatrix): Q4KMatrix {
   const q = b.allocI8(w.q.length);
@@ -17,21 +17,9 @@ function ontoQ4K(b: Backend, w: Q4KMatrix): Q4KMatrix {
 }
 
 const ref = createReferenceBackend();
-const wasm: { label: string; backend: Backend }[] = [];
 /** Run again in a child process with relaxed SIMD (the end of this file). */
 const relaxedChild = process.env.Q4K_TEST_RELAXED === "1";
-const simd = relaxedChild ? "relaxed" : "auto";
-
-before(async () => {
-  // minParallelNanos 0: split even the tiny test shapes, so every thread's range logic runs.
-  for (const threads of [1, 2, 3]) wasm.push({ label: `wasm×${threads} ${simd}`, backend: await createWasmBackend({ threads, minParallelNanos: 0, simd }) });
-  wasm.push({ label: "wasm×2 default split", backend: await createWasmBackend({ threads: 2, simd }) });
-  if (relaxedChild) wasm.push({ label: "wasm×2 baseline", backend: await createWasmBackend({ threads: 2, minParallelNanos: 0, simd: "baseline" }) });
-});
-
-after(() => {
-  for (const w of wasm) w.backend.close();
-});
+const wasm = kindTestBackends(relaxedChild);
 
 /** A q4k matrix of ggml's Q4_K quantization of `values`, in the reference backend. */
 function q4kOf(values: Float32Array, rows: number, cols: number): Q4KMatrix {

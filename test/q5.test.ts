@@ -5,7 +5,7 @@ import os from "node:os";
 import path from "node:path";
 import type { Backend, Matrix, Q5Matrix } from "../src/kernels/backend.js";
 import { Q5_BLOCK, q5HighBytesPerRow } from "../src/kernels/backend.js";
-import { createReferenceBackend, createWasmBackend } from "../src/kernels/index.js";
+import { createReferenceBackend } from "../src/kernels/index.js";
 import { copyQ5Blocks, Q5_0_BYTES, q5Value, q5Weight } from "../src/kernels/q5.js";
 import { decodeF32, encode } from "../src/io/gguf-quant.js";
 import { GGMLType } from "../src/io/gguf.js";
@@ -20,7 +20,7 @@ import { convertCommand } from "../src/cli/convert.js";
 import { infoCommand } from "../src/cli/info.js";
 import { LLM } from "../src/engine/llm.js";
 import { UserError } from "../src/errors.js";
-import { assertBatchInvariant, assertPassesRelaxed, assertWithinBound, onto, random, rng } from "./kernel-helpers.js";
+import { assertBatchInvariant, kindTestBackends, assertPassesRelaxed, assertWithinBound, onto, random, rng } from "./kernel-helpers.js";
 import { fixtureModel, fixtures } from "./paths.js";
 
 function ontoQ5(b: Backend, w: Q5Matrix): Q5Matrix {
@@ -32,22 +32,9 @@ function ontoQ5(b: Backend, w: Q5Matrix): Q5Matrix {
 }
 
 const ref = createReferenceBackend();
-const wasm: { label: string; backend: Backend }[] = [];
 /** Run again in a child process with relaxed SIMD (the end of this file): the relaxed build's own unpacking. */
 const relaxedChild = process.env.Q5_TEST_RELAXED === "1";
-const simd = relaxedChild ? "relaxed" : "auto";
-
-before(async () => {
-  // minParallelNanos 0: split even the tiny test shapes, so every thread's range logic runs.
-  for (const threads of [1, 2, 3]) wasm.push({ label: `wasm×${threads} ${simd}`, backend: await createWasmBackend({ threads, minParallelNanos: 0, simd }) });
-  wasm.push({ label: "wasm×2 default split", backend: await createWasmBackend({ threads: 2, simd }) });
-  // In the relaxed child, the baseline build too: both must give the same bits.
-  if (relaxedChild) wasm.push({ label: "wasm×2 baseline", backend: await createWasmBackend({ threads: 2, minParallelNanos: 0, simd: "baseline" }) });
-});
-
-after(() => {
-  for (const w of wasm) w.backend.close();
-});
+const wasm = kindTestBackends(relaxedChild);
 
 /** A q5 matrix of ggml's Q5_0 quantization of `values`, in the reference backend. */
 function q5Of(values: Float32Array, rows: number, cols: number): Q5Matrix {

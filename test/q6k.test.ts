@@ -4,7 +4,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import type { Backend, Matrix, Q6KMatrix } from "../src/kernels/backend.js";
-import { createReferenceBackend, createWasmBackend } from "../src/kernels/index.js";
+import { createReferenceBackend } from "../src/kernels/index.js";
 import { quantizeQ8K } from "../src/kernels/q4k.js";
 import { copyQ6KBlocks, q6kValue, q6kWeight } from "../src/kernels/q6k.js";
 import { dequantizeQ6K, Q6_K_BYTES, quantizeQ6K } from "../src/io/gguf-kquants.js";
@@ -19,7 +19,7 @@ import { convertCommand } from "../src/cli/convert.js";
 import { LLM } from "../src/engine/llm.js";
 import { UserError } from "../src/errors.js";
 import { writeForeignFolder } from "../scripts/foreign-gguf/configs.js";
-import { assertBatchInvariant, assertPassesRelaxed, assertWithinBound, onto, random, rng } from "./kernel-helpers.js";
+import { assertBatchInvariant, kindTestBackends, assertPassesRelaxed, assertWithinBound, onto, random, rng } from "./kernel-helpers.js";
 
 function ontoQ6K(b: Backend, w: Q6KMatrix): Q6KMatrix {
   const q = b.allocI8(w.q.length);
@@ -30,21 +30,9 @@ function ontoQ6K(b: Backend, w: Q6KMatrix): Q6KMatrix {
 }
 
 const ref = createReferenceBackend();
-const wasm: { label: string; backend: Backend }[] = [];
 /** Run again in a child process with relaxed SIMD (the end of this file). */
 const relaxedChild = process.env.Q6K_TEST_RELAXED === "1";
-const simd = relaxedChild ? "relaxed" : "auto";
-
-before(async () => {
-  // minParallelNanos 0: split even the tiny test shapes, so every thread's range logic runs.
-  for (const threads of [1, 2, 3]) wasm.push({ label: `wasm×${threads} ${simd}`, backend: await createWasmBackend({ threads, minParallelNanos: 0, simd }) });
-  wasm.push({ label: "wasm×2 default split", backend: await createWasmBackend({ threads: 2, simd }) });
-  if (relaxedChild) wasm.push({ label: "wasm×2 baseline", backend: await createWasmBackend({ threads: 2, minParallelNanos: 0, simd: "baseline" }) });
-});
-
-after(() => {
-  for (const w of wasm) w.backend.close();
-});
+const wasm = kindTestBackends(relaxedChild);
 
 /** A q6k matrix of ggml's Q6_K quantization of `values`, in the reference backend. */
 function q6kOf(values: Float32Array, rows: number, cols: number): Q6KMatrix {
