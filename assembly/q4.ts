@@ -12,6 +12,11 @@
 //     x's scale / 256 (exact: a power of two). i32x4.dot_i16x8_s does the multiplies;
 //   relaxed: x is stored as i8 in order, its scale as is; the low and high nibbles, masked, are the
 //     unsigned 7-bit operand of i16x8.relaxed_dot_i8x16_i7x16_s (deterministic for 0..127).
+// The relaxed build's one and two x rows can also sum a block straight into i32 lanes with
+// i32x4.relaxed_dot_i8x16_i7x16_add_s (`dotAdd`, the matmulQ4DotAdd export): two instructions per
+// block and no widening, where the i16 way takes three and a share of reduce4's widening. The
+// backend takes it where it takes q8's (src/kernels/wasm/dot-probe.ts): one VNNI instruction there.
+// The integers are the same, so the same bits.
 import { hmax, hsum, transposeSum4i } from "./math";
 import { biasAt } from "./matmul";
 
@@ -76,14 +81,14 @@ export function quantizeBlock(xq: usize, x: usize, inv: v128): i32 {
 
 /**
  * Σ nibble·x of one 32-block, partly summed: i32x4 lanes, times 256, in the baseline build (exact:
- * < 2^24); i16x8 lanes in the relaxed build (see relaxedHalvesDot), which reduce4 and widen finish.
- * The nibble masks m0, m1, m2 are made once per call from a runtime value (see matmulQ4); in the
- * relaxed build m1 is 1 in every i16 lane, for the widening.
+ * < 2^24); i16x8 lanes in the relaxed build (see relaxedHalvesDot), which reduce4 and widen finish,
+ * or i32x4 lanes with dotAdd. The nibble masks m0, m1, m2 are made once per call from a runtime
+ * value (see matmulQ4); in the relaxed build m1 is 1 in every i16 lane, for the widening.
  */
 @inline
-export function blockDot(x: usize, w: usize, m0: v128, m1: v128, m2: v128): v128 {
+export function blockDot(x: usize, w: usize, m0: v128, m1: v128, m2: v128, dotAdd: bool): v128 {
   const v = v128.load(w);
-  if (ASC_FEATURE_RELAXED_SIMD) return relaxedDot(x, v, m0);
+  if (ASC_FEATURE_RELAXED_SIMD) return relaxedDot(x, v, m0, dotAdd);
   return unpackedDot(x, v128.and(v, m0), v128.and(v, m1), v128.and(v, m2), i16x8.shr_u(v, 12));
 }
 
@@ -99,30 +104,38 @@ export function unpackedDot(x: usize, e0: v128, e1: v128, e2: v128, e3: v128): v
 
 /** Relaxed: the low and high nibbles of each byte (m: 0x0f in every byte) against x as i8, in order. */
 @inline
-function relaxedDot(x: usize, v: v128, m: v128): v128 {
-  return relaxedHalvesDot(x, v128.and(v, m), v128.and(i16x8.shr_u(v, 4), m));
+function relaxedDot(x: usize, v: v128, m: v128, dotAdd: bool): v128 {
+  return relaxedHalvesDot(x, v128.and(v, m), v128.and(i16x8.shr_u(v, 4), m), dotAdd);
 }
 
 /**
  * Relaxed: x (i8, in order) times the unpacked low (x[0..15]) and high (x[16..31]) nibbles, as
  * i16 lanes: pairs of products (|·| ≤ 2·15·128), both halves added (≤ 7680). Left in i16 so that
- * four blocks' lanes are summed four at a time (≤ 30720) before one widening (reduce4). Not
- * i32x4.relaxed_dot_i8x16_i7x16_add_s: V8 11.3 (Node 20) returns twice the dot there and drops
- * the addend.
+ * four blocks' lanes are summed four at a time (≤ 30720) before one widening (reduce4). With
+ * dotAdd, i32 lanes of four products of each half (≤ 8·15·128 = 15360, so they also fit i16):
+ * i32x4.relaxed_dot_i8x16_i7x16_add_s, which V8 11.3 (Node 20) computes wrongly before its
+ * optimizing tier (the backend's probe sees it and keeps the i16 way there).
  */
 @inline
-export function relaxedHalvesDot(x: usize, lo: v128, hi: v128): v128 {
+export function relaxedHalvesDot(x: usize, lo: v128, hi: v128, dotAdd: bool): v128 {
+  if (dotAdd) return i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(x, 16), hi, i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(x), lo, i32x4.splat(0)));
   return i16x8.add(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(x), lo), i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(x, 16), hi));
 }
 
 /**
- * [Σa, Σb, Σc, Σd] as i32 of four blocks' partial sums: transposeSum4i, in the relaxed build on
- * i16 pairs (each i16 lane then sums four of a block's, ≤ 30720: exact) with one widening dot
- * against `one` (1 in every i16 lane) at the end instead of one per block.
+ * [Σa, Σb, Σc, Σd] as i32 of four blocks' partial sums: transposeSum4i, in the relaxed build's
+ * i16 way on i16 pairs (each i16 lane then sums four of a block's, ≤ 30720: exact) with one
+ * widening dot against `one` (1 in every i16 lane) at the end instead of one per block. With
+ * dotAdd the i32 lanes (≤ 15360) narrow to i16 exactly, and two of a block's are added before
+ * the one widening.
  */
 @inline
-function reduce4(a: v128, b: v128, c: v128, d: v128, one: v128): v128 {
+function reduce4(a: v128, b: v128, c: v128, d: v128, one: v128, dotAdd: bool): v128 {
   if (!ASC_FEATURE_RELAXED_SIMD) return transposeSum4i(a, b, c, d);
+  if (dotAdd) {
+    const ab = i16x8.narrow_i32x4_s(a, b), cd = i16x8.narrow_i32x4_s(c, d);
+    return i32x4.dot_i16x8_s(i16x8.add(v128.shuffle<i32>(ab, cd, 0, 2, 4, 6), v128.shuffle<i32>(ab, cd, 1, 3, 5, 7)), one);
+  }
   const ab = i16x8.add(v128.shuffle<i32>(a, b, 0, 4, 1, 5), v128.shuffle<i32>(a, b, 2, 6, 3, 7));
   const cd = i16x8.add(v128.shuffle<i32>(c, d, 0, 4, 1, 5), v128.shuffle<i32>(c, d, 2, 6, 3, 7));
   return i32x4.dot_i16x8_s(i16x8.add(v128.shuffle<i32>(ab, cd, 0, 1, 4, 5), v128.shuffle<i32>(ab, cd, 2, 3, 6, 7)), one);
@@ -130,8 +143,8 @@ function reduce4(a: v128, b: v128, c: v128, d: v128, one: v128): v128 {
 
 /** One block's partial sums as i32 lanes (the tail's). */
 @inline
-function widen(s: v128, one: v128): v128 {
-  return ASC_FEATURE_RELAXED_SIMD ? i32x4.dot_i16x8_s(s, one) : s;
+function widen(s: v128, one: v128, dotAdd: bool): v128 {
+  return ASC_FEATURE_RELAXED_SIMD && !dotAdd ? i32x4.dot_i16x8_s(s, one) : s;
 }
 
 /**
@@ -158,18 +171,18 @@ function scaled1(s: v128, xs: usize, xsum: usize, ws: usize): f32 {
  * does not hoist all of them to the loop top and spill (as in q8.ts).
  */
 @inline
-function dotQ4(xq: usize, xs: usize, xsum: usize, wq: usize, ws: usize, nb: i32, sink: usize, m0: v128, m1: v128, m2: v128): f32 {
+function dotQ4(xq: usize, xs: usize, xsum: usize, wq: usize, ws: usize, nb: i32, sink: usize, m0: v128, m1: v128, m2: v128, dotAdd: bool): f32 {
   let acc = f32x4.splat(0);
   const end4 = ws + (<usize>(nb & ~3) << 2);
   while (ws < end4) {
-    const s0 = blockDot(xq, wq, m0, m1, m2);
+    const s0 = blockDot(xq, wq, m0, m1, m2, dotAdd);
     v128.store32_lane(sink, s0, 0);
-    const s1 = blockDot(xq + XB, wq + WB, m0, m1, m2);
+    const s1 = blockDot(xq + XB, wq + WB, m0, m1, m2, dotAdd);
     v128.store32_lane(sink, s1, 0);
-    const s2 = blockDot(xq + 2 * XB, wq + 2 * WB, m0, m1, m2);
+    const s2 = blockDot(xq + 2 * XB, wq + 2 * WB, m0, m1, m2, dotAdd);
     v128.store32_lane(sink, s2, 0);
-    const s3 = blockDot(xq + 3 * XB, wq + 3 * WB, m0, m1, m2);
-    const s = reduce4(s0, s1, s2, s3, m1);
+    const s3 = blockDot(xq + 3 * XB, wq + 3 * WB, m0, m1, m2, dotAdd);
+    const s = reduce4(s0, s1, s2, s3, m1, dotAdd);
     acc = f32x4.add(acc, scaled4(s, xs, xsum, ws));
     v128.store32_lane(sink, s, 0);
     xq += 4 * XB;
@@ -181,7 +194,7 @@ function dotQ4(xq: usize, xs: usize, xsum: usize, wq: usize, ws: usize, nb: i32,
   let sum = hsum(acc);
   const end = end4 + (<usize>(nb & 3) << 2);
   while (ws < end) {
-    sum += scaled1(widen(blockDot(xq, wq, m0, m1, m2), m1), xs, xsum, ws);
+    sum += scaled1(widen(blockDot(xq, wq, m0, m1, m2, dotAdd), m1, dotAdd), xs, xsum, ws);
     xq += XB;
     wq += WB;
     xs += 4;
@@ -218,25 +231,25 @@ export function unpackRow(u: usize, w: usize, nb: i32, m0: v128, m1: v128, m2: v
 
 /** One block of an unpacked row against x: blockDot without the unpacking. */
 @inline
-export function unpackedBlockDot(x: usize, u: usize): v128 {
-  if (ASC_FEATURE_RELAXED_SIMD) return relaxedHalvesDot(x, v128.load(u), v128.load(u, 16));
+export function unpackedBlockDot(x: usize, u: usize, dotAdd: bool): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) return relaxedHalvesDot(x, v128.load(u), v128.load(u, 16), dotAdd);
   return unpackedDot(x, v128.load(u), v128.load(u, 16), v128.load(u, 32), v128.load(u, 48));
 }
 
 /** dotQ4 over an unpacked row: the same sums in the same order. */
 @inline
-function dotUnpacked(xq: usize, xs: usize, xsum: usize, u: usize, ws: usize, nb: i32, sink: usize, one: v128): f32 {
+function dotUnpacked(xq: usize, xs: usize, xsum: usize, u: usize, ws: usize, nb: i32, sink: usize, one: v128, dotAdd: bool): f32 {
   let acc = f32x4.splat(0);
   const end4 = ws + (<usize>(nb & ~3) << 2);
   while (ws < end4) {
-    const s0 = unpackedBlockDot(xq, u);
+    const s0 = unpackedBlockDot(xq, u, dotAdd);
     v128.store32_lane(sink, s0, 0);
-    const s1 = unpackedBlockDot(xq + XB, u + UB);
+    const s1 = unpackedBlockDot(xq + XB, u + UB, dotAdd);
     v128.store32_lane(sink, s1, 0);
-    const s2 = unpackedBlockDot(xq + 2 * XB, u + 2 * UB);
+    const s2 = unpackedBlockDot(xq + 2 * XB, u + 2 * UB, dotAdd);
     v128.store32_lane(sink, s2, 0);
-    const s3 = unpackedBlockDot(xq + 3 * XB, u + 3 * UB);
-    const s = reduce4(s0, s1, s2, s3, one);
+    const s3 = unpackedBlockDot(xq + 3 * XB, u + 3 * UB, dotAdd);
+    const s = reduce4(s0, s1, s2, s3, one, dotAdd);
     acc = f32x4.add(acc, scaled4(s, xs, xsum, ws));
     v128.store32_lane(sink, s, 0);
     xq += 4 * XB;
@@ -248,7 +261,7 @@ function dotUnpacked(xq: usize, xs: usize, xsum: usize, u: usize, ws: usize, nb:
   let sum = hsum(acc);
   const end = end4 + (<usize>(nb & 3) << 2);
   while (ws < end) {
-    sum += scaled1(widen(unpackedBlockDot(xq, u), one), xs, xsum, ws);
+    sum += scaled1(widen(unpackedBlockDot(xq, u, dotAdd), one, dotAdd), xs, xsum, ws);
     xq += XB;
     u += UB;
     xs += 4;
@@ -260,19 +273,19 @@ function dotUnpacked(xq: usize, xs: usize, xsum: usize, u: usize, ws: usize, nb:
 
 /** Two x rows against one unpacked row, its blocks in L1 for both. Same sums, same order. */
 @inline
-function dotUnpacked2(out0: usize, out1: usize, xq: usize, xs: usize, xsum: usize, xStride: usize, sStride: usize, u: usize, ws: usize, nb: i32, b: f32, one: v128): void {
+function dotUnpacked2(out0: usize, out1: usize, xq: usize, xs: usize, xsum: usize, xStride: usize, sStride: usize, u: usize, ws: usize, nb: i32, b: f32, one: v128, dotAdd: bool): void {
   let acc0 = f32x4.splat(0), acc1 = f32x4.splat(0);
   const end4 = ws + (<usize>(nb & ~3) << 2);
   while (ws < end4) {
     const x1 = xq + xStride;
-    const a0 = unpackedBlockDot(xq, u), b0 = unpackedBlockDot(x1, u);
+    const a0 = unpackedBlockDot(xq, u, dotAdd), b0 = unpackedBlockDot(x1, u, dotAdd);
     v128.store32_lane(out0, b0, 0);
-    const a1 = unpackedBlockDot(xq + XB, u + UB), b1 = unpackedBlockDot(x1 + XB, u + UB);
+    const a1 = unpackedBlockDot(xq + XB, u + UB, dotAdd), b1 = unpackedBlockDot(x1 + XB, u + UB, dotAdd);
     v128.store32_lane(out0, b1, 0);
-    const a2 = unpackedBlockDot(xq + 2 * XB, u + 2 * UB), b2 = unpackedBlockDot(x1 + 2 * XB, u + 2 * UB);
+    const a2 = unpackedBlockDot(xq + 2 * XB, u + 2 * UB, dotAdd), b2 = unpackedBlockDot(x1 + 2 * XB, u + 2 * UB, dotAdd);
     v128.store32_lane(out0, b2, 0);
-    const a3 = unpackedBlockDot(xq + 3 * XB, u + 3 * UB), b3 = unpackedBlockDot(x1 + 3 * XB, u + 3 * UB);
-    const sa = reduce4(a0, a1, a2, a3, one), sb = reduce4(b0, b1, b2, b3, one);
+    const a3 = unpackedBlockDot(xq + 3 * XB, u + 3 * UB, dotAdd), b3 = unpackedBlockDot(x1 + 3 * XB, u + 3 * UB, dotAdd);
+    const sa = reduce4(a0, a1, a2, a3, one, dotAdd), sb = reduce4(b0, b1, b2, b3, one, dotAdd);
     acc0 = f32x4.add(acc0, scaled4(sa, xs, xsum, ws));
     acc1 = f32x4.add(acc1, scaled4(sb, xs + sStride, xsum + sStride, ws));
     v128.store32_lane(out0, sa, 0);
@@ -285,8 +298,8 @@ function dotUnpacked2(out0: usize, out1: usize, xq: usize, xs: usize, xsum: usiz
   let sum0 = hsum(acc0), sum1 = hsum(acc1);
   const end = end4 + (<usize>(nb & 3) << 2);
   while (ws < end) {
-    sum0 += scaled1(widen(unpackedBlockDot(xq, u), one), xs, xsum, ws);
-    sum1 += scaled1(widen(unpackedBlockDot(xq + xStride, u), one), xs + sStride, xsum + sStride, ws);
+    sum0 += scaled1(widen(unpackedBlockDot(xq, u, dotAdd), one, dotAdd), xs, xsum, ws);
+    sum1 += scaled1(widen(unpackedBlockDot(xq + xStride, u, dotAdd), one, dotAdd), xs + sStride, xsum + sStride, ws);
     xq += XB;
     u += UB;
     xs += 4;
@@ -311,10 +324,10 @@ function quadBlock(acc: v128, sink: usize, x: usize, xBytes: usize, xt: usize, u
   if (ASC_FEATURE_RELAXED_SIMD) {
     // A store after the first two rows fences the other two rows' loads behind it.
     const lo = v128.load(u), hi = v128.load(u, 16);
-    const a = relaxedHalvesDot(x, lo, hi), b = relaxedHalvesDot(x + xBytes, lo, hi);
+    const a = relaxedHalvesDot(x, lo, hi, false), b = relaxedHalvesDot(x + xBytes, lo, hi, false);
     v128.store32_lane(sink, b, 0);
-    const c = relaxedHalvesDot(x + 2 * xBytes, lo, hi), d = relaxedHalvesDot(x + 3 * xBytes, lo, hi);
-    s = reduce4(a, b, c, d, one);
+    const c = relaxedHalvesDot(x + 2 * xBytes, lo, hi, false), d = relaxedHalvesDot(x + 3 * xBytes, lo, hi, false);
+    s = reduce4(a, b, c, d, one, false);
   } else {
     // A store after each row: hoisted together, the 20 loads of a block do not fit the 16 vector
     // registers and spill.
@@ -420,6 +433,16 @@ export function q4ScratchBytes(cols: i32): i32 {
  * f32 per block) the weights; scratch holds q4ScratchBytes(cols) bytes of this thread's own (n > 1).
  */
 export function matmulQ4(out: usize, xq: usize, xs: usize, xsum: usize, xt: usize, wq: usize, ws: usize, bias: usize, n: i32, rows: i32, cols: i32, r0: i32, r1: i32, scratch: usize): void {
+  matmulQ4Rows(out, xq, xs, xsum, xt, wq, ws, bias, n, rows, cols, r0, r1, scratch, false);
+}
+
+/** matmulQ4 with the relaxed build's one and two x rows summed in i32 (see the top of the file): the same bits. */
+export function matmulQ4DotAdd(out: usize, xq: usize, xs: usize, xsum: usize, xt: usize, wq: usize, ws: usize, bias: usize, n: i32, rows: i32, cols: i32, r0: i32, r1: i32, scratch: usize): void {
+  matmulQ4Rows(out, xq, xs, xsum, xt, wq, ws, bias, n, rows, cols, r0, r1, scratch, true);
+}
+
+@inline
+function matmulQ4Rows(out: usize, xq: usize, xs: usize, xsum: usize, xt: usize, wq: usize, ws: usize, bias: usize, n: i32, rows: i32, cols: i32, r0: i32, r1: i32, scratch: usize, dotAdd: bool): void {
   if (n >= 4) {
     matmulQ4Tiles(out, xq, xs, xsum, xt, wq, ws, bias, n, rows, cols, r0, r1, scratch);
     return;
@@ -442,15 +465,15 @@ export function matmulQ4(out: usize, xq: usize, xs: usize, xsum: usize, xt: usiz
       let i = 0;
       for (; i + 1 < n; i += 2) {
         const oi = o + <usize>i * outStride;
-        dotUnpacked2(oi, oi + outStride, xq + <usize>i * xStride, xs + <usize>i * sBytes, xsum + <usize>i * sBytes, xStride, sBytes, scratch, sr, nb, b, m1);
+        dotUnpacked2(oi, oi + outStride, xq + <usize>i * xStride, xs + <usize>i * sBytes, xsum + <usize>i * sBytes, xStride, sBytes, scratch, sr, nb, b, m1, dotAdd);
       }
       for (; i < n; i++) {
         const oi = o + <usize>i * outStride;
-        store<f32>(oi, dotUnpacked(xq + <usize>i * xStride, xs + <usize>i * sBytes, xsum + <usize>i * sBytes, scratch, sr, nb, oi, m1) + b);
+        store<f32>(oi, dotUnpacked(xq + <usize>i * xStride, xs + <usize>i * sBytes, xsum + <usize>i * sBytes, scratch, sr, nb, oi, m1, dotAdd) + b);
       }
       continue;
     }
-    store<f32>(o, dotQ4(xq, xs, xsum, wr, sr, nb, o, m0, m1, m2) + b);
+    store<f32>(o, dotQ4(xq, xs, xsum, wr, sr, nb, o, m0, m1, m2, dotAdd) + b);
   }
 }
 
@@ -500,13 +523,13 @@ function matmulQ4Tiles(out: usize, xq: usize, xs: usize, xsum: usize, xt: usize,
       const x = xq + <usize>i * xStride;
       for (let r = t0; r < t1; r++) {
         const o = out + <usize>i * outStride + (<usize>r << 2);
-        dotUnpacked2(o, o + outStride, x, xs + <usize>i * sBytes, xsum + <usize>i * sBytes, xStride, sBytes, scratch + <usize>(r - t0) * uBytes, ws + <usize>r * sBytes, nb, biasAt(bias, r), m1);
+        dotUnpacked2(o, o + outStride, x, xs + <usize>i * sBytes, xsum + <usize>i * sBytes, xStride, sBytes, scratch + <usize>(r - t0) * uBytes, ws + <usize>r * sBytes, nb, biasAt(bias, r), m1, false);
       }
     }
     if (i < n) {
       for (let r = t0; r < t1; r++) {
         const o = out + <usize>i * outStride + (<usize>r << 2);
-        store<f32>(o, dotUnpacked(xq + <usize>i * xStride, xs + <usize>i * sBytes, xsum + <usize>i * sBytes, scratch + <usize>(r - t0) * uBytes, ws + <usize>r * sBytes, nb, o, m1) + biasAt(bias, r));
+        store<f32>(o, dotUnpacked(xq + <usize>i * xStride, xs + <usize>i * sBytes, xsum + <usize>i * sBytes, scratch + <usize>(r - t0) * uBytes, ws + <usize>r * sBytes, nb, o, m1, false) + biasAt(bias, r));
       }
     }
   }

@@ -14,6 +14,9 @@
 // (packed or unpacked weights, one, two or four x rows, either build) makes the same two integers per
 // super-block and the same f32 operations on them, so a row's result is the same bits on any
 // path, batch position or thread count.
+// The relaxed build's one x row can also sum each sub-block straight into i32 lanes (`dotAdd`, the
+// matmulQ4KDotAdd export; see q4.ts): each lane then holds 8 products (≤ 8·15·127 = 15240), so two
+// sub-blocks' lanes narrow to i16 exactly and meet their two scales in one widening dot.
 import { hmax, transposeSum4i } from "./math";
 import { biasAt } from "./matmul";
 import { blockDot, quantizeBlock, relaxedHalvesDot, unpackedDot } from "./q4";
@@ -61,6 +64,21 @@ function scaled(s: v128, sc: v128, j: i32): v128 {
   }
 }
 
+/**
+ * Relaxed, dotAdd: the i32 lanes of sub-blocks j and j + 1 (j a constant 0, 2, 4, 6), narrowed
+ * to i16 (exact: see the top of the file), times their scales sc_j, sc_{j+1} while widening.
+ */
+@inline
+function scaledPair(s0: v128, s1: v128, sc: v128, j: i32): v128 {
+  const s = i16x8.narrow_i32x4_s(s0, s1);
+  switch (j) {
+    case 0: return i32x4.dot_i16x8_s(s, v128.shuffle<i16>(sc, sc, 0, 0, 0, 0, 1, 1, 1, 1));
+    case 2: return i32x4.dot_i16x8_s(s, v128.shuffle<i16>(sc, sc, 2, 2, 2, 2, 3, 3, 3, 3));
+    case 4: return i32x4.dot_i16x8_s(s, v128.shuffle<i16>(sc, sc, 4, 4, 4, 4, 5, 5, 5, 5));
+    default: return i32x4.dot_i16x8_s(s, v128.shuffle<i16>(sc, sc, 6, 6, 6, 6, 7, 7, 7, 7));
+  }
+}
+
 /** Baseline: four sub-blocks' i32x4 sums (·256) → [Σ_0, Σ_1, Σ_2, Σ_3] · [sc...] (sc4: i32 lanes). */
 @inline
 function scaled4(s0: v128, s1: v128, s2: v128, s3: v128, sc4: v128): v128 {
@@ -91,44 +109,54 @@ function rowResult(acc: v128): f32 {
  * so TurboFan does not hoist them all to the loop top and spill (as in q4.ts).
  */
 @inline
-function superDot(xq: usize, wq: usize, bytes: v128, sink: usize, m0: v128, m1: v128, m2: v128): v128 {
+function superDot(xq: usize, wq: usize, bytes: v128, sink: usize, m0: v128, m1: v128, m2: v128, dotAdd: bool): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD && dotAdd) {
+    const sc = i16x8.extend_low_i8x16_u(bytes);
+    let p = scaledPair(blockDot(xq, wq, m0, m1, m2, true), blockDot(xq + XB, wq + WB, m0, m1, m2, true), sc, 0);
+    v128.store32_lane(sink, p, 0);
+    p = i32x4.add(p, scaledPair(blockDot(xq + 2 * XB, wq + 2 * WB, m0, m1, m2, true), blockDot(xq + 3 * XB, wq + 3 * WB, m0, m1, m2, true), sc, 2));
+    v128.store32_lane(sink, p, 0);
+    p = i32x4.add(p, scaledPair(blockDot(xq + 4 * XB, wq + 4 * WB, m0, m1, m2, true), blockDot(xq + 5 * XB, wq + 5 * WB, m0, m1, m2, true), sc, 4));
+    v128.store32_lane(sink, p, 0);
+    return i32x4.add(p, scaledPair(blockDot(xq + 6 * XB, wq + 6 * WB, m0, m1, m2, true), blockDot(xq + 7 * XB, wq + 7 * WB, m0, m1, m2, true), sc, 6));
+  }
   if (ASC_FEATURE_RELAXED_SIMD) {
     const sc = i16x8.extend_low_i8x16_u(bytes);
-    let p = scaled(blockDot(xq, wq, m0, m1, m2), sc, 0);
-    p = i32x4.add(p, scaled(blockDot(xq + XB, wq + WB, m0, m1, m2), sc, 1));
+    let p = scaled(blockDot(xq, wq, m0, m1, m2, false), sc, 0);
+    p = i32x4.add(p, scaled(blockDot(xq + XB, wq + WB, m0, m1, m2, false), sc, 1));
     v128.store32_lane(sink, p, 0);
-    p = i32x4.add(p, scaled(blockDot(xq + 2 * XB, wq + 2 * WB, m0, m1, m2), sc, 2));
-    p = i32x4.add(p, scaled(blockDot(xq + 3 * XB, wq + 3 * WB, m0, m1, m2), sc, 3));
+    p = i32x4.add(p, scaled(blockDot(xq + 2 * XB, wq + 2 * WB, m0, m1, m2, false), sc, 2));
+    p = i32x4.add(p, scaled(blockDot(xq + 3 * XB, wq + 3 * WB, m0, m1, m2, false), sc, 3));
     v128.store32_lane(sink, p, 0);
-    p = i32x4.add(p, scaled(blockDot(xq + 4 * XB, wq + 4 * WB, m0, m1, m2), sc, 4));
-    p = i32x4.add(p, scaled(blockDot(xq + 5 * XB, wq + 5 * WB, m0, m1, m2), sc, 5));
+    p = i32x4.add(p, scaled(blockDot(xq + 4 * XB, wq + 4 * WB, m0, m1, m2, false), sc, 4));
+    p = i32x4.add(p, scaled(blockDot(xq + 5 * XB, wq + 5 * WB, m0, m1, m2, false), sc, 5));
     v128.store32_lane(sink, p, 0);
-    p = i32x4.add(p, scaled(blockDot(xq + 6 * XB, wq + 6 * WB, m0, m1, m2), sc, 6));
-    return i32x4.add(p, scaled(blockDot(xq + 7 * XB, wq + 7 * WB, m0, m1, m2), sc, 7));
+    p = i32x4.add(p, scaled(blockDot(xq + 6 * XB, wq + 6 * WB, m0, m1, m2, false), sc, 6));
+    return i32x4.add(p, scaled(blockDot(xq + 7 * XB, wq + 7 * WB, m0, m1, m2, false), sc, 7));
   }
   const sc = i16x8.extend_low_i8x16_u(bytes);
-  const s0 = blockDot(xq, wq, m0, m1, m2);
-  const s1 = blockDot(xq + XB, wq + WB, m0, m1, m2);
+  const s0 = blockDot(xq, wq, m0, m1, m2, false);
+  const s1 = blockDot(xq + XB, wq + WB, m0, m1, m2, false);
   v128.store32_lane(sink, s1, 0);
-  const s2 = blockDot(xq + 2 * XB, wq + 2 * WB, m0, m1, m2);
-  const s3 = blockDot(xq + 3 * XB, wq + 3 * WB, m0, m1, m2);
+  const s2 = blockDot(xq + 2 * XB, wq + 2 * WB, m0, m1, m2, false);
+  const s3 = blockDot(xq + 3 * XB, wq + 3 * WB, m0, m1, m2, false);
   const lo = scaled4(s0, s1, s2, s3, i32x4.extend_low_i16x8_u(sc));
   v128.store32_lane(sink, lo, 0);
-  const s4 = blockDot(xq + 4 * XB, wq + 4 * WB, m0, m1, m2);
-  const s5 = blockDot(xq + 5 * XB, wq + 5 * WB, m0, m1, m2);
+  const s4 = blockDot(xq + 4 * XB, wq + 4 * WB, m0, m1, m2, false);
+  const s5 = blockDot(xq + 5 * XB, wq + 5 * WB, m0, m1, m2, false);
   v128.store32_lane(sink, s5, 0);
-  const s6 = blockDot(xq + 6 * XB, wq + 6 * WB, m0, m1, m2);
-  const s7 = blockDot(xq + 7 * XB, wq + 7 * WB, m0, m1, m2);
+  const s6 = blockDot(xq + 6 * XB, wq + 6 * WB, m0, m1, m2, false);
+  const s7 = blockDot(xq + 7 * XB, wq + 7 * WB, m0, m1, m2, false);
   return i32x4.add(lo, scaled4(s4, s5, s6, s7, i32x4.extend_high_i16x8_u(sc)));
 }
 
 /** One weight row against one x row. */
 @inline
-function dotQ4K(xq: usize, xs: usize, xm: usize, wq: usize, sm: usize, dm: usize, supers: i32, sink: usize, m0: v128, m1: v128, m2: v128): f32 {
+function dotQ4K(xq: usize, xs: usize, xm: usize, wq: usize, sm: usize, dm: usize, supers: i32, sink: usize, m0: v128, m1: v128, m2: v128, dotAdd: bool): f32 {
   let acc = f32x4.splat(0);
   for (let k = 0; k < supers; k++) {
     const bytes = v128.load(sm);
-    const p = superDot(xq, wq, bytes, sink, m0, m1, m2);
+    const p = superDot(xq, wq, bytes, sink, m0, m1, m2, dotAdd);
     acc = f32x4.add(acc, superTerms(p, bytes, xm, xs, dm));
     xq += SUBS * XB;
     wq += SUBS * WB;
@@ -196,7 +224,7 @@ function superDotUnpacked(x: usize, u: usize): v128 {
   let p = i32x4.splat(0);
   for (let j: usize = 0; j < SUBS; j++) {
     if (ASC_FEATURE_RELAXED_SIMD) {
-      p = i32x4.add(p, i32x4.dot_i16x8_s(relaxedHalvesDot(x, v128.load(u), v128.load(u, 16)), v128.load(u, 32)));
+      p = i32x4.add(p, i32x4.dot_i16x8_s(relaxedHalvesDot(x, v128.load(u), v128.load(u, 16), false), v128.load(u, 32)));
     } else {
       const s = unpackedDot(x, v128.load(u), v128.load(u, 16), v128.load(u, 32), v128.load(u, 48));
       p = i32x4.add(p, i32x4.mul(i32x4.shr_s(s, SUM_SHIFT), v128.load(u, 64)));
@@ -234,8 +262,8 @@ function dotQ4KUnpacked2(out0: usize, out1: usize, xq: usize, xs: usize, xm: usi
       const x1 = x0 + xStride;
       if (ASC_FEATURE_RELAXED_SIMD) {
         const lo = v128.load(uj), hi = v128.load(uj, 16), sc = v128.load(uj, 32);
-        p0 = i32x4.add(p0, i32x4.dot_i16x8_s(relaxedHalvesDot(x0, lo, hi), sc));
-        p1 = i32x4.add(p1, i32x4.dot_i16x8_s(relaxedHalvesDot(x1, lo, hi), sc));
+        p0 = i32x4.add(p0, i32x4.dot_i16x8_s(relaxedHalvesDot(x0, lo, hi, false), sc));
+        p1 = i32x4.add(p1, i32x4.dot_i16x8_s(relaxedHalvesDot(x1, lo, hi, false), sc));
       } else {
         const e0 = v128.load(uj), e1 = v128.load(uj, 16), e2 = v128.load(uj, 32), e3 = v128.load(uj, 48), sc = v128.load(uj, 64);
         p0 = i32x4.add(p0, i32x4.mul(i32x4.shr_s(unpackedDot(x0, e0, e1, e2, e3), SUM_SHIFT), sc));
@@ -276,11 +304,11 @@ function dotQ4KUnpacked4(o: usize, oStride: usize, xq: usize, xs: usize, xm: usi
       if (ASC_FEATURE_RELAXED_SIMD) {
         const lo = v128.load(uj), hi = v128.load(uj, 16), sc = v128.load(uj, 32);
         // A store after the first two rows fences the other two rows' loads behind it (see below).
-        p0 = i32x4.add(p0, i32x4.dot_i16x8_s(relaxedHalvesDot(x0, lo, hi), sc));
-        p1 = i32x4.add(p1, i32x4.dot_i16x8_s(relaxedHalvesDot(x1, lo, hi), sc));
+        p0 = i32x4.add(p0, i32x4.dot_i16x8_s(relaxedHalvesDot(x0, lo, hi, false), sc));
+        p1 = i32x4.add(p1, i32x4.dot_i16x8_s(relaxedHalvesDot(x1, lo, hi, false), sc));
         v128.store32_lane(o, p1, 0);
-        p2 = i32x4.add(p2, i32x4.dot_i16x8_s(relaxedHalvesDot(x2, lo, hi), sc));
-        p3 = i32x4.add(p3, i32x4.dot_i16x8_s(relaxedHalvesDot(x3, lo, hi), sc));
+        p2 = i32x4.add(p2, i32x4.dot_i16x8_s(relaxedHalvesDot(x2, lo, hi, false), sc));
+        p3 = i32x4.add(p3, i32x4.dot_i16x8_s(relaxedHalvesDot(x3, lo, hi, false), sc));
         v128.store32_lane(o, p3, 0);
       } else {
         const e0 = v128.load(uj), e1 = v128.load(uj, 16), e2 = v128.load(uj, 32), e3 = v128.load(uj, 48), sc = v128.load(uj, 64);
@@ -325,6 +353,16 @@ function dotQ4KUnpacked4(o: usize, oStride: usize, xq: usize, xs: usize, xm: usi
  * scratch holds q4kScratchBytes(cols) bytes of this thread's own (n > 1 only).
  */
 export function matmulQ4K(out: usize, xq: usize, xs: usize, xm: usize, wq: usize, sm: usize, dm: usize, bias: usize, n: i32, rows: i32, cols: i32, r0: i32, r1: i32, scratch: usize): void {
+  matmulQ4KRows(out, xq, xs, xm, wq, sm, dm, bias, n, rows, cols, r0, r1, scratch, false);
+}
+
+/** matmulQ4K with the relaxed build's one x row summed in i32 (see the top of the file): the same bits. */
+export function matmulQ4KDotAdd(out: usize, xq: usize, xs: usize, xm: usize, wq: usize, sm: usize, dm: usize, bias: usize, n: i32, rows: i32, cols: i32, r0: i32, r1: i32, scratch: usize): void {
+  matmulQ4KRows(out, xq, xs, xm, wq, sm, dm, bias, n, rows, cols, r0, r1, scratch, true);
+}
+
+@inline
+function matmulQ4KRows(out: usize, xq: usize, xs: usize, xm: usize, wq: usize, sm: usize, dm: usize, bias: usize, n: i32, rows: i32, cols: i32, r0: i32, r1: i32, scratch: usize, dotAdd: bool): void {
   if (n >= 4) {
     matmulQ4KTiles(out, xq, xs, xm, wq, sm, dm, bias, n, rows, cols, r0, r1, scratch);
     return;
@@ -358,7 +396,7 @@ export function matmulQ4K(out: usize, xq: usize, xs: usize, xm: usize, wq: usize
       }
       continue;
     }
-    store<f32>(o, dotQ4K(xq, xs, xm, wr, smr, dmr, supers, o, m0, m1, m2) + b);
+    store<f32>(o, dotQ4K(xq, xs, xm, wr, smr, dmr, supers, o, m0, m1, m2, dotAdd) + b);
   }
 }
 

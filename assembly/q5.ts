@@ -14,7 +14,8 @@
 //     stored as 256·x, x, 16·x, 256·x; block sums (·256, < 2^31) in i32 lanes;
 //   relaxed: the two halves' values are the unsigned 7-bit operand of
 //     i16x8.relaxed_dot_i8x16_i7x16_s against x as i8. A block's i16 lanes reach 2·2·31·127 =
-//     15748, so two blocks' lanes are summed before widening (q4.ts sums four).
+//     15748, so two blocks' lanes are summed before widening (q4.ts sums four). Its one and two x
+//     rows can also sum straight into i32 lanes (`dotAdd`, the matmulQ5DotAdd export; see q4.ts).
 import { hsum, transposeSum4i } from "./math";
 import { interleaveX4, relaxedHalvesDot, unpackedBlockDot, unpackedDot } from "./q4";
 
@@ -41,8 +42,8 @@ function shift16(v: v128, k: i32): v128 {
  * 0x07, 0x18 in every byte; baseline c0..c4 = 0x001f, 0x1f00, 0x00e0, 0x0180, 0x0018 per i16.
  */
 @inline
-function blockDot5(x: usize, v: v128, h: v128, b: i32, c0: v128, c1: v128, c2: v128, c3: v128, c4: v128): v128 {
-  if (ASC_FEATURE_RELAXED_SIMD) return relaxedHalvesDot(x, v128.and(v, c0), highHalf(v, h, b, c1, c2));
+function blockDot5(x: usize, v: v128, h: v128, b: i32, c0: v128, c1: v128, c2: v128, c3: v128, c4: v128, dotAdd: bool): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) return relaxedHalvesDot(x, v128.and(v, c0), highHalf(v, h, b, c1, c2), dotAdd);
   return unpackedDot(x, v128.and(v, c0), v128.and(v, c1), e2Of(v, h, b, c2, c3), e3Of(v, h, b, c4));
 }
 
@@ -72,13 +73,18 @@ function e3Of(v: v128, h: v128, b: i32, c4: v128): v128 {
 }
 
 /**
- * [Σa, Σb, Σc, Σd] as i32 of four blocks' partial sums. Relaxed: each i16 lane of a block holds at
- * most 15748, so two of a block's lanes are added (≤ 31496) and widened against `one` (1 in every
- * i16 lane), two blocks per widening.
+ * [Σa, Σb, Σc, Σd] as i32 of four blocks' partial sums. Relaxed, the i16 way: each i16 lane of a
+ * block holds at most 15748, so two of a block's lanes are added (≤ 31496) and widened against
+ * `one` (1 in every i16 lane), two blocks per widening. With dotAdd the i32 lanes (≤ 8·31·127 =
+ * 31496) narrow to i16 exactly, two blocks per narrowing, and are widened in pairs.
  */
 @inline
-function reduce4(a: v128, b: v128, c: v128, d: v128, one: v128): v128 {
+function reduce4(a: v128, b: v128, c: v128, d: v128, one: v128, dotAdd: bool): v128 {
   if (!ASC_FEATURE_RELAXED_SIMD) return transposeSum4i(a, b, c, d);
+  if (dotAdd) {
+    const ab = i32x4.dot_i16x8_s(i16x8.narrow_i32x4_s(a, b), one), cd = i32x4.dot_i16x8_s(i16x8.narrow_i32x4_s(c, d), one);
+    return i32x4.add(v128.shuffle<i32>(ab, cd, 0, 2, 4, 6), v128.shuffle<i32>(ab, cd, 1, 3, 5, 7));
+  }
   const ab = i32x4.dot_i16x8_s(i16x8.add(v128.shuffle<i32>(a, b, 0, 4, 1, 5), v128.shuffle<i32>(a, b, 2, 6, 3, 7)), one);
   const cd = i32x4.dot_i16x8_s(i16x8.add(v128.shuffle<i32>(c, d, 0, 4, 1, 5), v128.shuffle<i32>(c, d, 2, 6, 3, 7)), one);
   return i32x4.add(v128.shuffle<i32>(ab, cd, 0, 1, 4, 5), v128.shuffle<i32>(ab, cd, 2, 3, 6, 7));
@@ -86,8 +92,8 @@ function reduce4(a: v128, b: v128, c: v128, d: v128, one: v128): v128 {
 
 /** One block's partial sums as i32 lanes (the tail's). */
 @inline
-function widen(s: v128, one: v128): v128 {
-  return ASC_FEATURE_RELAXED_SIMD ? i32x4.dot_i16x8_s(s, one) : s;
+function widen(s: v128, one: v128, dotAdd: bool): v128 {
+  return ASC_FEATURE_RELAXED_SIMD && !dotAdd ? i32x4.dot_i16x8_s(s, one) : s;
 }
 
 /**
@@ -116,19 +122,19 @@ function scaled1(s: v128, xs: usize, xsum: usize, ws: usize): f32 {
  * in q4.ts).
  */
 @inline
-function dotQ5(xq: usize, xs: usize, xsum: usize, wq: usize, wh: usize, ws: usize, nb: i32, sink: usize, c0: v128, c1: v128, c2: v128, c3: v128, c4: v128, one: v128): f32 {
+function dotQ5(xq: usize, xs: usize, xsum: usize, wq: usize, wh: usize, ws: usize, nb: i32, sink: usize, c0: v128, c1: v128, c2: v128, c3: v128, c4: v128, one: v128, dotAdd: bool): f32 {
   let acc = f32x4.splat(0);
   const end4 = ws + (<usize>(nb & ~3) << 2);
   while (ws < end4) {
     const h = v128.load(wh);
-    const s0 = blockDot5(xq, v128.load(wq), h, 0, c0, c1, c2, c3, c4);
+    const s0 = blockDot5(xq, v128.load(wq), h, 0, c0, c1, c2, c3, c4, dotAdd);
     v128.store32_lane(sink, s0, 0);
-    const s1 = blockDot5(xq + XB, v128.load(wq, WB), h, 1, c0, c1, c2, c3, c4);
+    const s1 = blockDot5(xq + XB, v128.load(wq, WB), h, 1, c0, c1, c2, c3, c4, dotAdd);
     v128.store32_lane(sink, s1, 0);
-    const s2 = blockDot5(xq + 2 * XB, v128.load(wq, 2 * WB), h, 2, c0, c1, c2, c3, c4);
+    const s2 = blockDot5(xq + 2 * XB, v128.load(wq, 2 * WB), h, 2, c0, c1, c2, c3, c4, dotAdd);
     v128.store32_lane(sink, s2, 0);
-    const s3 = blockDot5(xq + 3 * XB, v128.load(wq, 3 * WB), h, 3, c0, c1, c2, c3, c4);
-    const s = reduce4(s0, s1, s2, s3, one);
+    const s3 = blockDot5(xq + 3 * XB, v128.load(wq, 3 * WB), h, 3, c0, c1, c2, c3, c4, dotAdd);
+    const s = reduce4(s0, s1, s2, s3, one, dotAdd);
     acc = f32x4.add(acc, scaled4(s, xs, xsum, ws));
     v128.store32_lane(sink, s, 0);
     xq += 4 * XB;
@@ -143,9 +149,9 @@ function dotQ5(xq: usize, xs: usize, xsum: usize, wq: usize, wh: usize, ws: usiz
   if (tail > 0) {
     // The row's last group, padded: its blocks 0..tail − 1.
     const h = v128.load(wh);
-    sum += scaled1(widen(blockDot5(xq, v128.load(wq), h, 0, c0, c1, c2, c3, c4), one), xs, xsum, ws);
-    if (tail > 1) sum += scaled1(widen(blockDot5(xq + XB, v128.load(wq, WB), h, 1, c0, c1, c2, c3, c4), one), xs + 4, xsum + 4, ws + 4);
-    if (tail > 2) sum += scaled1(widen(blockDot5(xq + 2 * XB, v128.load(wq, 2 * WB), h, 2, c0, c1, c2, c3, c4), one), xs + 8, xsum + 8, ws + 8);
+    sum += scaled1(widen(blockDot5(xq, v128.load(wq), h, 0, c0, c1, c2, c3, c4, dotAdd), one, dotAdd), xs, xsum, ws);
+    if (tail > 1) sum += scaled1(widen(blockDot5(xq + XB, v128.load(wq, WB), h, 1, c0, c1, c2, c3, c4, dotAdd), one, dotAdd), xs + 4, xsum + 4, ws + 4);
+    if (tail > 2) sum += scaled1(widen(blockDot5(xq + 2 * XB, v128.load(wq, 2 * WB), h, 2, c0, c1, c2, c3, c4, dotAdd), one, dotAdd), xs + 8, xsum + 8, ws + 8);
   }
   return sum;
 }
@@ -187,18 +193,18 @@ function unpackRowQ5(u: usize, wq: usize, wh: usize, nb: i32, c0: v128, c1: v128
 
 /** dotQ5 over an unpacked row: the same sums in the same order. */
 @inline
-function dotUnpacked(xq: usize, xs: usize, xsum: usize, u: usize, ws: usize, nb: i32, sink: usize, one: v128): f32 {
+function dotUnpacked(xq: usize, xs: usize, xsum: usize, u: usize, ws: usize, nb: i32, sink: usize, one: v128, dotAdd: bool): f32 {
   let acc = f32x4.splat(0);
   const end4 = ws + (<usize>(nb & ~3) << 2);
   while (ws < end4) {
-    const s0 = unpackedBlockDot(xq, u);
+    const s0 = unpackedBlockDot(xq, u, dotAdd);
     v128.store32_lane(sink, s0, 0);
-    const s1 = unpackedBlockDot(xq + XB, u + UB);
+    const s1 = unpackedBlockDot(xq + XB, u + UB, dotAdd);
     v128.store32_lane(sink, s1, 0);
-    const s2 = unpackedBlockDot(xq + 2 * XB, u + 2 * UB);
+    const s2 = unpackedBlockDot(xq + 2 * XB, u + 2 * UB, dotAdd);
     v128.store32_lane(sink, s2, 0);
-    const s3 = unpackedBlockDot(xq + 3 * XB, u + 3 * UB);
-    const s = reduce4(s0, s1, s2, s3, one);
+    const s3 = unpackedBlockDot(xq + 3 * XB, u + 3 * UB, dotAdd);
+    const s = reduce4(s0, s1, s2, s3, one, dotAdd);
     acc = f32x4.add(acc, scaled4(s, xs, xsum, ws));
     v128.store32_lane(sink, s, 0);
     xq += 4 * XB;
@@ -210,7 +216,7 @@ function dotUnpacked(xq: usize, xs: usize, xsum: usize, u: usize, ws: usize, nb:
   let sum = hsum(acc);
   const end = end4 + (<usize>(nb & 3) << 2);
   while (ws < end) {
-    sum += scaled1(widen(unpackedBlockDot(xq, u), one), xs, xsum, ws);
+    sum += scaled1(widen(unpackedBlockDot(xq, u, dotAdd), one, dotAdd), xs, xsum, ws);
     xq += XB;
     u += UB;
     xs += 4;
@@ -222,19 +228,19 @@ function dotUnpacked(xq: usize, xs: usize, xsum: usize, u: usize, ws: usize, nb:
 
 /** Two x rows against one unpacked row, its blocks in L1 for both. Same sums, same order. */
 @inline
-function dotUnpacked2(out0: usize, out1: usize, xq: usize, xs: usize, xsum: usize, xStride: usize, sStride: usize, u: usize, ws: usize, nb: i32, b: f32, one: v128): void {
+function dotUnpacked2(out0: usize, out1: usize, xq: usize, xs: usize, xsum: usize, xStride: usize, sStride: usize, u: usize, ws: usize, nb: i32, b: f32, one: v128, dotAdd: bool): void {
   let acc0 = f32x4.splat(0), acc1 = f32x4.splat(0);
   const end4 = ws + (<usize>(nb & ~3) << 2);
   while (ws < end4) {
     const x1 = xq + xStride;
-    const a0 = unpackedBlockDot(xq, u), b0 = unpackedBlockDot(x1, u);
+    const a0 = unpackedBlockDot(xq, u, dotAdd), b0 = unpackedBlockDot(x1, u, dotAdd);
     v128.store32_lane(out0, b0, 0);
-    const a1 = unpackedBlockDot(xq + XB, u + UB), b1 = unpackedBlockDot(x1 + XB, u + UB);
+    const a1 = unpackedBlockDot(xq + XB, u + UB, dotAdd), b1 = unpackedBlockDot(x1 + XB, u + UB, dotAdd);
     v128.store32_lane(out0, b1, 0);
-    const a2 = unpackedBlockDot(xq + 2 * XB, u + 2 * UB), b2 = unpackedBlockDot(x1 + 2 * XB, u + 2 * UB);
+    const a2 = unpackedBlockDot(xq + 2 * XB, u + 2 * UB, dotAdd), b2 = unpackedBlockDot(x1 + 2 * XB, u + 2 * UB, dotAdd);
     v128.store32_lane(out0, b2, 0);
-    const a3 = unpackedBlockDot(xq + 3 * XB, u + 3 * UB), b3 = unpackedBlockDot(x1 + 3 * XB, u + 3 * UB);
-    const sa = reduce4(a0, a1, a2, a3, one), sb = reduce4(b0, b1, b2, b3, one);
+    const a3 = unpackedBlockDot(xq + 3 * XB, u + 3 * UB, dotAdd), b3 = unpackedBlockDot(x1 + 3 * XB, u + 3 * UB, dotAdd);
+    const sa = reduce4(a0, a1, a2, a3, one, dotAdd), sb = reduce4(b0, b1, b2, b3, one, dotAdd);
     acc0 = f32x4.add(acc0, scaled4(sa, xs, xsum, ws));
     acc1 = f32x4.add(acc1, scaled4(sb, xs + sStride, xsum + sStride, ws));
     v128.store32_lane(out0, sa, 0);
@@ -247,8 +253,8 @@ function dotUnpacked2(out0: usize, out1: usize, xq: usize, xs: usize, xsum: usiz
   let sum0 = hsum(acc0), sum1 = hsum(acc1);
   const end = end4 + (<usize>(nb & 3) << 2);
   while (ws < end) {
-    sum0 += scaled1(widen(unpackedBlockDot(xq, u), one), xs, xsum, ws);
-    sum1 += scaled1(widen(unpackedBlockDot(xq + xStride, u), one), xs + sStride, xsum + sStride, ws);
+    sum0 += scaled1(widen(unpackedBlockDot(xq, u, dotAdd), one, dotAdd), xs, xsum, ws);
+    sum1 += scaled1(widen(unpackedBlockDot(xq + xStride, u, dotAdd), one, dotAdd), xs + sStride, xsum + sStride, ws);
     xq += XB;
     u += UB;
     xs += 4;
@@ -274,10 +280,10 @@ export function interleaveQ5X(xt: usize, xs: usize, xsum: usize, n: i32, blocks:
  */
 @inline
 function quadBlock(sink: usize, x: usize, xStride: usize, xt: usize, u: usize, ws: usize, one: v128): v128 {
-  const a = unpackedBlockDot(x, u), b = unpackedBlockDot(x + xStride, u);
+  const a = unpackedBlockDot(x, u, false), b = unpackedBlockDot(x + xStride, u, false);
   v128.store32_lane(sink, b, 0);
-  const c = unpackedBlockDot(x + 2 * xStride, u), d = unpackedBlockDot(x + 3 * xStride, u);
-  const t = i32x4.sub(reduce4(a, b, c, d, one), v128.load(xt, 16));
+  const c = unpackedBlockDot(x + 2 * xStride, u, false), d = unpackedBlockDot(x + 3 * xStride, u, false);
+  const t = i32x4.sub(reduce4(a, b, c, d, one, false), v128.load(xt, 16));
   const terms = f32x4.mul(f32x4.convert_i32x4_s(t), f32x4.mul(v128.load32_splat(ws), v128.load(xt)));
   // Stored, so that the next block's loads wait for these terms rather than pile up in registers.
   v128.store32_lane(sink, terms, 0);
@@ -342,6 +348,16 @@ export function q5ScratchBytes(cols: i32): i32 {
  * bytes of this thread's own (n > 1 only).
  */
 export function matmulQ5(out: usize, xq: usize, xs: usize, xsum: usize, xt: usize, wq: usize, wh: usize, ws: usize, bias: usize, n: i32, rows: i32, cols: i32, r0: i32, r1: i32, scratch: usize): void {
+  matmulQ5Rows(out, xq, xs, xsum, xt, wq, wh, ws, bias, n, rows, cols, r0, r1, scratch, false);
+}
+
+/** matmulQ5 with the relaxed build's lone x rows and pairs summed in i32 (see q4.ts): the same bits. */
+export function matmulQ5DotAdd(out: usize, xq: usize, xs: usize, xsum: usize, xt: usize, wq: usize, wh: usize, ws: usize, bias: usize, n: i32, rows: i32, cols: i32, r0: i32, r1: i32, scratch: usize): void {
+  matmulQ5Rows(out, xq, xs, xsum, xt, wq, wh, ws, bias, n, rows, cols, r0, r1, scratch, true);
+}
+
+@inline
+function matmulQ5Rows(out: usize, xq: usize, xs: usize, xsum: usize, xt: usize, wq: usize, wh: usize, ws: usize, bias: usize, n: i32, rows: i32, cols: i32, r0: i32, r1: i32, scratch: usize, dotAdd: bool): void {
   const nb = cols / QB;
   const sBytes = <usize>nb << 2;
   const xStride = <usize>nb * XB;
@@ -362,7 +378,7 @@ export function matmulQ5(out: usize, xq: usize, xs: usize, xsum: usize, xt: usiz
     for (let r = r0; r < r1; r++) {
       const o = out + (<usize>r << 2);
       const b: f32 = bias == 0 ? 0 : load<f32>(bias + (<usize>r << 2));
-      store<f32>(o, dotQ5(xq, xs, xsum, wq + <usize>r * wBytes, wh + <usize>r * hBytes, ws + <usize>r * sBytes, nb, o, c0, c1, c2, c3, c4, one) + b);
+      store<f32>(o, dotQ5(xq, xs, xsum, wq + <usize>r * wBytes, wh + <usize>r * hBytes, ws + <usize>r * sBytes, nb, o, c0, c1, c2, c3, c4, one, dotAdd) + b);
     }
     return;
   }
@@ -386,7 +402,7 @@ export function matmulQ5(out: usize, xq: usize, xs: usize, xsum: usize, xt: usiz
       for (let r = t0; r < t1; r++) {
         const oi = out + <usize>i * outStride + (<usize>r << 2);
         const b: f32 = bias == 0 ? 0 : load<f32>(bias + (<usize>r << 2));
-        dotUnpacked2(oi, oi + outStride, x, s, m, xStride, sBytes, scratch + <usize>(r - t0) * uBytes, ws + <usize>r * sBytes, nb, b, one);
+        dotUnpacked2(oi, oi + outStride, x, s, m, xStride, sBytes, scratch + <usize>(r - t0) * uBytes, ws + <usize>r * sBytes, nb, b, one, dotAdd);
       }
       i += 2;
     }
@@ -395,7 +411,7 @@ export function matmulQ5(out: usize, xq: usize, xs: usize, xsum: usize, xt: usiz
       for (let r = t0; r < t1; r++) {
         const oi = out + <usize>i * outStride + (<usize>r << 2);
         const b: f32 = bias == 0 ? 0 : load<f32>(bias + (<usize>r << 2));
-        store<f32>(oi, dotUnpacked(x, s, m, scratch + <usize>(r - t0) * uBytes, ws + <usize>r * sBytes, nb, oi, one) + b);
+        store<f32>(oi, dotUnpacked(x, s, m, scratch + <usize>(r - t0) * uBytes, ws + <usize>r * sBytes, nb, oi, one, dotAdd) + b);
       }
     }
   }

@@ -34,15 +34,21 @@ export interface LabelledBackend {
  * The wasm backends a kind's tests hold against the reference, made in `before` and closed in
  * `after`: 1, 2 and 3 threads with minParallelNanos 0 (even the tiny test shapes are split, so
  * every thread's range logic runs), 2 threads with the default split, and in the relaxed child
- * the baseline build too, since both builds must give the same bits.
+ * the baseline build too, since both builds must give the same bits. For a kind whose relaxed
+ * dot products can sum in i32 (`int8Dot`, src/kernels/wasm/dot-probe.ts), the relaxed child
+ * forces that way on 1 and 2 threads as well: it must give the i16 way's bits. The child then
+ * needs INT8_DOT_CHILD_FLAGS.
  */
-export function kindTestBackends(relaxedChild: boolean): LabelledBackend[] {
+export function kindTestBackends(relaxedChild: boolean, int8Dot = false): LabelledBackend[] {
   const simd = relaxedChild ? "relaxed" : "auto";
   const list: LabelledBackend[] = [];
   before(async () => {
-    for (const threads of [1, 2, 3]) list.push({ label: `wasm×${threads} ${simd}`, backend: await createWasmBackend({ threads, minParallelNanos: 0, simd }) });
+    for (const threads of [1, 2, 3]) list.push({ label: `wasm×${threads} ${simd}`, backend: await createWasmBackend({ threads, minParallelNanos: 0, simd, int8Dot: "i16" }) });
     list.push({ label: "wasm×2 default split", backend: await createWasmBackend({ threads: 2, simd }) });
     if (relaxedChild) list.push({ label: "wasm×2 baseline", backend: await createWasmBackend({ threads: 2, minParallelNanos: 0, simd: "baseline" }) });
+    if (relaxedChild && int8Dot) {
+      for (const threads of [1, 2]) list.push({ label: `wasm×${threads} relaxed, int8 dot i32`, backend: await createWasmBackend({ threads, minParallelNanos: 0, simd, int8Dot: "i32" }) });
+    }
   });
   after(() => {
     for (const w of list) w.backend.close();
@@ -52,7 +58,7 @@ export function kindTestBackends(relaxedChild: boolean): LabelledBackend[] {
 
 /**
  * Every row of x·wᵀ + bias (n rows) computed alone on the first backend equals, bit for bit, the
- * same row computed in batches of 2, 3, 5 and n on every backend: batch and thread invariance.
+ * same row computed alone and in batches of 2, 3, 5 and n on every backend: batch and thread invariance.
  * `place` copies the weights into a backend's memory.
  */
 export function assertBatchInvariant(backends: readonly LabelledBackend[], place: (b: Backend) => Matrix, x: Float32Array, bias: Float32Array, n: number): void {
@@ -67,7 +73,7 @@ export function assertBatchInvariant(backends: readonly LabelledBackend[], place
   }
   for (const { label, backend } of backends) {
     const wb = place(backend);
-    for (const batch of [2, 3, 5, n]) {
+    for (const batch of [1, 2, 3, 5, n]) {
       for (let i0 = 0; i0 < n; i0 += batch) {
         const m = Math.min(batch, n - i0);
         const out = backend.allocF32(m * rows);
@@ -78,12 +84,24 @@ export function assertBatchInvariant(backends: readonly LabelledBackend[], place
   }
 }
 
+/** V8 11 (Node 20) has relaxed SIMD behind a flag; later engines have it on and refuse the flag. */
+const V8_11 = process.versions.v8.startsWith("11.");
+
 /**
- * Runs the test file at `fileUrl` again in a child process with relaxed SIMD turned on and `envVar`
- * set to "1" (the file then builds its backends with simd "relaxed"), and checks that it passes.
+ * The relaxed child's engine flags where kindTestBackends forces the i32 dot: V8 11 computes
+ * i32x4.relaxed_dot_i8x16_i7x16_add_s wrongly before its optimizing tier (which is why the
+ * backend's probe keeps the i16 way there), so that child compiles with the optimizing tier only.
  */
-export function assertPassesRelaxed(fileUrl: string, envVar: string, timeoutMs: number): void {
-  const r = spawnSync(process.execPath, ["--experimental-wasm-relaxed-simd", "--test", fileURLToPath(fileUrl)], {
+export const INT8_DOT_CHILD_FLAGS: readonly string[] = V8_11 ? ["--no-liftoff"] : [];
+
+/**
+ * Runs the test file at `fileUrl` again in a child process with relaxed SIMD turned on (and
+ * `flags`) and `envVar` set to "1" (the file then builds its backends with simd "relaxed"), and
+ * checks that it passes.
+ */
+export function assertPassesRelaxed(fileUrl: string, envVar: string, timeoutMs: number, flags: readonly string[] = []): void {
+  const relaxed = V8_11 ? ["--experimental-wasm-relaxed-simd"] : [];
+  const r = spawnSync(process.execPath, [...relaxed, ...flags, "--test", "--test-reporter=tap", fileURLToPath(fileUrl)], {
     // Without the parent runner's context the child reports in TAP on its stdout, which is checked below.
     env: { ...process.env, NODE_TEST_CONTEXT: undefined, [envVar]: "1" },
     encoding: "utf8",

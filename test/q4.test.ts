@@ -9,7 +9,7 @@ import { GGMLType } from "../src/io/gguf.js";
 import { f32ToF16 } from "../src/numeric/half.js";
 import { allocMatrix, readMatrixRow } from "../src/model/matrix.js";
 import { UserError } from "../src/errors.js";
-import { assertBatchInvariant, kindTestBackends, assertPassesRelaxed, assertWithinBound, onto, random, rng } from "./kernel-helpers.js";
+import { assertBatchInvariant, INT8_DOT_CHILD_FLAGS, kindTestBackends, assertPassesRelaxed, assertWithinBound, onto, random, rng } from "./kernel-helpers.js";
 
 function ontoQ4(b: Backend, w: Q4Matrix): Q4Matrix {
   const q = b.allocI8(w.q.length);
@@ -21,7 +21,7 @@ function ontoQ4(b: Backend, w: Q4Matrix): Q4Matrix {
 const ref = createReferenceBackend();
 /** Run again in a child process with relaxed SIMD (the end of this file): the relaxed build's own unpacking. */
 const relaxedChild = process.env.Q4_TEST_RELAXED === "1";
-const wasm = kindTestBackends(relaxedChild);
+const wasm = kindTestBackends(relaxedChild, true);
 
 /** Weights with the awkward blocks: all zero, one nonzero, ties of the rounding, a negative extreme. */
 function weights(rows: number, cols: number, rand: () => number): Float32Array {
@@ -178,6 +178,6 @@ describe("q4 with relaxed SIMD", () => {
   });
 
   test("this file passes with the relaxed build, in a child with relaxed SIMD", { skip: relaxedChild && "this is the child" }, () => {
-    assertPassesRelaxed(import.meta.url, "Q4_TEST_RELAXED", 120_000);
+    assertPassesRelaxed(import.meta.url, "Q4_TEST_RELAXED", 120_000, INT8_DOT_CHILD_FLAGS);
   });
 });

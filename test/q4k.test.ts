@@ -6,7 +6,7 @@ import { copyQ4KBlocks, q4kWeight, quantizeQ8K } from "../src/kernels/q4k.js";
 import { dequantizeQ4K, Q4_K_BYTES, quantizeQ4K } from "../src/io/gguf-kquants.js";
 import { allocMatrix, readMatrixRow } from "../src/model/matrix.js";
 import { UserError } from "../src/errors.js";
-import { assertBatchInvariant, kindTestBackends, assertPassesRelaxed, assertWithinBound, onto, random, rng } from "./kernel-helpers.js";
+import { assertBatchInvariant, INT8_DOT_CHILD_FLAGS, kindTestBackends, assertPassesRelaxed, assertWithinBound, onto, random, rng } from "./kernel-helpers.js";
 
 function ontoQ4K(b: Backend, w: Q4KMatrix): Q4KMatrix {
   const q = b.allocI8(w.q.length);
@@ -19,7 +19,7 @@ function ontoQ4K(b: Backend, w: Q4KMatrix): Q4KMatrix {
 const ref = createReferenceBackend();
 /** Run again in a child process with relaxed SIMD (the end of this file). */
 const relaxedChild = process.env.Q4K_TEST_RELAXED === "1";
-const wasm = kindTestBackends(relaxedChild);
+const wasm = kindTestBackends(relaxedChild, true);
 
 /** A q4k matrix of ggml's Q4_K quantization of `values`, in the reference backend. */
 function q4kOf(values: Float32Array, rows: number, cols: number): Q4KMatrix {
@@ -203,6 +203,6 @@ describe("q4k with relaxed SIMD", () => {
   });
 
   test("this file passes with the relaxed build, in a child with relaxed SIMD", { skip: relaxedChild && "this is the child" }, () => {
-    assertPassesRelaxed(import.meta.url, "Q4K_TEST_RELAXED", 180_000);
+    assertPassesRelaxed(import.meta.url, "Q4K_TEST_RELAXED", 180_000, INT8_DOT_CHILD_FLAGS);
   });
 });

@@ -20,7 +20,7 @@ import { convertCommand } from "../src/cli/convert.js";
 import { infoCommand } from "../src/cli/info.js";
 import { LLM } from "../src/engine/llm.js";
 import { UserError } from "../src/errors.js";
-import { assertBatchInvariant, kindTestBackends, assertPassesRelaxed, assertWithinBound, onto, random, rng } from "./kernel-helpers.js";
+import { assertBatchInvariant, INT8_DOT_CHILD_FLAGS, kindTestBackends, assertPassesRelaxed, assertWithinBound, onto, random, rng } from "./kernel-helpers.js";
 import { fixtureModel, fixtures } from "./paths.js";
 
 function ontoQ5(b: Backend, w: Q5Matrix): Q5Matrix {
@@ -34,7 +34,7 @@ function ontoQ5(b: Backend, w: Q5Matrix): Q5Matrix {
 const ref = createReferenceBackend();
 /** Run again in a child process with relaxed SIMD (the end of this file): the relaxed build's own unpacking. */
 const relaxedChild = process.env.Q5_TEST_RELAXED === "1";
-const wasm = kindTestBackends(relaxedChild);
+const wasm = kindTestBackends(relaxedChild, true);
 
 /** A q5 matrix of ggml's Q5_0 quantization of `values`, in the reference backend. */
 function q5Of(values: Float32Array, rows: number, cols: number): Q5Matrix {
@@ -369,6 +369,6 @@ describe("q5 with relaxed SIMD", () => {
   });
 
   test("this file passes with the relaxed build, in a child with relaxed SIMD", { skip: relaxedChild && "this is the child" }, () => {
-    assertPassesRelaxed(import.meta.url, "Q5_TEST_RELAXED", 240_000);
+    assertPassesRelaxed(import.meta.url, "Q5_TEST_RELAXED", 240_000, INT8_DOT_CHILD_FLAGS);
   });
 });

@@ -99,10 +99,22 @@ function argNames(kernel: string): ArgNames {
 const ATTENTION_NAMES = argNames("attention");
 const DECODE_NAMES = argNames("attentionDecode");
 
+/** The job of each kind whose relaxed dot products sum either way (dot-probe.ts): the i16 or the i32 one. */
+interface Int8DotOps {
+  readonly q8: Op.MatmulQ8 | Op.MatmulQ8DotAdd;
+  readonly q4: Op.MatmulQ4 | Op.MatmulQ4DotAdd;
+  readonly q4k: Op.MatmulQ4K | Op.MatmulQ4KDotAdd;
+  readonly q5: Op.MatmulQ5 | Op.MatmulQ5DotAdd;
+}
+const INT8_DOT_OPS: Record<Int8Dot, Int8DotOps> = {
+  i16: { q8: Op.MatmulQ8, q4: Op.MatmulQ4, q4k: Op.MatmulQ4K, q5: Op.MatmulQ5 },
+  i32: { q8: Op.MatmulQ8DotAdd, q4: Op.MatmulQ4DotAdd, q4k: Op.MatmulQ4KDotAdd, q5: Op.MatmulQ5DotAdd },
+};
+
 export class WasmBackend implements Backend {
   readonly name: string;
   readonly threads: number;
-  private readonly matmulQ8Op: Op.MatmulQ8 | Op.MatmulQ8DotAdd; // the relaxed build's int8 dot (dot-probe.ts)
+  private readonly dotOps: Int8DotOps; // the relaxed build's int8 dot (dot-probe.ts)
   private readonly a: Int32Array;
   private readonly af: Float32Array;
   private xq: Int16Array; // x quantized for q8 and q4 matmuls (int8 values, widened), grown on demand
@@ -130,7 +142,7 @@ export class WasmBackend implements Backend {
   ) {
     this.threads = pool.threads;
     const threads = `${pool.threads} thread${pool.threads === 1 ? "" : "s"}`;
-    this.matmulQ8Op = int8Dot === "i32" ? Op.MatmulQ8DotAdd : Op.MatmulQ8;
+    this.dotOps = INT8_DOT_OPS[int8Dot];
     // The q8 activation mode and the i32 dot are named only when they are not the default,
     // which f32 and f16 models never use.
     const dot = int8Dot === "i32" ? ", int8 dot to i32" : "";
@@ -336,7 +348,7 @@ export class WasmBackend implements Backend {
     a[MatmulQ8Args.n] = n;
     a[MatmulQ8Args.rows] = rows;
     a[MatmulQ8Args.cols] = cols;
-    this.dispatch(this.matmulQ8Op, work, NS_PER_MAC_Q8, rows, 4, n >= 4 ? Q8_BATCH_CHUNKS_PER_THREAD : MATMUL_CHUNKS_PER_THREAD);
+    this.dispatch(this.dotOps.q8, work, NS_PER_MAC_Q8, rows, 4, n >= 4 ? Q8_BATCH_CHUNKS_PER_THREAD : MATMUL_CHUNKS_PER_THREAD);
   }
 
   /** x quantized to int8 per block of 32 (stored as i16 at most), with its scales and sums. */
@@ -373,7 +385,7 @@ export class WasmBackend implements Backend {
     if (this.scratchPerThread < scratch) this.scratch = this.growScratch(Math.max(scratch, 2 * this.scratchPerThread));
     a[MatmulQ4Args.scratch] = this.scratch.byteOffset;
     a[MatmulQ4Args.scratchPerThread] = this.scratchPerThread;
-    this.dispatch(Op.MatmulQ4, n * rows * cols, NS_PER_MAC_Q4, rows, 4, MATMUL_CHUNKS_PER_THREAD);
+    this.dispatch(this.dotOps.q4, n * rows * cols, NS_PER_MAC_Q4, rows, 4, MATMUL_CHUNKS_PER_THREAD);
   }
 
   /** Checks that a q5 matrix's arrays live in this memory and are long enough; writes their offsets to the job's arguments. */
@@ -409,7 +421,7 @@ export class WasmBackend implements Backend {
     a[MatmulQ5Args.scratch] = this.scratch.byteOffset;
     a[MatmulQ5Args.scratchPerThread] = this.scratchPerThread;
     // Four x rows or more are bound by arithmetic, as q8's: smaller chunks (see Q8_BATCH_CHUNKS_PER_THREAD).
-    this.dispatch(Op.MatmulQ5, n * rows * cols, NS_PER_MAC_Q5, rows, 4, n >= 4 ? Q8_BATCH_CHUNKS_PER_THREAD : MATMUL_CHUNKS_PER_THREAD);
+    this.dispatch(this.dotOps.q5, n * rows * cols, NS_PER_MAC_Q5, rows, 4, n >= 4 ? Q8_BATCH_CHUNKS_PER_THREAD : MATMUL_CHUNKS_PER_THREAD);
   }
 
   /** Checks that a q4k matrix's arrays live in this memory and are long enough; writes their offsets to the job's arguments. */
@@ -442,7 +454,7 @@ export class WasmBackend implements Backend {
     if (this.scratchPerThread < scratch) this.scratch = this.growScratch(Math.max(scratch, 2 * this.scratchPerThread));
     a[MatmulQ4KArgs.scratch] = this.scratch.byteOffset;
     a[MatmulQ4KArgs.scratchPerThread] = this.scratchPerThread;
-    this.dispatch(Op.MatmulQ4K, n * rows * cols, NS_PER_MAC_Q4, rows, 4, MATMUL_CHUNKS_PER_THREAD);
+    this.dispatch(this.dotOps.q4k, n * rows * cols, NS_PER_MAC_Q4, rows, 4, MATMUL_CHUNKS_PER_THREAD);
   }
 
   /** Checks that a q6k matrix's arrays live in this memory and are long enough; writes their offsets to the job's arguments. */

@@ -81,6 +81,9 @@ export const enum Op {
   MatmulQ8DotAdd = 17,
   MatmulQ5 = 18,
   MatmulQ6K = 19,
+  MatmulQ4DotAdd = 20,
+  MatmulQ4KDotAdd = 21,
+  MatmulQ5DotAdd = 22,
 }
 
 /** Where chunk `c` of `chunks` starts among `total` items, chunks being multiples of `align`. */
@@ -150,21 +153,24 @@ export function runJob(k: KernelExports, a: Int32Array, f: Float32Array, c: numb
         start(rows, c, chunks, 4), start(rows, c + 1, chunks, 4), a[m.scratch] + thread * a[m.scratchPerThread]);
       return;
     }
-    case Op.MatmulQ4: {
+    case Op.MatmulQ4:
+    case Op.MatmulQ4DotAdd: {
       const m = MatmulQ4Args, rows = a[m.rows];
-      k.matmulQ4(a[m.out], a[m.xq], a[m.xs], a[m.xsum], a[m.xt], a[m.wq], a[m.ws], a[m.bias], a[m.n], rows, a[m.cols],
+      (a[OP] === Op.MatmulQ4 ? k.matmulQ4 : k.matmulQ4DotAdd)(a[m.out], a[m.xq], a[m.xs], a[m.xsum], a[m.xt], a[m.wq], a[m.ws], a[m.bias], a[m.n], rows, a[m.cols],
         start(rows, c, chunks, 4), start(rows, c + 1, chunks, 4), a[m.scratch] + thread * a[m.scratchPerThread]);
       return;
     }
-    case Op.MatmulQ4K: {
+    case Op.MatmulQ4K:
+    case Op.MatmulQ4KDotAdd: {
       const m = MatmulQ4KArgs, rows = a[m.rows];
-      k.matmulQ4K(a[m.out], a[m.xq], a[m.xs], a[m.xm], a[m.wq], a[m.sm], a[m.dm], a[m.bias], a[m.n], rows, a[m.cols],
+      (a[OP] === Op.MatmulQ4K ? k.matmulQ4K : k.matmulQ4KDotAdd)(a[m.out], a[m.xq], a[m.xs], a[m.xm], a[m.wq], a[m.sm], a[m.dm], a[m.bias], a[m.n], rows, a[m.cols],
         start(rows, c, chunks, 4), start(rows, c + 1, chunks, 4), a[m.scratch] + thread * a[m.scratchPerThread]);
       return;
     }
-    case Op.MatmulQ5: {
+    case Op.MatmulQ5:
+    case Op.MatmulQ5DotAdd: {
       const m = MatmulQ5Args, rows = a[m.rows];
-      k.matmulQ5(a[m.out], a[m.xq], a[m.xs], a[m.xsum], a[m.xt], a[m.wq], a[m.wh], a[m.ws], a[m.bias], a[m.n], rows, a[m.cols],
+      (a[OP] === Op.MatmulQ5 ? k.matmulQ5 : k.matmulQ5DotAdd)(a[m.out], a[m.xq], a[m.xs], a[m.xsum], a[m.xt], a[m.wq], a[m.wh], a[m.ws], a[m.bias], a[m.n], rows, a[m.cols],
         start(rows, c, chunks, 4), start(rows, c + 1, chunks, 4), a[m.scratch] + thread * a[m.scratchPerThread]);
       return;
     }
