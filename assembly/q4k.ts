@@ -48,35 +48,32 @@ export function quantizeQ4KX(xq: usize, xs: usize, xm: usize, x: usize, supers: 
   }
 }
 
-/** Relaxed: sub-block j's i16 pair sums s times its scale sc_j (i16 lane j of sc) while widening. */
+/**
+ * Relaxed: a sub-block's i16 pair sums s times its scale while widening: sc2 holds each scale
+ * twice per i32 lane (see superDot), k (a constant 0..3) picks which. A four-lane i32 shuffle of
+ * one vector is one pshufd, where an i16 pattern is a byte shuffle whose mask TurboFan builds again
+ * at every use.
+ */
 @inline
-function scaled(s: v128, sc: v128, j: i32): v128 {
-  // The lane index must be a constant: one shuffle per literal j, chosen at compile time.
-  switch (j) {
-    case 0: return i32x4.dot_i16x8_s(s, v128.shuffle<i16>(sc, sc, 0, 0, 0, 0, 0, 0, 0, 0));
-    case 1: return i32x4.dot_i16x8_s(s, v128.shuffle<i16>(sc, sc, 1, 1, 1, 1, 1, 1, 1, 1));
-    case 2: return i32x4.dot_i16x8_s(s, v128.shuffle<i16>(sc, sc, 2, 2, 2, 2, 2, 2, 2, 2));
-    case 3: return i32x4.dot_i16x8_s(s, v128.shuffle<i16>(sc, sc, 3, 3, 3, 3, 3, 3, 3, 3));
-    case 4: return i32x4.dot_i16x8_s(s, v128.shuffle<i16>(sc, sc, 4, 4, 4, 4, 4, 4, 4, 4));
-    case 5: return i32x4.dot_i16x8_s(s, v128.shuffle<i16>(sc, sc, 5, 5, 5, 5, 5, 5, 5, 5));
-    case 6: return i32x4.dot_i16x8_s(s, v128.shuffle<i16>(sc, sc, 6, 6, 6, 6, 6, 6, 6, 6));
-    default: return i32x4.dot_i16x8_s(s, v128.shuffle<i16>(sc, sc, 7, 7, 7, 7, 7, 7, 7, 7));
+function scaled(s: v128, sc2: v128, k: i32): v128 {
+  switch (k) {
+    case 0: return i32x4.dot_i16x8_s(s, v128.shuffle<i32>(sc2, sc2, 0, 0, 0, 0));
+    case 1: return i32x4.dot_i16x8_s(s, v128.shuffle<i32>(sc2, sc2, 1, 1, 1, 1));
+    case 2: return i32x4.dot_i16x8_s(s, v128.shuffle<i32>(sc2, sc2, 2, 2, 2, 2));
+    default: return i32x4.dot_i16x8_s(s, v128.shuffle<i32>(sc2, sc2, 3, 3, 3, 3));
   }
 }
 
 /**
- * Relaxed, dotAdd: the i32 lanes of sub-blocks j and j + 1 (j a constant 0, 2, 4, 6), narrowed
- * to i16 (exact: see the top of the file), times their scales sc_j, sc_{j+1} while widening.
+ * Relaxed, dotAdd: the i32 lanes of two sub-blocks, narrowed to i16 (exact: see the top of the
+ * file), times their scales while widening: sc2 as for scaled, k (a constant 0 or 1) picks its
+ * first two scales or its last two.
  */
 @inline
-function scaledPair(s0: v128, s1: v128, sc: v128, j: i32): v128 {
+function scaledPair(s0: v128, s1: v128, sc2: v128, k: i32): v128 {
   const s = i16x8.narrow_i32x4_s(s0, s1);
-  switch (j) {
-    case 0: return i32x4.dot_i16x8_s(s, v128.shuffle<i16>(sc, sc, 0, 0, 0, 0, 1, 1, 1, 1));
-    case 2: return i32x4.dot_i16x8_s(s, v128.shuffle<i16>(sc, sc, 2, 2, 2, 2, 3, 3, 3, 3));
-    case 4: return i32x4.dot_i16x8_s(s, v128.shuffle<i16>(sc, sc, 4, 4, 4, 4, 5, 5, 5, 5));
-    default: return i32x4.dot_i16x8_s(s, v128.shuffle<i16>(sc, sc, 6, 6, 6, 6, 7, 7, 7, 7));
-  }
+  if (k == 0) return i32x4.dot_i16x8_s(s, v128.shuffle<i32>(sc2, sc2, 0, 0, 1, 1));
+  return i32x4.dot_i16x8_s(s, v128.shuffle<i32>(sc2, sc2, 2, 2, 3, 3));
 }
 
 /** Baseline: four sub-blocks' i32x4 sums (·256) → [Σ_0, Σ_1, Σ_2, Σ_3] · [sc...] (sc4: i32 lanes). */
@@ -103,6 +100,18 @@ function rowResult(acc: v128): f32 {
   return f32x4.extract_lane(acc, 0) - f32x4.extract_lane(acc, 1);
 }
 
+/** superDot's relaxed dotAdd way: sub-blocks summed in i32 lanes, two per widening (scaledPair). */
+@inline
+function superDotAdd(xq: usize, wq: usize, lo: v128, hi: v128, sink: usize, m0: v128, m1: v128, m2: v128): v128 {
+  let p = scaledPair(blockDot(xq, wq, m0, m1, m2, true), blockDot(xq + XB, wq + WB, m0, m1, m2, true), lo, 0);
+  v128.store32_lane(sink, p, 0);
+  p = i32x4.add(p, scaledPair(blockDot(xq + 2 * XB, wq + 2 * WB, m0, m1, m2, true), blockDot(xq + 3 * XB, wq + 3 * WB, m0, m1, m2, true), lo, 1));
+  v128.store32_lane(sink, p, 0);
+  p = i32x4.add(p, scaledPair(blockDot(xq + 4 * XB, wq + 4 * WB, m0, m1, m2, true), blockDot(xq + 5 * XB, wq + 5 * WB, m0, m1, m2, true), hi, 0));
+  v128.store32_lane(sink, p, 0);
+  return i32x4.add(p, scaledPair(blockDot(xq + 6 * XB, wq + 6 * WB, m0, m1, m2, true), blockDot(xq + 7 * XB, wq + 7 * WB, m0, m1, m2, true), hi, 1));
+}
+
 /**
  * Σ_j sc_j · Σ q·x of one super-block of packed nibbles, as i32 lanes. `sink` is a 4-byte slot
  * only this thread writes: a store after each pair of sub-blocks fences the next loads behind it,
@@ -110,29 +119,23 @@ function rowResult(acc: v128): f32 {
  */
 @inline
 function superDot(xq: usize, wq: usize, bytes: v128, sink: usize, m0: v128, m1: v128, m2: v128, dotAdd: bool): v128 {
-  if (ASC_FEATURE_RELAXED_SIMD && dotAdd) {
-    const sc = i16x8.extend_low_i8x16_u(bytes);
-    let p = scaledPair(blockDot(xq, wq, m0, m1, m2, true), blockDot(xq + XB, wq + WB, m0, m1, m2, true), sc, 0);
-    v128.store32_lane(sink, p, 0);
-    p = i32x4.add(p, scaledPair(blockDot(xq + 2 * XB, wq + 2 * WB, m0, m1, m2, true), blockDot(xq + 3 * XB, wq + 3 * WB, m0, m1, m2, true), sc, 2));
-    v128.store32_lane(sink, p, 0);
-    p = i32x4.add(p, scaledPair(blockDot(xq + 4 * XB, wq + 4 * WB, m0, m1, m2, true), blockDot(xq + 5 * XB, wq + 5 * WB, m0, m1, m2, true), sc, 4));
-    v128.store32_lane(sink, p, 0);
-    return i32x4.add(p, scaledPair(blockDot(xq + 6 * XB, wq + 6 * WB, m0, m1, m2, true), blockDot(xq + 7 * XB, wq + 7 * WB, m0, m1, m2, true), sc, 6));
-  }
   if (ASC_FEATURE_RELAXED_SIMD) {
     const sc = i16x8.extend_low_i8x16_u(bytes);
-    let p = scaled(blockDot(xq, wq, m0, m1, m2, false), sc, 0);
-    p = i32x4.add(p, scaled(blockDot(xq + XB, wq + WB, m0, m1, m2, false), sc, 1));
+    // [sc0, sc0, sc1, sc1, sc2, sc2, sc3, sc3] and the same of sc4..sc7 (one unpack each): every
+    // scale vector below is one i32 shuffle of them.
+    const lo = v128.shuffle<i16>(sc, sc, 0, 0, 1, 1, 2, 2, 3, 3), hi = v128.shuffle<i16>(sc, sc, 4, 4, 5, 5, 6, 6, 7, 7);
+    if (dotAdd) return superDotAdd(xq, wq, lo, hi, sink, m0, m1, m2);
+    let p = scaled(blockDot(xq, wq, m0, m1, m2, false), lo, 0);
+    p = i32x4.add(p, scaled(blockDot(xq + XB, wq + WB, m0, m1, m2, false), lo, 1));
     v128.store32_lane(sink, p, 0);
-    p = i32x4.add(p, scaled(blockDot(xq + 2 * XB, wq + 2 * WB, m0, m1, m2, false), sc, 2));
-    p = i32x4.add(p, scaled(blockDot(xq + 3 * XB, wq + 3 * WB, m0, m1, m2, false), sc, 3));
+    p = i32x4.add(p, scaled(blockDot(xq + 2 * XB, wq + 2 * WB, m0, m1, m2, false), lo, 2));
+    p = i32x4.add(p, scaled(blockDot(xq + 3 * XB, wq + 3 * WB, m0, m1, m2, false), lo, 3));
     v128.store32_lane(sink, p, 0);
-    p = i32x4.add(p, scaled(blockDot(xq + 4 * XB, wq + 4 * WB, m0, m1, m2, false), sc, 4));
-    p = i32x4.add(p, scaled(blockDot(xq + 5 * XB, wq + 5 * WB, m0, m1, m2, false), sc, 5));
+    p = i32x4.add(p, scaled(blockDot(xq + 4 * XB, wq + 4 * WB, m0, m1, m2, false), hi, 0));
+    p = i32x4.add(p, scaled(blockDot(xq + 5 * XB, wq + 5 * WB, m0, m1, m2, false), hi, 1));
     v128.store32_lane(sink, p, 0);
-    p = i32x4.add(p, scaled(blockDot(xq + 6 * XB, wq + 6 * WB, m0, m1, m2, false), sc, 6));
-    return i32x4.add(p, scaled(blockDot(xq + 7 * XB, wq + 7 * WB, m0, m1, m2, false), sc, 7));
+    p = i32x4.add(p, scaled(blockDot(xq + 6 * XB, wq + 6 * WB, m0, m1, m2, false), hi, 2));
+    return i32x4.add(p, scaled(blockDot(xq + 7 * XB, wq + 7 * WB, m0, m1, m2, false), hi, 3));
   }
   const sc = i16x8.extend_low_i8x16_u(bytes);
   const s0 = blockDot(xq, wq, m0, m1, m2, false);
