@@ -14,7 +14,7 @@
 //     unsigned 7-bit operand of i16x8.relaxed_dot_i8x16_i7x16_s (deterministic for 0..127).
 // The relaxed build's one and two x rows can also sum a block straight into i32 lanes with
 // i32x4.relaxed_dot_i8x16_i7x16_add_s (`dotAdd`, the matmulQ4DotAdd export): two instructions per
-// block and no widening, where the i16 way takes three and a share of reduce4's widening. The
+// block where the i16 way takes three, and fewer shuffles to sum four blocks (reduce4). The
 // backend takes it where it takes q8's (src/kernels/wasm/dot-probe.ts): one VNNI instruction there.
 // The integers are the same, so the same bits.
 import { hmax, hsum, transposeSum4i } from "./math";
