@@ -17,7 +17,8 @@ import { parseArgs } from "node:util";
 import { convertCommand } from "../src/cli/convert.js";
 import { LLM } from "../src/engine/llm.js";
 import { GGUF_OUT_TYPES, type GGUFOutType } from "../src/model/layers/gguf-out.js";
-import type { BackendKind } from "../src/kernels/index.js";
+import { enableRelaxedSimd, type BackendKind } from "../src/kernels/index.js";
+import type { SimdLevel } from "../src/kernels/wasm/exports.js";
 import { peerModule } from "./peers/paths.js";
 import { installPeers } from "./peers/install.js";
 import { makeRandomGPT2, repoRoot } from "./make-random-gpt2.js";
@@ -25,7 +26,7 @@ import { assembleFixtureModel } from "./fixture-models.js";
 import { checkLlamaFamily, formatLlamaFamilyTable, RANDOM_LLAMA_KINDS } from "./llama-cpp-llama-family.js";
 import type { Llama, NodeLlamaCpp } from "./peers/llama-api.js";
 import { llamaGreedy } from "./peers/llama-greedy.js";
-import { engineDType, maxGapAlong, NEAR_TIE } from "./peers/near-tie.js";
+import { engineDType, maxGapAlong, nearTie } from "./peers/near-tie.js";
 
 const PROMPTS = ["Hello, my name is", "The quick brown fox jumps over the lazy dog.", " In 1492, Columbus sailed"];
 
@@ -47,8 +48,8 @@ interface CaseResult {
   detail: string;
 }
 
-async function checkFile(llama: Llama, file: string, label: string, dtype: GGUFOutType, nTokens: number, backend: BackendKind): Promise<CaseResult> {
-  const ours = await LLM.load(file, { backend, dtype: engineDType(dtype) });
+async function checkFile(llama: Llama, file: string, label: string, dtype: GGUFOutType, nTokens: number, backend: BackendKind, simd: SimdLevel): Promise<CaseResult> {
+  const ours = await LLM.load(file, { backend, dtype: engineDType(dtype), simd });
   const theirs = await llama.loadModel({ modelPath: file });
   const problems: string[] = [];
   let tokenizeOk = true;
@@ -70,10 +71,11 @@ async function checkFile(llama: Llama, file: string, label: string, dtype: GGUFO
       }
       const at = mine.tokens.findIndex((t, i) => t !== theirTokens[i]);
       const gap = maxGapAlong(ours, ids, theirTokens);
-      const tie = gap <= NEAR_TIE[dtype];
+      const tolerance = nearTie(dtype, simd);
+      const tie = gap <= tolerance;
       if (!tie) greedyOk = false;
       problems.push(
-        `greedy ${JSON.stringify(prompt)} differs from token ${at} on: ${tie ? "a near-tie" : "NOT a near-tie"}: along llama.cpp's path our logits put its token at most ${gap.toExponential(2)} below our best (tolerance ${NEAR_TIE[dtype]})\n` +
+        `greedy ${JSON.stringify(prompt)} differs from token ${at} on: ${tie ? "a near-tie" : "NOT a near-tie"}: along llama.cpp's path our logits put its token at most ${gap.toExponential(2)} below our best (tolerance ${tolerance})\n` +
           `      ours      [${mine.tokens}]\n      llama.cpp [${theirTokens}]`,
       );
     }
@@ -97,6 +99,8 @@ async function main(): Promise<void> {
   const root = repoRoot();
   const nTokens = Number(values.tokens);
   const backend: BackendKind = values.backend === "reference" ? "reference" : "wasm";
+  // The build users get: relaxed SIMD wherever the engine can turn it on, as the CLI does.
+  const simd: SimdLevel = backend === "wasm" && enableRelaxedSimd() ? "relaxed" : "baseline";
   const dtypes = values.dtypes.split(",").map((d) => {
     const t = GGUF_OUT_TYPES.find((x) => x === d);
     if (t === undefined) throw new Error(`unknown dtype ${d}`);
@@ -130,7 +134,7 @@ async function main(): Promise<void> {
         const file = path.join(values.work, `${label}-${dtype}.gguf`);
         const t0 = performance.now();
         await convertCommand({ model: dir, to: "gguf", dtype, out: file, quiet: true });
-        const r = await checkFile(llama, file, label, dtype, nTokens, backend);
+        const r = await checkFile(llama, file, label, dtype, nTokens, backend, simd);
         results.push(r);
         const verdict = r.identical === PROMPTS.length ? "identical" : `identical for ${r.identical} of ${PROMPTS.length} prompts${r.greedyOk ? ", the rest split at near-ties" : ", MISMATCH"}`;
         const seconds = ((performance.now() - t0) / 1000).toFixed(1);
@@ -140,7 +144,7 @@ async function main(): Promise<void> {
     }
     const kinds = RANDOM_LLAMA_KINDS.filter((k) => wanted.includes(k));
     if (kinds.length > 0 || wanted.includes("foreign")) {
-      const rows = await checkLlamaFamily(llama, { kinds, foreign: wanted.includes("foreign"), dtypes, nTokens, backend, work: values.work, log: (s) => console.log(s) });
+      const rows = await checkLlamaFamily(llama, { kinds, foreign: wanted.includes("foreign"), dtypes, nTokens, backend, simd, work: values.work, log: (s) => console.log(s) });
       console.log(formatLlamaFamilyTable(rows, nTokens));
       for (const r of rows) results.push({ model: `${r.model} ${r.prompt}`, dtype: r.dtype, tokenizeOk: true, greedyOk: r.ok, identical: 0, detail: "" });
     }

@@ -18,7 +18,8 @@ import type { BackendKind } from "../src/kernels/index.js";
 import { makeRandomLlama, RANDOM_LLAMA_KINDS, type RandomLlamaKind } from "./make-random-llama.js";
 import type { Llama } from "./peers/llama-api.js";
 import { llamaGreedy } from "./peers/llama-greedy.js";
-import { engineDType, maxGapAlong, NEAR_TIE, NEAR_TIE_MIXED } from "./peers/near-tie.js";
+import { engineDType, maxGapAlong, NEAR_TIE, NEAR_TIE_MIXED, nearTie } from "./peers/near-tie.js";
+import type { SimdLevel } from "../src/kernels/wasm/exports.js";
 
 
 export interface LlamaFamilyRow {
@@ -64,13 +65,13 @@ interface FamilyCase {
 
 export async function checkLlamaFamily(
   llama: Llama,
-  options: { kinds: readonly RandomLlamaKind[]; foreign: boolean; dtypes: readonly GGUFOutType[]; nTokens: number; backend: BackendKind; work: string; log: (s: string) => void },
+  options: { kinds: readonly RandomLlamaKind[]; foreign: boolean; dtypes: readonly GGUFOutType[]; nTokens: number; backend: BackendKind; simd: SimdLevel; work: string; log: (s: string) => void },
 ): Promise<LlamaFamilyRow[]> {
   const converted = (model: string, dir: string) =>
     options.dtypes.map((dtype) => ({
       dtype,
       storage: engineDType(dtype),
-      tolerance: NEAR_TIE[dtype],
+      tolerance: nearTie(dtype, options.simd),
       make: async () => {
         const file = path.join(options.work, `${model}-${dtype}.gguf`);
         await convertCommand({ model: dir, to: "gguf", dtype, out: file, quiet: true });
@@ -97,11 +98,11 @@ export async function checkLlamaFamily(
   const rows: LlamaFamilyRow[] = [];
   const greedy = (llm: LLM, ids: number[]) => llm.generateBatch([ids], { temperature: 0, maxTokens: options.nTokens, ignoreEos: true })[0].tokens;
   for (const c of cases) {
-    const folder = await LLM.load(c.dir, { backend: options.backend });
+    const folder = await LLM.load(c.dir, { backend: options.backend, simd: options.simd });
     try {
       for (const f of c.files) {
         const file = await f.make();
-        const ours = await LLM.load(file, { backend: options.backend, dtype: f.storage });
+        const ours = await LLM.load(file, { backend: options.backend, dtype: f.storage, simd: options.simd });
         const theirs = await llama.loadModel({ modelPath: file });
         try {
           // The tiny foreign checkpoints have a context of 128: the 300-id prompt is for the others.
