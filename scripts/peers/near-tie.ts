@@ -33,13 +33,13 @@ export function nearTie(dtype: GGUFOutType, simd: SimdLevel): number {
 export const NEAR_TIE_MIXED = 0.15;
 
 /**
- * The engine storage a check loads each file type into: Q8_0/Q4_0 as q8 (their blocks are q8
- * storage unrounded), the K-quants as the file stores them (undefined, no --dtype: Q4_K as q4k and
- * Q6_K as q6k, their exact weights, what users get), floats as f32.
+ * The engine storage a check loads each file type into: Q8_0 as q8 (its blocks are q8 storage
+ * unrounded), Q4_0 and the K-quants as the file stores them (undefined, no --dtype: Q4_0 as q4,
+ * Q4_K as q4k and Q6_K as q6k, their exact weights, what users get), floats as f32.
  */
 export function engineDType(dtype: GGUFOutType): WeightDType | undefined {
-  if (dtype === "q8_0" || dtype === "q4_0") return "q8";
-  return dtype === "q4_k" || dtype === "q6_k" ? undefined : "f32";
+  if (dtype === "q8_0") return "q8";
+  return dtype === "q4_0" || dtype === "q4_k" || dtype === "q6_k" ? undefined : "f32";
 }
 
 /**
