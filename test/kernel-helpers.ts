@@ -132,3 +132,24 @@ export function assertWithinBound(reference: Backend, backends: readonly Labelle
     }
   }
 }
+
+/**
+ * x quantized as ggml's Q8_K, one scale per 256 (quantizeQ8K): |x − x̂| ≤ amax(super-block)/254,
+ * so each output of x·wᵀ (n rows of x) moves from the exact one by at most Σ |w_c|·amax_c/254.
+ * `weight(i)` is the matrix's i-th weight, row-major.
+ */
+export function q8kBound(x: Float32Array, rows: number, cols: number, n: number, weight: (i: number) => number): Float32Array {
+  const bound = new Float32Array(n * rows);
+  for (let i = 0; i < n; i++) {
+    for (let r = 0; r < rows; r++) {
+      let s = 0;
+      for (let c0 = 0; c0 < cols; c0 += 256) {
+        let amax = 0;
+        for (let j = 0; j < 256; j++) amax = Math.max(amax, Math.abs(x[i * cols + c0 + j]));
+        for (let j = 0; j < 256; j++) s += Math.abs(weight(r * cols + c0 + j)) * (amax / 254);
+      }
+      bound[i * rows + r] = s;
+    }
+  }
+  return bound;
+}

@@ -6,7 +6,7 @@ import { copyQ4KBlocks, q4kWeight, quantizeQ8K } from "../src/kernels/q4k.js";
 import { dequantizeQ4K, Q4_K_BYTES, quantizeQ4K } from "../src/io/gguf-kquants.js";
 import { allocMatrix, readMatrixRow } from "../src/model/matrix.js";
 import { UserError } from "../src/errors.js";
-import { assertBatchInvariant, INT8_DOT_CHILD_FLAGS, kindTestBackends, assertPassesRelaxed, assertWithinBound, onto, random, rng } from "./kernel-helpers.js";
+import { assertBatchInvariant, INT8_DOT_CHILD_FLAGS, kindTestBackends, assertPassesRelaxed, assertWithinBound, onto, random, rng, q8kBound } from "./kernel-helpers.js";
 
 function ontoQ4K(b: Backend, w: Q4KMatrix): Q4KMatrix {
   const q = b.allocI8(w.q.length);
@@ -81,26 +81,6 @@ describe("matmul q4k", () => {
   shapes.push([1, 70, 1536], [3, 33, 1280], [5, 9, 3072]);
 
   /**
-   * x is quantized as ggml's Q8_K, one scale per 256 (quantizeQ8K): |x − x̂| ≤ amax(super-block)/254,
-   * so an output moves from the exact x·wᵀ by at most Σ |w_c|·amax_c/254.
-   */
-  function q8kBound(x: Float32Array, w: Q4KMatrix, n: number): Float32Array {
-    const bound = new Float32Array(n * w.rows);
-    for (let i = 0; i < n; i++) {
-      for (let r = 0; r < w.rows; r++) {
-        let s = 0;
-        for (let c0 = 0; c0 < w.cols; c0 += 256) {
-          let amax = 0;
-          for (let j = 0; j < 256; j++) amax = Math.max(amax, Math.abs(x[i * w.cols + c0 + j]));
-          for (let j = 0; j < 256; j++) s += Math.abs(q4kWeight(w, r * w.cols + c0 + j)) * (amax / 254);
-        }
-        bound[i * w.rows + r] = s;
-      }
-    }
-    return bound;
-  }
-
-  /**
    * The kernels compute the reference's integers exactly and then a few f32 roundings per
    * super-block (its sums' conversion, d·xs, the product, the running sum over ≤ 12 super-blocks):
    * each output is within 2e-6 of the magnitude Σ_k xs_k·Σ_c (d·sc·q + dmin·m)·|x̂_c| of its terms.
@@ -132,7 +112,7 @@ describe("matmul q4k", () => {
       x[5] = 40; // an outlier coarsens its whole super-block's grid
       const got = new Float32Array(n * rows);
       ref.matmul(got, x, w, null, n);
-      const bound = q8kBound(x, w, n);
+      const bound = q8kBound(x, w.rows, w.cols, n, (i) => q4kWeight(w, i));
       for (let i = 0; i < n; i++) {
         for (let r = 0; r < rows; r++) {
           let exact = 0;

@@ -19,7 +19,7 @@ import { convertCommand } from "../src/cli/convert.js";
 import { LLM } from "../src/engine/llm.js";
 import { UserError } from "../src/errors.js";
 import { writeForeignFolder } from "../scripts/foreign-gguf/configs.js";
-import { assertBatchInvariant, kindTestBackends, assertPassesRelaxed, assertWithinBound, onto, random, rng } from "./kernel-helpers.js";
+import { assertBatchInvariant, kindTestBackends, assertPassesRelaxed, assertWithinBound, onto, random, rng, q8kBound } from "./kernel-helpers.js";
 
 function ontoQ6K(b: Backend, w: Q6KMatrix): Q6KMatrix {
   const q = b.allocI8(w.q.length);
@@ -112,26 +112,6 @@ describe("matmul q6k", () => {
   shapes.push([1, 70, 1536], [3, 33, 1280], [17, 9, 3072]);
 
   /**
-   * x is quantized as ggml's Q8_K, one scale per 256 (quantizeQ8K): |x − x̂| ≤ amax(super-block)/254,
-   * so an output moves from the exact x·wᵀ by at most Σ |w_c|·amax_c/254.
-   */
-  function q8kBound(x: Float32Array, w: Q6KMatrix, n: number): Float32Array {
-    const bound = new Float32Array(n * w.rows);
-    for (let i = 0; i < n; i++) {
-      for (let r = 0; r < w.rows; r++) {
-        let s = 0;
-        for (let c0 = 0; c0 < w.cols; c0 += 256) {
-          let amax = 0;
-          for (let j = 0; j < 256; j++) amax = Math.max(amax, Math.abs(x[i * w.cols + c0 + j]));
-          for (let j = 0; j < 256; j++) s += Math.abs(q6kWeight(w, r * w.cols + c0 + j)) * (amax / 254);
-        }
-        bound[i * w.rows + r] = s;
-      }
-    }
-    return bound;
-  }
-
-  /**
    * The kernels compute the reference's integer per super-block exactly and then a few f32
    * roundings (its conversion, d·xs, the product, the running sum over ≤ 12 super-blocks): each
    * output is within 2e-6 of the magnitude Σ_k xs_k·|d_k|·Σ_c |sc|·32·|x̂_c| of its terms (d may be
@@ -163,7 +143,7 @@ describe("matmul q6k", () => {
       x[5] = 40; // an outlier coarsens its whole super-block's grid
       const got = new Float32Array(n * rows);
       ref.matmul(got, x, w, null, n);
-      const bound = q8kBound(x, w, n);
+      const bound = q8kBound(x, w.rows, w.cols, n, (i) => q6kWeight(w, i));
       for (let i = 0; i < n; i++) {
         for (let r = 0; r < rows; r++) {
           let exact = 0;

@@ -284,7 +284,7 @@ export class WasmBackend implements Backend {
       a[MatmulArgs.cols] = cols;
       // f16 widens four weight rows at a time into the thread's scratch, ahead of the block state.
       const stateBytes = Math.ceil(n / 2) * MATMUL_STATE_BYTES + (w.kind === "f16" ? 16 * cols : 0);
-      if (this.scratchPerThread < stateBytes) this.scratch = this.growScratch(Math.max(stateBytes, 2 * this.scratchPerThread));
+      this.reserveScratch(stateBytes);
       a[MatmulArgs.scratch] = this.scratch.byteOffset;
       a[MatmulArgs.scratchPerThread] = this.scratchPerThread;
       if (w.kind === "f32") {
@@ -339,7 +339,7 @@ export class WasmBackend implements Backend {
     a[MatmulQ8Args.xs] = this.xs.byteOffset;
     a[MatmulQ8Args.xst] = this.xst.byteOffset;
     const scratch = this.kernels.matmulQ8ScratchBytes(cols);
-    if (this.scratchPerThread < scratch) this.scratch = this.growScratch(Math.max(scratch, 2 * this.scratchPerThread));
+    this.reserveScratch(scratch);
     a[MatmulQ8Args.scratch] = this.scratch.byteOffset;
     a[MatmulQ8Args.scratchPerThread] = this.scratchPerThread;
     a[MatmulQ8Args.wq] = wq;
@@ -382,7 +382,7 @@ export class WasmBackend implements Backend {
     a[MatmulQ4Args.rows] = rows;
     a[MatmulQ4Args.cols] = cols;
     const scratch = this.kernels.q4ScratchBytes(cols);
-    if (this.scratchPerThread < scratch) this.scratch = this.growScratch(Math.max(scratch, 2 * this.scratchPerThread));
+    this.reserveScratch(scratch);
     a[MatmulQ4Args.scratch] = this.scratch.byteOffset;
     a[MatmulQ4Args.scratchPerThread] = this.scratchPerThread;
     this.dispatch(this.dotOps.q4, n * rows * cols, NS_PER_MAC_Q4, rows, 4, MATMUL_CHUNKS_PER_THREAD);
@@ -417,7 +417,7 @@ export class WasmBackend implements Backend {
     a[MatmulQ5Args.cols] = cols;
     // A batch unpacks a tile of weight rows at a time into the thread's scratch.
     const scratch = this.kernels.q5ScratchBytes(cols);
-    if (this.scratchPerThread < scratch) this.scratch = this.growScratch(Math.max(scratch, 2 * this.scratchPerThread));
+    this.reserveScratch(scratch);
     a[MatmulQ5Args.scratch] = this.scratch.byteOffset;
     a[MatmulQ5Args.scratchPerThread] = this.scratchPerThread;
     // Four x rows or more are bound by arithmetic, as q8's: smaller chunks (see Q8_BATCH_CHUNKS_PER_THREAD).
@@ -451,7 +451,7 @@ export class WasmBackend implements Backend {
     a[MatmulQ4KArgs.rows] = rows;
     a[MatmulQ4KArgs.cols] = cols;
     const scratch = this.kernels.q4kScratchBytes(cols);
-    if (this.scratchPerThread < scratch) this.scratch = this.growScratch(Math.max(scratch, 2 * this.scratchPerThread));
+    this.reserveScratch(scratch);
     a[MatmulQ4KArgs.scratch] = this.scratch.byteOffset;
     a[MatmulQ4KArgs.scratchPerThread] = this.scratchPerThread;
     this.dispatch(this.dotOps.q4k, n * rows * cols, NS_PER_MAC_Q4, rows, 4, MATMUL_CHUNKS_PER_THREAD);
@@ -484,12 +484,17 @@ export class WasmBackend implements Backend {
     a[MatmulQ6KArgs.rows] = rows;
     a[MatmulQ6KArgs.cols] = cols;
     const scratch = this.kernels.q6kScratchBytes(cols);
-    if (this.scratchPerThread < scratch) this.scratch = this.growScratch(Math.max(scratch, 2 * this.scratchPerThread));
+    this.reserveScratch(scratch);
     // The calling thread's scratch holds the quantizer's rows before it holds its unpacked weight rows.
     this.kernels.quantizeQ6KX(this.xq.byteOffset, this.xs.byteOffset, this.xsum.byteOffset, xPtr, len / Q6K_BLOCK, this.scratch.byteOffset);
     a[MatmulQ6KArgs.scratch] = this.scratch.byteOffset;
     a[MatmulQ6KArgs.scratchPerThread] = this.scratchPerThread;
     this.dispatch(Op.MatmulQ6K, n * rows * cols, NS_PER_MAC_Q4, rows, 4, MATMUL_CHUNKS_PER_THREAD);
+  }
+
+  /** At least `perThread` bytes of scratch per thread, doubling so that growth happens seldom. */
+  private reserveScratch(perThread: number): void {
+    if (this.scratchPerThread < perThread) this.scratch = this.growScratch(Math.max(perThread, 2 * this.scratchPerThread));
   }
 
   private growScratch(perThread: number): Int8Array {
