@@ -12,10 +12,11 @@
 //     x's scale / 256 (exact: a power of two). i32x4.dot_i16x8_s does the multiplies;
 //   relaxed: x is stored as i8 in order, its scale as is; the low and high nibbles, masked, are the
 //     unsigned 7-bit operand of i16x8.relaxed_dot_i8x16_i7x16_s (deterministic for 0..127).
-// The relaxed build's one and two x rows can also sum a block straight into i32 lanes with
-// i32x4.relaxed_dot_i8x16_i7x16_add_s (`dotAdd`, the matmulQ4DotAdd export): two instructions per
-// block where the i16 way takes three, and fewer shuffles to sum four blocks (reduce4). The
-// backend takes it where it takes q8's (src/kernels/wasm/dot-probe.ts): one VNNI instruction there.
+// The relaxed build can also sum a block straight into i32 lanes with
+// i32x4.relaxed_dot_i8x16_i7x16_add_s (`dotAdd`, the matmulQ4DotAdd export), for any number of x
+// rows: two instructions per block where the i16 way takes three, and fewer shuffles to sum four
+// blocks or four x rows (reduce4). The backend takes it where it takes q8's
+// (src/kernels/wasm/dot-probe.ts): one VNNI instruction there.
 // The integers are the same, so the same bits.
 import { hmax, hsum, transposeSum4i } from "./math";
 import { biasAt } from "./matmul";
@@ -319,15 +320,15 @@ function dotUnpacked2(out0: usize, out1: usize, xq: usize, xs: usize, xsum: usiz
  * next blocks' loads, which left its values live across them and spilled.
  */
 @inline
-function quadBlock(acc: v128, sink: usize, x: usize, xBytes: usize, xt: usize, u: usize, ws: usize, one: v128): v128 {
+function quadBlock(acc: v128, sink: usize, x: usize, xBytes: usize, xt: usize, u: usize, ws: usize, one: v128, dotAdd: bool): v128 {
   let s: v128;
   if (ASC_FEATURE_RELAXED_SIMD) {
     // A store after the first two rows fences the other two rows' loads behind it.
     const lo = v128.load(u), hi = v128.load(u, 16);
-    const a = relaxedHalvesDot(x, lo, hi, false), b = relaxedHalvesDot(x + xBytes, lo, hi, false);
+    const a = relaxedHalvesDot(x, lo, hi, dotAdd), b = relaxedHalvesDot(x + xBytes, lo, hi, dotAdd);
     v128.store32_lane(sink, b, 0);
-    const c = relaxedHalvesDot(x + 2 * xBytes, lo, hi, false), d = relaxedHalvesDot(x + 3 * xBytes, lo, hi, false);
-    s = reduce4(a, b, c, d, one, false);
+    const c = relaxedHalvesDot(x + 2 * xBytes, lo, hi, dotAdd), d = relaxedHalvesDot(x + 3 * xBytes, lo, hi, dotAdd);
+    s = reduce4(a, b, c, d, one, dotAdd);
   } else {
     // A store after each row: hoisted together, the 20 loads of a block do not fit the 16 vector
     // registers and spill.
@@ -354,14 +355,14 @@ function quadBlock(acc: v128, sink: usize, x: usize, xBytes: usize, xt: usize, u
  * the same order, so every row gets the bits dotUnpacked (and dotQ4) gives it alone.
  */
 @inline
-function dotUnpacked4(o: usize, oStride: usize, x: usize, xBytes: usize, xt: usize, u: usize, ws: usize, nb: i32, bias: f32, one: v128): void {
+function dotUnpacked4(o: usize, oStride: usize, x: usize, xBytes: usize, xt: usize, u: usize, ws: usize, nb: i32, bias: f32, one: v128, dotAdd: bool): void {
   let acc0 = f32x4.splat(0), acc1 = f32x4.splat(0), acc2 = f32x4.splat(0), acc3 = f32x4.splat(0);
   const end4 = ws + (<usize>(nb & ~3) << 2);
   while (ws < end4) {
-    acc0 = quadBlock(acc0, o, x, xBytes, xt, u, ws, one);
-    acc1 = quadBlock(acc1, o, x + XB, xBytes, xt + 32, u + UB, ws + 4, one);
-    acc2 = quadBlock(acc2, o, x + 2 * XB, xBytes, xt + 64, u + 2 * UB, ws + 8, one);
-    acc3 = quadBlock(acc3, o, x + 3 * XB, xBytes, xt + 96, u + 3 * UB, ws + 12, one);
+    acc0 = quadBlock(acc0, o, x, xBytes, xt, u, ws, one, dotAdd);
+    acc1 = quadBlock(acc1, o, x + XB, xBytes, xt + 32, u + UB, ws + 4, one, dotAdd);
+    acc2 = quadBlock(acc2, o, x + 2 * XB, xBytes, xt + 64, u + 2 * UB, ws + 8, one, dotAdd);
+    acc3 = quadBlock(acc3, o, x + 3 * XB, xBytes, xt + 96, u + 3 * UB, ws + 12, one, dotAdd);
     x += 4 * XB;
     xt += 128;
     u += 4 * UB;
@@ -370,7 +371,7 @@ function dotUnpacked4(o: usize, oStride: usize, x: usize, xBytes: usize, xt: usi
   let sum = f32x4.add(f32x4.add(acc0, acc2), f32x4.add(acc1, acc3));
   const end = end4 + (<usize>(nb & 3) << 2);
   while (ws < end) {
-    sum = quadBlock(sum, o, x, xBytes, xt, u, ws, one);
+    sum = quadBlock(sum, o, x, xBytes, xt, u, ws, one, dotAdd);
     x += XB;
     xt += 32;
     u += UB;
@@ -444,7 +445,7 @@ export function matmulQ4DotAdd(out: usize, xq: usize, xs: usize, xsum: usize, xt
 @inline
 function matmulQ4Rows(out: usize, xq: usize, xs: usize, xsum: usize, xt: usize, wq: usize, ws: usize, bias: usize, n: i32, rows: i32, cols: i32, r0: i32, r1: i32, scratch: usize, dotAdd: bool): void {
   if (n >= 4) {
-    matmulQ4Tiles(out, xq, xs, xsum, xt, wq, ws, bias, n, rows, cols, r0, r1, scratch);
+    matmulQ4Tiles(out, xq, xs, xsum, xt, wq, ws, bias, n, rows, cols, r0, r1, scratch, dotAdd);
     return;
   }
   const nb = cols / QB;
@@ -498,7 +499,8 @@ function maskOne(ones: v128, m0: v128): v128 {
  * matmulQ4 of four x rows or more: a tile of weight rows is unpacked once into scratch, then
  * every four x rows meet it (then a pair, then one), each unpacked block loaded once per four.
  */
-function matmulQ4Tiles(out: usize, xq: usize, xs: usize, xsum: usize, xt: usize, wq: usize, ws: usize, bias: usize, n: i32, rows: i32, cols: i32, r0: i32, r1: i32, scratch: usize): void {
+@inline
+function matmulQ4Tiles(out: usize, xq: usize, xs: usize, xsum: usize, xt: usize, wq: usize, ws: usize, bias: usize, n: i32, rows: i32, cols: i32, r0: i32, r1: i32, scratch: usize, dotAdd: bool): void {
   const nb = cols / QB;
   const sBytes = <usize>nb << 2;
   const xStride = <usize>nb * XB;
@@ -516,20 +518,20 @@ function matmulQ4Tiles(out: usize, xq: usize, xs: usize, xsum: usize, xt: usize,
       const x = xq + <usize>i * xStride, xti = xt + (<usize>i * sBytes << 1);
       for (let r = t0; r < t1; r++) {
         const o = out + <usize>i * outStride + (<usize>r << 2);
-        dotUnpacked4(o, outStride, x, xStride, xti, scratch + <usize>(r - t0) * uBytes, ws + <usize>r * sBytes, nb, biasAt(bias, r), m1);
+        dotUnpacked4(o, outStride, x, xStride, xti, scratch + <usize>(r - t0) * uBytes, ws + <usize>r * sBytes, nb, biasAt(bias, r), m1, dotAdd);
       }
     }
     for (; i + 1 < n; i += 2) {
       const x = xq + <usize>i * xStride;
       for (let r = t0; r < t1; r++) {
         const o = out + <usize>i * outStride + (<usize>r << 2);
-        dotUnpacked2(o, o + outStride, x, xs + <usize>i * sBytes, xsum + <usize>i * sBytes, xStride, sBytes, scratch + <usize>(r - t0) * uBytes, ws + <usize>r * sBytes, nb, biasAt(bias, r), m1, false);
+        dotUnpacked2(o, o + outStride, x, xs + <usize>i * sBytes, xsum + <usize>i * sBytes, xStride, sBytes, scratch + <usize>(r - t0) * uBytes, ws + <usize>r * sBytes, nb, biasAt(bias, r), m1, dotAdd);
       }
     }
     if (i < n) {
       for (let r = t0; r < t1; r++) {
         const o = out + <usize>i * outStride + (<usize>r << 2);
-        store<f32>(o, dotUnpacked(xq + <usize>i * xStride, xs + <usize>i * sBytes, xsum + <usize>i * sBytes, scratch + <usize>(r - t0) * uBytes, ws + <usize>r * sBytes, nb, o, m1, false) + biasAt(bias, r));
+        store<f32>(o, dotUnpacked(xq + <usize>i * xStride, xs + <usize>i * sBytes, xsum + <usize>i * sBytes, scratch + <usize>(r - t0) * uBytes, ws + <usize>r * sBytes, nb, o, m1, dotAdd) + biasAt(bias, r));
       }
     }
   }

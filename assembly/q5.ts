@@ -14,8 +14,8 @@
 //     stored as 256·x, x, 16·x, 256·x; block sums (·256, < 2^31) in i32 lanes;
 //   relaxed: the two halves' values are the unsigned 7-bit operand of
 //     i16x8.relaxed_dot_i8x16_i7x16_s against x as i8. A block's i16 lanes reach 2·2·31·127 =
-//     15748, so two blocks' lanes are summed before widening (q4.ts sums four). Its one and two x
-//     rows can also sum straight into i32 lanes (`dotAdd`, the matmulQ5DotAdd export; see q4.ts).
+//     15748, so two blocks' lanes are summed before widening (q4.ts sums four). It can also sum
+//     straight into i32 lanes, for any number of x rows (`dotAdd`, the matmulQ5DotAdd export; see q4.ts).
 import { hsum, transposeSum4i } from "./math";
 import { interleaveX4, relaxedHalvesDot, unpackedBlockDot, unpackedDot } from "./q4";
 
@@ -279,11 +279,11 @@ export function interleaveQ5X(xt: usize, xs: usize, xsum: usize, n: i32, blocks:
  * as scaled4 makes each, from xt's four scales and sums of this block. `sink` as in dotQ5.
  */
 @inline
-function quadBlock(sink: usize, x: usize, xStride: usize, xt: usize, u: usize, ws: usize, one: v128): v128 {
-  const a = unpackedBlockDot(x, u, false), b = unpackedBlockDot(x + xStride, u, false);
+function quadBlock(sink: usize, x: usize, xStride: usize, xt: usize, u: usize, ws: usize, one: v128, dotAdd: bool): v128 {
+  const a = unpackedBlockDot(x, u, dotAdd), b = unpackedBlockDot(x + xStride, u, dotAdd);
   v128.store32_lane(sink, b, 0);
-  const c = unpackedBlockDot(x + 2 * xStride, u, false), d = unpackedBlockDot(x + 3 * xStride, u, false);
-  const t = i32x4.sub(reduce4(a, b, c, d, one, false), v128.load(xt, 16));
+  const c = unpackedBlockDot(x + 2 * xStride, u, dotAdd), d = unpackedBlockDot(x + 3 * xStride, u, dotAdd);
+  const t = i32x4.sub(reduce4(a, b, c, d, one, dotAdd), v128.load(xt, 16));
   const terms = f32x4.mul(f32x4.convert_i32x4_s(t), f32x4.mul(v128.load32_splat(ws), v128.load(xt)));
   // Stored, so that the next block's loads wait for these terms rather than pile up in registers.
   v128.store32_lane(sink, terms, 0);
@@ -297,14 +297,14 @@ function quadBlock(sink: usize, x: usize, xStride: usize, xt: usize, u: usize, w
  * every row gets the bits dotQ5 gives it alone.
  */
 @inline
-function dotUnpacked4(o: usize, oStride: usize, x: usize, xStride: usize, xt: usize, u: usize, ws: usize, nb: i32, bias: f32, one: v128): void {
+function dotUnpacked4(o: usize, oStride: usize, x: usize, xStride: usize, xt: usize, u: usize, ws: usize, nb: i32, bias: f32, one: v128, dotAdd: bool): void {
   let acc0 = f32x4.splat(0), acc1 = f32x4.splat(0), acc2 = f32x4.splat(0), acc3 = f32x4.splat(0);
   const end4 = ws + (<usize>(nb & ~3) << 2);
   while (ws < end4) {
-    acc0 = f32x4.add(acc0, quadBlock(o, x, xStride, xt, u, ws, one));
-    acc1 = f32x4.add(acc1, quadBlock(o, x + XB, xStride, xt + 32, u + UB, ws + 4, one));
-    acc2 = f32x4.add(acc2, quadBlock(o, x + 2 * XB, xStride, xt + 64, u + 2 * UB, ws + 8, one));
-    acc3 = f32x4.add(acc3, quadBlock(o, x + 3 * XB, xStride, xt + 96, u + 3 * UB, ws + 12, one));
+    acc0 = f32x4.add(acc0, quadBlock(o, x, xStride, xt, u, ws, one, dotAdd));
+    acc1 = f32x4.add(acc1, quadBlock(o, x + XB, xStride, xt + 32, u + UB, ws + 4, one, dotAdd));
+    acc2 = f32x4.add(acc2, quadBlock(o, x + 2 * XB, xStride, xt + 64, u + 2 * UB, ws + 8, one, dotAdd));
+    acc3 = f32x4.add(acc3, quadBlock(o, x + 3 * XB, xStride, xt + 96, u + 3 * UB, ws + 12, one, dotAdd));
     x += 4 * XB;
     xt += 128;
     u += 4 * UB;
@@ -313,7 +313,7 @@ function dotUnpacked4(o: usize, oStride: usize, x: usize, xStride: usize, xt: us
   let sum = f32x4.add(f32x4.add(acc0, acc2), f32x4.add(acc1, acc3));
   const end = end4 + (<usize>(nb & 3) << 2);
   while (ws < end) {
-    sum = f32x4.add(sum, quadBlock(o, x, xStride, xt, u, ws, one));
+    sum = f32x4.add(sum, quadBlock(o, x, xStride, xt, u, ws, one, dotAdd));
     x += XB;
     xt += 32;
     u += UB;
@@ -394,7 +394,7 @@ function matmulQ5Rows(out: usize, xq: usize, xs: usize, xsum: usize, xt: usize, 
       const x = xq + <usize>i * xStride, t = xt + <usize>(i >> 2) * tStride;
       for (let r = t0; r < t1; r++) {
         const b: f32 = bias == 0 ? 0 : load<f32>(bias + (<usize>r << 2));
-        dotUnpacked4(out + <usize>i * outStride + (<usize>r << 2), outStride, x, xStride, t, scratch + <usize>(r - t0) * uBytes, ws + <usize>r * sBytes, nb, b, one);
+        dotUnpacked4(out + <usize>i * outStride + (<usize>r << 2), outStride, x, xStride, t, scratch + <usize>(r - t0) * uBytes, ws + <usize>r * sBytes, nb, b, one, dotAdd);
       }
     }
     if (i + 1 < n) {
