@@ -437,7 +437,7 @@ export function matmulQ4(out: usize, xq: usize, xs: usize, xsum: usize, xt: usiz
   matmulQ4Rows(out, xq, xs, xsum, xt, wq, ws, bias, n, rows, cols, r0, r1, scratch, false);
 }
 
-/** matmulQ4 with the relaxed build's one and two x rows summed in i32 (see the top of the file): the same bits. */
+/** matmulQ4 with the relaxed build's dot products summed in i32 (see the top of the file): the same bits. */
 export function matmulQ4DotAdd(out: usize, xq: usize, xs: usize, xsum: usize, xt: usize, wq: usize, ws: usize, bias: usize, n: i32, rows: i32, cols: i32, r0: i32, r1: i32, scratch: usize): void {
   matmulQ4Rows(out, xq, xs, xsum, xt, wq, ws, bias, n, rows, cols, r0, r1, scratch, true);
 }

@@ -10,9 +10,9 @@ import type { KernelExports } from "./exports.js";
  * kernel's x-quad loop (quadRowsQ8) on a matrix in L1, and takes the i32 way only where it gave the
  * i16 way's bits on every call and ran faster. Engines first run a baseline compiler's code and
  * swap in optimized code compiled on a background thread, so both ways run a few calls, the probe
- * waits for that compiler, and only then are they timed. The 4-bit kinds' one and two x rows
- * (matmulQ4DotAdd, matmulQ4KDotAdd, matmulQ5DotAdd: decode) sum the same two ways and follow the
- * answer: what decides it, the engine's lowering of the i32 dot, is the same for them.
+ * waits for that compiler, and only then are they timed. The 4-bit kinds (matmulQ4DotAdd and
+ * matmulQ5DotAdd at every x-row count, matmulQ4KDotAdd for one x row) sum the same two ways and
+ * follow the answer: what decides it, the engine's lowering of the i32 dot, is the same for them.
  */
 export type Int8Dot = "i16" | "i32";
 

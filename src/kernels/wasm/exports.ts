@@ -17,7 +17,7 @@ export interface KernelExports {
   readonly matmulQ8F32: Kernel; // (out, x, wq, ws, bias, n, rows, cols, r0, r1)
   readonly quantizeQ8: Kernel; // (xq, xs, x, blocks)
   readonly matmulQ4: Kernel; // (out, xq, xs, xsum, xt, wq, ws, bias, n, rows, cols, r0, r1, scratch)
-  readonly matmulQ4DotAdd: Kernel; // matmulQ4's arguments and bits, one or two x rows' relaxed dot products summed in i32
+  readonly matmulQ4DotAdd: Kernel; // matmulQ4's arguments and bits, the relaxed dot products summed in i32
   readonly q4ScratchBytes: IntKernel; // (cols) -> bytes of scratch matmulQ4 needs per thread (n > 1)
   readonly interleaveQ4X: Kernel; // (xt, xs, xsum, n, blocks)
   readonly q4kScratchBytes: IntKernel; // (cols) -> bytes of scratch matmulQ4K needs per thread (n > 1)
@@ -25,7 +25,7 @@ export interface KernelExports {
   readonly matmulQ4KDotAdd: Kernel; // matmulQ4K's arguments and bits, one x row's relaxed dot products summed in i32
   readonly quantizeQ4KX: Kernel; // (xq, xs, xm, x, supers): x as Q8_K, a scale per 256, xm each 32's Σ q (i16)
   readonly matmulQ5: Kernel; // (out, xq, xs, xsum, xt, wq, wh, ws, bias, n, rows, cols, r0, r1, scratch): x from quantizeQ4X
-  readonly matmulQ5DotAdd: Kernel; // matmulQ5's arguments and bits, one or two x rows' relaxed dot products summed in i32
+  readonly matmulQ5DotAdd: Kernel; // matmulQ5's arguments and bits, the relaxed dot products summed in i32
   readonly interleaveQ5X: Kernel; // (xt, xs, xsum, n, blocks)
   readonly q5ScratchBytes: IntKernel; // (cols) -> bytes of scratch matmulQ5 needs per thread (n > 1)
   readonly q6kScratchBytes: IntKernel; // (cols) -> bytes of scratch matmulQ6K needs per thread (n > 1)
