@@ -28,9 +28,9 @@ const WARM_UP_MS = 100;
 /** Optimized code takes at most this share of the baseline tier's time on these loops. */
 const OPTIMIZED = 0.6;
 /**
- * The i32 way must take at most this share of the i16 way's time. Where it is VNNI the probe
- * measures it at 0.8–0.95 of the i16 way (the high end in this VM's slow spells), where it is not
- * (three instructions) at 1.3–1.4: the threshold sits between, clear of both.
+ * The i32 way must take at most this share of the i16 way's time. On this loop VNNI's takes 0.8 to
+ * 0.95 of it (the high end when a busy neighbour shares the core) and the three-instruction
+ * lowering 1.3 to 1.4: the threshold sits between, clear of both.
  */
 const FASTER = 0.97;
 const Q8_BLOCK = 32;
