@@ -14,12 +14,11 @@ import type { WeightDType } from "../src/model/matrix.js";
 import { FOREIGN_KINDS, writeForeignFolder } from "./foreign-gguf/configs.js";
 import { writeF32Twin } from "./foreign-gguf/f32-twin.js";
 import { repoRoot } from "./make-random-gpt2.js";
-import type { BackendKind } from "../src/kernels/index.js";
+import type { BackendKind, SimdLevel } from "../src/kernels/index.js";
 import { makeRandomLlama, RANDOM_LLAMA_KINDS, type RandomLlamaKind } from "./make-random-llama.js";
 import type { Llama } from "./peers/llama-api.js";
 import { llamaGreedy } from "./peers/llama-greedy.js";
 import { engineDType, maxGapAlong, NEAR_TIE, NEAR_TIE_MIXED, nearTie } from "./peers/near-tie.js";
-import type { SimdLevel } from "../src/kernels/wasm/exports.js";
 
 
 export interface LlamaFamilyRow {

@@ -1,7 +1,7 @@
 import type { LLM } from "../../src/engine/llm.js";
 import type { GGUFOutType } from "../../src/model/layers/gguf-out.js";
 import type { WeightDType } from "../../src/model/matrix.js";
-import type { SimdLevel } from "../../src/kernels/wasm/exports.js";
+import type { SimdLevel } from "../../src/kernels/index.js";
 
 /**
  * Largest logit gap, in our engine, between our best token and llama.cpp's token at a step where

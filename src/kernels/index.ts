@@ -9,6 +9,7 @@ export { Q8_BLOCK } from "./backend.js";
 export { quantizeQ4, quantizeQ8 } from "./quantize.js";
 export { createReferenceBackend } from "./reference.js";
 export type { WasmBackendOptions } from "./wasm/backend.js";
+export type { SimdLevel } from "./wasm/exports.js";
 export { enableRelaxedSimd } from "./wasm/relaxed.js";
 
 /** A wasm backend on Node's worker threads. */
